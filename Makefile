@@ -1,0 +1,29 @@
+# Everyday commands. The first `make run` or `make test` creates .venv and installs.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: help run test test-sqlite test-postgres lint clean
+
+help: ## list the everyday commands
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+run: $(STAMP) ## serve the bot (SQLite under storage/, sandbox WeChat without credentials)
+	$(BIN)/bangfu-bot serve
+
+test: $(STAMP) ## run the tests on SQLite, then on PostgreSQL if BANGFU_TEST_DATABASE_URL is set
+	BANGFU_TEST_DATABASE_URL= $(BIN)/python -m pytest -q
+	@if [ -n "$$BANGFU_TEST_DATABASE_URL" ]; then \
+	  echo "--- again on PostgreSQL ($$BANGFU_TEST_DATABASE_URL)"; \
+	  $(BIN)/python -m pytest -q; \
+	fi
+
+clean: ## remove the virtual environment
+	rm -rf $(VENV)

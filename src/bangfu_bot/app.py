@@ -1,0 +1,202 @@
+"""create_app(settings): builds the aiohttp application and everything it owns.
+
+Nothing connects at import time: the database, the HTTP session, the WeChat client, the
+group committer, the spool and the dispatcher open in cleanup contexts and close in reverse.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import aiohttp
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bangfu_bot import db
+from bangfu_bot.bot import Bot, FoundationBot
+from bangfu_bot.clock import Clock, SystemClock
+from bangfu_bot.group_commit import GroupCommitter
+from bangfu_bot.metrics import Metrics
+from bangfu_bot.notify.outbox import Dispatcher
+from bangfu_bot.settings import Settings
+from bangfu_bot.wechat.client import WeChatClient
+from bangfu_bot.wechat.crypto import PushVerifier
+from bangfu_bot.wechat.fake_api import FakeWeChatAPI
+from bangfu_bot.wechat.inbox import Inbox
+from bangfu_bot.wechat.spool import Spool
+from bangfu_bot.wechat.tokens import DatabaseTokenStore
+from bangfu_bot.wechat.webhook import Webhook
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    """What the running application holds; filled in by the cleanup contexts."""
+
+    settings: Settings
+    clock: Clock
+    bot: Bot
+    metrics: Metrics = field(default_factory=Metrics)
+    engine: AsyncEngine | None = None
+    fake: FakeWeChatAPI | None = None
+    client: WeChatClient | None = None
+    inbox: Inbox | None = None
+    dispatcher: Dispatcher | None = None
+    spool_retry_s: float = 5.0
+
+
+SERVICES = web.AppKey("services", Services)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    bot: Bot | None = None,
+    migrate: bool | None = None,
+    spool_retry_s: float = 5.0,
+) -> web.Application:
+    """Build the application; `migrate` defaults to True on the embedded SQLite store."""
+    services = Services(settings=settings, clock=clock or SystemClock(), bot=bot or FoundationBot(),
+                        spool_retry_s=spool_retry_s)
+    app = web.Application(client_max_size=settings.max_body_bytes + 1024)
+    app[SERVICES] = services
+    should_migrate = settings.is_sqlite if migrate is None else migrate
+    app.cleanup_ctx.append(_database(services, should_migrate))
+    app.cleanup_ctx.append(_wechat(services))
+    app.cleanup_ctx.append(_message_path(services))
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/wechat", _late_bound(services, "url_check"))
+    app.router.add_post("/wechat", _late_bound(services, "push"))
+    return app
+
+
+def _late_bound(services: Services, name: str):  # type: ignore[no-untyped-def]
+    # The webhook exists only once the cleanup contexts ran; routes are fixed before that.
+    async def handler(request: web.Request) -> web.StreamResponse:
+        webhook: Webhook = request.app[WEBHOOK]
+        return await getattr(webhook, name)(request)
+
+    return handler
+
+
+WEBHOOK = web.AppKey("webhook", Webhook)
+
+
+def _database(services: Services, should_migrate: bool):  # type: ignore[no-untyped-def]
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        settings = services.settings
+        engine = db.make_engine(settings.database_url, busy_timeout_ms=settings.db_busy_timeout_ms)
+        if should_migrate:
+            await db.migrate(engine)
+        services.engine = engine
+        yield
+        await engine.dispose()
+
+    return ctx
+
+
+def _wechat(services: Services):  # type: ignore[no-untyped-def]
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        settings = services.settings
+        api_base = settings.wechat_api_base
+        if settings.sandbox and not settings.has_credentials:
+            services.fake = FakeWeChatAPI(
+                appid=settings.wechat_appid, secret=settings.wechat_secret, clock=services.clock,
+                account_type=settings.wechat_account_type,
+            )
+            api_base = await services.fake.start()
+            log.info("sandbox: fake WeChat API at %s", api_base)
+        session = aiohttp.ClientSession()
+        assert services.engine is not None
+        services.client = WeChatClient(
+            appid=settings.wechat_appid,
+            secret=settings.wechat_secret,
+            api_base=api_base,
+            token_store=DatabaseTokenStore(services.engine, services.clock),
+            session=session,
+            clock=services.clock,
+            timeout_s=settings.http_timeout_s,
+            on_call=services.metrics.on_wechat_call,
+        )
+        yield
+        await session.close()
+        if services.fake is not None:
+            await services.fake.stop()
+
+    return ctx
+
+
+def _message_path(services: Services):  # type: ignore[no-untyped-def]
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        settings = services.settings
+        assert services.engine is not None and services.client is not None
+        committer = GroupCommitter(
+            services.engine, window_s=settings.batch_window_ms / 1000, max_batch=settings.batch_max
+        )
+        committer.start()
+        spool = Spool(settings.spool_dir)
+        spool.open()
+        dispatcher = Dispatcher(engine=services.engine, client=services.client, clock=services.clock)
+        inbox = Inbox(committer=committer, bot=services.bot, clock=services.clock, spool=spool,
+                      metrics=services.metrics, on_outbox=dispatcher.wake)
+        services.inbox = inbox
+        services.dispatcher = dispatcher
+        app[WEBHOOK] = Webhook(
+            verifier=PushVerifier(
+                token=settings.wechat_token,
+                appid=settings.wechat_appid,
+                aes_key=settings.wechat_aes_key,
+                aes_key_previous=settings.wechat_aes_key_previous,
+                max_clock_skew_s=settings.max_clock_skew_s,
+                clock=services.clock,
+            ),
+            inbox=inbox,
+            clock=services.clock,
+            metrics=services.metrics,
+            reply_budget_s=settings.reply_budget_s,
+            max_body_bytes=settings.max_body_bytes,
+        )
+        dispatcher.start()
+        replayer = asyncio.create_task(_replay_spool(inbox, services.spool_retry_s))
+        yield
+        replayer.cancel()
+        await asyncio.gather(replayer, return_exceptions=True)
+        await inbox.drain()
+        await committer.close()
+        await dispatcher.close()
+        spool.close()
+
+    return ctx
+
+
+async def _replay_spool(inbox: Inbox, every_s: float) -> None:
+    # Journaled pushes (answered `success` before their work committed) until they commit.
+    while True:
+        try:
+            await inbox.replay()
+        except Exception as exc:  # noqa: BLE001 - try again at the next round
+            log.warning("spool replay failed: %s", type(exc).__name__)
+        await asyncio.sleep(every_s)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """200 when the database answers, 503 otherwise."""
+    services = request.app[SERVICES]
+    assert services.engine is not None
+    try:
+        await asyncio.wait_for(db.ping(services.engine), 2)
+    except Exception as exc:  # noqa: BLE001 - any failure is "not healthy"
+        return web.json_response({"ok": False, "database": type(exc).__name__}, status=503)
+    return web.json_response({"ok": True, "database": "ok"})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text exposition."""
+    body = request.app[SERVICES].metrics.render()
+    return web.Response(body=body, content_type="text/plain", charset="utf-8")

@@ -1,0 +1,40 @@
+"""An injectable clock, so tests and the sandbox can move time."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+
+class Clock(Protocol):
+    """Something that tells the current instant (always timezone-aware UTC)."""
+
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    """The real time."""
+
+    def now(self) -> datetime:
+        """Current instant in UTC."""
+        return datetime.now(UTC)
+
+
+class FrozenClock:
+    """A clock that only moves when told to (tests, sandbox time travel)."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._now = start or datetime(2026, 11, 30, 2, 0, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        """The instant the clock was last set to."""
+        return self._now
+
+    def advance(self, **delta: float) -> datetime:
+        """Move forward by a timedelta's keyword arguments (days=, hours=, seconds=)."""
+        self._now += timedelta(**delta)
+        return self._now
+
+    def set(self, instant: datetime) -> None:
+        """Jump to an instant."""
+        self._now = instant

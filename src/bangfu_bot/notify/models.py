@@ -1,0 +1,50 @@
+"""The outbox: domain code writes a row; the dispatcher sends it and records each attempt."""
+
+from sqlalchemy import BigInteger, Boolean, Column, ForeignKey, Integer, String, Table, Text
+
+from bangfu_bot.db import UtcDateTime, metadata
+
+Id = BigInteger().with_variant(Integer, "sqlite")
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column(
+        "idempotency_key",
+        String(200),
+        nullable=False,
+        unique=True,
+        comment="one row per intent; a second write of the same intent is ignored",
+    ),
+    Column("openid", String(64), nullable=False, index=True, comment="recipient"),
+    Column("kind", String(32), nullable=False, comment="late_reply, reminder, notice, ..."),
+    Column("content", Text, nullable=False, comment="the text to send"),
+    Column("reason", String(200), nullable=False, comment="why this is sent, for operators"),
+    Column("urgent", Boolean, nullable=False, default=False),
+    Column(
+        "status",
+        String(16),
+        nullable=False,
+        index=True,
+        comment="pending | sent | undeliverable | failed",
+    ),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UtcDateTime, nullable=False),
+    Column("last_errcode", Integer, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("sent_at", UtcDateTime, nullable=True),
+    comment="Messages to send, written in the transaction that caused them",
+)
+
+outbox_attempts = Table(
+    "outbox_attempts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("outbox_id", Id, ForeignKey("outbox.id"), nullable=False, index=True),
+    Column("at", UtcDateTime, nullable=False),
+    Column("channel", String(16), nullable=False, comment="custom | template | mass"),
+    Column("errcode", Integer, nullable=False, comment="0 = accepted by WeChat"),
+    Column("errmsg", String(200), nullable=False),
+    comment="Every attempt to send an outbox row and what WeChat answered",
+)

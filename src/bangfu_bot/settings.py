@@ -1,0 +1,276 @@
+"""One frozen Settings object, built in one function from BANGFU_* variables and a TOML file.
+
+Nothing else in the package reads the environment. A bad value raises SettingsError whose
+message is one line naming the variable; the CLI prints it and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+DEFAULT_API_BASE = "https://api.weixin.qq.com"
+
+# The sandbox identity is public on purpose: it only ever talks to the in-process fake WeChat.
+SANDBOX_APPID = "wx5andb0xbangfu01"
+SANDBOX_TOKEN = "bangfusandbox"
+SANDBOX_SECRET = "bangfu-sandbox-secret"
+SANDBOX_AES_KEY = "YmFuZ2Z1LWJvdC1zYW5kYm94LWtleS0zMi1ieXRlcyE"
+
+
+class SettingsError(ValueError):
+    """A configuration value is wrong; the message is one line naming the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the service is configured with."""
+
+    database_url: str
+    wechat_appid: str
+    wechat_secret: str
+    wechat_token: str
+    wechat_aes_key: str
+    wechat_aes_key_previous: str
+    wechat_api_base: str
+    wechat_account_type: str
+    host: str
+    port: int
+    timezone: str
+    max_clock_skew_s: int
+    reply_budget_s: float
+    max_body_bytes: int
+    db_busy_timeout_ms: int
+    spool_dir: str
+    storage_dir: str
+    batch_window_ms: float
+    batch_max: int
+    http_timeout_s: float
+    sandbox: bool
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """The local time zone (dates are calendar dates there)."""
+        return ZoneInfo(self.timezone)
+
+    @property
+    def is_sqlite(self) -> bool:
+        """Whether the store is the embedded SQLite file."""
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def has_credentials(self) -> bool:
+        """Whether real WeChat credentials were configured."""
+        return bool(self.wechat_appid and self.wechat_secret and self.wechat_token)
+
+    def features(self) -> dict[str, bool]:
+        """Which platform features this account type allows (WECHAT.md, account types)."""
+        service = self.wechat_account_type == "service"
+        return {
+            "customer_service_messages": True,
+            "mass_send_by_tag": True,
+            "template_messages": service,
+            "mass_send_by_openids": service,
+            "parametric_qr_codes": service,
+        }
+
+
+def _str(value: str, name: str) -> str:
+    return value.strip()
+
+
+def _int_between(low: int, high: int) -> Callable[[str, str], int]:
+    def parse(value: str, name: str) -> int:
+        try:
+            number = int(value.strip())
+        except ValueError:
+            raise SettingsError(f"{name}: expected a whole number, got {value!r}") from None
+        if not low <= number <= high:
+            raise SettingsError(f"{name}: must be between {low} and {high}, got {number}")
+        return number
+
+    return parse
+
+
+def _float_between(low: float, high: float) -> Callable[[str, str], float]:
+    def parse(value: str, name: str) -> float:
+        try:
+            number = float(value.strip())
+        except ValueError:
+            raise SettingsError(f"{name}: expected a number, got {value!r}") from None
+        if not low <= number <= high:
+            raise SettingsError(f"{name}: must be between {low} and {high}, got {number}")
+        return number
+
+    return parse
+
+
+def _bool(value: str, name: str) -> bool:
+    text = value.strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off", ""}:
+        return False
+    raise SettingsError(f"{name}: expected true or false, got {value!r}")
+
+
+def _database_url(value: str, name: str) -> str:
+    url = value.strip()
+    if url.startswith("postgres://"):
+        url = "postgresql+asyncpg://" + url[len("postgres://") :]
+    elif url.startswith("postgresql://"):
+        url = "postgresql+asyncpg://" + url[len("postgresql://") :]
+    elif url.startswith("sqlite:///"):
+        url = "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
+    if not (url.startswith("sqlite+aiosqlite:///") or url.startswith("postgresql+asyncpg://")):
+        raise SettingsError(
+            f"{name}: expected a sqlite:/// or postgresql:// URL, got {_redact_url(url)!r}"
+        )
+    return url
+
+
+def _redact_url(url: str) -> str:
+    # Never echo a password from a database URL.
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}"
+    return url
+
+
+def _aes_key(value: str, name: str) -> str:
+    key = value.strip()
+    if not key:
+        return ""
+    if len(key) != 43:
+        raise SettingsError(f"{name}: an EncodingAESKey has 43 characters, got {len(key)}")
+    try:
+        decoded = base64.b64decode(key + "=", validate=True)
+    except (binascii.Error, ValueError):
+        raise SettingsError(f"{name}: not a valid EncodingAESKey (base64 letters only)") from None
+    if len(decoded) != 32:
+        raise SettingsError(f"{name}: not a valid EncodingAESKey (must decode to 32 bytes)")
+    return key
+
+
+def _account_type(value: str, name: str) -> str:
+    kind = value.strip().lower()
+    if kind not in {"service", "subscription"}:
+        raise SettingsError(f"{name}: expected 'service' or 'subscription', got {value!r}")
+    return kind
+
+
+def _timezone(value: str, name: str) -> str:
+    zone = value.strip()
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(f"{name}: unknown time zone {value!r}") from None
+    return zone
+
+
+def _api_base(value: str, name: str) -> str:
+    base = value.strip().rstrip("/")
+    if not base.startswith(("http://", "https://")):
+        raise SettingsError(f"{name}: expected an http(s):// URL, got {value!r}")
+    return base
+
+
+# field -> (parser, default). Defaults are strings so they go through the same parser.
+_SPEC: dict[str, tuple[Callable[[str, str], Any], str]] = {
+    "database_url": (_database_url, "sqlite+aiosqlite:///storage/bangfu.db"),
+    "wechat_appid": (_str, ""),
+    "wechat_secret": (_str, ""),
+    "wechat_token": (_str, ""),
+    "wechat_aes_key": (_aes_key, ""),
+    "wechat_aes_key_previous": (_aes_key, ""),
+    "wechat_api_base": (_api_base, DEFAULT_API_BASE),
+    "wechat_account_type": (_account_type, "service"),
+    "host": (_str, "127.0.0.1"),
+    "port": (_int_between(0, 65535), "8080"),
+    "timezone": (_timezone, "Asia/Shanghai"),
+    "max_clock_skew_s": (_int_between(0, 86400 * 365), "300"),
+    "reply_budget_s": (_float_between(0.05, 4.5), "3.0"),
+    "max_body_bytes": (_int_between(1024, 1024 * 1024), "65536"),
+    "db_busy_timeout_ms": (_int_between(0, 600000), "2000"),
+    "spool_dir": (_str, ""),
+    "storage_dir": (_str, "storage"),
+    "batch_window_ms": (_float_between(0, 1000), "2"),
+    "batch_max": (_int_between(1, 10000), "64"),
+    "http_timeout_s": (_float_between(0.1, 120), "10"),
+    "sandbox": (_bool, ""),
+}
+
+
+def env_name(field: str) -> str:
+    """The environment variable that sets a field."""
+    return "BANGFU_" + field.upper()
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None,
+    config_file: str | Path | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Build Settings: defaults < TOML file < BANGFU_* environment < keyword overrides."""
+    environ = os.environ if environ is None else environ
+    raw: dict[str, str] = {field: default for field, (_, default) in _SPEC.items()}
+    source: dict[str, str] = {field: env_name(field) for field in _SPEC}
+    if config_file:
+        for field, value in _read_toml(Path(config_file)).items():
+            raw[field] = value
+            source[field] = f"{config_file}: {field}"
+    for field in _SPEC:
+        if env_name(field) in environ:
+            raw[field] = environ[env_name(field)]
+            source[field] = env_name(field)
+    values: dict[str, Any] = {}
+    for field, (parse, _) in _SPEC.items():
+        values[field] = parse(raw[field], source[field])
+    values.update(overrides)
+    return _finish(values)
+
+
+def _read_toml(path: Path) -> dict[str, str]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SettingsError(f"--config: file not found: {path}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"--config: {path} is not valid TOML ({exc})") from None
+    known = {f.name for f in fields(Settings)}
+    out: dict[str, str] = {}
+    for key, value in data.items():
+        field = key.lower().removeprefix("bangfu_")
+        if field not in known:
+            raise SettingsError(f"--config: {path}: unknown setting {key!r}")
+        out[field] = str(value).lower() if isinstance(value, bool) else str(value)
+    return out
+
+
+def _finish(values: dict[str, Any]) -> Settings:
+    if not values["spool_dir"]:
+        values["spool_dir"] = str(Path(values["storage_dir"]) / "spool")
+    has_credentials = bool(values["wechat_appid"] and values["wechat_secret"])
+    if not has_credentials:
+        values["sandbox"] = True
+    if values["sandbox"]:
+        # The sandbox is a training ground, not a back door: loopback only.
+        values["host"] = "127.0.0.1"
+    if not has_credentials:
+        # The fixed sandbox identity only ever talks to the in-process fake WeChat.
+        values["wechat_appid"] = SANDBOX_APPID
+        values["wechat_secret"] = SANDBOX_SECRET
+        values["wechat_token"] = values["wechat_token"] or SANDBOX_TOKEN
+        values["wechat_aes_key"] = values["wechat_aes_key"] or SANDBOX_AES_KEY
+    elif not values["wechat_token"]:
+        raise SettingsError("BANGFU_WECHAT_TOKEN: required when BANGFU_WECHAT_APPID is set")
+    return Settings(**values)

@@ -1,0 +1,1 @@
+"""The WeChat platform edge: webhook, crypto, outbound client and the fake WeChat. No domain."""

@@ -1,0 +1,151 @@
+"""Signature checks and safe-mode encryption, around wechatpy's WeChatCrypto.
+
+Adds what wechatpy lacks: the previous EncodingAESKey during a rotation, a clock-skew
+window, and one exception type whose reason is safe to log (never the body).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import xmltodict
+from wechatpy.crypto import PrpCrypto, WeChatCrypto
+
+from bangfu_bot.clock import Clock
+
+
+class PushRejected(Exception):
+    """A push that must not be handled; `status` is the HTTP answer, `reason` goes to the log."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+def sign(*parts: str) -> str:
+    """WeChat's signature: sha1 of the sorted parts joined."""
+    return hashlib.sha1("".join(sorted(parts)).encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A verified push: its XML text and the crypto to answer with (None = plain)."""
+
+    xml: str
+    crypto: WeChatCrypto | None
+
+
+class PushVerifier:
+    """Checks every push before anything else looks at it."""
+
+    def __init__(
+        self,
+        *,
+        token: str,
+        appid: str,
+        aes_key: str,
+        aes_key_previous: str,
+        max_clock_skew_s: int,
+        clock: Clock,
+    ) -> None:
+        self._token = token
+        self._clock = clock
+        self._max_skew = max_clock_skew_s
+        keys = [k for k in (aes_key, aes_key_previous) if k]
+        self._cryptos = [WeChatCrypto(token, key, appid) for key in keys]
+
+    def check_query(self, query: Mapping[str, str]) -> None:
+        """Check signature, timestamp and nonce of a GET or POST; raise PushRejected."""
+        signature = query.get("signature", "")
+        timestamp = query.get("timestamp", "")
+        nonce = query.get("nonce", "")
+        if not (signature and timestamp and nonce):
+            raise PushRejected(403, "missing signature, timestamp or nonce")
+        if not hmac.compare_digest(sign(self._token, timestamp, nonce), signature):
+            raise PushRejected(403, "invalid signature")
+        self._check_skew(timestamp)
+
+    def _check_skew(self, timestamp: str) -> None:
+        if not self._max_skew:
+            return
+        try:
+            sent = int(timestamp)
+        except ValueError:
+            raise PushRejected(403, "timestamp is not a number") from None
+        skew = abs(self._clock.now().timestamp() - sent)
+        if skew > self._max_skew:
+            raise PushRejected(403, f"timestamp off by {int(skew)} s (limit {self._max_skew})")
+
+    def open(self, query: Mapping[str, str], body: bytes) -> Opened:
+        """Decode, parse the envelope and decrypt when `encrypt_type=aes`."""
+        text = _decode(body)
+        envelope = parse_xml(text)
+        if query.get("encrypt_type", "raw").lower() != "aes":
+            return Opened(text, None)
+        encrypted = envelope.get("Encrypt")
+        if not isinstance(encrypted, str) or not encrypted:
+            raise PushRejected(400, "encrypt_type=aes but no <Encrypt> element")
+        msg_signature = query.get("msg_signature", "")
+        expected = sign(self._token, query["timestamp"], query["nonce"], encrypted)
+        if not hmac.compare_digest(expected, msg_signature):
+            raise PushRejected(403, "invalid msg_signature")
+        return self._decrypt(encrypted)
+
+    def _decrypt(self, encrypted: str) -> Opened:
+        if not self._cryptos:
+            raise PushRejected(400, "encrypted push but no EncodingAESKey configured")
+        reason = "cannot decrypt"
+        # During a key rotation WeChat may still use the previous key: try both.
+        for crypto in self._cryptos:
+            try:
+                xml = PrpCrypto(crypto.key).decrypt(encrypted, crypto.app_id)
+            except Exception as exc:  # noqa: BLE001 - any failure means "not this key"
+                reason = f"cannot decrypt ({type(exc).__name__})"
+                continue
+            parse_xml(xml)
+            return Opened(xml, crypto)
+        raise PushRejected(400, reason)
+
+
+def seal(crypto: WeChatCrypto, reply_xml: str, clock: Clock) -> str:
+    """Encrypt and sign a reply for a safe-mode push."""
+    nonce = secrets.token_hex(8)
+    timestamp = str(int(clock.now().timestamp()))
+    return crypto.encrypt_message(reply_xml, nonce, timestamp)
+
+
+def _decode(body: bytes) -> str:
+    if not body.strip():
+        raise PushRejected(400, "empty body")
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise PushRejected(400, "body is not UTF-8") from None
+
+
+def parse_xml(text: str) -> dict[str, object]:
+    """Parse a WeChat XML document into its <xml> dict; refuse DTDs and entities."""
+    if "<!DOCTYPE" in text or "<!ENTITY" in text:
+        raise PushRejected(400, "XML with a DTD or entity declaration")
+    try:
+        document = xmltodict.parse(text, disable_entities=True)
+    except Exception as exc:  # noqa: BLE001 - expat and xmltodict raise several kinds
+        raise PushRejected(400, f"unparseable XML ({type(exc).__name__})") from None
+    root = document.get("xml") if isinstance(document, dict) else None
+    if not isinstance(root, dict):
+        raise PushRejected(400, "XML has no <xml> root element")
+    return root
+
+
+def instant(create_time: str, clock: Clock) -> datetime:
+    """The platform's CreateTime as an aware datetime (now, when missing or garbage)."""
+    try:
+        return datetime.fromtimestamp(int(create_time), UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return clock.now()

@@ -1,0 +1,92 @@
+"""A push, reduced to the plain values the rest of the bot works with (no wechatpy types)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from wechatpy import parse_message
+from wechatpy.messages import UnknownMessage
+
+from bangfu_bot.clock import Clock
+from bangfu_bot.wechat.crypto import PushRejected, instant, parse_xml
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """One message or event pushed by WeChat."""
+
+    dedupe_key: str
+    openid: str
+    account: str
+    msg_type: str
+    event: str | None
+    event_key: str
+    content: str
+    media_id: str
+    created_at: datetime
+    xml: str
+    known: bool
+    fields: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def is_event(self) -> bool:
+        """Whether this is an event (follow, click, delivery receipt...) rather than a message."""
+        return self.msg_type == "event"
+
+    @property
+    def kind(self) -> str:
+        """A short label for metrics: the message type or the event name."""
+        return f"event:{self.event}" if self.is_event else self.msg_type
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def dedupe_key(fields: dict[str, Any]) -> str:
+    """MsgId for messages; FromUserName+CreateTime+Event+EventKey for events (WECHAT.md)."""
+    sender = _text(fields.get("FromUserName"))
+    created = _text(fields.get("CreateTime"))
+    msg_type = _text(fields.get("MsgType")).lower()
+    if msg_type != "event":
+        msg_id = _text(fields.get("MsgId"))
+        if msg_id:
+            return f"msg:{msg_id}"
+        return f"msg:{sender}|{created}|{msg_type}"
+    event = _text(fields.get("Event"))
+    return f"evt:{sender}|{created}|{event}|{_text(fields.get('EventKey'))}"[:200]
+
+
+def read_inbound(xml: str, clock: Clock) -> Inbound:
+    """Build an Inbound from decrypted push XML; raise PushRejected if it is not a push."""
+    fields = parse_xml(xml)
+    openid = _text(fields.get("FromUserName"))
+    msg_type = _text(fields.get("MsgType")).lower()
+    if not openid or not msg_type:
+        raise PushRejected(400, "push without FromUserName or MsgType")
+    try:
+        message = parse_message(xml)
+    except Exception as exc:  # noqa: BLE001 - wechatpy raises on odd field values
+        raise PushRejected(400, f"unparseable push ({type(exc).__name__})") from None
+    known = not isinstance(message, UnknownMessage)
+    event = _text(fields.get("Event")).lower() or None
+    event_key = _text(fields.get("EventKey"))
+    if event == "subscribe" and event_key.startswith("qrscene_"):
+        event_key = event_key.removeprefix("qrscene_")
+    content = _text(fields.get("Content")) or _text(fields.get("Recognition"))
+    return Inbound(
+        dedupe_key=dedupe_key(fields),
+        openid=openid[:64],
+        account=_text(fields.get("ToUserName")),
+        msg_type=msg_type[:32],
+        event=event[:64] if event else None,
+        event_key=event_key,
+        content=content,
+        media_id=_text(fields.get("MediaId")),
+        created_at=instant(_text(fields.get("CreateTime")), clock),
+        xml=xml,
+        known=known,
+        fields=fields,
+    )

@@ -1,0 +1,273 @@
+"""Exactly-once handling of pushes: dedupe, per-user order, group commit, late answers.
+
+- A push is recorded under its dedupe key (unique index) in the transaction of its effects,
+  so a retry of a finished push finds the stored answer, and a crash before the commit
+  leaves nothing behind (the retry handles it afresh).
+- A retry that arrives while the first is running gets the same future.
+- Pushes of one openid run one at a time, in arrival order; other openids run concurrently
+  and share commits (group_commit.GroupCommitter).
+- When the webhook stops waiting (reply budget spent, database unavailable), the push is
+  journaled in the spool and its answer later leaves through the outbox as a
+  customer-service message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import exc as sa_exc
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bangfu_bot.bot import Bot, say
+from bangfu_bot.clock import Clock
+from bangfu_bot.dbutil import upsert
+from bangfu_bot.group_commit import GroupCommitter
+from bangfu_bot.metrics import Metrics
+from bangfu_bot.notify.outbox import queue_message
+from bangfu_bot.wechat.crypto import PushRejected
+from bangfu_bot.wechat.inbound import Inbound, read_inbound
+from bangfu_bot.wechat.models import inbound_messages, wechat_users
+from bangfu_bot.wechat.spool import Spool
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of a push: `status` is handled, duplicate, failed or unavailable."""
+
+    reply: str | None
+    status: str
+
+
+UNAVAILABLE = Outcome(None, "unavailable")
+
+
+class HandlerTimeout(Exception):
+    """The bot did not answer within its time limit (a bug, not an outage)."""
+
+
+def database_unavailable(error: BaseException) -> bool:
+    """Whether an error means the database cannot be reached or is locked (retry later)."""
+    if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
+        return True
+    return isinstance(
+        error, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.TimeoutError | OSError
+    )
+
+
+class Inbox:
+    """Receives verified pushes and resolves each to one stored answer."""
+
+    def __init__(
+        self,
+        *,
+        committer: GroupCommitter,
+        bot: Bot,
+        clock: Clock,
+        spool: Spool,
+        metrics: Metrics,
+        on_outbox: Callable[[], None] = lambda: None,
+        handler_timeout_s: float = 10.0,
+    ) -> None:
+        self._handler_timeout_s = handler_timeout_s
+        self._committer = committer
+        self._bot = bot
+        self._clock = clock
+        self._spool = spool
+        self._metrics = metrics
+        self._on_outbox = on_outbox
+        self._inflight: dict[str, asyncio.Future[Outcome]] = {}
+        self._tails: dict[str, asyncio.Future[Outcome]] = {}
+        self._late: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def submit(self, message: Inbound) -> asyncio.Future[Outcome]:
+        """Start handling a push, or join the handling already under way for its key."""
+        running = self._inflight.get(message.dedupe_key)
+        if running is not None:
+            self._metrics.duplicates.labels(stage="in_flight").inc()
+            return running
+        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        self._inflight[message.dedupe_key] = future
+        previous = self._tails.get(message.openid)
+        self._tails[message.openid] = future
+        task = asyncio.create_task(self._process(message, previous, future))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return future
+
+    def stop_waiting(self, message: Inbound) -> None:
+        """The webhook answered `success` without an answer: journal it, answer it later."""
+        self._spool.add(message.dedupe_key, message.xml)
+        self._late.add(message.dedupe_key)
+
+    async def replay(self) -> int:
+        """Resubmit journaled pushes not under way; return how many were resubmitted."""
+        count = 0
+        for key, xml in self._spool.pending():
+            if key in self._inflight:
+                continue
+            try:
+                message = read_inbound(xml, self._clock)
+            except PushRejected:
+                self._spool.resolve(key)
+                continue
+            self._late.add(key)
+            self.submit(message)
+            count += 1
+        return count
+
+    async def drain(self) -> None:
+        """Wait for every push under way (used at shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def _process(
+        self,
+        message: Inbound,
+        previous: asyncio.Future[Outcome] | None,
+        future: asyncio.Future[Outcome],
+    ) -> None:
+        try:
+            if previous is not None and not previous.done():
+                await asyncio.wait([previous])
+            outcome = await self._resolve(message)
+            if message.dedupe_key in self._late:
+                outcome = await self._finish_late(message, outcome)
+        except Exception:  # noqa: BLE001 - the future must always settle
+            log.exception("push %s could not be resolved", message.dedupe_key[:24])
+            outcome = UNAVAILABLE
+        finally:
+            self._inflight.pop(message.dedupe_key, None)
+            if self._tails.get(message.openid) is future:
+                del self._tails[message.openid]
+        if outcome.status == "duplicate":
+            self._metrics.duplicates.labels(stage="stored").inc()
+        self._metrics.messages.labels(type=message.kind, outcome=outcome.status).inc()
+        future.set_result(outcome)
+
+    async def _resolve(self, message: Inbound) -> Outcome:
+        late = message.dedupe_key in self._late
+        for attempt in range(2):
+            try:
+                return await self._committer.run(lambda conn: self._work(conn, message, late))
+            except Exception as error:  # noqa: BLE001 - sorted below
+                if database_unavailable(error):
+                    log.warning("database unavailable for push %s: %s",
+                                message.dedupe_key[:24], type(error).__name__)
+                    return UNAVAILABLE
+                if isinstance(error, sa_exc.IntegrityError) and attempt == 0:
+                    continue  # another process recorded it first: read its answer
+                log.exception("push %s failed in the bot", message.dedupe_key[:24])
+                return await self._record_failure(message, late)
+        return UNAVAILABLE
+
+    async def _work(self, conn: AsyncConnection, message: Inbound, late: bool) -> Outcome:
+        stored = (
+            await conn.execute(
+                select(inbound_messages.c.outcome, inbound_messages.c.reply_text).where(
+                    inbound_messages.c.dedupe_key == message.dedupe_key
+                )
+            )
+        ).first()
+        if stored is not None:
+            if late:
+                await self._queue_late_reply(conn, message, stored.reply_text)
+            return Outcome(stored.reply_text, "duplicate")
+        now = self._clock.now()
+        await note_user(conn, message, now)
+        try:
+            reply = await asyncio.wait_for(
+                self._bot.handle(conn, message, now), self._handler_timeout_s
+            )
+        except TimeoutError:
+            # A hung handler would hold the shared transaction: treat it as a bug.
+            raise HandlerTimeout(f"bot took over {self._handler_timeout_s} s") from None
+        await self._record(conn, message, "replied" if reply else "no_reply", reply)
+        if late:
+            await self._queue_late_reply(conn, message, reply)
+        return Outcome(reply, "handled")
+
+    async def _record(
+        self, conn: AsyncConnection, message: Inbound, outcome: str, reply: str | None
+    ) -> None:
+        await conn.execute(
+            insert(inbound_messages).values(
+                dedupe_key=message.dedupe_key,
+                openid=message.openid,
+                msg_type=message.msg_type,
+                event=message.event,
+                created_at=message.created_at,
+                received_at=self._clock.now(),
+                payload=message.xml,
+                outcome=outcome,
+                reply_text=reply,
+            )
+        )
+
+    async def _record_failure(self, message: Inbound, late: bool) -> Outcome:
+        apology = say("apology")
+
+        async def work(conn: AsyncConnection) -> Outcome:
+            await self._record(conn, message, "failed", apology)
+            if late:
+                await self._queue_late_reply(conn, message, apology)
+            return Outcome(apology, "failed")
+
+        try:
+            return await self._committer.run(work)
+        except Exception as error:  # noqa: BLE001
+            if isinstance(error, sa_exc.IntegrityError):
+                return await self._resolve(message)
+            return UNAVAILABLE
+
+    async def _queue_late_reply(
+        self, conn: AsyncConnection, message: Inbound, reply: str | None
+    ) -> None:
+        if reply:
+            await queue_message(
+                conn,
+                key=f"reply:{message.dedupe_key}",
+                openid=message.openid,
+                kind="late_reply",
+                content=reply,
+                reason="answer to a message that could not be answered in time",
+                urgent=True,
+                now=self._clock.now(),
+            )
+
+    async def _finish_late(self, message: Inbound, outcome: Outcome) -> Outcome:
+        if outcome.status == "unavailable":
+            return outcome  # stays journaled; replayed later
+        if outcome.reply:
+            # It may have become late after its transaction began: make sure it is queued.
+            await self._committer.run(
+                lambda conn: self._queue_late_reply(conn, message, outcome.reply)
+            )
+            self._on_outbox()
+        self._spool.resolve(message.dedupe_key)
+        self._late.discard(message.dedupe_key)
+        return outcome
+
+
+async def note_user(conn: AsyncConnection, message: Inbound, now: Any) -> None:
+    """Track follows and the last message/event, which open customer-service windows."""
+    changes: dict[str, Any] = {"subscribed": True}
+    if not message.is_event:
+        changes["last_message_at"] = now
+    elif message.event in {"subscribe", "subscribe_scan"}:
+        changes.update(subscribed_at=now, last_event_at=now)
+    elif message.event == "unsubscribe":
+        changes.update(subscribed=False, unsubscribed_at=now)
+    elif message.event in {"click", "scan", "view"}:
+        changes["last_event_at"] = now
+    else:
+        return
+    statement = upsert(conn, wechat_users, ["openid"], list(changes))
+    await conn.execute(statement.values(openid=message.openid, first_seen_at=now, **changes))

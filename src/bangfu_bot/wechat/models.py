@@ -1,0 +1,62 @@
+"""Tables of the platform edge: every push received, the shared token, followers."""
+
+from sqlalchemy import BigInteger, Boolean, Column, Integer, String, Table, Text
+
+from bangfu_bot.db import UtcDateTime, metadata
+
+Id = BigInteger().with_variant(Integer, "sqlite")
+
+inbound_messages = Table(
+    "inbound_messages",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column(
+        "dedupe_key",
+        String(200),
+        nullable=False,
+        unique=True,
+        comment="MsgId, or FromUserName|CreateTime|Event|EventKey for events",
+    ),
+    Column("openid", String(64), nullable=False, index=True, comment="the sender"),
+    Column("msg_type", String(32), nullable=False, comment="text, image, event, ..."),
+    Column("event", String(64), nullable=True, comment="event name, lower case"),
+    Column("created_at", UtcDateTime, nullable=False, comment="the platform's CreateTime"),
+    Column("received_at", UtcDateTime, nullable=False, comment="when we first handled it"),
+    Column("payload", Text, nullable=False, comment="the decrypted push XML"),
+    Column("outcome", String(16), nullable=False, comment="replied | no_reply | failed"),
+    Column("reply_text", Text, nullable=True, comment="the answer; retries get it again"),
+    comment="Every push handled, exactly once, in the transaction of its effects",
+)
+
+wechat_tokens = Table(
+    "wechat_tokens",
+    metadata,
+    Column("appid", String(64), primary_key=True),
+    Column("token", Text, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    comment="The access token shared by every process of one account",
+)
+
+wechat_users = Table(
+    "wechat_users",
+    metadata,
+    Column("openid", String(64), primary_key=True),
+    Column("subscribed", Boolean, nullable=False, comment="follows the account now"),
+    Column("first_seen_at", UtcDateTime, nullable=False),
+    Column("subscribed_at", UtcDateTime, nullable=True),
+    Column("unsubscribed_at", UtcDateTime, nullable=True),
+    Column(
+        "last_message_at",
+        UtcDateTime,
+        nullable=True,
+        comment="last message the user wrote: opens the 48 h customer-service window",
+    ),
+    Column(
+        "last_event_at",
+        UtcDateTime,
+        nullable=True,
+        comment="last click, follow or scan: opens a 1-minute window",
+    ),
+    comment="Everyone who has written to or followed the account",
+)

@@ -1,0 +1,104 @@
+"""Signature and safe-mode crypto, against the platform's published sample message."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from bangfu_bot.clock import FrozenClock
+from bangfu_bot.wechat.crypto import PushRejected, PushVerifier, parse_xml, sign
+from bangfu_bot.wechat.inbound import read_inbound
+
+# The official sample from the platform's encryption guide (token spamtest, appid
+# wx2c2769f8efd9abc2), reproduced by every SDK's tests.
+SAMPLE_TOKEN = "spamtest"
+SAMPLE_APPID = "wx2c2769f8efd9abc2"
+SAMPLE_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+SAMPLE_TIMESTAMP = "1409735669"
+SAMPLE_NONCE = "1320562132"
+SAMPLE_MSG_SIGNATURE = "5d197aaffba7e9b25a30732f161a50dee96bd5fa"
+SAMPLE_ENCRYPT = (
+    "hyzAe4OzmOMbd6TvGdIOO6uBmdJoD0Fk53REIHvxYtJlE2B655HuD0m8KUePWB3+LrPXo87wzQ1QLvbeUgmBM4x6F8PGH"
+    "QHFVAFmOD2LdJF9FrXpbUAh0B5GIItb52sn896wVsMSHGuPE328HnRGBcrS7C41IzDWyWNlZkyyXwon8T332jisa+h6"
+    "tEDYsVticbSnyU8dKOIbgU6ux5VTjg3yt+WGzjlpKn6NPhRjpA912xMezR4kw6KWwMrCVKSVCZciVGCgavjIQ6X8tCOp"
+    "3yZbGpy0VxpAe+77TszTfRd5RJSVO/HTnifJpXgCSUdUue1v6h0EIBYYI1BD1DlD+C0CR8e6OewpusjZ4uBl9FyJvnhv"
+    "Ql+q5rv1ixrcpCumEPo5MJSgM9ehVsNPfUM669WuMyVWQLCzpu9GhglF2PE="
+)
+SAMPLE_BODY = (
+    "<xml><ToUserName><![CDATA[gh_10f6c3c3ac5a]]></ToUserName>"
+    f"<Encrypt><![CDATA[{SAMPLE_ENCRYPT}]]></Encrypt></xml>"
+).encode()
+
+
+def sample_verifier(**kwargs: object) -> PushVerifier:
+    clock = FrozenClock(datetime.fromtimestamp(int(SAMPLE_TIMESTAMP), UTC))
+    options: dict = dict(token=SAMPLE_TOKEN, appid=SAMPLE_APPID, aes_key=SAMPLE_KEY,
+                         aes_key_previous="", max_clock_skew_s=300, clock=clock)
+    options.update(kwargs)
+    return PushVerifier(**options)
+
+
+def sample_query() -> dict[str, str]:
+    return {
+        "signature": sign(SAMPLE_TOKEN, SAMPLE_TIMESTAMP, SAMPLE_NONCE),
+        "timestamp": SAMPLE_TIMESTAMP,
+        "nonce": SAMPLE_NONCE,
+        "encrypt_type": "aes",
+        "msg_signature": SAMPLE_MSG_SIGNATURE,
+    }
+
+
+def test_published_sample_decrypts_to_the_text_message() -> None:
+    verifier = sample_verifier()
+    verifier.check_query(sample_query())
+    opened = verifier.open(sample_query(), SAMPLE_BODY)
+    message = read_inbound(opened.xml, FrozenClock())
+    assert message.msg_type == "text"
+    assert message.openid == "oyORnuP8q7ou2gfYjqLzSIWZf0rs"
+    assert message.content == "abcdteT"
+    assert message.dedupe_key == "msg:6054768590064713728"
+
+
+def test_published_sample_msg_signature_matches_our_sign() -> None:
+    assert sign(SAMPLE_TOKEN, SAMPLE_TIMESTAMP, SAMPLE_NONCE, SAMPLE_ENCRYPT) == SAMPLE_MSG_SIGNATURE
+
+
+def test_sample_opens_with_the_previous_key_during_a_rotation() -> None:
+    verifier = sample_verifier(aes_key="Z" * 43, aes_key_previous=SAMPLE_KEY)
+    opened = verifier.open(sample_query(), SAMPLE_BODY)
+    assert "abcdteT" in opened.xml
+
+
+def test_sample_for_another_appid_is_refused() -> None:
+    verifier = sample_verifier(appid="wxsomeoneelse00000")
+    with pytest.raises(PushRejected) as refused:
+        verifier.open(sample_query(), SAMPLE_BODY)
+    assert refused.value.status == 400
+
+
+def test_sample_replayed_a_day_later_is_refused() -> None:
+    verifier = sample_verifier()
+    verifier._clock.advance(days=1)  # type: ignore[attr-defined]
+    with pytest.raises(PushRejected) as refused:
+        verifier.check_query(sample_query())
+    assert "timestamp off" in refused.value.reason
+
+
+def test_skew_check_can_be_disabled() -> None:
+    verifier = sample_verifier(max_clock_skew_s=0)
+    verifier._clock.advance(days=400)  # type: ignore[attr-defined]
+    verifier.check_query(sample_query())
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]><xml><a>&a;</a></xml>',
+        b"<xml><unclosed></xml>",
+        b"not xml at all",
+        b"<html><body>hi</body></html>",
+    ],
+)
+def test_hostile_xml_is_refused_with_400(body: bytes) -> None:
+    with pytest.raises(PushRejected) as refused:
+        parse_xml(body.decode())
+    assert refused.value.status == 400
