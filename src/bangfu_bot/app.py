@@ -47,6 +47,7 @@ class Services:
     inbox: Inbox | None = None
     dispatcher: Dispatcher | None = None
     spool_retry_s: float = 5.0
+    shutdown_grace_s: float = 5.0
 
 
 SERVICES = web.AppKey("services", Services)
@@ -59,10 +60,11 @@ def create_app(
     bot: Bot | None = None,
     migrate: bool | None = None,
     spool_retry_s: float = 5.0,
+    shutdown_grace_s: float = 5.0,
 ) -> web.Application:
     """Build the application; `migrate` defaults to True on the embedded SQLite store."""
     services = Services(settings=settings, clock=clock or SystemClock(), bot=bot or FoundationBot(),
-                        spool_retry_s=spool_retry_s)
+                        spool_retry_s=spool_retry_s, shutdown_grace_s=shutdown_grace_s)
     app = web.Application(client_max_size=settings.max_body_bytes + 1024)
     app[SERVICES] = services
     should_migrate = settings.is_sqlite if migrate is None else migrate
@@ -167,8 +169,8 @@ def _message_path(services: Services):  # type: ignore[no-untyped-def]
         yield
         replayer.cancel()
         await asyncio.gather(replayer, return_exceptions=True)
-        await inbox.drain()
-        await committer.close()
+        await inbox.drain(services.shutdown_grace_s)
+        await committer.close(services.shutdown_grace_s)
         await dispatcher.close()
         spool.close()
 

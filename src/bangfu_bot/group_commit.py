@@ -43,11 +43,14 @@ class GroupCommitter:
         """Start the writer task."""
         self._task = asyncio.create_task(self._writer(), name="group-commit-writer")
 
-    async def close(self) -> None:
-        """Finish what is queued, then stop the writer."""
+    async def close(self, grace_s: float = 5.0) -> None:
+        """Finish what is queued (waiting at most `grace_s`), then stop the writer."""
         if self._task is None:
             return
-        await self._queue.join()
+        try:
+            await asyncio.wait_for(self._queue.join(), grace_s)
+        except TimeoutError:
+            log.warning("group commit closed with work still queued (rolled back)")
         self._task.cancel()
         try:
             await self._task

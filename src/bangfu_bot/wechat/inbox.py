@@ -123,10 +123,17 @@ class Inbox:
             count += 1
         return count
 
-    async def drain(self) -> None:
-        """Wait for every push under way (used at shutdown)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+    async def drain(self, grace_s: float = 5.0) -> None:
+        """Wait up to `grace_s` for pushes under way, then abandon them (they are journaled
+        or uncommitted, so the next process or WeChat's retry handles them)."""
+        if not self._tasks:
+            return
+        _, pending = await asyncio.wait(list(self._tasks), timeout=grace_s)
+        for task in pending:
+            task.cancel()
+        if pending:
+            log.warning("shutdown abandoned %d pushes under way", len(pending))
+            await asyncio.gather(*pending, return_exceptions=True)
 
     async def _process(
         self,

@@ -1,0 +1,65 @@
+"""The store: migrations by command, SQLite pragmas, UTC timestamps."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import inspect, text
+
+from bangfu_bot import db
+from bangfu_bot.cli import main
+from bangfu_bot.wechat.client import StoredToken
+from bangfu_bot.wechat.tokens import DatabaseTokenStore
+
+
+def test_db_upgrade_command_migrates_any_url(database_url: str, monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("BANGFU_DATABASE_URL", database_url)
+    assert main(["db", "upgrade"]) == 0
+    assert "database at head" in capsys.readouterr().out
+
+
+def test_db_upgrade_on_an_unreachable_database_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("BANGFU_DATABASE_URL", "postgresql://nobody:pw@127.0.0.1:9/none")
+    assert main(["db", "upgrade"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("bangfu-bot: db upgrade failed") and "\n" not in err
+    assert "pw@" not in err
+
+
+async def test_migrations_create_every_table(database_url: str) -> None:
+    engine = db.make_engine(database_url)
+    await db.migrate(engine)
+    async with engine.connect() as conn:
+        tables = await conn.run_sync(lambda sync: set(inspect(sync).get_table_names()))
+        if engine.dialect.name == "sqlite":
+            mode = (await conn.execute(text("PRAGMA journal_mode"))).scalar()
+            keys = (await conn.execute(text("PRAGMA foreign_keys"))).scalar()
+            assert mode == "wal" and keys == 1
+    await engine.dispose()
+    assert {"inbound_messages", "outbox", "outbox_attempts", "wechat_tokens",
+            "wechat_users", "alembic_version"} <= tables
+
+
+async def test_token_is_shared_through_the_store_in_utc(database_url: str) -> None:
+    engine = db.make_engine(database_url)
+    await db.migrate(engine)
+    clock_now = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+
+    class Clock:
+        def now(self) -> datetime:
+            return clock_now
+
+    store = DatabaseTokenStore(engine, Clock())
+    beijing = timezone(timedelta(hours=8))
+    await store.save("wxA", StoredToken("tok-1", datetime(2026, 11, 30, 22, 0, tzinfo=beijing)))
+    await store.save("wxA", StoredToken("tok-2", datetime(2026, 11, 30, 22, 0, tzinfo=beijing)))
+    loaded = await store.load("wxA")
+    other_account = await store.load("wxB")
+    await engine.dispose()
+    assert loaded is not None and loaded.token == "tok-2"
+    assert loaded.expires_at == datetime(2026, 11, 30, 14, 0, tzinfo=UTC)
+    assert other_account is None
