@@ -52,6 +52,8 @@ def _configure_logging() -> None:
         format="%(asctime)s level=%(levelname)s logger=%(name)s %(message)s",
         stream=sys.stderr,
     )
+    # Alembic announces every plugin it loads; only the migrations themselves matter here.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 
 def serve(settings: Settings) -> int:
