@@ -28,6 +28,7 @@ TOKEN = "countytoken"
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 AES_KEY_OLD = "OLDdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 
+CONVERSATIONS = Path(__file__).resolve().parents[1] / "conversations"
 PG_URL = os.environ.get("BANGFU_TEST_DATABASE_URL", "")
 
 
@@ -108,6 +109,7 @@ def make_settings(database_url: str, tmp_path: Path, fake_api_url: str
             "BANGFU_WECHAT_AES_KEY": AES_KEY,
             "BANGFU_WECHAT_API_BASE": fake_api_url,
             "BANGFU_STORAGE_DIR": str(tmp_path / "storage"),
+            "BANGFU_CONVERSATIONS_DIR": str(CONVERSATIONS),
         }
         base.update({f"BANGFU_{key.upper()}": value for key, value in env.items()})
         return load_settings(base)

@@ -10,14 +10,16 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import aiohttp
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bangfu_bot import db
-from bangfu_bot.bot import Bot, FoundationBot
+from bangfu_bot.bot import Bot
 from bangfu_bot.clock import Clock, SystemClock
+from bangfu_bot.conversation.router import ChatBot
 from bangfu_bot.group_commit import GroupCommitter
 from bangfu_bot.metrics import Metrics
 from bangfu_bot.notify.outbox import Dispatcher
@@ -63,7 +65,11 @@ def create_app(
     shutdown_grace_s: float = 5.0,
 ) -> web.Application:
     """Build the application; `migrate` defaults to True on the embedded SQLite store."""
-    services = Services(settings=settings, clock=clock or SystemClock(), bot=bot or FoundationBot(),
+    """Build the application; raises FlowsInvalid if a dialogue file is wrong."""
+    if bot is None:
+        bot = ChatBot.from_directory(settings.conversations_dir, tz=settings.tz,
+                                     expiry=timedelta(hours=settings.flow_expiry_h))
+    services = Services(settings=settings, clock=clock or SystemClock(), bot=bot,
                         spool_retry_s=spool_retry_s, shutdown_grace_s=shutdown_grace_s)
     app = web.Application(client_max_size=settings.max_body_bytes + 1024)
     app[SERVICES] = services

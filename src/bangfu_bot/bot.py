@@ -1,7 +1,7 @@
 """The bot: what to answer a push. The webhook hands every new push here, in a transaction.
 
-The conversation engine (conversations/*.toml) plugs in behind this protocol. Until then the
-foundation answers follows, help requests and unknown types in plain Chinese.
+The chat bot in conversation/router.py implements it with the flows in conversations/;
+tests plug in small bots of their own.
 """
 
 from __future__ import annotations
@@ -38,29 +38,3 @@ class Bot(Protocol):
 def say(key: str) -> str:
     """A text of the platform edge."""
     return texts("bangfu_bot")[key]
-
-
-class FoundationBot:
-    """Answers follows, 帮助, unknown types and non-text messages."""
-
-    async def handle(self, conn: AsyncConnection, message: Inbound, now: datetime) -> str | None:
-        """Return the text to answer with, or None for no answer."""
-        if message.is_event:
-            return self._event(message)
-        if not message.known:
-            return say("unknown_type")
-        if message.msg_type != "text" and not message.content:
-            return say("text_only")
-        if message.content.strip() in {"帮助", "菜单", "?", "？"}:
-            return say("help")
-        return say("not_understood")
-
-    def _event(self, message: Inbound) -> str | None:
-        if message.event in {"subscribe", "subscribe_scan"}:
-            return say("welcome")
-        if message.event in SILENT_EVENTS:
-            return None
-        if message.event in {"click", "scan"}:
-            return say("help")
-        # An event we do not know was still caused by a person: answer, never fail.
-        return say("unknown_type")

@@ -25,6 +25,9 @@ def build_parser() -> argparse.ArgumentParser:
     database_commands = database.add_subparsers(dest="db_command", required=True)
     database_commands.add_parser("upgrade", help="run the Alembic migrations on BANGFU_DATABASE_URL")
     commands.add_parser("config", help="print the effective settings (secrets hidden)")
+    flows = commands.add_parser("flows", help="the dialogues in conversations/")
+    flows_commands = flows.add_subparsers(dest="flows_command", required=True)
+    flows_commands.add_parser("check", help="check every flow file; problems with file:line")
     return parser
 
 
@@ -43,6 +46,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return db_upgrade(settings)
     if args.command == "config":
         return show_config(settings)
+    if args.command == "flows":
+        return flows_check(settings)
     return 2
 
 
@@ -62,10 +67,18 @@ def serve(settings: Settings) -> int:
 
     from bangfu_bot.app import create_app
 
+    from bangfu_bot.conversation.flows import FlowsInvalid
+
+    try:
+        app = create_app(settings)
+    except FlowsInvalid as invalid:
+        # Refuse to start rather than serve a half-working dialogue.
+        for problem in invalid.problems:
+            print(f"bangfu-bot: {problem}", file=sys.stderr)
+        return 2
     _announce(settings)
     try:
-        web.run_app(create_app(settings), host=settings.host, port=settings.port,
-                    print=None, access_log=None)
+        web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
     except OSError as error:
         print(f"bangfu-bot: cannot serve on {settings.host}:{settings.port}: {error.strerror}",
               file=sys.stderr)
@@ -110,6 +123,28 @@ def db_upgrade(settings: Settings) -> int:
               file=sys.stderr)
         return 1
     print(f"database at head: {_safe_url(settings.database_url)}")
+    return 0
+
+
+def flows_check(settings: Settings) -> int:
+    """Check every flow file; print problems as file:line: message."""
+    from datetime import timedelta
+
+    from bangfu_bot.conversation.flows import FlowsInvalid
+    from bangfu_bot.conversation.router import ChatBot
+
+    try:
+        bot = ChatBot.from_directory(settings.conversations_dir, tz=settings.tz,
+                                     expiry=timedelta(hours=settings.flow_expiry_h))
+    except FlowsInvalid as invalid:
+        for problem in invalid.problems:
+            print(problem, file=sys.stderr)
+        return 1
+    except (OSError, KeyError, ValueError) as error:
+        print(f"bangfu-bot: {settings.conversations_dir}: {error}", file=sys.stderr)
+        return 1
+    names = ", ".join(sorted(bot.engine.flows))
+    print(f"{len(bot.engine.flows)} flows OK ({names}) in {settings.conversations_dir}")
     return 0
 
 

@@ -53,6 +53,8 @@ class Settings:
     batch_window_ms: float
     batch_max: int
     http_timeout_s: float
+    conversations_dir: str
+    flow_expiry_h: float
     sandbox: bool
 
     @property
@@ -206,6 +208,8 @@ _SPEC: dict[str, tuple[Callable[[str, str], Any], str]] = {
     "batch_window_ms": (_float_between(0, 1000), "2"),
     "batch_max": (_int_between(1, 10000), "64"),
     "http_timeout_s": (_float_between(0.1, 120), "10"),
+    "conversations_dir": (_str, "conversations"),
+    "flow_expiry_h": (_float_between(0.01, 24 * 365), "72"),
     "sandbox": (_bool, ""),
 }
 

@@ -62,7 +62,7 @@ async def test_push_journaled_before_a_crash_is_answered_by_the_next_process(
     dead.add("msg:4242", push)
     dead.close()
     bot = await start_bot()
-    assert await wait_for_texts(bot.api, OPENID) == [say("help")]
+    assert await wait_for_texts(bot.api, OPENID) == [say("help_unbound")]
     assert await stored_pushes(bot) == 1
     journals = list(Path(settings.spool_dir).glob("*.jsonl"))
     assert all(journal.read_text() == "" for journal in journals)

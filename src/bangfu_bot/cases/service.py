@@ -1,0 +1,125 @@
+"""Submitting applications, 代办 for a member, and 进度 (progress)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bangfu_bot.cases.eligibility import Rule, judge, rule_for
+from bangfu_bot.cases.enums import CaseStatus
+from bangfu_bot.cases.models import case_events, cases
+from bangfu_bot.conversation.engine import yuan
+from bangfu_bot.members.service import (
+    Person,
+    find_by_name_and_id_tail,
+    openids_of,
+    person_by_id,
+    secretaries_of,
+)
+from bangfu_bot.notify.outbox import queue_message
+from bangfu_bot.texts import texts
+from bangfu_bot.todos.service import add_todo
+
+INCOME_FIELDS = ("income_farming", "income_wages", "income_allowances", "income_pension",
+                 "income_other")
+
+
+def say(key: str, **values: Any) -> str:
+    """A text of the case procedure."""
+    return texts("bangfu_bot.cases")[key].format(**values)
+
+
+@dataclass(frozen=True)
+class Filing:
+    """Who files an application for whom, through which channel."""
+
+    member: Person
+    filer: Person
+    channel: str
+    consent_recorded: bool
+
+
+async def submit_application(conn: AsyncConnection, *, filing: Filing, answers: dict[str, Any],
+                             rules: list[Rule], now: datetime, tz: ZoneInfo) -> str:
+    """Create the case in `submitted`, tell the branch secretary, and answer the filer."""
+    household = answers.get("household") or []
+    size = 1 + len(household)
+    income = sum(int(answers.get(name) or 0) for name in INCOME_FIELDS)
+    urban_rural = answers.get("urban_rural") or filing.member.urban_rural or "农村"
+    rule = rule_for(rules, year=now.astimezone(tz).year, area=filing.member.committee_name,
+                    urban_rural=urban_rural)
+    verdict = judge(rule, household_income_fen=income, household_size=size,
+                    receives_dibao=answers.get("dibao"))
+    category = str(answers.get("category", ""))
+    result = await conn.execute(insert(cases).values(
+        person_id=filing.member.id, branch_id=filing.member.branch_id, kind="hardship",
+        status=CaseStatus.SUBMITTED, category=category,
+        help_wanted=str(answers.get("help_wanted", "")), household_size=size,
+        household_income_fen=income, looks_above_line=verdict.above, answers=answers,
+        filed_by=filing.filer.id, consent_recorded=filing.consent_recorded,
+        created_at=now, updated_at=now))
+    case_id = int(result.inserted_primary_key[0])
+    role = "member" if filing.filer.id == filing.member.id else "secretary"
+    await conn.execute(insert(case_events).values(
+        case_id=case_id, actor_id=filing.filer.id, role=role, channel=filing.channel, at=now,
+        from_status=None, to_status=CaseStatus.SUBMITTED,
+        reason="代办，本人同意" if role == "secretary" else None))
+    await _tell_secretaries(conn, filing, case_id, category, answers, now)
+    replies = []
+    if role == "secretary":
+        replies.append(say("submitted_for", name=filing.member.name, case_id=case_id))
+        for openid in await openids_of(conn, filing.member.id):
+            await queue_message(conn, key=f"case:{case_id}:proxy:{openid}", openid=openid,
+                                kind="case", reason="application filed by the secretary",
+                                content=say("member_told_of_proxy", secretary=filing.filer.name,
+                                            case_id=case_id), now=now)
+    else:
+        replies.append(say("submitted", case_id=case_id))
+    if verdict.above and verdict.line_fen is not None:
+        replies.append(say("above_line", income=yuan(income), line=yuan(verdict.line_fen)))
+    return "\n\n".join(replies)
+
+
+async def _tell_secretaries(conn: AsyncConnection, filing: Filing, case_id: int, category: str,
+                            answers: dict[str, Any], now: datetime) -> None:
+    reason = str(answers.get("situation") or answers.get("category_other") or "")
+    reason = reason if len(reason) <= 40 else reason[:39] + "…"
+    text = say("new_application", name=filing.member.name, category=category,
+               reason=f"情况：{reason}" if reason else "")
+    for secretary_id in await secretaries_of(conn, filing.member.branch_id):
+        if secretary_id == filing.filer.id:
+            continue  # the secretary filed it: no need to tell them
+        await add_todo(conn, assignee_id=secretary_id, kind="evaluate", text=text, now=now,
+                       subject_id=filing.member.id, case_id=case_id,
+                       key=f"case:{case_id}:evaluate:{secretary_id}")
+
+
+async def find_member_in_branch(conn: AsyncConnection, *, secretary: Person, name: str,
+                                id_tail: str) -> Person | None:
+    """A member of the secretary's own branch, by name and the last 6 ID characters."""
+    person_id = await find_by_name_and_id_tail(conn, name, id_tail)
+    if person_id is None:
+        return None
+    member = await person_by_id(conn, person_id)
+    if member is None or member.branch_id != secretary.branch_id:
+        return None
+    return member
+
+
+async def progress(conn: AsyncConnection, *, person: Person, tz: ZoneInfo) -> str:
+    """进度: the member's cases and where each stands."""
+    rows = (await conn.execute(select(cases).where(cases.c.person_id == person.id)
+                               .order_by(cases.c.id))).all()
+    if not rows:
+        return say("progress_none")
+    lines = [say("progress_header")]
+    for n, row in enumerate(rows, start=1):
+        day = row.created_at.astimezone(tz)
+        lines.append(say("progress_item", n=n, title="帮扶申请", day=f"{day.month}月{day.day}日",
+                         status=say(f"status_{row.status}")))
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""The dialogue engine: runs the flows in conversations/*.toml for each user."""

@@ -1,0 +1,471 @@
+"""Runs one user's dialogue: asks the current step, parses the answer, moves on.
+
+The engine is pure with respect to the outside world: it changes a `Session` (state that
+the router stores in the same transaction as the push) and returns the texts to send. The
+final action is a named domain service that receives the answers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from bangfu_bot.conversation.fields import FieldError, mask_id, parse, parse_yes_no
+from bangfu_bot.conversation.flows import Flow, Step
+from bangfu_bot.texts import texts
+
+SKIP_WORDS = {"跳过", "不知道", "不清楚", "没有", "无", "不用"}
+DONE_WORDS = {"好了", "好", "完了", "发完了", "没有了", "没了", "就这些", "跳过", "没有", "不用"}
+NONE_WORDS = {"没有", "无", "没", "零", "没收入"}
+SUMMARY = "@summary"
+RESUME = "@resume"
+MORE = "@more"
+EDIT = re.compile(r"^(?:修改|改)\s*第?\s*(\d{1,2})\s*(?:项|条|个)?$")
+
+
+def say(key: str, **values: Any) -> str:
+    """A text of the dialogue engine."""
+    return texts("bangfu_bot.conversation")[key].format(**values)
+
+
+@dataclass
+class Input:
+    """What the user sent, reduced to what the engine needs."""
+
+    kind: str  # text | voice | image | other
+    text: str = ""
+    media_id: str = ""
+
+
+@dataclass
+class Session:
+    """A user's dialogue state (stored as JSON by the router)."""
+
+    flow: str | None = None
+    status: str = "idle"  # idle | active | paused
+    state: dict[str, Any] = field(default_factory=dict)
+    started_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass
+class ActionResult:
+    """What a final action says, and whether a flow follows (e.g. 代办 → apply)."""
+
+    text: str
+    restart: bool = False
+    then_flow: str | None = None
+    then_context: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Turn:
+    """Everything the engine needs from the outside for one answer."""
+
+    now: datetime
+    today: date
+    run_action: Callable[[Flow, dict[str, Any], dict[str, Any]], Awaitable[ActionResult]]
+
+
+class Engine:
+    """Interprets the flows for one session at a time."""
+
+    def __init__(self, flows: dict[str, Flow]) -> None:
+        self.flows = flows
+
+    # --- starting, pausing, resuming ------------------------------------------------------
+
+    def begin(self, session: Session, flow_name: str, now: datetime,
+              context: dict[str, Any] | None = None) -> list[str]:
+        """Start a flow from its first question."""
+        flow = self.flows[flow_name]
+        session.flow = flow_name
+        session.status = "active"
+        session.started_at = now
+        session.state = {"step": None, "answers": {}, "history": [], "retries": 0,
+                         "context": dict(context or {})}
+        first = self._next_step(flow, session.state["answers"], None)
+        return [flow.intro, *self._enter(flow, session, first)]
+
+    def cancel(self, session: Session) -> list[str]:
+        """取消: stop, keeping the draft."""
+        if session.status != "active":
+            return [say("nothing_to_cancel")]
+        session.status = "paused"
+        return [say("cancelled")]
+
+    def resume(self, session: Session) -> list[str]:
+        """继续: pick up a paused or expired draft where it stopped."""
+        if session.flow not in self.flows or session.status == "idle":
+            return [say("nothing_to_resume")]
+        flow = self.flows[session.flow]
+        session.status = "active"
+        state = session.state
+        if state.get("step") == RESUME:
+            state["step"] = state.pop("resume_to", None)
+        return [say("resumed", title=flow.title), self._ask(flow, session)]
+
+    def offer_resume(self, session: Session) -> list[str]:
+        """An idle draft: ask whether to continue or start over."""
+        flow = self.flows[session.flow or ""]
+        if session.state.get("step") != RESUME:
+            session.state["resume_to"] = session.state.get("step")
+            session.state["step"] = RESUME
+        session.status = "active"
+        return [say("resume_offer", title=flow.title)]
+
+    def help(self, session: Session) -> list[str]:
+        """帮助 inside a flow: what can be said here, then the question again."""
+        flow = self.flows[session.flow or ""]
+        return [say("flow_help", title=flow.title), self._ask(flow, session)]
+
+    def repeat(self, session: Session) -> list[str]:
+        """Ask the current question again."""
+        return [self._ask(self.flows[session.flow or ""], session)]
+
+    # --- answering ---------------------------------------------------------------------------
+
+    async def answer(self, session: Session, given: Input, turn: Turn) -> list[str]:
+        """Apply one input to the active flow and say what comes next."""
+        flow = self.flows[session.flow or ""]
+        state = session.state
+        step_id = state.get("step")
+        if given.kind == "voice":
+            return self._voice(flow, session, given)
+        if "heard" in state:
+            return await self._confirm_voice(session, given, turn)
+        text = given.text.strip()
+        if text == "返回":
+            return self._back(flow, session)
+        edit = EDIT.match(text)
+        if edit:
+            return self._edit(flow, session, int(edit.group(1)))
+        if step_id == RESUME:
+            return self._resume_choice(flow, session, text, turn)
+        if step_id == SUMMARY:
+            return await self._confirm(flow, session, text, turn)
+        if step_id == MORE:
+            return self._more(flow, session, text)
+        step = self._current(flow, state)
+        if step.type == "photo":
+            return self._photo(flow, session, step, given)
+        if given.kind == "image":
+            return [say("photo_on_text_step"), self._ask(flow, session)]
+        if given.kind != "text" or not text:
+            return self._failed(flow, session, say("voice_unclear"))
+        return self._take(flow, session, step, text, turn)
+
+    def _take(self, flow: Flow, session: Session, step: Step, text: str, turn: Turn) -> list[str]:
+        state = session.state
+        if step.optional and text in SKIP_WORDS and step.type != "yes_no":
+            value: Any = None
+        else:
+            try:
+                value = self._parse(step, text, turn.today)
+            except FieldError as error:
+                return self._failed(flow, session, error.message)
+        state["retries"] = 0
+        group = state.get("group")
+        if group is not None:
+            group["item"][step.id] = value
+            return self._after_group_field(flow, session)
+        state["answers"][step.id] = value
+        return self._advance(flow, session, step.id)
+
+    def _parse(self, step: Step, text: str, today: date) -> Any:
+        pattern = step.options.get("pattern")
+        if step.type == "text" and pattern:
+            compact = re.sub(r"\s+", "", text)
+            if not re.fullmatch(pattern, compact):
+                raise FieldError(step.options["pattern_hint"])
+            return compact
+        if step.type == "money" and text in NONE_WORDS:
+            return 0
+        options = {key: value for key, value in step.options.items()
+                   if key not in {"pattern", "pattern_hint", "hint"}}
+        value = parse(step.type, text, options=options, today=today)
+        if step.type == "choice":
+            return step.choices[value]
+        if isinstance(value, date):
+            return value.isoformat()
+        return value
+
+    def _failed(self, flow: Flow, session: Session, message: str) -> list[str]:
+        state = session.state
+        state["retries"] = state.get("retries", 0) + 1
+        replies = [message, self._ask(flow, session)]
+        if state["retries"] >= 3:
+            replies.append(say("retry_help"))
+        return replies
+
+    # --- moving between steps --------------------------------------------------------------
+
+    def _current(self, flow: Flow, state: dict[str, Any]) -> Step:
+        step = flow.step(state["step"])
+        group = state.get("group")
+        if group is not None:
+            return step.fields[group["field"]]
+        return step
+
+    def _next_step(self, flow: Flow, answers: dict[str, Any], after: str | None) -> str | None:
+        if after is None:
+            candidate: str | None = flow.steps[0].id
+        else:
+            step = flow.step(after)
+            candidate = step.next or _following(flow, after)
+        while candidate is not None:
+            step = flow.step(candidate)
+            if step.when is None or step.when.holds(answers):
+                return candidate
+            candidate = _following(flow, candidate)
+        return None
+
+    def _advance(self, flow: Flow, session: Session, from_id: str) -> list[str]:
+        state = session.state
+        if not state["history"] or state["history"][-1] != from_id:
+            state["history"].append(from_id)
+        if state.pop("editing", False):
+            target = self._first_unanswered(flow, state["answers"], from_id)
+        else:
+            target = self._next_step(flow, state["answers"], from_id)
+        return self._enter(flow, session, target)
+
+    def _first_unanswered(self, flow: Flow, answers: dict[str, Any], after: str) -> str | None:
+        candidate = self._next_step(flow, answers, after)
+        while candidate is not None and candidate in answers:
+            candidate = self._next_step(flow, answers, candidate)
+        return candidate
+
+    def _enter(self, flow: Flow, session: Session, step_id: str | None) -> list[str]:
+        state = session.state
+        if step_id is None:
+            state["step"] = SUMMARY
+            return self._summary(flow, session)
+        state["step"] = step_id
+        step = flow.step(step_id)
+        if step.type == "group":
+            state["group"] = {"field": 0, "item": {}}
+            state["answers"][step_id] = []
+            return [step.prompt, self._ask(flow, session)]
+        return [self._ask(flow, session)]
+
+    def _after_group_field(self, flow: Flow, session: Session) -> list[str]:
+        state = session.state
+        group_step = flow.step(state["step"])
+        group = state["group"]
+        group["field"] += 1
+        if group["field"] < len(group_step.fields):
+            return [self._ask(flow, session)]
+        items = state["answers"][group_step.id]
+        items.append(group["item"])
+        state["group"] = None
+        if len(items) >= group_step.max_items:
+            state["group_step"] = group_step.id
+            return [say("too_many_items", count=len(items)),
+                    *self._advance(flow, session, group_step.id)]
+        state["group_step"] = group_step.id
+        state["step"] = MORE
+        return [group_step.more + "\n" + say("yes_no_hint")]
+
+    def _more(self, flow: Flow, session: Session, text: str) -> list[str]:
+        state = session.state
+        group_id = state["group_step"]
+        try:
+            more = parse_yes_no(text)
+        except FieldError as error:
+            return [error.message, flow.step(group_id).more + "\n" + say("yes_no_hint")]
+        state["step"] = group_id
+        if more:
+            state["group"] = {"field": 0, "item": {}}
+            return [self._ask(flow, session)]
+        state.pop("group_step", None)
+        return self._advance(flow, session, group_id)
+
+    def _back(self, flow: Flow, session: Session) -> list[str]:
+        state = session.state
+        group = state.get("group")
+        if group is not None and group["field"] > 0:
+            group["field"] -= 1
+            return [self._ask(flow, session)]
+        if state.get("step") == MORE:
+            state["step"] = state.pop("group_step")
+            items = state["answers"][state["step"]]
+            last = items.pop() if items else {}
+            fields = flow.step(state["step"]).fields
+            state["group"] = {"field": len(fields) - 1, "item": last}
+            return [self._ask(flow, session)]
+        if not state["history"]:
+            return [say("back_at_start"), self._ask(flow, session)]
+        previous = state["history"].pop()
+        state["group"] = None
+        state.pop("editing", None)
+        state["step"] = previous
+        step = flow.step(previous)
+        if step.type == "group":
+            return self._enter(flow, session, previous)
+        return [self._ask(flow, session, show_current=True)]
+
+    def _edit(self, flow: Flow, session: Session, number: int) -> list[str]:
+        state = session.state
+        if state.get("step") != SUMMARY:
+            return [say("edit_not_now"), self._ask(flow, session)]
+        applicable = self._applicable(flow, state["answers"])
+        if not 1 <= number <= len(applicable):
+            return [say("edit_out_of_range", n=number)]
+        step = applicable[number - 1]
+        state["editing"] = True
+        if step.type == "group":
+            return self._enter(flow, session, step.id)
+        state["step"] = step.id
+        return [self._ask(flow, session, show_current=True)]
+
+    def _resume_choice(self, flow: Flow, session: Session, text: str, turn: Turn) -> list[str]:
+        if text in {"1", "接着填", "继续"}:
+            return self.resume(session)
+        if text in {"2", "重新开始", "重新填"}:
+            context = session.state.get("context", {})
+            return [say("restarted"), *self.begin(session, flow.name, turn.now, context)[1:]]
+        return [say("resume_choice")]
+
+    # --- photos and voice ---------------------------------------------------------------------
+
+    def _photo(self, flow: Flow, session: Session, step: Step, given: Input) -> list[str]:
+        state = session.state
+        photos = state["answers"].setdefault(step.id, [])
+        if given.kind == "image" and given.media_id:
+            photos.append(given.media_id)
+            return [say("photo_received")]
+        text = given.text.strip()
+        if text in DONE_WORDS:
+            if not photos and not step.optional:
+                return [say("photo_needed")]
+            return self._advance(flow, session, step.id)
+        return [say("text_on_photo_step")]
+
+    def _voice(self, flow: Flow, session: Session, given: Input) -> list[str]:
+        heard = given.text.strip()
+        if not heard:
+            return self._failed(flow, session, say("voice_unclear"))
+        session.state["heard"] = heard
+        return [say("voice_heard", text=heard)]
+
+    async def _confirm_voice(self, session: Session, given: Input, turn: Turn) -> list[str]:
+        heard = session.state.pop("heard")
+        flow = self.flows[session.flow or ""]
+        try:
+            right = parse_yes_no(given.text)
+        except FieldError:
+            session.state["heard"] = heard
+            return [say("voice_heard", text=heard)]
+        if not right:
+            return [say("voice_again"), self._ask(flow, session)]
+        return await self.answer(session, Input("text", heard), turn)
+
+    # --- summary and the final action --------------------------------------------------------
+
+    def _applicable(self, flow: Flow, answers: dict[str, Any]) -> list[Step]:
+        return [step for step in flow.steps
+                if (step.when is None or step.when.holds(answers)) and step.id in answers]
+
+    def _summary(self, flow: Flow, session: Session) -> list[str]:
+        answers = session.state["answers"]
+        lines = [flow.summary]
+        for number, step in enumerate(self._applicable(flow, answers), start=1):
+            lines.append(say("summary_item", n=number, label=step.label,
+                             answer=show(step, answers.get(step.id))))
+        return ["\n".join(lines), flow.confirm]
+
+    async def _confirm(self, flow: Flow, session: Session, text: str, turn: Turn) -> list[str]:
+        try:
+            confirmed = parse_yes_no(text)
+        except FieldError:
+            return [say("edit_which"), flow.confirm]
+        if not confirmed:
+            return [say("not_confirmed")]
+        answers = {step.id: session.state["answers"].get(step.id)
+                   for step in self._applicable(flow, session.state["answers"])}
+        result = await turn.run_action(flow, answers, session.state.get("context", {}))
+        if result.restart:
+            return [result.text, *self.begin(session, flow.name, turn.now,
+                                              session.state.get("context"))[1:]]
+        session.status = "idle"
+        session.flow = None
+        session.state = {}
+        if result.then_flow:
+            return [result.text, *self.begin(session, result.then_flow, turn.now,
+                                              result.then_context)]
+        return [result.text]
+
+    # --- rendering ------------------------------------------------------------------------------
+
+    def _ask(self, flow: Flow, session: Session, show_current: bool = False) -> str:
+        state = session.state
+        step_id = state.get("step")
+        if step_id == SUMMARY:
+            return "\n".join(self._summary(flow, session))
+        if step_id == RESUME:
+            return say("resume_offer", title=flow.title)
+        if step_id == MORE:
+            return flow.step(state["group_step"]).more + "\n" + say("yes_no_hint")
+        step = self._current(flow, state)
+        lines = []
+        if show_current and step.id in state["answers"] and state.get("group") is None:
+            lines.append(say("current_answer", answer=show(step, state["answers"][step.id])))
+        lines.append(step.prompt)
+        if step.type == "choice":
+            lines.extend(f"{n}. {choice}" for n, choice in enumerate(step.choices, start=1))
+        if step.type == "yes_no" and "回复" not in step.prompt:
+            lines.append(say("yes_no_hint"))
+        if step.type == "photo":
+            lines.append(say("photo_hint"))
+        if step.options.get("hint"):
+            lines.append(str(step.options["hint"]))
+        if step.optional and step.type not in {"photo", "yes_no"}:
+            lines.append(say("optional_hint"))
+        return "\n".join(lines)
+
+
+def _following(flow: Flow, step_id: str) -> str | None:
+    position = flow.index(step_id)
+    return flow.steps[position + 1].id if position + 1 < len(flow.steps) else None
+
+
+def show(step: Step, value: Any) -> str:
+    """An answer as the member reads it back in the summary."""
+    if value is None:
+        return say("skipped")
+    if step.type == "yes_no":
+        return say("yes") if value else say("no")
+    if step.type == "money":
+        return yuan(int(value))
+    if step.type == "date":
+        day = date.fromisoformat(value)
+        return f"{day.year}年{day.month}月{day.day}日"
+    if step.type == "photo":
+        return f"{len(value)} 张照片" if value else say("skipped")
+    if step.type == "group":
+        if not value:
+            return say("group_empty")
+        return "；".join(_item(step, item) for item in value)
+    if step.type == "id_number":
+        return mask_id(str(value))
+    return str(value)
+
+
+def _item(step: Step, item: dict[str, Any]) -> str:
+    shown = {sub.id: show(sub, item.get(sub.id)) for sub in step.fields}
+    if step.item:
+        try:
+            return step.item.format(**shown)
+        except (KeyError, IndexError):
+            pass
+    return "，".join(shown.values())
+
+
+def yuan(fen: int) -> str:
+    """Integer fen as yuan for people: 350000 → 3500元, 350050 → 3500.50元."""
+    whole, cents = divmod(fen, 100)
+    return f"{whole}元" if cents == 0 else f"{whole}.{cents:02d}元"

@@ -1,0 +1,746 @@
+"""Forgiving parsers that turn a user's typed answer into a value, or a plain Chinese hint."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal, localcontext
+from types import MappingProxyType
+from typing import overload
+
+__all__ = [
+    "KINDS",
+    "OPTION_KEYS",
+    "FieldError",
+    "id_birth_date",
+    "mask_id",
+    "mask_phone",
+    "parse",
+    "parse_choice",
+    "parse_date",
+    "parse_id_number",
+    "parse_money_fen",
+    "parse_name",
+    "parse_number",
+    "parse_phone",
+    "parse_text",
+    "parse_yes_no",
+]
+
+
+class FieldError(ValueError):
+    """The answer could not be used; `message` tells the user, in Chinese, what to type."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+# Messages the user reads. Kept together so wording stays consistent and short.
+MSG_NUMBER = "请回复一个数字，比如 3。"
+MSG_NUMBER_WHOLE = "请回复整数，比如 3。"
+MSG_NUMBER_NEGATIVE = "不能是负数，请回复一个数字，比如 3。"
+MSG_NUMBER_TOO_BIG = "这个数太大了，请再看一下。"
+MSG_MONEY = "请回复金额，比如 3500。"
+MSG_MONEY_NEGATIVE = "金额不能是负数，请回复金额，比如 3500。"
+MSG_MONEY_CENTS = "金额最多写到分，比如 3500.50。"
+MSG_MONEY_TOO_BIG = "金额太大了，请再看一下。"
+MSG_DATE = "请回复日期，比如 {year}年3月1日。"
+MSG_DATE_INVALID = "没有这个日期，请再看一下，比如 {year}年3月1日。"
+MSG_DATE_LUNAR = "请回复阳历日期，比如 {year}年3月1日。"
+MSG_DATE_NOT_FUTURE = "日期不能晚于今天，请再看一下。"
+MSG_DATE_NOT_PAST = "日期不能早于今天，请再看一下。"
+MSG_YES_NO = "请回复 1（是）或 2（否）。"
+MSG_CHOICE = "请回复选项前面的数字，比如 1。"
+MSG_PHONE = "请回复 11 位手机号码。"
+MSG_PHONE_LENGTH = "手机号码应是 11 位，您发来的是 {count} 位，请再看一下。"
+MSG_ID_LENGTH = "身份证号应是 18 位，请再看一下。"
+MSG_ID_CHARS = "身份证号只有数字，最后一位可能是 X，请再看一下。"
+MSG_ID_CHECKSUM = "身份证号好像有一位不对，请再核对一下。"
+MSG_ID_BIRTH = "身份证号里的出生日期不对，请再核对一下。"
+MSG_NAME = "请回复姓名，用汉字，比如：王小明。"
+MSG_TEXT_EMPTY = "请回复文字内容。"
+MSG_TEXT_SHORT = "太短了，请至少写 {min_length} 个字。"
+MSG_TEXT_LONG = "太长了，请控制在 {max_length} 字以内。"
+
+# Structured answers are short; anything longer is not one of them, and refusing early keeps
+# the parsers cheap on hostile input.
+_MAX_FIELD_CHARS = 64
+_MAX_CHOICE_CHARS = 200
+# No count, age or area this bot asks about comes near this; bigger is a typo.
+_NUMBER_CAP = 10**9
+_MONEY_CAP_YUAN = Decimal(100_000_000)
+
+_WHITESPACE = re.compile(r"\s+")
+# Trailing sentence punctuation people add out of habit ("3500。", "是的！").
+_EDGE_PUNCT = "。.,，、!！?？~～;；:：'\"“”‘’"
+
+
+def _squash(text: str) -> str:
+    """NFKC (full-width to half-width), lower-case, no whitespace, no edge punctuation."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    return _WHITESPACE.sub("", text).strip(_EDGE_PUNCT)
+
+
+# --- Numbers: Arabic, Chinese, and the two mixed ("3千5", "1.2万") ---------------------------
+
+_CN_DIGITS = {
+    "一": 1, "壹": 1, "二": 2, "贰": 2, "貳": 2, "两": 2, "兩": 2, "俩": 2,
+    "三": 3, "叁": 3, "參": 3, "仨": 3, "四": 4, "肆": 4, "五": 5, "伍": 5,
+    "六": 6, "陆": 6, "陸": 6, "七": 7, "柒": 7, "八": 8, "捌": 8, "九": 9, "玖": 9,
+}  # fmt: skip
+_CN_ZEROS = frozenset("零〇")
+_SMALL_UNITS = {"十": 10, "拾": 10, "百": 100, "佰": 100, "千": 1000, "仟": 1000}
+_BIG_UNITS = {"万": 10**4, "萬": 10**4, "亿": 10**8, "億": 10**8}
+_NUMERAL_CHARS = "".join([*_CN_DIGITS, *_CN_ZEROS, *_SMALL_UNITS, *_BIG_UNITS])
+
+# A thousands separator is only trusted when the groups are well formed ("3,500" yes, "3,5" no).
+_ARABIC = re.compile(r"[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]+)?|[0-9]+(?:\.[0-9]+)?")
+
+
+@dataclass(frozen=True)
+class _Amount:
+    value: Decimal
+    # Decimal places of a literal written without a multiplier after it ("3.500" -> 3), so money
+    # can refuse "3.500" (maybe meant 3500) while allowing "1.235万".
+    bare_decimals: int
+
+
+def _read_numeral(text: str) -> _Amount | None:
+    """Parse Arabic, Chinese or mixed numerals with no other characters; None if not one."""
+    tokens: list[tuple[str, Decimal, int, bool]] = []  # kind, value, decimals, single digit
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        match = _ARABIC.match(text, i)
+        if match:
+            raw = match.group().replace(",", "")
+            decimals = len(raw.partition(".")[2])
+            tokens.append(("num", Decimal(raw), decimals, len(raw) == 1))
+            i = match.end()
+            continue
+        if ch in _CN_DIGITS:
+            tokens.append(("num", Decimal(_CN_DIGITS[ch]), 0, True))
+        elif ch in _CN_ZEROS:
+            tokens.append(("zero", Decimal(0), 0, True))
+        elif ch in _SMALL_UNITS:
+            tokens.append(("small", Decimal(_SMALL_UNITS[ch]), 0, False))
+        elif ch in _BIG_UNITS:
+            tokens.append(("big", Decimal(_BIG_UNITS[ch]), 0, False))
+        else:
+            return None
+        i += 1
+    if not tokens:
+        return None
+    if all(kind in ("num", "zero") for kind, *_ in tokens) and len(tokens) > 1:
+        # Unit-less Chinese digits: read positionally only when a zero shows it is written
+        # digit by digit ("二〇二六"); "三五" usually means "three or five".
+        if any(kind == "zero" for kind, *_ in tokens) and all(
+            single and decimals == 0 for _, _, decimals, single in tokens
+        ):
+            return _Amount(Decimal("".join(str(int(v)) for _, v, _, _ in tokens)), 0)
+        return None
+
+    with localcontext() as ctx:
+        ctx.prec = 80  # inputs are length-capped; this keeps every product exact
+        total = Decimal(0)
+        section = Decimal(0)
+        pending: Decimal | None = None
+        pending_decimals = 0
+        pending_single = False
+        last_unit: Decimal | None = None
+        small_ceiling: Decimal | None = None
+        prev_kind = ""
+        zero_gap = False
+        wan_used = False
+        for index, (kind, value, decimals, single) in enumerate(tokens):
+            if kind == "num":
+                if pending is not None:
+                    return None
+                pending, pending_decimals, pending_single = value, decimals, single
+            elif kind == "zero":
+                if pending is not None:
+                    return None
+                if len(tokens) == 1:
+                    return _Amount(Decimal(0), 0)
+                zero_gap = True
+            elif kind == "small":
+                if small_ceiling is not None and value >= small_ceiling:
+                    return None
+                if pending is None:
+                    # "十二" means 12; other bare units ("百五") are not something people type.
+                    if not (value == 10 and index == 0):
+                        return None
+                    pending = Decimal(1)
+                section += pending * value
+                small_ceiling = last_unit = value
+                pending, zero_gap = None, False
+            else:  # big unit
+                group = section + (pending if pending is not None else 0)
+                if group == 0 and not (prev_kind == "big" and value > (last_unit or 0)):
+                    return None
+                if value == 10**8:
+                    total = (total + group) * value
+                    wan_used = False
+                else:
+                    if wan_used:
+                        return None
+                    total += group * value
+                    wan_used = True
+                section = Decimal(0)
+                last_unit, small_ceiling = value, None
+                pending, zero_gap = None, False
+            prev_kind = kind
+        bare_decimals = 0
+        if pending is not None:
+            if last_unit is None:
+                section += pending
+                bare_decimals = pending_decimals
+            elif pending_decimals:
+                return None  # "1万2.5" has no clear meaning
+            elif pending_single and not zero_gap and last_unit >= 100:
+                # Colloquial shorthand: "三千五" is 3500, "一万二" is 12000.
+                section += pending * last_unit / 10
+            elif pending < (small_ceiling or last_unit):
+                section += pending  # "二十五", "一百零五", "1万2000"
+            else:
+                return None
+        return _Amount(total + section, bare_decimals)
+
+
+def _int_numeral(text: str) -> int | None:
+    """A whole number written in Arabic or Chinese numerals, else None."""
+    amount = _read_numeral(text)
+    if amount is None or amount.value != amount.value.to_integral_value():
+        return None
+    return int(amount.value)
+
+
+def _strip_affixes(text: str, prefixes: tuple[str, ...], suffixes: tuple[str, ...]) -> str:
+    # Longest first so "一共" is removed whole rather than leaving a stray "一".
+    for prefix in sorted(prefixes, key=len, reverse=True):
+        if text.startswith(prefix) and len(text) > len(prefix):
+            text = text[len(prefix) :]
+            break
+    for suffix in sorted(suffixes, key=len, reverse=True):
+        if text.endswith(suffix) and len(text) > len(suffix):
+            text = text[: -len(suffix)]
+            break
+    return text
+
+
+def _range_message(minimum: object, maximum: object, *, unit: str = " ", noun: str = "数字") -> str:
+    if minimum is not None and maximum is not None:
+        return f"请回复 {minimum} 到 {maximum}{unit}之间的{noun}。"
+    if minimum is not None:
+        return f"请回复不小于 {minimum}{unit}的{noun}。"
+    return f"请回复不大于 {maximum}{unit}的{noun}。"
+
+
+_NEGATIVE_SIGNS = ("-", "−", "负")
+_NUMBER_PREFIXES = ("一共", "总共", "共", "有", "大约", "大概", "约")
+_NUMBER_SUFFIXES = (
+    "个", "人", "口", "口人", "个人", "位", "名", "岁", "周岁", "次", "户", "间", "头", "只",
+    "亩", "天", "年", "个月", "张", "件", "套", "左右",
+)  # fmt: skip
+
+
+def parse_number(text: str, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    """Parse a whole number such as "3", "３", "三", "二十五" or "3 口人"."""
+    squashed = _squash(text)
+    if not squashed or len(squashed) > _MAX_FIELD_CHARS:
+        raise FieldError(MSG_NUMBER)
+    squashed = _strip_affixes(squashed, _NUMBER_PREFIXES, _NUMBER_SUFFIXES)
+    negative = squashed.startswith(_NEGATIVE_SIGNS)
+    if negative:
+        squashed = squashed[1:]
+    amount = _read_numeral(squashed)
+    if amount is None:
+        raise FieldError(MSG_NUMBER)
+    if amount.value != amount.value.to_integral_value():
+        raise FieldError(MSG_NUMBER_WHOLE)
+    number = -int(amount.value) if negative else int(amount.value)
+    if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
+        raise FieldError(_range_message(minimum, maximum))
+    if maximum is None and number > _NUMBER_CAP:
+        raise FieldError(MSG_NUMBER_TOO_BIG)
+    if number < 0 and minimum is None:
+        # Nothing this bot counts can be negative; a caller wanting that sets a minimum.
+        raise FieldError(MSG_NUMBER_NEGATIVE)
+    return number
+
+
+# --- Money ---------------------------------------------------------------------------------
+
+_MONEY_PREFIXES = ("¥", "人民币", "rmb", "一共", "总共", "共")
+_MONEY_SUFFIXES = ("整", "钱", "左右")
+_YUAN_MARKS = "元块圆"
+_DIGIT_CLASS = "0-9" + "".join(_CN_DIGITS)
+_SMALL_CHANGE = re.compile(
+    rf"^[零〇]?(?:(?P<jiao>[{_DIGIT_CLASS}])[角毛])?[零〇]?(?:(?P<fen>[{_DIGIT_CLASS}])分)?$"
+)
+_BARE_JIAO = re.compile(rf"^(?P<jiao>[{_DIGIT_CLASS}])$")  # "3块5" is 3.50 yuan
+
+
+def _digit(ch: str | None) -> int:
+    if not ch:
+        return 0
+    return int(ch) if ch.isascii() else _CN_DIGITS[ch]
+
+
+def _yuan_text(fen: int) -> str:
+    yuan, cents = divmod(fen, 100)
+    return f"{yuan}" if cents == 0 else f"{yuan}.{cents:02d}".rstrip("0")
+
+
+def parse_money_fen(
+    text: str, *, minimum_fen: int | None = None, maximum_fen: int | None = None
+) -> int:
+    """Parse an amount in yuan ("3500元", "3千5", "1.2万") and return whole fen."""
+    squashed = _squash(text)
+    if not squashed or len(squashed) > _MAX_FIELD_CHARS:
+        raise FieldError(MSG_MONEY)
+    squashed = _strip_affixes(squashed, _MONEY_PREFIXES, _MONEY_SUFFIXES)
+    squashed = _strip_affixes(squashed, ("¥",), ("钱",))  # "¥3500元整", "3500块钱整"
+    if squashed.startswith(_NEGATIVE_SIGNS):
+        if _read_numeral(squashed[1:].rstrip(_YUAN_MARKS)) is not None:
+            raise FieldError(MSG_MONEY_NEGATIVE)
+        raise FieldError(MSG_MONEY)
+
+    yuan_part, change_part = squashed, ""
+    marks = [i for i, ch in enumerate(squashed) if ch in _YUAN_MARKS]
+    if len(marks) > 1:
+        raise FieldError(MSG_MONEY)
+    if marks:
+        yuan_part, change_part = squashed[: marks[0]], squashed[marks[0] + 1 :]
+    elif squashed[-1] in "角毛分":
+        yuan_part, change_part = "0", squashed  # "5毛"
+
+    amount = _read_numeral(yuan_part)
+    if amount is None:
+        raise FieldError(MSG_MONEY)
+    jiao = fen = 0
+    if change_part:
+        change = _BARE_JIAO.match(change_part) or _SMALL_CHANGE.match(change_part)
+        if change is None or amount.value != amount.value.to_integral_value():
+            raise FieldError(MSG_MONEY)
+        groups = change.groupdict()
+        jiao, fen = _digit(groups.get("jiao")), _digit(groups.get("fen"))
+    if amount.bare_decimals > 2:
+        raise FieldError(MSG_MONEY_CENTS)
+    if amount.value > _MONEY_CAP_YUAN:
+        raise FieldError(MSG_MONEY_TOO_BIG)
+    with localcontext() as ctx:
+        ctx.prec = 40
+        total = amount.value * 100 + jiao * 10 + fen
+    if total != total.to_integral_value():
+        raise FieldError(MSG_MONEY_CENTS)
+    result = int(total)
+    if result > _MONEY_CAP_YUAN * 100:
+        raise FieldError(MSG_MONEY_TOO_BIG)
+    if (minimum_fen is not None and result < minimum_fen) or (
+        maximum_fen is not None and result > maximum_fen
+    ):
+        low = None if minimum_fen is None else _yuan_text(minimum_fen)
+        high = None if maximum_fen is None else _yuan_text(maximum_fen)
+        raise FieldError(_range_message(low, high, unit=" 元", noun="金额"))
+    return result
+
+
+# --- Dates ---------------------------------------------------------------------------------
+
+_RELATIVE_DAYS = {
+    "今天": 0, "今日": 0, "昨天": -1, "昨日": -1, "前天": -2, "大前天": -3,
+    "明天": 1, "明日": 1, "后天": 2, "大后天": 3,
+}  # fmt: skip
+_CN_DATE_NUM = f"[0-9{_NUMERAL_CHARS}]{{1,4}}"
+_DATE_COMPACT = re.compile(r"^(?P<y>[0-9]{4})(?P<m>[0-9]{2})(?P<d>[0-9]{2})$")
+_DATE_SEPARATED = re.compile(
+    r"^(?P<y>[0-9]{4})[-/.](?P<m>[0-9]{1,2})[-/.](?P<d>[0-9]{1,2})(?:日|号)?$"
+)
+_DATE_CHINESE = re.compile(
+    rf"^(?:(?P<y>{_CN_DATE_NUM})年)?(?P<m>{_CN_DATE_NUM})月(?P<d>{_CN_DATE_NUM})(?:日|号)?$"
+)
+_DATE_SHORT = re.compile(r"^(?P<m>[0-9]{1,2})[-/.](?P<d>[0-9]{1,2})(?:日|号)?$")
+_CALENDAR_PREFIXES = ("公历", "阳历", "新历")
+# Many older villagers count in the lunar calendar; converting needs tables, so ask instead.
+_LUNAR = re.compile("农历|阴历|旧历|正月|腊月|冬月|初[一二三四五六七八九十]")
+
+
+def parse_date(
+    text: str, *, today: date, allow_future: bool = True, allow_past: bool = True
+) -> date:
+    """Parse a date such as "2026-03-01", "2026年3月1日", "3月1日" or "昨天"."""
+    squashed = _squash(text)
+    hint = MSG_DATE.format(year=today.year)
+    if not squashed or len(squashed) > _MAX_FIELD_CHARS:
+        raise FieldError(hint)
+    if _LUNAR.search(squashed):
+        raise FieldError(MSG_DATE_LUNAR.format(year=today.year))
+    squashed = _strip_affixes(squashed, _CALENDAR_PREFIXES, ())
+
+    if squashed in _RELATIVE_DAYS:
+        result = today + timedelta(days=_RELATIVE_DAYS[squashed])
+    else:
+        match = (
+            _DATE_COMPACT.match(squashed)
+            or _DATE_SEPARATED.match(squashed)
+            or _DATE_CHINESE.match(squashed)
+            or _DATE_SHORT.match(squashed)
+        )
+        if match is None:
+            raise FieldError(hint)
+        parts = match.groupdict()
+        year_text = parts.get("y")
+        month, day = _int_numeral(parts["m"]), _int_numeral(parts["d"])
+        year = None if year_text is None else _int_numeral(year_text)
+        if month is None or day is None or (year_text is not None and year is None):
+            raise FieldError(hint)
+        invalid = FieldError(MSG_DATE_INVALID.format(year=today.year))
+        if year is not None and year_text is not None and len(year_text) == 2:
+            # "65年" is far more likely 1965 than 2065 for people born or struggling back then.
+            year += today.year // 100 * 100
+            if year > today.year:
+                year -= 100
+        if year is None:
+            # No year given: this year, unless that lands on the forbidden side of today.
+            try:
+                result = date(today.year, month, day)
+                if not allow_future and result > today:
+                    result = date(today.year - 1, month, day)
+                elif not allow_past and result < today:
+                    result = date(today.year + 1, month, day)
+            except ValueError:
+                raise invalid from None
+        else:
+            if not 1900 <= year <= today.year + 100:
+                raise invalid
+            try:
+                result = date(year, month, day)
+            except ValueError:
+                raise invalid from None
+    if not allow_future and result > today:
+        raise FieldError(MSG_DATE_NOT_FUTURE)
+    if not allow_past and result < today:
+        raise FieldError(MSG_DATE_NOT_PAST)
+    return result
+
+
+# --- Yes / no ------------------------------------------------------------------------------
+
+_YES = frozenset(
+    ["是", "对", "好", "行", "可以", "确认", "确定", "同意", "有", "要", "需要", "嗯", "恩",
+     "1", "y", "yes", "ok", "okay", "✓", "✔", "☑", "✅", "👍", "👌", "[强]", "[ok]"]
+)  # fmt: skip
+_NO = frozenset(
+    ["否", "不", "不是", "不对", "没有", "没", "无", "不要", "不需要", "不用", "不同意", "不行",
+     "不可以", "2", "n", "no", "✗", "✘", "❌", "✖", "×", "👎", "[弱]"]
+)  # fmt: skip
+# Particles that soften an answer without changing it ("是的", "好吧", "没有了").
+_PARTICLES = "的啊呀吧呢了哦噢喔哈嘛滴呐"
+# Variation selectors and skin-tone modifiers that ride along with emoji.
+_EMOJI_MODIFIERS = re.compile("[\ufe0e\ufe0f\U0001f3fb-\U0001f3ff]")
+
+
+def parse_yes_no(text: str) -> bool:
+    """Parse a yes/no answer such as "是的", "1", "不需要" or "2"."""
+    squashed = _EMOJI_MODIFIERS.sub("", _squash(text))
+    if len(squashed) > _MAX_FIELD_CHARS:
+        raise FieldError(MSG_YES_NO)
+    squashed = squashed.rstrip(_PARTICLES + _EDGE_PUNCT)
+    # "对对对", "嗯嗯", "好好好" say the same thing more warmly.
+    if len(squashed) > 1 and len(set(squashed)) == 1:
+        squashed = squashed[0]
+    if squashed in _YES:
+        return True
+    if squashed in _NO:
+        return False
+    raise FieldError(MSG_YES_NO)
+
+
+# --- Choices -------------------------------------------------------------------------------
+
+_CHOICE_NUMBER = re.compile(
+    rf"^(?:我选|选择|选)?第?(?P<n>[0-9]{{1,3}}|[{_NUMERAL_CHARS}]{{1,4}})"
+    r"(?:个选项|个|项|号|条|种)?$"
+)
+
+
+def _choice_key(text: str) -> str:
+    # Compare on content only: width, case, spaces and punctuation must not block a match.
+    text = unicodedata.normalize("NFKC", text).casefold()
+    return "".join(
+        ch for ch in text if not ch.isspace() and unicodedata.category(ch)[0] not in "PS"
+    )
+
+
+def parse_choice(text: str, choices: list[str]) -> int:
+    """Return the 0-based index of the choice the user picked, by number or by text."""
+    if not choices:
+        raise ValueError("parse_choice needs at least one choice")
+    if len(text) > _MAX_CHOICE_CHARS:
+        raise FieldError(MSG_CHOICE)
+    key = _choice_key(text)
+    if not key:
+        raise FieldError(MSG_CHOICE)
+    keys = [_choice_key(choice) for choice in choices]
+    if key in keys:
+        return keys.index(key)
+
+    number: int | None = None
+    bare = _squash(text).strip("()[]【】<>《》")
+    match = _CHOICE_NUMBER.match(bare)
+    if match:
+        number = _int_numeral(match.group("n"))
+        if number is not None and 1 <= number <= len(choices):
+            return number - 1
+
+    contained = [i for i, k in enumerate(keys) if k and k in key]
+    if len(contained) > 1:
+        # "我不需要" contains both "需要" and "不需要"; the longer one that holds the rest wins.
+        covering = [i for i in contained if all(keys[j] in keys[i] for j in contained)]
+        contained = covering if len(covering) == 1 else contained
+    if len(contained) == 1:
+        return contained[0]
+    if not contained:
+        inside = [i for i, k in enumerate(keys) if key in k]
+        if len(inside) == 1:
+            return inside[0]
+    if number is not None:
+        raise FieldError(_range_message(1, len(choices)))
+    raise FieldError(MSG_CHOICE)
+
+
+# --- Phones --------------------------------------------------------------------------------
+
+_PHONE_SEPARATORS = re.compile(r"[\s\-‐‑‒–—―()（）.·]")
+_PHONE_LABEL = re.compile(r"^[\u3400-\u9fff:：]{0,10}")
+_MOBILE = re.compile(r"^1[3-9][0-9]{9}$")
+_LANDLINE = re.compile(r"^0[1-9][0-9]{1,2}[2-9][0-9]{6,7}$")
+
+
+def parse_phone(text: str) -> str:
+    """Parse a mainland mobile (or landline) number and return its digits only."""
+    if len(text) > _MAX_FIELD_CHARS:
+        raise FieldError(MSG_PHONE)
+    normalised = unicodedata.normalize("NFKC", text).strip().rstrip(_EDGE_PUNCT)
+    # A short Chinese label is harmless ("手机：138..."); Latin letters or symbols are not.
+    normalised = _PHONE_LABEL.sub("", normalised)
+    digits = _PHONE_SEPARATORS.sub("", normalised)
+    if digits.startswith("+86"):
+        digits = digits[3:]
+    elif digits.startswith("0086"):
+        digits = digits[4:]
+    elif digits.startswith("86") and len(digits) == 13:
+        digits = digits[2:]
+    if not digits.isascii() or not digits.isdigit():
+        raise FieldError(MSG_PHONE)
+    if _MOBILE.match(digits):
+        return digits
+    if _LANDLINE.match(digits):
+        return digits
+    if digits.startswith("1") and len(digits) != 11:
+        raise FieldError(MSG_PHONE_LENGTH.format(count=len(digits)))
+    raise FieldError(MSG_PHONE)
+
+
+def mask_phone(phone: str) -> str:
+    """Hide the middle of a phone number for logs, e.g. "138****5678"."""
+    if len(phone) < 8:
+        return "*" * len(phone)
+    return phone[:3] + "*" * (len(phone) - 7) + phone[-4:]
+
+
+# --- Resident ID numbers -------------------------------------------------------------------
+
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK_CHARS = "10X98765432"
+_ID_SEPARATORS = re.compile(r"[\s\-‐‑‒–—―]")
+
+
+def _id_check_char(first17: str) -> str:
+    return _ID_CHECK_CHARS[sum(int(d) * w for d, w in zip(first17, _ID_WEIGHTS, strict=True)) % 11]
+
+
+def id_birth_date(id_number: str) -> date:
+    """The birth date encoded in an 18-character resident ID number."""
+    try:
+        return date(int(id_number[6:10]), int(id_number[10:12]), int(id_number[12:14]))
+    except ValueError:
+        raise FieldError(MSG_ID_BIRTH) from None
+
+
+def parse_id_number(text: str, *, today: date | None = None) -> str:
+    """Parse an 18-character resident ID number, checking its checksum and birth date."""
+    if len(text) > _MAX_FIELD_CHARS:
+        raise FieldError(MSG_ID_LENGTH)
+    normalised = _ID_SEPARATORS.sub("", unicodedata.normalize("NFKC", text)).upper()
+    normalised = normalised.strip(_EDGE_PUNCT)
+    if len(normalised) != 18:
+        raise FieldError(MSG_ID_LENGTH)
+    first17, last = normalised[:17], normalised[17]
+    if not (first17.isascii() and first17.isdigit()) or last not in "0123456789X":
+        raise FieldError(MSG_ID_CHARS)
+    if _id_check_char(first17) != last:
+        raise FieldError(MSG_ID_CHECKSUM)
+    born = id_birth_date(normalised)
+    if born.year < 1900 or (today is not None and born > today):
+        raise FieldError(MSG_ID_BIRTH)
+    return normalised
+
+
+def mask_id(id_number: str) -> str:
+    """Hide an ID number for logs, keeping the first 3 and last 2 characters."""
+    if len(id_number) < 8:
+        return "*" * len(id_number)
+    return id_number[:3] + "*" * (len(id_number) - 5) + id_number[-2:]
+
+
+# --- Names ---------------------------------------------------------------------------------
+
+# Dots people type between the parts of a transliterated name (阿卜杜拉·买买提).
+_NAME_DOTS = re.compile("[·•．・･‧∙⋅.。]")
+_NAME_EDGE = "。.,，、!！?？~～ "
+
+
+def _is_ideograph(ch: str) -> bool:
+    code = ord(ch)
+    return (
+        0x3400 <= code <= 0x4DBF  # Extension A
+        or 0x4E00 <= code <= 0x9FFF  # Unified Ideographs
+        or 0xF900 <= code <= 0xFAFF  # Compatibility Ideographs
+        # Planes 2 and 3 are set aside for ideographs (Extensions B-I and beyond), so
+        # accepting them whole keeps names valid as Unicode adds rare characters.
+        or 0x20000 <= code <= 0x3FFFF
+    )
+
+
+def parse_name(text: str) -> str:
+    """Parse a Chinese personal name of 2-20 characters, e.g. "王小明" or "阿卜杜拉·买买提"."""
+    if len(text) > _MAX_FIELD_CHARS:
+        raise FieldError(MSG_NAME)
+    # No NFKC here: it would rewrite rare or compatibility ideographs that a real name uses.
+    name = _WHITESPACE.sub("", text).strip(_NAME_EDGE)
+    name = _NAME_DOTS.sub("·", name)
+    parts = name.split("·")
+    if not 2 <= len(name) <= 20 or not all(
+        part and all(_is_ideograph(ch) for ch in part) for part in parts
+    ):
+        raise FieldError(MSG_NAME)
+    return name
+
+
+# --- Free text -----------------------------------------------------------------------------
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def parse_text(text: str, *, max_length: int = 200, min_length: int = 1) -> str:
+    """Free text, trimmed, with runs of whitespace collapsed to one space."""
+    # No NFKC: Chinese full-width punctuation is what the reader expects to see.
+    cleaned = _WHITESPACE.sub(" ", _CONTROL.sub("", text)).strip()
+    if not cleaned:
+        raise FieldError(MSG_TEXT_EMPTY)
+    if len(cleaned) > max_length:
+        raise FieldError(MSG_TEXT_LONG.format(max_length=max_length))
+    if len(cleaned) < min_length:
+        raise FieldError(MSG_TEXT_SHORT.format(min_length=min_length))
+    return cleaned
+
+
+# --- Dispatch for the TOML-driven engine ---------------------------------------------------
+
+KINDS = frozenset(
+    {"number", "money", "date", "yes_no", "choice", "phone", "id_number", "name", "text"}
+)
+
+# Which options each kind takes, so a flow loader can reject a misplaced key before runtime.
+OPTION_KEYS: Mapping[str, frozenset[str]] = MappingProxyType({
+    "number": frozenset({"min", "max"}),
+    "money": frozenset({"min_yuan", "max_yuan"}),
+    "date": frozenset({"allow_future", "allow_past"}),
+    "yes_no": frozenset(),
+    "choice": frozenset({"choices"}),
+    "phone": frozenset(),
+    "id_number": frozenset(),
+    "name": frozenset(),
+    "text": frozenset({"max_length", "min_length"}),
+})
+
+
+def _yuan_option_to_fen(value: object, key: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
+        raise ValueError(f"option {key!r} must be a number of yuan, got {value!r}")
+    # str() first so a TOML float like 0.1 becomes exactly 0.1, not its binary neighbour.
+    fen = Decimal(str(value)) * 100
+    if fen != fen.to_integral_value():
+        raise ValueError(f"option {key!r} has more than two decimals: {value!r}")
+    return int(fen)
+
+
+@overload
+def _int_option(options: dict[str, object], key: str) -> int | None: ...
+
+
+@overload
+def _int_option(options: dict[str, object], key: str, *, default: int) -> int: ...
+
+
+def _int_option(options: dict[str, object], key: str, *, default: int | None = None) -> int | None:
+    value = options.get(key)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"option {key!r} must be an integer, got {value!r}")
+    return value
+
+
+def parse(kind: str, text: str, *, options: dict[str, object], today: date) -> object:
+    """Parse `text` as the field `kind`, configured by `options` from the dialogue TOML."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown field kind {kind!r}; expected one of {sorted(KINDS)}")
+    unknown = set(options) - OPTION_KEYS[kind]
+    if unknown:
+        # A typo in the dialogue TOML should fail loudly, not be silently ignored.
+        raise ValueError(f"unknown option(s) {sorted(unknown)} for field kind {kind!r}")
+    parsers: dict[str, Callable[[], object]] = {
+        "number": lambda: parse_number(
+            text, minimum=_int_option(options, "min"), maximum=_int_option(options, "max")
+        ),
+        "money": lambda: parse_money_fen(
+            text,
+            minimum_fen=_yuan_option_to_fen(options.get("min_yuan"), "min_yuan"),
+            maximum_fen=_yuan_option_to_fen(options.get("max_yuan"), "max_yuan"),
+        ),
+        "date": lambda: parse_date(
+            text,
+            today=today,
+            allow_future=bool(options.get("allow_future", True)),
+            allow_past=bool(options.get("allow_past", True)),
+        ),
+        "yes_no": lambda: parse_yes_no(text),
+        "choice": lambda: parse_choice(text, _choices_option(options)),
+        "phone": lambda: parse_phone(text),
+        "id_number": lambda: parse_id_number(text, today=today),
+        "name": lambda: parse_name(text),
+        "text": lambda: parse_text(
+            text,
+            max_length=_int_option(options, "max_length", default=200),
+            min_length=_int_option(options, "min_length", default=1),
+        ),
+    }
+    return parsers[kind]()
+
+
+def _choices_option(options: dict[str, object]) -> list[str]:
+    choices = options.get("choices")
+    if not isinstance(choices, list) or not choices or not all(
+        isinstance(c, str) for c in choices
+    ):
+        raise ValueError(f"option 'choices' must be a non-empty list of strings, got {choices!r}")
+    return choices

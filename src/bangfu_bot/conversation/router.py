@@ -1,0 +1,373 @@
+"""The chat bot: decides what each push means and hands it to the engine or a command.
+
+Order of precedence, so that a member is never stuck: delivery receipts are silent; global
+words (帮助, 取消, 继续, 人工, 申请 …) work anywhere; an active flow gets everything else;
+outside a flow an unknown sentence gets a pointer to 帮助.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bangfu_bot.bot import SILENT_EVENTS, say
+from bangfu_bot.cases import service as cases
+from bangfu_bot.cases.eligibility import Rule, load_rules
+from bangfu_bot.conversation import store
+from bangfu_bot.conversation.engine import ActionResult, Engine, Input, Session, Turn
+from bangfu_bot.conversation.flows import Flow, load_flows
+from bangfu_bot.members import service as members
+from bangfu_bot.members.service import Person
+from bangfu_bot.notify.outbox import queue_message
+from bangfu_bot.todos.service import add_todo, open_todos
+from bangfu_bot.wechat.inbound import Inbound
+
+# WeChat reportedly fails passive texts over ~600 characters: the rest follows separately.
+PASSIVE_LIMIT = 600
+PUNCTUATION = re.compile(r"[\s。，,.!！?？~～]+$")
+
+
+@dataclass
+class Context:
+    """Everything about one push that commands and actions need."""
+
+    conn: AsyncConnection
+    openid: str
+    person: Person | None
+    dialogue: store.Dialogue
+    now: datetime
+    message: Inbound
+
+
+Action = Callable[[Context, Flow, dict[str, Any], dict[str, Any]], Awaitable[ActionResult]]
+
+
+class ChatBot:
+    """Implements bangfu_bot.bot.Bot with the flows in conversations/."""
+
+    def __init__(self, *, flows: dict[str, Flow], words: dict[str, str], menu: dict[str, str],
+                 rules: list[Rule], tz: ZoneInfo, expiry: timedelta) -> None:
+        self.engine = Engine(flows)
+        self.words = words
+        self.menu = menu
+        self.rules = rules
+        self.tz = tz
+        self.expiry = expiry
+
+    @classmethod
+    def from_directory(cls, directory: str | Path, *, tz: ZoneInfo,
+                       expiry: timedelta) -> ChatBot:
+        """Load flows, words, menu and rules; raise FlowsInvalid on any flow problem."""
+        directory = Path(directory)
+        flows = load_flows(directory, ACTIONS)
+        return cls(flows=flows, words=load_words(directory / "commands.toml"),
+                   menu=load_menu(directory / "menu.toml"),
+                   rules=load_rules(directory / "eligibility.toml"), tz=tz, expiry=expiry)
+
+    async def handle(self, conn: AsyncConnection, message: Inbound, now: datetime) -> str | None:
+        """Answer one push, saving the dialogue in the same transaction."""
+        if message.is_event and message.event in SILENT_EVENTS:
+            return None
+        dialogue = await store.load(conn, message.openid)
+        person = await members.person_for_openid(conn, message.openid)
+        ctx = Context(conn, message.openid, person, dialogue, now, message)
+        replies = await self._route(ctx)
+        await store.save(conn, message.openid, dialogue, now)
+        return await self._deliver(ctx, replies)
+
+    # --- routing -------------------------------------------------------------------------------
+
+    async def _route(self, ctx: Context) -> list[str]:
+        message = ctx.message
+        if message.is_event:
+            return await self._event(ctx)
+        if not message.known:
+            return [say("unknown_type")]
+        given = _input(message)
+        word = self._word(given)
+        session = ctx.dialogue.current
+        if word is not None:
+            return await self._command(ctx, word)
+        if session.status == "active":
+            if self._expired(session, ctx.now):
+                return self.engine.offer_resume(session)
+            return await self.engine.answer(session, given, self._turn(ctx))
+        if given.text.strip() == "返回":
+            return [say("return_outside_flow")]
+        if given.kind in {"text", "voice"}:
+            return [say("not_understood")]
+        return [say("text_only")]
+
+    def _word(self, given: Input) -> str | None:
+        if given.kind not in {"text", "voice"}:
+            return None
+        text = PUNCTUATION.sub("", given.text.strip()) if given.kind == "voice" else given.text
+        return self.words.get(text.strip())
+
+    def _expired(self, session: Session, now: datetime) -> bool:
+        return (session.updated_at is not None and now - session.updated_at > self.expiry
+                and session.state.get("step") != "@resume")
+
+    async def _event(self, ctx: Context) -> list[str]:
+        message = ctx.message
+        if message.event in {"subscribe", "subscribe_scan", "scan"}:
+            if message.event_key.startswith("bind:"):
+                return await self._bind_by_qr(ctx, message.event_key)
+            if message.event == "scan":
+                return [self._help_text(ctx.person)]
+            return [say("welcome")]
+        if message.event == "click":
+            word = self.words.get(self.menu.get(message.event_key, ""))
+            if word is None:
+                return [self._help_text(ctx.person)]
+            return await self._command(ctx, word)
+        return [say("unknown_type")]
+
+    # --- commands ------------------------------------------------------------------------------
+
+    async def _command(self, ctx: Context, word: str) -> list[str]:
+        session = ctx.dialogue.current
+        if word.startswith("flow:"):
+            return await self._start(ctx, word.removeprefix("flow:"))
+        if word == "help":
+            if session.status == "active":
+                return self.engine.help(session)
+            return [self._help_text(ctx.person)]
+        if word == "cancel":
+            return self.engine.cancel(session)
+        if word == "resume":
+            return self._resume(ctx)
+        if word == "human":
+            return await self._human(ctx)
+        if word == "progress":
+            return await self._progress(ctx)
+        if word == "unbind":
+            return await self._unbind(ctx)
+        if word == "todos":
+            return await self._todos(ctx)
+        raise ValueError(f"unknown command word {word!r} in commands.toml")
+
+    async def _start(self, ctx: Context, flow_name: str) -> list[str]:
+        flow = self.engine.flows[flow_name]
+        session = ctx.dialogue.current
+        if session.status == "active" and session.flow == flow_name:
+            return self.engine.repeat(session)
+        if session.status == "active":
+            return [say_engine_busy(self.engine, session)]
+        refusal = await self._refuse(ctx, flow)
+        if refusal:
+            return [refusal]
+        if session.flow == flow_name and session.status == "paused":
+            return self.engine.resume(session)
+        ctx.dialogue.park()
+        if ctx.dialogue.unpark(flow_name):
+            return self.engine.resume(ctx.dialogue.current)
+        return self.engine.begin(ctx.dialogue.current, flow_name, ctx.now)
+
+    async def _refuse(self, ctx: Context, flow: Flow) -> str | None:
+        person = ctx.person
+        if flow.name == "bind":
+            if person is not None:
+                return say("already_bound", name=person.name)
+            if await members.binding_locked(ctx.conn, ctx.openid, ctx.now):
+                return say("bind_locked")
+            return None
+        if flow.requires == "any":
+            return None
+        if person is None:
+            return say("need_binding")
+        if flow.requires != "bound" and not person.has(flow.requires):
+            return say("not_allowed", role=say(f"role_{flow.requires}"))
+        return None
+
+    def _resume(self, ctx: Context) -> list[str]:
+        dialogue = ctx.dialogue
+        if dialogue.current.status != "paused":
+            draft = dialogue.latest_draft()
+            if dialogue.current.status == "idle" and draft is not None:
+                dialogue.unpark(draft)
+        return self.engine.resume(dialogue.current)
+
+    async def _human(self, ctx: Context) -> list[str]:
+        person = ctx.person
+        session = ctx.dialogue.current
+        after = self.engine.repeat(session) if session.status == "active" else []
+        if person is None:
+            return [say("human_no_secretary"), *after]
+        secretaries = [s for s in await members.secretaries_of(ctx.conn, person.branch_id)
+                       if s != person.id]
+        if not secretaries:
+            return [say("human_no_secretary"), *after]
+        where = ""
+        if session.status == "active" and session.flow:
+            where = say("human_todo_where", title=self.engine.flows[session.flow].title)
+        for secretary_id in secretaries:
+            await add_todo(ctx.conn, assignee_id=secretary_id, kind="call_member",
+                           text=say("human_todo", name=person.name, where=where), now=ctx.now,
+                           subject_id=person.id, key=f"human:{ctx.message.dedupe_key}")
+        return [say("human_asked"), *after]
+
+    async def _progress(self, ctx: Context) -> list[str]:
+        if ctx.person is None:
+            return [say("need_binding")]
+        return [await cases.progress(ctx.conn, person=ctx.person, tz=self.tz)]
+
+    async def _unbind(self, ctx: Context) -> list[str]:
+        if not await members.unbind(ctx.conn, openid=ctx.openid, now=ctx.now):
+            return [say("not_bound")]
+        ctx.dialogue.current = Session()
+        ctx.dialogue.drafts.clear()
+        return [say("unbound")]
+
+    async def _todos(self, ctx: Context) -> list[str]:
+        if ctx.person is None:
+            return [say("need_binding")]
+        rows = await open_todos(ctx.conn, ctx.person.id)
+        if not rows:
+            return [say("no_todos")]
+        lines = [say("todos_header")]
+        for n, row in enumerate(rows, start=1):
+            day = row.created_at.astimezone(self.tz)
+            first_line = row.text.splitlines()[0]
+            lines.append(f"{n}. {first_line}（{day.month}月{day.day}日）")
+        return ["\n".join(lines)]
+
+    async def _bind_by_qr(self, ctx: Context, scene: str) -> list[str]:
+        if ctx.person is not None:
+            return [say("already_bound", name=ctx.person.name)]
+        person = await members.bind_by_ticket(ctx.conn, openid=ctx.openid,
+                                              scene=scene.removeprefix("bind:"), now=ctx.now)
+        if person is None:
+            return [say("bind_qr_invalid")]
+        return [say("bind_qr_ok", name=person.name)]
+
+    def _help_text(self, person: Person | None) -> str:
+        if person is None:
+            return say("help_unbound")
+        if person.has("secretary"):
+            return say("help_secretary")
+        return say("help_member")
+
+    # --- actions -------------------------------------------------------------------------------
+
+    def _turn(self, ctx: Context) -> Turn:
+        async def run_action(flow: Flow, answers: dict[str, Any],
+                             context: dict[str, Any]) -> ActionResult:
+            return await ACTIONS[flow.action](self, ctx, flow, answers, context)
+
+        return Turn(now=ctx.now, today=ctx.now.astimezone(self.tz).date(), run_action=run_action)
+
+    async def _deliver(self, ctx: Context, replies: list[str]) -> str | None:
+        parts = [reply for reply in replies if reply]
+        if not parts:
+            return None
+        passive = parts[0]
+        rest = parts[1:]
+        while rest and len(passive) + 2 + len(rest[0]) <= PASSIVE_LIMIT:
+            passive += "\n\n" + rest.pop(0)
+        for n, extra in enumerate(rest, start=1):
+            await queue_message(ctx.conn, key=f"followup:{ctx.message.dedupe_key}:{n}",
+                                openid=ctx.openid, kind="followup", content=extra,
+                                reason="continuation of a long answer", now=ctx.now,
+                                urgent=True)
+        return passive
+
+
+def say_engine_busy(engine: Engine, session: Session) -> str:
+    """The user tried to start a flow while another is under way."""
+    from bangfu_bot.conversation.engine import say as engine_say
+
+    return engine_say("busy_in_flow", title=engine.flows[session.flow or ""].title)
+
+
+def _input(message: Inbound) -> Input:
+    if message.msg_type == "voice":
+        return Input("voice", message.content)
+    if message.msg_type == "image":
+        return Input("image", media_id=message.media_id)
+    if message.msg_type == "text":
+        return Input("text", message.content)
+    return Input("other")
+
+
+def load_words(path: Path) -> dict[str, str]:
+    """Global words from commands.toml."""
+    return {str(word): str(command)
+            for word, command in tomllib.loads(path.read_text(encoding="utf-8"))["words"].items()}
+
+
+def load_menu(path: Path) -> dict[str, str]:
+    """CLICK keys of the custom menu → the word each stands for."""
+    if not path.exists():
+        return {}
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    keys: dict[str, str] = {}
+    for button in data.get("button", []):
+        for entry in [button, *button.get("sub", [])]:
+            if "key" in entry:
+                keys[str(entry["key"])] = str(entry["word"])
+    return keys
+
+
+# --- the final actions named by flows ---------------------------------------------------------
+
+
+async def bind_action(bot: ChatBot, ctx: Context, flow: Flow, answers: dict[str, Any],
+                      context: dict[str, Any]) -> ActionResult:
+    """members.bind: name + last six ID characters → binding (five misses lock an hour)."""
+    person = await members.try_bind(ctx.conn, openid=ctx.openid, name=answers["name"],
+                                    id_tail=answers["id_tail"], now=ctx.now)
+    if person is not None:
+        ctx.person = person
+        return ActionResult(say("bind_ok", name=person.name))
+    if await members.binding_locked(ctx.conn, ctx.openid, ctx.now):
+        return ActionResult(say("bind_locked"))
+    return ActionResult(say("bind_mismatch"), restart=True)
+
+
+async def apply_action(bot: ChatBot, ctx: Context, flow: Flow, answers: dict[str, Any],
+                       context: dict[str, Any]) -> ActionResult:
+    """cases.submit_application: create the case; 代办 when the context names a member."""
+    assert ctx.person is not None
+    member = ctx.person
+    consent = False
+    if context.get("subject_id"):
+        subject = await members.person_by_id(ctx.conn, int(context["subject_id"]))
+        if subject is None or subject.branch_id != ctx.person.branch_id:
+            return ActionResult(cases.say("proxy_not_found"))
+        member, consent = subject, bool(context.get("consent"))
+    filing = cases.Filing(member=member, filer=ctx.person, channel="chat",
+                          consent_recorded=consent)
+    text = await cases.submit_application(ctx.conn, filing=filing, answers=answers,
+                                          rules=bot.rules, now=ctx.now, tz=bot.tz)
+    return ActionResult(text)
+
+
+async def proxy_action(bot: ChatBot, ctx: Context, flow: Flow, answers: dict[str, Any],
+                       context: dict[str, Any]) -> ActionResult:
+    """cases.start_proxy: a secretary picks a member of the branch, with consent → apply."""
+    assert ctx.person is not None
+    if not answers.get("consent"):
+        return ActionResult(cases.say("proxy_no_consent"))
+    member = await cases.find_member_in_branch(ctx.conn, secretary=ctx.person,
+                                               name=answers["member_name"],
+                                               id_tail=answers["id_tail"])
+    if member is None:
+        return ActionResult(cases.say("proxy_not_found"), restart=True)
+    return ActionResult(cases.say("proxy_start", name=member.name), then_flow="apply",
+                        then_context={"subject_id": member.id, "consent": True})
+
+
+ACTIONS: dict[str, Callable[..., Awaitable[ActionResult]]] = {
+    "members.bind": bind_action,
+    "cases.submit_application": apply_action,
+    "cases.start_proxy": proxy_action,
+}

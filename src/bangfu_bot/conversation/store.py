@@ -1,0 +1,73 @@
+"""Loading and saving a user's dialogue state, inside the push's transaction."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bangfu_bot.conversation.engine import Session
+from bangfu_bot.conversation.models import conversations
+from bangfu_bot.dbutil import upsert
+
+
+class Dialogue:
+    """The current session plus drafts of other flows kept while the user did something else."""
+
+    def __init__(self, current: Session, drafts: dict[str, dict[str, Any]]) -> None:
+        self.current = current
+        self.drafts = drafts
+
+    def park(self) -> None:
+        """Keep a paused current flow as a draft so another flow can start."""
+        session = self.current
+        if session.flow and session.status == "paused":
+            self.drafts[session.flow] = {"state": session.state,
+                                         "started_at": _iso(session.started_at)}
+        self.current = Session()
+
+    def unpark(self, flow: str) -> bool:
+        """Make a kept draft of `flow` the current (paused) session."""
+        draft = self.drafts.pop(flow, None)
+        if draft is None:
+            return False
+        self.current = Session(flow=flow, status="paused", state=draft["state"],
+                               started_at=_parse(draft.get("started_at")))
+        return True
+
+    def latest_draft(self) -> str | None:
+        """A kept draft's flow, if any."""
+        return next(iter(self.drafts), None)
+
+
+async def load(conn: AsyncConnection, openid: str) -> Dialogue:
+    """The user's dialogue (empty for a newcomer)."""
+    row = (await conn.execute(select(conversations).where(conversations.c.openid == openid))
+           ).first()
+    if row is None:
+        return Dialogue(Session(), {})
+    stored = dict(row.state or {})
+    session = Session(flow=row.flow, status=row.status, state=stored.get("current", {}),
+                      started_at=row.started_at, updated_at=row.updated_at)
+    return Dialogue(session, dict(stored.get("drafts", {})))
+
+
+async def save(conn: AsyncConnection, openid: str, dialogue: Dialogue, now: datetime) -> None:
+    """Store the dialogue; `updated_at` drives expiry of idle flows."""
+    session = dialogue.current
+    statement = upsert(conn, conversations, ["openid"],
+                       ["flow", "status", "state", "started_at", "updated_at"])
+    await conn.execute(statement.values(
+        openid=openid, flow=session.flow, status=session.status,
+        state={"current": session.state, "drafts": dialogue.drafts},
+        started_at=session.started_at, updated_at=now))
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _parse(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None

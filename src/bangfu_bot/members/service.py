@@ -1,0 +1,158 @@
+"""Who is writing: bindings between WeChat users and people on the roster (绑定)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bangfu_bot.members.models import (
+    binding_attempts,
+    binding_tickets,
+    bindings,
+    organisations,
+    people,
+    person_roles,
+)
+
+MAX_FAILURES = 5
+LOCK_WINDOW = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class Person:
+    """A person on the roster, with what the bot needs to know about them."""
+
+    id: int
+    name: str
+    roles: frozenset[str]
+    branch_id: int | None
+    branch_name: str | None
+    committee_id: int | None
+    committee_name: str | None
+    urban_rural: str | None
+    joined_on: date | None
+
+    def has(self, role: str) -> bool:
+        """Whether the person holds a role."""
+        return role in self.roles
+
+
+async def person_by_id(conn: AsyncConnection, person_id: int) -> Person | None:
+    """Load a person with their roles, branch and committee."""
+    branch = organisations.alias("branch")
+    committee = organisations.alias("committee")
+    row = (
+        await conn.execute(
+            select(people.c.id, people.c.name, people.c.branch_id, people.c.urban_rural,
+                   people.c.joined_on, branch.c.name.label("branch_name"),
+                   committee.c.id.label("committee_id"),
+                   committee.c.name.label("committee_name"))
+            .select_from(people.outerjoin(branch, branch.c.id == people.c.branch_id)
+                         .outerjoin(committee, committee.c.id == branch.c.parent_id))
+            .where(people.c.id == person_id, people.c.active.is_(True))
+        )
+    ).first()
+    if row is None:
+        return None
+    roles = (await conn.execute(select(person_roles.c.role)
+                                .where(person_roles.c.person_id == person_id))).scalars()
+    return Person(id=row.id, name=row.name, roles=frozenset(roles), branch_id=row.branch_id,
+                  branch_name=row.branch_name, committee_id=row.committee_id,
+                  committee_name=row.committee_name, urban_rural=row.urban_rural,
+                  joined_on=row.joined_on)
+
+
+async def person_for_openid(conn: AsyncConnection, openid: str) -> Person | None:
+    """The person bound to this WeChat user, if any."""
+    person_id = (
+        await conn.execute(select(bindings.c.person_id).where(
+            bindings.c.openid == openid, bindings.c.unbound_at.is_(None)))
+    ).scalar()
+    return await person_by_id(conn, person_id) if person_id is not None else None
+
+
+async def openids_of(conn: AsyncConnection, person_id: int) -> list[str]:
+    """The WeChat users bound to a person now."""
+    rows = await conn.execute(select(bindings.c.openid).where(
+        bindings.c.person_id == person_id, bindings.c.unbound_at.is_(None)))
+    return list(rows.scalars())
+
+
+async def binding_locked(conn: AsyncConnection, openid: str, now: datetime) -> bool:
+    """Five failed tries within the last hour lock binding for this WeChat user."""
+    failures = (
+        await conn.execute(select(func.count()).select_from(binding_attempts).where(
+            binding_attempts.c.openid == openid,
+            binding_attempts.c.succeeded.is_(False),
+            binding_attempts.c.at > now - LOCK_WINDOW))
+    ).scalar_one()
+    return failures >= MAX_FAILURES
+
+
+async def find_by_name_and_id_tail(conn: AsyncConnection, name: str, id_tail: str
+                                   ) -> int | None:
+    """The one active person with this name whose ID number ends with `id_tail`."""
+    matches = (
+        await conn.execute(select(people.c.id).where(
+            people.c.name == name, people.c.active.is_(True),
+            func.upper(func.substr(people.c.id_number, 13, 6)) == id_tail.upper()))
+    ).scalars().all()
+    return matches[0] if len(matches) == 1 else None
+
+
+async def try_bind(conn: AsyncConnection, *, openid: str, name: str, id_tail: str,
+                   now: datetime) -> Person | None:
+    """Bind when name and ID tail match one person; every try is recorded."""
+    person_id = await find_by_name_and_id_tail(conn, name, id_tail)
+    await conn.execute(insert(binding_attempts).values(openid=openid, at=now,
+                                                       succeeded=person_id is not None))
+    if person_id is None:
+        return None
+    await bind(conn, openid=openid, person_id=person_id, channel="chat", now=now)
+    return await person_by_id(conn, person_id)
+
+
+async def bind(conn: AsyncConnection, *, openid: str, person_id: int, channel: str,
+               now: datetime) -> None:
+    """Make this WeChat user this person (ending any earlier binding of the user)."""
+    await unbind(conn, openid=openid, now=now)
+    await conn.execute(insert(bindings).values(openid=openid, person_id=person_id,
+                                               channel=channel, bound_at=now))
+
+
+async def unbind(conn: AsyncConnection, *, openid: str, now: datetime) -> bool:
+    """End the user's binding (recorded, not deleted); False when there was none."""
+    result = await conn.execute(update(bindings).where(
+        bindings.c.openid == openid, bindings.c.unbound_at.is_(None)).values(unbound_at=now))
+    return bool(result.rowcount)
+
+
+async def bind_by_ticket(conn: AsyncConnection, *, openid: str, scene: str,
+                         now: datetime) -> Person | None:
+    """Bind through a scanned parametric QR code; None if unknown, used or expired."""
+    ticket = (
+        await conn.execute(select(binding_tickets).where(
+            binding_tickets.c.scene == scene, binding_tickets.c.used_at.is_(None),
+            binding_tickets.c.expires_at > now))
+    ).first()
+    if ticket is None:
+        return None
+    await conn.execute(update(binding_tickets).where(binding_tickets.c.scene == scene)
+                       .values(used_at=now))
+    await bind(conn, openid=openid, person_id=ticket.person_id, channel="qrcode", now=now)
+    return await person_by_id(conn, ticket.person_id)
+
+
+async def secretaries_of(conn: AsyncConnection, branch_id: int | None) -> list[int]:
+    """The branch secretaries of a branch."""
+    if branch_id is None:
+        return []
+    rows = await conn.execute(
+        select(people.c.id).select_from(people.join(person_roles, and_(
+            person_roles.c.person_id == people.c.id, person_roles.c.role == "secretary")))
+        .where(people.c.branch_id == branch_id, people.c.active.is_(True))
+        .order_by(people.c.id))
+    return list(rows.scalars())

@@ -1,0 +1,22 @@
+"""The to-do list of each official."""
+
+from sqlalchemy import BigInteger, Column, ForeignKey, Integer, String, Table, Text
+
+from bangfu_bot.db import UtcDateTime, metadata
+
+Id = BigInteger().with_variant(Integer, "sqlite")
+
+todos = Table(
+    "todos",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("assignee_id", Id, ForeignKey("people.id"), nullable=False, index=True),
+    Column("kind", String(32), nullable=False, comment="call_member | evaluate | ..."),
+    Column("subject_id", Id, ForeignKey("people.id"), nullable=True,
+           comment="the member it is about"),
+    Column("case_id", Id, ForeignKey("cases.id"), nullable=True),
+    Column("text", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("done_at", UtcDateTime, nullable=True),
+    comment="To-dos (待办), oldest first",
+)
