@@ -35,6 +35,7 @@ class Bot(Protocol):
         ...
 
 
-def say(key: str) -> str:
-    """A text of the platform edge."""
-    return texts("bangfu_bot")[key]
+def say(key: str, **values: object) -> str:
+    """A text of the bot outside dialogues, with {placeholders} filled in."""
+    text = texts("bangfu_bot")[key]
+    return text.format(**values) if values else text

@@ -227,8 +227,11 @@ class Engine:
         state = session.state
         if not state["history"] or state["history"][-1] != from_id:
             state["history"].append(from_id)
-        if state.pop("editing", False):
+        if state.get("editing"):
+            # After a change, ask only what the change made necessary, then the summary.
             target = self._first_unanswered(flow, state["answers"], from_id)
+            if target is None:
+                state.pop("editing")
         else:
             target = self._next_step(flow, state["answers"], from_id)
         return self._enter(flow, session, target)
@@ -276,7 +279,8 @@ class Engine:
         try:
             more = parse_yes_no(text)
         except FieldError as error:
-            return [error.message, flow.step(group_id).more + "\n" + say("yes_no_hint")]
+            return self._failed(flow, session, error.message)
+        state["retries"] = 0
         state["step"] = group_id
         if more:
             state["group"] = {"field": 0, "item": {}}

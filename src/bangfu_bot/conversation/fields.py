@@ -109,8 +109,12 @@ class _Amount:
     bare_decimals: int
 
 
-def _read_numeral(text: str) -> _Amount | None:
-    """Parse Arabic, Chinese or mixed numerals with no other characters; None if not one."""
+def _read_numeral(text: str, *, digit_by_digit: int | None = None) -> _Amount | None:
+    """Parse Arabic, Chinese or mixed numerals with no other characters; None if not one.
+
+    `digit_by_digit` is the shortest run of unit-less Chinese digits to read positionally
+    ("一九六五" is 1965); None never does, since "三五" usually means "three or five".
+    """
     tokens: list[tuple[str, Decimal, int, bool]] = []  # kind, value, decimals, single digit
     i = 0
     while i < len(text):
@@ -136,11 +140,8 @@ def _read_numeral(text: str) -> _Amount | None:
     if not tokens:
         return None
     if all(kind in ("num", "zero") for kind, *_ in tokens) and len(tokens) > 1:
-        # Unit-less Chinese digits: read positionally only when a zero shows it is written
-        # digit by digit ("二〇二六"); "三五" usually means "three or five".
-        if any(kind == "zero" for kind, *_ in tokens) and all(
-            single and decimals == 0 for _, _, decimals, single in tokens
-        ):
+        all_chinese = all(ch in _CN_DIGITS or ch in _CN_ZEROS for ch in text)
+        if all_chinese and digit_by_digit is not None and len(text) >= digit_by_digit:
             return _Amount(Decimal("".join(str(int(v)) for _, v, _, _ in tokens)), 0)
         return None
 
@@ -175,6 +176,8 @@ def _read_numeral(text: str) -> _Amount | None:
                     if not (value == 10 and index == 0):
                         return None
                     pending = Decimal(1)
+                elif pending >= 10:
+                    return None  # "57百" or "30千" is a slip, not a way of writing a number
                 section += pending * value
                 small_ceiling = last_unit = value
                 pending, zero_gap = None, False
@@ -211,9 +214,9 @@ def _read_numeral(text: str) -> _Amount | None:
         return _Amount(total + section, bare_decimals)
 
 
-def _int_numeral(text: str) -> int | None:
+def _int_numeral(text: str, *, digit_by_digit: int | None = None) -> int | None:
     """A whole number written in Arabic or Chinese numerals, else None."""
-    amount = _read_numeral(text)
+    amount = _read_numeral(text, digit_by_digit=digit_by_digit)
     if amount is None or amount.value != amount.value.to_integral_value():
         return None
     return int(amount.value)
@@ -257,7 +260,8 @@ def parse_number(text: str, *, minimum: int | None = None, maximum: int | None =
     negative = squashed.startswith(_NEGATIVE_SIGNS)
     if negative:
         squashed = squashed[1:]
-    amount = _read_numeral(squashed)
+    # Three or more bare Chinese digits are a year or code said digit by digit ("一九六五").
+    amount = _read_numeral(squashed, digit_by_digit=3)
     if amount is None:
         raise FieldError(MSG_NUMBER)
     if amount.value != amount.value.to_integral_value():
@@ -396,7 +400,7 @@ def parse_date(
         parts = match.groupdict()
         year_text = parts.get("y")
         month, day = _int_numeral(parts["m"]), _int_numeral(parts["d"])
-        year = None if year_text is None else _int_numeral(year_text)
+        year = None if year_text is None else _int_numeral(year_text, digit_by_digit=2)
         if month is None or day is None or (year_text is not None and year is None):
             raise FieldError(hint)
         invalid = FieldError(MSG_DATE_INVALID.format(year=today.year))
@@ -519,7 +523,8 @@ def parse_choice(text: str, choices: list[str]) -> int:
 _PHONE_SEPARATORS = re.compile(r"[\s\-‐‑‒–—―()（）.·]")
 _PHONE_LABEL = re.compile(r"^[\u3400-\u9fff:：]{0,10}")
 _MOBILE = re.compile(r"^1[3-9][0-9]{9}$")
-_LANDLINE = re.compile(r"^0[1-9][0-9]{1,2}[2-9][0-9]{6,7}$")
+# Area code (3-4 digits from 0) plus a 7-8 digit local number; digits are all we keep.
+_LANDLINE = re.compile(r"^0[1-9][0-9]{8,10}$")
 
 
 def parse_phone(text: str) -> str:
@@ -677,9 +682,12 @@ def _yuan_option_to_fen(value: object, key: str) -> int | None:
     if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
         raise ValueError(f"option {key!r} must be a number of yuan, got {value!r}")
     # str() first so a TOML float like 0.1 becomes exactly 0.1, not its binary neighbour.
-    fen = Decimal(str(value)) * 100
-    if fen != fen.to_integral_value():
-        raise ValueError(f"option {key!r} has more than two decimals: {value!r}")
+    try:
+        fen = Decimal(str(value)) * 100
+    except ArithmeticError:
+        raise ValueError(f"option {key!r} must be a number of yuan, got {value!r}") from None
+    if not fen.is_finite() or fen != fen.to_integral_value():
+        raise ValueError(f"option {key!r} must be yuan with at most two decimals: {value!r}")
     return int(fen)
 
 

@@ -1,0 +1,46 @@
+"""A scripted chat: send a line as a member would, read what the bot answered."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bangfu_bot.wechat.fake import PushDriver
+
+
+class Chat:
+    """One WeChat user talking to the bot through the fake WeChat, over HTTP."""
+
+    def __init__(self, bot: Any, openid: str, mode: str = "safe") -> None:
+        self.bot = bot
+        self.openid = openid
+        self.driver: PushDriver = bot.driver(mode)
+        self.transcript: list[str] = []
+
+    async def send(self, text: str) -> str:
+        """Type a line; return the passive answer (asserting WeChat accepted it)."""
+        delivery = await self.driver.text(self.openid, text)
+        return self._took(f"> {text}", delivery)
+
+    async def voice(self, recognition: str) -> str:
+        """Speak; WeChat's transcript (possibly empty) arrives as Recognition."""
+        return self._took(f"> (语音) {recognition}", await self.driver.voice(self.openid,
+                                                                         recognition))
+
+    async def photo(self, media_id: str = "media-photo-1") -> str:
+        """Send a photo."""
+        return self._took("> (照片)", await self.driver.image(self.openid, media_id))
+
+    async def event(self, event: str, key: str | None = None) -> str:
+        """Cause an event (follow, menu click, QR scan)."""
+        return self._took(f"> [{event} {key or ''}]", await self.driver.event(self.openid,
+                                                                            event, key))
+
+    def pushed(self) -> list[str]:
+        """Customer-service messages WeChat delivered to this user so far."""
+        return self.bot.api.sent_texts(self.openid)
+
+    def _took(self, line: str, delivery: Any) -> str:
+        assert not delivery.shown_error, f"WeChat would show an error: {delivery.statuses}"
+        answer = delivery.text or ""
+        self.transcript.extend([line, answer])
+        return answer

@@ -1,0 +1,263 @@
+"""The hardship application, as a member types it on a phone."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from sqlalchemy import select
+
+from bangfu_bot.cases.models import case_events, cases
+from tests.conversation.conftest import bind
+
+FULL_ANSWERS = [
+    ("申请", "困难主要是哪一种"),
+    ("3", "农村还是城镇"),           # 生病
+    ("农村", "领低保吗"),
+    ("不是", "叫什么名字"),
+    ("李秀英", "什么人"),
+    ("1", "多大"),                   # 配偶
+    ("六十八", "身体怎样"),
+    ("有高血压，在家", "还有其他"),
+    ("有", "叫什么名字"),
+    ("王小军", "什么人"),
+    ("儿子", "多大"),
+    ("35", "身体怎样"),
+    ("身体好，在外打工", "还有其他"),
+    ("没有", "种地、养殖"),
+    ("3千5", "打工"),
+    ("0", "补贴"),
+    ("没有", "养老金"),
+    ("1,200.50", "别的收入"),
+    ("0", "生产生活情况"),
+    ("老伴生病住院，欠了两万块钱", "最需要哪种帮扶"),
+    ("1", "拍照发过来"),
+]
+
+
+async def fill(chat: Any, answers: list[tuple[str, str]] = FULL_ANSWERS) -> str:
+    last = ""
+    for said, expect in answers:
+        last = await chat.send(said)
+        assert expect in last, f"after {said!r} expected {expect!r}, got:\n{last}"
+    return last
+
+
+async def stored_cases(bot: Any) -> list[Any]:
+    async with bot.services.engine.connect() as conn:
+        return list((await conn.execute(select(cases).order_by(cases.c.id))).all())
+
+
+async def test_complete_application_with_a_household_of_three(
+    bot: Any, county: Any, chat: Any
+) -> None:
+    secretary = chat("o-zhang")
+    await bind(secretary, "张建国", county.secretary_number)
+    wang = chat("o-wang")
+    await bind(wang, "王德福", county.wang_number)
+    await fill(wang)
+    assert "收到照片" in await wang.photo("media-dibao-card")
+    summary = await wang.send("好了")
+    for line in ["1. 困难类别：生病", "2. 住在：农村", "3. 领低保：否",
+                 "4. 家里人：李秀英（配偶，68岁，有高血压，在家）；王小军（儿子，35岁，身体好，在外打工）",
+                 "5. 种地养殖收入：3500元", "8. 养老金：1200.50元", "12. 证明照片：1 张照片"]:
+        assert line in summary, summary
+    done = await wang.send("1")
+    assert "申请已经交上去了" in done and "进度" in done
+    assert "高于本地标准 865元" in done  # 4700.50 yuan a year is above the rural line
+    (case,) = await stored_cases(bot)
+    assert case.status == "submitted" and case.household_size == 3
+    assert case.household_income_fen == 350000 + 120050
+    assert case.answers["photos"] == ["media-dibao-card"]
+    assert "等支部评议" in await wang.send("进度")
+    await asyncio.sleep(0)  # the dispatcher pushes the secretary's to-do
+    await bot.services.dispatcher.send_due()
+    assert any("新的帮扶申请：王德福，生病" in text for text in secretary.pushed())
+    assert "新的帮扶申请：王德福" in await secretary.send("待办")
+    async with bot.services.engine.connect() as conn:
+        (event,) = (await conn.execute(select(case_events))).all()
+    assert (event.to_status, event.role, event.channel) == ("submitted", "member", "chat")
+
+
+async def test_back_goes_to_the_previous_question(bot: Any, county: Any, chat: Any) -> None:
+    wang = chat("o-wang")
+    await bind(wang, "王德福", county.wang_number)
+    await wang.send("申请")
+    await wang.send("3")
+    back = await wang.send("返回")
+    assert "现在填的是：生病" in back and "困难主要是哪一种" in back
+    assert "农村还是城镇" in await wang.send("2")
+    assert "已经是第一题了" not in back
+
+
+async def test_change_answer_two_at_the_summary(bot: Any, county: Any, chat: Any) -> None:
+    wang = chat("o-wang")
+    await bind(wang, "王德福", county.wang_number)
+    await fill(wang)
+    summary = await wang.send("跳过")
+    assert "2. 住在：农村" in summary
+    ask = await wang.send("修改 2")
+    assert "现在填的是：农村" in ask and "农村还是城镇" in ask
+    summary = await wang.send("城镇")
+    assert "2. 住在：城镇" in summary and "都对吗" in summary
+    await wang.send("1")
+    (case,) = await stored_cases(bot)
+    assert case.answers["urban_rural"] == "城镇"
+
+
+async def test_changing_the_category_to_other_asks_the_new_question(
+    bot: Any, county: Any, chat: Any
+) -> None:
+    wang = chat("o-wang")
+    await bind(wang, "王德福", county.wang_number)
+    await fill(wang)
+    await wang.send("跳过")
+    assert "现在填的是：生病" in await wang.send("修改 1")
+    asked = await wang.send("其他")
+    assert "简单说说是什么困难" in asked
+    summary = await wang.send("房子塌了")
+    assert "1. 困难类别：其他" in summary and "2. 什么困难：房子塌了" in summary
+
+
+async def test_cancel_then_continue_keeps_every_answer(bot: Any, county: Any, chat: Any) -> None:
+    wang = chat("o-wang")
+    await bind(wang, "王德福", county.wang_number)
+    await fill(wang, FULL_ANSWERS[:5])
+    assert "先不填了" in await wang.send("取消")
+    assert "看看能做什么" in await wang.send("今天天气好")
+    resumed = await wang.send("继续")
+    assert "接着上次的「申请帮扶」" in resumed and "什么人" in resumed
+    await fill(wang, FULL_ANSWERS[5:])
+    summary = await wang.send("好了")
+    assert "1. 困难类别：生病" in summary and "李秀英" in summary
+
+
+async def test_idle_flow_offers_continue_or_start_over_after_a_restart(
+    start_bot: Any, county: Any, chat: Any, bot: Any
+) -> None:
+    wang = chat("o-wang")
+    await bind(wang, "王德福", county.wang_number)
+    await fill(wang, FULL_ANSWERS[:4])
+    await bot.server.close()  # the process restarts; nothing is kept in memory
+    bot.clock.advance(hours=73)
+    again = await start_bot()
+    wang.driver = again.driver("safe")
+    offer = await wang.send("你好")
+    assert "还没填完" in offer and "回复 1 接着填" in offer
+    resumed = await wang.send("1")
+    assert "叫什么名字" in resumed
+    await wang.send("返回")
+    restarted_offer = await wang.send("2")  # an answer to 领低保, not to the offer
+    assert "叫什么名字" in restarted_offer
+
+
+async def test_start_over_after_expiry(bot: Any, county: Any, chat: Any) -> None:
+    wang = chat("o-wang")
+    await bind(wang, "王德福", county.wang_number)
+    await fill(wang, FULL_ANSWERS[:4])
+    bot.clock.advance(hours=80)
+    await wang.send("在吗")
+    fresh = await wang.send("2")
+    assert "重新开始" in fresh and "困难主要是哪一种" in fresh
+
+
+async def test_voice_answer_is_read_back(bot: Any, county: Any, chat: Any) -> None:
+    wang = chat("o-wang")
+    await bind(wang, "王德福", county.wang_number)
+    await fill(wang, FULL_ANSWERS[:4])
+    heard = await wang.voice("李秀英。")
+    assert heard.startswith("我听到的是：李秀英") and "回复 1 对" in heard
+    assert "什么人" in await wang.send("1")
+    unclear = await wang.voice("")
+    assert "没听清楚" in unclear and "什么人" in unclear
+    assert "再说一遍" in (await wang.voice("配偶") and await wang.send("2"))
+
+
+async def test_voice_command_works_outside_a_flow(bot: Any, county: Any, chat: Any) -> None:
+    wang = chat("o-wang")
+    await bind(wang, "王德福", county.wang_number)
+    assert "困难主要是哪一种" in await wang.voice("申请。")
+
+
+async def test_three_failed_tries_offer_help(bot: Any, county: Any, chat: Any) -> None:
+    wang = chat("o-wang")
+    await bind(wang, "王德福", county.wang_number)
+    await fill(wang, FULL_ANSWERS[:6])
+    for junk in ["👍", "很大很大", "x" * 2000]:
+        answer = await wang.send(junk)
+    assert "人工" in answer and "多大" in answer
+    assert "身体怎样" in await wang.send("70")
+
+
+async def test_photo_on_a_text_question_and_location_are_not_dead_ends(
+    bot: Any, county: Any, chat: Any
+) -> None:
+    wang = chat("o-wang")
+    await bind(wang, "王德福", county.wang_number)
+    await fill(wang, FULL_ANSWERS[:1])
+    assert "请用文字回复" in await wang.photo()
+    located = wang.driver
+    delivery = await located.location("o-wang")
+    assert delivery.text and "困难主要是哪一种" in delivery.text
+
+
+async def test_human_reaches_the_secretary_as_a_todo(bot: Any, county: Any, chat: Any) -> None:
+    secretary = chat("o-zhang")
+    await bind(secretary, "张建国", county.secretary_number)
+    wang = chat("o-wang")
+    await bind(wang, "王德福", county.wang_number)
+    await fill(wang, FULL_ANSWERS[:3])
+    answer = await wang.send("人工")
+    assert "告诉您的支部书记" in answer and "领低保吗" in answer
+    todos = await secretary.send("待办")
+    assert "王德福请您联系他（她）" in todos
+
+
+async def test_two_messages_in_the_same_second_are_taken_in_order(
+    bot: Any, county: Any, chat: Any
+) -> None:
+    wang = chat("o-wang")
+    await bind(wang, "王德福", county.wang_number)
+    await wang.send("申请")
+    first, second = await asyncio.gather(wang.send("3"), wang.send("农村"))
+    assert "农村还是城镇" in first and "领低保吗" in second
+
+
+async def test_proxy_filing_by_the_secretary(bot: Any, county: Any, chat: Any) -> None:
+    wang = chat("o-wang")
+    await bind(wang, "王德福", county.wang_number)
+    secretary = chat("o-zhang")
+    await bind(secretary, "张建国", county.secretary_number)
+    assert "替哪位党员" in await secretary.send("代办")
+    await secretary.send("王德福")
+    await secretary.send(county.wang_number[-6:])
+    summary = await secretary.send("同意")
+    assert "3. 本人同意代办：是" in summary
+    started = await secretary.send("1")
+    assert "现在替 王德福 填申请" in started and "困难主要是哪一种" in started
+    await fill(secretary, FULL_ANSWERS[1:])
+    await secretary.send("跳过")
+    done = await secretary.send("1")
+    assert "已替 王德福 交上申请" in done
+    (case,) = await stored_cases(bot)
+    assert case.person_id == county.wang_id and case.filed_by == county.secretary_id
+    assert case.consent_recorded is True
+    await bot.services.dispatcher.send_due()
+    assert any("张建国书记已替您交上帮扶申请" in text for text in wang.pushed())
+
+
+async def test_proxy_refuses_a_member_of_another_branch(bot: Any, county: Any,
+                                                        chat: Any) -> None:
+    secretary = chat("o-zhang")
+    await bind(secretary, "张建国", county.secretary_number)
+    await secretary.send("代办")
+    await secretary.send("李大山")
+    await secretary.send(county.li_number[-6:])
+    await secretary.send("是")
+    assert "本支部没有找到这位党员" in await secretary.send("1")
+
+
+async def test_members_cannot_use_proxy(bot: Any, county: Any, chat: Any) -> None:
+    wang = chat("o-wang")
+    await bind(wang, "王德福", county.wang_number)
+    assert "只有支部书记能用" in await wang.send("代办")
