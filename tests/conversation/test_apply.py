@@ -261,3 +261,28 @@ async def test_members_cannot_use_proxy(bot: Any, county: Any, chat: Any) -> Non
     wang = chat("o-wang")
     await bind(wang, "王德福", county.wang_number)
     assert "只有支部书记能用" in await wang.send("代办")
+
+
+async def test_unfollow_mid_flow_and_return_a_month_later(bot: Any, county: Any,
+                                                          chat: Any) -> None:
+    wang = chat("o-wang")
+    await bind(wang, "王德福", county.wang_number)
+    await fill(wang, FULL_ANSWERS[:6])
+    await wang.event("unsubscribe")
+    bot.clock.advance(days=31)
+    assert "欢迎关注" in await wang.event("subscribe")
+    offer = await wang.send("申请")
+    assert "还没填完" in offer
+    resumed = await wang.send("1")
+    assert "多大" in resumed
+    assert "身体怎样" in await wang.send("68")
+
+
+async def test_hostile_answers_get_a_plain_retry(bot: Any, county: Any, chat: Any) -> None:
+    wang = chat("o-wang")
+    await bind(wang, "王德福", county.wang_number)
+    await fill(wang, FULL_ANSWERS[:6])  # now asking the age
+    for hostile in ["[微笑]", "'; DROP TABLE cases; --", "🙂🙂", "-5", "200"]:
+        answer = await wang.send(hostile)
+        assert "多大" in answer and "请" in answer.splitlines()[0], (hostile, answer)
+    assert "身体怎样" in await wang.send("６８")  # full-width digits

@@ -154,8 +154,10 @@ class Engine:
             return self._photo(flow, session, step, given)
         if given.kind == "image":
             return [say("photo_on_text_step"), self._ask(flow, session)]
-        if given.kind != "text" or not text:
-            return self._failed(flow, session, say("voice_unclear"))
+        if given.kind != "text":
+            return self._failed(flow, session, say("photo_on_text_step"))
+        if not text:
+            return self._failed(flow, session, say("empty_text"))
         return self._take(flow, session, step, text, turn)
 
     def _take(self, flow: Flow, session: Session, step: Step, text: str, turn: Turn) -> list[str]:

@@ -130,6 +130,12 @@ class _Lines:
         self.field_lines = [n + 1 for n, line in enumerate(self.lines)
                             if re.match(r"\s*\[\[step\.fields\]\]", line)]
 
+    def table_line(self, name: str) -> int:
+        for n, line in enumerate(self.lines, start=1):
+            if re.match(rf"\s*\[{re.escape(name)}\]", line):
+                return n
+        return 1
+
     def key(self, key: str, start: int, default: int) -> int:
         pattern = re.compile(rf"\s*{re.escape(key)}\s*=")
         for n in range(max(start - 1, 0), len(self.lines)):
@@ -171,26 +177,27 @@ def _load_one(path: Path, actions: set[str], problems: list[Problem]) -> Flow | 
         problems.append(Problem(shown, int(line.group(1)) if line else 0, f"TOML: {error}"))
         return None
     lines = _Lines(text)
+    top = lines.table_line("flow")
     before = len(problems)
     head = data.get("flow")
     if not isinstance(head, dict):
         problems.append(Problem(shown, 1, "missing [flow] table"))
         return None
     for key in sorted(set(data) - {"flow", "step"}):
-        problems.append(Problem(shown, lines.key(key, 1, 1), f"unknown table or key {key!r}"))
+        problems.append(Problem(shown, lines.key(key, top, top), f"unknown table or key {key!r}"))
     for key in sorted(set(head) - FLOW_KEYS):
-        problems.append(Problem(shown, lines.key(key, 1, 1), f"[flow]: unknown key {key!r}"))
+        problems.append(Problem(shown, lines.key(key, top, top), f"[flow]: unknown key {key!r}"))
     name = str(head.get("name", ""))
     if name != path.stem:
-        problems.append(Problem(shown, lines.key("name", 1, 1),
+        problems.append(Problem(shown, lines.key("name", top, top),
                                 f"[flow] name {name!r} must match the file name {path.stem!r}"))
     requires = str(head.get("requires", "any"))
     if requires not in REQUIRES:
-        problems.append(Problem(shown, lines.key("requires", 1, 1),
+        problems.append(Problem(shown, lines.key("requires", top, top),
                                 f"[flow] requires {requires!r}: one of {sorted(REQUIRES)}"))
     action = str(head.get("action", ""))
     if action not in actions:
-        problems.append(Problem(shown, lines.key("action", 1, 1),
+        problems.append(Problem(shown, lines.key("action", top, top),
                                 f"[flow] action {action!r} is not a known domain service"))
     for key in ("title", "intro"):
         if not str(head.get(key, "")).strip():
@@ -204,7 +211,7 @@ def _load_one(path: Path, actions: set[str], problems: list[Problem]) -> Flow | 
     for index, raw in enumerate(raw_steps):
         line = lines.step_lines[index] if index < len(lines.step_lines) else 0
         steps.append(_step(raw, line, lines, field_cursor, shown, problems, nested=False))
-    _check_graph(steps, shown, problems)
+    _check_graph(steps, shown, problems, lines)
     if len(problems) > before:
         return None
     optional = {key: str(head[key]) for key in ("summary", "confirm", "done") if key in head}
@@ -279,7 +286,7 @@ def _condition(raw: Any, problem: Any) -> Condition | None:
     return Condition(field=str(raw["field"]), op=ops[0], value=raw[ops[0]])
 
 
-def _check_graph(steps: list[Step], shown: str, problems: list[Problem]) -> None:
+def _check_graph(steps: list[Step], shown: str, problems: list[Problem], lines: _Lines) -> None:
     ids = [step.id for step in steps]
     seen: set[str] = set()
     for step in steps:
@@ -290,7 +297,8 @@ def _check_graph(steps: list[Step], shown: str, problems: list[Problem]) -> None
             problems.append(Problem(shown, step.line,
                                     f"step {step.id!r}: next {step.next!r} is not a step"))
         if step.when is not None and step.when.field not in ids[: ids.index(step.id)]:
-            problems.append(Problem(shown, step.line, f"step {step.id!r}: when refers to "
+            problems.append(Problem(shown, lines.key("when", step.line, step.line),
+                                    f"step {step.id!r}: when refers to "
                                     f"{step.when.field!r}, which is not an earlier step"))
     for step_id in sorted(set(ids) - _reachable(steps)):
         line = next(step.line for step in steps if step.id == step_id)

@@ -159,6 +159,8 @@ class ChatBot:
         flow = self.engine.flows[flow_name]
         session = ctx.dialogue.current
         if session.status == "active" and session.flow == flow_name:
+            if self._expired(session, ctx.now):
+                return self.engine.offer_resume(session)
             return self.engine.repeat(session)
         if session.status == "active":
             return [say_engine_busy(self.engine, session)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +20,13 @@ class Dialogue:
     def __init__(self, current: Session, drafts: dict[str, dict[str, Any]]) -> None:
         self.current = current
         self.drafts = drafts
+        self.loaded = self.snapshot()
+
+    def snapshot(self) -> str:
+        """The stored form, to tell whether anything changed."""
+        session = self.current
+        return json.dumps([session.flow, session.status, session.state, self.drafts],
+                          sort_keys=True, ensure_ascii=False, default=str)
 
     def park(self) -> None:
         """Keep a paused current flow as a draft so another flow can start."""
@@ -55,8 +63,10 @@ async def load(conn: AsyncConnection, openid: str) -> Dialogue:
 
 
 async def save(conn: AsyncConnection, openid: str, dialogue: Dialogue, now: datetime) -> None:
-    """Store the dialogue; `updated_at` drives expiry of idle flows."""
+    """Store the dialogue if it changed; `updated_at` (last change) drives expiry."""
     session = dialogue.current
+    if session.updated_at is not None and dialogue.snapshot() == dialogue.loaded:
+        return  # a follow, a 帮助 or a 进度 must not make an idle draft look fresh
     statement = upsert(conn, conversations, ["openid"],
                        ["flow", "status", "state", "started_at", "updated_at"])
     await conn.execute(statement.values(

@@ -1,0 +1,84 @@
+"""Flow files: the real ones pass `flows check`; a typo is reported with file and line."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bangfu_bot.cli import main
+from bangfu_bot.conversation.flows import FlowsInvalid, load_flows
+from bangfu_bot.conversation.router import ACTIONS
+from tests.conftest import CONVERSATIONS
+
+
+def test_the_shipped_flows_pass_the_check(monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("BANGFU_CONVERSATIONS_DIR", str(CONVERSATIONS))
+    assert main(["flows", "check"]) == 0
+    assert "flows OK" in capsys.readouterr().out
+
+
+def copy_with(tmp_path: Path, old: str, new: str, name: str = "apply.toml") -> Path:
+    folder = tmp_path / "conversations"
+    shutil.copytree(CONVERSATIONS, folder)
+    path = folder / name
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    return folder
+
+
+def line_of(folder: Path, needle: str, name: str = "apply.toml") -> int:
+    lines = (folder / name).read_text(encoding="utf-8").splitlines()
+    return next(n for n, line in enumerate(lines, start=1) if needle in line)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "needle", "message"),
+    [
+        ('prompt = "您家在农村还是城镇？"', 'promt = "您家在农村还是城镇？"', "promt",
+         "unknown key 'promt'"),
+        ('type = "yes_no"', 'type = "yesno"', 'type = "yesno"', "type 'yesno'"),
+        ('when = { field = "category", is = "其他" }', 'when = { field = "categroy", is = "其他" }',
+         "categroy", "not an earlier step"),
+        ('action = "cases.submit_application"', 'action = "cases.submit"', "action =",
+         "not a known domain service"),
+        ('max_length = 300', 'max_length = 300\nmin = 1', "min = 1", "does not apply"),
+    ],
+)
+def test_a_typo_is_reported_with_file_and_line(tmp_path: Path, old: str, new: str,
+                                               needle: str, message: str) -> None:
+    folder = copy_with(tmp_path, old, new)
+    with pytest.raises(FlowsInvalid) as invalid:
+        load_flows(folder, ACTIONS)
+    problem = next(p for p in invalid.value.problems if message in p.message)
+    assert problem.path.endswith("apply.toml")
+    assert problem.line == line_of(folder, needle)
+
+
+def test_broken_toml_names_the_line(tmp_path: Path) -> None:
+    folder = copy_with(tmp_path, 'label = "住在"', 'label = "住在')
+    with pytest.raises(FlowsInvalid) as invalid:
+        load_flows(folder, ACTIONS)
+    assert invalid.value.problems[0].line == line_of(folder, 'label = "住在')
+
+
+def test_unreachable_step_is_reported(tmp_path: Path) -> None:
+    folder = copy_with(tmp_path, 'id = "urban_rural"\n', 'id = "urban_rural"\nnext = "household"\n')
+    with pytest.raises(FlowsInvalid) as invalid:
+        load_flows(folder, ACTIONS)
+    assert [p.message for p in invalid.value.problems] == ["step 'dibao': unreachable"]
+    assert invalid.value.problems[0].line == line_of(folder, 'id = "dibao"') - 1
+
+
+def test_serve_refuses_to_start_on_a_bad_flow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    folder = copy_with(tmp_path, 'type = "name"', 'type = "nmae"', name="bind.toml")
+    monkeypatch.setenv("BANGFU_CONVERSATIONS_DIR", str(folder))
+    monkeypatch.setenv("BANGFU_STORAGE_DIR", str(tmp_path / "storage"))
+    assert main(["serve"]) == 2
+    err = capsys.readouterr().err
+    assert "bind.toml:" in err and "type 'nmae'" in err
+    assert main(["flows", "check"]) == 1
