@@ -6,7 +6,9 @@ import argparse
 import asyncio
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
 
 from bangfu_bot import __version__
 from bangfu_bot.settings import Settings, SettingsError, load_settings
@@ -28,6 +30,19 @@ def build_parser() -> argparse.ArgumentParser:
     flows = commands.add_parser("flows", help="the dialogues in conversations/")
     flows_commands = flows.add_subparsers(dest="flows_command", required=True)
     flows_commands.add_parser("check", help="check every flow file; problems with file:line")
+    menu = commands.add_parser("menu", help="the custom menu in conversations/menu.toml")
+    menu_commands = menu.add_subparsers(dest="menu_command", required=True)
+    menu_commands.add_parser("push", help="check the menu and push it to WeChat")
+    qrcode = commands.add_parser("qrcode", help="a personal QR code that binds whoever scans it")
+    qrcode.add_argument("person", help="name or ID number on the roster")
+    qrcode.add_argument("--days", type=int, default=30, help="valid for (1-30 days)")
+    importer = commands.add_parser("import", help="import data")
+    import_commands = importer.add_subparsers(dest="import_command", required=True)
+    members = import_commands.add_parser("members", help="the roster, from CSV or XLSX")
+    members.add_argument("file")
+    members.add_argument("--skip-invalid", action="store_true",
+                         help="import the valid rows even if some are rejected")
+    members.add_argument("--county", default="县委组织部", help="name of the county organisation")
     return parser
 
 
@@ -48,6 +63,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return show_config(settings)
     if args.command == "flows":
         return flows_check(settings)
+    if args.command == "menu":
+        return asyncio.run(menu_push(settings))
+    if args.command == "qrcode":
+        return asyncio.run(issue_qrcode(settings, args.person, args.days))
+    if args.command == "import":
+        return asyncio.run(import_members(settings, args.file, args.skip_invalid, args.county))
     return 2
 
 
@@ -146,6 +167,122 @@ def flows_check(settings: Settings) -> int:
     names = ", ".join(sorted(bot.engine.flows))
     print(f"{len(bot.engine.flows)} flows OK ({names}) in {settings.conversations_dir}")
     return 0
+
+
+@asynccontextmanager
+async def _engine(settings: Settings) -> AsyncIterator[Any]:
+    from bangfu_bot import db
+
+    engine = db.make_engine(settings.database_url, busy_timeout_ms=settings.db_busy_timeout_ms)
+    try:
+        if settings.is_sqlite:
+            await db.migrate(engine)
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+@asynccontextmanager
+async def _client(settings: Settings, engine: Any) -> AsyncIterator[Any]:
+    import aiohttp
+
+    from bangfu_bot.clock import SystemClock
+    from bangfu_bot.wechat.client import WeChatClient
+    from bangfu_bot.wechat.tokens import DatabaseTokenStore
+
+    async with aiohttp.ClientSession() as session:
+        yield WeChatClient(appid=settings.wechat_appid, secret=settings.wechat_secret,
+                           api_base=settings.wechat_api_base,
+                           token_store=DatabaseTokenStore(engine, SystemClock()),
+                           session=session, clock=SystemClock(),
+                           timeout_s=settings.http_timeout_s)
+
+
+async def menu_push(settings: Settings) -> int:
+    """Check conversations/menu.toml and push it (only with real credentials)."""
+    import json
+    from pathlib import Path
+
+    from bangfu_bot.conversation.menu import MenuInvalid, menu_json
+    from bangfu_bot.conversation.router import load_words
+    from bangfu_bot.wechat.client import WeChatAPIError
+
+    folder = Path(settings.conversations_dir)
+    try:
+        menu = menu_json(folder / "menu.toml", load_words(folder / "commands.toml"))
+    except (MenuInvalid, OSError) as error:
+        print(f"bangfu-bot: {error}", file=sys.stderr)
+        return 1
+    if not settings.has_credentials or settings.sandbox:
+        print(json.dumps(menu, ensure_ascii=False, indent=1))
+        print("menu OK; sandbox (no credentials): not pushed")
+        return 0
+    async with _engine(settings) as engine, _client(settings, engine) as client:
+        try:
+            await client.create_menu(menu=menu)
+        except WeChatAPIError as error:
+            print(f"bangfu-bot: menu push failed: errcode {error.errcode} {error.errmsg}",
+                  file=sys.stderr)
+            return 1
+    print("menu pushed")
+    return 0
+
+
+async def issue_qrcode(settings: Settings, person: str, days: int) -> int:
+    """Issue a personal binding QR code (a ticket in the database; WeChat makes the image)."""
+    from datetime import timedelta
+
+    from bangfu_bot.clock import SystemClock
+    from bangfu_bot.members.service import find_person, issue_binding_ticket
+    from bangfu_bot.wechat.client import WeChatAPIError
+
+    if not 1 <= days <= 30:
+        print("bangfu-bot: --days must be between 1 and 30 (the platform's limit)",
+              file=sys.stderr)
+        return 2
+    now = SystemClock().now()
+    async with _engine(settings) as engine:
+        async with engine.begin() as conn:
+            found = await find_person(conn, person)
+            if len(found) != 1:
+                what = "nobody" if not found else f"{len(found)} people"
+                print(f"bangfu-bot: {what} on the roster match {person!r}; use the ID number",
+                      file=sys.stderr)
+                return 1
+            scene = await issue_binding_ticket(conn, person_id=found[0], now=now,
+                                               valid=timedelta(days=days))
+        if not settings.has_credentials or settings.sandbox:
+            print(f"scene bind:{scene} (sandbox: no QR image without credentials)")
+            return 0
+        async with _client(settings, engine) as client:
+            try:
+                answer = await client.create_qrcode(scene_str=f"bind:{scene}", permanent=False,
+                                                    expire_seconds=days * 86400)
+            except WeChatAPIError as error:
+                print(f"bangfu-bot: QR code failed: errcode {error.errcode} {error.errmsg}",
+                      file=sys.stderr)
+                return 1
+    print(f"https://mp.weixin.qq.com/cgi-bin/showqrcode?ticket={answer['ticket']}")
+    return 0
+
+
+async def import_members(settings: Settings, file: str, skip_invalid: bool, county: str) -> int:
+    """Import the roster; nothing is written if a row is invalid (unless --skip-invalid)."""
+    from pathlib import Path
+
+    from bangfu_bot.clock import SystemClock
+    from bangfu_bot.members.roster import RosterError, import_roster
+
+    async with _engine(settings) as engine:
+        try:
+            report = await import_roster(engine, Path(file), county_name=county,
+                                         skip_invalid=skip_invalid, now=SystemClock().now())
+        except (RosterError, OSError) as error:
+            print(f"bangfu-bot: {file}: {error}", file=sys.stderr)
+            return 1
+    for line in report.lines():
+        print(line)
+    return 1 if report.rejected and not skip_invalid else 0
 
 
 def show_config(settings: Settings) -> int:

@@ -156,3 +156,26 @@ async def secretaries_of(conn: AsyncConnection, branch_id: int | None) -> list[i
         .where(people.c.branch_id == branch_id, people.c.active.is_(True))
         .order_by(people.c.id))
     return list(rows.scalars())
+
+
+async def find_person(conn: AsyncConnection, name_or_id: str) -> list[int]:
+    """People matching an ID number exactly, or else a name."""
+    text = name_or_id.strip().upper()
+    by_id = (await conn.execute(select(people.c.id).where(people.c.id_number == text))).scalars()
+    found = list(by_id)
+    if found:
+        return found
+    rows = await conn.execute(select(people.c.id).where(people.c.name == name_or_id.strip(),
+                                                        people.c.active.is_(True)))
+    return list(rows.scalars())
+
+
+async def issue_binding_ticket(conn: AsyncConnection, *, person_id: int, now: datetime,
+                               valid: timedelta) -> str:
+    """A fresh QR scene that binds whoever scans it to this person (once)."""
+    import secrets
+
+    scene = secrets.token_urlsafe(9)
+    await conn.execute(insert(binding_tickets).values(
+        scene=scene, person_id=person_id, created_at=now, expires_at=now + valid))
+    return scene

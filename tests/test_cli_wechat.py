@@ -1,0 +1,59 @@
+"""CLI commands that talk to WeChat, run as a real process against the fake WeChat API."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Any
+
+from sqlalchemy import select
+
+from bangfu_bot import db
+from bangfu_bot.members.models import binding_tickets
+from tests.conftest import APPID, CONVERSATIONS, SECRET, TOKEN
+from tests.factories import make_person, make_tree
+
+
+async def run_cli(env: dict[str, str], *args: str) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bangfu_bot.cli", *args, env={"PATH": "/usr/bin:/bin", **env},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await process.communicate()
+    return process.returncode or 0, out.decode(), err.decode()
+
+
+def real_env(database_url: str, api: str, tmp_path: Any) -> dict[str, str]:
+    return {"BANGFU_DATABASE_URL": database_url, "BANGFU_WECHAT_APPID": APPID,
+            "BANGFU_WECHAT_SECRET": SECRET, "BANGFU_WECHAT_TOKEN": TOKEN,
+            "BANGFU_WECHAT_API_BASE": api, "BANGFU_CONVERSATIONS_DIR": str(CONVERSATIONS),
+            "BANGFU_STORAGE_DIR": str(tmp_path)}
+
+
+async def test_menu_push_sends_the_menu(database_url: str, fake_api: Any, fake_api_url: str,
+                                        tmp_path: Any) -> None:
+    code, out, err = await run_cli(real_env(database_url, fake_api_url, tmp_path), "menu", "push")
+    assert (code, out.strip()) == (0, "menu pushed"), err
+    names = [button["name"] for button in fake_api.menu["button"]]
+    assert names == ["申请帮扶", "查进度", "更多"]
+
+
+async def test_qrcode_issues_a_ticket_for_one_person(database_url: str, fake_api: Any,
+                                                     fake_api_url: str, tmp_path: Any) -> None:
+    engine = db.make_engine(database_url)
+    await db.migrate(engine)
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC)
+    tree = await make_tree(engine, now)
+    _, number = await make_person(engine, now, name="王德福", branch=tree.branch)
+    env = real_env(database_url, fake_api_url, tmp_path)
+    code, out, err = await run_cli(env, "qrcode", number)
+    assert code == 0, err
+    assert out.startswith("https://mp.weixin.qq.com/cgi-bin/showqrcode?ticket=")
+    ticket = out.strip().split("ticket=")[1]
+    async with engine.connect() as conn:
+        (row,) = (await conn.execute(select(binding_tickets))).all()
+    await engine.dispose()
+    assert fake_api.qr_scene(ticket) == f"bind:{row.scene}"
+    code, _, err = await run_cli(env, "qrcode", "没这个人")
+    assert code == 1 and "nobody on the roster" in err
