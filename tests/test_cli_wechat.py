@@ -57,3 +57,27 @@ async def test_qrcode_issues_a_ticket_for_one_person(database_url: str, fake_api
     assert fake_api.qr_scene(ticket) == f"bind:{row.scene}"
     code, _, err = await run_cli(env, "qrcode", "没这个人")
     assert code == 1 and "nobody on the roster" in err
+
+
+async def test_import_members_reports_bad_rows_and_writes_nothing(
+    database_url: str, tmp_path: Any
+) -> None:
+    from tests.factories import id_number
+
+    good = id_number(serial=101)
+    bad = good[:-1] + ("0" if good[-1] != "0" else "1")
+    roster = tmp_path / "名单.csv"
+    roster.write_text(
+        "姓名,性别,出生日期,入党日期,身份证号,手机号,党委,支部,角色,城乡\n"
+        f"王德福,男,,1975-07-01,{good},13800138000,青山镇党委,桃源村党支部,党员,农村\n"
+        f"张建国,男,,,{bad},,青山镇党委,桃源村党支部,党员、支部书记,农村\n",
+        encoding="utf-8")
+    env = {"BANGFU_DATABASE_URL": database_url, "BANGFU_STORAGE_DIR": str(tmp_path)}
+    if not database_url.startswith("sqlite"):
+        env["BANGFU_DATABASE_URL"] = database_url
+    code, out, err = await run_cli(env, "import", "members", str(roster))
+    assert code == 1, err
+    assert "第 3 行" in out and bad not in out
+    code, out, err = await run_cli(env, "import", "members", str(roster), "--skip-invalid")
+    assert code == 0, err
+    assert "新增 1 人" in out

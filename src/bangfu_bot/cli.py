@@ -282,7 +282,7 @@ async def import_members(settings: Settings, file: str, skip_invalid: bool, coun
             return 1
     for line in report.lines():
         print(line)
-    return 1 if report.rejected and not skip_invalid else 0
+    return 1 if report.refused else 0
 
 
 def show_config(settings: Settings) -> int:

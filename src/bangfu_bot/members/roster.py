@@ -328,13 +328,14 @@ def _check_row(row: RosterRow, *, today: date) -> RosterPerson | list[str]:
     phone = take(lambda: _phone(row.value(PHONE)))
     urban_rural = take(lambda: _urban_rural(row.value(URBAN_RURAL)))
     roles = take(lambda: _roles(row.value(ROLES)))
-    place = take(lambda: _place(row.value(COMMITTEE), row.value(BRANCH), roles))
+    committee = take(lambda: _org_name(row.value(COMMITTEE), column=COMMITTEE, roles=roles))
+    branch = take(lambda: _org_name(row.value(BRANCH), column=BRANCH, roles=roles))
     if reasons:
         return reasons
-    assert name and id_number and gender and birth and roles and place  # for the type checker
+    assert name and id_number and gender and birth and roles  # for the type checker
     return RosterPerson(line=row.line, name=name, id_number=id_number, gender=gender,
                         birth_date=birth, joined_on=joined, phone=phone,
-                        urban_rural=urban_rural, committee=place[0], branch=place[1],
+                        urban_rural=urban_rural, committee=committee, branch=branch,
                         roles=roles)
 
 
@@ -445,18 +446,13 @@ def _roles(value: object) -> frozenset[str]:
     return frozenset(roles)
 
 
-def _place(committee: object, branch: object, roles: frozenset[str] | None
-           ) -> tuple[str | None, str | None]:
+def _org_name(value: object, *, column: str, roles: frozenset[str] | None) -> str | None:
     if roles is None:
-        return None, None  # the role is already rejected; where they belong cannot be judged
+        return None  # the role is already rejected; where they belong cannot be judged
     if roles <= COUNTY_ROLES:
         # County staff and supervisors belong to the county (branch_id NULL) even when the
-        # clerk filled in their old township; the branch columns are not read for them.
-        return None, None
-    return (_org_name(committee, column=COMMITTEE), _org_name(branch, column=BRANCH))
-
-
-def _org_name(value: object, *, column: str) -> str:
+        # clerk filled in their old township; the 党委/支部 columns are not read for them.
+        return None
     name = " ".join(_text(value).split())
     if not name:
         raise _Invalid(f"{column}不能为空")
