@@ -23,6 +23,7 @@ from bangfu_bot.conversation.router import ChatBot
 from bangfu_bot.group_commit import GroupCommitter
 from bangfu_bot.metrics import Metrics
 from bangfu_bot.notify.outbox import Dispatcher
+from bangfu_bot.scheduler import run_all, start_scheduler
 from bangfu_bot.settings import Settings
 from bangfu_bot.wechat.client import WeChatClient
 from bangfu_bot.wechat.crypto import PushVerifier
@@ -68,7 +69,8 @@ def create_app(
     """Build the application; raises FlowsInvalid if a dialogue file is wrong."""
     if bot is None:
         bot = ChatBot.from_directory(settings.conversations_dir, tz=settings.tz,
-                                     expiry=timedelta(hours=settings.flow_expiry_h))
+                                     expiry=timedelta(hours=settings.flow_expiry_h),
+                                     procedure=settings.procedure())
     services = Services(settings=settings, clock=clock or SystemClock(), bot=bot,
                         spool_retry_s=spool_retry_s, shutdown_grace_s=shutdown_grace_s)
     app = web.Application(client_max_size=settings.max_body_bytes + 1024)
@@ -172,9 +174,13 @@ def _message_path(services: Services):  # type: ignore[no-untyped-def]
         )
         dispatcher.start()
         replayer = asyncio.create_task(_replay_spool(inbox, services.spool_retry_s))
+        scheduler = start_scheduler(services)
+        catch_up = asyncio.create_task(run_all(services))
         yield
+        scheduler.shutdown(wait=False)
         replayer.cancel()
-        await asyncio.gather(replayer, return_exceptions=True)
+        catch_up.cancel()
+        await asyncio.gather(replayer, catch_up, return_exceptions=True)
         await inbox.drain(services.shutdown_grace_s)
         await committer.close(services.shutdown_grace_s)
         await dispatcher.close()

@@ -3,6 +3,7 @@
 from bangfu_bot.cases import models as cases_models
 from bangfu_bot.conversation import models as conversation_models
 from bangfu_bot.db import metadata
+from bangfu_bot.ledger import models as ledger_models
 from bangfu_bot.members import models as members_models
 from bangfu_bot.notify import models as notify_models
 from bangfu_bot.todos import models as todos_models
@@ -11,6 +12,7 @@ from bangfu_bot.wechat import models as wechat_models
 __all__ = [
     "cases_models",
     "conversation_models",
+    "ledger_models",
     "members_models",
     "metadata",
     "notify_models",

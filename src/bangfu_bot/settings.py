@@ -55,6 +55,10 @@ class Settings:
     http_timeout_s: float
     conversations_dir: str
     flow_expiry_h: float
+    notice_days: int
+    notice_working_days: bool
+    evaluation_basis: str
+    complaints_contact: str
     sandbox: bool
 
     @property
@@ -71,6 +75,14 @@ class Settings:
     def has_credentials(self) -> bool:
         """Whether real WeChat credentials were configured."""
         return bool(self.wechat_appid and self.wechat_secret and self.wechat_token)
+
+    def procedure(self) -> Any:
+        """The rules of the case procedure (notice length, evaluation rule...)."""
+        from bangfu_bot.cases.procedure import Rules
+
+        return Rules(notice_days=self.notice_days, notice_working_days=self.notice_working_days,
+                     evaluation_basis=self.evaluation_basis,
+                     complaints_contact=self.complaints_contact, tz=self.tz)
 
     def features(self) -> dict[str, bool]:
         """Which platform features this account type allows (WECHAT.md, account types)."""
@@ -163,6 +175,16 @@ def _aes_key(value: str, name: str) -> str:
     return key
 
 
+def _one_of(*allowed: str) -> Callable[[str, str], str]:
+    def parse(value: str, name: str) -> str:
+        choice = value.strip().lower()
+        if choice not in allowed:
+            raise SettingsError(f"{name}: expected one of {', '.join(allowed)}, got {value!r}")
+        return choice
+
+    return parse
+
+
 def _account_type(value: str, name: str) -> str:
     kind = value.strip().lower()
     if kind not in {"service", "subscription"}:
@@ -210,6 +232,10 @@ _SPEC: dict[str, tuple[Callable[[str, str], Any], str]] = {
     "http_timeout_s": (_float_between(0.1, 120), "10"),
     "conversations_dir": (_str, "conversations"),
     "flow_expiry_h": (_float_between(0.01, 24 * 365), "72"),
+    "notice_days": (_int_between(1, 60), "7"),
+    "notice_working_days": (_bool, "false"),
+    "evaluation_basis": (_one_of("entitled", "present"), "entitled"),
+    "complaints_contact": (_str, "乡镇党委组织委员"),
     "sandbox": (_bool, ""),
 }
 

@@ -9,7 +9,7 @@ import pytest
 
 from bangfu_bot.cli import main
 from bangfu_bot.conversation.flows import FlowsInvalid, load_flows
-from bangfu_bot.conversation.router import ACTIONS
+from bangfu_bot.conversation.router import ACTIONS, PREVIEWS
 from tests.conftest import CONVERSATIONS
 
 
@@ -52,7 +52,7 @@ def test_a_typo_is_reported_with_file_and_line(tmp_path: Path, old: str, new: st
                                                needle: str, message: str) -> None:
     folder = copy_with(tmp_path, old, new)
     with pytest.raises(FlowsInvalid) as invalid:
-        load_flows(folder, ACTIONS)
+        load_flows(folder, ACTIONS, PREVIEWS)
     problem = next(p for p in invalid.value.problems if message in p.message)
     assert problem.path.endswith("apply.toml")
     assert problem.line == line_of(folder, needle)
@@ -61,14 +61,14 @@ def test_a_typo_is_reported_with_file_and_line(tmp_path: Path, old: str, new: st
 def test_broken_toml_names_the_line(tmp_path: Path) -> None:
     folder = copy_with(tmp_path, 'label = "住在"', 'label = "住在')
     with pytest.raises(FlowsInvalid) as invalid:
-        load_flows(folder, ACTIONS)
+        load_flows(folder, ACTIONS, PREVIEWS)
     assert invalid.value.problems[0].line == line_of(folder, 'label = "住在')
 
 
 def test_unreachable_step_is_reported(tmp_path: Path) -> None:
     folder = copy_with(tmp_path, 'id = "urban_rural"\n', 'id = "urban_rural"\nnext = "household"\n')
     with pytest.raises(FlowsInvalid) as invalid:
-        load_flows(folder, ACTIONS)
+        load_flows(folder, ACTIONS, PREVIEWS)
     assert [p.message for p in invalid.value.problems] == ["step 'dibao': unreachable"]
     assert invalid.value.problems[0].line == line_of(folder, 'id = "dibao"') - 1
 

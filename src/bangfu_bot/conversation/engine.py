@@ -70,11 +70,21 @@ class Turn:
     run_action: Callable[[Flow, dict[str, Any], dict[str, Any]], Awaitable[ActionResult]]
 
 
+Previewer = Callable[[dict[str, Any], dict[str, Any]], tuple[list[str], list[str]]]
+
+
+class _Blank(dict[str, Any]):
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
 class Engine:
     """Interprets the flows for one session at a time."""
 
-    def __init__(self, flows: dict[str, Flow]) -> None:
+    def __init__(self, flows: dict[str, Flow], previews: dict[str, Previewer] | None = None
+                 ) -> None:
         self.flows = flows
+        self.previews = previews or {}
 
     # --- starting, pausing, resuming ------------------------------------------------------
 
@@ -88,7 +98,8 @@ class Engine:
         session.state = {"step": None, "answers": {}, "history": [], "retries": 0,
                          "context": dict(context or {})}
         first = self._next_step(flow, session.state["answers"], None)
-        return [flow.intro, *self._enter(flow, session, first)]
+        intro = flow.intro.format_map(_Blank(session.state["context"]))
+        return [intro, *self._enter(flow, session, first)]
 
     def cancel(self, session: Session) -> list[str]:
         """取消: stop, keeping the draft."""
@@ -382,7 +393,20 @@ class Engine:
         for number, step in enumerate(self._applicable(flow, answers), start=1):
             lines.append(say("summary_item", n=number, label=step.label,
                              answer=show(step, answers.get(step.id))))
-        return ["\n".join(lines), flow.confirm]
+        read_back, problems = self._preview(flow, session)
+        session.state["blocked"] = problems
+        if problems:
+            return ["\n".join(lines), "\n".join(problems)]
+        return ["\n".join([*lines, *read_back]), flow.confirm]
+
+    def _preview(self, flow: Flow, session: Session) -> tuple[list[str], list[str]]:
+        # A flow may compute something from the answers to read back (an evaluation's
+        # result) or find them inconsistent, which blocks confirming until 修改.
+        if not flow.preview:
+            return [], []
+        answers = {step.id: session.state["answers"].get(step.id)
+                   for step in self._applicable(flow, session.state["answers"])}
+        return self.previews[flow.preview](answers, session.state.get("context", {}))
 
     async def _confirm(self, flow: Flow, session: Session, text: str, turn: Turn) -> list[str]:
         try:
@@ -391,6 +415,8 @@ class Engine:
             return [say("edit_which"), flow.confirm]
         if not confirmed:
             return [say("not_confirmed")]
+        if session.state.get("blocked"):
+            return list(session.state["blocked"])
         answers = {step.id: session.state["answers"].get(step.id)
                    for step in self._applicable(flow, session.state["answers"])}
         result = await turn.run_action(flow, answers, session.state.get("context", {}))

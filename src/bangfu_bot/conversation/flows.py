@@ -20,7 +20,8 @@ from bangfu_bot.conversation.fields import OPTION_KEYS as FIELD_OPTIONS
 
 STEP_TYPES = KINDS | {"photo", "group"}
 REQUIRES = {"any", "bound", "member", "secretary", "committee", "department", "supervisor"}
-FLOW_KEYS = {"name", "title", "requires", "intro", "action", "summary", "confirm", "done"}
+FLOW_KEYS = {"name", "title", "requires", "intro", "action", "preview", "summary", "confirm",
+             "done"}
 STEP_KEYS = {
     "id", "label", "prompt", "type", "choices", "min", "max", "min_yuan", "max_yuan",
     "allow_future", "allow_past", "max_length", "pattern", "pattern_hint", "optional",
@@ -87,6 +88,7 @@ class Flow:
     summary: str = "请核对一下："
     confirm: str = "都对吗？回复 1 提交；要改哪一项，回复“修改”加序号，比如“修改 2”。"
     done: str = ""
+    preview: str = ""
 
     def step(self, step_id: str) -> Step:
         """The step with this id."""
@@ -146,7 +148,8 @@ class _Lines:
         return default
 
 
-def load_flows(directory: str | Path, actions: Iterable[str]) -> dict[str, Flow]:
+def load_flows(directory: str | Path, actions: Iterable[str],
+               previews: Iterable[str] = ()) -> dict[str, Flow]:
     """Load every flow file; raise FlowsInvalid listing every problem."""
     problems: list[Problem] = []
     flows: dict[str, Flow] = {}
@@ -154,7 +157,7 @@ def load_flows(directory: str | Path, actions: Iterable[str]) -> dict[str, Flow]
     for path in paths:
         if path.stem in {"menu", "commands", "eligibility"}:
             continue  # not flows: data files read by their own modules
-        flow = _load_one(path, set(actions), problems)
+        flow = _load_one(path, set(actions), set(previews), problems)
         if flow is not None:
             flows[flow.name] = flow
     if not paths:
@@ -164,7 +167,8 @@ def load_flows(directory: str | Path, actions: Iterable[str]) -> dict[str, Flow]
     return flows
 
 
-def _load_one(path: Path, actions: set[str], problems: list[Problem]) -> Flow | None:
+def _load_one(path: Path, actions: set[str], previews: set[str],
+              problems: list[Problem]) -> Flow | None:
     shown = str(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -199,6 +203,10 @@ def _load_one(path: Path, actions: set[str], problems: list[Problem]) -> Flow | 
     if action not in actions:
         problems.append(Problem(shown, lines.key("action", top, top),
                                 f"[flow] action {action!r} is not a known domain service"))
+    preview = str(head.get("preview", ""))
+    if preview and preview not in previews:
+        problems.append(Problem(shown, lines.key("preview", top, top),
+                                f"[flow] preview {preview!r} is not a known domain service"))
     for key in ("title", "intro"):
         if not str(head.get(key, "")).strip():
             problems.append(Problem(shown, 1, f"[flow] missing {key}"))
@@ -214,7 +222,8 @@ def _load_one(path: Path, actions: set[str], problems: list[Problem]) -> Flow | 
     _check_graph(steps, shown, problems, lines)
     if len(problems) > before:
         return None
-    optional = {key: str(head[key]) for key in ("summary", "confirm", "done") if key in head}
+    optional = {key: str(head[key]) for key in ("summary", "confirm", "done", "preview")
+                if key in head}
     return Flow(name=name, title=str(head["title"]), requires=requires, intro=str(head["intro"]),
                 action=action, steps=tuple(steps), path=shown, **optional)
 

@@ -19,7 +19,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu_bot.bot import SILENT_EVENTS, say
+from bangfu_bot.cases import procedure
 from bangfu_bot.cases import service as cases
+from bangfu_bot.cases.enums import CaseStatus
+from bangfu_bot.cases.transitions import TransitionRefused, load_case
 from bangfu_bot.cases.eligibility import Rule, load_rules
 from bangfu_bot.conversation import store
 from bangfu_bot.conversation.engine import ActionResult, Engine, Input, Session, Turn
@@ -27,7 +30,13 @@ from bangfu_bot.conversation.flows import Flow, load_flows
 from bangfu_bot.members import service as members
 from bangfu_bot.members.service import Person
 from bangfu_bot.notify.outbox import queue_message
-from bangfu_bot.todos.service import add_todo, open_todos
+from bangfu_bot.todos.service import (
+    add_todo,
+    call_member_text,
+    finish_todo,
+    open_todos,
+    todo_by_id,
+)
 from bangfu_bot.wechat.inbound import Inbound
 
 # WeChat reportedly fails passive texts over ~600 characters: the rest follows separately.
@@ -54,8 +63,10 @@ class ChatBot:
     """Implements bangfu_bot.bot.Bot with the flows in conversations/."""
 
     def __init__(self, *, flows: dict[str, Flow], words: dict[str, str], menu: dict[str, str],
-                 rules: list[Rule], tz: ZoneInfo, expiry: timedelta) -> None:
-        self.engine = Engine(flows)
+                 rules: list[Rule], tz: ZoneInfo, expiry: timedelta,
+                 procedure: procedure.Rules | None = None) -> None:
+        self.procedure = procedure or procedure.Rules(tz=tz)
+        self.engine = Engine(flows, {"cases.evaluation_preview": self._evaluation_preview})
         self.words = words
         self.menu = menu
         self.rules = rules
@@ -63,14 +74,20 @@ class ChatBot:
         self.expiry = expiry
 
     @classmethod
-    def from_directory(cls, directory: str | Path, *, tz: ZoneInfo,
-                       expiry: timedelta) -> ChatBot:
+    def from_directory(cls, directory: str | Path, *, tz: ZoneInfo, expiry: timedelta,
+                       procedure: procedure.Rules | None = None) -> ChatBot:
         """Load flows, words, menu and rules; raise FlowsInvalid on any flow problem."""
         directory = Path(directory)
-        flows = load_flows(directory, ACTIONS)
+        flows = load_flows(directory, ACTIONS, PREVIEWS)
         return cls(flows=flows, words=load_words(directory / "commands.toml"),
                    menu=load_menu(directory / "menu.toml"),
-                   rules=load_rules(directory / "eligibility.toml"), tz=tz, expiry=expiry)
+                   rules=load_rules(directory / "eligibility.toml"), tz=tz, expiry=expiry,
+                   procedure=procedure)
+
+    def _evaluation_preview(self, answers: dict[str, Any],
+                            context: dict[str, Any]) -> tuple[list[str], list[str]]:
+        preview = procedure.evaluation_preview(answers, self.procedure)
+        return preview.lines, preview.problems
 
     async def handle(self, conn: AsyncConnection, message: Inbound, now: datetime) -> str | None:
         """Answer one push, saving the dialogue in the same transaction."""
@@ -100,6 +117,9 @@ class ChatBot:
             if self._expired(session, ctx.now):
                 return self.engine.offer_resume(session)
             return await self.engine.answer(session, given, self._turn(ctx))
+        picked = await self._pick_todo(ctx, given)
+        if picked is not None:
+            return picked
         if given.text.strip() == "返回":
             return [say("return_outside_flow")]
         if given.kind in {"text", "voice"}:
@@ -240,7 +260,65 @@ class ChatBot:
             day = row.created_at.astimezone(self.tz)
             first_line = row.text.splitlines()[0]
             lines.append(f"{n}. {first_line}（{day.month}月{day.day}日）")
+        lines.append(say("todos_pick"))
+        if ctx.dialogue.current.status != "active":
+            ctx.dialogue.current.state["pick"] = [row.id for row in rows]
         return ["\n".join(lines)]
+
+    async def _pick_todo(self, ctx: Context, given: Input) -> list[str] | None:
+        """A number right after 待办 opens that to-do's flow."""
+        session = ctx.dialogue.current
+        picks = session.state.pop("pick", None) if session.status != "active" else None
+        if not picks or ctx.person is None or not given.text.strip().isdigit():
+            return None
+        number = int(given.text.strip())
+        if not 1 <= number <= len(picks):
+            session.state["pick"] = picks
+            return [say("todos_out_of_range", n=number)]
+        todo = await todo_by_id(ctx.conn, picks[number - 1])
+        if todo is None or todo.done_at is not None:
+            return [say("todo_done_already")]
+        return await self._open_todo(ctx, todo)
+
+    async def _open_todo(self, ctx: Context, todo: Any) -> list[str]:
+        person = ctx.person
+        assert person is not None
+        if todo.kind == "call_member":
+            await finish_todo(ctx.conn, todo.id, ctx.now)
+            return [await call_member_text(ctx.conn, todo.subject_id)]
+        case = await load_case(ctx.conn, todo.case_id)
+        name = await procedure.member_name(ctx.conn, case)
+        context = {"case_id": case.id, "todo_id": todo.id, "name": name,
+                   "branch": await procedure.branch_name(ctx.conn, case.branch_id)}
+        try:
+            if todo.kind == "evaluate":
+                await procedure.start_evaluation(ctx.conn, case_id=case.id, secretary=person,
+                                                 now=ctx.now)
+                return self._begin(ctx, "evaluate", context)
+            if todo.kind == "objection":
+                objection = await procedure.open_objection_for(ctx.conn, case.id)
+                if objection is None:
+                    await finish_todo(ctx.conn, todo.id, ctx.now)
+                    return [say("todo_done_already")]
+                context.update(objection_id=objection.id, text=objection.text)
+                return self._begin(ctx, "resolve", context)
+            if todo.kind == "returned":
+                text, target = await procedure.resume_returned(
+                    ctx.conn, case_id=case.id, secretary=person, now=ctx.now)
+                if target == "under_evaluation":
+                    return [text, *self._begin(ctx, "evaluate", context)]
+                await procedure.reopen_for_evaluation(ctx.conn, case_id=case.id, now=ctx.now)
+                return [text]
+        except TransitionRefused as refused:
+            return [refused.message]
+        flow = {"report": "report", "approve": "approve", "file": "file"}.get(todo.kind)
+        if flow is None:
+            return [say("todo_done_already")]
+        return self._begin(ctx, flow, context)
+
+    def _begin(self, ctx: Context, flow_name: str, context: dict[str, Any]) -> list[str]:
+        ctx.dialogue.park()
+        return self.engine.begin(ctx.dialogue.current, flow_name, ctx.now, context)
 
     async def _bind_by_qr(self, ctx: Context, scene: str) -> list[str]:
         if ctx.person is not None:
@@ -368,8 +446,93 @@ async def proxy_action(bot: ChatBot, ctx: Context, flow: Flow, answers: dict[str
                         then_context={"subject_id": member.id, "consent": True})
 
 
+def _refusal(action: Callable[..., Awaitable[str]]) -> Callable[..., Awaitable[ActionResult]]:
+    """Run a procedure step; a refused transition ends the flow with its plain reason."""
+
+    async def run(bot: ChatBot, ctx: Context, flow: Flow, answers: dict[str, Any],
+                  context: dict[str, Any]) -> ActionResult:
+        try:
+            return ActionResult(await action(bot, ctx, answers, context))
+        except TransitionRefused as refused:
+            return ActionResult(refused.message)
+
+    return run
+
+
+@_refusal
+async def evaluation_action(bot: ChatBot, ctx: Context, answers: dict[str, Any],
+                            context: dict[str, Any]) -> str:
+    """cases.record_evaluation."""
+    assert ctx.person is not None
+    return await procedure.record_evaluation(ctx.conn, case_id=int(context["case_id"]),
+                                             secretary=ctx.person, answers=answers,
+                                             rules=bot.procedure, now=ctx.now)
+
+
+@_refusal
+async def report_action(bot: ChatBot, ctx: Context, answers: dict[str, Any],
+                        context: dict[str, Any]) -> str:
+    """cases.report."""
+    assert ctx.person is not None
+    return await procedure.report(ctx.conn, case_id=int(context["case_id"]),
+                                  secretary=ctx.person, note=answers.get("note"), now=ctx.now)
+
+
+@_refusal
+async def decide_action(bot: ChatBot, ctx: Context, answers: dict[str, Any],
+                        context: dict[str, Any]) -> str:
+    """cases.decide: approve, or return to the named step with a reason."""
+    assert ctx.person is not None
+    approve = answers["decision"] == "批准"
+    return_to = None
+    if not approve:
+        return_to = (CaseStatus.SUBMITTED if answers.get("return_to") == "补充申请材料"
+                     else CaseStatus.UNDER_EVALUATION)
+    return await procedure.decide(ctx.conn, case_id=int(context["case_id"]), officer=ctx.person,
+                                  approve=approve, return_to=return_to,
+                                  reason=answers.get("reason"), now=ctx.now)
+
+
+@_refusal
+async def file_action(bot: ChatBot, ctx: Context, answers: dict[str, Any],
+                      context: dict[str, Any]) -> str:
+    """cases.file."""
+    assert ctx.person is not None
+    return await procedure.file_case(ctx.conn, case_id=int(context["case_id"]), staff=ctx.person,
+                                     paired_cadre=answers.get("paired_cadre"), channel="chat",
+                                     now=ctx.now, rules=bot.procedure)
+
+
+@_refusal
+async def objection_action(bot: ChatBot, ctx: Context, answers: dict[str, Any],
+                           context: dict[str, Any]) -> str:
+    """cases.raise_objection."""
+    assert ctx.person is not None
+    return await procedure.raise_objection(ctx.conn, person=ctx.person, name=answers["name"],
+                                           text=answers["text"], now=ctx.now)
+
+
+@_refusal
+async def resolve_action(bot: ChatBot, ctx: Context, answers: dict[str, Any],
+                         context: dict[str, Any]) -> str:
+    """cases.resolve_objection."""
+    assert ctx.person is not None
+    text = await procedure.resolve_objection(ctx.conn, objection_id=int(context["objection_id"]),
+                                             secretary=ctx.person,
+                                             resolution=answers["resolution"], now=ctx.now)
+    await finish_todo(ctx.conn, int(context["todo_id"]), ctx.now)
+    return text
+
+
 ACTIONS: dict[str, Callable[..., Awaitable[ActionResult]]] = {
     "members.bind": bind_action,
     "cases.submit_application": apply_action,
     "cases.start_proxy": proxy_action,
+    "cases.record_evaluation": evaluation_action,
+    "cases.report": report_action,
+    "cases.decide": decide_action,
+    "cases.file": file_action,
+    "cases.raise_objection": objection_action,
+    "cases.resolve_objection": resolve_action,
 }
+PREVIEWS = ("cases.evaluation_preview",)

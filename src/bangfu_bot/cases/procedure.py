@@ -1,0 +1,373 @@
+"""The procedure after an application (申报程序): evaluation, notice, report, approval,
+filing into the ledger. Each step is a `transition` plus the prompts to whoever acts next."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bangfu_bot.cases.enums import CaseStatus as S
+from bangfu_bot.cases.models import cases, evaluations, objections, public_notices
+from bangfu_bot.cases.transitions import TransitionRefused, load_case, say, status_name, transition
+from bangfu_bot.ledger.models import ledger_entries
+from bangfu_bot.members.models import organisations, people, person_roles
+from bangfu_bot.members.service import Person, openids_of, secretaries_of
+from bangfu_bot.notify.outbox import queue_message
+from bangfu_bot.todos.service import add_todo
+
+
+@dataclass(frozen=True)
+class Rules:
+    """Settings of the procedure (defaults from DOMAIN.md)."""
+
+    notice_days: int = 7
+    notice_working_days: bool = False
+    evaluation_basis: str = "entitled"  # votes for must exceed half of entitled | present
+    complaints_contact: str = "乡镇党委组织委员"
+    tz: ZoneInfo = ZoneInfo("Asia/Shanghai")
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What is read back before an evaluation is recorded; problems block recording."""
+
+    lines: list[str]
+    problems: list[str]
+
+
+def local_day(instant: datetime, rules: Rules) -> date:
+    """The calendar date of an instant in the county."""
+    return instant.astimezone(rules.tz).date()
+
+
+def chinese_date(day: date) -> str:
+    """2026年12月7日."""
+    return f"{day.year}年{day.month}月{day.day}日"
+
+
+async def tell(conn: AsyncConnection, person_id: int, text: str, *, key: str, now: datetime,
+               reason: str) -> None:
+    """Push a text to a person's WeChat through the outbox."""
+    for openid in await openids_of(conn, person_id):
+        await queue_message(conn, key=f"{key}:{openid}", openid=openid, kind="case",
+                            content=text, reason=reason, now=now)
+
+
+async def member_name(conn: AsyncConnection, case: Any) -> str:
+    """The name of the member a case is about."""
+    return str((await conn.execute(select(people.c.name).where(people.c.id == case.person_id))
+                ).scalar_one())
+
+
+async def branch_name(conn: AsyncConnection, branch_id: int | None) -> str:
+    """A branch's name ('' when unknown)."""
+    if branch_id is None:
+        return ""
+    name = (await conn.execute(select(organisations.c.name)
+                               .where(organisations.c.id == branch_id))).scalar()
+    return str(name or "")
+
+
+# --- democratic evaluation (支部民主评议) ------------------------------------------------------
+
+
+async def start_evaluation(conn: AsyncConnection, *, case_id: int, secretary: Person,
+                           now: datetime) -> None:
+    """Open the evaluation (submitted → under_evaluation); already open is fine."""
+    case = await load_case(conn, case_id)
+    if case is not None and case.status == S.UNDER_EVALUATION:
+        return
+    await transition(conn, case_id=case_id, target=S.UNDER_EVALUATION, actor=secretary,
+                     role="secretary", channel="chat", now=now)
+
+
+def evaluation_preview(answers: dict[str, Any], rules: Rules) -> Preview:
+    """Check the meeting record for consistency and compute the result by the rule."""
+    entitled, present = int(answers["entitled"]), int(answers["present"])
+    votes = [int(answers[k]) for k in ("votes_for", "votes_against", "abstain")]
+    problems = []
+    if present > entitled:
+        problems.append(say("problem_present", present=present, entitled=entitled))
+    if sum(votes) > present:
+        problems.append(say("problem_votes_sum", total=sum(votes), present=present))
+    if present * 2 <= entitled:
+        problems.append(say("problem_quorum", present=present, entitled=entitled))
+    if str(answers["counter"]) == str(answers["scrutineer"]):
+        problems.append(say("problem_same_person"))
+    if problems:
+        return Preview([], [*problems, say("problem_fix")])
+    return Preview([_result_line(answers, rules)], [])
+
+
+def _passed(answers: dict[str, Any], rules: Rules) -> bool:
+    base = int(answers["entitled" if rules.evaluation_basis == "entitled" else "present"])
+    return int(answers["votes_for"]) * 2 > base
+
+
+def _result_line(answers: dict[str, Any], rules: Rules) -> str:
+    base_key = "entitled" if rules.evaluation_basis == "entitled" else "present"
+    base = int(answers[base_key])
+    return say("evaluation_summary",
+               result=say("result_passed" if _passed(answers, rules) else "result_failed"),
+               votes_for=answers["votes_for"], basis=say(f"evaluation_basis_{base_key}"),
+               base=base, needed=base // 2 + 1)
+
+
+async def record_evaluation(conn: AsyncConnection, *, case_id: int, secretary: Person,
+                            answers: dict[str, Any], rules: Rules, now: datetime) -> str:
+    """Record the meeting, apply the result, start the notice or tell the member kindly."""
+    preview = evaluation_preview(answers, rules)
+    if preview.problems:
+        raise TransitionRefused(" ".join(preview.problems), "inconsistent evaluation")
+    passed = _passed(answers, rules)
+    target = S.EVALUATED_PASSED if passed else S.EVALUATED_FAILED
+    case = await transition(conn, case_id=case_id, target=target, actor=secretary,
+                            role="secretary", channel="chat", now=now,
+                            reason=_result_line(answers, rules))
+    photos = answers.get("photo") or []
+    await conn.execute(insert(evaluations).values(
+        case_id=case_id, meeting_date=date.fromisoformat(answers["meeting_date"]),
+        entitled=answers["entitled"], present=answers["present"],
+        supervisors=answers["supervisors"], counter=answers["counter"],
+        scrutineer=answers["scrutineer"], votes_for=answers["votes_for"],
+        votes_against=answers["votes_against"], abstain=answers["abstain"],
+        minutes=answers["minutes"], photo_media_id=photos[0] if photos else None,
+        passed=passed, rule=f"votes_for > half of {rules.evaluation_basis}",
+        recorded_by=secretary.id, recorded_at=now))
+    name = await member_name(conn, case)
+    if not passed:
+        await tell(conn, case.person_id, say("member_failed", result=_result_line(answers, rules)),
+                   key=f"case:{case_id}:failed", now=now, reason="evaluation failed")
+        return say("evaluation_recorded_failed", name=name)
+    notice = await start_notice(conn, case_id=case_id, rules=rules, now=now)
+    return "\n\n".join([say("evaluation_recorded_passed", name=name,
+                            start=chinese_date(notice["starts_on"]),
+                            end=chinese_date(notice["ends_on"]), place=notice["place"]),
+                        notice["text"]])
+
+
+# --- public notice (公示) and objections (异议) -------------------------------------------------
+
+
+def notice_end(start: date, rules: Rules) -> date:
+    """Last day of the notice: N calendar days, or N working days (Mon–Fri)."""
+    if not rules.notice_working_days:
+        return start + timedelta(days=rules.notice_days - 1)
+    day, counted = start, 0
+    while True:
+        if day.weekday() < 5:
+            counted += 1
+            if counted == rules.notice_days:
+                return day
+        day += timedelta(days=1)
+
+
+async def start_notice(conn: AsyncConnection, *, case_id: int, rules: Rules,
+                       now: datetime) -> dict[str, Any]:
+    """Move to on_notice (by the system), write the printable notice, tell the member."""
+    case = await transition(conn, case_id=case_id, target=S.ON_NOTICE, actor=None,
+                            role="system", channel="system", now=now)
+    start = local_day(now, rules)
+    end = notice_end(start, rules)
+    branch = await branch_name(conn, case.branch_id)
+    name = await member_name(conn, case)
+    text = say("notice_text", branch=branch, name=name, size=case.household_size,
+               help=case.help_wanted, start=chinese_date(start), end=chinese_date(end),
+               contact=rules.complaints_contact, today=chinese_date(start))
+    notice = {"case_id": case_id, "starts_on": start, "ends_on": end,
+              "place": say("notice_place", branch=branch), "text": text, "created_at": now}
+    await conn.execute(insert(public_notices).values(**notice))
+    await tell(conn, case.person_id, say("member_passed", end=chinese_date(end)),
+               key=f"case:{case_id}:passed", now=now, reason="evaluation passed")
+    return notice
+
+
+async def raise_objection(conn: AsyncConnection, *, person: Person, name: str, text: str,
+                          now: datetime) -> str:
+    """Anyone bound to the branch objects to a notice; the secretary gets a to-do."""
+    candidates = (await conn.execute(
+        select(cases.c.id, cases.c.status).select_from(cases.join(people, people.c.id ==
+                                                                   cases.c.person_id))
+        .where(people.c.name == name, cases.c.branch_id == person.branch_id)
+        .order_by(cases.c.id.desc()))).all()
+    if not candidates:
+        return say("objection_no_case", name=name)
+    on_notice = [row for row in candidates if row.status == S.ON_NOTICE]
+    if not on_notice:
+        return say("objection_closed", name=name)
+    case_id = on_notice[0].id
+    result = await conn.execute(insert(objections).values(
+        case_id=case_id, raised_by=person.id, text=text, raised_at=now))
+    objection_id = int(result.inserted_primary_key[0])
+    for secretary_id in await secretaries_of(conn, person.branch_id):
+        await add_todo(conn, assignee_id=secretary_id, kind="objection",
+                       text=say("objection_todo", name=name, text=text), now=now,
+                       subject_id=None, case_id=case_id,
+                       key=f"objection:{objection_id}:{secretary_id}")
+    return say("objection_recorded")
+
+
+async def open_objection_for(conn: AsyncConnection, case_id: int) -> Any:
+    """The oldest open objection of a case."""
+    return (await conn.execute(select(objections).where(
+        objections.c.case_id == case_id, objections.c.resolved_at.is_(None))
+        .order_by(objections.c.id))).first()
+
+
+async def resolve_objection(conn: AsyncConnection, *, objection_id: int, secretary: Person,
+                            resolution: str, now: datetime) -> str:
+    """The secretary records how an objection was resolved; the objector is told."""
+    row = (await conn.execute(select(objections).where(objections.c.id == objection_id))).first()
+    case = await load_case(conn, row.case_id)
+    if case.branch_id != secretary.branch_id or not secretary.has("secretary"):
+        raise TransitionRefused(say("refused_scope"), "objection of another branch")
+    await conn.execute(update(objections).where(objections.c.id == objection_id).values(
+        resolution=resolution, resolved_by=secretary.id, resolved_at=now))
+    name = await member_name(conn, case)
+    await tell(conn, row.raised_by, say("objection_answer", name=name, resolution=resolution),
+               key=f"objection:{objection_id}:answer", now=now, reason="objection resolved")
+    return say("objection_resolved")
+
+
+async def close_due_notices(conn: AsyncConnection, *, now: datetime, rules: Rules) -> int:
+    """Scheduled: close notices past their last day without open objections; remind when
+    one holds a case. Computed from stored dates, so a restart only catches up."""
+    today = local_day(now, rules)
+    due = (await conn.execute(
+        select(public_notices.c.case_id).select_from(public_notices.join(
+            cases, and_(cases.c.id == public_notices.c.case_id, cases.c.status == S.ON_NOTICE)))
+        .where(public_notices.c.ends_on < today, public_notices.c.closed_at.is_(None)))
+    ).scalars().all()
+    closed = 0
+    for case_id in due:
+        open_count = (await conn.execute(select(func.count()).select_from(objections).where(
+            objections.c.case_id == case_id, objections.c.resolved_at.is_(None)))).scalar_one()
+        case = await load_case(conn, case_id)
+        name = await member_name(conn, case)
+        if open_count:
+            for secretary_id in await secretaries_of(conn, case.branch_id):
+                await tell(conn, secretary_id, say("notice_held_reminder", name=name,
+                                                   count=open_count),
+                           key=f"case:{case_id}:held:{today.isoformat()}", now=now,
+                           reason="notice held by an objection")
+            continue
+        await transition(conn, case_id=case_id, target=S.NOTICE_CLOSED, actor=None,
+                         role="system", channel="system", now=now)
+        await conn.execute(update(public_notices).where(public_notices.c.case_id == case_id)
+                           .values(closed_at=now))
+        for secretary_id in await secretaries_of(conn, case.branch_id):
+            await add_todo(conn, assignee_id=secretary_id, kind="report",
+                           text=say("notice_closed_todo", name=name), now=now,
+                           subject_id=case.person_id, case_id=case_id,
+                           key=f"case:{case_id}:report:{secretary_id}")
+        closed += 1
+    return closed
+
+
+# --- report, approval, filing -------------------------------------------------------------------
+
+
+async def people_with_role(conn: AsyncConnection, role: str, *,
+                           committee_id: int | None = None) -> list[int]:
+    """People holding a role; committee officers only of one township when given."""
+    query = (select(people.c.id).select_from(people.join(person_roles, and_(
+        person_roles.c.person_id == people.c.id, person_roles.c.role == role)))
+        .where(people.c.active.is_(True)))
+    if committee_id is not None:
+        branches = select(organisations.c.id).where(organisations.c.parent_id == committee_id)
+        query = query.where(people.c.branch_id.in_(branches))
+    return list((await conn.execute(query.order_by(people.c.id))).scalars())
+
+
+async def report(conn: AsyncConnection, *, case_id: int, secretary: Person, note: str | None,
+                 now: datetime) -> str:
+    """支部上报党委: the township's committee officers get a to-do."""
+    case = await transition(conn, case_id=case_id, target=S.REPORTED, actor=secretary,
+                            role="secretary", channel="chat", now=now, reason=note)
+    name = await member_name(conn, case)
+    branch = await branch_name(conn, case.branch_id)
+    for officer in await people_with_role(conn, "committee", committee_id=case.committee_id):
+        await add_todo(conn, assignee_id=officer, kind="approve",
+                       text=say("report_todo", branch=branch, name=name), now=now,
+                       subject_id=case.person_id, case_id=case_id,
+                       key=f"case:{case_id}:approve:{officer}")
+    return say("reported")
+
+
+async def decide(conn: AsyncConnection, *, case_id: int, officer: Person, approve: bool,
+                 return_to: S | None, reason: str | None, now: datetime) -> str:
+    """党委审批: approve (the department gets a to-do) or return to a named step."""
+    if approve:
+        case = await transition(conn, case_id=case_id, target=S.APPROVED, actor=officer,
+                                role="committee", channel="chat", now=now, reason=reason)
+        name = await member_name(conn, case)
+        committee = await branch_name(conn, case.committee_id)
+        for staff in await people_with_role(conn, "department"):
+            await add_todo(conn, assignee_id=staff, kind="file",
+                           text=say("approved_todo", committee=committee, name=name), now=now,
+                           subject_id=case.person_id, case_id=case_id,
+                           key=f"case:{case_id}:file:{staff}")
+        await tell(conn, case.person_id, say("member_approved"), key=f"case:{case_id}:approved",
+                   now=now, reason="approved")
+        return say("approved")
+    case = await transition(conn, case_id=case_id, target=S.RETURNED, actor=officer,
+                            role="committee", channel="chat", now=now, reason=reason,
+                            return_to=return_to)
+    name = await member_name(conn, case)
+    step = say(f"return_step_{return_to}")
+    for secretary_id in await secretaries_of(conn, case.branch_id):
+        await add_todo(conn, assignee_id=secretary_id, kind="returned",
+                       text=say("returned_todo", name=name, step=step, reason=reason or ""),
+                       now=now, subject_id=case.person_id, case_id=case_id,
+                       key=f"case:{case_id}:returned:{now.isoformat()}:{secretary_id}")
+    await tell(conn, case.person_id, say("returned_member", step=step),
+               key=f"case:{case_id}:returned:{now.isoformat()}", now=now, reason="returned")
+    return say("returned")
+
+
+async def resume_returned(conn: AsyncConnection, *, case_id: int, secretary: Person,
+                          now: datetime) -> tuple[str, S]:
+    """The secretary takes a returned case back to the step the committee named."""
+    case = await load_case(conn, case_id)
+    target = S(case.return_to or S.UNDER_EVALUATION)
+    await transition(conn, case_id=case_id, target=target, actor=secretary, role="secretary",
+                     channel="chat", now=now, reason="按党委退回意见重办")
+    name = await member_name(conn, case)
+    return say("resumed_returned", name=name, status=status_name(target)), target
+
+
+async def file_case(conn: AsyncConnection, *, case_id: int, staff: Person,
+                    paired_cadre: str | None, channel: str, now: datetime, rules: Rules) -> str:
+    """报县委组织部备案: filed, then the year's ledger entry opens (in_ledger)."""
+    case = await transition(conn, case_id=case_id, target=S.FILED, actor=staff,
+                            role="department", channel=channel, now=now)
+    year = local_day(now, rules).year
+    answers = dict(case.answers or {})
+    await conn.execute(insert(ledger_entries).values(
+        person_id=case.person_id, year=year, case_id=case_id, category=case.category,
+        causes=str(answers.get("category_other") or case.category),
+        household=answers.get("household") or [], household_size=case.household_size,
+        annual_income_fen=case.household_income_fen,
+        situation=str(answers.get("situation") or ""), paired_cadre=paired_cadre,
+        assistance=[], status="active", created_at=now))
+    await transition(conn, case_id=case_id, target=S.IN_LEDGER, actor=None, role="system",
+                     channel="system", now=now, reason=f"{year}年台帐")
+    await tell(conn, case.person_id, say("member_filed"), key=f"case:{case_id}:filed", now=now,
+               reason="filed")
+    return say("filed", name=await member_name(conn, case), year=year)
+
+
+async def reopen_for_evaluation(conn: AsyncConnection, *, case_id: int, now: datetime) -> None:
+    """A case sent back for more material waits for a new evaluation: a to-do again."""
+    case = await load_case(conn, case_id)
+    name = await member_name(conn, case)
+    for secretary_id in await secretaries_of(conn, case.branch_id):
+        await add_todo(conn, assignee_id=secretary_id, kind="evaluate",
+                       text=say("reevaluate_todo", name=name), now=now,
+                       subject_id=case.person_id, case_id=case_id,
+                       key=f"case:{case_id}:reevaluate:{now.isoformat()}:{secretary_id}")

@@ -1,0 +1,368 @@
+"""Printable workbooks: the yearly ledger (困难党员台帐) per township, and the case audit trail.
+
+ID numbers and phone numbers are never written: the ledger is printed and passed around.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import tempfile
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, tzinfo
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Font
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.worksheet import Worksheet
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bangfu_bot.cases.models import case_events, cases
+from bangfu_bot.ledger.models import ledger_entries
+from bangfu_bot.members.models import organisations, people
+from bangfu_bot.texts import texts
+
+__all__ = ["LedgerExport", "export_audit", "export_ledger"]
+
+# Excel widths are in "0" characters; a Chinese character takes about two.
+LEDGER_WIDTHS = (6, 10, 6, 6, 12, 16, 14, 24, 8, 30, 12, 30, 12, 28, 16)
+AUDIT_WIDTHS = (17, 9, 10, 10, 10, 8, 11, 11, 40)
+INCOME_FORMAT = "0.00"
+# 家庭年收入（元）: the 11th cell `_ledger_cells` returns.
+INCOME_COLUMN = 11
+# Excel refuses these in sheet titles and caps titles at 31 characters.
+_BAD_TITLE_CHARS = re.compile(r"[\[\]:*?/\\]")
+_TITLE_MAX = 31
+
+_WRAP = Alignment(wrap_text=True, vertical="top")
+_CENTRED = Alignment(horizontal="center", vertical="center", wrap_text=True)
+_BOLD = Font(bold=True)
+_TITLE_FONT = Font(bold=True, size=14)
+
+
+@dataclass(frozen=True)
+class LedgerExport:
+    """What `export_ledger` wrote: the file, how many entries, and one sheet per township."""
+
+    path: Path
+    rows: int
+    townships: list[str]
+
+
+def say(key: str, **values: Any) -> str:
+    """One ledger text, filled in."""
+    return texts("bangfu_bot.ledger")[key].format(**values)
+
+
+def _lines(key: str) -> list[str]:
+    return say(key).splitlines()
+
+
+# --- The ledger --------------------------------------------------------------------------
+
+
+async def export_ledger(engine: AsyncEngine, *, year: int, out: Path,
+                        township: str | None = None, today: date) -> LedgerExport:
+    """Write the year's ledger (台帐) as an XLSX: a 汇总 sheet, then one sheet per township."""
+    async with engine.connect() as conn:
+        names = [str(name) for name in (await conn.execute(_townships_query(township))).scalars()]
+        if township is not None and not names:
+            raise ValueError(say("unknown_township", township=township))
+        entries = (await conn.execute(_entries_query(year, township))).mappings().all()
+    groups = _by_township(entries)
+    # Building and saving the workbook is blocking work; keep it off the event loop.
+    await asyncio.to_thread(_write_ledger, groups, names, year, today, out)
+    return LedgerExport(path=out, rows=len(entries), townships=list(groups))
+
+
+def _townships_query(township: str | None) -> Any:
+    query = select(organisations.c.name).where(organisations.c.kind == "committee")
+    if township is not None:
+        query = query.where(organisations.c.name == township)
+    return query
+
+
+def _entries_query(year: int, township: str | None) -> Any:
+    branch = organisations.alias("branch")
+    committee = organisations.alias("committee")
+    query = (
+        select(ledger_entries, people.c.name, people.c.gender, people.c.birth_date,
+               people.c.joined_on, branch.c.name.label("branch_name"),
+               committee.c.name.label("township_name"))
+        .select_from(
+            ledger_entries.join(people, people.c.id == ledger_entries.c.person_id)
+            .outerjoin(branch, branch.c.id == people.c.branch_id)
+            .outerjoin(committee, committee.c.id == branch.c.parent_id))
+        .where(ledger_entries.c.year == year))
+    if township is not None:
+        query = query.where(committee.c.name == township)
+    return query
+
+
+def _by_township(entries: Iterable[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
+    """Entries grouped by township, each ordered by branch then name."""
+    # Sorted here, not in SQL: PostgreSQL collations order Chinese unlike SQLite does.
+    ordered = sorted(entries, key=lambda e: (e["township_name"] or say("no_township"),
+                                             e["branch_name"] or "", e["name"], e["id"]))
+    groups: dict[str, list[Mapping[str, Any]]] = {}
+    for entry in ordered:
+        groups.setdefault(entry["township_name"] or say("no_township"), []).append(entry)
+    return groups
+
+
+def _write_ledger(groups: Mapping[str, Sequence[Mapping[str, Any]]], names: list[str],
+                  year: int, today: date, out: Path) -> None:
+    book = Workbook()
+    summary = book.active
+    summary.title = say("summary_sheet")
+    counts = {name: _category_counts(rows) for name, rows in groups.items()}
+    _fill_summary(summary, year, sorted(set(names) | set(groups)), counts)
+    taken = {summary.title}
+    for name, rows in groups.items():
+        sheet = book.create_sheet(_sheet_title(name, taken))
+        taken.add(sheet.title)
+        _fill_township(sheet, year, name, rows, today)
+    _save(book, out)
+
+
+def _fill_summary(sheet: Worksheet, year: int, townships: list[str],
+                  counts: Mapping[str, Counter[str]]) -> None:
+    categories = _category_order(sum(counts.values(), Counter()))
+    headers = [say("summary_township"), *categories, say("total")]
+    _title_row(sheet, say("summary_title", year=year), len(headers))
+    _header_row(sheet, 2, headers)
+    if not townships:
+        sheet.append([say("summary_none")])
+    for name in townships:
+        row = counts.get(name, Counter())
+        sheet.append([name, *(row[c] for c in categories), row.total()])
+    overall = sum(counts.values(), Counter())
+    sheet.append([say("total"), *(overall[c] for c in categories), overall.total()])
+    sheet.cell(sheet.max_row, 1).font = _BOLD
+    _page_setup(sheet, (16, *([12] * (len(headers) - 1))), header_rows=2)
+
+
+def _fill_township(sheet: Worksheet, year: int, township: str,
+                   rows: Sequence[Mapping[str, Any]], today: date) -> None:
+    headers = _lines("ledger_headers")
+    _title_row(sheet, say("ledger_title", year=year, township=township), len(headers))
+    _header_row(sheet, 2, headers)
+    for number, entry in enumerate(rows, start=1):
+        sheet.append(_ledger_cells(number, entry, today))
+        _wrap_last_row(sheet)
+        sheet.cell(sheet.max_row, INCOME_COLUMN).number_format = INCOME_FORMAT
+    _totals(sheet, _category_counts(rows))
+    _page_setup(sheet, LEDGER_WIDTHS, header_rows=2)
+
+
+def _ledger_cells(number: int, entry: Mapping[str, Any], today: date) -> list[Any]:
+    """One printed row of the ledger, in header order."""
+    return [
+        number,
+        entry["name"],
+        entry["gender"] or "",
+        _age(entry["birth_date"], today),
+        _joined(entry["joined_on"]),
+        entry["branch_name"] or "",
+        entry["category"],
+        entry["causes"],
+        entry["household_size"],
+        _household(entry["household"] or []),
+        _yuan(entry["annual_income_fen"]),
+        entry["situation"],
+        entry["paired_cadre"] or "",
+        say("list_separator").join(str(item) for item in entry["assistance"] or []),
+        _entry_status(entry["status"], entry["exit_reason"]),
+    ]
+
+
+def _totals(sheet: Worksheet, counts: Counter[str]) -> None:
+    """Counts by category under the rows, then the grand total."""
+    sheet.append([])
+    sheet.append(["", say("totals_category"), say("totals_count")])
+    for cell in sheet[sheet.max_row]:
+        cell.font = _BOLD
+    for category in _category_order(counts):
+        sheet.append(["", category, counts[category]])
+        _wrap_last_row(sheet)
+    sheet.append(["", say("total"), counts.total()])
+    sheet.cell(sheet.max_row, 2).font = _BOLD
+
+
+def _category_counts(rows: Iterable[Mapping[str, Any]]) -> Counter[str]:
+    return Counter(str(row["category"]) for row in rows)
+
+
+def _category_order(counts: Counter[str]) -> list[str]:
+    """Largest category first, so a reader sees what weighs most; ties by name."""
+    return sorted(counts, key=lambda category: (-counts[category], category))
+
+
+def _yuan(fen: int) -> Decimal:
+    """Integer fen as an exact yuan amount with two decimals: 470050 → 4700.50."""
+    return Decimal(int(fen)).scaleb(-2)
+
+
+def _age(born: date | None, today: date) -> int | str:
+    if born is None:
+        return ""
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+def _joined(joined_on: date | None) -> str:
+    if joined_on is None:
+        return ""
+    return say("joined", year=joined_on.year, month=joined_on.month)
+
+
+def _household(members: Iterable[Mapping[str, Any]]) -> str:
+    """家庭成员 as one line: 李秀英（配偶，68岁）；王小军（儿子，35岁）."""
+    return say("list_separator").join(_household_member(member) for member in members)
+
+
+def _household_member(member: Mapping[str, Any]) -> str:
+    details = [str(member["relation"])] if member.get("relation") else []
+    if member.get("age") not in (None, ""):
+        details.append(say("household_age", age=member["age"]))
+    name = str(member.get("name") or "")
+    if not details:
+        return name
+    return say("household_member", name=name, details=say("detail_separator").join(details))
+
+
+def _entry_status(status: str, reason: str | None) -> str:
+    if status != "exited":
+        return say("entry_active")
+    if not reason:
+        return say("entry_exited")
+    return say("entry_exited_because", reason=reason)
+
+
+def _sheet_title(name: str, taken: set[str]) -> str:
+    """A valid Excel sheet title for `name` that no sheet uses yet."""
+    base = _BAD_TITLE_CHARS.sub("", name).strip("'")[:_TITLE_MAX] or say("summary_township")
+    title, copy = base, 2
+    while title in taken:
+        suffix = f"({copy})"
+        title, copy = base[: _TITLE_MAX - len(suffix)] + suffix, copy + 1
+    return title
+
+
+# --- The audit trail ---------------------------------------------------------------------
+
+
+async def export_audit(engine: AsyncEngine, *, out: Path, tz: tzinfo) -> int:
+    """Write every case event, oldest first, as an XLSX sheet 审计记录; return the row count."""
+    async with engine.connect() as conn:
+        events = (await conn.execute(_audit_query())).mappings().all()
+    rows = [_audit_cells(event, tz) for event in events]
+    # Building and saving the workbook is blocking work; keep it off the event loop.
+    await asyncio.to_thread(_write_audit, rows, out)
+    return len(rows)
+
+
+def _audit_query() -> Any:
+    member = people.alias("member")
+    actor = people.alias("actor")
+    return (
+        select(case_events.c.at, case_events.c.case_id, member.c.name.label("member"),
+               actor.c.name.label("actor"), case_events.c.role, case_events.c.channel,
+               case_events.c.from_status, case_events.c.to_status, case_events.c.reason)
+        .select_from(
+            case_events.join(cases, cases.c.id == case_events.c.case_id)
+            .join(member, member.c.id == cases.c.person_id)
+            .outerjoin(actor, actor.c.id == case_events.c.actor_id))
+        .order_by(case_events.c.at, case_events.c.id))
+
+
+def _audit_cells(event: Mapping[str, Any], tz: tzinfo) -> list[Any]:
+    """One printed audit row, in header order."""
+    return [
+        event["at"].astimezone(tz).strftime("%Y-%m-%d %H:%M"),
+        event["case_id"],
+        event["member"],
+        event["actor"] or say("audit_system_actor"),
+        _label("role", event["role"]),
+        _label("channel", event["channel"]),
+        _label("case", event["from_status"]),
+        _label("case", event["to_status"]),
+        event["reason"] or "",
+    ]
+
+
+def _label(kind: str, value: str | None) -> str:
+    """The Chinese name of a role, channel or status; an unknown one is shown as stored."""
+    if value is None:
+        return ""
+    return texts("bangfu_bot.ledger").get(f"{kind}_{value}", value)
+
+
+def _write_audit(rows: list[list[Any]], out: Path) -> None:
+    book = Workbook()
+    sheet = book.active
+    sheet.title = say("audit_sheet")
+    _header_row(sheet, 1, _lines("audit_headers"))
+    for row in rows:
+        sheet.append(row)
+        _wrap_last_row(sheet)
+    if rows:
+        sheet.auto_filter.ref = f"A1:{get_column_letter(len(AUDIT_WIDTHS))}{sheet.max_row}"
+    _page_setup(sheet, AUDIT_WIDTHS, header_rows=1)
+    _save(book, out)
+
+
+# --- Layout shared by both workbooks -------------------------------------------------------
+
+
+def _title_row(sheet: Worksheet, title: str, width: int) -> None:
+    sheet.append([title])
+    sheet.merge_cells(start_row=1, start_column=1, end_row=1, end_column=max(width, 1))
+    sheet.cell(1, 1).font = _TITLE_FONT
+    sheet.cell(1, 1).alignment = _CENTRED
+    sheet.row_dimensions[1].height = 28
+
+
+def _header_row(sheet: Worksheet, row: int, headers: Sequence[str]) -> None:
+    for column, header in enumerate(headers, start=1):
+        cell = sheet.cell(row, column, header)
+        cell.font = _BOLD
+        cell.alignment = _CENTRED
+
+
+def _wrap_last_row(sheet: Worksheet) -> None:
+    for cell in sheet[sheet.max_row]:
+        cell.alignment = _WRAP
+
+
+def _page_setup(sheet: Worksheet, widths: Sequence[int], *, header_rows: int) -> None:
+    """Column widths, frozen and repeated headers, landscape A4 one page wide."""
+    for column, width in enumerate(widths, start=1):
+        sheet.column_dimensions[get_column_letter(column)].width = width
+    sheet.freeze_panes = sheet.cell(header_rows + 1, 1)
+    sheet.print_title_rows = f"1:{header_rows}"
+    sheet.page_setup.orientation = "landscape"
+    sheet.page_setup.paperSize = sheet.PAPERSIZE_A4
+    # Fit the columns to the page width and let the rows run onto as many pages as needed.
+    sheet.sheet_properties.pageSetUpPr.fitToPage = True
+    sheet.page_setup.fitToWidth = 1
+    sheet.page_setup.fitToHeight = 0
+
+
+def _save(book: Workbook, out: Path) -> None:
+    """Save through a temporary file so a half-written workbook never sits at `out`."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=out.parent, prefix=".", suffix=".xlsx")
+    os.close(handle)
+    try:
+        book.save(temporary)
+        os.replace(temporary, out)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
