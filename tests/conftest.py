@@ -3,6 +3,7 @@ the fake WeChat API on a local port, the bot served over HTTP, and a push driver
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
@@ -131,6 +132,24 @@ class Bot:
     @property
     def services(self) -> Any:
         return self.app[SERVICES]
+
+    async def flush_outbox(self, timeout: float = 10) -> None:
+        """Send every due outbox row, waiting for any the background dispatcher holds."""
+        from sqlalchemy import func, select
+
+        from bangfu_bot.notify.models import outbox
+
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline:
+            await self.services.dispatcher.send_due()
+            async with self.services.engine.connect() as conn:
+                waiting = (await conn.execute(select(func.count()).select_from(outbox).where(
+                    outbox.c.status.in_(["pending", "sending"]),
+                    outbox.c.next_attempt_at <= self.clock.now()))).scalar_one()
+            if not waiting:
+                return
+            await asyncio.sleep(0.02)
 
     def url(self, path: str = "/wechat") -> str:
         return str(self.server.make_url(path))

@@ -43,6 +43,16 @@ def build_parser() -> argparse.ArgumentParser:
     members.add_argument("--skip-invalid", action="store_true",
                          help="import the valid rows even if some are rejected")
     members.add_argument("--county", default="县委组织部", help="name of the county organisation")
+    exporter = commands.add_parser("export", help="printable exports")
+    export_commands = exporter.add_subparsers(dest="export_command", required=True)
+    ledger = export_commands.add_parser("ledger", help="the yearly ledger (台帐) as XLSX")
+    ledger.add_argument("--year", type=int, required=True)
+    ledger.add_argument("--township", help="one 党委 only")
+    ledger.add_argument("--out", required=True, help="FILE.xlsx")
+    audit = export_commands.add_parser("audit", help="every case transition, for supervisors")
+    audit.add_argument("--out", required=True, help="FILE.xlsx")
+    notice = export_commands.add_parser("notice", help="the printable public notice of a case")
+    notice.add_argument("case", type=int)
     return parser
 
 
@@ -67,6 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(menu_push(settings))
     if args.command == "qrcode":
         return asyncio.run(issue_qrcode(settings, args.person, args.days))
+    if args.command == "export":
+        return asyncio.run(export(settings, args))
     if args.command == "import":
         return asyncio.run(import_members(settings, args.file, args.skip_invalid, args.county))
     return 2
@@ -284,6 +296,47 @@ async def import_members(settings: Settings, file: str, skip_invalid: bool, coun
     for line in report.lines():
         print(line)
     return 1 if report.refused else 0
+
+
+async def export(settings: Settings, args: argparse.Namespace) -> int:
+    """Write the ledger or audit workbook, or print a notice."""
+    from pathlib import Path
+
+    from bangfu_bot.clock import SystemClock
+    from bangfu_bot.ledger.export import export_audit, export_ledger
+
+    async with _engine(settings) as engine:
+        if args.export_command == "notice":
+            return await _print_notice(engine, args.case)
+        out = Path(args.out)
+        try:
+            if args.export_command == "ledger":
+                today = SystemClock().now().astimezone(settings.tz).date()
+                result = await export_ledger(engine, year=args.year, out=out,
+                                             township=args.township, today=today)
+                print(f"{result.rows} ledger rows, {len(result.townships)} townships -> {out}")
+            else:
+                rows = await export_audit(engine, out=out, tz=settings.tz)
+                print(f"{rows} audit rows -> {out}")
+        except (ValueError, OSError) as error:
+            print(f"bangfu-bot: {error}", file=sys.stderr)
+            return 1
+    return 0
+
+
+async def _print_notice(engine: Any, case_id: int) -> int:
+    from sqlalchemy import select
+
+    from bangfu_bot.cases.models import public_notices
+
+    async with engine.connect() as conn:
+        text = (await conn.execute(select(public_notices.c.text)
+                                   .where(public_notices.c.case_id == case_id))).scalar()
+    if text is None:
+        print(f"bangfu-bot: case {case_id} has no public notice", file=sys.stderr)
+        return 1
+    print(text)
+    return 0
 
 
 def show_config(settings: Settings) -> int:

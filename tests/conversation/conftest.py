@@ -23,11 +23,16 @@ class County:
     secretary_number: str
     li_id: int
     li_number: str
+    officer_id: int
+    officer_number: str
+    staff_id: int
+    staff_number: str
 
 
 @pytest.fixture
 async def county(bot: Any) -> County:
-    """王德福 (member) and 张书记 (secretary) in 桃源村; 李大山 in 李家村."""
+    """王德福 (member) and 张建国 (secretary) in 桃源村; 李大山 in 李家村; 赵明 (committee
+    officer of 青山镇); 孙丽 (county department)."""
     engine, now = bot.services.engine, bot.clock.now()
     tree = await make_tree(engine, now)
     wang, wang_no = await make_person(engine, now, name="王德福", branch=tree.branch, serial=231)
@@ -36,7 +41,14 @@ async def county(bot: Any) -> County:
                                     born=date(1970, 5, 2))
     li, li_no = await make_person(engine, now, name="李大山", branch=tree.other_branch,
                                   serial=615, born=date(1949, 9, 9))
-    return County(tree, wang, wang_no, sec, sec_no, li, li_no)
+    officer, officer_no = await make_person(engine, now, name="赵明", branch=tree.other_branch,
+                                            roles=("member", "committee"), serial=773,
+                                            born=date(1978, 1, 20))
+    staff, staff_no = await make_person(engine, now, name="孙丽", branch=None,
+                                        roles=("department",), serial=884,
+                                        born=date(1985, 8, 8))
+    return County(tree, wang, wang_no, sec, sec_no, li, li_no, officer, officer_no, staff,
+                  staff_no)
 
 
 @pytest.fixture

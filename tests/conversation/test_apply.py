@@ -70,8 +70,7 @@ async def test_complete_application_with_a_household_of_three(
     assert case.household_income_fen == 350000 + 120050
     assert case.answers["photos"] == ["media-dibao-card"]
     assert "等支部评议" in await wang.send("进度")
-    await asyncio.sleep(0)  # the dispatcher pushes the secretary's to-do
-    await bot.services.dispatcher.send_due()
+    await bot.flush_outbox()
     assert any("新的帮扶申请：王德福，生病" in text for text in secretary.pushed())
     assert "新的帮扶申请：王德福" in await secretary.send("待办")
     async with bot.services.engine.connect() as conn:
@@ -242,7 +241,7 @@ async def test_proxy_filing_by_the_secretary(bot: Any, county: Any, chat: Any) -
     (case,) = await stored_cases(bot)
     assert case.person_id == county.wang_id and case.filed_by == county.secretary_id
     assert case.consent_recorded is True
-    await bot.services.dispatcher.send_due()
+    await bot.flush_outbox()
     assert any("张建国书记已替您交上帮扶申请" in text for text in wang.pushed())
 
 

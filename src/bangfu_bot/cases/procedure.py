@@ -128,7 +128,7 @@ async def record_evaluation(conn: AsyncConnection, *, case_id: int, secretary: P
     target = S.EVALUATED_PASSED if passed else S.EVALUATED_FAILED
     case = await transition(conn, case_id=case_id, target=target, actor=secretary,
                             role="secretary", channel="chat", now=now,
-                            reason=_result_line(answers, rules))
+                            reason=_result_line(answers, rules), expected=S.UNDER_EVALUATION)
     photos = answers.get("photo") or []
     await conn.execute(insert(evaluations).values(
         case_id=case_id, meeting_date=date.fromisoformat(answers["meeting_date"]),
@@ -288,7 +288,8 @@ async def report(conn: AsyncConnection, *, case_id: int, secretary: Person, note
                  now: datetime) -> str:
     """支部上报党委: the township's committee officers get a to-do."""
     case = await transition(conn, case_id=case_id, target=S.REPORTED, actor=secretary,
-                            role="secretary", channel="chat", now=now, reason=note)
+                            role="secretary", channel="chat", now=now, reason=note,
+                            expected=S.NOTICE_CLOSED)
     name = await member_name(conn, case)
     branch = await branch_name(conn, case.branch_id)
     for officer in await people_with_role(conn, "committee", committee_id=case.committee_id):
@@ -304,7 +305,8 @@ async def decide(conn: AsyncConnection, *, case_id: int, officer: Person, approv
     """党委审批: approve (the department gets a to-do) or return to a named step."""
     if approve:
         case = await transition(conn, case_id=case_id, target=S.APPROVED, actor=officer,
-                                role="committee", channel="chat", now=now, reason=reason)
+                                role="committee", channel="chat", now=now, reason=reason,
+                                expected=S.REPORTED)
         name = await member_name(conn, case)
         committee = await branch_name(conn, case.committee_id)
         for staff in await people_with_role(conn, "department"):
@@ -317,7 +319,7 @@ async def decide(conn: AsyncConnection, *, case_id: int, officer: Person, approv
         return say("approved")
     case = await transition(conn, case_id=case_id, target=S.RETURNED, actor=officer,
                             role="committee", channel="chat", now=now, reason=reason,
-                            return_to=return_to)
+                            return_to=return_to, expected=S.REPORTED)
     name = await member_name(conn, case)
     step = say(f"return_step_{return_to}")
     for secretary_id in await secretaries_of(conn, case.branch_id):
@@ -345,7 +347,7 @@ async def file_case(conn: AsyncConnection, *, case_id: int, staff: Person,
                     paired_cadre: str | None, channel: str, now: datetime, rules: Rules) -> str:
     """报县委组织部备案: filed, then the year's ledger entry opens (in_ledger)."""
     case = await transition(conn, case_id=case_id, target=S.FILED, actor=staff,
-                            role="department", channel=channel, now=now)
+                            role="department", channel=channel, now=now, expected=S.APPROVED)
     year = local_day(now, rules).year
     answers = dict(case.answers or {})
     await conn.execute(insert(ledger_entries).values(

@@ -89,11 +89,18 @@ async def load_case(conn: AsyncConnection, case_id: int) -> Any:
 
 async def transition(conn: AsyncConnection, *, case_id: int, target: S, actor: Person | None,
                      role: str, channel: str, now: datetime, reason: str | None = None,
-                     return_to: S | None = None) -> Any:
-    """Apply one move of the table; raise TransitionRefused (nothing written) otherwise."""
+                     return_to: S | None = None, expected: S | None = None) -> Any:
+    """Apply one move of the table; raise TransitionRefused (nothing written) otherwise.
+
+    `expected` is the status the actor saw when they started (e.g. from their to-do): if the
+    case has moved since, they are told someone else handled it.
+    """
     case = await load_case(conn, case_id)
     if case is None:
         raise TransitionRefused(say("refused_no_case"), f"no case {case_id}")
+    if expected is not None and case.status != expected:
+        raise TransitionRefused(say("refused_raced"),
+                                f"case {case_id} is {case.status}, expected {expected}")
     move = find_move(case.status, target)
     if move is None:
         raise TransitionRefused(

@@ -108,12 +108,13 @@ def _entries_query(year: int, township: str | None) -> Any:
 
 def _by_township(entries: Iterable[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
     """Entries grouped by township, each ordered by branch then name."""
+    unassigned = say("no_township")
     # Sorted here, not in SQL: PostgreSQL collations order Chinese unlike SQLite does.
-    ordered = sorted(entries, key=lambda e: (e["township_name"] or say("no_township"),
+    ordered = sorted(entries, key=lambda e: (e["township_name"] or unassigned,
                                              e["branch_name"] or "", e["name"], e["id"]))
     groups: dict[str, list[Mapping[str, Any]]] = {}
     for entry in ordered:
-        groups.setdefault(entry["township_name"] or say("no_township"), []).append(entry)
+        groups.setdefault(entry["township_name"] or unassigned, []).append(entry)
     return groups
 
 
@@ -134,7 +135,8 @@ def _write_ledger(groups: Mapping[str, Sequence[Mapping[str, Any]]], names: list
 
 def _fill_summary(sheet: Worksheet, year: int, townships: list[str],
                   counts: Mapping[str, Counter[str]]) -> None:
-    categories = _category_order(sum(counts.values(), Counter()))
+    overall: Counter[str] = sum(counts.values(), Counter())
+    categories = _category_order(overall)
     headers = [say("summary_township"), *categories, say("total")]
     _title_row(sheet, say("summary_title", year=year), len(headers))
     _header_row(sheet, 2, headers)
@@ -143,7 +145,6 @@ def _fill_summary(sheet: Worksheet, year: int, townships: list[str],
     for name in townships:
         row = counts.get(name, Counter())
         sheet.append([name, *(row[c] for c in categories), row.total()])
-    overall = sum(counts.values(), Counter())
     sheet.append([say("total"), *(overall[c] for c in categories), overall.total()])
     sheet.cell(sheet.max_row, 1).font = _BOLD
     _page_setup(sheet, (16, *([12] * (len(headers) - 1))), header_rows=2)
