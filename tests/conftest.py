@@ -72,8 +72,9 @@ async def database_url(tmp_path: Path, _pg_schema_reset: None) -> AsyncIterator[
 
 @pytest.fixture
 def clock() -> FrozenClock:
-    """A clock at the real present (pushes carry real-looking timestamps), moved by hand."""
-    return FrozenClock(datetime.now(UTC).replace(microsecond=0))
+    """10:00 on 10 November 2026 in the county, moved only by hand (everything, the pushes'
+    timestamps included, reads this clock, so tests never depend on the real date)."""
+    return FrozenClock(datetime(2026, 11, 10, 2, 0, tzinfo=UTC))
 
 
 @pytest.fixture

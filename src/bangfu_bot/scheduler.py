@@ -29,8 +29,9 @@ class Job:
 def all_jobs() -> list[Job]:
     """Every domain's jobs."""
     from bangfu_bot.cases.jobs import JOBS as case_jobs
+    from bangfu_bot.ledger.jobs import JOBS as ledger_jobs
 
-    return [*case_jobs]
+    return [*case_jobs, *ledger_jobs]
 
 
 async def run_all(services: Any) -> None:

@@ -12,6 +12,7 @@ import os
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
+from datetime import date
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -59,6 +60,7 @@ class Settings:
     notice_working_days: bool
     evaluation_basis: str
     complaints_contact: str
+    review_opens: str
     sandbox: bool
 
     @property
@@ -185,6 +187,16 @@ def _one_of(*allowed: str) -> Callable[[str, str], str]:
     return parse
 
 
+def _month_day(value: str, name: str) -> str:
+    text = value.strip()
+    try:
+        month, day = (int(part) for part in text.split("-"))
+        date(2024, month, day)  # a leap year, so 02-29 is accepted
+    except ValueError:
+        raise SettingsError(f"{name}: expected MM-DD (e.g. 12-01), got {value!r}") from None
+    return f"{month:02d}-{day:02d}"
+
+
 def _account_type(value: str, name: str) -> str:
     kind = value.strip().lower()
     if kind not in {"service", "subscription"}:
@@ -236,6 +248,7 @@ _SPEC: dict[str, tuple[Callable[[str, str], Any], str]] = {
     "notice_working_days": (_bool, "false"),
     "evaluation_basis": (_one_of("entitled", "present"), "entitled"),
     "complaints_contact": (_str, "乡镇党委组织委员"),
+    "review_opens": (_month_day, "12-01"),
     "sandbox": (_bool, ""),
 }
 

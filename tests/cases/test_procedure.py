@@ -286,3 +286,61 @@ async def test_notice_text_is_stored_printable(bot: Any, county: Any, chat: Any)
         (notice,) = (await conn.execute(select(public_notices))).all()
     assert (notice.ends_on - notice.starts_on).days == 6
     assert "王德福同志（家庭人口 3 人）" in notice.text and "乡镇党委组织委员" in notice.text
+
+
+async def file_a_case(bot: Any, county: Any, chat: Any) -> tuple[Any, Any]:
+    wang, secretary, officer, staff = await personas(chat, county)
+    await submit(wang)
+    await evaluate(secretary)
+    await secretary.send("1")
+    bot.clock.advance(days=8)
+    await run_all(bot.services)
+    for line in ["待办", "1", "跳过", "1"]:
+        await secretary.send(line)
+    for line in ["待办", "1", "1", "1"]:
+        await officer.send(line)
+    for line in ["待办", "1", "跳过"]:
+        await staff.send(line)
+    assert "列入 2026 年" in await staff.send("1")
+    return wang, secretary
+
+
+async def test_yearly_review_continues_into_next_year(bot: Any, county: Any, chat: Any) -> None:
+    _, secretary = await file_a_case(bot, county, chat)
+    await run_all(bot.services)
+    assert "台帐复核" not in await secretary.send("待办")  # not before 1 December
+    bot.clock.advance(days=13)  # 1 December in the county
+    await run_all(bot.services)
+    await run_all(bot.services)
+    todos = await secretary.send("待办")
+    assert todos.count("2026年台帐复核：王德福") == 1
+    opened = await secretary.send("1")
+    assert "去年：生病，3 口人，一年收入 4700.50元" in opened
+    assert "去年填的是 4700.50元" in await secretary.send("继续帮扶")
+    assert "现在家里一年大约收入" in await secretary.send("有")
+    await secretary.send("3000")
+    await secretary.send("没有")
+    assert "继续列入 2027 年台帐" in await secretary.send("1")
+    async with bot.services.engine.connect() as conn:
+        entries = (await conn.execute(select(ledger_entries).order_by(ledger_entries.c.year))
+                   ).all()
+    assert [(e.year, e.annual_income_fen, e.status) for e in entries] == [
+        (2026, 470050, "active"), (2027, 300000, "active")]
+
+
+async def test_yearly_review_exit_keeps_history(bot: Any, county: Any, chat: Any) -> None:
+    wang, secretary = await file_a_case(bot, county, chat)
+    bot.clock.advance(days=13)
+    await run_all(bot.services)
+    await secretary.send("待办")
+    await secretary.send("1")
+    await secretary.send("退出帮扶")
+    await secretary.send("收入超过标准")
+    assert "退出台帐，原因：收入超过标准" in await secretary.send("1")
+    async with bot.services.engine.connect() as conn:
+        (entry,) = (await conn.execute(select(ledger_entries))).all()
+        (case,) = (await conn.execute(select(cases))).all()
+    assert (entry.status, entry.exit_reason, case.status) == (
+        "exited", "收入超过标准", "exited")
+    assert "已退出" in await wang.send("进度")
+    assert [s[1] for s in await story(bot)][-1] == "exited"

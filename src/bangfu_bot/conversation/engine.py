@@ -446,7 +446,7 @@ class Engine:
         lines = []
         if show_current and step.id in state["answers"] and state.get("group") is None:
             lines.append(say("current_answer", answer=show(step, state["answers"][step.id])))
-        lines.append(step.prompt)
+        lines.append(step.prompt.format_map(_Blank(state.get("context", {}))))
         if step.type == "choice":
             lines.extend(f"{n}. {choice}" for n, choice in enumerate(step.choices, start=1))
         if step.type == "yes_no" and "回复" not in step.prompt:

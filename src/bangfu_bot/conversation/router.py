@@ -27,6 +27,7 @@ from bangfu_bot.cases.eligibility import Rule, load_rules
 from bangfu_bot.conversation import store
 from bangfu_bot.conversation.engine import ActionResult, Engine, Input, Session, Turn
 from bangfu_bot.conversation.flows import Flow, load_flows
+from bangfu_bot.ledger import service as ledger
 from bangfu_bot.members import service as members
 from bangfu_bot.members.service import Person
 from bangfu_bot.notify.outbox import queue_message
@@ -311,6 +312,14 @@ class ChatBot:
                 return [text]
         except TransitionRefused as refused:
             return [refused.message]
+        if todo.kind == "review":
+            entry = await ledger.entry_for_review(ctx.conn, case.id)
+            if entry is None:
+                await finish_todo(ctx.conn, todo.id, ctx.now)
+                return [say("todo_done_already")]
+            context.update(ledger.review_context(entry))
+            context["todo_id"] = todo.id
+            return self._begin(ctx, "review", context)
         flow = {"report": "report", "approve": "approve", "file": "file"}.get(todo.kind)
         if flow is None:
             return [say("todo_done_already")]
@@ -524,6 +533,17 @@ async def resolve_action(bot: ChatBot, ctx: Context, answers: dict[str, Any],
     return text
 
 
+@_refusal
+async def review_action(bot: ChatBot, ctx: Context, answers: dict[str, Any],
+                        context: dict[str, Any]) -> str:
+    """ledger.review: continue into next year's ledger, or exit with a reason."""
+    assert ctx.person is not None
+    text = await ledger.review(ctx.conn, entry_id=int(context["entry_id"]), secretary=ctx.person,
+                               answers=answers, now=ctx.now)
+    await finish_todo(ctx.conn, int(context["todo_id"]), ctx.now)
+    return text
+
+
 ACTIONS: dict[str, Callable[..., Awaitable[ActionResult]]] = {
     "members.bind": bind_action,
     "cases.submit_application": apply_action,
@@ -534,5 +554,6 @@ ACTIONS: dict[str, Callable[..., Awaitable[ActionResult]]] = {
     "cases.file": file_action,
     "cases.raise_objection": objection_action,
     "cases.resolve_objection": resolve_action,
+    "ledger.review": review_action,
 }
 PREVIEWS = ("cases.evaluation_preview",)

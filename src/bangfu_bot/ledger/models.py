@@ -36,6 +36,9 @@ ledger_entries = Table(
     Column("exit_reason", String(100), nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
     Column("exited_at", UtcDateTime, nullable=True),
+    Column("review_opened_at", UtcDateTime, nullable=True,
+           comment="when the yearly review to-do went to the secretary"),
+    Column("reviewed_at", UtcDateTime, nullable=True),
     UniqueConstraint("person_id", "year", name="uq_ledger_entries_person_year"),
     comment="困难党员台帐: one entry per member per year",
 )

@@ -68,6 +68,8 @@ def upgrade() -> None:
     sa.Column('exit_reason', sa.String(length=100), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('exited_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('review_opened_at', sa.DateTime(timezone=True), nullable=True, comment='when the yearly review to-do went to the secretary'),
+    sa.Column('reviewed_at', sa.DateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['case_id'], ['cases.id'], name=op.f('fk_ledger_entries_case_id_cases')),
     sa.ForeignKeyConstraint(['person_id'], ['people.id'], name=op.f('fk_ledger_entries_person_id_people')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_ledger_entries')),
