@@ -53,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--out", required=True, help="FILE.xlsx")
     notice = export_commands.add_parser("notice", help="the printable public notice of a case")
     notice.add_argument("case", type=int)
+    minutes = export_commands.add_parser("minutes", help="the evaluation record of a case")
+    minutes.add_argument("case", type=int)
     return parser
 
 
@@ -308,6 +310,8 @@ async def export(settings: Settings, args: argparse.Namespace) -> int:
     async with _engine(settings) as engine:
         if args.export_command == "notice":
             return await _print_notice(engine, args.case)
+        if args.export_command == "minutes":
+            return await _print_minutes(engine, args.case, settings)
         out = Path(args.out)
         try:
             if args.export_command == "ledger":
@@ -334,6 +338,18 @@ async def _print_notice(engine: Any, case_id: int) -> int:
                                    .where(public_notices.c.case_id == case_id))).scalar()
     if text is None:
         print(f"bangfu-bot: case {case_id} has no public notice", file=sys.stderr)
+        return 1
+    print(text)
+    return 0
+
+
+async def _print_minutes(engine: Any, case_id: int, settings: Settings) -> int:
+    from bangfu_bot.cases.procedure import minutes_text
+
+    async with engine.connect() as conn:
+        text = await minutes_text(conn, case_id=case_id, rules=settings.procedure())
+    if text is None:
+        print(f"bangfu-bot: case {case_id} has no evaluation record", file=sys.stderr)
         return 1
     print(text)
     return 0

@@ -344,3 +344,29 @@ async def test_yearly_review_exit_keeps_history(bot: Any, county: Any, chat: Any
         "exited", "收入超过标准", "exited")
     assert "已退出" in await wang.send("进度")
     assert [s[1] for s in await story(bot)][-1] == "exited"
+
+
+async def test_batch_filing_and_printed_records(bot: Any, county: Any, chat: Any) -> None:
+    from bangfu_bot.cases.procedure import minutes_text
+
+    wang, secretary, officer, staff = await personas(chat, county)
+    await submit(wang)
+    await evaluate(secretary)
+    await secretary.send("1")
+    bot.clock.advance(days=8)
+    await run_all(bot.services)
+    for line in ["待办", "1", "跳过", "1"]:
+        await secretary.send(line)
+    for line in ["待办", "1", "1", "1"]:
+        await officer.send(line)
+    assert "只有组织部能用" in await secretary.send("批量备案")
+    opened = await staff.send("批量备案")
+    assert "有 1 件党委已批准" in opened and "王德福" in opened
+    await staff.send("是")
+    assert "已备案 1 件" in await staff.send("1")
+    assert "现在没有等备案的申请" in await staff.send("批量备案")
+    async with bot.services.engine.connect() as conn:
+        record = await minutes_text(conn, case_id=1, rules=bot.services.settings.procedure())
+    assert record is not None
+    assert "应到党员 9 人，实到 8 人" in record and "计票人：刘洋；监票人：陈红" in record
+    assert "评议通过" in record and "记录人：张建国" in record

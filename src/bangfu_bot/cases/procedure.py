@@ -373,3 +373,44 @@ async def reopen_for_evaluation(conn: AsyncConnection, *, case_id: int, now: dat
                        text=say("reevaluate_todo", name=name), now=now,
                        subject_id=case.person_id, case_id=case_id,
                        key=f"case:{case_id}:reevaluate:{now.isoformat()}:{secretary_id}")
+
+
+async def approved_cases(conn: AsyncConnection) -> list[Any]:
+    """Cases waiting for the department to file them, oldest first."""
+    return list((await conn.execute(
+        select(cases.c.id, people.c.name).select_from(cases.join(people, people.c.id ==
+                                                                 cases.c.person_id))
+        .where(cases.c.status == S.APPROVED).order_by(cases.c.id))).all())
+
+
+async def file_all(conn: AsyncConnection, *, staff: Person, channel: str, now: datetime,
+                   rules: Rules) -> str:
+    """批量备案: file every approved case; one already handled elsewhere is skipped."""
+    filed = 0
+    for row in await approved_cases(conn):
+        try:
+            await file_case(conn, case_id=row.id, staff=staff, paired_cadre=None,
+                            channel=channel, now=now, rules=rules)
+        except TransitionRefused:
+            continue
+        filed += 1
+    return say("filed_all", count=filed)
+
+
+async def minutes_text(conn: AsyncConnection, *, case_id: int, rules: Rules) -> str | None:
+    """The printable record of a case's latest evaluation meeting."""
+    row = (await conn.execute(select(evaluations).where(evaluations.c.case_id == case_id)
+                              .order_by(evaluations.c.id.desc()))).first()
+    if row is None:
+        return None
+    case = await load_case(conn, case_id)
+    recorder = (await conn.execute(select(people.c.name)
+                                   .where(people.c.id == row.recorded_by))).scalar_one()
+    return say("minutes_text", branch=await branch_name(conn, case.branch_id),
+               name=await member_name(conn, case), case_id=case_id,
+               day=chinese_date(row.meeting_date), entitled=row.entitled, present=row.present,
+               supervisors=row.supervisors, counter=row.counter, scrutineer=row.scrutineer,
+               votes_for=row.votes_for, votes_against=row.votes_against, abstain=row.abstain,
+               result=say("result_passed" if row.passed else "result_failed"),
+               minutes=row.minutes, recorder=recorder,
+               recorded=chinese_date(local_day(row.recorded_at, rules)))

@@ -174,6 +174,8 @@ class ChatBot:
             return await self._unbind(ctx)
         if word == "todos":
             return await self._todos(ctx)
+        if word == "file_all":
+            return await self._file_all(ctx)
         raise ValueError(f"unknown command word {word!r} in commands.toml")
 
     async def _start(self, ctx: Context, flow_name: str) -> list[str]:
@@ -328,6 +330,19 @@ class ChatBot:
     def _begin(self, ctx: Context, flow_name: str, context: dict[str, Any]) -> list[str]:
         ctx.dialogue.park()
         return self.engine.begin(ctx.dialogue.current, flow_name, ctx.now, context)
+
+    async def _file_all(self, ctx: Context) -> list[str]:
+        flow = self.engine.flows["file_all"]
+        refusal = await self._refuse(ctx, flow)
+        if refusal:
+            return [refusal]
+        if ctx.dialogue.current.status == "active":
+            return [say_engine_busy(self.engine, ctx.dialogue.current)]
+        waiting = await procedure.approved_cases(ctx.conn)
+        if not waiting:
+            return [cases.say("nothing_to_file")]
+        names = "、".join(row.name for row in waiting[:10]) + ("等" if len(waiting) > 10 else "")
+        return self._begin(ctx, "file_all", {"count": len(waiting), "names": names})
 
     async def _bind_by_qr(self, ctx: Context, scene: str) -> list[str]:
         if ctx.person is not None:
@@ -534,6 +549,17 @@ async def resolve_action(bot: ChatBot, ctx: Context, answers: dict[str, Any],
 
 
 @_refusal
+async def file_all_action(bot: ChatBot, ctx: Context, answers: dict[str, Any],
+                          context: dict[str, Any]) -> str:
+    """cases.file_all (批量备案)."""
+    assert ctx.person is not None
+    if not answers.get("confirm"):
+        return cases.say("file_all_declined")
+    return await procedure.file_all(ctx.conn, staff=ctx.person, channel="chat", now=ctx.now,
+                                    rules=bot.procedure)
+
+
+@_refusal
 async def review_action(bot: ChatBot, ctx: Context, answers: dict[str, Any],
                         context: dict[str, Any]) -> str:
     """ledger.review: continue into next year's ledger, or exit with a reason."""
@@ -555,5 +581,6 @@ ACTIONS: dict[str, Callable[..., Awaitable[ActionResult]]] = {
     "cases.raise_objection": objection_action,
     "cases.resolve_objection": resolve_action,
     "ledger.review": review_action,
+    "cases.file_all": file_all_action,
 }
 PREVIEWS = ("cases.evaluation_preview",)
