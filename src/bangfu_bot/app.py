@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bangfu_bot import db
 from bangfu_bot.bot import Bot
-from bangfu_bot.clock import Clock, SystemClock
+from bangfu_bot.clock import Clock, OffsetClock, SystemClock
 from bangfu_bot.conversation.router import ChatBot
 from bangfu_bot.group_commit import GroupCommitter
 from bangfu_bot.metrics import Metrics
@@ -65,13 +65,18 @@ def create_app(
     spool_retry_s: float = 5.0,
     shutdown_grace_s: float = 5.0,
 ) -> web.Application:
-    """Build the application; `migrate` defaults to True on the embedded SQLite store."""
-    """Build the application; raises FlowsInvalid if a dialogue file is wrong."""
+    """Build the application; raises FlowsInvalid if a dialogue file is wrong.
+
+    `migrate` defaults to True on the embedded SQLite store. In the sandbox the clock is an
+    OffsetClock the sandbox page can move forward.
+    """
     if bot is None:
         bot = ChatBot.from_directory(settings.conversations_dir, tz=settings.tz,
                                      expiry=timedelta(hours=settings.flow_expiry_h),
                                      procedure=settings.procedure())
-    services = Services(settings=settings, clock=clock or SystemClock(), bot=bot,
+    if clock is None:
+        clock = OffsetClock() if settings.sandbox else SystemClock()
+    services = Services(settings=settings, clock=clock, bot=bot,
                         spool_retry_s=spool_retry_s, shutdown_grace_s=shutdown_grace_s)
     app = web.Application(client_max_size=settings.max_body_bytes + 1024)
     app[SERVICES] = services
@@ -83,6 +88,10 @@ def create_app(
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/wechat", _late_bound(services, "url_check"))
     app.router.add_post("/wechat", _late_bound(services, "push"))
+    if settings.sandbox:
+        from bangfu_bot.sandbox.views import setup_sandbox
+
+        setup_sandbox(app)
     return app
 
 
@@ -120,6 +129,10 @@ def _wechat(services: Services):  # type: ignore[no-untyped-def]
                 appid=settings.wechat_appid, secret=settings.wechat_secret, clock=services.clock,
                 account_type=settings.wechat_account_type,
             )
+            delivery = settings.delivery()
+            if delivery.template_id:
+                services.fake.add_template(delivery.template_id,
+                                           {"thing1": "thing", "thing2": "thing", "time3": "time"})
             api_base = await services.fake.start()
             log.info("sandbox: fake WeChat API at %s", api_base)
         session = aiohttp.ClientSession()
@@ -152,7 +165,8 @@ def _message_path(services: Services):  # type: ignore[no-untyped-def]
         committer.start()
         spool = Spool(settings.spool_dir)
         spool.open()
-        dispatcher = Dispatcher(engine=services.engine, client=services.client, clock=services.clock)
+        dispatcher = Dispatcher(engine=services.engine, client=services.client, clock=services.clock,
+                                rules=settings.delivery())
         inbox = Inbox(committer=committer, bot=services.bot, clock=services.clock, spool=spool,
                       metrics=services.metrics, on_outbox=dispatcher.wake)
         services.inbox = inbox

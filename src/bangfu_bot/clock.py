@@ -38,3 +38,23 @@ class FrozenClock:
     def set(self, instant: datetime) -> None:
         """Jump to an instant."""
         self._now = instant
+
+
+class OffsetClock:
+    """Real time plus an offset the sandbox can move forward (to see reminders and notice
+    periods end), never backward."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def now(self) -> datetime:
+        """Current instant plus the offset."""
+        return datetime.now(UTC) + self.offset
+
+    def advance(self, **delta: float) -> datetime:
+        """Jump ahead by a timedelta's keyword arguments (days=, hours=)."""
+        step = timedelta(**delta)
+        if step < timedelta(0):
+            raise ValueError("the sandbox clock only moves forward")
+        self.offset += step
+        return self.now()

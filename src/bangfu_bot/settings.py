@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
@@ -23,6 +24,7 @@ DEFAULT_API_BASE = "https://api.weixin.qq.com"
 SANDBOX_APPID = "wx5andb0xbangfu01"
 SANDBOX_TOKEN = "bangfusandbox"
 SANDBOX_SECRET = "bangfu-sandbox-secret"
+SANDBOX_TEMPLATE = "sandbox-notice-template"
 SANDBOX_AES_KEY = "YmFuZ2Z1LWJvdC1zYW5kYm94LWtleS0zMi1ieXRlcyE"
 
 
@@ -61,6 +63,8 @@ class Settings:
     evaluation_basis: str
     complaints_contact: str
     review_opens: str
+    wechat_template_id: str
+    quiet_hours: str
     sandbox: bool
 
     @property
@@ -85,6 +89,20 @@ class Settings:
         return Rules(notice_days=self.notice_days, notice_working_days=self.notice_working_days,
                      evaluation_basis=self.evaluation_basis,
                      complaints_contact=self.complaints_contact, tz=self.tz)
+
+    def delivery(self) -> Any:
+        """How the dispatcher may reach people: template id, quiet hours, time zone."""
+        from datetime import time
+
+        from bangfu_bot.notify.outbox import DeliveryRules
+
+        quiet_from, quiet_to = self.quiet_hours.split("-")
+        # Quiet hours are given as when to be quiet; the dispatcher wants the awake window.
+        awake_start = time.fromisoformat(quiet_to)
+        awake_end = time.fromisoformat(quiet_from)
+        template = self.wechat_template_id or (SANDBOX_TEMPLATE if self.sandbox else "")
+        return DeliveryRules(template_id=template, account_type=self.wechat_account_type,
+                             tz=self.tz, quiet_start=awake_start, quiet_end=awake_end)
 
     def features(self) -> dict[str, bool]:
         """Which platform features this account type allows (WECHAT.md, account types)."""
@@ -187,6 +205,15 @@ def _one_of(*allowed: str) -> Callable[[str, str], str]:
     return parse
 
 
+def _quiet_hours(value: str, name: str) -> str:
+    text = value.strip()
+    match = re.fullmatch(r"(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})", text)
+    if not match or int(match[1]) > 23 or int(match[3]) > 23 or int(match[2]) > 59 \
+            or int(match[4]) > 59:
+        raise SettingsError(f"{name}: expected HH:MM-HH:MM (e.g. 21:00-08:00), got {value!r}")
+    return f"{int(match[1]):02d}:{match[2]}-{int(match[3]):02d}:{match[4]}"
+
+
 def _month_day(value: str, name: str) -> str:
     text = value.strip()
     try:
@@ -249,6 +276,8 @@ _SPEC: dict[str, tuple[Callable[[str, str], Any], str]] = {
     "evaluation_basis": (_one_of("entitled", "present"), "entitled"),
     "complaints_contact": (_str, "乡镇党委组织委员"),
     "review_opens": (_month_day, "12-01"),
+    "wechat_template_id": (_str, ""),
+    "quiet_hours": (_quiet_hours, "21:00-08:00"),
     "sandbox": (_bool, ""),
 }
 

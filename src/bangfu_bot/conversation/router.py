@@ -30,7 +30,7 @@ from bangfu_bot.conversation.flows import Flow, load_flows
 from bangfu_bot.ledger import service as ledger
 from bangfu_bot.members import service as members
 from bangfu_bot.members.service import Person
-from bangfu_bot.notify.outbox import queue_message
+from bangfu_bot.notify.outbox import queue_message, template_finished
 from bangfu_bot.todos.service import (
     add_todo,
     call_member_text,
@@ -92,6 +92,10 @@ class ChatBot:
 
     async def handle(self, conn: AsyncConnection, message: Inbound, now: datetime) -> str | None:
         """Answer one push, saving the dialogue in the same transaction."""
+        if message.is_event and message.event == "templatesendjobfinish":
+            await template_finished(conn, msgid=_int(message.fields.get("MsgID")),
+                                    status=str(message.fields.get("Status", "")), now=now)
+            return None
         if message.is_event and message.event in SILENT_EVENTS:
             return None
         dialogue = await store.load(conn, message.openid)
@@ -286,9 +290,10 @@ class ChatBot:
     async def _open_todo(self, ctx: Context, todo: Any) -> list[str]:
         person = ctx.person
         assert person is not None
-        if todo.kind == "call_member":
+        if todo.kind in {"call_member", "tell_member"}:
             await finish_todo(ctx.conn, todo.id, ctx.now)
-            return [await call_member_text(ctx.conn, todo.subject_id)]
+            told = [todo.text] if todo.kind == "tell_member" else []
+            return [*told, await call_member_text(ctx.conn, todo.subject_id)]
         case = await load_case(ctx.conn, todo.case_id)
         name = await procedure.member_name(ctx.conn, case)
         context = {"case_id": case.id, "todo_id": todo.id, "name": name,
@@ -390,6 +395,13 @@ def say_engine_busy(engine: Engine, session: Session) -> str:
     from bangfu_bot.conversation.engine import say as engine_say
 
     return engine_say("busy_in_flow", title=engine.flows[session.flow or ""].title)
+
+
+def _int(value: object) -> int:
+    try:
+        return int(str(value))
+    except ValueError:
+        return 0
 
 
 def _input(message: Inbound) -> Input:

@@ -2,23 +2,26 @@
 
 Domain code calls `queue_message` inside its own transaction; it never calls WeChat.
 The dispatcher claims due rows one at a time (a conditional UPDATE, so two processes never
-send the same row), sends them, and records every attempt. Channel choice, templates,
-quiet hours and escalation to a branch secretary build on this (issue 5).
+send the same row), chooses the channel open now, sends, and records every attempt.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bangfu_bot.clock import Clock
 from bangfu_bot.dbutil import insert_ignore
+from bangfu_bot.notify.channels import quiet_until, shorten, window_allows
 from bangfu_bot.notify.models import outbox, outbox_attempts
+from bangfu_bot.texts import texts
 from bangfu_bot.wechat.client import ErrorKind, WeChatAPIError, WeChatClient
 
 log = logging.getLogger(__name__)
@@ -60,16 +63,39 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(10 * 2 ** max(attempts - 1, 0), 1800))
 
 
+@dataclass(frozen=True)
+class DeliveryRules:
+    """How the dispatcher may reach people (from Settings)."""
+
+    template_id: str = ""
+    account_type: str = "service"
+    tz: ZoneInfo = ZoneInfo("Asia/Shanghai")
+    quiet_start: time = time(8, 0)
+    quiet_end: time = time(21, 0)
+
+    @property
+    def templates(self) -> bool:
+        """Template messages need a verified service account and a template id."""
+        return bool(self.template_id) and self.account_type == "service"
+
+
 class Dispatcher:
-    """Sends due outbox rows as customer-service messages and records each attempt."""
+    """Sends due outbox rows by the best channel open now, and records each attempt.
+
+    Inside the user's window: a customer-service message. Else a template message where the
+    account allows. Else, or when the user is unreachable, the member's branch secretary gets
+    a to-do to tell them by phone or visit. Busy and rate-limit errors retry with backoff.
+    """
 
     def __init__(
-        self, *, engine: AsyncEngine, client: WeChatClient, clock: Clock, poll_s: float = 2.0
+        self, *, engine: AsyncEngine, client: WeChatClient, clock: Clock, poll_s: float = 2.0,
+        rules: DeliveryRules | None = None,
     ) -> None:
         self._engine = engine
         self._client = client
         self._clock = clock
         self._poll_s = poll_s
+        self._rules = rules or DeliveryRules()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -103,15 +129,20 @@ class Dispatcher:
                 pass
             self._wake.clear()
 
-    async def send_due(self, limit: int = 50) -> int:
+    async def send_due(self, limit: int = 200) -> int:
         """Send every row that is due; return how many were attempted."""
         now = self._clock.now()
+        quiet = quiet_until(now, self._rules.tz, self._rules.quiet_start, self._rules.quiet_end)
         async with self._engine.begin() as conn:
-            await conn.execute(
-                update(outbox)
-                .where(outbox.c.status == "sending", outbox.c.next_attempt_at < now - STALE_CLAIM)
-                .values(status="pending")
-            )
+            await _recover_stale_claims(conn, now)
+            if quiet is not None:
+                # Quiet hours: non-urgent rows wait for the morning (nothing is dropped).
+                await conn.execute(
+                    update(outbox)
+                    .where(outbox.c.status == "pending", outbox.c.urgent.is_(False),
+                           outbox.c.next_attempt_at <= now)
+                    .values(next_attempt_at=quiet)
+                )
             rows = (
                 await conn.execute(
                     select(outbox.c.id)
@@ -130,13 +161,73 @@ class Dispatcher:
         row = await self._claim(row_id)
         if row is None:
             return False
-        try:
-            await self._client.send_text(openid=row.openid, content=row.content)
-        except WeChatAPIError as error:
-            await self._record(row, error.errcode, error.errmsg, _status_after(row, error))
-        else:
-            await self._record(row, 0, "ok", "sent")
+        async with self._engine.connect() as conn:
+            open_window = await window_allows(conn, row.openid, self._clock.now())
+        if open_window:
+            await self._in_flight(row, "custom")
+            try:
+                await self._client.send_text(openid=row.openid, content=row.content)
+            except WeChatAPIError as error:
+                await self._attempt(row, "custom", error.errcode, error.errmsg)
+                if error.kind != ErrorKind.UNDELIVERABLE:
+                    await self._retry_or_fail(row, error)
+                    return True
+            else:
+                await self._attempt(row, "custom", 0, "ok")
+                await self._finish(row, status="sent", channel="custom")
+                return True
+        await self._by_template_or_escalate(row)
         return True
+
+    async def _by_template_or_escalate(self, row: Any) -> None:
+        if not self._rules.templates:
+            await self._escalate(row, "why_window")
+            return
+        local = self._clock.now().astimezone(self._rules.tz)
+        data = {"thing1": shorten(say(f"title_{row.kind}") if _has(f"title_{row.kind}")
+                                  else say("title_default")),
+                "thing2": shorten(row.content), "time3": local.strftime("%Y-%m-%d %H:%M")}
+        await self._in_flight(row, "template")
+        try:
+            answer = await self._client.send_template(
+                openid=row.openid, template_id=self._rules.template_id, data=data,
+                client_msg_id=f"outbox-{row.id}")
+        except WeChatAPIError as error:
+            await self._attempt(row, "template", error.errcode, error.errmsg)
+            if error.kind == ErrorKind.RETRY:
+                await self._retry_or_fail(row, error)
+            else:
+                await self._escalate(row, _why(error.errcode))
+            return
+        await self._attempt(row, "template", 0, "ok")
+        await self._finish(row, status="sent", channel="template",
+                           wechat_msgid=int(answer.get("msgid") or 0) or None)
+
+    async def _escalate(self, row: Any, why: str) -> None:
+        """Ask the member's branch secretary to tell them in person (a to-do)."""
+        async with self._engine.begin() as conn:
+            if await escalate(conn, row=row, why=why, now=self._clock.now()):
+                await _set(conn, row.id, status="escalated", channel="escalated")
+            else:
+                await _set(conn, row.id, status="undeliverable")
+        self.wake()  # the to-do's own push is due now
+
+    async def _retry_or_fail(self, row: Any, error: WeChatAPIError) -> None:
+        attempts = row.attempts + 1
+        async with self._engine.begin() as conn:
+            if error.kind == ErrorKind.RETRY and attempts < MAX_ATTEMPTS:
+                await _set(conn, row.id, status="pending", attempts=attempts,
+                           last_errcode=error.errcode,
+                           next_attempt_at=self._clock.now() + backoff(attempts))
+            else:
+                await _set(conn, row.id, status="failed", attempts=attempts,
+                           last_errcode=error.errcode)
+        log.info("outbox row %s: errcode %s", row.id, error.errcode)
+
+    async def _in_flight(self, row: Any, channel: str) -> None:
+        # Written before the call, so a process killed mid-call leaves a trace of it.
+        async with self._engine.begin() as conn:
+            await _set(conn, row.id, channel=channel)
 
     async def _claim(self, row_id: int) -> Any:
         now = self._clock.now()
@@ -144,35 +235,94 @@ class Dispatcher:
             claimed = await conn.execute(
                 update(outbox)
                 .where(outbox.c.id == row_id, outbox.c.status == "pending")
-                .values(status="sending", next_attempt_at=now)
+                .values(status="sending", next_attempt_at=now, channel=None)
             )
             if claimed.rowcount != 1:
                 return None
             return (await conn.execute(select(outbox).where(outbox.c.id == row_id))).first()
 
-    async def _record(self, row: Any, errcode: int, errmsg: str, status: str) -> None:
-        now = self._clock.now()
-        attempts = row.attempts + 1
-        values: dict[str, Any] = {"status": status, "attempts": attempts, "last_errcode": errcode}
-        if status == "sent":
-            values["sent_at"] = now
-        if status == "pending":
-            values["next_attempt_at"] = now + backoff(attempts)
+    async def _attempt(self, row: Any, channel: str, errcode: int, errmsg: str) -> None:
         async with self._engine.begin() as conn:
-            await conn.execute(update(outbox).where(outbox.c.id == row.id).values(**values))
-            await conn.execute(
-                insert(outbox_attempts).values(
-                    outbox_id=row.id, at=now, channel="custom", errcode=errcode,
-                    errmsg=errmsg[:200],
-                )
-            )
-        if status != "sent":
-            log.info("outbox row %s: errcode %s -> %s", row.id, errcode, status)
+            await conn.execute(insert(outbox_attempts).values(
+                outbox_id=row.id, at=self._clock.now(), channel=channel, errcode=errcode,
+                errmsg=errmsg[:200]))
+            await _set(conn, row.id, last_errcode=errcode)
+
+    async def _finish(self, row: Any, *, status: str, channel: str,
+                      wechat_msgid: int | None = None) -> None:
+        async with self._engine.begin() as conn:
+            await _set(conn, row.id, status=status, channel=channel, attempts=row.attempts + 1,
+                       sent_at=self._clock.now(), wechat_msgid=wechat_msgid)
 
 
-def _status_after(row: Any, error: WeChatAPIError) -> str:
-    if error.kind == ErrorKind.UNDELIVERABLE:
-        return "undeliverable"
-    if error.kind == ErrorKind.RETRY and row.attempts + 1 < MAX_ATTEMPTS:
-        return "pending"
-    return "failed"
+async def _recover_stale_claims(conn: AsyncConnection, now: datetime) -> None:
+    """Rows left "sending" by a dispatcher that died. One that died before calling WeChat is
+    simply due again; one that died during a template call is retried with the same
+    client_msg_id (WeChat drops the duplicate); one that died during a customer-service
+    call may have been delivered, and that API has no idempotency key: it is marked
+    `unknown` rather than risk sending it twice."""
+    stale = (outbox.c.status == "sending") & (outbox.c.next_attempt_at < now - STALE_CLAIM)
+    await conn.execute(update(outbox).where(stale, outbox.c.channel == "custom")
+                       .values(status="unknown"))
+    await conn.execute(update(outbox).where(stale).values(status="pending"))
+
+
+async def _set(conn: AsyncConnection, row_id: int, **values: Any) -> None:
+    await conn.execute(update(outbox).where(outbox.c.id == row_id).values(**values))
+
+
+def _why(errcode: int) -> str:
+    return {43004: "why_unfollowed", 43101: "why_blocked"}.get(errcode, "why_failed")
+
+
+def _has(key: str) -> bool:
+    return key in texts("bangfu_bot.notify")
+
+
+def say(key: str, **values: Any) -> str:
+    """A text of delivery."""
+    return texts("bangfu_bot.notify")[key].format(**values)
+
+
+async def escalate(conn: AsyncConnection, *, row: Any, why: str, now: datetime) -> bool:
+    """Give the recipient's branch secretary a to-do to pass the message on; False when
+    nobody can (no binding, no secretary, or it already was a to-do for an official)."""
+    from bangfu_bot.members.service import person_for_openid, secretaries_of
+    from bangfu_bot.todos.service import add_todo
+
+    if row.kind == "todo":
+        return False  # an official's to-do stays in 待办; escalating it would loop
+    person = await person_for_openid(conn, row.openid)
+    if person is None:
+        return False
+    secretaries = [s for s in await secretaries_of(conn, person.branch_id) if s != person.id]
+    if not secretaries:
+        return False
+    text = say("escalate", name=person.name, content=row.content) + say("escalate_reason",
+                                                                        why=say(why))
+    for secretary_id in secretaries:
+        await add_todo(conn, assignee_id=secretary_id, kind="tell_member", text=text, now=now,
+                       subject_id=person.id, key=f"escalate:{row.id}:{secretary_id}")
+    return True
+
+
+async def template_finished(conn: AsyncConnection, *, msgid: int, status: str,
+                            now: datetime) -> None:
+    """A TEMPLATESENDJOBFINISH receipt: delivered, or blocked/failed (then escalate)."""
+    row = (await conn.execute(select(outbox).where(outbox.c.wechat_msgid == msgid))).first()
+    if row is None:
+        return
+    if status == "success":
+        await _set(conn, row.id, status="delivered")
+        return
+    why = "why_blocked" if "block" in status else "why_failed"
+    if await escalate(conn, row=row, why=why, now=now):
+        await _set(conn, row.id, status="escalated", channel="escalated")
+    else:
+        await _set(conn, row.id, status="failed")
+
+
+async def status_counts(conn: AsyncConnection) -> dict[str, int]:
+    """How many outbox rows are in each status."""
+    rows = await conn.execute(select(outbox.c.status, func.count()).group_by(outbox.c.status))
+    return {status: int(count) for status, count in rows}

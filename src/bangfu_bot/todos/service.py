@@ -48,7 +48,7 @@ async def finish_todo(conn: AsyncConnection, todo_id: int, now: datetime) -> Non
 
 
 async def call_member_text(conn: AsyncConnection, person_id: int | None) -> str:
-    """What a secretary needs to call a member back: name and phone (shown, never logged)."""
+    """What a secretary needs to reach a member: name and phone (shown, never logged)."""
     row = (await conn.execute(select(people.c.name, people.c.phone)
                               .where(people.c.id == person_id))).first()
     if row is None:

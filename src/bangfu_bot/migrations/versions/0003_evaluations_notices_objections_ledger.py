@@ -16,6 +16,14 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table('outbox', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('channel', sa.String(length=16), nullable=True,
+                                      comment='custom | template | escalated: how it finally went'))
+        batch_op.add_column(sa.Column('wechat_msgid', sa.BigInteger(), nullable=True,
+                                      comment="a template's msgid, matched by TEMPLATESENDJOBFINISH"))
+        batch_op.create_index(batch_op.f('ix_outbox_wechat_msgid'), ['wechat_msgid'], unique=False)
+        batch_op.alter_column('status', existing_type=sa.String(length=16), existing_nullable=False,
+                              comment='pending | sending | sent | delivered | escalated | undeliverable | unknown | failed')
     with op.batch_alter_table('cases', schema=None) as batch_op:
         batch_op.add_column(sa.Column('return_to', sa.String(length=24), nullable=True,
                                       comment='when returned: the status the committee sends it back to'))
@@ -114,6 +122,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('outbox', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_outbox_wechat_msgid'))
+        batch_op.drop_column('wechat_msgid')
+        batch_op.drop_column('channel')
     with op.batch_alter_table('case_events', schema=None) as batch_op:
         batch_op.alter_column('actor_id', existing_type=sa.BigInteger().with_variant(sa.Integer(), 'sqlite'),
                               nullable=False)
