@@ -176,7 +176,7 @@ async def start_bot(make_settings: Callable[..., Settings], clock: FrozenClock,
     async def start(*, bot: Any = None, spool_retry_s: float = 0.2, **env: str) -> Bot:
         settings = make_settings(**env)
         app = create_app(settings, clock=clock, bot=bot, migrate=True,
-                         spool_retry_s=spool_retry_s, shutdown_grace_s=1.0)
+                         spool_retry_s=spool_retry_s, shutdown_grace_s=1.0, leader_retry_s=0.2)
         server = TestServer(app)
         await server.start_server()
         servers.append(server)

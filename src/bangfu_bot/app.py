@@ -11,6 +11,7 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -21,6 +22,7 @@ from bangfu_bot.bot import Bot
 from bangfu_bot.clock import Clock, OffsetClock, SystemClock
 from bangfu_bot.conversation.router import ChatBot
 from bangfu_bot.group_commit import GroupCommitter
+from bangfu_bot.leadership import Leadership
 from bangfu_bot.metrics import Metrics
 from bangfu_bot.notify.outbox import Dispatcher
 from bangfu_bot.scheduler import run_all, start_scheduler
@@ -51,6 +53,8 @@ class Services:
     dispatcher: Dispatcher | None = None
     spool_retry_s: float = 5.0
     shutdown_grace_s: float = 5.0
+    leader_retry_s: float = 15.0
+    leadership: Any = None
 
 
 SERVICES = web.AppKey("services", Services)
@@ -64,6 +68,7 @@ def create_app(
     migrate: bool | None = None,
     spool_retry_s: float = 5.0,
     shutdown_grace_s: float = 5.0,
+    leader_retry_s: float = 15.0,
 ) -> web.Application:
     """Build the application; raises FlowsInvalid if a dialogue file is wrong.
 
@@ -77,7 +82,8 @@ def create_app(
     if clock is None:
         clock = OffsetClock() if settings.sandbox else SystemClock()
     services = Services(settings=settings, clock=clock, bot=bot,
-                        spool_retry_s=spool_retry_s, shutdown_grace_s=shutdown_grace_s)
+                        spool_retry_s=spool_retry_s, shutdown_grace_s=shutdown_grace_s,
+                        leader_retry_s=leader_retry_s)
     app = web.Application(client_max_size=settings.max_body_bytes + 1024)
     app[SERVICES] = services
     should_migrate = settings.is_sqlite if migrate is None else migrate
@@ -186,21 +192,45 @@ def _message_path(services: Services):  # type: ignore[no-untyped-def]
             reply_budget_s=settings.reply_budget_s,
             max_body_bytes=settings.max_body_bytes,
         )
-        dispatcher.start()
+        leader_work = _LeaderWork(services, dispatcher)
+        leadership = Leadership(services.engine, on_elected=leader_work.start,
+                                on_deposed=leader_work.stop, retry_s=services.leader_retry_s)
+        services.leadership = leadership
+        leadership.start()
         replayer = asyncio.create_task(_replay_spool(inbox, services.spool_retry_s))
-        scheduler = start_scheduler(services)
-        catch_up = asyncio.create_task(run_all(services))
         yield
-        scheduler.shutdown(wait=False)
+        await leadership.close()
         replayer.cancel()
-        catch_up.cancel()
-        await asyncio.gather(replayer, catch_up, return_exceptions=True)
+        await asyncio.gather(replayer, return_exceptions=True)
         await inbox.drain(services.shutdown_grace_s)
         await committer.close(services.shutdown_grace_s)
-        await dispatcher.close()
         spool.close()
 
     return ctx
+
+
+class _LeaderWork:
+    """What only the leader runs: the scheduler (with a catch-up run) and the dispatcher."""
+
+    def __init__(self, services: Services, dispatcher: Dispatcher) -> None:
+        self._services = services
+        self._dispatcher = dispatcher
+        self._scheduler: Any = None
+        self._catch_up: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._dispatcher.start()
+        self._scheduler = start_scheduler(self._services)
+        self._catch_up = asyncio.create_task(run_all(self._services))
+
+    async def stop(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+            self._scheduler = None
+        if self._catch_up is not None:
+            self._catch_up.cancel()
+            await asyncio.gather(self._catch_up, return_exceptions=True)
+        await self._dispatcher.close()
 
 
 async def _replay_spool(inbox: Inbox, every_s: float) -> None:
