@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bangfu_bot import db
 from bangfu_bot.bot import Bot
+from bangfu_bot.broadcasts.service import send_pending
 from bangfu_bot.clock import Clock, OffsetClock, SystemClock
 from bangfu_bot.conversation.router import ChatBot
 from bangfu_bot.group_commit import GroupCommitter
@@ -171,8 +172,10 @@ def _message_path(services: Services):  # type: ignore[no-untyped-def]
         committer.start()
         spool = Spool(settings.spool_dir)
         spool.open()
-        dispatcher = Dispatcher(engine=services.engine, client=services.client, clock=services.clock,
-                                rules=settings.delivery())
+        engine, client, clock = services.engine, services.client, services.clock
+        dispatcher = Dispatcher(engine=engine, client=client, clock=clock,
+                                rules=settings.delivery(),
+                                also=[lambda: send_pending(engine, client, clock)])
         inbox = Inbox(committer=committer, bot=services.bot, clock=services.clock, spool=spool,
                       metrics=services.metrics, on_outbox=dispatcher.wake)
         services.inbox = inbox

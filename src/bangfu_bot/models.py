@@ -1,21 +1,25 @@
 """Imports every domain's tables so the shared MetaData (and Alembic) sees them all."""
 
+from bangfu_bot.broadcasts import models as broadcasts_models
 from bangfu_bot.cases import models as cases_models
 from bangfu_bot.conversation import models as conversation_models
 from bangfu_bot.db import metadata
 from bangfu_bot.ledger import models as ledger_models
 from bangfu_bot.members import models as members_models
 from bangfu_bot.notify import models as notify_models
+from bangfu_bot import scheduler_models
 from bangfu_bot.todos import models as todos_models
 from bangfu_bot.wechat import models as wechat_models
 
 __all__ = [
+    "broadcasts_models",
     "cases_models",
     "conversation_models",
     "ledger_models",
     "members_models",
     "metadata",
     "notify_models",
+    "scheduler_models",
     "todos_models",
     "wechat_models",
 ]

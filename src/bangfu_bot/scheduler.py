@@ -41,10 +41,26 @@ async def run_all(services: Any) -> None:
 
 
 async def _safely(job: Job, services: Any) -> None:
+    started = services.clock.now()
     try:
         await job.run(services)
     except Exception:  # noqa: BLE001 - one failing job must not stop the others
         log.exception("job %s failed", job.id)
+        await _record(services, job.id, last_started_at=started)
+        return
+    await _record(services, job.id, last_started_at=started, last_success_at=started)
+
+
+async def _record(services: Any, job_id: str, **values: Any) -> None:
+    from bangfu_bot.dbutil import upsert
+    from bangfu_bot.scheduler_models import job_runs
+
+    try:
+        async with services.engine.begin() as conn:
+            statement = upsert(conn, job_runs, ["job_id"], list(values))
+            await conn.execute(statement.values(job_id=job_id, **values))
+    except Exception as exc:  # noqa: BLE001 - bookkeeping must not fail the job
+        log.warning("could not record run of %s: %s", job_id, type(exc).__name__)
 
 
 def start_scheduler(services: Any) -> AsyncIOScheduler:

@@ -57,6 +57,7 @@ class ActionResult:
 
     text: str
     restart: bool = False
+    stay: bool = False  # stay at the summary so the user can 修改 (nothing was done)
     then_flow: str | None = None
     then_context: dict[str, Any] = field(default_factory=dict)
 
@@ -420,6 +421,8 @@ class Engine:
         answers = {step.id: session.state["answers"].get(step.id)
                    for step in self._applicable(flow, session.state["answers"])}
         result = await turn.run_action(flow, answers, session.state.get("context", {}))
+        if result.stay:
+            return [result.text, say("edit_which")]
         if result.restart:
             return [result.text, *self.begin(session, flow.name, turn.now,
                                               session.state.get("context"))[1:]]

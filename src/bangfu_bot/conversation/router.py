@@ -30,7 +30,8 @@ from bangfu_bot.conversation.flows import Flow, load_flows
 from bangfu_bot.ledger import service as ledger
 from bangfu_bot.members import service as members
 from bangfu_bot.members.service import Person
-from bangfu_bot.notify.outbox import queue_message, template_finished
+from bangfu_bot.broadcasts import service as broadcasts
+from bangfu_bot.notify.outbox import queue_message, status_counts, template_finished
 from bangfu_bot.todos.service import (
     add_todo,
     call_member_text,
@@ -95,6 +96,12 @@ class ChatBot:
         if message.is_event and message.event == "templatesendjobfinish":
             await template_finished(conn, msgid=_int(message.fields.get("MsgID")),
                                     status=str(message.fields.get("Status", "")), now=now)
+            return None
+        if message.is_event and message.event == "masssendjobfinish":
+            fields = message.fields
+            await broadcasts.mass_finished(conn, msg_id=str(fields.get("MsgID", "")),
+                                           sent=_int(fields.get("SentCount")),
+                                           errors=_int(fields.get("ErrorCount")))
             return None
         if message.is_event and message.event in SILENT_EVENTS:
             return None
@@ -180,6 +187,12 @@ class ChatBot:
             return await self._todos(ctx)
         if word == "file_all":
             return await self._file_all(ctx)
+        if word == "sign_up":
+            if ctx.person is None:
+                return [say("need_binding")]
+            return [await broadcasts.sign_up(ctx.conn, person_id=ctx.person.id, now=ctx.now)]
+        if word in {"signups", "delivery_status"}:
+            return await self._department_view(ctx, word)
         raise ValueError(f"unknown command word {word!r} in commands.toml")
 
     async def _start(self, ctx: Context, flow_name: str) -> list[str]:
@@ -335,6 +348,23 @@ class ChatBot:
     def _begin(self, ctx: Context, flow_name: str, context: dict[str, Any]) -> list[str]:
         ctx.dialogue.park()
         return self.engine.begin(ctx.dialogue.current, flow_name, ctx.now, context)
+
+    async def _department_view(self, ctx: Context, word: str) -> list[str]:
+        person = ctx.person
+        if person is None:
+            return [say("need_binding")]
+        if not (person.has("department") or person.has("supervisor")):
+            return [say("not_allowed", role=say("role_department"))]
+        if word == "signups":
+            return [await broadcasts.signup_list(ctx.conn)]
+        counts = await status_counts(ctx.conn)
+        lines = [broadcasts.say("status_header")]
+        for status in ("sent", "delivered", "escalated", "pending", "undeliverable", "unknown",
+                       "failed"):
+            if counts.get(status):
+                lines.append(broadcasts.say("status_line", label=say(f"outbox_{status}"),
+                                            count=counts[status]))
+        return ["\n".join(lines)]
 
     async def _file_all(self, ctx: Context) -> list[str]:
         flow = self.engine.flows["file_all"]
@@ -571,6 +601,26 @@ async def file_all_action(bot: ChatBot, ctx: Context, answers: dict[str, Any],
                                     rules=bot.procedure)
 
 
+async def broadcast_action(bot: ChatBot, ctx: Context, flow: Flow, answers: dict[str, Any],
+                           context: dict[str, Any]) -> ActionResult:
+    """broadcasts.send: queue the notice for its audience (the dispatcher mass-sends it)."""
+    assert ctx.person is not None
+    audience = _audience(str(answers["audience"]), str(answers.get("place") or ""))
+    try:
+        broadcast_id, count = await broadcasts.create(
+            ctx.conn, author_id=ctx.person.id, text=str(answers["text"]), audience=audience,
+            training=bool(answers.get("training")), now=ctx.now, tz=bot.tz)
+    except broadcasts.AudienceError as error:
+        return ActionResult(error.message, stay=True)
+    return ActionResult(broadcasts.say("queued", id=broadcast_id, count=count))
+
+
+def _audience(choice: str, place: str) -> str:
+    kinds = {"全县": "everyone", "一个党委": f"township:{place}", "一个支部": f"branch:{place}",
+             "所有支部书记": "role:secretary", "台帐中一类党员": f"category:{place}"}
+    return kinds[choice]
+
+
 @_refusal
 async def review_action(bot: ChatBot, ctx: Context, answers: dict[str, Any],
                         context: dict[str, Any]) -> str:
@@ -594,5 +644,6 @@ ACTIONS: dict[str, Callable[..., Awaitable[ActionResult]]] = {
     "cases.resolve_objection": resolve_action,
     "ledger.review": review_action,
     "cases.file_all": file_all_action,
+    "broadcasts.send": broadcast_action,
 }
 PREVIEWS = ("cases.evaluation_preview",)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -90,7 +91,9 @@ class Dispatcher:
     def __init__(
         self, *, engine: AsyncEngine, client: WeChatClient, clock: Clock, poll_s: float = 2.0,
         rules: DeliveryRules | None = None,
+        also: list[Callable[[], Awaitable[Any]]] | None = None,
     ) -> None:
+        self._also = also or []
         self._engine = engine
         self._client = client
         self._clock = clock
@@ -151,6 +154,8 @@ class Dispatcher:
                     .limit(limit)
                 )
             ).all()
+        for work in self._also:
+            await work()  # e.g. the mass calls of pending broadcasts
         sent = 0
         for (row_id,) in rows:
             if await self._send_one(row_id):

@@ -1,0 +1,1 @@
+"""Broadcasts (通知) from the county department to an audience."""

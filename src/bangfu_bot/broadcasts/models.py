@@ -1,0 +1,59 @@
+"""Broadcasts, who each reached by which channel, and training sign-ups (报名)."""
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from bangfu_bot.db import UtcDateTime, metadata
+
+Id = BigInteger().with_variant(Integer, "sqlite")
+
+broadcasts = Table(
+    "broadcasts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("author_id", Id, ForeignKey("people.id"), nullable=True),
+    Column("text", Text, nullable=False),
+    Column("audience", String(120), nullable=False,
+           comment="everyone | township:名 | branch:名 | role:secretary | category:类别"),
+    Column("training", Boolean, nullable=False, comment="members may answer 报名"),
+    Column("status", String(16), nullable=False, comment="pending | sending | sent"),
+    Column("recipients", Integer, nullable=False),
+    Column("mass_msg_ids", Text, nullable=False, comment="msg_id of each mass job, comma-separated"),
+    Column("mass_sent", Integer, nullable=False, comment="from MASSSENDJOBFINISH"),
+    Column("mass_errors", Integer, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("sent_at", UtcDateTime, nullable=True),
+    comment="Notices (通知) the department sent",
+)
+
+broadcast_recipients = Table(
+    "broadcast_recipients",
+    metadata,
+    Column("broadcast_id", Id, ForeignKey("broadcasts.id"), primary_key=True),
+    Column("openid", String(64), primary_key=True),
+    Column("person_id", Id, ForeignKey("people.id"), nullable=False),
+    Column("channel", String(16), nullable=False,
+           comment="mass (counts toward 4 a month) | outbox (customer-service, template...)"),
+    Column("month", String(7), nullable=False, index=True, comment="YYYY-MM, local"),
+    comment="Who each broadcast went to, and how",
+)
+
+signups = Table(
+    "signups",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("broadcast_id", Id, ForeignKey("broadcasts.id"), nullable=False),
+    Column("person_id", Id, ForeignKey("people.id"), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    UniqueConstraint("broadcast_id", "person_id", name="uq_signups_broadcast_person"),
+    comment="报名: members who signed up for a training session",
+)

@@ -1,0 +1,234 @@
+"""Broadcasting a notice: resolve the audience, then mass-send within the platform's limit
+of 4 mass messages a month per user; everyone over it gets the notice through the outbox
+(customer-service, template, or their secretary). The mass call itself happens in the
+dispatcher, never in the transaction that created the broadcast."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from bangfu_bot.broadcasts.models import broadcast_recipients, broadcasts, signups
+from bangfu_bot.clock import Clock
+from bangfu_bot.ledger.models import ledger_entries
+from bangfu_bot.members.models import bindings, organisations, people, person_roles
+from bangfu_bot.notify.outbox import queue_message
+from bangfu_bot.texts import texts
+from bangfu_bot.wechat.client import WeChatAPIError, WeChatClient
+
+MASS_PER_MONTH = 4
+MASS_CHUNK = 10_000
+ROLE_NAMES = {"secretary": "支部书记", "committee": "党委委员", "department": "组织部",
+              "member": "党员", "supervisor": "监督小组"}
+
+
+def say(key: str, **values: Any) -> str:
+    """A text of broadcasting."""
+    return texts("bangfu_bot.broadcasts")[key].format(**values)
+
+
+class AudienceError(ValueError):
+    """The audience names nothing; `message` is for the sender (Chinese)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """One bound WeChat user of a person in the audience."""
+
+    person_id: int
+    openid: str
+
+
+def describe(audience: str) -> str:
+    """An audience as the sender reads it."""
+    kind, _, value = audience.partition(":")
+    if kind == "role":
+        value = ROLE_NAMES.get(value, value)
+    return say(f"audience_{kind}", value=value)
+
+
+async def recipients(conn: AsyncConnection, audience: str, *, year: int) -> list[Recipient]:
+    """Everyone in the audience who has bound their WeChat."""
+    kind, _, value = audience.partition(":")
+    query = (select(people.c.id, bindings.c.openid).select_from(people.join(
+        bindings, and_(bindings.c.person_id == people.c.id, bindings.c.unbound_at.is_(None))))
+        .where(people.c.active.is_(True)))
+    if kind == "township":
+        committee = await _org_id(conn, "committee", value, "党委")
+        branches = select(organisations.c.id).where(organisations.c.parent_id == committee)
+        query = query.where(people.c.branch_id.in_(branches))
+    elif kind == "branch":
+        query = query.where(people.c.branch_id == await _org_id(conn, "branch", value, "支部"))
+    elif kind == "role":
+        if value not in ROLE_NAMES:
+            raise AudienceError(say("unknown_place", value=value, kind="角色"))
+        holders = select(person_roles.c.person_id).where(person_roles.c.role == value)
+        query = query.where(people.c.id.in_(holders))
+    elif kind == "category":
+        members = select(ledger_entries.c.person_id).where(
+            ledger_entries.c.year == year, ledger_entries.c.status == "active",
+            ledger_entries.c.category == value)
+        query = query.where(people.c.id.in_(members))
+    elif kind != "everyone":
+        raise AudienceError(say("unknown_place", value=audience, kind="范围"))
+    rows = (await conn.execute(query.order_by(people.c.id))).all()
+    return [Recipient(row.id, row.openid) for row in rows]
+
+
+async def _org_id(conn: AsyncConnection, kind: str, name: str, label: str) -> int:
+    found = (await conn.execute(select(organisations.c.id).where(
+        organisations.c.kind == kind, organisations.c.name == name))).scalar()
+    if found is None:
+        raise AudienceError(say("unknown_place", value=name, kind=label))
+    return int(found)
+
+
+def month_of(instant: datetime, tz: ZoneInfo) -> str:
+    """YYYY-MM in the county (WeChat counts mass messages per calendar month)."""
+    return instant.astimezone(tz).strftime("%Y-%m")
+
+
+async def create(conn: AsyncConnection, *, author_id: int | None, text: str, audience: str,
+                 training: bool, now: datetime, tz: ZoneInfo) -> tuple[int, int]:
+    """Record a broadcast and who it goes to; returns (id, recipient count)."""
+    people_in = await recipients(conn, audience, year=now.astimezone(tz).year)
+    if not people_in:
+        raise AudienceError(say("empty_audience", audience=describe(audience)))
+    body = text + (say("training_suffix") if training else "")
+    result = await conn.execute(insert(broadcasts).values(
+        author_id=author_id, text=body, audience=audience, training=training, status="pending",
+        recipients=len(people_in), mass_msg_ids="", mass_sent=0, mass_errors=0,
+        created_at=now))
+    broadcast_id = int(result.inserted_primary_key[0])
+    month = month_of(now, tz)
+    used = await _mass_used(conn, [r.openid for r in people_in], month)
+    for person in people_in:
+        channel = "mass" if used.get(person.openid, 0) < MASS_PER_MONTH else "outbox"
+        await conn.execute(insert(broadcast_recipients).values(
+            broadcast_id=broadcast_id, openid=person.openid, person_id=person.person_id,
+            channel=channel, month=month))
+        if channel == "outbox":
+            await queue_message(conn, key=f"broadcast:{broadcast_id}:{person.openid}",
+                                openid=person.openid, kind="notice", content=body,
+                                reason=f"broadcast {broadcast_id}, over the mass limit",
+                                now=now)
+    return broadcast_id, len(people_in)
+
+
+async def _mass_used(conn: AsyncConnection, openids: list[str], month: str) -> dict[str, int]:
+    used: dict[str, int] = {}
+    for start in range(0, len(openids), 500):
+        chunk = openids[start:start + 500]
+        rows = await conn.execute(
+            select(broadcast_recipients.c.openid, func.count()).where(
+                broadcast_recipients.c.openid.in_(chunk), broadcast_recipients.c.month == month,
+                broadcast_recipients.c.channel == "mass")
+            .group_by(broadcast_recipients.c.openid))
+        used.update({openid: int(count) for openid, count in rows})
+    return used
+
+
+async def send_pending(engine: AsyncEngine, client: WeChatClient, clock: Clock) -> int:
+    """Make the mass calls of pending broadcasts (the leader's dispatcher runs this)."""
+    async with engine.begin() as conn:
+        pending = (await conn.execute(select(broadcasts.c.id).where(
+            broadcasts.c.status == "pending").order_by(broadcasts.c.id))).scalars().all()
+    for broadcast_id in pending:
+        await _send_one(engine, client, clock, broadcast_id)
+    return len(pending)
+
+
+async def _send_one(engine: AsyncEngine, client: WeChatClient, clock: Clock,
+                    broadcast_id: int) -> None:
+    async with engine.begin() as conn:
+        claimed = await conn.execute(update(broadcasts).where(
+            broadcasts.c.id == broadcast_id, broadcasts.c.status == "pending")
+            .values(status="sending"))
+        if claimed.rowcount != 1:
+            return
+        row = (await conn.execute(select(broadcasts).where(broadcasts.c.id == broadcast_id))
+               ).one()
+        openids = list((await conn.execute(select(broadcast_recipients.c.openid).where(
+            broadcast_recipients.c.broadcast_id == broadcast_id,
+            broadcast_recipients.c.channel == "mass").order_by(broadcast_recipients.c.openid))
+        ).scalars())
+    msg_ids, fallback = [], []
+    for number, start in enumerate(range(0, len(openids), MASS_CHUNK)):
+        chunk = openids[start:start + MASS_CHUNK]
+        if len(chunk) < 2:  # the platform's openid mass send needs two at least
+            fallback.extend(chunk)
+            continue
+        try:
+            # clientmsgid makes a retry after a crash a duplicate WeChat refuses (45065).
+            answer = await client.mass_send_to_openids(
+                openids=chunk, content=row.text, clientmsgid=f"bangfu-bc{broadcast_id}-{number}")
+            msg_ids.append(str(answer.get("msg_id", "")))
+        except WeChatAPIError as error:
+            if error.errcode == 45065:
+                continue  # sent before a crash: WeChat already has it
+            fallback.extend(chunk)
+    now = clock.now()
+    async with engine.begin() as conn:
+        for openid in fallback:
+            await conn.execute(update(broadcast_recipients).where(
+                broadcast_recipients.c.broadcast_id == broadcast_id,
+                broadcast_recipients.c.openid == openid).values(channel="outbox"))
+            await queue_message(conn, key=f"broadcast:{broadcast_id}:{openid}", openid=openid,
+                                kind="notice", content=row.text,
+                                reason=f"broadcast {broadcast_id}, mass send not possible",
+                                now=now)
+        await conn.execute(update(broadcasts).where(broadcasts.c.id == broadcast_id).values(
+            status="sent", sent_at=now, mass_msg_ids=",".join(msg_ids)))
+
+
+async def mass_finished(conn: AsyncConnection, *, msg_id: str, sent: int, errors: int) -> None:
+    """A MASSSENDJOBFINISH receipt: add its counts to the broadcast it belongs to."""
+    rows = (await conn.execute(select(broadcasts.c.id, broadcasts.c.mass_msg_ids))).all()
+    for row in rows:
+        if msg_id and msg_id in row.mass_msg_ids.split(","):
+            await conn.execute(update(broadcasts).where(broadcasts.c.id == row.id).values(
+                mass_sent=broadcasts.c.mass_sent + sent,
+                mass_errors=broadcasts.c.mass_errors + errors))
+            return
+
+
+async def sign_up(conn: AsyncConnection, *, person_id: int, now: datetime) -> str:
+    """报名: sign up for the latest training notice this person received (30 days)."""
+    latest = (await conn.execute(
+        select(broadcasts.c.id, broadcasts.c.text).select_from(broadcasts.join(
+            broadcast_recipients, broadcast_recipients.c.broadcast_id == broadcasts.c.id))
+        .where(broadcasts.c.training.is_(True), broadcast_recipients.c.person_id == person_id,
+               broadcasts.c.created_at > now - timedelta(days=30))
+        .order_by(broadcasts.c.id.desc()))).first()
+    if latest is None:
+        return say("nothing_to_sign_up")
+    exists = (await conn.execute(select(signups.c.id).where(
+        signups.c.broadcast_id == latest.id, signups.c.person_id == person_id))).first()
+    if exists is not None:
+        return say("already_signed_up")
+    await conn.execute(insert(signups).values(broadcast_id=latest.id, person_id=person_id,
+                                              at=now))
+    first_line = latest.text.splitlines()[0]
+    return say("signed_up", text=first_line[:40])
+
+
+async def signup_list(conn: AsyncConnection, broadcast_id: int | None = None) -> str:
+    """The sign-ups of a training notice (the latest when none is named)."""
+    if broadcast_id is None:
+        broadcast_id = (await conn.execute(select(func.max(broadcasts.c.id)).where(
+            broadcasts.c.training.is_(True)))).scalar()
+    if broadcast_id is None:
+        return say("nothing_to_sign_up")
+    names = (await conn.execute(select(people.c.name).select_from(signups.join(
+        people, people.c.id == signups.c.person_id)).where(
+        signups.c.broadcast_id == broadcast_id).order_by(signups.c.id))).scalars().all()
+    return "\n".join([say("signups_header", id=broadcast_id, count=len(names)), *names])

@@ -1,0 +1,115 @@
+"""Broadcasts: audiences, the 4-a-month mass limit, receipts, 报名, a township of 5,000."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import insert, select
+
+from bangfu_bot.broadcasts import service as broadcasts
+from bangfu_bot.broadcasts.models import broadcast_recipients
+from bangfu_bot.broadcasts.models import broadcasts as broadcast_table
+from bangfu_bot.members.models import bindings, people, person_roles
+from tests.conversation.conftest import bind, chat, county  # noqa: F401
+from tests.factories import id_number
+
+
+async def add_members(bot: Any, branch: int, count: int, start: int = 0) -> list[str]:
+    """Bulk-add bound members to a branch; returns their openids."""
+    now = bot.clock.now()
+    openids = []
+    async with bot.services.engine.begin() as conn:
+        for n in range(start, start + count):
+            result = await conn.execute(insert(people).values(
+                name=f"党员{n}", id_number=id_number(region=f"52{n // 1000 % 100:02d}01",
+                                                    serial=n % 1000),
+                branch_id=branch, active=True, created_at=now, updated_at=now))
+            person_id = int(result.inserted_primary_key[0])
+            await conn.execute(insert(person_roles).values(person_id=person_id, role="member"))
+            openid = f"o-member-{n}"
+            await conn.execute(insert(bindings).values(openid=openid, person_id=person_id,
+                                                       channel="import", bound_at=now))
+            openids.append(openid)
+    for openid in openids:
+        bot.api.follow(openid)
+    return openids
+
+
+async def test_a_township_of_five_thousand(bot: Any, county: Any) -> None:
+    await add_members(bot, county.tree.branch, 3000)
+    await add_members(bot, county.tree.other_branch, 2000, start=3000)
+    async with bot.services.engine.begin() as conn:
+        broadcast_id, count = await broadcasts.create(
+            conn, author_id=county.staff_id, text="12月5日镇上开党员大会。",
+            audience="township:青山镇党委", training=False, now=bot.clock.now(),
+            tz=bot.services.settings.tz)
+    assert count == 5000
+    await bot.flush_outbox()
+    (job,) = bot.api.mass_jobs()
+    stats = bot.api.mass_job(job.msg_id)
+    assert stats["SentCount"] == 5000 and stats["ErrorCount"] == 0
+    await bot.driver().event("o-member-1", "MASSSENDJOBFINISH", MsgID=str(job.msg_id),
+                             Status="send success", TotalCount="5000", FilterCount="5000",
+                             SentCount="5000", ErrorCount="0")
+    async with bot.services.engine.connect() as conn:
+        row = (await conn.execute(select(broadcast_table)
+                                  .where(broadcast_table.c.id == broadcast_id))).one()
+    assert (row.status, row.recipients, row.mass_sent) == ("sent", 5000, 5000)
+
+
+async def test_the_fifth_notice_in_a_month_goes_another_way(bot: Any, county: Any) -> None:
+    openids = await add_members(bot, county.tree.branch, 3)
+    for openid in openids:
+        await bot.driver().text(openid, "你好")  # their windows are open
+    for n in range(5):
+        async with bot.services.engine.begin() as conn:
+            await broadcasts.create(conn, author_id=None, text=f"第{n + 1}条通知",
+                                    audience="branch:桃源村党支部", training=False,
+                                    now=bot.clock.now(), tz=bot.services.settings.tz)
+        await bot.flush_outbox()
+    assert len(bot.api.mass_jobs()) == 4
+    assert bot.api.sent_texts(openids[0]) == ["第5条通知"]
+    async with bot.services.engine.connect() as conn:
+        channels = (await conn.execute(select(broadcast_recipients.c.channel).where(
+            broadcast_recipients.c.openid == openids[0]))).scalars().all()
+    assert channels.count("mass") == 4 and channels.count("outbox") == 1
+
+
+async def test_compose_by_chat_sign_up_and_list(bot: Any, county: Any, chat: Any) -> None:
+    staff, wang = chat("o-sun"), chat("o-wang")
+    await bind(staff, "孙丽", county.staff_number)
+    await bind(wang, "王德福", county.wang_number)
+    secretary = chat("o-zhang")
+    await bind(secretary, "张建国", county.secretary_number)
+    assert "先写内容" in await staff.send("通知")
+    await staff.send("12月5日上午在镇农技站办食用菌种植培训。")
+    await staff.send("一个支部")
+    await staff.send("没有这个支部")
+    summary = await staff.send("是")
+    assert "12月5日上午在镇农技站办食用菌种植培训。" in summary
+    refused = await staff.send("1")
+    assert "没有叫“没有这个支部”的支部" in refused
+    await staff.send("修改 3")
+    await staff.send("桃源村党支部")
+    queued = await staff.send("1")
+    assert "共 2 人" in queued  # 王德福 and 张建国 are bound in 桃源村
+    await bot.flush_outbox()
+    (job,) = bot.api.mass_jobs()
+    assert "想参加请回复“报名”" in job.content
+    assert "已为您报名" in await wang.send("报名")
+    assert "已经报过名了" in await wang.send("报名")
+    listing = await staff.send("报名情况")
+    assert "共 1 人" in listing and "王德福" in listing
+    assert "只有组织部能用" in await wang.send("发送情况")
+    assert "发送情况" in await staff.send("发送情况")
+
+
+async def test_empty_audience_is_refused(bot: Any, county: Any) -> None:
+    import pytest
+
+    async with bot.services.engine.begin() as conn:
+        with pytest.raises(broadcasts.AudienceError) as refused:
+            await broadcasts.create(conn, author_id=None, text="x", audience="role:supervisor",
+                                    training=False, now=bot.clock.now(),
+                                    tz=bot.services.settings.tz)
+    assert "0 人" in refused.value.message
