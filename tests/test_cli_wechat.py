@@ -81,3 +81,14 @@ async def test_import_members_reports_bad_rows_and_writes_nothing(
     code, out, err = await run_cli(env, "import", "members", str(roster), "--skip-invalid")
     assert code == 0, err
     assert "新增 1 人" in out
+
+
+async def test_broadcast_and_outbox_status_commands(database_url: str, tmp_path: Any) -> None:
+    engine = db.make_engine(database_url)
+    await db.migrate(engine)
+    await engine.dispose()
+    env = {"BANGFU_DATABASE_URL": database_url, "BANGFU_STORAGE_DIR": str(tmp_path)}
+    code, _, err = await run_cli(env, "broadcast", "--text", "开会", "--to", "branch:没有的支部")
+    assert code == 1 and "没有叫“没有的支部”的支部" in err
+    code, out, err = await run_cli(env, "outbox", "status")
+    assert code == 0 and "pending" in out and "escalated" in out

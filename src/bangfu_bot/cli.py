@@ -43,6 +43,15 @@ def build_parser() -> argparse.ArgumentParser:
     members.add_argument("--skip-invalid", action="store_true",
                          help="import the valid rows even if some are rejected")
     members.add_argument("--county", default="县委组织部", help="name of the county organisation")
+    broadcast = commands.add_parser("broadcast", help="send a notice (通知) to an audience")
+    broadcast.add_argument("--text", required=True)
+    broadcast.add_argument("--to", required=True, dest="audience",
+                           help="everyone | township:党委全称 | branch:支部全称 | "
+                                "role:secretary | category:台帐类别")
+    broadcast.add_argument("--training", action="store_true", help="members may answer 报名")
+    outbox_parser = commands.add_parser("outbox", help="outbound messages")
+    outbox_commands = outbox_parser.add_subparsers(dest="outbox_command", required=True)
+    outbox_commands.add_parser("status", help="sent / delivered / escalated / failed counts")
     exporter = commands.add_parser("export", help="printable exports")
     export_commands = exporter.add_subparsers(dest="export_command", required=True)
     ledger = export_commands.add_parser("ledger", help="the yearly ledger (台帐) as XLSX")
@@ -79,6 +88,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(menu_push(settings))
     if args.command == "qrcode":
         return asyncio.run(issue_qrcode(settings, args.person, args.days))
+    if args.command == "broadcast":
+        return asyncio.run(broadcast_command(settings, args))
+    if args.command == "outbox":
+        return asyncio.run(outbox_status(settings))
     if args.command == "export":
         return asyncio.run(export(settings, args))
     if args.command == "import":
@@ -352,6 +365,37 @@ async def _print_minutes(engine: Any, case_id: int, settings: Settings) -> int:
         print(f"bangfu-bot: case {case_id} has no evaluation record", file=sys.stderr)
         return 1
     print(text)
+    return 0
+
+
+async def broadcast_command(settings: Settings, args: argparse.Namespace) -> int:
+    """Queue a notice; the running bot's dispatcher makes the mass calls."""
+    from bangfu_bot.broadcasts.service import AudienceError, create, describe
+    from bangfu_bot.clock import SystemClock
+
+    async with _engine(settings) as engine:
+        try:
+            async with engine.begin() as conn:
+                broadcast_id, count = await create(
+                    conn, author_id=None, text=args.text, audience=args.audience,
+                    training=args.training, now=SystemClock().now(), tz=settings.tz)
+        except AudienceError as error:
+            print(f"bangfu-bot: {error.message}", file=sys.stderr)
+            return 1
+    print(f"broadcast {broadcast_id} queued for {count} people ({describe(args.audience)}); "
+          "the running bot sends it")
+    return 0
+
+
+async def outbox_status(settings: Settings) -> int:
+    """Counts of outbox rows by status."""
+    from bangfu_bot.notify.outbox import status_counts
+
+    async with _engine(settings) as engine, engine.connect() as conn:
+        counts = await status_counts(conn)
+    for status in ("pending", "sending", "sent", "delivered", "escalated", "undeliverable",
+                   "unknown", "failed"):
+        print(f"{status:14} {counts.get(status, 0)}")
     return 0
 
 
