@@ -370,3 +370,25 @@ async def test_batch_filing_and_printed_records(bot: Any, county: Any, chat: Any
     assert record is not None
     assert "应到党员 9 人，实到 8 人" in record and "计票人：刘洋；监票人：陈红" in record
     assert "评议通过" in record and "记录人：张建国" in record
+
+
+async def test_a_day_of_downtime_is_caught_up_at_start(bot: Any, county: Any, chat: Any,
+                                                       start_bot: Any) -> None:
+    from bangfu_bot.scheduler_models import job_runs
+
+    wang, secretary, _, _ = await personas(chat, county)
+    await submit(wang)
+    await evaluate(secretary)
+    await secretary.send("1")
+    await bot.server.close()  # the bot is down over the end of the notice period
+    bot.clock.advance(days=8)
+    again = await start_bot()  # nobody runs the jobs by hand: the start-up catch-up does
+    for _ in range(100):
+        async with again.services.engine.connect() as conn:
+            status = (await conn.execute(select(cases.c.status))).scalar_one()
+            runs = {row.job_id: row for row in (await conn.execute(select(job_runs))).all()}
+        if status == "notice_closed" and "cases.close_due_notices" in runs:
+            break
+        await asyncio.sleep(0.05)
+    assert status == "notice_closed"
+    assert runs["cases.close_due_notices"].last_success_at == again.clock.now()
