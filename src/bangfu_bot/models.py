@@ -4,7 +4,9 @@ from bangfu_bot.broadcasts import models as broadcasts_models
 from bangfu_bot.cases import models as cases_models
 from bangfu_bot.conversation import models as conversation_models
 from bangfu_bot.db import metadata
+from bangfu_bot.fund import models as fund_models
 from bangfu_bot.ledger import models as ledger_models
+from bangfu_bot.loans import models as loans_models
 from bangfu_bot.members import models as members_models
 from bangfu_bot.notify import models as notify_models
 from bangfu_bot import scheduler_models
@@ -15,7 +17,9 @@ __all__ = [
     "broadcasts_models",
     "cases_models",
     "conversation_models",
+    "fund_models",
     "ledger_models",
+    "loans_models",
     "members_models",
     "metadata",
     "notify_models",

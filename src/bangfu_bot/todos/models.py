@@ -15,6 +15,7 @@ todos = Table(
     Column("subject_id", Id, ForeignKey("people.id"), nullable=True,
            comment="the member it is about"),
     Column("case_id", Id, ForeignKey("cases.id"), nullable=True),
+    Column("loan_id", Id, ForeignKey("loans.id"), nullable=True),
     Column("text", Text, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("done_at", UtcDateTime, nullable=True),

@@ -17,11 +17,11 @@ from bangfu_bot.todos.models import todos
 
 async def add_todo(conn: AsyncConnection, *, assignee_id: int, kind: str, text: str,
                    now: datetime, subject_id: int | None = None,
-                   case_id: int | None = None, key: str) -> int:
+                   case_id: int | None = None, loan_id: int | None = None, key: str) -> int:
     """Create a to-do and push its text to the assignee's WeChat (once per `key`)."""
     result = await conn.execute(insert(todos).values(
         assignee_id=assignee_id, kind=kind, text=text, subject_id=subject_id, case_id=case_id,
-        created_at=now))
+        loan_id=loan_id, created_at=now))
     todo_id = int(result.inserted_primary_key[0])
     for openid in await openids_of(conn, assignee_id):
         await queue_message(conn, key=f"todo:{key}:{openid}", openid=openid, kind="todo",

@@ -1,0 +1,102 @@
+"""Recording fund movements and deriving the fund's figures from them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import StrEnum
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bangfu_bot.fund.models import fund_movements
+
+
+class Movement(StrEnum):
+    """Kinds of fund movement (资金变动)."""
+
+    CONTRIBUTION = "contribution"  # 筹集: finance, committees, party dues, donations, welfare
+    RELIEF = "relief"  # 慰问金 paid in visits (from the fund's earnings)
+    LOAN_OUT = "loan_out"  # 借款发放
+    PRINCIPAL_IN = "principal_in"  # 还本
+    INTEREST_IN = "interest_in"  # 利息收入
+    WRITE_OFF = "write_off"  # 核销 (principal that will not come back; no cash moves)
+
+
+SOURCES = ("county_finance", "committee", "party_dues", "donation", "welfare_fund")
+
+
+class FundError(ValueError):
+    """A movement the fund cannot take; `message` is Chinese for the person recording it."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+async def record(conn: AsyncConnection, *, kind: Movement, amount_fen: int, document: str,
+                 occurred_on: date, now: datetime, recorded_by: int | None = None,
+                 source: str | None = None, loan_id: int | None = None,
+                 visit_id: int | None = None, note: str | None = None) -> int:
+    """Write one movement; cash going out must be covered by cash on hand."""
+    if amount_fen <= 0:
+        raise FundError("金额要大于 0。")
+    if kind == Movement.CONTRIBUTION and source not in SOURCES:
+        raise FundError("请写明资金来源。")
+    if not document.strip():
+        raise FundError("请写明凭证（收据号或文件号）。")
+    if kind in (Movement.RELIEF, Movement.LOAN_OUT):
+        figures = await figures_now(conn)
+        if amount_fen > figures.cash_fen:
+            raise FundError(f"基金现有 {figures.cash_fen / 100:.2f} 元，不够支出。")
+    result = await conn.execute(insert(fund_movements).values(
+        kind=kind, amount_fen=amount_fen, source=source, document=document.strip(),
+        occurred_on=occurred_on, loan_id=loan_id, visit_id=visit_id, recorded_by=recorded_by,
+        recorded_at=now, note=note))
+    return int(result.inserted_primary_key[0])
+
+
+@dataclass(frozen=True)
+class Figures:
+    """The fund's figures, derived from its movements."""
+
+    contributions_fen: int
+    relief_fen: int
+    loans_out_fen: int
+    principal_in_fen: int
+    interest_in_fen: int
+    written_off_fen: int
+
+    @property
+    def cash_fen(self) -> int:
+        """Cash on hand: sources − relief − loans out + repayments + interest."""
+        return (self.contributions_fen - self.relief_fen - self.loans_out_fen
+                + self.principal_in_fen + self.interest_in_fen)
+
+    @property
+    def outstanding_fen(self) -> int:
+        """Principal still lent out (written-off principal no longer counts)."""
+        return self.loans_out_fen - self.principal_in_fen - self.written_off_fen
+
+
+async def figures_now(conn: AsyncConnection, *, until: date | None = None) -> Figures:
+    """Sum the movements by kind (up to a date, inclusive, when given)."""
+    query = select(fund_movements.c.kind, func.sum(fund_movements.c.amount_fen)).group_by(
+        fund_movements.c.kind)
+    if until is not None:
+        query = query.where(fund_movements.c.occurred_on <= until)
+    sums = {kind: int(total or 0) for kind, total in await conn.execute(query)}
+    return Figures(contributions_fen=sums.get("contribution", 0),
+                   relief_fen=sums.get("relief", 0), loans_out_fen=sums.get("loan_out", 0),
+                   principal_in_fen=sums.get("principal_in", 0),
+                   interest_in_fen=sums.get("interest_in", 0),
+                   written_off_fen=sums.get("write_off", 0))
+
+
+async def reconciliation_fen(conn: AsyncConnection) -> int:
+    """Principal out according to the fund minus principal owed according to the loans:
+    must be exactly zero."""
+    from bangfu_bot.loans.service import loans_outstanding_fen
+
+    figures = await figures_now(conn)
+    return figures.outstanding_fen - await loans_outstanding_fen(conn)

@@ -1,0 +1,91 @@
+"""Loans, their schedules, repayments and audit trail. Money is integer fen."""
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Date,
+    ForeignKey,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from bangfu_bot.db import UtcDateTime, metadata
+
+Id = BigInteger().with_variant(Integer, "sqlite")
+
+loans = Table(
+    "loans",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("person_id", Id, ForeignKey("people.id"), nullable=False, index=True),
+    Column("branch_id", Id, ForeignKey("organisations.id"), nullable=True),
+    Column("status", String(24), nullable=False, index=True, comment="see loans.enums"),
+    Column("amount_fen", BigInteger, nullable=False),
+    Column("project", String(40), nullable=False, comment="项目: 生猪养殖, 烤烟, ..."),
+    Column("earnings", Text, nullable=False, comment="what the project will earn"),
+    Column("schedule_kind", String(16), nullable=False,
+           comment="bullet | yearly | equal_principal"),
+    Column("term_years", Integer, nullable=False),
+    Column("annual_rate_bp", Integer, nullable=False, comment="interest, basis points a year"),
+    Column("inspected_on", Date, nullable=True, comment="组织部实地考核"),
+    Column("inspector", String(40), nullable=True),
+    Column("inspection_finding", Text, nullable=True),
+    Column("guarantor", String(60), nullable=True, comment="乡镇财政担保"),
+    Column("guarantee_document", String(60), nullable=True),
+    Column("disbursed_on", Date, nullable=True),
+    Column("disbursement_document", String(60), nullable=True),
+    Column("recorded_by", Id, ForeignKey("people.id"), nullable=True,
+           comment="the staff member who recorded the disbursement"),
+    Column("confirmed_by", Id, ForeignKey("people.id"), nullable=True,
+           comment="a different staff member who confirmed it"),
+    Column("write_off_reason", Text, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    comment="Loans from the revolving fund",
+)
+
+instalments = Table(
+    "instalments",
+    metadata,
+    Column("loan_id", Id, ForeignKey("loans.id"), primary_key=True),
+    Column("number", Integer, primary_key=True),
+    Column("due_on", Date, nullable=False),
+    Column("principal_fen", BigInteger, nullable=False),
+    Column("interest_fen", BigInteger, nullable=False),
+    comment="The repayment schedule; unpaid future instalments are regenerated after an "
+            "early repayment",
+)
+
+repayments = Table(
+    "repayments",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("loan_id", Id, ForeignKey("loans.id"), nullable=False, index=True),
+    Column("amount_fen", BigInteger, nullable=False),
+    Column("interest_fen", BigInteger, nullable=False, comment="part applied to interest"),
+    Column("principal_fen", BigInteger, nullable=False, comment="part applied to principal"),
+    Column("paid_on", Date, nullable=False),
+    Column("receipt", String(60), nullable=False),
+    Column("recorded_by", Id, ForeignKey("people.id"), nullable=True),
+    Column("recorded_at", UtcDateTime, nullable=False),
+    UniqueConstraint("loan_id", "receipt", name="uq_repayments_loan_receipt"),
+    comment="Repayments received (还款)",
+)
+
+loan_events = Table(
+    "loan_events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("loan_id", Id, ForeignKey("loans.id"), nullable=False, index=True),
+    Column("actor_id", Id, ForeignKey("people.id"), nullable=True),
+    Column("role", String(16), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("from_status", String(24), nullable=True),
+    Column("to_status", String(24), nullable=False),
+    Column("reason", Text, nullable=True),
+    comment="Append-only audit of every loan transition",
+)

@@ -1,0 +1,188 @@
+"""A loan from application to full repayment, and another into arrears and write-off, with
+the fund reconciling to the fen after every step."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select
+
+from bangfu_bot import db
+from bangfu_bot.fund.service import Movement, figures_now, reconciliation_fen, record
+from bangfu_bot.loans import service as loans
+from bangfu_bot.loans.models import instalments, loan_events
+from bangfu_bot.members.service import person_by_id
+from tests.factories import make_person, make_tree
+
+NOW = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+async def county(database_url: str) -> Any:
+    engine = db.make_engine(database_url)
+    await db.migrate(engine)
+    tree = await make_tree(engine, NOW)
+    ids = {
+        "wang": (await make_person(engine, NOW, name="王德福", branch=tree.branch))[0],
+        "zhao": (await make_person(engine, NOW, name="赵明", branch=tree.other_branch,
+                                   roles=("member", "committee"), serial=773))[0],
+        "sun": (await make_person(engine, NOW, name="孙丽", branch=None,
+                                  roles=("department",), serial=884))[0],
+        "qian": (await make_person(engine, NOW, name="钱进", branch=None,
+                                   roles=("department",), serial=885))[0],
+    }
+    async with engine.begin() as conn:
+        people = {key: await person_by_id(conn, value) for key, value in ids.items()}
+        await record(conn, kind=Movement.CONTRIBUTION, amount_fen=27_000_000,
+                     source="county_finance", document="县财政拨款〔2026〕3号",
+                     occurred_on=date(2026, 1, 5), now=NOW)
+    yield engine, people
+    await engine.dispose()
+
+
+async def step(engine: Any, work: Any) -> Any:
+    async with engine.begin() as conn:
+        result = await work(conn)
+        assert await reconciliation_fen(conn) == 0
+        return result
+
+
+async def disbursed_loan(engine: Any, people: Any, kind: str = "yearly",
+                         member: Any = None) -> int:
+    terms = loans.Terms()
+    loan_id = await step(engine, lambda c: loans.apply(
+        c, member=member or people["wang"], amount_fen=500_000, project="生猪养殖",
+        earnings="年底出栏 10 头，约 2 万元", schedule_kind=kind, terms=terms, now=NOW))
+    await step(engine, lambda c: loans.decide(c, loan_id=loan_id, officer=people["zhao"],
+                                              approve=True, reason=None, now=NOW))
+    await step(engine, lambda c: loans.inspect(
+        c, loan_id=loan_id, staff=people["sun"], on=date(2026, 3, 5), inspector="孙丽",
+        finding="猪圈已建好", passed=True, now=NOW))
+    await step(engine, lambda c: loans.guarantee(
+        c, loan_id=loan_id, staff=people["sun"], guarantor="青山镇财政所",
+        document="青财担〔2026〕7号", now=NOW))
+    await step(engine, lambda c: loans.record_disbursement(
+        c, loan_id=loan_id, staff=people["sun"], on=date(2026, 3, 10), document="放款单001",
+        now=NOW))
+    with pytest.raises(loans.LoanRefused) as refused:
+        await step(engine, lambda c: loans.confirm_disbursement(
+            c, loan_id=loan_id, staff=people["sun"], now=NOW))
+    assert "另一位同志复核" in refused.value.message
+    await step(engine, lambda c: loans.confirm_disbursement(
+        c, loan_id=loan_id, staff=people["qian"], now=NOW))
+    return loan_id
+
+
+async def test_from_application_to_full_repayment(county: Any) -> None:
+    engine, people = county
+    loan_id = await disbursed_loan(engine, people)
+    async with engine.connect() as conn:
+        plan = (await conn.execute(select(instalments).order_by(instalments.c.number))).all()
+        cash = (await figures_now(conn)).cash_fen
+    assert [(i.due_on, i.principal_fen) for i in plan] == [
+        (date(2026, 12, 31), 250_000), (date(2027, 12, 31), 250_000)]
+    assert cash == 27_000_000 - 500_000
+    first_interest = plan[0].interest_fen
+    with pytest.raises(loans.LoanRefused) as refused:
+        await step(engine, lambda c: loans.repay(
+            c, loan_id=loan_id, staff=people["sun"], amount_fen=600_000,
+            paid_on=date(2026, 12, 31), receipt="R1", now=NOW))
+    assert "多了不能收" in refused.value.message
+    with pytest.raises(loans.LoanRefused):
+        await step(engine, lambda c: loans.repay(
+            c, loan_id=loan_id, staff=people["sun"], amount_fen=100, paid_on=date(2026, 3, 1),
+            receipt="R0", now=NOW))
+    text = await step(engine, lambda c: loans.repay(
+        c, loan_id=loan_id, staff=people["sun"], amount_fen=first_interest + 250_000,
+        paid_on=date(2026, 12, 31), receipt="R1", now=NOW))
+    assert "还欠本金 2500元" in text
+    async with engine.connect() as conn:
+        early = await loans.position(conn, loan_id, date(2027, 6, 1))
+    assert early.interest_due_fen == 0 and early.principal_outstanding_fen == 250_000
+    done = await step(engine, lambda c: loans.repay(
+        c, loan_id=loan_id, staff=people["sun"], amount_fen=250_000, paid_on=date(2027, 6, 1),
+        receipt="R2", now=NOW))
+    assert "全部还清" in done  # paying early saves the interest not yet due
+    async with engine.connect() as conn:
+        figures = await figures_now(conn)
+        story = [(e.from_status, e.to_status, e.role) for e in
+                 (await conn.execute(select(loan_events).order_by(loan_events.c.id))).all()]
+    assert figures.cash_fen == 27_000_000 + first_interest
+    assert story[-1] == ("disbursed", "repaid", "system") and story[0][1] == "applied"
+
+
+async def test_arrears_and_write_off(county: Any) -> None:
+    engine, people = county
+    loan_id = await disbursed_loan(engine, people, kind="bullet")
+    async with engine.connect() as conn:
+        due = await loans.position(conn, loan_id, date(2028, 3, 10))
+        late = await loans.position(conn, loan_id, date(2028, 4, 20))
+    assert due.days_overdue == 0 and due.overdue_fen > 0
+    assert late.days_overdue == 41 and late.overdue_fen == due.overdue_fen
+    with pytest.raises(loans.LoanRefused):
+        await step(engine, lambda c: loans.write_off(
+            c, loan_id=loan_id, officer=people["sun"], reason="病故", on=date(2028, 5, 1),
+            now=NOW))
+    with pytest.raises(loans.LoanRefused):
+        await step(engine, lambda c: loans.write_off(
+            c, loan_id=loan_id, officer=people["zhao"], reason=" ", on=date(2028, 5, 1),
+            now=NOW))
+    text = await step(engine, lambda c: loans.write_off(
+        c, loan_id=loan_id, officer=people["zhao"], reason="本人病故，家中无力偿还",
+        on=date(2028, 5, 1), now=NOW))
+    assert "核销" in text and "5000元" in text
+    async with engine.connect() as conn:
+        figures = await figures_now(conn)
+    assert figures.outstanding_fen == 0 and figures.written_off_fen == 500_000
+
+
+async def test_a_second_loan_while_one_is_open_is_refused(county: Any) -> None:
+    engine, people = county
+    await disbursed_loan(engine, people)
+    with pytest.raises(loans.LoanRefused) as refused:
+        await step(engine, lambda c: loans.apply(
+            c, member=people["wang"], amount_fen=300_000, project="烤烟", earnings="",
+            schedule_kind="bullet", terms=loans.Terms(), now=NOW))
+    assert "还清后才能再借" in refused.value.message
+
+
+SERIALS = iter(range(1000))
+
+
+@settings(max_examples=20, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(payments=st.lists(st.integers(min_value=1, max_value=300_000), max_size=6),
+       kind=st.sampled_from(["bullet", "yearly", "equal_principal"]))
+async def test_any_valid_sequence_reconciles(county: Any, payments: list[int],
+                                             kind: str) -> None:
+    engine, people = county
+    serial = next(SERIALS)
+    person_id, _ = await make_person(engine, NOW, name="借款人", branch=people["wang"].branch_id,
+                                     serial=serial % 1000, born=date(1960 + serial // 1000, 1, 1))
+    async with engine.connect() as conn:
+        member = await person_by_id(conn, person_id)
+    loan_id = await disbursed_loan(engine, people, kind=kind, member=member)
+    day = date(2026, 4, 1)
+    for n, amount in enumerate(payments):
+        day = date(day.year + (1 if day.month == 12 else 0), day.month % 12 + 1, 1)
+
+        async def pay(conn: Any, amount: int = amount, day: date = day, n: int = n) -> None:
+            owed = await loans.position(conn, loan_id, day)
+            status = (await conn.execute(select(loans.loans.c.status).where(
+                loans.loans.c.id == loan_id))).scalar_one()
+            if owed.owed_now_fen and status == "disbursed":
+                await loans.repay(conn, loan_id=loan_id, staff=people["sun"],
+                                  amount_fen=min(amount, owed.owed_now_fen), paid_on=day,
+                                  receipt=f"P{loan_id}-{n}", now=NOW)
+
+        await step(engine, pay)
+    async with engine.connect() as conn:
+        figures = await figures_now(conn)
+        cash = figures.cash_fen
+    assert cash == (figures.contributions_fen - figures.loans_out_fen
+                    + figures.principal_in_fen + figures.interest_in_fen)
+    assert cash >= 0
