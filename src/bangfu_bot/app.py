@@ -79,7 +79,8 @@ def create_app(
     if bot is None:
         bot = ChatBot.from_directory(settings.conversations_dir, tz=settings.tz,
                                      expiry=timedelta(hours=settings.flow_expiry_h),
-                                     procedure=settings.procedure())
+                                     procedure=settings.procedure(),
+                                     loan_terms=settings.loan_terms())
     if clock is None:
         clock = OffsetClock() if settings.sandbox else SystemClock()
     services = Services(settings=settings, clock=clock, bot=bot,

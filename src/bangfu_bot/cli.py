@@ -184,7 +184,8 @@ def flows_check(settings: Settings) -> int:
     try:
         bot = ChatBot.from_directory(settings.conversations_dir, tz=settings.tz,
                                      expiry=timedelta(hours=settings.flow_expiry_h),
-                                     procedure=settings.procedure())
+                                     procedure=settings.procedure(),
+                                     loan_terms=settings.loan_terms())
     except FlowsInvalid as invalid:
         for problem in invalid.problems:
             print(problem, file=sys.stderr)

@@ -65,6 +65,10 @@ class Settings:
     review_opens: str
     wechat_template_id: str
     quiet_hours: str
+    loan_term_years: int
+    loan_rate_bp: int
+    loan_allow_second: bool
+    guarantor_call_days: int
     sandbox: bool
 
     @property
@@ -103,6 +107,14 @@ class Settings:
         template = self.wechat_template_id or (SANDBOX_TEMPLATE if self.sandbox else "")
         return DeliveryRules(template_id=template, account_type=self.wechat_account_type,
                              tz=self.tz, quiet_start=awake_start, quiet_end=awake_end)
+
+    def loan_terms(self) -> Any:
+        """Loan term, interest rate (basis points a year) and limits."""
+        from bangfu_bot.loans.service import Terms
+
+        return Terms(term_years=self.loan_term_years, annual_rate_bp=self.loan_rate_bp,
+                     allow_second_loan=self.loan_allow_second,
+                     guarantor_call_days=self.guarantor_call_days)
 
     def features(self) -> dict[str, bool]:
         """Which platform features this account type allows (WECHAT.md, account types)."""
@@ -278,6 +290,10 @@ _SPEC: dict[str, tuple[Callable[[str, str], Any], str]] = {
     "review_opens": (_month_day, "12-01"),
     "wechat_template_id": (_str, ""),
     "quiet_hours": (_quiet_hours, "21:00-08:00"),
+    "loan_term_years": (_int_between(1, 10), "2"),
+    "loan_rate_bp": (_int_between(0, 5000), "435"),
+    "loan_allow_second": (_bool, "false"),
+    "guarantor_call_days": (_int_between(1, 365), "30"),
     "sandbox": (_bool, ""),
 }
 

@@ -22,12 +22,15 @@ from bangfu_bot.bot import SILENT_EVENTS, say
 from bangfu_bot.cases import procedure
 from bangfu_bot.cases import service as cases
 from bangfu_bot.cases.enums import CaseStatus
+from bangfu_bot.cases.procedure import Rules as ProcedureRules
 from bangfu_bot.cases.transitions import TransitionRefused, load_case
 from bangfu_bot.cases.eligibility import Rule, load_rules
 from bangfu_bot.conversation import store
 from bangfu_bot.conversation.engine import ActionResult, Engine, Input, Session, Turn
+from bangfu_bot.conversation.loan_actions import LOAN_ACTIONS, TODO_FLOWS
 from bangfu_bot.conversation.flows import Flow, load_flows
 from bangfu_bot.ledger import service as ledger
+from bangfu_bot.loans.service import Terms as LoanTerms
 from bangfu_bot.members import service as members
 from bangfu_bot.members.service import Person
 from bangfu_bot.broadcasts import service as broadcasts
@@ -66,8 +69,12 @@ class ChatBot:
 
     def __init__(self, *, flows: dict[str, Flow], words: dict[str, str], menu: dict[str, str],
                  rules: list[Rule], tz: ZoneInfo, expiry: timedelta,
-                 procedure: procedure.Rules | None = None) -> None:
-        self.procedure = procedure or procedure.Rules(tz=tz)
+                 procedure: ProcedureRules | None = None,
+                 loan_terms: LoanTerms | None = None) -> None:
+        # `procedure` (the parameter) shadows the module inside this method on purpose:
+        # callers pass the county's rules; without them the defaults apply.
+        self.procedure = procedure or ProcedureRules(tz=tz)
+        self.loan_terms = loan_terms or LoanTerms()
         self.engine = Engine(flows, {"cases.evaluation_preview": self._evaluation_preview})
         self.words = words
         self.menu = menu
@@ -77,14 +84,15 @@ class ChatBot:
 
     @classmethod
     def from_directory(cls, directory: str | Path, *, tz: ZoneInfo, expiry: timedelta,
-                       procedure: procedure.Rules | None = None) -> ChatBot:
+                       procedure: ProcedureRules | None = None,
+                       loan_terms: LoanTerms | None = None) -> ChatBot:
         """Load flows, words, menu and rules; raise FlowsInvalid on any flow problem."""
         directory = Path(directory)
         flows = load_flows(directory, ACTIONS, PREVIEWS)
         return cls(flows=flows, words=load_words(directory / "commands.toml"),
                    menu=load_menu(directory / "menu.toml"),
                    rules=load_rules(directory / "eligibility.toml"), tz=tz, expiry=expiry,
-                   procedure=procedure)
+                   procedure=procedure, loan_terms=loan_terms)
 
     def _evaluation_preview(self, answers: dict[str, Any],
                             context: dict[str, Any]) -> tuple[list[str], list[str]]:
@@ -193,6 +201,8 @@ class ChatBot:
             return [await broadcasts.sign_up(ctx.conn, person_id=ctx.person.id, now=ctx.now)]
         if word in {"signups", "delivery_status"}:
             return await self._department_view(ctx, word)
+        if word == "fund":
+            return await self._fund(ctx)
         raise ValueError(f"unknown command word {word!r} in commands.toml")
 
     async def _start(self, ctx: Context, flow_name: str) -> list[str]:
@@ -303,6 +313,14 @@ class ChatBot:
     async def _open_todo(self, ctx: Context, todo: Any) -> list[str]:
         person = ctx.person
         assert person is not None
+        if todo.kind in TODO_FLOWS:
+            from bangfu_bot.loans.prompts import loan_context
+
+            return self._begin(ctx, TODO_FLOWS[todo.kind],
+                               await loan_context(ctx.conn, int(todo.loan_id)))
+        if todo.kind == "guarantor_call":
+            await finish_todo(ctx.conn, todo.id, ctx.now)
+            return [todo.text]
         if todo.kind in {"call_member", "tell_member"}:
             await finish_todo(ctx.conn, todo.id, ctx.now)
             told = [todo.text] if todo.kind == "tell_member" else []
@@ -365,6 +383,17 @@ class ChatBot:
                 lines.append(broadcasts.say("status_line", label=say(f"outbox_{status}"),
                                             count=counts[status]))
         return ["\n".join(lines)]
+
+    async def _fund(self, ctx: Context) -> list[str]:
+        """基金: the current figures, for the supervision group and the department."""
+        from bangfu_bot.fund.service import fund_summary
+
+        person = ctx.person
+        if person is None:
+            return [say("need_binding")]
+        if not (person.has("supervisor") or person.has("department")):
+            return [say("not_allowed", role=say("role_supervisor"))]
+        return [await fund_summary(ctx.conn, today=ctx.now.astimezone(self.tz).date())]
 
     async def _file_all(self, ctx: Context) -> list[str]:
         flow = self.engine.flows["file_all"]
@@ -645,5 +674,6 @@ ACTIONS: dict[str, Callable[..., Awaitable[ActionResult]]] = {
     "ledger.review": review_action,
     "cases.file_all": file_all_action,
     "broadcasts.send": broadcast_action,
+    **LOAN_ACTIONS,
 }
 PREVIEWS = ("cases.evaluation_preview",)

@@ -20,6 +20,7 @@ from bangfu_bot.loans.schedule import Instalment, build
 from bangfu_bot.members.models import people
 from bangfu_bot.members.service import Person
 from bangfu_bot.texts import texts
+from bangfu_bot.todos.models import todos
 
 
 class LoanStatus(StrEnum):
@@ -94,6 +95,9 @@ async def transition(conn: AsyncConnection, *, loan_id: int, target: L, actor: P
                                .values(status=target, updated_at=now, **changes))
     if moved.rowcount != 1:
         raise LoanRefused("这笔借款刚被别人办过了。")
+    # The step is done: its to-dos (for every staff member who got one) close with it.
+    await conn.execute(update(todos).where(todos.c.loan_id == loan_id, todos.c.done_at.is_(None))
+                       .values(done_at=now))
     await conn.execute(insert(loan_events).values(
         loan_id=loan_id, actor_id=actor.id if actor else None, role=role, channel=channel,
         at=now, from_status=loan.status, to_status=target, reason=reason))

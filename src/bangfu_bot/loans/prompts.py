@@ -1,0 +1,85 @@
+"""Who is told what after each step of a loan (a to-do for the next actor, a push to the
+member)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bangfu_bot.cases.procedure import people_with_role, tell
+from bangfu_bot.conversation.engine import yuan
+from bangfu_bot.loans.models import instalments, loans
+from bangfu_bot.loans.service import L, say
+from bangfu_bot.members.models import people
+from bangfu_bot.members.service import person_by_id
+from bangfu_bot.todos.service import add_todo
+
+
+async def loan_context(conn: AsyncConnection, loan_id: int) -> dict[str, Any]:
+    """What flows and texts show about a loan."""
+    loan = (await conn.execute(select(loans).where(loans.c.id == loan_id))).one()
+    name = (await conn.execute(select(people.c.name).where(people.c.id == loan.person_id))
+            ).scalar_one()
+    recorder = ""
+    if loan.recorded_by:
+        recorder = (await conn.execute(select(people.c.name)
+                                       .where(people.c.id == loan.recorded_by))).scalar_one()
+    return {"loan_id": loan_id, "name": name, "amount": yuan(loan.amount_fen),
+            "project": loan.project, "recorder": recorder}
+
+
+async def _todo_for(conn: AsyncConnection, people_ids: list[int], *, kind: str, text: str,
+                    loan: Any, now: datetime) -> None:
+    for person_id in people_ids:
+        await add_todo(conn, assignee_id=person_id, kind=kind, text=text, now=now,
+                       subject_id=loan.person_id, loan_id=loan.id,
+                       key=f"loan:{loan.id}:{kind}:{person_id}")
+
+
+async def after(conn: AsyncConnection, *, loan_id: int, now: datetime,
+                reason: str | None = None) -> None:
+    """Prompt whoever acts next, or tell the member, for the loan's new status."""
+    loan = (await conn.execute(select(loans).where(loans.c.id == loan_id))).one()
+    ctx = await loan_context(conn, loan_id)
+    staff = await people_with_role(conn, "department")
+    if loan.status == L.APPLIED:
+        member = await person_by_id(conn, loan.person_id)
+        officers = await people_with_role(conn, "committee",
+                                          committee_id=member.committee_id if member else None)
+        await _todo_for(conn, officers, kind="loan_review", text=say("review_todo", **ctx),
+                        loan=loan, now=now)
+    elif loan.status == L.APPROVED:
+        await _todo_for(conn, staff, kind="loan_inspect", text=say("inspect_todo", **ctx),
+                        loan=loan, now=now)
+        await tell(conn, loan.person_id, say("member_approved"), key=f"loan:{loan_id}:approved",
+                   now=now, reason="loan approved")
+    elif loan.status == L.REJECTED:
+        await tell(conn, loan.person_id, say("member_rejected", reason=reason or "见支部书记"),
+                   key=f"loan:{loan_id}:rejected", now=now, reason="loan rejected")
+    elif loan.status == L.INSPECTED:
+        await _todo_for(conn, staff, kind="loan_guarantee", text=say("guarantee_todo", **ctx),
+                        loan=loan, now=now)
+    elif loan.status == L.GUARANTEED:
+        await _todo_for(conn, staff, kind="loan_disburse", text=say("disburse_todo", **ctx),
+                        loan=loan, now=now)
+    elif loan.status == L.RECORDED:
+        others = [s for s in staff if s != loan.recorded_by]
+        await _todo_for(conn, others, kind="loan_confirm", text=say("confirm_todo", **ctx),
+                        loan=loan, now=now)
+    elif loan.status == L.DISBURSED:
+        await tell(conn, loan.person_id, say("member_disbursed", amount=ctx["amount"],
+                                             id=loan_id, plan=await plan_text(conn, loan_id)),
+                   key=f"loan:{loan_id}:disbursed", now=now, reason="loan disbursed")
+
+
+async def plan_text(conn: AsyncConnection, loan_id: int) -> str:
+    """The schedule as the member reads it."""
+    rows = (await conn.execute(select(instalments).where(instalments.c.loan_id == loan_id)
+                               .order_by(instalments.c.number))).all()
+    return "\n".join(say("plan_line", n=row.number,
+                         day=f"{row.due_on.year}年{row.due_on.month}月{row.due_on.day}日",
+                         principal=yuan(row.principal_fen), interest=yuan(row.interest_fen))
+                     for row in rows)
