@@ -29,6 +29,8 @@ TOKEN = "countytoken"
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 AES_KEY_OLD = "OLDdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 
+pytest_plugins = ["tests.county"]
+
 CONVERSATIONS = Path(__file__).resolve().parents[1] / "conversations"
 PG_URL = os.environ.get("BANGFU_TEST_DATABASE_URL", "")
 

@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     ledger.add_argument("--out", required=True, help="FILE.xlsx")
     audit = export_commands.add_parser("audit", help="every case transition, for supervisors")
     audit.add_argument("--out", required=True, help="FILE.xlsx")
+    from bangfu_bot.demo.seed import add_arguments as add_demo_arguments
+
+    add_demo_arguments(commands)
     notice = export_commands.add_parser("notice", help="the printable public notice of a case")
     notice.add_argument("case", type=int)
     minutes = export_commands.add_parser("minutes", help="the evaluation record of a case")
@@ -88,6 +91,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(menu_push(settings))
     if args.command == "qrcode":
         return asyncio.run(issue_qrcode(settings, args.person, args.days))
+    if args.command == "seed-demo":
+        from bangfu_bot.demo.seed import run_seed_demo
+
+        return asyncio.run(run_seed_demo(settings))
     if args.command == "broadcast":
         return asyncio.run(broadcast_command(settings, args))
     if args.command == "outbox":
@@ -142,6 +149,7 @@ def _announce(settings: Settings) -> None:
     if settings.sandbox:
         print(f"sandbox WeChat (no credentials set): token {settings.wechat_token!r}, "
               f"appid {settings.wechat_appid!r}; loopback only", flush=True)
+        print(f"sandbox page: open {where}/sandbox in a browser on this computer", flush=True)
     allowed = [name for name, on in settings.features().items() if on]
     print(f"account type {settings.wechat_account_type}: {', '.join(allowed)}", flush=True)
 

@@ -83,8 +83,9 @@ class Settings:
 
     @property
     def has_credentials(self) -> bool:
-        """Whether real WeChat credentials were configured."""
-        return bool(self.wechat_appid and self.wechat_secret and self.wechat_token)
+        """Whether real WeChat credentials were configured (not the public sandbox ones)."""
+        return (self.wechat_appid != SANDBOX_APPID
+                and bool(self.wechat_appid and self.wechat_secret and self.wechat_token))
 
     def procedure(self) -> Any:
         """The rules of the case procedure (notice length, evaluation rule...)."""

@@ -10,7 +10,7 @@ from bangfu_bot.broadcasts import service as broadcasts
 from bangfu_bot.broadcasts.models import broadcast_recipients
 from bangfu_bot.broadcasts.models import broadcasts as broadcast_table
 from bangfu_bot.members.models import bindings, people, person_roles
-from tests.conversation.conftest import bind, chat, county  # noqa: F401
+from tests.county import bind
 from tests.factories import id_number
 
 

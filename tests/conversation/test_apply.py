@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 
 from bangfu_bot.cases.models import case_events, cases
-from tests.conversation.conftest import bind
+from tests.county import bind
 
 FULL_ANSWERS = [
     ("申请", "困难主要是哪一种"),

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import insert, select
 
 from bangfu_bot.members.models import binding_tickets, bindings
-from tests.conversation.conftest import bind
+from tests.county import bind
 
 
 async def test_follow_welcomes_in_three_lines(bot: Any, county: Any, chat: Any) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from bangfu_bot.fund.service import Movement, record
 from bangfu_bot.loans.models import loans
 from bangfu_bot.scheduler import run_all
-from tests.conversation.conftest import bind, chat, county  # noqa: F401
+from tests.county import bind
 from tests.factories import make_person
 
 

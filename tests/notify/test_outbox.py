@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 
 from bangfu_bot.notify.models import outbox, outbox_attempts
 from bangfu_bot.notify.outbox import Dispatcher, queue_message
-from tests.conversation.conftest import bind, chat, county  # noqa: F401
+from tests.county import bind
 
 OPENID = "o-wang"
 TEMPLATE = "TM-notice-001"

@@ -1,4 +1,4 @@
-"""A small county on the roster, and a bot to chat with."""
+"""Fixtures of a small county on the roster and a bot to chat with (a pytest plugin)."""
 
 from __future__ import annotations
 
