@@ -67,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     notice.add_argument("case", type=int)
     minutes = export_commands.add_parser("minutes", help="the evaluation record of a case")
     minutes.add_argument("case", type=int)
+    from bangfu_bot.visits.cli import add_parser as add_visits_parser
+
+    add_visits_parser(commands)
     return parser
 
 
@@ -91,6 +94,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(menu_push(settings))
     if args.command == "qrcode":
         return asyncio.run(issue_qrcode(settings, args.person, args.days))
+    if args.command == "visits":
+        return asyncio.run(visits_command(settings, args))
     if args.command == "seed-demo":
         from bangfu_bot.demo.seed import run_seed_demo
 
@@ -406,6 +411,15 @@ async def outbox_status(settings: Settings) -> int:
                    "unknown", "failed"):
         print(f"{status:14} {counts.get(status, 0)}")
     return 0
+
+
+async def visits_command(settings: Settings, args: argparse.Namespace) -> int:
+    """Open a visit campaign, or show a campaign's progress."""
+    from bangfu_bot.clock import SystemClock
+    from bangfu_bot.visits.cli import run
+
+    async with _engine(settings) as engine:
+        return await run(engine, args, now=SystemClock().now(), tz=settings.tz)
 
 
 def show_config(settings: Settings) -> int:

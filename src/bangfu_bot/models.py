@@ -11,6 +11,7 @@ from bangfu_bot.members import models as members_models
 from bangfu_bot.notify import models as notify_models
 from bangfu_bot import scheduler_models
 from bangfu_bot.todos import models as todos_models
+from bangfu_bot.visits import models as visits_models
 from bangfu_bot.wechat import models as wechat_models
 
 __all__ = [
@@ -25,5 +26,6 @@ __all__ = [
     "notify_models",
     "scheduler_models",
     "todos_models",
+    "visits_models",
     "wechat_models",
 ]

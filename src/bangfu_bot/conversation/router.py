@@ -30,6 +30,7 @@ from bangfu_bot.conversation.engine import ActionResult, Engine, Input, Session,
 from bangfu_bot.conversation.loan_actions import LOAN_ACTIONS, TODO_FLOWS
 from bangfu_bot.conversation.flows import Flow, load_flows
 from bangfu_bot.ledger import service as ledger
+from bangfu_bot.visits import chat as visits_chat
 from bangfu_bot.loans.service import Terms as LoanTerms
 from bangfu_bot.members import service as members
 from bangfu_bot.members.service import Person
@@ -75,7 +76,8 @@ class ChatBot:
         # callers pass the county's rules; without them the defaults apply.
         self.procedure = procedure or ProcedureRules(tz=tz)
         self.loan_terms = loan_terms or LoanTerms()
-        self.engine = Engine(flows, {"cases.evaluation_preview": self._evaluation_preview})
+        self.engine = Engine(flows, {"cases.evaluation_preview": self._evaluation_preview,
+                                     **visits_chat.PREVIEWS})
         self.words = words
         self.menu = menu
         self.rules = rules
@@ -203,6 +205,8 @@ class ChatBot:
             return await self._department_view(ctx, word)
         if word == "fund":
             return await self._fund(ctx)
+        if word in visits_chat.WORDS:
+            return await self._visits(ctx, word)
         raise ValueError(f"unknown command word {word!r} in commands.toml")
 
     async def _start(self, ctx: Context, flow_name: str) -> list[str]:
@@ -313,6 +317,10 @@ class ChatBot:
     async def _open_todo(self, ctx: Context, todo: Any) -> list[str]:
         person = ctx.person
         assert person is not None
+        if todo.kind in visits_chat.TODO_KINDS:
+            answer = await visits_chat.open_todo(ctx.conn, todo=todo, person=person,
+                                                 now=ctx.now, tz=self.tz)
+            return self._visits_answer(ctx, answer)
         if todo.kind in TODO_FLOWS:
             from bangfu_bot.loans.prompts import loan_context
 
@@ -362,6 +370,19 @@ class ChatBot:
         if flow is None:
             return [say("todo_done_already")]
         return self._begin(ctx, flow, context)
+
+    async def _visits(self, ctx: Context, word: str) -> list[str]:
+        session = ctx.dialogue.current
+        if word in visits_chat.FLOW_WORDS and session.status == "active":
+            return [say_engine_busy(self.engine, session)]
+        answer = await visits_chat.command(ctx.conn, word=word, person=ctx.person, now=ctx.now,
+                                           tz=self.tz)
+        return self._visits_answer(ctx, answer)
+
+    def _visits_answer(self, ctx: Context, answer: visits_chat.Begin | str) -> list[str]:
+        if isinstance(answer, visits_chat.Begin):
+            return self._begin(ctx, answer.flow, answer.context)
+        return [answer]
 
     def _begin(self, ctx: Context, flow_name: str, context: dict[str, Any]) -> list[str]:
         ctx.dialogue.park()
@@ -675,5 +696,6 @@ ACTIONS: dict[str, Callable[..., Awaitable[ActionResult]]] = {
     "cases.file_all": file_all_action,
     "broadcasts.send": broadcast_action,
     **LOAN_ACTIONS,
+    **visits_chat.ACTIONS,
 }
-PREVIEWS = ("cases.evaluation_preview",)
+PREVIEWS = ("cases.evaluation_preview", *visits_chat.PREVIEWS)

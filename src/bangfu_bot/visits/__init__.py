@@ -1,0 +1,1 @@
+"""Consolation visits (走访慰问): festival campaigns and event-triggered visits."""
