@@ -92,3 +92,20 @@ async def test_broadcast_and_outbox_status_commands(database_url: str, tmp_path:
     assert code == 1 and "没有叫“没有的支部”的支部" in err
     code, out, err = await run_cli(env, "outbox", "status")
     assert code == 0 and "pending" in out and "escalated" in out
+
+
+async def test_fund_contribute_and_report_commands(database_url: str, tmp_path: Any) -> None:
+    engine = db.make_engine(database_url)
+    await db.migrate(engine)
+    await engine.dispose()
+    env = {"BANGFU_DATABASE_URL": database_url, "BANGFU_STORAGE_DIR": str(tmp_path)}
+    code, out, err = await run_cli(env, "fund", "contribute", "--source", "county_finance",
+                                   "--amount", "27万", "--document", "县财政〔2026〕3号",
+                                   "--date", "2026-01-05")
+    assert code == 0 and "270000.00" in out, err
+    code, _, err = await run_cli(env, "fund", "contribute", "--source", "donation",
+                                 "--amount", "很多", "--document", "x", "--date", "2026-01-05")
+    assert code == 2 and err.strip().splitlines()[-1].startswith("bangfu-bot: --amount:")
+    report = tmp_path / "fund.xlsx"
+    code, out, err = await run_cli(env, "fund", "report", "--year", "2026", "--out", str(report))
+    assert code == 0 and "reconciliation 0.00" in out and report.exists(), err

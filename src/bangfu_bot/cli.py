@@ -49,6 +49,18 @@ def build_parser() -> argparse.ArgumentParser:
                            help="everyone | township:党委全称 | branch:支部全称 | "
                                 "role:secretary | category:台帐类别")
     broadcast.add_argument("--training", action="store_true", help="members may answer 报名")
+    fund = commands.add_parser("fund", help="the assistance fund")
+    fund_commands = fund.add_subparsers(dest="fund_command", required=True)
+    contribute = fund_commands.add_parser("contribute", help="record money coming in")
+    contribute.add_argument("--source", required=True,
+                            choices=["county_finance", "committee", "party_dues", "donation",
+                                     "welfare_fund"])
+    contribute.add_argument("--amount", required=True, help="yuan, e.g. 100000 or 10万")
+    contribute.add_argument("--document", required=True, help="the source document")
+    contribute.add_argument("--date", required=True, help="YYYY-MM-DD on the document")
+    report = fund_commands.add_parser("report", help="the year's report for supervisors")
+    report.add_argument("--year", type=int, required=True)
+    report.add_argument("--out", required=True, help="FILE.xlsx")
     outbox_parser = commands.add_parser("outbox", help="outbound messages")
     outbox_commands = outbox_parser.add_subparsers(dest="outbox_command", required=True)
     outbox_commands.add_parser("status", help="sent / delivered / escalated / failed counts")
@@ -102,6 +114,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(run_seed_demo(settings))
     if args.command == "broadcast":
         return asyncio.run(broadcast_command(settings, args))
+    if args.command == "fund":
+        return asyncio.run(fund_command(settings, args))
     if args.command == "outbox":
         return asyncio.run(outbox_status(settings))
     if args.command == "export":
@@ -420,6 +434,44 @@ async def visits_command(settings: Settings, args: argparse.Namespace) -> int:
 
     async with _engine(settings) as engine:
         return await run(engine, args, now=SystemClock().now(), tz=settings.tz)
+
+
+async def fund_command(settings: Settings, args: argparse.Namespace) -> int:
+    """Record a contribution, or write the yearly fund report."""
+    from datetime import date
+    from pathlib import Path
+
+    from bangfu_bot.clock import SystemClock
+    from bangfu_bot.conversation.fields import FieldError, parse_money_fen
+    from bangfu_bot.fund.report import export_fund_report
+    from bangfu_bot.fund.service import FundError, Movement, record
+
+    now = SystemClock().now()
+    async with _engine(settings) as engine:
+        if args.fund_command == "report":
+            report = await export_fund_report(engine, year=args.year, out=Path(args.out),
+                                              today=now.astimezone(settings.tz).date())
+            print(f"{report.movements} movements -> {report.path}; reconciliation "
+                  f"{report.reconciliation_fen / 100:.2f}")
+            return 0 if report.reconciliation_fen == 0 else 1
+        try:
+            amount = parse_money_fen(args.amount)
+            on = date.fromisoformat(args.date)
+            async with engine.begin() as conn:
+                await record(conn, kind=Movement.CONTRIBUTION, amount_fen=amount,
+                             source=args.source, document=args.document, occurred_on=on,
+                             now=now)
+        except FieldError as error:
+            print(f"bangfu-bot: --amount: {error.message}", file=sys.stderr)
+            return 2
+        except FundError as error:
+            print(f"bangfu-bot: {error.message}", file=sys.stderr)
+            return 1
+        except ValueError:
+            print(f"bangfu-bot: --date: expected YYYY-MM-DD, got {args.date!r}", file=sys.stderr)
+            return 2
+    print(f"recorded {amount / 100:.2f} yuan from {args.source}")
+    return 0
 
 
 def show_config(settings: Settings) -> int:

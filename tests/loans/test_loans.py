@@ -186,3 +186,20 @@ async def test_any_valid_sequence_reconciles(county: Any, payments: list[int],
     assert cash == (figures.contributions_fen - figures.loans_out_fen
                     + figures.principal_in_fen + figures.interest_in_fen)
     assert cash >= 0
+
+
+async def test_fund_report_reconciles_and_lists_ages(county: Any, tmp_path: Any) -> None:
+    import openpyxl
+
+    from bangfu_bot.fund.report import export_fund_report
+
+    engine, people = county
+    loan_id = await disbursed_loan(engine, people, kind="bullet")
+    out = tmp_path / "基金.xlsx"
+    report = await export_fund_report(engine, year=2026, out=out, today=date(2028, 8, 1))
+    assert report.reconciliation_fen == 0 and report.movements == 2
+    book = openpyxl.load_workbook(out)
+    summary = {row[0]: row[1] for row in book["汇总"].iter_rows(values_only=True)}
+    assert summary["现有资金"] == 265000 and summary["对账差额（应为 0.00）"] == 0
+    (header, row, _, risk) = list(book["借款余额"].iter_rows(values_only=True))
+    assert row[0] == loan_id and row[6] == "逾期90天以上" and risk[3] == 5000

@@ -1,0 +1,117 @@
+"""The supervision group's yearly fund report (帮扶基金年度报告) as XLSX."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from openpyxl import Workbook
+from openpyxl.styles import Font
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bangfu_bot.fund.models import fund_movements
+from bangfu_bot.fund.service import SOURCE_NAMES, figures_now, reconciliation_fen
+from bangfu_bot.loans.models import instalments, loans
+from bangfu_bot.loans.service import L, position
+from bangfu_bot.members.models import people
+
+KIND_NAMES = {"contribution": "筹集", "relief": "慰问支出", "loan_out": "借款发放",
+              "principal_in": "收回本金", "interest_in": "利息收入", "write_off": "核销"}
+AGES = (("未逾期", 0, 0), ("逾期1-30天", 1, 30), ("逾期31-90天", 31, 90),
+        ("逾期90天以上", 91, 10**6))
+
+
+@dataclass(frozen=True)
+class FundReport:
+    """What was written."""
+
+    path: Path
+    movements: int
+    reconciliation_fen: int
+
+
+def _yuan(fen: int) -> Decimal:
+    return (Decimal(fen) / 100).quantize(Decimal("0.01"))
+
+
+async def export_fund_report(engine: AsyncEngine, *, year: int, out: Path,
+                             today: date) -> FundReport:
+    """Movements of the year, loans outstanding by age, amount at risk, expected repayments
+    by month, and the reconciliation line (must be 0.00)."""
+    async with engine.connect() as conn:
+        moves = (await conn.execute(
+            select(fund_movements).where(fund_movements.c.occurred_on >= date(year, 1, 1),
+                                         fund_movements.c.occurred_on <= date(year, 12, 31))
+            .order_by(fund_movements.c.occurred_on, fund_movements.c.id))).all()
+        figures = await figures_now(conn, until=min(today, date(year, 12, 31)))
+        gap = await reconciliation_fen(conn)
+        open_loans = (await conn.execute(
+            select(loans, people.c.name).select_from(loans.join(people, people.c.id ==
+                                                                loans.c.person_id))
+            .where(loans.c.status == L.DISBURSED).order_by(loans.c.id))).all()
+        ages = []
+        for loan in open_loans:
+            owed = await position(conn, loan.id, today)
+            ages.append((loan, owed))
+        expected = (await conn.execute(
+            select(instalments.c.due_on, instalments.c.principal_fen, instalments.c.interest_fen)
+            .select_from(instalments.join(loans, loans.c.id == instalments.c.loan_id))
+            .where(loans.c.status == L.DISBURSED, instalments.c.due_on >= today))).all()
+    await asyncio.to_thread(_write, out, year, moves, figures, gap, ages, expected)
+    return FundReport(out, len(moves), gap)
+
+
+def _write(out: Path, year: int, moves: list[Any], figures: Any, gap: int,
+           ages: list[tuple[Any, Any]], expected: list[Any]) -> None:
+    book = Workbook()
+    summary = book.active
+    summary.title = "汇总"
+    rows = [(f"{year}年帮扶基金报告", None), ("累计筹集", figures.contributions_fen),
+            ("累计慰问支出", figures.relief_fen), ("累计借款发放", figures.loans_out_fen),
+            ("累计收回本金", figures.principal_in_fen), ("累计利息收入", figures.interest_in_fen),
+            ("累计核销", figures.written_off_fen), ("现有资金", figures.cash_fen),
+            ("在外借款本金", figures.outstanding_fen),
+            ("对账差额（应为 0.00）", gap)]
+    for label, fen in rows:
+        summary.append([label, None if fen is None else _yuan(fen)])
+    summary["A1"].font = Font(bold=True, size=14)
+    movement_sheet = book.create_sheet("资金变动")
+    movement_sheet.append(["日期", "类别", "来源", "金额（元）", "凭证", "借款编号", "备注"])
+    for move in moves:
+        movement_sheet.append([move.occurred_on.isoformat(), KIND_NAMES.get(move.kind, move.kind),
+                               SOURCE_NAMES.get(move.source or "", ""), _yuan(move.amount_fen),
+                               move.document, move.loan_id, move.note or ""])
+    age_sheet = book.create_sheet("借款余额")
+    age_sheet.append(["借款编号", "借款人", "项目", "本金余额（元）", "逾期金额（元）", "逾期天数",
+                      "账龄"])
+    at_risk = 0
+    for loan, owed in ages:
+        label = next(name for name, low, high in AGES if low <= owed.days_overdue <= high)
+        if owed.days_overdue > 90:
+            at_risk += owed.principal_outstanding_fen
+        age_sheet.append([loan.id, loan.name, loan.project, _yuan(owed.principal_outstanding_fen),
+                          _yuan(owed.overdue_fen), owed.days_overdue, label])
+    age_sheet.append([])
+    age_sheet.append(["风险金额（逾期90天以上的本金）", None, None, _yuan(at_risk)])
+    month_sheet = book.create_sheet("预计还款")
+    month_sheet.append(["月份", "本金（元）", "利息（元）"])
+    by_month: dict[str, list[int]] = {}
+    for due_on, principal, interest in expected:
+        bucket = by_month.setdefault(due_on.strftime("%Y-%m"), [0, 0])
+        bucket[0] += principal
+        bucket[1] += interest
+    for month in sorted(by_month):
+        month_sheet.append([month, _yuan(by_month[month][0]), _yuan(by_month[month][1])])
+    for sheet in book.worksheets:
+        for row in sheet.iter_rows():
+            for cell in row:
+                if isinstance(cell.value, Decimal):
+                    cell.number_format = "0.00"
+        sheet.column_dimensions["A"].width = 24
+    out.parent.mkdir(parents=True, exist_ok=True)
+    book.save(out)
