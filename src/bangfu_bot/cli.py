@@ -72,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     ledger.add_argument("--out", required=True, help="FILE.xlsx")
     audit = export_commands.add_parser("audit", help="every case transition, for supervisors")
     audit.add_argument("--out", required=True, help="FILE.xlsx")
+    commands.add_parser("demo", help="play the whole mechanism against the fake WeChat")
+    chat = commands.add_parser("chat", help="chat as a person on the roster, in the terminal")
+    chat.add_argument("--as", dest="persona", required=True, help="name or ID number")
     from bangfu_bot.demo.seed import add_arguments as add_demo_arguments
 
     add_demo_arguments(commands)
@@ -108,6 +111,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(issue_qrcode(settings, args.person, args.days))
     if args.command == "visits":
         return asyncio.run(visits_command(settings, args))
+    if args.command in {"demo", "chat"}:
+        # The transcript is the output: keep the service's INFO lines out of it.
+        logging.getLogger().setLevel(logging.WARNING)
+    if args.command == "demo":
+        from bangfu_bot.demo.play import main_demo
+
+        return asyncio.run(main_demo(settings.storage_dir))
+    if args.command == "chat":
+        from bangfu_bot.demo.terminal import chat_as
+
+        return asyncio.run(chat_as(args.persona, settings))
     if args.command == "seed-demo":
         from bangfu_bot.demo.seed import run_seed_demo
 

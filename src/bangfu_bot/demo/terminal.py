@@ -1,0 +1,85 @@
+"""`bangfu-bot chat --as NAME`: chat as a person on the roster, from a terminal.
+
+The same in-process setup as the demo: the fake WeChat on loopback, the bot served over HTTP
+on the configured database, every typed line a signed push. `/天 N` moves the simulated clock
+N days ahead and runs the scheduled jobs; `/退出` (or Ctrl-D) quits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import insert, select
+
+from bangfu_bot.clock import FrozenClock
+from bangfu_bot.demo.play import BOT_NAME, Sandbox
+from bangfu_bot.members.models import bindings, people
+
+__all__ = ["chat_as"]
+
+
+def _show(prefix: str, text: str) -> None:
+    first, *rest = text.splitlines() or [""]
+    print(f"{prefix}{first}")
+    for line in rest:
+        print(" " * 8 + line)
+
+
+async def chat_as(persona: str, settings: Any) -> int:
+    """A line-based REPL as `persona` (a name or ID number on the roster)."""
+    env = {"BANGFU_DATABASE_URL": settings.database_url,
+           "BANGFU_STORAGE_DIR": str(settings.storage_dir)}
+    clock = FrozenClock(datetime.now(UTC).replace(microsecond=0))
+    async with Sandbox(env, clock) as box:
+        engine = box.services.engine
+        async with engine.begin() as conn:
+            found = (await conn.execute(select(people.c.id, people.c.name).where(
+                (people.c.name == persona) | (people.c.id_number == persona))
+                .order_by(people.c.id))).first()
+            if found is None:
+                print(f"bangfu-bot: 名册里没有“{persona}”。可先运行 bangfu-bot seed-demo。")
+                return 1
+            openid = f"o-terminal-{found.id}"
+            bound = (await conn.execute(select(bindings.c.id).where(
+                bindings.c.openid == openid, bindings.c.unbound_at.is_(None)))).first()
+            if bound is None:
+                await conn.execute(insert(bindings).values(
+                    openid=openid, person_id=found.id, channel="chat", bound_at=clock.now()))
+        box.api.follow(openid)
+        print(f"以 {found.name} 的身份聊天（模拟微信）。/天 N 让时间前进 N 天，/退出 结束。")
+        seen = [0, 0, 0]
+        while True:
+            try:
+                line = (await asyncio.to_thread(input, f"[{box.stamp()}] {found.name} > ")).strip()
+            except EOFError:
+                break
+            if not line:
+                continue
+            if line in ("/退出", "/quit"):
+                break
+            if line.startswith("/天"):
+                try:
+                    days = float(line.removeprefix("/天").strip() or "1")
+                except ValueError:
+                    print("用法：/天 N")
+                    continue
+                clock.advance(days=days)
+                await box.run_jobs()
+                print(f"⏩ 时间来到 {box.stamp()}")
+            else:
+                answer = await box.send(openid, line)
+                _show(f"{BOT_NAME} > ", answer if answer is not None else "（稍后以客服消息回复）")
+                await box.flush_outbox()
+            texts = box.api.sent_texts(openid)
+            templates = box.api.sent_templates(openid)
+            masses = [job.content for job in box.api.mass_jobs() if openid in job.delivered]
+            for text in texts[seen[0]:]:
+                _show("（推送）", text)
+            for template in templates[seen[1]:]:
+                _show("（推送·模板）", "；".join(str(v) for v in template.get("data", {}).values()))
+            for content in masses[seen[2]:]:
+                _show("（推送·群发）", content)
+            seen = [len(texts), len(templates), len(masses)]
+    return 0
