@@ -73,8 +73,6 @@ async def test_import_members_reports_bad_rows_and_writes_nothing(
         f"张建国,男,,,{bad},,青山镇党委,桃源村党支部,党员、支部书记,农村\n",
         encoding="utf-8")
     env = {"BANGFU_DATABASE_URL": database_url, "BANGFU_STORAGE_DIR": str(tmp_path)}
-    if not database_url.startswith("sqlite"):
-        env["BANGFU_DATABASE_URL"] = database_url
     code, out, err = await run_cli(env, "import", "members", str(roster))
     assert code == 1, err
     assert "第 3 行" in out and bad not in out

@@ -6,7 +6,6 @@ import asyncio
 import io
 from typing import Any
 
-import aiohttp
 import pytest
 from sqlalchemy import func, select
 
@@ -404,5 +403,4 @@ async def test_platform_error_is_what_a_member_sees_when_the_bot_is_gone(bot: An
     driver = bot.driver(url="http://127.0.0.1:9/wechat", timeout_s=0.5)
     delivery = await driver.text(OPENID, "在吗")
     assert delivery.tries == 3 and delivery.text == PLATFORM_ERROR
-    assert isinstance(delivery.statuses[0], str)
-    assert aiohttp  # the driver speaks real HTTP
+    assert isinstance(delivery.statuses[0], str)  # connection refused, not an HTTP status
