@@ -107,3 +107,37 @@ async def test_fund_contribute_and_report_commands(database_url: str, tmp_path: 
     report = tmp_path / "fund.xlsx"
     code, out, err = await run_cli(env, "fund", "report", "--year", "2026", "--out", str(report))
     assert code == 0 and "reconciliation 0.00" in out and report.exists(), err
+
+
+async def test_seed_demo_then_chat_as_and_exports(tmp_path: Any) -> None:
+    """The README's newcomer commands, run as a person would (on the embedded SQLite)."""
+    import openpyxl
+
+    env = {"BANGFU_STORAGE_DIR": str(tmp_path / "storage"),
+           "BANGFU_DATABASE_URL": f"sqlite:///{tmp_path}/storage/bangfu.db",
+           "BANGFU_CONVERSATIONS_DIR": str(CONVERSATIONS)}
+    code, out, err = await run_cli(env, "seed-demo")
+    assert code == 0, err
+    code, out, err = await run_cli(env, "export", "ledger", "--year", "2026", "--out",
+                                   str(tmp_path / "台帐.xlsx"))
+    assert code == 0 and "ledger rows" in out, err
+    assert openpyxl.load_workbook(tmp_path / "台帐.xlsx")["汇总"]
+    code, out, err = await run_cli(env, "export", "audit", "--out", str(tmp_path / "审计.xlsx"))
+    assert code == 0 and "audit rows" in out, err
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bangfu_bot.cli", "chat", "--as", "没有这个人",
+        env={"PATH": "/usr/bin:/bin", **env}, stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out_b, err_b = await process.communicate("/退出\n".encode())
+    assert process.returncode != 0 and "seed-demo" in (out_b + err_b).decode()
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "storage" / "bangfu.db") as raw:
+        (name,) = raw.execute("SELECT name FROM people ORDER BY id LIMIT 1").fetchone()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bangfu_bot.cli", "chat", "--as", name,
+        env={"PATH": "/usr/bin:/bin", **env}, stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out_b, err_b = await process.communicate("帮助\n/退出\n".encode())
+    assert process.returncode == 0, err_b.decode()
+    assert "您可以回复" in out_b.decode() or "书记您好" in out_b.decode()

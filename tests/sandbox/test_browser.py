@@ -1,0 +1,138 @@
+"""The sandbox page in a real headless Chromium, used as a person would: make the demo
+county, play a member who binds and applies through the menu, then play their branch
+secretary and see the application's prompt arrive.
+
+Needs Debian's `chromium` (installed by .ci/run) and Playwright for Python, driven with
+`executable_path`; Playwright's own browser download is never used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tests.sandbox.conftest import Page
+from tests.sandbox.test_api import APPLY
+
+playwright_api = pytest.importorskip("playwright.async_api")
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+TIMEOUT_MS = 15_000
+
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                                reason="Debian's chromium is not installed")
+
+
+@pytest.fixture
+async def browser_page(page: Page) -> AsyncIterator[playwright_api.Page]:
+    """A Chromium tab on the sandbox page (served by `page` on a real port of 127.0.0.1)."""
+    async with playwright_api.async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            context = await browser.new_context(viewport={"width": 1280, "height": 900},
+                                                locale="zh-CN")
+            tab = await context.new_page()
+            tab.set_default_timeout(TIMEOUT_MS)
+            problems: list[str] = []
+            tab.on("pageerror", lambda error: problems.append(str(error)))
+            tab.on("dialog", lambda dialog: problems.append(f"alert: {dialog.message}"))
+            await tab.goto(page.url("/sandbox"))
+            yield tab
+            assert not problems, problems
+            await context.close()
+        finally:
+            await browser.close()
+
+
+async def choose(tab: playwright_api.Page, name: str, role: str) -> None:
+    """Tap a person in the picker and wait for the phone to show them."""
+    person = tab.locator("#groups button.person").filter(
+        has=tab.locator("span.name", has_text=re.compile(f"^{re.escape(name)}$")))
+    await person.first.click()
+    await playwright_api.expect(tab.locator("#who")).to_have_text(f"{name}（{role}）")
+
+
+async def bind(tab: playwright_api.Page, name: str) -> None:
+    """Tap 一键绑定 and wait for the bot to confirm."""
+    await tab.locator("#bind").click()
+    await playwright_api.expect(
+        tab.locator("#messages .bubble.side-bot").last).to_contain_text(f"绑定好了！{name}")
+    await playwright_api.expect(tab.locator("#bind")).to_be_hidden()
+
+
+async def answer(tab: playwright_api.Page, said: str, expected: str) -> None:
+    """Type a line in the composer, send it, and wait for the bot's reply to show."""
+    bot = tab.locator("#messages .bubble.side-bot")
+    before = await bot.count()
+    await tab.locator("#text").fill(said)
+    await tab.locator("#send").click()
+    await playwright_api.expect(bot).to_have_count(before + 1)
+    await playwright_api.expect(bot.last).to_contain_text(expected)
+    await playwright_api.expect(tab.locator("#typing")).to_have_count(0)
+
+
+async def test_apply_as_a_member_and_the_secretary_sees_it(
+        page: Page, browser_page: playwright_api.Page, tmp_path: Path) -> None:
+    tab = browser_page
+    expect = playwright_api.expect
+
+    # An empty roster offers the demo county; a person taps the button.
+    await expect(tab.locator("#demo")).to_be_visible()
+    await tab.locator("#make-demo").click()
+    await expect(tab.locator("#demo-result")).to_contain_text("示范县建好了")
+    await expect(tab.locator("#groups h3").first).to_contain_text("党员")
+
+    # The cast: a branch secretary as the picker lists them, and a member of that branch
+    # with no case yet (the same lists the page's script reads).
+    groups = await page.personas()
+    secretary = groups["支部书记"][0]
+    member = next(p for p in groups["党员"]
+                  if p["where"] == secretary["where"] and p["case"] is None)
+
+    # The secretary binds first, so the prompt has somewhere to go.
+    await choose(tab, secretary["name"], "支部书记")
+    await bind(tab, secretary["name"])
+
+    # The member binds, then taps 申请帮扶 in the menu and answers the questions.
+    await choose(tab, member["name"], "党员")
+    await bind(tab, member["name"])
+    await tab.locator("#menu button.top", has_text=re.compile("^申请帮扶$")).click()
+    await expect(tab.locator("#messages .bubble.side-bot").last).to_contain_text(
+        "困难主要是哪一种")
+    for said, expected in APPLY[:3]:
+        await answer(tab, said, expected)
+    mine = tab.locator("#messages .bubble.side-me")
+    for said, _ in APPLY[:3]:
+        await expect(mine.filter(has_text=re.compile(f"^{re.escape(said)}"))).not_to_have_count(0)
+    # ... and goes on to hand the application in.
+    for said, expected in APPLY[3:]:
+        await answer(tab, said, expected)
+    await tab.screenshot(path=str(tmp_path / "member.png"))
+
+    # Now play the secretary: the prompt about the new application arrives in their chat.
+    await choose(tab, secretary["name"], "支部书记")
+    prompt = tab.locator("#messages .bubble.side-push.kind-cs").filter(
+        has_text=f"新的帮扶申请：{member['name']}")
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + TIMEOUT_MS / 1000
+    while not await prompt.count():
+        assert loop.time() < deadline, await tab.locator("#messages").inner_text()
+        await page.services.dispatcher.send_due()
+        await asyncio.sleep(0.2)
+    await expect(prompt.first).to_be_visible()
+    await expect(prompt.first.locator(".label")).to_have_text("客服消息")
+
+    # Replying 待办 lists the member's application.
+    await answer(tab, "待办", member["name"])
+
+    shot = tmp_path / "sandbox.png"
+    await tab.screenshot(path=str(shot))
+    assert shot.stat().st_size > 0
+    print(f"screenshot: {shot}")
