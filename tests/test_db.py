@@ -63,3 +63,24 @@ async def test_token_is_shared_through_the_store_in_utc(database_url: str) -> No
     assert loaded is not None and loaded.token == "tok-2"
     assert loaded.expires_at == datetime(2026, 11, 30, 14, 0, tzinfo=UTC)
     assert other_account is None
+
+
+async def test_errors_never_carry_sql_parameters(database_url: str) -> None:
+    """An error (which ends up in a log) must not show the ID number it was about."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import exc, insert
+
+    from bangfu_bot.members.models import people
+
+    engine = db.make_engine(database_url)
+    await db.migrate(engine)
+    now = datetime(2026, 11, 30, tzinfo=UTC)
+    row = dict(name="王德福", id_number="520102195603142319", active=True, created_at=now,
+               updated_at=now)
+    with pytest.raises(exc.IntegrityError) as error:
+        async with engine.begin() as conn:
+            await conn.execute(insert(people).values(**row))
+            await conn.execute(insert(people).values(**row))
+    await engine.dispose()
+    assert "520102195603142319" not in str(error.value)

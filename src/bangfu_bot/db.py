@@ -48,7 +48,12 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 
 def make_engine(url: str, *, busy_timeout_ms: int = 2000, **kwargs: Any) -> AsyncEngine:
-    """Create the async engine; SQLite gets WAL, foreign keys and a busy timeout."""
+    """Create the async engine; SQLite gets WAL, foreign keys and a busy timeout.
+
+    SQL parameters are hidden from error messages: they can hold ID numbers, phone
+    numbers and message bodies, and errors end up in logs.
+    """
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         _ensure_sqlite_dir(url)
         engine = create_async_engine(
