@@ -154,7 +154,6 @@ def serve(settings: Settings) -> int:
     from aiohttp import web
 
     from bangfu_bot.app import create_app
-
     from bangfu_bot.conversation.flows import FlowsInvalid
 
     try:

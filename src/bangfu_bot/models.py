@@ -1,5 +1,6 @@
 """Imports every domain's tables so the shared MetaData (and Alembic) sees them all."""
 
+from bangfu_bot import scheduler_models
 from bangfu_bot.broadcasts import models as broadcasts_models
 from bangfu_bot.cases import models as cases_models
 from bangfu_bot.conversation import models as conversation_models
@@ -9,7 +10,6 @@ from bangfu_bot.ledger import models as ledger_models
 from bangfu_bot.loans import models as loans_models
 from bangfu_bot.members import models as members_models
 from bangfu_bot.notify import models as notify_models
-from bangfu_bot import scheduler_models
 from bangfu_bot.todos import models as todos_models
 from bangfu_bot.visits import models as visits_models
 from bangfu_bot.wechat import models as wechat_models

@@ -1,7 +1,6 @@
 """Broadcasts, who each reached by which channel, and training sign-ups (报名)."""
 
 from sqlalchemy import (
-    BigInteger,
     Boolean,
     Column,
     ForeignKey,
@@ -12,9 +11,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from bangfu_bot.db import UtcDateTime, metadata
-
-Id = BigInteger().with_variant(Integer, "sqlite")
+from bangfu_bot.db import Id, UtcDateTime, metadata
 
 broadcasts = Table(
     "broadcasts",

@@ -13,9 +13,7 @@ from sqlalchemy import (
     Text,
 )
 
-from bangfu_bot.db import UtcDateTime, metadata
-
-Id = BigInteger().with_variant(Integer, "sqlite")
+from bangfu_bot.db import Id, UtcDateTime, metadata
 
 cases = Table(
     "cases",

@@ -19,22 +19,21 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu_bot.bot import SILENT_EVENTS, say
+from bangfu_bot.broadcasts import service as broadcasts
 from bangfu_bot.cases import procedure
 from bangfu_bot.cases import service as cases
+from bangfu_bot.cases.eligibility import Rule, load_rules
 from bangfu_bot.cases.enums import CaseStatus
 from bangfu_bot.cases.procedure import Rules as ProcedureRules
 from bangfu_bot.cases.transitions import TransitionRefused, load_case
-from bangfu_bot.cases.eligibility import Rule, load_rules
 from bangfu_bot.conversation import store
 from bangfu_bot.conversation.engine import ActionResult, Engine, Input, Session, Turn
-from bangfu_bot.conversation.loan_actions import LOAN_ACTIONS, TODO_FLOWS
 from bangfu_bot.conversation.flows import Flow, load_flows
+from bangfu_bot.conversation.loan_actions import LOAN_ACTIONS, TODO_FLOWS
 from bangfu_bot.ledger import service as ledger
-from bangfu_bot.visits import chat as visits_chat
 from bangfu_bot.loans.service import Terms as LoanTerms
 from bangfu_bot.members import service as members
 from bangfu_bot.members.service import Person
-from bangfu_bot.broadcasts import service as broadcasts
 from bangfu_bot.notify.outbox import queue_message, status_counts, template_finished
 from bangfu_bot.todos.service import (
     add_todo,
@@ -43,6 +42,7 @@ from bangfu_bot.todos.service import (
     open_todos,
     todo_by_id,
 )
+from bangfu_bot.visits import chat as visits_chat
 from bangfu_bot.wechat.inbound import Inbound
 
 # WeChat reportedly fails passive texts over ~600 characters: the rest follows separately.

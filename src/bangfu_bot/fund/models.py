@@ -6,15 +6,12 @@ from sqlalchemy import (
     Column,
     Date,
     ForeignKey,
-    Integer,
     String,
     Table,
     Text,
 )
 
-from bangfu_bot.db import UtcDateTime, metadata
-
-Id = BigInteger().with_variant(Integer, "sqlite")
+from bangfu_bot.db import Id, UtcDateTime, metadata
 
 fund_movements = Table(
     "fund_movements",

@@ -12,9 +12,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from bangfu_bot.db import UtcDateTime, metadata
-
-Id = BigInteger().with_variant(Integer, "sqlite")
+from bangfu_bot.db import Id, UtcDateTime, metadata
 
 ledger_entries = Table(
     "ledger_entries",

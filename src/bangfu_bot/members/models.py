@@ -1,20 +1,16 @@
 """Organisations (county → 党委 → 支部), people, their roles, and WeChat bindings."""
 
 from sqlalchemy import (
-    BigInteger,
     Boolean,
     Column,
     Date,
     ForeignKey,
-    Integer,
     String,
     Table,
     UniqueConstraint,
 )
 
-from bangfu_bot.db import UtcDateTime, metadata
-
-Id = BigInteger().with_variant(Integer, "sqlite")
+from bangfu_bot.db import Id, UtcDateTime, metadata
 
 organisations = Table(
     "organisations",

@@ -2,9 +2,7 @@
 
 from sqlalchemy import BigInteger, Boolean, Column, ForeignKey, Integer, String, Table, Text
 
-from bangfu_bot.db import UtcDateTime, metadata
-
-Id = BigInteger().with_variant(Integer, "sqlite")
+from bangfu_bot.db import Id, UtcDateTime, metadata
 
 outbox = Table(
     "outbox",

@@ -1,10 +1,8 @@
 """The to-do list of each official."""
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Integer, String, Table, Text
+from sqlalchemy import Column, ForeignKey, String, Table, Text
 
-from bangfu_bot.db import UtcDateTime, metadata
-
-Id = BigInteger().with_variant(Integer, "sqlite")
+from bangfu_bot.db import Id, UtcDateTime, metadata
 
 todos = Table(
     "todos",

@@ -1,10 +1,8 @@
 """Tables of the platform edge: every push received, the shared token, followers."""
 
-from sqlalchemy import BigInteger, Boolean, Column, Integer, String, Table, Text
+from sqlalchemy import Boolean, Column, String, Table, Text
 
-from bangfu_bot.db import UtcDateTime, metadata
-
-Id = BigInteger().with_variant(Integer, "sqlite")
+from bangfu_bot.db import Id, UtcDateTime, metadata
 
 inbound_messages = Table(
     "inbound_messages",
