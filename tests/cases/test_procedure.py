@@ -45,6 +45,18 @@ async def evaluate(secretary: Any, meeting: list[tuple[str, str]] = MEETING) -> 
     return await secretary.send("跳过")
 
 
+async def report_after_notice(bot: Any, wang: Any, secretary: Any) -> None:
+    """Submit, evaluate, let the notice run out, and report to the committee."""
+    await submit(wang)
+    await evaluate(secretary)
+    await secretary.send("1")
+    bot.clock.advance(days=8)
+    await run_all(bot.services)
+    for line in ["待办", "1", "跳过"]:
+        await secretary.send(line)
+    assert "已上报党委" in await secretary.send("1")
+
+
 async def pushed_to(bot: Any, chat: Any) -> list[str]:
     await bot.flush_outbox()
     return chat.pushed()
@@ -220,15 +232,7 @@ async def _number_of(bot: Any, name: str) -> str:
 async def test_return_to_evaluation_and_the_audit_story(bot: Any, county: Any,
                                                         chat: Any) -> None:
     wang, secretary, officer, _ = await personas(chat, county)
-    await submit(wang)
-    await evaluate(secretary)
-    await secretary.send("1")
-    bot.clock.advance(days=8)
-    await run_all(bot.services)
-    await secretary.send("待办")
-    await secretary.send("1")
-    await secretary.send("跳过")
-    await secretary.send("1")
+    await report_after_notice(bot, wang, secretary)
     await wang.send("进度")
     await officer.send("待办")
     await officer.send("1")
@@ -258,15 +262,7 @@ async def test_two_officers_approving_at_once_exactly_one_wins(bot: Any, county:
                       born=date(1980, 3, 3))
     other = chat("o-qian")
     await bind(other, "钱伟", await _number_of(bot, "钱伟"))
-    await submit(wang)
-    await evaluate(secretary)
-    await secretary.send("1")
-    bot.clock.advance(days=8)
-    await run_all(bot.services)
-    await secretary.send("待办")
-    await secretary.send("1")
-    await secretary.send("跳过")
-    await secretary.send("1")
+    await report_after_notice(bot, wang, secretary)
     for person in (officer, other):
         await person.send("待办")
         await person.send("1")
@@ -290,13 +286,7 @@ async def test_notice_text_is_stored_printable(bot: Any, county: Any, chat: Any)
 
 async def file_a_case(bot: Any, county: Any, chat: Any) -> tuple[Any, Any]:
     wang, secretary, officer, staff = await personas(chat, county)
-    await submit(wang)
-    await evaluate(secretary)
-    await secretary.send("1")
-    bot.clock.advance(days=8)
-    await run_all(bot.services)
-    for line in ["待办", "1", "跳过", "1"]:
-        await secretary.send(line)
+    await report_after_notice(bot, wang, secretary)
     for line in ["待办", "1", "1", "1"]:
         await officer.send(line)
     for line in ["待办", "1", "跳过"]:
@@ -350,13 +340,7 @@ async def test_batch_filing_and_printed_records(bot: Any, county: Any, chat: Any
     from bangfu_bot.cases.procedure import minutes_text
 
     wang, secretary, officer, staff = await personas(chat, county)
-    await submit(wang)
-    await evaluate(secretary)
-    await secretary.send("1")
-    bot.clock.advance(days=8)
-    await run_all(bot.services)
-    for line in ["待办", "1", "跳过", "1"]:
-        await secretary.send(line)
+    await report_after_notice(bot, wang, secretary)
     for line in ["待办", "1", "1", "1"]:
         await officer.send(line)
     assert "只有组织部能用" in await secretary.send("批量备案")
