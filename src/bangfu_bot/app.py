@@ -201,10 +201,12 @@ def _message_path(services: Services):  # type: ignore[no-untyped-def]
                                 on_deposed=leader_work.stop, retry_s=services.leader_retry_s)
         services.leadership = leadership
         leadership.start()
-        replayer = asyncio.create_task(_replay_spool(inbox, services.spool_retry_s))
+        stop_replaying = asyncio.Event()
+        replayer = asyncio.create_task(_replay_spool(inbox, services.spool_retry_s,
+                                                     stop_replaying))
         yield
         await leadership.close()
-        replayer.cancel()
+        stop_replaying.set()
         await asyncio.gather(replayer, return_exceptions=True)
         await inbox.drain(services.shutdown_grace_s)
         await committer.close(services.shutdown_grace_s)
@@ -232,19 +234,26 @@ class _LeaderWork:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
         if self._catch_up is not None:
-            self._catch_up.cancel()
+            # Let the start-up run finish its transaction rather than cut it off.
+            done, _ = await asyncio.wait([self._catch_up], timeout=5)
+            if not done:
+                self._catch_up.cancel()
             await asyncio.gather(self._catch_up, return_exceptions=True)
         await self._dispatcher.close()
 
 
-async def _replay_spool(inbox: Inbox, every_s: float) -> None:
+async def _replay_spool(inbox: Inbox, every_s: float, stop: asyncio.Event) -> None:
     # Journaled pushes (answered `success` before their work committed) until they commit.
-    while True:
+    # Stops between rounds, never in the middle of one.
+    while not stop.is_set():
         try:
             await inbox.replay()
         except Exception as exc:  # noqa: BLE001 - try again at the next round
             log.warning("spool replay failed: %s", type(exc).__name__)
-        await asyncio.sleep(every_s)
+        try:
+            await asyncio.wait_for(stop.wait(), every_s)
+        except TimeoutError:
+            pass
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -100,28 +100,33 @@ class Dispatcher:
         self._poll_s = poll_s
         self._rules = rules or DeliveryRules()
         self._wake = asyncio.Event()
+        self._stopping = False
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         """Start the sending loop."""
+        self._stopping = False
         self._task = asyncio.create_task(self._loop(), name="outbox-dispatcher")
 
-    async def close(self) -> None:
-        """Stop the sending loop."""
-        if self._task is not None:
+    async def close(self, grace_s: float = 5.0) -> None:
+        """Stop the sending loop between rows (cancelling only if it does not stop in time,
+        so a row is not cut off in the middle of its database work)."""
+        if self._task is None:
+            return
+        self._stopping = True
+        self._wake.set()
+        done, _ = await asyncio.wait([self._task], timeout=grace_s)
+        if not done:
             self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await asyncio.gather(self._task, return_exceptions=True)
+        self._task = None
 
     def wake(self) -> None:
         """Look for due rows now rather than at the next poll."""
         self._wake.set()
 
     async def _loop(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 await self.send_due()
             except Exception as exc:  # noqa: BLE001 - keep dispatching after a bad moment
@@ -130,7 +135,8 @@ class Dispatcher:
                 await asyncio.wait_for(self._wake.wait(), self._poll_s)
             except TimeoutError:
                 pass
-            self._wake.clear()
+            if not self._stopping:
+                self._wake.clear()
 
     async def send_due(self, limit: int = 200) -> int:
         """Send every row that is due; return how many were attempted."""
