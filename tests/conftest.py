@@ -44,7 +44,6 @@ def _pg_schema_reset() -> None:
     """Start the PostgreSQL run from an empty schema, once."""
     if not PG_URL:
         return
-    import asyncio
 
     async def reset() -> None:
         engine = db.make_engine(load_settings({"BANGFU_DATABASE_URL": PG_URL}).database_url)
@@ -138,21 +137,7 @@ class Bot:
 
     async def flush_outbox(self, timeout: float = 10) -> None:
         """Send every due outbox row, waiting for any the background dispatcher holds."""
-        from sqlalchemy import func, select
-
-        from bangfu_bot.notify.models import outbox
-
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while loop.time() < deadline:
-            await self.services.dispatcher.send_due()
-            async with self.services.engine.connect() as conn:
-                waiting = (await conn.execute(select(func.count()).select_from(outbox).where(
-                    outbox.c.status.in_(["pending", "sending"]),
-                    outbox.c.next_attempt_at <= self.clock.now()))).scalar_one()
-            if not waiting:
-                return
-            await asyncio.sleep(0.02)
+        await self.services.dispatcher.flush(timeout)
 
     def url(self, path: str = "/wechat") -> str:
         return str(self.server.make_url(path))

@@ -11,7 +11,7 @@ from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bangfu_bot.texts import texts
+from bangfu_bot.texts import speaker
 from bangfu_bot.wechat.inbound import Inbound
 
 # Events that are receipts or navigation: WeChat expects no answer to them.
@@ -35,7 +35,4 @@ class Bot(Protocol):
         ...
 
 
-def say(key: str, **values: object) -> str:
-    """A text of the bot outside dialogues, with {placeholders} filled in."""
-    text = texts("bangfu_bot")[key]
-    return text.format(**values) if values else text
+say = speaker("bangfu_bot")

@@ -10,8 +10,8 @@ from sqlalchemy import select
 from bangfu_bot.cases.models import case_events, cases, objections, public_notices
 from bangfu_bot.ledger.models import ledger_entries
 from bangfu_bot.scheduler import run_all
-from tests.county import bind
 from tests.conversation.test_apply import fill
+from tests.county import bind
 
 MEETING = [
     ("昨天", "应到党员"), ("9", "实际到会"), ("8", "监督"), ("李书文、王芳", "计票人"),

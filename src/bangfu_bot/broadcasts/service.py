@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, func, insert, select, update
@@ -18,7 +17,7 @@ from bangfu_bot.clock import Clock
 from bangfu_bot.ledger.models import ledger_entries
 from bangfu_bot.members.models import bindings, organisations, people, person_roles
 from bangfu_bot.notify.outbox import queue_message
-from bangfu_bot.texts import texts
+from bangfu_bot.texts import speaker
 from bangfu_bot.wechat.client import WeChatAPIError, WeChatClient
 
 MASS_PER_MONTH = 4
@@ -27,9 +26,7 @@ ROLE_NAMES = {"secretary": "支部书记", "committee": "党委委员", "departm
               "member": "党员", "supervisor": "监督小组"}
 
 
-def say(key: str, **values: Any) -> str:
-    """A text of broadcasting."""
-    return texts("bangfu_bot.broadcasts")[key].format(**values)
+say = speaker("bangfu_bot.broadcasts")
 
 
 class AudienceError(ValueError):

@@ -22,16 +22,14 @@ from bangfu_bot.members.service import (
     secretaries_of,
 )
 from bangfu_bot.notify.outbox import queue_message
-from bangfu_bot.texts import texts
+from bangfu_bot.texts import speaker
 from bangfu_bot.todos.service import add_todo
 
 INCOME_FIELDS = ("income_farming", "income_wages", "income_allowances", "income_pension",
                  "income_other")
 
 
-def say(key: str, **values: Any) -> str:
-    """A text of the case procedure."""
-    return texts("bangfu_bot.cases")[key].format(**values)
+say = speaker("bangfu_bot.cases")
 
 
 @dataclass(frozen=True)

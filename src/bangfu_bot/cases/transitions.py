@@ -19,7 +19,7 @@ from bangfu_bot.cases.enums import CaseStatus as S
 from bangfu_bot.cases.models import case_events, cases
 from bangfu_bot.members.models import organisations
 from bangfu_bot.members.service import Person
-from bangfu_bot.texts import texts
+from bangfu_bot.texts import speaker
 from bangfu_bot.todos.models import todos
 
 
@@ -63,9 +63,7 @@ class TransitionRefused(Exception):
         self.reason = reason
 
 
-def say(key: str, **values: Any) -> str:
-    """A text of the case procedure."""
-    return texts("bangfu_bot.cases")[key].format(**values)
+say = speaker("bangfu_bot.cases")
 
 
 def status_name(status: str) -> str:

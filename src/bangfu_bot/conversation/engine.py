@@ -15,7 +15,7 @@ from typing import Any
 
 from bangfu_bot.conversation.fields import FieldError, mask_id, parse, parse_yes_no
 from bangfu_bot.conversation.flows import Flow, Step
-from bangfu_bot.texts import texts
+from bangfu_bot.texts import speaker
 
 SKIP_WORDS = {"跳过", "不知道", "不清楚", "没有", "无", "不用"}
 DONE_WORDS = {"好了", "好", "完了", "发完了", "没有了", "没了", "就这些", "跳过", "没有", "不用"}
@@ -26,9 +26,7 @@ MORE = "@more"
 EDIT = re.compile(r"^(?:修改|改)\s*第?\s*(\d{1,2})\s*(?:项|条|个)?$")
 
 
-def say(key: str, **values: Any) -> str:
-    """A text of the dialogue engine."""
-    return texts("bangfu_bot.conversation")[key].format(**values)
+say = speaker("bangfu_bot.conversation")
 
 
 @dataclass

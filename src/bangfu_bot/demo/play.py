@@ -9,7 +9,6 @@ in seconds.
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -113,19 +112,7 @@ class Sandbox:
 
     async def flush_outbox(self, timeout: float = 10) -> None:
         """Send every due outbox row (as the dispatcher would)."""
-        from bangfu_bot.notify.models import outbox
-
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while loop.time() < deadline:
-            await self.services.dispatcher.send_due()
-            async with self.services.engine.connect() as conn:
-                waiting = (await conn.execute(select(func.count()).select_from(outbox).where(
-                    outbox.c.status.in_(["pending", "sending"]),
-                    outbox.c.next_attempt_at <= self.clock.now()))).scalar_one()
-            if not waiting:
-                return
-            await asyncio.sleep(0.02)
+        await self.services.dispatcher.flush(timeout)
 
     async def run_jobs(self) -> None:
         await run_all(self.services)

@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bangfu_bot.cases.models import case_events, cases
 from bangfu_bot.ledger.models import ledger_entries
 from bangfu_bot.members.models import organisations, people
-from bangfu_bot.texts import texts
+from bangfu_bot.texts import speaker, texts
 
 __all__ = ["LedgerExport", "export_audit", "export_ledger"]
 
@@ -56,9 +56,7 @@ class LedgerExport:
     townships: list[str]
 
 
-def say(key: str, **values: Any) -> str:
-    """One ledger text, filled in."""
-    return texts("bangfu_bot.ledger")[key].format(**values)
+say = speaker("bangfu_bot.ledger")
 
 
 def _lines(key: str) -> list[str]:

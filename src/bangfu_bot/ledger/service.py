@@ -15,13 +15,10 @@ from bangfu_bot.conversation.engine import yuan
 from bangfu_bot.ledger.models import ledger_entries
 from bangfu_bot.members.models import people
 from bangfu_bot.members.service import Person, secretaries_of
-from bangfu_bot.texts import texts
+from bangfu_bot.texts import speaker
 from bangfu_bot.todos.service import add_todo
 
-
-def say(key: str, **values: Any) -> str:
-    """A text of the ledger."""
-    return texts("bangfu_bot.ledger")[key].format(**values)
+say = speaker("bangfu_bot.ledger")
 
 
 def review_opens_on(year: int, month_day: str) -> date:

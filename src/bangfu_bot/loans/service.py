@@ -19,7 +19,7 @@ from bangfu_bot.loans.models import instalments, loan_events, loans, repayments
 from bangfu_bot.loans.schedule import Instalment, build
 from bangfu_bot.members.models import people
 from bangfu_bot.members.service import Person
-from bangfu_bot.texts import texts
+from bangfu_bot.texts import speaker
 from bangfu_bot.todos.models import todos
 
 
@@ -61,9 +61,7 @@ class LoanRefused(Exception):
         self.message = message
 
 
-def say(key: str, **values: Any) -> str:
-    """A text of the loan procedure."""
-    return texts("bangfu_bot.loans")[key].format(**values)
+say = speaker("bangfu_bot.loans")
 
 
 @dataclass(frozen=True)

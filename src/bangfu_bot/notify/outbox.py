@@ -22,7 +22,7 @@ from bangfu_bot.clock import Clock
 from bangfu_bot.dbutil import insert_ignore
 from bangfu_bot.notify.channels import quiet_until, shorten, window_allows
 from bangfu_bot.notify.models import outbox, outbox_attempts
-from bangfu_bot.texts import texts
+from bangfu_bot.texts import speaker, texts
 from bangfu_bot.wechat.client import ErrorKind, WeChatAPIError, WeChatClient
 
 log = logging.getLogger(__name__)
@@ -120,6 +120,22 @@ class Dispatcher:
             self._task.cancel()
         await asyncio.gather(self._task, return_exceptions=True)
         self._task = None
+
+    async def flush(self, timeout: float = 10) -> None:
+        """Send everything due now, waiting for rows another task has claimed (tests, the
+        sandbox and the demo use this to see what a member would have received)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline:
+            await self.send_due()
+            now = self._clock.now()
+            async with self._engine.connect() as conn:
+                waiting = (await conn.execute(select(func.count()).select_from(outbox).where(
+                    outbox.c.status.in_(["pending", "sending"]),
+                    outbox.c.next_attempt_at <= now))).scalar_one()
+            if not waiting:
+                return
+            await asyncio.sleep(0.02)
 
     def wake(self) -> None:
         """Look for due rows now rather than at the next poll."""
@@ -290,9 +306,7 @@ def _has(key: str) -> bool:
     return key in texts("bangfu_bot.notify")
 
 
-def say(key: str, **values: Any) -> str:
-    """A text of delivery."""
-    return texts("bangfu_bot.notify")[key].format(**values)
+say = speaker("bangfu_bot.notify")
 
 
 async def escalate(conn: AsyncConnection, *, row: Any, why: str, now: datetime) -> bool:

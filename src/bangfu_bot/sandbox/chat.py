@@ -29,7 +29,7 @@ from bangfu_bot.conversation.models import conversations
 from bangfu_bot.members.models import bindings, people
 from bangfu_bot.notify.models import outbox
 from bangfu_bot.sandbox.personas import OPENID_PREFIX
-from bangfu_bot.texts import texts
+from bangfu_bot.texts import speaker
 from bangfu_bot.wechat.fake_api import FakeWeChatAPI
 from bangfu_bot.wechat.fake_push import PLATFORM_ERROR, Delivery, PushDriver
 from bangfu_bot.wechat.models import wechat_users
@@ -46,9 +46,7 @@ MISSED = ("undeliverable", "escalated", "failed", "unknown")
 BIND_TURNS = 8
 
 
-def say(key: str, **values: Any) -> str:
-    """A text of the sandbox."""
-    return texts("bangfu_bot.sandbox")[key].format(**values)
+say = speaker("bangfu_bot.sandbox")
 
 
 def local_date(instant: datetime, tz: ZoneInfo) -> str:

@@ -26,7 +26,7 @@ from bangfu_bot.ledger.models import ledger_entries
 from bangfu_bot.members.models import organisations, people, person_roles
 from bangfu_bot.members.service import Person, openids_of, secretaries_of
 from bangfu_bot.notify.outbox import queue_message
-from bangfu_bot.texts import texts
+from bangfu_bot.texts import speaker
 from bangfu_bot.todos.models import todos
 from bangfu_bot.todos.service import add_todo, finish_todo
 from bangfu_bot.visits.enums import FESTIVALS, AssignedAs, Occasion, Source
@@ -39,9 +39,7 @@ TODO_KIND = "visit"  # an assignee's list; opening it starts the report flow
 WATCH_KIND = "visit_watch"  # a township officer's not-visited list
 
 
-def say(key: str, **values: Any) -> str:
-    """A text of the visits."""
-    return texts("bangfu_bot.visits")[key].format(**values)
+say = speaker("bangfu_bot.visits")
 
 
 class VisitRefused(Exception):
