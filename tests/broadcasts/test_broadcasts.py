@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 
 from bangfu_bot.broadcasts import service as broadcasts
 from bangfu_bot.broadcasts.models import broadcast_recipients
@@ -55,6 +55,25 @@ async def test_a_township_of_five_thousand(bot: Any, county: Any) -> None:
         row = (await conn.execute(select(broadcast_table)
                                   .where(broadcast_table.c.id == broadcast_id))).one()
     assert (row.status, row.recipients, row.mass_sent) == ("sent", 5000, 5000)
+
+
+async def test_a_send_cut_off_by_a_crash_is_taken_up_once(bot: Any, county: Any) -> None:
+    openids = await add_members(bot, county.tree.branch, 3)
+    async with bot.services.engine.begin() as conn:
+        broadcast_id, _ = await broadcasts.create(
+            conn, author_id=None, text="明天开会。", audience="branch:桃源村党支部",
+            training=False, now=bot.clock.now(), tz=bot.services.settings.tz)
+        # A dispatcher claimed it and died before recording anything.
+        await conn.execute(update(broadcast_table).where(broadcast_table.c.id == broadcast_id)
+                           .values(status="sending", sent_at=bot.clock.now()))
+    await bot.flush_outbox()
+    assert bot.api.mass_jobs() == []  # a fresh claim may still be at work: leave it
+    bot.clock.advance(minutes=10)
+    await bot.flush_outbox()
+    (job,) = bot.api.mass_jobs()
+    assert sorted(job.attempted) == sorted(openids)
+    await bot.flush_outbox()
+    assert len(bot.api.mass_jobs()) == 1
 
 
 async def test_the_fifth_notice_in_a_month_goes_another_way(bot: Any, county: Any) -> None:

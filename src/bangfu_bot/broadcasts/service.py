@@ -16,7 +16,7 @@ from bangfu_bot.broadcasts.models import broadcast_recipients, broadcasts, signu
 from bangfu_bot.clock import Clock
 from bangfu_bot.ledger.models import ledger_entries
 from bangfu_bot.members.models import bindings, organisations, people, person_roles
-from bangfu_bot.notify.outbox import queue_message
+from bangfu_bot.notify.outbox import STALE_CLAIM, queue_message
 from bangfu_bot.texts import speaker
 from bangfu_bot.wechat.client import WeChatAPIError, WeChatClient
 
@@ -137,6 +137,11 @@ async def _mass_used(conn: AsyncConnection, openids: list[str], month: str) -> d
 async def send_pending(engine: AsyncEngine, client: WeChatClient, clock: Clock) -> int:
     """Make the mass calls of pending broadcasts (the leader's dispatcher runs this)."""
     async with engine.begin() as conn:
+        # A claim left by a process that died mid-send is taken up again: the clientmsgid of
+        # each chunk makes WeChat refuse what was already sent (45065), so nothing goes twice.
+        await conn.execute(update(broadcasts).where(
+            broadcasts.c.status == "sending", broadcasts.c.sent_at < clock.now() - STALE_CLAIM)
+            .values(status="pending"))
         pending = (await conn.execute(select(broadcasts.c.id).where(
             broadcasts.c.status == "pending").order_by(broadcasts.c.id))).scalars().all()
     for broadcast_id in pending:
@@ -149,7 +154,7 @@ async def _send_one(engine: AsyncEngine, client: WeChatClient, clock: Clock,
     async with engine.begin() as conn:
         claimed = await conn.execute(update(broadcasts).where(
             broadcasts.c.id == broadcast_id, broadcasts.c.status == "pending")
-            .values(status="sending"))
+            .values(status="sending", sent_at=clock.now()))  # while sending: when claimed
         if claimed.rowcount != 1:
             return
         row = (await conn.execute(select(broadcasts).where(broadcasts.c.id == broadcast_id))

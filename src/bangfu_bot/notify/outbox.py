@@ -100,6 +100,9 @@ class Dispatcher:
         self._poll_s = poll_s
         self._rules = rules or DeliveryRules()
         self._wake = asyncio.Event()
+        # One pass at a time in this process: flush() waits for the loop's pass (and its mass
+        # calls) instead of racing it for the same rows and the same SQLite write lock.
+        self._pass = asyncio.Lock()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
 
@@ -156,6 +159,10 @@ class Dispatcher:
 
     async def send_due(self, limit: int = 200) -> int:
         """Send every row that is due; return how many were attempted."""
+        async with self._pass:
+            return await self._send_due(limit)
+
+    async def _send_due(self, limit: int) -> int:
         now = self._clock.now()
         quiet = quiet_until(now, self._rules.tz, self._rules.quiet_start, self._rules.quiet_end)
         async with self._engine.begin() as conn:
