@@ -21,9 +21,11 @@ from bangfu_bot import db
 from bangfu_bot.bot import Bot
 from bangfu_bot.broadcasts.service import send_pending
 from bangfu_bot.clock import Clock, OffsetClock, SystemClock
+from bangfu_bot.conversation import store as dialogues
 from bangfu_bot.conversation.router import ChatBot
 from bangfu_bot.group_commit import GroupCommitter
 from bangfu_bot.leadership import Leadership
+from bangfu_bot.members.service import prefetch_people
 from bangfu_bot.metrics import Metrics
 from bangfu_bot.notify.outbox import Dispatcher
 from bangfu_bot.scheduler import run_all, start_scheduler
@@ -31,7 +33,7 @@ from bangfu_bot.settings import Settings
 from bangfu_bot.wechat.client import WeChatClient
 from bangfu_bot.wechat.crypto import PushVerifier
 from bangfu_bot.wechat.fake_api import FakeWeChatAPI
-from bangfu_bot.wechat.inbox import Inbox
+from bangfu_bot.wechat.inbox import Inbox, prefetch_answers
 from bangfu_bot.wechat.spool import Spool
 from bangfu_bot.wechat.tokens import DatabaseTokenStore
 from bangfu_bot.wechat.webhook import Webhook
@@ -168,7 +170,10 @@ def _message_path(services: Services):  # type: ignore[no-untyped-def]
         settings = services.settings
         assert services.engine is not None and services.client is not None
         committer = GroupCommitter(
-            services.engine, window_s=settings.batch_window_ms / 1000, max_batch=settings.batch_max
+            services.engine, window_s=settings.batch_window_ms / 1000,
+            max_batch=settings.batch_max,
+            # What every push reads, fetched once per batch (see group_commit).
+            prefetch=[prefetch_answers, dialogues.prefetch, prefetch_people],
         )
         committer.start()
         spool = Spool(settings.spool_dir)

@@ -1,4 +1,8 @@
-"""Loading and saving a user's dialogue state, inside the push's transaction."""
+"""Loading and saving a user's dialogue state, inside the push's transaction.
+
+Under group commit the dialogues of a whole batch are read in one query and written in one
+executemany (see group_commit); the batch's copy is the one units read and change.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,18 @@ import json
 from datetime import datetime
 from typing import Any
 
+from types import SimpleNamespace
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu_bot.conversation.engine import Session
 from bangfu_bot.conversation.models import conversations
 from bangfu_bot.dbutil import upsert
+from bangfu_bot.group_commit import Batch, Hints, current_batch, write
+
+IN_CHUNK = 500  # under SQLite's limit on bound parameters
+_COLUMNS = ["flow", "status", "state", "started_at", "updated_at"]
 
 
 class Dialogue:
@@ -52,8 +62,13 @@ class Dialogue:
 
 async def load(conn: AsyncConnection, openid: str) -> Dialogue:
     """The user's dialogue (empty for a newcomer)."""
-    row = (await conn.execute(select(conversations).where(conversations.c.openid == openid))
-           ).first()
+    batch = current_batch(conn)
+    stored = batch.cache("dialogue") if batch else None
+    if stored is not None and openid in stored:
+        row = stored[openid]
+    else:
+        row = (await conn.execute(select(conversations).where(conversations.c.openid == openid))
+               ).first()
     if row is None:
         return Dialogue(Session(), {})
     stored = dict(row.state or {})
@@ -67,12 +82,25 @@ async def save(conn: AsyncConnection, openid: str, dialogue: Dialogue, now: date
     session = dialogue.current
     if session.updated_at is not None and dialogue.snapshot() == dialogue.loaded:
         return  # a follow, a 帮助 or a 进度 must not make an idle draft look fresh
-    statement = upsert(conn, conversations, ["openid"],
-                       ["flow", "status", "state", "started_at", "updated_at"])
-    await conn.execute(statement.values(
-        openid=openid, flow=session.flow, status=session.status,
-        state={"current": session.state, "drafts": dialogue.drafts},
-        started_at=session.started_at, updated_at=now))
+    row = {"openid": openid, "flow": session.flow, "status": session.status,
+           "state": {"current": session.state, "drafts": dialogue.drafts},
+           "started_at": session.started_at, "updated_at": now}
+    batch = current_batch(conn)
+    stored = batch.cache("dialogue") if batch else None
+    if stored is not None:
+        stored[openid] = SimpleNamespace(**row)  # what a later load in this batch reads
+    await write(conn, upsert(conn, conversations, ["openid"], _COLUMNS), row)
+
+
+async def prefetch(conn: AsyncConnection, batch: Batch, hints: list[Hints]) -> None:
+    """One query for the dialogues of every user in the batch."""
+    openids = list({hint.openid for hint in hints if hint.openid})
+    found: dict[str, object] = dict.fromkeys(openids)
+    for start in range(0, len(openids), IN_CHUNK):
+        rows = await conn.execute(select(conversations).where(
+            conversations.c.openid.in_(openids[start:start + IN_CHUNK])))
+        found.update({row.openid: row for row in rows})
+    batch.fill("dialogue", found)  # conversations is written only through save()
 
 
 def _iso(value: datetime | None) -> str | None:

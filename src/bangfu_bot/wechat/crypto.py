@@ -11,6 +11,7 @@ import hmac
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 from datetime import UTC, datetime
 
 import xmltodict
@@ -39,6 +40,7 @@ class Opened:
 
     xml: str
     crypto: WeChatCrypto | None
+    fields: dict[str, Any]  # the parsed <xml> of the (decrypted) push
 
 
 class PushVerifier:
@@ -87,7 +89,7 @@ class PushVerifier:
         text = _decode(body)
         envelope = parse_xml(text)
         if query.get("encrypt_type", "raw").lower() != "aes":
-            return Opened(text, None)
+            return Opened(text, None, envelope)
         encrypted = envelope.get("Encrypt")
         if not isinstance(encrypted, str) or not encrypted:
             raise PushRejected(400, "encrypt_type=aes but no <Encrypt> element")
@@ -108,8 +110,7 @@ class PushVerifier:
             except Exception as exc:  # noqa: BLE001 - any failure means "not this key"
                 reason = f"cannot decrypt ({type(exc).__name__})"
                 continue
-            parse_xml(xml)
-            return Opened(xml, crypto)
+            return Opened(xml, crypto, parse_xml(xml))
         raise PushRejected(400, reason)
 
 
@@ -129,7 +130,7 @@ def _decode(body: bytes) -> str:
         raise PushRejected(400, "body is not UTF-8") from None
 
 
-def parse_xml(text: str) -> dict[str, object]:
+def parse_xml(text: str) -> dict[str, Any]:
     """Parse a WeChat XML document into its <xml> dict; refuse DTDs and entities."""
     if "<!DOCTYPE" in text or "<!ENTITY" in text:
         raise PushRejected(400, "XML with a DTD or entity declaration")

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bangfu_bot.bot import Bot, say
 from bangfu_bot.clock import Clock
 from bangfu_bot.dbutil import upsert
-from bangfu_bot.group_commit import GroupCommitter
+from bangfu_bot.group_commit import Batch, GroupCommitter, Hints, current_batch, write
 from bangfu_bot.metrics import Metrics
 from bangfu_bot.notify.outbox import queue_message
 from bangfu_bot.wechat.crypto import PushRejected
@@ -163,7 +163,8 @@ class Inbox:
         late = message.dedupe_key in self._late
         for attempt in range(2):
             try:
-                return await self._committer.run(lambda conn: self._work(conn, message, late))
+                return await self._committer.run(lambda conn: self._work(conn, message, late),
+                                                 Hints(message.openid, message.dedupe_key))
             except Exception as error:  # noqa: BLE001 - sorted below
                 if database_unavailable(error):
                     log.warning("database unavailable for push %s: %s",
@@ -176,13 +177,7 @@ class Inbox:
         return UNAVAILABLE
 
     async def _work(self, conn: AsyncConnection, message: Inbound, late: bool) -> Outcome:
-        stored = (
-            await conn.execute(
-                select(inbound_messages.c.outcome, inbound_messages.c.reply_text).where(
-                    inbound_messages.c.dedupe_key == message.dedupe_key
-                )
-            )
-        ).first()
+        stored = await stored_answer(conn, message.dedupe_key)
         if stored is not None:
             if late:
                 await self._queue_late_reply(conn, message, stored.reply_text)
@@ -190,9 +185,8 @@ class Inbox:
         now = self._clock.now()
         await note_user(conn, message, now)
         try:
-            reply = await asyncio.wait_for(
-                self._bot.handle(conn, message, now), self._handler_timeout_s
-            )
+            async with asyncio.timeout(self._handler_timeout_s):
+                reply = await self._bot.handle(conn, message, now)
         except TimeoutError:
             # A hung handler would hold the shared transaction: treat it as a bug.
             raise HandlerTimeout(f"bot took over {self._handler_timeout_s} s") from None
@@ -204,19 +198,13 @@ class Inbox:
     async def _record(
         self, conn: AsyncConnection, message: Inbound, outcome: str, reply: str | None
     ) -> None:
-        await conn.execute(
-            insert(inbound_messages).values(
-                dedupe_key=message.dedupe_key,
-                openid=message.openid,
-                msg_type=message.msg_type,
-                event=message.event,
-                created_at=message.created_at,
-                received_at=self._clock.now(),
-                payload=message.xml,
-                outcome=outcome,
-                reply_text=reply,
-            )
-        )
+        # Deferred to the batch's flush: the unique index on dedupe_key still makes a
+        # second process's copy fail at commit, and the batch is then retried unit by unit.
+        await write(conn, _RECORD, {
+            "dedupe_key": message.dedupe_key, "openid": message.openid,
+            "msg_type": message.msg_type, "event": message.event,
+            "created_at": message.created_at, "received_at": self._clock.now(),
+            "payload": message.xml, "outcome": outcome, "reply_text": reply})
 
     async def _record_failure(self, message: Inbound, late: bool) -> Outcome:
         apology = say("apology")
@@ -277,4 +265,31 @@ async def note_user(conn: AsyncConnection, message: Inbound, now: Any) -> None:
     else:
         return
     statement = upsert(conn, wechat_users, ["openid"], list(changes))
-    await conn.execute(statement.values(openid=message.openid, first_seen_at=now, **changes))
+    await write(conn, statement, {"openid": message.openid, "first_seen_at": now, **changes})
+
+
+_RECORD = insert(inbound_messages)
+_STORED = select(inbound_messages.c.dedupe_key, inbound_messages.c.outcome,
+                 inbound_messages.c.reply_text)
+IN_CHUNK = 500  # under SQLite's limit on bound parameters
+
+
+async def stored_answer(conn: AsyncConnection, dedupe_key: str) -> Any:
+    """The recorded outcome and reply of a push, if it was handled before."""
+    batch = current_batch(conn)
+    answers = batch.cache("answer") if batch else None
+    if answers is not None and dedupe_key in answers:
+        return answers[dedupe_key]
+    return (await conn.execute(_STORED.where(inbound_messages.c.dedupe_key == dedupe_key))
+            ).first()
+
+
+async def prefetch_answers(conn: AsyncConnection, batch: Batch, hints: list[Hints]) -> None:
+    """One query for the stored answers of every push in the batch (nearly always none)."""
+    keys = [hint.dedupe_key for hint in hints if hint.dedupe_key]
+    answers: dict[str, Any] = dict.fromkeys(keys)
+    for start in range(0, len(keys), IN_CHUNK):
+        rows = await conn.execute(_STORED.where(
+            inbound_messages.c.dedupe_key.in_(keys[start:start + IN_CHUNK])))
+        answers.update({row.dedupe_key: row for row in rows})
+    batch.fill("answer", answers)  # inbound_messages is written only through write()

@@ -60,7 +60,7 @@ class Webhook:
             self._verifier.check_query(request.query)
             body = await self._read_capped(request)
             opened = self._verifier.open(request.query, body)
-            message = read_inbound(opened.xml, self._clock)
+            message = read_inbound(opened.xml, self._clock, opened.fields)
         except PushRejected as rejected:
             return self._refuse(request, rejected)
         try:
@@ -90,7 +90,8 @@ class Webhook:
         future = self._inbox.submit(message)
         remaining = self._budget - (time.monotonic() - started)
         try:
-            outcome: Outcome = await asyncio.wait_for(asyncio.shield(future), max(remaining, 0))
+            async with asyncio.timeout(max(remaining, 0)):
+                outcome: Outcome = await asyncio.shield(future)
         except TimeoutError:
             self._inbox.stop_waiting(message)
             log.info("push %s: reply budget spent, answering later", message.dedupe_key[:24])

@@ -1,0 +1,123 @@
+"""What every bench scenario shares: the run context, results, targets, pinning.
+
+The machines this runs on are shared and noisy, so no absolute figure is ever asserted. Each
+figure is printed beside its ratio to a baseline measured in the same run. Targets were set
+on a machine where bare aiohttp answered about REFERENCE_BARE_RPS requests a second; a target
+in seconds or messages a second is scaled by this run's own bare-aiohttp figure
+(`Context.scale`), so PASS/FAIL follows from ratios, not from this machine's speed.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+REFERENCE_BARE_RPS = 6100.0  # bare aiohttp `success`, one core, in the issue's measurements
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Result:
+    """One measured figure and its ratio to the same run's baseline."""
+
+    scenario: str
+    metric: str
+    value: float
+    unit: str
+    baseline: str = ""  # what `ratio` divides by
+    ratio: float | None = None
+
+
+@dataclass
+class Verdict:
+    """A target from the issue, judged on ratios."""
+
+    target: str
+    passed: bool
+    detail: str
+
+
+@dataclass
+class Context:
+    """Shared by all scenarios of one `make bench`."""
+
+    workdir: Path
+    pg_url: str | None  # postgresql+asyncpg://… of a throw-away database, or None
+    bare_rps: float = REFERENCE_BARE_RPS
+    quick: bool = False  # smaller data sets (a smoke run, not for the README)
+    results: list[Result] = field(default_factory=list)
+    verdicts: list[Verdict] = field(default_factory=list)
+
+    @property
+    def scale(self) -> float:
+        """How much faster this machine is than the reference (bare-aiohttp ratio)."""
+        return self.bare_rps / REFERENCE_BARE_RPS
+
+    def add(self, scenario: str, metric: str, value: float, unit: str, *,
+            baseline: str = "", baseline_value: float | None = None) -> Result:
+        """Record a figure; with a baseline value, its ratio is value / baseline_value."""
+        ratio = value / baseline_value if baseline_value else None
+        result = Result(scenario, metric, value, unit, baseline, ratio)
+        self.results.append(result)
+        return result
+
+    def target(self, name: str, passed: bool, detail: str) -> None:
+        """Record PASS/FAIL of one target."""
+        self.verdicts.append(Verdict(name, passed, detail))
+
+    def seconds_target(self, name: str, seconds: float, limit_s: float) -> None:
+        """A target in seconds on the reference machine, judged on this machine's scale."""
+        normalised = seconds * self.scale
+        self.target(name, normalised <= limit_s,
+                    f"{seconds:.2f} s here = {normalised:.2f} s at reference speed "
+                    f"(limit {limit_s:g} s)")
+
+    def rate_target(self, name: str, per_s: float, floor_per_s: float) -> None:
+        """A target in events a second on the reference machine, judged on this scale."""
+        normalised = per_s / self.scale
+        self.target(name, normalised >= floor_per_s,
+                    f"{per_s:,.0f}/s here = {normalised:,.0f}/s at reference speed "
+                    f"(floor {floor_per_s:,.0f}/s)")
+
+    def as_json(self) -> dict[str, Any]:
+        """The whole run, for the JSON file."""
+        return {"bare_rps": self.bare_rps, "scale": self.scale, "quick": self.quick,
+                "results": [asdict(r) for r in self.results],
+                "verdicts": [asdict(v) for v in self.verdicts]}
+
+
+def cores() -> tuple[set[int], set[int]]:
+    """(server cores, load-generator cores): one each where there are two or more."""
+    available = sorted(os.sched_getaffinity(0))
+    if len(available) < 2:
+        return set(available), set(available)
+    return {available[0]}, {available[1]}
+
+
+def pin(cpus: set[int]) -> None:
+    """Pin this process (call first thing in a subprocess)."""
+    os.sched_setaffinity(0, cpus)
+
+
+@contextmanager
+def stopwatch() -> Iterator[list[float]]:
+    """`with stopwatch() as took:` … `took[0]` is the elapsed seconds."""
+    took: list[float] = []
+    started = time.perf_counter()
+    try:
+        yield took
+    finally:
+        took.append(time.perf_counter() - started)
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process, in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise ValueError(f"no VmRSS for pid {pid}")
