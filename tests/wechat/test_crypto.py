@@ -3,6 +3,7 @@
 from datetime import UTC, datetime
 
 import pytest
+import xmltodict
 
 from bangfu_bot.clock import FrozenClock
 from bangfu_bot.wechat.crypto import PushRejected, PushVerifier, parse_xml, sign
@@ -102,3 +103,25 @@ def test_hostile_xml_is_refused_with_400(body: bytes) -> None:
     with pytest.raises(PushRejected) as refused:
         parse_xml(body.decode())
     assert refused.value.status == 400
+
+
+PUSHES = [
+    "<xml><ToUserName><![CDATA[gh_1]]></ToUserName><FromUserName><![CDATA[o-1]]></FromUserName>"
+    "<CreateTime>1796091761</CreateTime><MsgType><![CDATA[text]]></MsgType>"
+    "<Content><![CDATA[  申请 \n]]></Content><MsgId>1234567890123456</MsgId></xml>",
+    "<xml><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[scancode_waitmsg]]></Event>"
+    "<EventKey><![CDATA[k]]></EventKey><ScanCodeInfo><ScanType><![CDATA[qrcode]]></ScanType>"
+    "<ScanResult><![CDATA[1]]></ScanResult></ScanCodeInfo></xml>",
+    "<xml><MsgType>event</MsgType><Event>pic_sysphoto</Event><SendPicsInfo><Count>2</Count>"
+    "<PicList><item><PicMd5Sum>a</PicMd5Sum></item><item><PicMd5Sum>b</PicMd5Sum></item>"
+    "</PicList></SendPicsInfo><Empty></Empty><Blank>  </Blank></xml>",
+    '<xml><MsgType>event</MsgType><Event>MASSSENDJOBFINISH</Event><Status a="1">ok</Status>'
+    "<CopyrightCheckResult><Count>0</Count><ResultList/><CheckState>1</CheckState>"
+    "</CopyrightCheckResult></xml>",
+]
+
+
+@pytest.mark.parametrize("xml", PUSHES)
+def test_pushes_parse_to_the_shape_wechatpy_reads(xml: str) -> None:
+    # wechatpy's message classes read xmltodict's shape; ours must be the same, field for field.
+    assert parse_xml(xml) == xmltodict.parse(xml, disable_entities=True)["xml"]
