@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help run test demo clean
+.PHONY: help run test demo bench clean
 
 help: ## list the everyday commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -27,6 +27,9 @@ test: $(STAMP) ## run the tests on SQLite, then on PostgreSQL if BANGFU_TEST_DAT
 
 demo: $(STAMP) ## play the whole mechanism through the webhook and the fake WeChat
 	$(BIN)/bangfu-bot demo
+
+bench: $(STAMP) ## benchmarks: ratios to baselines measured in the same run (about 5 minutes)
+	$(BIN)/python -m bench
 
 clean: ## remove the virtual environment
 	rm -rf $(VENV)

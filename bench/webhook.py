@@ -62,33 +62,36 @@ _msg_id_blocks = iter(range(7_000_000_000_000, 8_000_000_000_000, 10_000_000))
 
 
 def prepare(path: Path, mode: str, count: int, *, duplicates: float = 0.0,
-            forged: float = 0.0) -> dict[str, int]:
-    """Write `count` pushes: user n % USERS, that user's k-th step. Returns what was mixed in
-    (repeated MsgIds re-send an earlier push; forged ones carry a wrong signature)."""
+            forged: float = 0.0) -> list[str]:
+    """Write `count` pushes: user n % USERS, that user's k-th step. Returns the kind of each
+    line: "step", "duplicate" (the platform's retry of an earlier push, same MsgId) or
+    "forged" (a wrong signature)."""
     driver = PushDriver(url="", token=SANDBOX_TOKEN, appid=SANDBOX_APPID, clock=SystemClock(),
                         session=None, aes_key=SANDBOX_AES_KEY, mode=mode)  # type: ignore[arg-type]
-    mixed = {"duplicates": 0, "forged": 0}
+    kinds: list[str] = []
     lines: list[str] = []
     base = next(_msg_id_blocks)
     for n in range(count):
         if duplicates and n >= USERS and n % round(1 / duplicates) == 0:
             lines.append(lines[n - USERS])  # the platform's retry: same MsgId, same body
-            mixed["duplicates"] += 1
+            kinds.append("duplicate")
             continue
         user, step = n % USERS, n // USERS
         openid = county.openid_of(user)
         text = "申请" if step == 0 else STEPS[(step - 1) % 2]
         query, body = driver.envelope(driver.message_xml(openid, "text", {"Content": text},
                                                          base + n), openid)
+        kind = "step"
         if forged and n % round(1 / forged) == 1:
             query["signature"] = "0" * 40
-            query.pop("msg_signature", None) if mode == "plain" else query.update(
-                msg_signature="0" * 40)
-            mixed["forged"] += 1
+            if mode != "plain":
+                query["msg_signature"] = "0" * 40
+            kind = "forged"
+        kinds.append(kind)
         lines.append("/wechat?" + "&".join(f"{k}={v}" for k, v in query.items()) + "\t"
                      + body.decode("utf-8"))
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return mixed
+    return kinds
 
 
 # --- processes ---------------------------------------------------------------------------
@@ -208,7 +211,7 @@ async def serve_ours(ctx: Context, url: str) -> tuple[subprocess.Popen[bytes], i
 
 
 def measure(ctx: Context, port: int, pid: int, mode: str, *, seconds: float,
-            pause_ms: int = 0, **mix: float) -> tuple[Load, dict[str, int]]:
+            pause_ms: int = 0, **mix: float) -> tuple[Load, list[str]]:
     """Warm up, then one measured wrk run with pushes no run has sent before."""
     warm = ctx.workdir / "warm.txt"
     prepare(warm, mode, USERS)
@@ -217,5 +220,197 @@ def measure(ctx: Context, port: int, pid: int, mode: str, *, seconds: float,
     if ctx.quick:
         count //= 4
     requests = ctx.workdir / f"pushes-{mode}.txt"
-    mixed = prepare(requests, mode, count, **mix)
-    return wrk(port, requests, seconds=seconds, pause_ms=pause_ms, pid=pid), mixed
+    kinds = prepare(requests, mode, count, **mix)
+    return wrk(port, requests, seconds=seconds, pause_ms=pause_ms, pid=pid), kinds
+
+
+async def metrics(port: int) -> dict[str, float]:
+    """The server's Prometheus counters, summed by name and label set."""
+    async with aiohttp.ClientSession() as session, session.get(
+            f"http://127.0.0.1:{port}/metrics") as response:
+        text = await response.text()
+    values: dict[str, float] = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            values[name] = values.get(name, 0.0) + float(value)
+    return values
+
+
+def counted(values: dict[str, float], prefix: str, **labels: str) -> float:
+    """Sum of the samples of one metric whose labels include `labels`."""
+    wanted = [f'{key}="{value}"' for key, value in labels.items()]
+    return sum(v for k, v in values.items()
+               if k.startswith(prefix + "{") and all(w in k for w in wanted))
+
+
+def record(ctx: Context, name: str, load: Load, bare_rps: float) -> None:
+    ctx.add(name, "messages/s", load.rps, "/s", baseline="bare aiohttp", baseline_value=bare_rps)
+    ctx.add(name, "p50", load.p50_ms, "ms")
+    ctx.add(name, "p99", load.p99_ms, "ms")
+    ctx.add(name, "CPU per message", load.cpu_us, "µs")
+
+
+async def bare_baseline(ctx: Context) -> Load:
+    """Bare aiohttp answering `success`: the ceiling every figure here is a ratio to."""
+    port = free_port()
+    process = start([sys.executable, "-m", "bench.servers", "bare", str(port)])
+    try:
+        await wait_ready(port)
+        load, _ = measure(ctx, port, process.pid, "plain", seconds=5)
+    finally:
+        stop(process)
+    ctx.bare_rps = load.rps
+    ctx.add("bare aiohttp `success`", "requests/s", load.rps, "/s", baseline="bare aiohttp",
+            baseline_value=load.rps)
+    ctx.add("bare aiohttp `success`", "CPU per request", load.cpu_us, "µs")
+    return load
+
+
+async def ours(ctx: Context, store: str) -> dict[str, Load]:
+    """Our full step, plain and safe mode, on one store."""
+    url = await fresh_store(ctx, store, f"ours-{store}")
+    process, port = await serve_ours(ctx, url)
+    loads: dict[str, Load] = {}
+    try:
+        for mode in ("plain", "safe"):
+            before = await metrics(port)
+            load, _ = measure(ctx, port, process.pid, mode, seconds=5)
+            after = await metrics(port)
+            handled = (counted(after, "bangfu_messages_total", outcome="handled")
+                       - counted(before, "bangfu_messages_total", outcome="handled"))
+            failed = (counted(after, "bangfu_messages_total", outcome="failed")
+                      - counted(before, "bangfu_messages_total", outcome="failed"))
+            name = f"ours, {mode}, {'SQLite' if store == 'sqlite' else 'PostgreSQL'}"
+            record(ctx, name, load, ctx.bare_rps)
+            ctx.add(name, "apologies (domain errors)", failed, "")
+            answered = load.statuses.get("200", 0)
+            if failed or handled < 0.95 * answered:  # a failed step is not a step measured
+                ctx.target(f"{name}: every step handled", False,
+                           f"{answered} answered, {handled:.0f} handled, {failed:.0f} failed")
+            loads[mode] = load
+    finally:
+        stop(process)
+    return loads
+
+
+async def half_load(ctx: Context, full: Load) -> Load:
+    """p99 when the load is about half the measured maximum (the usual busy hour)."""
+    url = await fresh_store(ctx, "sqlite", "ours-half")
+    process, port = await serve_ours(ctx, url)
+    try:
+        pause_ms = max(1, round(CONNECTIONS * 1000 / (full.rps / 2) - full.p50_ms / 2))
+        load, _ = measure(ctx, port, process.pid, "plain", seconds=5, pause_ms=pause_ms)
+    finally:
+        stop(process)
+    name = "ours, plain, SQLite, half load"
+    ctx.add(name, "messages/s", load.rps, "/s", baseline="its maximum", baseline_value=full.rps)
+    ctx.add(name, "p99", load.p99_ms, "ms")
+    return load
+
+
+async def hostile(ctx: Context) -> None:
+    """Full speed with 10 % repeated MsgIds and 5 % forged signatures: each answered right
+    (a duplicate gets the stored answer, a forgery 403) and counted."""
+    url = await fresh_store(ctx, "sqlite", "ours-hostile")
+    process, port = await serve_ours(ctx, url)
+    try:
+        before = await metrics(port)
+        load, kinds = measure(ctx, port, process.pid, "plain", seconds=5, duplicates=0.10,
+                              forged=0.05)
+        after = await metrics(port)
+    finally:
+        stop(process)
+    sent = load.statuses
+    total = sum(sent.values())
+    forged = sum(1 for n in range(total) if kinds[n % len(kinds)] == "forged")
+    repeated = sum(1 for n in range(total) if kinds[n % len(kinds)] == "duplicate")
+    refused = counted(after, "bangfu_rejected_pushes_total", status="403") - counted(
+        before, "bangfu_rejected_pushes_total", status="403")
+    deduped = counted(after, "bangfu_duplicates_total") - counted(before, "bangfu_duplicates_total")
+    name = "ours, plain, SQLite, 10 % repeats + 5 % forged"
+    record(ctx, name, load, ctx.bare_rps)
+    ctx.add(name, "forged sent / refused 403", forged, f"/ {refused:.0f}")
+    ctx.add(name, "repeats sent / answered from store", repeated, f"/ {deduped:.0f}")
+    ok = (sent.get("403", 0) == refused and abs(refused - forged) <= CONNECTIONS
+          and abs(deduped - repeated) <= CONNECTIONS and load.timeouts == 0
+          and set(sent) <= {"200", "403"})
+    ctx.target("hostile load: repeats and forgeries answered right and counted", ok,
+               f"403s {sent.get('403', 0)} (forged {forged}, counted {refused:.0f}); "
+               f"repeats {repeated}, answered from store {deduped:.0f}")
+
+
+async def run(ctx: Context) -> None:
+    """All webhook scenarios; the bare baseline first, since every target scales by it."""
+    await bare_baseline(ctx)
+    sqlite = await ours(ctx, "sqlite")
+    pg = await ours(ctx, "pg") if ctx.pg_url else None
+    half = await half_load(ctx, sqlite["plain"])
+    await hostile(ctx)
+    peer = await peer_loads(ctx)
+    plain, safe = sqlite["plain"], sqlite["safe"]
+    ctx.rate_target("full step, plain, SQLite ≥ 1,500/s", plain.rps, 1500)
+    ctx.target("… ≥ 20 % of bare aiohttp", plain.rps >= 0.2 * ctx.bare_rps,
+               f"{plain.rps / ctx.bare_rps:.0%} of bare aiohttp")
+    if peer:
+        ctx.target("… ≥ 3.5× WeRoBot with its session", plain.rps >= 3.5 * peer["plain"].rps,
+                   f"{plain.rps / peer['plain'].rps:.1f}× WeRoBot")
+    ctx.rate_target("full step, safe, SQLite ≥ 1,000/s", safe.rps, 1000)
+    if pg:
+        ctx.target("PostgreSQL within 20 % of SQLite", pg["plain"].rps >= 0.8 * plain.rps,
+                   f"plain {pg['plain'].rps / plain.rps:.0%}, safe {pg['safe'].rps / safe.rps:.0%}"
+                   " of SQLite")
+    else:
+        ctx.target("PostgreSQL within 20 % of SQLite", False, "PostgreSQL not reachable")
+    p99 = plain.p99_ms * ctx.scale
+    ctx.target("p99 ≤ 100 ms at 64 connections", p99 <= 100,
+               f"{plain.p99_ms:.0f} ms here = {p99:.0f} ms at reference speed; "
+               f"at half load {half.p99_ms:.0f} ms")
+    loads = [*sqlite.values(), *(pg or {}).values(), half]
+    latest = max(load.max_ms for load in loads)
+    ctx.target("no reply later than the budget", latest < 3000 and not any(
+        load.timeouts for load in loads), f"slowest answer {latest:.0f} ms (budget 3,000 ms)")
+
+
+# --- the peer ----------------------------------------------------------------------------
+
+
+def peer_python(ctx: Context) -> Path | None:
+    """WeRoBot 1.13 + bjoern + cryptography in a throw-away venv (not a project dependency)."""
+    venv = ctx.workdir / "werobot-venv"
+    python = venv / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    done = subprocess.run([str(python), "-c", "import werobot, bjoern, cryptography"],
+                          capture_output=True)
+    if done.returncode != 0:
+        install = subprocess.run([str(python), "-m", "pip", "install", "-q", "werobot==1.13.1",
+                                  "bjoern", "cryptography"], capture_output=True, text=True)
+        if install.returncode != 0:
+            print(f"  peer skipped: cannot install WeRoBot/bjoern: {install.stderr[-200:]}")
+            return None
+    return python
+
+
+async def peer_loads(ctx: Context) -> dict[str, Load] | None:
+    """WeRoBot's text echo with its SQLite session, same requests, same machine."""
+    python = peer_python(ctx)
+    if python is None:
+        return None
+    loads: dict[str, Load] = {}
+    for mode in ("plain", "safe"):
+        session_db = ctx.workdir / f"werobot-session-{mode}.db"
+        session_db.unlink(missing_ok=True)
+        port = free_port()
+        process = start([str(python), str(ROOT / "bench" / "werobot_echo.py"), str(port),
+                         SANDBOX_TOKEN, SANDBOX_APPID, SANDBOX_AES_KEY, str(session_db)],
+                        log=ctx.workdir / "werobot.log")
+        try:
+            await wait_ready(port, path="/")
+            load, _ = measure(ctx, port, process.pid, mode, seconds=5)
+        finally:
+            stop(process)
+        name = f"WeRoBot 1.13 + bjoern, {mode}, SQLite session"
+        record(ctx, name, load, ctx.bare_rps)
+        loads[mode] = load
+    return loads

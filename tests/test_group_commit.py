@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from sqlalchemy import func, insert, select
 
 from bangfu_bot import db
+from bangfu_bot.bot import say
+from bangfu_bot.conversation.models import conversations
 from bangfu_bot.group_commit import GroupCommitter
-from bangfu_bot.wechat.models import wechat_users
+from bangfu_bot.wechat.models import inbound_messages, wechat_users
+from tests.broadcasts.test_broadcasts import add_members
 
 NOW = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
 
@@ -68,3 +72,80 @@ async def test_a_conflict_in_the_batch_does_not_lose_the_others(committer) -> No
     results = await asyncio.gather(*(group.run(unit) for unit in units), return_exceptions=True)
     assert results[0] == "fresh-1" and results[2] == "fresh-2"
     assert await count_users(engine) == 3
+
+
+async def test_the_queue_predicts_its_wait(committer) -> None:  # type: ignore[no-untyped-def]
+    group, _ = committer
+
+    def slow(openid: str):  # type: ignore[no-untyped-def]
+        async def work(conn):  # type: ignore[no-untyped-def]
+            await asyncio.sleep(0.02)
+            return await add_user(openid)(conn)
+        return work
+
+    await asyncio.gather(*(group.run(slow(f"s{n}")) for n in range(5)))
+    idle = group.expected_wait_s()
+    queued = [asyncio.ensure_future(group.run(slow(f"q{n}"))) for n in range(40)]
+    await asyncio.sleep(0)  # queued, not yet taken by the writer
+    assert group.expected_wait_s() > 20 * idle  # the webhook sheds on this, not on a timeout
+    await asyncio.gather(*queued)
+
+
+# --- the message path: batches of real conversation steps --------------------------------
+
+
+async def test_concurrent_members_keep_order_and_exactly_once(bot: Any, county: Any) -> None:
+    openids = await add_members(bot, county.tree.branch, 12)
+    driver = bot.driver("safe")
+    steps = ["申请", "取消", "继续", "取消"]
+    msg_ids = {(openid, n): 9_000_000 + i * 10 + n for i, openid in enumerate(openids)
+               for n in range(len(steps))}
+
+    async def member(openid: str) -> list[str]:
+        replies = []
+        for n, text in enumerate(steps):
+            xml = driver.message_xml(openid, "text", {"Content": text}, msg_ids[(openid, n)])
+            # The platform's retry arrives while the first is still under way.
+            first, again = await asyncio.gather(driver.send(openid, xml), driver.send(openid, xml))
+            assert first.text == again.text
+            replies.append(first.text or "")
+        return replies
+
+    everyone = await asyncio.gather(*(member(openid) for openid in openids))
+    assert bot.services.inbox._committer.batches < 12 * len(steps)  # members shared commits
+    for replies in everyone:  # each member's steps in order, whoever shared their batch
+        assert "困难" in replies[0] and "先不填了" in replies[1]
+        assert replies[2].startswith("接着上次") and "先不填了" in replies[3]
+    async with bot.services.engine.connect() as conn:
+        handled = (await conn.execute(select(func.count()).select_from(inbound_messages)))
+        states = dict((await conn.execute(select(conversations.c.openid, conversations.c.status)
+                                          .where(conversations.c.openid.in_(openids)))).all())
+    assert handled.scalar() == 12 * len(steps)  # every push once, the retries not again
+    assert set(states.values()) == {"paused"} and len(states) == 12
+
+
+class FailOn:
+    """The real bot, except that one member's step is a bug."""
+
+    def __init__(self, real: Any, openid: str) -> None:
+        self.real, self.openid = real, openid
+
+    async def handle(self, conn: Any, message: Any, now: Any) -> Any:
+        if message.openid == self.openid:
+            raise ZeroDivisionError("a bug")
+        return await self.real.handle(conn, message, now)
+
+
+async def test_a_failing_step_does_not_undo_its_batch_mates(start_bot: Any, bot: Any,
+                                                            county: Any) -> None:
+    openids = await add_members(bot, county.tree.branch, 6)
+    failing = await start_bot(bot=FailOn(bot.services.bot, openids[0]), batch_window_ms="200")
+    driver = failing.driver()
+    deliveries = await asyncio.gather(*(driver.text(openid, "申请") for openid in openids))
+    assert failing.services.inbox._committer.batches >= 1
+    assert deliveries[0].text == say("apology")
+    assert all("困难" in (d.text or "") for d in deliveries[1:])
+    async with bot.services.engine.connect() as conn:
+        started = set((await conn.execute(select(conversations.c.openid).where(
+            conversations.c.flow == "apply"))).scalars())
+    assert started == set(openids[1:])

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -114,8 +115,12 @@ class GroupCommitter:
     """Runs units of work in shared transactions, from one writer task."""
 
     def __init__(self, engine: AsyncEngine, *, window_s: float = 0.002, max_batch: int = 64,
-                 prefetch: list[Prefetch] | None = None) -> None:
+                 prefetch: list[Prefetch] | None = None,
+                 on_batch: Callable[[int], None] = lambda size: None) -> None:
         self._engine = engine
+        self._on_batch = on_batch
+        self._unit_s = 0.001  # moving average of seconds per unit, batches included
+        self._running = 0
         self._prefetch = prefetch or []
         event.listen(engine.sync_engine, "before_execute", _note_write)
         self._window_s = window_s
@@ -148,6 +153,10 @@ class GroupCommitter:
         """Units waiting for the writer (the webhook sheds load on this)."""
         return self._queue.qsize()
 
+    def expected_wait_s(self) -> float:
+        """How long a unit queued now would likely wait for its commit."""
+        return (self._queue.qsize() + self._running) * self._unit_s
+
     async def run(self, work: Work, hints: Hints | None = None) -> Any:
         """Run one unit of work in a (possibly shared) transaction; return its result."""
         job = _Job(work, hints)
@@ -158,13 +167,19 @@ class GroupCommitter:
         while True:
             batch = [await self._queue.get()]
             await self._gather(batch)
+            self._running = len(batch)
+            started = time.monotonic()
             try:
                 await self._run_batch(batch)
             except Exception:  # noqa: BLE001 - never let the writer die
                 log.exception("group commit writer failed")
             finally:
+                self._running = 0
                 for _ in batch:
                     self._queue.task_done()
+            per_unit = (time.monotonic() - started) / len(batch)
+            self._unit_s += (per_unit - self._unit_s) * 0.2
+            self._on_batch(len(batch))
 
     async def _gather(self, batch: list[_Job]) -> None:
         loop = asyncio.get_running_loop()

@@ -35,6 +35,20 @@ class Metrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 4, 5),
             registry=self.registry,
         )
+        self.shed = Counter(
+            "bangfu_shed_pushes",
+            "Pushes answered `success` at once and answered later by customer-service message: "
+            "full (too many under way; started when there is room) or slow (queue past the "
+            "reply budget)",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.batch_size = Histogram(
+            "bangfu_batch_size",
+            "Units of work per shared transaction (group commit)",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+            registry=self.registry,
+        )
         self.wechat_calls = Counter(
             "bangfu_wechat_calls",
             "Outbound WeChat API calls, by endpoint and errcode",

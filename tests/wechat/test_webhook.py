@@ -303,6 +303,44 @@ async def test_slow_answer_leaves_as_a_customer_service_message(start_bot: Any) 
     assert 'bangfu_reply_seconds_count{channel="late"} 1.0' in metrics
 
 
+class EchoBot:
+    """Answers with what it was sent, slowly; notes the most pushes ever under way."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.inbox: Any = None
+        self.most_under_way = 0
+
+    async def handle(self, conn: Any, message: Any, now: Any) -> str:
+        self.most_under_way = max(self.most_under_way, len(self.inbox._tasks))
+        await asyncio.sleep(self.delay)
+        return f"收到：{message.content}"
+
+
+async def test_overload_is_answered_at_once_and_every_member_still_gets_an_answer(
+        start_bot: Any) -> None:
+    echo = EchoBot(delay=0.05)
+    bot = await start_bot(bot=echo, max_inflight="4")
+    echo.inbox = bot.services.inbox
+    driver = bot.driver("safe")
+    users = [f"user-{n}" for n in range(20)]
+    deliveries = await asyncio.gather(*(driver.text(user, f"第{n}条")
+                                        for n, user in enumerate(users)))
+    assert not any(d.shown_error for d in deliveries)
+    assert all(d.tries == 1 for d in deliveries)  # nobody waited into a platform retry
+    passive = {user for user, d in zip(users, deliveries, strict=True) if d.text}
+    assert 0 < len(passive) <= 4
+    for n, user in enumerate(users):  # the rest are answered by customer-service message
+        if user not in passive:
+            assert await wait_for_texts(bot.api, user) == [f"收到：第{n}条"]
+        else:
+            assert bot.api.sent_texts(user) == []
+    assert echo.most_under_way <= 4  # memory bound: the others waited on disk
+    assert await stored_pushes(bot) == 20
+    metrics = await (await bot.session.get(bot.url("/metrics"))).text()
+    assert f'bangfu_shed_pushes_total{{reason="full"}} {20 - len(passive)}.0' in metrics
+
+
 class BrokenBot:
     """A bot with a bug."""
 

@@ -74,8 +74,10 @@ class Inbox:
         metrics: Metrics,
         on_outbox: Callable[[], None] = lambda: None,
         handler_timeout_s: float = 10.0,
+        capacity: int = 2000,
     ) -> None:
         self._handler_timeout_s = handler_timeout_s
+        self._capacity = capacity
         self._committer = committer
         self._bot = bot
         self._clock = clock
@@ -102,15 +104,35 @@ class Inbox:
         task.add_done_callback(self._tasks.discard)
         return future
 
-    def stop_waiting(self, message: Inbound) -> None:
-        """The webhook answered `success` without an answer: journal it, answer it later."""
-        self._spool.add(message.dedupe_key, message.xml)
+    def full(self) -> bool:
+        """Whether as many pushes are under way as memory is allowed to hold."""
+        return len(self._tasks) >= self._capacity
+
+    def expected_wait_s(self) -> float:
+        """How long a push submitted now would likely wait for its transaction."""
+        return self._committer.expected_wait_s()
+
+    async def stop_waiting(self, message: Inbound) -> None:
+        """The webhook answers `success` without an answer: journal the push (on disk
+        before the answer leaves); its answer follows as a customer-service message."""
         self._late.add(message.dedupe_key)
+        await self._spool.journal(message.dedupe_key, message.xml)
+
+    async def shed(self, message: Inbound) -> None:
+        """Too much under way: journal the push without starting it. The replayer starts it
+        when there is room, and its answer follows as a customer-service message."""
+        await self._spool.journal(message.dedupe_key, message.xml)
 
     async def replay(self) -> int:
-        """Resubmit journaled pushes not under way; return how many were resubmitted."""
+        """Resubmit journaled pushes not under way, as many as there is room for (half the
+        capacity, so live pushes keep the other half); return how many were resubmitted."""
         count = 0
-        for key, xml in self._spool.pending():
+        room = self._capacity // 2 - len(self._tasks)
+        if room <= 0:
+            return 0
+        for key, xml in self._spool.pending(limit=room + len(self._inflight)):
+            if count >= room:
+                break
             if key in self._inflight:
                 continue
             try:

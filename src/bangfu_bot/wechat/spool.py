@@ -8,7 +8,9 @@ file whose lock can be taken belongs to a process that died, and is adopted.
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
+import itertools
 import json
 import logging
 import os
@@ -20,20 +22,30 @@ log = logging.getLogger(__name__)
 
 
 class Spool:
-    """Journal of pushes awaiting a committed answer, keyed by dedupe key."""
+    """Journal of pushes awaiting a committed answer, keyed by dedupe key.
+
+    Only keys and file offsets stay in memory (a push's XML is read back from the file when
+    it is replayed), so a long overload costs disk, not memory. Writers in the event loop
+    share one fsync, run in a thread, instead of blocking the loop with one each.
+    """
 
     def __init__(self, directory: str | Path) -> None:
         self._dir = Path(directory)
-        self._entries: dict[str, str] = {}
-        self._file: IO[str] | None = None
+        self._entries: dict[str, tuple[int, int]] = {}  # key -> (offset, length) of its record
+        self._file: IO[bytes] | None = None
         self._path: Path | None = None
+        self._end = 0
+        self._written = 0  # records appended so far
+        self._synced = 0  # records known to be on disk
+        self._syncing: asyncio.Future[None] | None = None
 
     def open(self) -> None:
         """Create this process's journal and adopt those of dead processes."""
         self._dir.mkdir(parents=True, exist_ok=True)
         self._path = self._dir / f"spool-{os.getpid()}-{secrets.token_hex(4)}.jsonl"
-        self._file = open(self._path, "a+", encoding="utf-8")  # noqa: SIM115 - held open
+        self._file = open(self._path, "a+b")  # noqa: SIM115 - held open
         fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        self._end = os.fstat(self._file.fileno()).st_size
         self._adopt_orphans()
 
     def close(self) -> None:
@@ -51,32 +63,71 @@ class Spool:
     def __contains__(self, key: object) -> bool:
         return key in self._entries
 
-    def pending(self) -> list[tuple[str, str]]:
-        """The (dedupe key, push XML) pairs still waiting."""
-        return list(self._entries.items())
+    def pending(self, limit: int | None = None) -> list[tuple[str, str]]:
+        """The (dedupe key, push XML) pairs still waiting, oldest first (at most `limit`)."""
+        keys = list(itertools.islice(self._entries, limit))
+        return [(key, xml) for key in keys if (xml := self._xml(key)) is not None]
 
     def add(self, key: str, xml: str) -> None:
-        """Journal a push durably (returns after fsync)."""
-        if key in self._entries:
-            return
-        self._entries[key] = xml
-        self._write({"key": key, "xml": xml})
+        """Journal a push durably (returns after fsync; blocks: for start-up and tests)."""
+        if self._append(key, xml) and self._file is not None:
+            os.fsync(self._file.fileno())
+            self._synced = self._written
+
+    async def journal(self, key: str, xml: str) -> None:
+        """Journal a push durably; returns once it is on disk. Concurrent callers share an
+        fsync: under overload this is what every shed push waits for."""
+        self._append(key, xml)
+        target = self._written
+        while self._synced < target and self._file is not None:
+            if self._syncing is None:
+                self._syncing = asyncio.ensure_future(self._fsync())
+            await asyncio.shield(self._syncing)
 
     def resolve(self, key: str) -> None:
-        """Mark a push as committed; the journal is truncated once nothing waits."""
+        """Mark a push as committed; the journal is truncated once nothing waits. (Not
+        fsynced: a lost mark only makes a replay find the push already answered.)"""
         if self._entries.pop(key, None) is None:
             return
         if self._entries:
             self._write({"key": key, "done": True})
         elif self._file is not None:
             self._file.truncate(0)
+            self._end = 0
 
-    def _write(self, record: dict[str, object]) -> None:
+    async def _fsync(self) -> None:
+        assert self._file is not None
+        upto = self._written
+        try:
+            await asyncio.to_thread(os.fsync, self._file.fileno())
+            self._synced = max(self._synced, upto)
+        finally:
+            self._syncing = None
+
+    def _append(self, key: str, xml: str) -> bool:
+        if key in self._entries:
+            return False
+        self._entries[key] = self._write({"key": key, "xml": xml})
+        return True
+
+    def _write(self, record: dict[str, object]) -> tuple[int, int]:
         if self._file is None:
-            return
-        self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
+            return (0, 0)
+        data = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+        self._file.write(data)
         self._file.flush()
-        os.fsync(self._file.fileno())
+        self._written += 1
+        where = (self._end, len(data))
+        self._end += len(data)
+        return where
+
+    def _xml(self, key: str) -> str | None:
+        where = self._entries.get(key)
+        if where is None or self._file is None:
+            return None
+        line = os.pread(self._file.fileno(), where[1], where[0])
+        xml = json.loads(line).get("xml")
+        return xml if isinstance(xml, str) else None
 
     def _adopt_orphans(self) -> None:
         for path in sorted(self._dir.glob("spool-*.jsonl")):

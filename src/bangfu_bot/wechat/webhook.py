@@ -87,17 +87,27 @@ class Webhook:
         return b"".join(chunks)
 
     async def _answer(self, message: Inbound, started: float) -> tuple[str | None, str]:
+        # Overload: answer `success` at once rather than let WeChat time out, and answer
+        # the member by customer-service message once the work is done.
+        if self._inbox.full():
+            await self._inbox.shed(message)  # memory stays bounded: it waits on disk
+            self._metrics.shed.labels(reason="full").inc()
+            return None, "shed"
         future = self._inbox.submit(message)
         remaining = self._budget - (time.monotonic() - started)
+        if not future.done() and self._inbox.expected_wait_s() > remaining:
+            await self._inbox.stop_waiting(message)
+            self._metrics.shed.labels(reason="slow").inc()
+            return None, "late"
         try:
             async with asyncio.timeout(max(remaining, 0)):
                 outcome: Outcome = await asyncio.shield(future)
         except TimeoutError:
-            self._inbox.stop_waiting(message)
+            await self._inbox.stop_waiting(message)
             log.info("push %s: reply budget spent, answering later", message.dedupe_key[:24])
             return None, "late"
         if outcome.status == "unavailable":
-            self._inbox.stop_waiting(message)
+            await self._inbox.stop_waiting(message)
             return None, "late"
         if outcome.status == "failed":
             return outcome.reply, "apology"
