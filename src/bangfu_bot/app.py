@@ -174,6 +174,8 @@ def _message_path(services: Services):  # type: ignore[no-untyped-def]
             max_batch=settings.batch_max,
             # What every push reads, fetched once per batch (see group_commit).
             prefetch=[prefetch_answers, dialogues.prefetch, prefetch_people],
+            on_batch=services.metrics.batch_size.observe,
+            writers=1 if services.engine.dialect.name == "sqlite" else 2,
         )
         committer.start()
         spool = Spool(settings.spool_dir)
@@ -183,7 +185,8 @@ def _message_path(services: Services):  # type: ignore[no-untyped-def]
                                 rules=settings.delivery(),
                                 also=[lambda: send_pending(engine, client, clock)])
         inbox = Inbox(committer=committer, bot=services.bot, clock=services.clock, spool=spool,
-                      metrics=services.metrics, on_outbox=dispatcher.wake)
+                      metrics=services.metrics, on_outbox=dispatcher.wake,
+                      capacity=settings.max_inflight)
         services.inbox = inbox
         services.dispatcher = dispatcher
         app[WEBHOOK] = Webhook(

@@ -112,12 +112,19 @@ class _Job:
 
 
 class GroupCommitter:
-    """Runs units of work in shared transactions, from one writer task."""
+    """Runs units of work in shared transactions, from `writers` writer tasks.
+
+    One writer suits SQLite (one writer at a time is all it allows). On PostgreSQL a second
+    writer fills a batch while the first waits on the server for its commit: a user's next
+    push only starts after the previous one committed, so per-user order still holds.
+    """
 
     def __init__(self, engine: AsyncEngine, *, window_s: float = 0.002, max_batch: int = 64,
                  prefetch: list[Prefetch] | None = None,
-                 on_batch: Callable[[int], None] = lambda size: None) -> None:
+                 on_batch: Callable[[int], None] = lambda size: None,
+                 writers: int = 1) -> None:
         self._engine = engine
+        self._writers = writers
         self._on_batch = on_batch
         self._unit_s = 0.001  # moving average of seconds per unit, batches included
         self._running = 0
@@ -126,27 +133,27 @@ class GroupCommitter:
         self._window_s = window_s
         self._max_batch = max_batch
         self._queue: asyncio.Queue[_Job] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._gathering = asyncio.Lock()
         self.batches = 0
 
     def start(self) -> None:
         """Start the writer task."""
-        self._task = asyncio.create_task(self._writer(), name="group-commit-writer")
+        self._tasks = [asyncio.create_task(self._writer(), name=f"group-commit-writer-{n}")
+                       for n in range(self._writers)]
 
     async def close(self, grace_s: float = 5.0) -> None:
-        """Finish what is queued (waiting at most `grace_s`), then stop the writer."""
-        if self._task is None:
+        """Finish what is queued (waiting at most `grace_s`), then stop the writers."""
+        if not self._tasks:
             return
         try:
             await asyncio.wait_for(self._queue.join(), grace_s)
         except TimeoutError:
             log.warning("group commit closed with work still queued (rolled back)")
-        self._task.cancel()
-        try:
-            await self._task
-        except asyncio.CancelledError:
-            pass
-        self._task = None
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
 
     @property
     def queued(self) -> int:
@@ -165,19 +172,20 @@ class GroupCommitter:
 
     async def _writer(self) -> None:
         while True:
-            batch = [await self._queue.get()]
-            await self._gather(batch)
-            self._running = len(batch)
+            async with self._gathering:  # one batch fills at a time; the other writer runs
+                batch = [await self._queue.get()]
+                await self._gather(batch)
+            self._running += len(batch)
             started = time.monotonic()
             try:
                 await self._run_batch(batch)
             except Exception:  # noqa: BLE001 - never let the writer die
                 log.exception("group commit writer failed")
             finally:
-                self._running = 0
+                self._running -= len(batch)
                 for _ in batch:
                     self._queue.task_done()
-            per_unit = (time.monotonic() - started) / len(batch)
+            per_unit = (time.monotonic() - started) / len(batch) / self._writers
             self._unit_s += (per_unit - self._unit_s) * 0.2
             self._on_batch(len(batch))
 

@@ -55,6 +55,7 @@ class Settings:
     storage_dir: str
     batch_window_ms: float
     batch_max: int
+    max_inflight: int
     http_timeout_s: float
     conversations_dir: str
     flow_expiry_h: float
@@ -65,6 +66,7 @@ class Settings:
     review_opens: str
     wechat_template_id: str
     quiet_hours: str
+    outbox_concurrency: int
     loan_term_years: int
     loan_rate_bp: int
     loan_allow_second: bool
@@ -96,7 +98,8 @@ class Settings:
                      complaints_contact=self.complaints_contact, tz=self.tz)
 
     def delivery(self) -> Any:
-        """How the dispatcher may reach people: template id, quiet hours, time zone."""
+        """How the dispatcher may reach people: template id, quiet hours, time zone, and how
+        many calls it may have under way at once."""
         from datetime import time
 
         from bangfu_bot.notify.outbox import DeliveryRules
@@ -107,7 +110,8 @@ class Settings:
         awake_end = time.fromisoformat(quiet_from)
         template = self.wechat_template_id or (SANDBOX_TEMPLATE if self.sandbox else "")
         return DeliveryRules(template_id=template, account_type=self.wechat_account_type,
-                             tz=self.tz, quiet_start=awake_start, quiet_end=awake_end)
+                             tz=self.tz, quiet_start=awake_start, quiet_end=awake_end,
+                             concurrency=self.outbox_concurrency)
 
     def loan_terms(self) -> Any:
         """Loan term, interest rate (basis points a year) and limits."""
@@ -281,6 +285,7 @@ _SPEC: dict[str, tuple[Callable[[str, str], Any], str]] = {
     "storage_dir": (_str, "storage"),
     "batch_window_ms": (_float_between(0, 1000), "2"),
     "batch_max": (_int_between(1, 10000), "64"),
+    "max_inflight": (_int_between(1, 1_000_000), "2000"),
     "http_timeout_s": (_float_between(0.1, 120), "10"),
     "conversations_dir": (_str, "conversations"),
     "flow_expiry_h": (_float_between(0.01, 24 * 365), "72"),
@@ -291,6 +296,7 @@ _SPEC: dict[str, tuple[Callable[[str, str], Any], str]] = {
     "review_opens": (_month_day, "12-01"),
     "wechat_template_id": (_str, ""),
     "quiet_hours": (_quiet_hours, "21:00-08:00"),
+    "outbox_concurrency": (_int_between(1, 256), "16"),
     "loan_term_years": (_int_between(1, 10), "2"),
     "loan_rate_bp": (_int_between(0, 5000), "435"),
     "loan_allow_second": (_bool, "false"),

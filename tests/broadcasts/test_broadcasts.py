@@ -1,4 +1,5 @@
-"""Broadcasts: audiences, the 4-a-month mass limit, receipts, 报名, a township of 5,000."""
+"""Broadcasts: audiences, the 4-a-month mass limit, receipts, 报名, a township of 5,000,
+planning in bulk."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from bangfu_bot.broadcasts import service as broadcasts
 from bangfu_bot.broadcasts.models import broadcast_recipients
 from bangfu_bot.broadcasts.models import broadcasts as broadcast_table
 from bangfu_bot.members.models import bindings, people, person_roles
+from bangfu_bot.notify.models import outbox
 from tests.county import bind
 from tests.factories import id_number
 
@@ -92,6 +94,53 @@ async def test_the_fifth_notice_in_a_month_goes_another_way(bot: Any, county: An
         channels = (await conn.execute(select(broadcast_recipients.c.channel).where(
             broadcast_recipients.c.openid == openids[0]))).scalars().all()
     assert channels.count("mass") == 4 and channels.count("outbox") == 1
+
+
+async def test_a_big_audience_over_the_limit_is_planned_in_bulk(bot: Any, county: Any) -> None:
+    openids = await add_members(bot, county.tree.branch, 1200)  # more than one IN list
+    month = broadcasts.month_of(bot.clock.now(), bot.services.settings.tz)
+    used_up = openids[:700]  # these had this month's 4 mass messages already
+    async with bot.services.engine.begin() as conn:
+        people_of = dict((await conn.execute(select(bindings.c.openid, bindings.c.person_id)))
+                         .all())
+        for n in range(broadcasts.MASS_PER_MONTH):
+            earlier = (await conn.execute(insert(broadcast_table).values(
+                author_id=None, text=f"第{n + 1}条", audience="everyone", training=False,
+                status="sent", recipients=len(used_up), mass_msg_ids="", mass_sent=0,
+                mass_errors=0, created_at=bot.clock.now()))).inserted_primary_key[0]
+            await conn.execute(insert(broadcast_recipients), [
+                {"broadcast_id": earlier, "openid": openid, "person_id": people_of[openid],
+                 "channel": "mass", "month": month} for openid in used_up])
+        broadcast_id, count = await broadcasts.create(
+            conn, author_id=None, text="年底前交党费。", audience="branch:桃源村党支部",
+            training=False, now=bot.clock.now(), tz=bot.services.settings.tz)
+        planned = dict((await conn.execute(
+            select(broadcast_recipients.c.openid, broadcast_recipients.c.channel).where(
+                broadcast_recipients.c.broadcast_id == broadcast_id))).all())
+        keys = set((await conn.execute(select(outbox.c.idempotency_key).where(
+            outbox.c.kind == "notice"))).scalars())
+        found = await broadcasts.recipients(conn, "branch:桃源村党支部", year=2026)
+    assert count == 1200 and len(planned) == 1200
+    assert {o for o, channel in planned.items() if channel == "outbox"} == set(used_up)
+    assert keys == {f"broadcast:{broadcast_id}:{openid}" for openid in used_up}
+    assert [r.person_id for r in found] == sorted(people_of[o] for o in openids)
+
+
+async def test_a_recipient_who_cannot_be_mass_sent_gets_it_through_the_outbox(
+        bot: Any, county: Any) -> None:
+    (openid,) = await add_members(bot, county.tree.branch, 1)  # mass send needs two
+    await bot.driver().text(openid, "你好")
+    async with bot.services.engine.begin() as conn:
+        broadcast_id, _ = await broadcasts.create(
+            conn, author_id=None, text="明天开会。", audience="branch:桃源村党支部",
+            training=False, now=bot.clock.now(), tz=bot.services.settings.tz)
+    await bot.flush_outbox()
+    assert bot.api.mass_jobs() == []
+    assert bot.api.sent_texts(openid) == ["明天开会。"]
+    async with bot.services.engine.connect() as conn:
+        channel = (await conn.execute(select(broadcast_recipients.c.channel).where(
+            broadcast_recipients.c.broadcast_id == broadcast_id))).scalar_one()
+    assert channel == "outbox"
 
 
 async def test_compose_by_chat_sign_up_and_list(bot: Any, county: Any, chat: Any) -> None:

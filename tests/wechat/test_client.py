@@ -138,6 +138,25 @@ async def test_token_is_fetched_once_and_reused(fake, client, reported):
     assert reported == [("stable_token", 0)] + [("message/custom/send", 0)] * 3
 
 
+async def test_a_known_token_costs_no_store_read(fake, make_client, store):
+    class CountingStore:
+        loads = 0
+
+        async def load(self, appid):
+            CountingStore.loads += 1
+            return await store.load(appid)
+
+        async def save(self, appid, token):
+            await store.save(appid, token)
+
+    chatting(fake, "u1")
+    client = make_client(fake.base_url, token_store=CountingStore())
+    for n in range(5):
+        await client.send_text(openid="u1", content=f"第{n}条")
+    assert CountingStore.loads <= 2  # before the first refresh, not once per call
+    assert len(fake.sent_texts("u1")) == 5
+
+
 async def test_concurrent_first_calls_share_one_refresh(fake, client):
     chatting(fake, "u1")
 

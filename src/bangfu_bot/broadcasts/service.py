@@ -9,19 +9,21 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import Table, and_, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bangfu_bot.broadcasts.models import broadcast_recipients, broadcasts, signups
 from bangfu_bot.clock import Clock
 from bangfu_bot.ledger.models import ledger_entries
 from bangfu_bot.members.models import bindings, organisations, people, person_roles
-from bangfu_bot.notify.outbox import STALE_CLAIM, queue_message
+from bangfu_bot.notify.outbox import STALE_CLAIM, outbox_row, queue_messages
 from bangfu_bot.texts import speaker
 from bangfu_bot.wechat.client import WeChatAPIError, WeChatClient
 
 MASS_PER_MONTH = 4
 MASS_CHUNK = 10_000
+INSERT_CHUNK = 5_000  # rows per multi-row insert
+IN_LIST = 500  # openids per IN (...) list
 ROLE_NAMES = {"secretary": "支部书记", "committee": "党委委员", "department": "组织部",
               "member": "党员", "supervisor": "监督小组"}
 
@@ -108,30 +110,48 @@ async def create(conn: AsyncConnection, *, author_id: int | None, text: str, aud
     broadcast_id = int(result.inserted_primary_key[0])
     month = month_of(now, tz)
     used = await _mass_used(conn, [r.openid for r in people_in], month)
-    for person in people_in:
-        channel = "mass" if used.get(person.openid, 0) < MASS_PER_MONTH else "outbox"
-        await conn.execute(insert(broadcast_recipients).values(
-            broadcast_id=broadcast_id, openid=person.openid, person_id=person.person_id,
-            channel=channel, month=month))
-        if channel == "outbox":
-            await queue_message(conn, key=f"broadcast:{broadcast_id}:{person.openid}",
-                                openid=person.openid, kind="notice", content=body,
-                                reason=f"broadcast {broadcast_id}, over the mass limit",
-                                now=now)
+    over = [r.openid for r in people_in if used.get(r.openid, 0) >= MASS_PER_MONTH]
+    outbox_ids = set(over)
+    await _insert_chunked(conn, broadcast_recipients, [
+        {"broadcast_id": broadcast_id, "openid": r.openid, "person_id": r.person_id,
+         "channel": "outbox" if r.openid in outbox_ids else "mass", "month": month}
+        for r in people_in])
+    await _queue_notices(conn, broadcast_id, over, body,
+                         reason=f"broadcast {broadcast_id}, over the mass limit", now=now)
     return broadcast_id, len(people_in)
 
 
+async def _insert_chunked(conn: AsyncConnection, table: Table,
+                          rows: list[dict[str, object]]) -> None:
+    # Multi-row inserts: one statement per chunk, not one per person.
+    for start in range(0, len(rows), INSERT_CHUNK):
+        await conn.execute(insert(table), rows[start:start + INSERT_CHUNK])
+
+
+async def _queue_notices(conn: AsyncConnection, broadcast_id: int, openids: list[str],
+                         body: str, *, reason: str, now: datetime) -> None:
+    """The notice through the outbox for each of `openids` (one key per broadcast and
+    user, so a second write is ignored)."""
+    await queue_messages(conn, [
+        outbox_row(key=f"broadcast:{broadcast_id}:{openid}", openid=openid, kind="notice",
+                   content=body, reason=reason, now=now)
+        for openid in openids])
+
+
 async def _mass_used(conn: AsyncConnection, openids: list[str], month: str) -> dict[str, int]:
-    used: dict[str, int] = {}
-    for start in range(0, len(openids), 500):
-        chunk = openids[start:start + 500]
-        rows = await conn.execute(
-            select(broadcast_recipients.c.openid, func.count()).where(
-                broadcast_recipients.c.openid.in_(chunk), broadcast_recipients.c.month == month,
-                broadcast_recipients.c.channel == "mass")
-            .group_by(broadcast_recipients.c.openid))
-        used.update({openid: int(count) for openid, count in rows})
-    return used
+    """How many mass messages each of `openids` was sent in `month`."""
+    counted = (select(broadcast_recipients.c.openid, func.count())
+               .where(broadcast_recipients.c.month == month,
+                      broadcast_recipients.c.channel == "mass")
+               .group_by(broadcast_recipients.c.openid))
+    if len(openids) <= IN_LIST:
+        counted = counted.where(broadcast_recipients.c.openid.in_(openids))
+        return {openid: int(count) for openid, count in await conn.execute(counted)}
+    # A big audience: one pass over the month (the only index that helps is on month, so
+    # each IN-list chunk would read the whole month again), keeping the audience's counts.
+    wanted = set(openids)
+    return {openid: int(count) for openid, count in await conn.execute(counted)
+            if openid in wanted}
 
 
 async def send_pending(engine: AsyncEngine, client: WeChatClient, clock: Clock) -> int:
@@ -180,14 +200,13 @@ async def _send_one(engine: AsyncEngine, client: WeChatClient, clock: Clock,
             fallback.extend(chunk)
     now = clock.now()
     async with engine.begin() as conn:
-        for openid in fallback:
+        for start in range(0, len(fallback), IN_LIST):
             await conn.execute(update(broadcast_recipients).where(
                 broadcast_recipients.c.broadcast_id == broadcast_id,
-                broadcast_recipients.c.openid == openid).values(channel="outbox"))
-            await queue_message(conn, key=f"broadcast:{broadcast_id}:{openid}", openid=openid,
-                                kind="notice", content=row.text,
-                                reason=f"broadcast {broadcast_id}, mass send not possible",
-                                now=now)
+                broadcast_recipients.c.openid.in_(fallback[start:start + IN_LIST]))
+                .values(channel="outbox"))
+        await _queue_notices(conn, broadcast_id, fallback, row.text,
+                             reason=f"broadcast {broadcast_id}, mass send not possible", now=now)
         await conn.execute(update(broadcasts).where(broadcasts.c.id == broadcast_id).values(
             status="sent", sent_at=now, mass_msg_ids=",".join(msg_ids)))
 

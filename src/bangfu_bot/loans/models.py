@@ -5,6 +5,7 @@ from sqlalchemy import (
     Column,
     Date,
     ForeignKey,
+    Index,
     Integer,
     String,
     Table,
@@ -56,6 +57,9 @@ instalments = Table(
     comment="The repayment schedule; unpaid future instalments are regenerated after an "
             "early repayment",
 )
+# Covers the daily reminder scan's pass over what is due by when, without the table's rows.
+Index("ix_instalments_scan", instalments.c.loan_id, instalments.c.due_on,
+      instalments.c.principal_fen, instalments.c.interest_fen)
 
 repayments = Table(
     "repayments",

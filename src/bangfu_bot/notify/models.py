@@ -1,6 +1,6 @@
 """The outbox: domain code writes a row; the dispatcher sends it and records each attempt."""
 
-from sqlalchemy import BigInteger, Boolean, Column, ForeignKey, Integer, String, Table, Text
+from sqlalchemy import BigInteger, Boolean, Column, ForeignKey, Index, Integer, String, Table, Text
 
 from bangfu_bot.db import Id, UtcDateTime, metadata
 
@@ -38,6 +38,9 @@ outbox = Table(
     Column("sent_at", UtcDateTime, nullable=True),
     comment="Messages to send, written in the transaction that caused them",
 )
+# The dispatcher's claim walks pending rows urgent first, then oldest: in index order, so a
+# broadcast's 100,000 pending rows are not sorted on every claim.
+Index("ix_outbox_due", outbox.c.status, outbox.c.urgent.desc(), outbox.c.id)
 
 outbox_attempts = Table(
     "outbox_attempts",

@@ -1,26 +1,28 @@
 """Writing to the outbox, and the dispatcher that sends what is written.
 
 Domain code calls `queue_message` inside its own transaction; it never calls WeChat.
-The dispatcher claims due rows one at a time (a conditional UPDATE, so two processes never
-send the same row), chooses the channel open now, sends, and records every attempt.
+The dispatcher claims due rows in batches (a conditional UPDATE, so two processes never
+send the same row), chooses the channel open now, sends with bounded concurrency, and
+records every attempt.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bangfu_bot.clock import Clock
 from bangfu_bot.dbutil import insert_ignore
-from bangfu_bot.notify.channels import quiet_until, shorten, window_allows
+from bangfu_bot.notify.channels import quiet_until, shorten, window_room
 from bangfu_bot.notify.models import outbox, outbox_attempts
 from bangfu_bot.texts import speaker, texts
 from bangfu_bot.wechat.client import ErrorKind, WeChatAPIError, WeChatClient
@@ -28,8 +30,38 @@ from bangfu_bot.wechat.client import ErrorKind, WeChatAPIError, WeChatClient
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
+# Rows per multi-row insert of `queue_messages`.
+QUEUE_CHUNK = 5_000
+# Rows one dispatcher pass sends at most, so stale claims and the `also` hooks (the mass
+# calls of new broadcasts) are looked at every few seconds even under a big backlog.
+PASS_LIMIT = 2_000
 # A row left "sending" by a process that died is retried after this long.
 STALE_CLAIM = timedelta(minutes=5)
+
+
+def outbox_row(
+    *,
+    key: str,
+    openid: str,
+    kind: str,
+    content: str,
+    reason: str,
+    now: datetime,
+    urgent: bool = False,
+) -> dict[str, Any]:
+    """The one shape of a new outbox row (both queue functions write exactly this)."""
+    return {
+        "idempotency_key": key[:200],
+        "openid": openid,
+        "kind": kind,
+        "content": content,
+        "reason": reason[:200],
+        "urgent": urgent,
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+    }
 
 
 async def queue_message(
@@ -44,19 +76,16 @@ async def queue_message(
     urgent: bool = False,
 ) -> None:
     """Write one outbox row; a second write with the same key is ignored."""
-    statement = insert_ignore(conn, outbox, ["idempotency_key"]).values(
-        idempotency_key=key[:200],
-        openid=openid,
-        kind=kind,
-        content=content,
-        reason=reason[:200],
-        urgent=urgent,
-        status="pending",
-        attempts=0,
-        next_attempt_at=now,
-        created_at=now,
-    )
-    await conn.execute(statement)
+    await queue_messages(conn, [outbox_row(key=key, openid=openid, kind=kind, content=content,
+                                           reason=reason, now=now, urgent=urgent)])
+
+
+async def queue_messages(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    """Write many outbox rows (each made by `outbox_row`) with multi-row inserts in chunks;
+    a row whose key was already written is ignored, as in `queue_message`."""
+    statement = insert_ignore(conn, outbox, ["idempotency_key"])
+    for start in range(0, len(rows), QUEUE_CHUNK):
+        await conn.execute(statement, list(rows[start:start + QUEUE_CHUNK]))
 
 
 def backoff(attempts: int) -> timedelta:
@@ -73,11 +102,27 @@ class DeliveryRules:
     tz: ZoneInfo = ZoneInfo("Asia/Shanghai")
     quiet_start: time = time(8, 0)
     quiet_end: time = time(21, 0)
+    concurrency: int = 16  # calls to WeChat under way at once
 
     @property
     def templates(self) -> bool:
         """Template messages need a verified service account and a template id."""
         return bool(self.template_id) and self.account_type == "service"
+
+
+@dataclass(eq=False)
+class _Send:
+    """One claimed row on its way: the call to make next, the attempts made and what
+    becomes of the row, kept until the batch's next recording transaction writes them."""
+
+    row: Any
+    call: str | None = None  # "custom" | "template": the next call; None: none left
+    attempts: list[dict[str, Any]] = field(default_factory=list)  # not written yet
+    values: dict[str, Any] | None = None  # the row's new columns, not written yet
+    why: str | None = None  # escalate to the secretary, for this reason
+    last_errcode: int | None = None
+    done: bool = False  # nothing more to do or write for this row in this batch
+    uses_window: bool = False  # counted in Dispatcher._window_taken until recorded
 
 
 class Dispatcher:
@@ -86,6 +131,13 @@ class Dispatcher:
     Inside the user's window: a customer-service message. Else a template message where the
     account allows. Else, or when the user is unreachable, the member's branch secretary gets
     a to-do to tell them by phone or visit. Busy and rate-limit errors retry with backoff.
+
+    Rows go in batches: one transaction claims a batch and marks each row with the channel
+    it will be sent by (so a process killed mid-call leaves that trace), the calls run
+    concurrently (at most `rules.concurrency` at once; one user's rows in order), and one
+    transaction records the attempts and outcomes. A customer-service message refused as
+    undeliverable is retried as a template in a second round of the same batch. The next
+    batch is claimed while the calls of one are under way.
     """
 
     def __init__(
@@ -99,6 +151,13 @@ class Dispatcher:
         self._clock = clock
         self._poll_s = poll_s
         self._rules = rules or DeliveryRules()
+        self._slots = asyncio.Semaphore(self._rules.concurrency)
+        # Enough rows per batch to keep every slot busy for several calls, so the two
+        # transactions of a batch are spread over many sends.
+        self._batch = max(32, 8 * self._rules.concurrency)
+        # Customer-service messages decided but not yet recorded, by user: the next batch is
+        # claimed while this one is under way, and must not count on the same window quota.
+        self._window_taken: Counter[str] = Counter()
         self._wake = asyncio.Event()
         # One pass at a time in this process: flush() waits for the loop's pass (and its mass
         # calls) instead of racing it for the same rows and the same SQLite write lock.
@@ -112,8 +171,9 @@ class Dispatcher:
         self._task = asyncio.create_task(self._loop(), name="outbox-dispatcher")
 
     async def close(self, grace_s: float = 5.0) -> None:
-        """Stop the sending loop between rows (cancelling only if it does not stop in time,
-        so a row is not cut off in the middle of its database work)."""
+        """Stop the sending loop: calls under way finish and are recorded, rows not yet
+        called go back to pending (cancelling only if it does not stop in time, so a batch
+        is not cut off in the middle of its database work)."""
         if self._task is None:
             return
         self._stopping = True
@@ -146,10 +206,14 @@ class Dispatcher:
 
     async def _loop(self) -> None:
         while not self._stopping:
+            full = False
             try:
-                await self.send_due()
+                async with self._pass:
+                    full = await self._send_due(PASS_LIMIT, lambda: self._stopping) >= PASS_LIMIT
             except Exception as exc:  # noqa: BLE001 - keep dispatching after a bad moment
                 log.warning("outbox dispatch failed: %s", type(exc).__name__)
+            if full:
+                continue  # a backlog: the next pass at once, not at the next poll
             try:
                 await asyncio.wait_for(self._wake.wait(), self._poll_s)
             except TimeoutError:
@@ -157,16 +221,46 @@ class Dispatcher:
             if not self._stopping:
                 self._wake.clear()
 
-    async def send_due(self, limit: int = 200) -> int:
-        """Send every row that is due; return how many were attempted."""
+    async def send_due(self, limit: int = PASS_LIMIT) -> int:
+        """Send rows that are due (at most `limit`); return how many were attempted."""
         async with self._pass:
-            return await self._send_due(limit)
+            return await self._send_due(limit, lambda: False)
 
-    async def _send_due(self, limit: int) -> int:
+    async def _send_due(self, limit: int, stop: Callable[[], bool]) -> int:
+        async with self._engine.begin() as conn:
+            await _recover_stale_claims(conn, self._clock.now())
+        for work in self._also:
+            await work()  # e.g. the mass calls of pending broadcasts
+        attempted = 0
+        claiming: asyncio.Task[list[_Send]] | None = None
+        if not stop():
+            claiming = asyncio.create_task(self._claim(min(self._batch, limit)))
+        try:
+            while claiming is not None:
+                task, claiming = claiming, None
+                batch = await task
+                if not batch:
+                    break
+                attempted += len(batch)
+                if attempted < limit and not stop():
+                    # The next batch is claimed while this one's calls are under way; its
+                    # calls start after this batch is recorded, so a user's rows stay in order.
+                    claiming = asyncio.create_task(
+                        self._claim(min(self._batch, limit - attempted)))
+                await self._deliver(batch, stop, claiming)
+        finally:
+            if claiming is not None:  # this pass ended early: the claimed rows go back
+                await self._release(await claiming)
+        return attempted
+
+    # -- one batch ------------------------------------------------------------------------
+
+    async def _claim(self, size: int) -> list[_Send]:
+        """Claim up to `size` due rows (urgent first) and decide each one's channel, in one
+        transaction, before any call is made."""
         now = self._clock.now()
         quiet = quiet_until(now, self._rules.tz, self._rules.quiet_start, self._rules.quiet_end)
         async with self._engine.begin() as conn:
-            await _recover_stale_claims(conn, now)
             if quiet is not None:
                 # Quiet hours: non-urgent rows wait for the morning (nothing is dropped).
                 await conn.execute(
@@ -175,118 +269,219 @@ class Dispatcher:
                            outbox.c.next_attempt_at <= now)
                     .values(next_attempt_at=quiet)
                 )
-            rows = (
-                await conn.execute(
-                    select(outbox.c.id)
-                    .where(outbox.c.status == "pending", outbox.c.next_attempt_at <= now)
-                    .order_by(outbox.c.urgent.desc(), outbox.c.id)
-                    .limit(limit)
-                )
-            ).all()
-        for work in self._also:
-            await work()  # e.g. the mass calls of pending broadcasts
-        sent = 0
-        for (row_id,) in rows:
-            if await self._send_one(row_id):
-                sent += 1
-        return sent
+            due = (select(outbox.c.id)
+                   .where(outbox.c.status == "pending", outbox.c.next_attempt_at <= now)
+                   .order_by(outbox.c.urgent.desc(), outbox.c.id).limit(size)
+                   .with_for_update(skip_locked=True))  # PostgreSQL: leave others' claims
+            # The status condition again: only the dispatcher whose UPDATE changed a row
+            # from pending owns it, so two dispatchers never send one row.
+            claimed = (await conn.execute(
+                update(outbox)
+                .where(outbox.c.id.in_(due.scalar_subquery()), outbox.c.status == "pending")
+                .values(status="sending", next_attempt_at=now, channel=None)
+                .returning(*outbox.c)
+            )).all()
+            rows = sorted(claimed, key=lambda row: (not row.urgent, row.id))
+            batch = await self._choose_channels(conn, rows, now)
+        return batch
 
-    async def _send_one(self, row_id: int) -> bool:
-        row = await self._claim(row_id)
-        if row is None:
-            return False
-        async with self._engine.connect() as conn:
-            open_window = await window_allows(conn, row.openid, self._clock.now())
-        if open_window:
-            await self._in_flight(row, "custom")
-            try:
-                await self._client.send_text(openid=row.openid, content=row.content)
-            except WeChatAPIError as error:
-                await self._attempt(row, "custom", error.errcode, error.errmsg)
-                if error.kind != ErrorKind.UNDELIVERABLE:
-                    await self._retry_or_fail(row, error)
-                    return True
+    async def _choose_channels(self, conn: AsyncConnection, rows: list[Any],
+                               now: datetime) -> list[_Send]:
+        """The channel open now for each row, written before the calls (the in-flight mark
+        `_recover_stale_claims` reads). A user's window quota is shared by their rows."""
+        room = await window_room(conn, {row.openid for row in rows}, now)
+        batch = []
+        for row in rows:
+            send = _Send(row)
+            if room.get(row.openid, 0) > self._window_taken[row.openid]:
+                self._window_taken[row.openid] += 1
+                send.call, send.uses_window = "custom", True
+            elif self._rules.templates:
+                send.call = "template"
             else:
-                await self._attempt(row, "custom", 0, "ok")
-                await self._finish(row, status="sent", channel="custom")
-                return True
-        await self._by_template_or_escalate(row)
-        return True
+                send.why = "why_window"
+            batch.append(send)
+        await _mark_channels(conn, batch)
+        return batch
 
-    async def _by_template_or_escalate(self, row: Any) -> None:
-        if not self._rules.templates:
-            await self._escalate(row, "why_window")
+    async def _deliver(self, batch: list[_Send], stop: Callable[[], bool],
+                       claiming: asyncio.Task[Any] | None) -> None:
+        """Make the batch's calls and record them; a second round sends templates for the
+        customer-service messages that were refused."""
+        while True:
+            calls = [send for send in batch if send.call is not None]
+            if calls:
+                await self._call_all(calls, stop)
+            if claiming is not None:
+                # The next batch's claim finishes first: one write transaction at a time.
+                await asyncio.wait([claiming])
+            try:
+                await self._record(batch)
+            finally:
+                self._window_recorded(batch)
+            if not any(send.call is not None for send in batch):
+                return
+
+    def _window_recorded(self, batch: list[_Send]) -> None:
+        # Once its customer-service call is recorded (or will not be made), a row's use of
+        # the window is counted by the database, not here.
+        for send in batch:
+            if send.uses_window and send.call != "custom":
+                send.uses_window = False
+                self._window_taken[send.row.openid] -= 1
+                if not self._window_taken[send.row.openid]:
+                    del self._window_taken[send.row.openid]
+
+    async def _release(self, batch: list[_Send]) -> None:
+        """Claimed rows that will not be sent now: pending again, no call made."""
+        for send in batch:
+            send.call = None
+        self._window_recorded(batch)
+        if batch:
+            async with self._engine.begin() as conn:
+                await conn.execute(update(outbox).where(
+                    outbox.c.id.in_([send.row.id for send in batch]))
+                    .values(status="pending", channel=None))
+
+    async def _call_all(self, calls: list[_Send], stop: Callable[[], bool]) -> None:
+        by_user: defaultdict[str, list[_Send]] = defaultdict(list)
+        for send in calls:
+            by_user[send.row.openid].append(send)
+        await asyncio.gather(*(self._call_in_order(sends, stop) for sends in by_user.values()))
+
+    async def _call_in_order(self, sends: list[_Send], stop: Callable[[], bool]) -> None:
+        # One user's messages go one after another, so a reply split in parts arrives in order.
+        for send in sends:
+            async with self._slots:
+                if stop():
+                    send.call = None  # never called: due again for the next dispatcher
+                    send.values = {"status": "pending", "channel": None}
+                    continue
+                try:
+                    await self._call(send)
+                except Exception:  # a bug in one call must not lose the batch's record
+                    # Left "sending" with its channel, as if the process had died mid-call:
+                    # `_recover_stale_claims` decides (unknown for customer-service).
+                    log.exception("outbox row %s: call failed unexpectedly", send.row.id)
+                    send.call, send.done = None, True
+
+    async def _call(self, send: _Send) -> None:
+        channel, row = send.call, send.row
+        send.call = None
+        try:
+            if channel == "custom":
+                answer = await self._client.send_text(openid=row.openid, content=row.content)
+            else:
+                answer = await self._client.send_template(
+                    openid=row.openid, template_id=self._rules.template_id,
+                    data=self._template_data(row), client_msg_id=f"outbox-{row.id}")
+        except WeChatAPIError as error:
+            self._attempt(send, channel, error.errcode, error.errmsg)
+            self._after_error(send, channel, error)
             return
+        self._attempt(send, channel, 0, "ok")
+        # A template's msgid is what its TEMPLATESENDJOBFINISH receipt names.
+        msgid = (int(answer.get("msgid") or 0) or None) if channel == "template" else None
+        send.values = {"status": "sent", "channel": channel, "attempts": row.attempts + 1,
+                       "sent_at": self._clock.now(), "wechat_msgid": msgid}
+
+    def _template_data(self, row: Any) -> dict[str, str]:
         local = self._clock.now().astimezone(self._rules.tz)
-        data = {"thing1": shorten(say(f"title_{row.kind}") if _has(f"title_{row.kind}")
+        return {"thing1": shorten(say(f"title_{row.kind}") if _has(f"title_{row.kind}")
                                   else say("title_default")),
                 "thing2": shorten(row.content), "time3": local.strftime("%Y-%m-%d %H:%M")}
-        await self._in_flight(row, "template")
-        try:
-            answer = await self._client.send_template(
-                openid=row.openid, template_id=self._rules.template_id, data=data,
-                client_msg_id=f"outbox-{row.id}")
-        except WeChatAPIError as error:
-            await self._attempt(row, "template", error.errcode, error.errmsg)
-            if error.kind == ErrorKind.RETRY:
-                await self._retry_or_fail(row, error)
-            else:
-                await self._escalate(row, _why(error.errcode))
-            return
-        await self._attempt(row, "template", 0, "ok")
-        await self._finish(row, status="sent", channel="template",
-                           wechat_msgid=int(answer.get("msgid") or 0) or None)
 
-    async def _escalate(self, row: Any, why: str) -> None:
-        """Ask the member's branch secretary to tell them in person (a to-do)."""
-        async with self._engine.begin() as conn:
-            if await escalate(conn, row=row, why=why, now=self._clock.now()):
-                await _set(conn, row.id, status="escalated", channel="escalated")
-            else:
-                await _set(conn, row.id, status="undeliverable")
-        self.wake()  # the to-do's own push is due now
+    def _attempt(self, send: _Send, channel: str, errcode: int, errmsg: str) -> None:
+        send.attempts.append({"outbox_id": send.row.id, "at": self._clock.now(),
+                              "channel": channel, "errcode": errcode, "errmsg": errmsg[:200]})
+        send.last_errcode = errcode
 
-    async def _retry_or_fail(self, row: Any, error: WeChatAPIError) -> None:
-        attempts = row.attempts + 1
-        async with self._engine.begin() as conn:
-            if error.kind == ErrorKind.RETRY and attempts < MAX_ATTEMPTS:
-                await _set(conn, row.id, status="pending", attempts=attempts,
-                           last_errcode=error.errcode,
-                           next_attempt_at=self._clock.now() + backoff(attempts))
+    def _after_error(self, send: _Send, channel: str | None, error: WeChatAPIError) -> None:
+        if channel == "custom" and error.kind == ErrorKind.UNDELIVERABLE:
+            # The window closed or its quota ran out meanwhile: the next channel down.
+            if self._rules.templates:
+                send.call = "template"
             else:
-                await _set(conn, row.id, status="failed", attempts=attempts,
-                           last_errcode=error.errcode)
+                send.why = "why_window"
+        elif channel == "custom" or error.kind == ErrorKind.RETRY:
+            send.values = self._retry_or_fail(send.row, error)
+        else:
+            send.why = _why(error.errcode)
+
+    def _retry_or_fail(self, row: Any, error: WeChatAPIError) -> dict[str, Any]:
         log.info("outbox row %s: errcode %s", row.id, error.errcode)
+        attempts = row.attempts + 1
+        if error.kind == ErrorKind.RETRY and attempts < MAX_ATTEMPTS:
+            return {"status": "pending", "attempts": attempts,
+                    "next_attempt_at": self._clock.now() + backoff(attempts)}
+        return {"status": "failed", "attempts": attempts}
 
-    async def _in_flight(self, row: Any, channel: str) -> None:
-        # Written before the call, so a process killed mid-call leaves a trace of it.
-        async with self._engine.begin() as conn:
-            await _set(conn, row.id, channel=channel)
-
-    async def _claim(self, row_id: int) -> Any:
+    async def _record(self, batch: list[_Send]) -> None:
+        """One transaction for what the batch's last round did: every attempt, escalations,
+        final states, and the channel of calls still to come."""
         now = self._clock.now()
+        open_ = [send for send in batch if not send.done]
+        escalated = False
         async with self._engine.begin() as conn:
-            claimed = await conn.execute(
-                update(outbox)
-                .where(outbox.c.id == row_id, outbox.c.status == "pending")
-                .values(status="sending", next_attempt_at=now, channel=None)
-            )
-            if claimed.rowcount != 1:
-                return None
-            return (await conn.execute(select(outbox).where(outbox.c.id == row_id))).first()
+            attempts = [attempt for send in open_ for attempt in send.attempts]
+            if attempts:
+                await conn.execute(insert(outbox_attempts), attempts)
+            for send in open_:
+                if send.why is not None:
+                    escalated = True
+                    send.values = await self._escalate(conn, send, now)
+            await _write_outcomes(conn, open_)
+            await _mark_channels(conn, [send for send in open_ if send.call is not None])
+        for send in open_:
+            send.attempts = []
+            send.done = send.call is None
+        if escalated:
+            self.wake()  # the to-dos' own pushes are due now
 
-    async def _attempt(self, row: Any, channel: str, errcode: int, errmsg: str) -> None:
-        async with self._engine.begin() as conn:
-            await conn.execute(insert(outbox_attempts).values(
-                outbox_id=row.id, at=self._clock.now(), channel=channel, errcode=errcode,
-                errmsg=errmsg[:200]))
-            await _set(conn, row.id, last_errcode=errcode)
+    async def _escalate(self, conn: AsyncConnection, send: _Send, now: datetime
+                        ) -> dict[str, Any]:
+        """Ask the member's branch secretary to tell them in person (a to-do)."""
+        if await escalate(conn, row=send.row, why=send.why or "why_failed", now=now):
+            return {"status": "escalated", "channel": "escalated"}
+        return {"status": "undeliverable"}
 
-    async def _finish(self, row: Any, *, status: str, channel: str,
-                      wechat_msgid: int | None = None) -> None:
-        async with self._engine.begin() as conn:
-            await _set(conn, row.id, status=status, channel=channel, attempts=row.attempts + 1,
-                       sent_at=self._clock.now(), wechat_msgid=wechat_msgid)
+
+async def _mark_channels(conn: AsyncConnection, sends: list[_Send]) -> None:
+    """Write each row's next channel (and the errcode that sent it there) before the call."""
+    for channel in ("custom", "template"):
+        ids = [send.row.id for send in sends if send.call == channel]
+        if ids:
+            await conn.execute(update(outbox).where(outbox.c.id.in_(ids))
+                               .values(channel=channel))
+    refused = [{"b_id": send.row.id, "b_last_errcode": send.last_errcode}
+               for send in sends if send.call is not None and send.last_errcode is not None]
+    if refused:
+        await _update_many(conn, refused)
+
+
+async def _write_outcomes(conn: AsyncConnection, sends: list[_Send]) -> None:
+    """Each row's new columns, in one executemany UPDATE per set of columns written."""
+    groups: defaultdict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    for send in sends:
+        if send.values is None:
+            continue
+        values = dict(send.values)
+        if send.last_errcode is not None:
+            values.setdefault("last_errcode", send.last_errcode)
+        groups[tuple(sorted(values))].append(
+            {"b_id": send.row.id, **{f"b_{name}": value for name, value in values.items()}})
+        send.values = None
+    for params in groups.values():
+        await _update_many(conn, params)
+
+
+async def _update_many(conn: AsyncConnection, params: list[dict[str, Any]]) -> None:
+    # Parameters are named b_<column> (bare column names are reserved in a SET clause).
+    columns = [name[2:] for name in params[0] if name != "b_id"]
+    statement = (update(outbox).where(outbox.c.id == bindparam("b_id"))
+                 .values({name: bindparam(f"b_{name}", type_=outbox.c[name].type)
+                          for name in columns}))
+    await conn.execute(statement, params)
 
 
 async def _recover_stale_claims(conn: AsyncConnection, now: datetime) -> None:

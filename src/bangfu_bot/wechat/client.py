@@ -122,6 +122,10 @@ class WeChatClient:
         # One refresh at a time in this process; other processes are handled by
         # stable_token returning the same token to everyone while it is valid.
         self._refresh_lock = asyncio.Lock()
+        # The last token seen, so a call does not cost a database read (that read capped the
+        # outbox near 500 sends/s). Another process's refresh shows up as a token error on
+        # our next call, which reloads from the store before forcing anything.
+        self._known: StoredToken | None = None
 
     # -- access token ---------------------------------------------------------------------
 
@@ -138,10 +142,12 @@ class WeChatClient:
             return (await self._refresh(force=False)).token
 
     async def _usable_stored_token(self) -> str | None:
-        stored = await self._store.load(self._appid)
-        if stored is None or stored.expires_at - self._clock.now() <= TOKEN_MARGIN:
+        known = self._known
+        if known is None or known.expires_at - self._clock.now() <= TOKEN_MARGIN:
+            known = self._known = await self._store.load(self._appid)
+        if known is None or known.expires_at - self._clock.now() <= TOKEN_MARGIN:
             return None
-        return stored.token
+        return known.token
 
     async def _refresh(self, *, force: bool) -> StoredToken:
         payload = {
@@ -163,11 +169,13 @@ class WeChatClient:
                 endpoint="stable_token",
             ) from None
         await self._store.save(self._appid, token)
+        self._known = token
         log.info("wechat access token refreshed", extra={"force_refresh": force})
         return token
 
     async def _recover_from_token_error(self, failed_token: str) -> None:
         async with self._refresh_lock:
+            self._known = None
             stored = await self._store.load(self._appid)
             # Someone (another task or process) already replaced the failed token: a forced
             # refresh now would invalidate their fresh token and start a ping-pong.

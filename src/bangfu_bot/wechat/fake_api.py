@@ -3,7 +3,8 @@
 A real aiohttp server with the platform's request and answer shapes, error codes and limits
 (customer-service windows, template field rules, 4 mass messages a month, tag limits),
 used by the tests, the sandbox page and the demo. Errors and slow answers can be injected
-per endpoint, and everything it was sent is recorded in `calls`.
+per endpoint, every call can be given the platform's round-trip time (`latency_s`, for the
+bench), and everything it was sent is recorded in `calls`.
 """
 
 from __future__ import annotations
@@ -134,11 +135,14 @@ class FakeWeChatAPI:
     """The outbound WeChat API of one official account, served locally."""
 
     def __init__(
-        self, *, appid: str, secret: str, clock: Clock, account_type: str = "service"
+        self, *, appid: str, secret: str, clock: Clock, account_type: str = "service",
+        latency_s: float = 0.0,
     ) -> None:
         self.appid = appid
         self.secret = secret
         self.account_type = account_type
+        # Real seconds every call takes before it is answered (0: answer at once).
+        self.latency_s = latency_s
         self.calls: list[Call] = []
         self.menu: dict[str, Any] | None = None
         self.base_url: str | None = None
@@ -209,6 +213,8 @@ class FakeWeChatAPI:
         self, endpoint: str, handler: Handler, needs_token: bool
     ) -> Callable[[web.Request], Any]:
         async def view(request: web.Request) -> web.Response:
+            if self.latency_s > 0:
+                await asyncio.sleep(self.latency_s)
             await self._hold_if_delayed(endpoint)
             payload, parse_error = await _read_payload(request)
             try:
