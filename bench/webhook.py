@@ -340,7 +340,8 @@ async def hostile(ctx: Context) -> None:
     record(ctx, name, load, ctx.bare_rps)
     ctx.add(name, "forged sent / refused 403", forged, f"/ {refused:.0f}")
     ctx.add(name, "repeats sent / answered from store", repeated, f"/ {deduped:.0f}")
-    ok = (sent.get("403", 0) == refused and abs(refused - forged) <= CONNECTIONS
+    # Pushes still in flight when wrk stops are counted by the server but not by wrk.
+    ok = (abs(sent.get("403", 0) - refused) <= CONNECTIONS and abs(refused - forged) <= CONNECTIONS
           and abs(deduped - repeated) <= CONNECTIONS and load.timeouts == 0
           and set(sent) <= {"200", "403"})
     ctx.target("hostile load: repeats and forgeries answered right and counted", ok,
