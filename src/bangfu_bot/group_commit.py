@@ -167,8 +167,10 @@ class GroupCommitter:
     async def run(self, work: Work, hints: Hints | None = None) -> Any:
         """Run one unit of work in a (possibly shared) transaction; return its result."""
         job = _Job(work, hints)
-        await self._queue.put(job)
-        return await asyncio.shield(job.future)
+        self._queue.put_nowait(job)
+        # Not shielded: a cancelled caller cancels only its future; the queued unit still
+        # runs, and its result is dropped (_settle skips a future that is done).
+        return await job.future
 
     async def _writer(self) -> None:
         while True:

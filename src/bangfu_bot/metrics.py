@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
 
@@ -10,6 +12,8 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self._messages: dict[tuple[str, str], Any] = {}
+        self._replies: dict[str, Any] = {}
         self.messages = Counter(
             "bangfu_messages",
             "Pushes resolved, by message type and outcome",
@@ -55,6 +59,21 @@ class Metrics:
             ["endpoint", "errcode"],
             registry=self.registry,
         )
+
+    def message(self, kind: str, outcome: str) -> None:
+        """Count one resolved push (label children cached: this runs on every message)."""
+        child = self._messages.get((kind, outcome))
+        if child is None:
+            child = self._messages[(kind, outcome)] = self.messages.labels(type=kind,
+                                                                           outcome=outcome)
+        child.inc()
+
+    def replied(self, channel: str, seconds: float) -> None:
+        """Observe one answer's latency (label children cached)."""
+        child = self._replies.get(channel)
+        if child is None:
+            child = self._replies[channel] = self.reply_seconds.labels(channel=channel)
+        child.observe(seconds)
 
     def on_wechat_call(self, endpoint: str, errcode: int) -> None:
         """Count one outbound call (the client's callback)."""

@@ -178,7 +178,7 @@ class Inbox:
                 del self._tails[message.openid]
         if outcome.status == "duplicate":
             self._metrics.duplicates.labels(stage="stored").inc()
-        self._metrics.messages.labels(type=message.kind, outcome=outcome.status).inc()
+        self._metrics.message(message.kind, outcome.status)
         future.set_result(outcome)
 
     async def _resolve(self, message: Inbound) -> Outcome:

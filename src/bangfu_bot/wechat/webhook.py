@@ -69,7 +69,7 @@ class Webhook:
             log.exception("push %s: unexpected failure, answering success",
                           message.dedupe_key[:24])
             return web.Response(text=SUCCESS)
-        self._metrics.reply_seconds.labels(channel=channel).observe(time.monotonic() - started)
+        self._metrics.replied(channel, time.monotonic() - started)
         return web.Response(text=self._render(opened, message, answer), content_type="text/xml"
                             if answer else "text/plain")
 
