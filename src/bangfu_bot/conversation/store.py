@@ -12,7 +12,7 @@ from typing import Any
 
 from types import SimpleNamespace
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu_bot.conversation.engine import Session
@@ -22,6 +22,8 @@ from bangfu_bot.group_commit import Batch, Hints, current_batch, write
 
 IN_CHUNK = 500  # under SQLite's limit on bound parameters
 _COLUMNS = ["flow", "status", "state", "started_at", "updated_at"]
+_DIALOGUES_OF = select(conversations).where(
+    conversations.c.openid.in_(bindparam("openids", expanding=True)))
 
 
 class Dialogue:
@@ -97,8 +99,7 @@ async def prefetch(conn: AsyncConnection, batch: Batch, hints: list[Hints]) -> N
     openids = list({hint.openid for hint in hints if hint.openid})
     found: dict[str, object] = dict.fromkeys(openids)
     for start in range(0, len(openids), IN_CHUNK):
-        rows = await conn.execute(select(conversations).where(
-            conversations.c.openid.in_(openids[start:start + IN_CHUNK])))
+        rows = await conn.execute(_DIALOGUES_OF, {"openids": openids[start:start + IN_CHUNK]})
         found.update({row.openid: row for row in rows})
     batch.fill("dialogue", found)  # conversations is written only through save()
 

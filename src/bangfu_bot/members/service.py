@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu_bot.members.models import (
@@ -59,6 +59,10 @@ _ROLES = select(person_roles.c.person_id, person_roles.c.role)
 # Who a WeChat user is depends on these; a write to one drops the batch's prefetched copy.
 _PERSON_TABLES = frozenset({"people", "bindings", "person_roles", "organisations"})
 IN_CHUNK = 500  # under SQLite's limit on bound parameters
+_PEOPLE_OF = (_PERSON.add_columns(bindings.c.openid).join_from(people, bindings, _BOUND)
+              .where(bindings.c.openid.in_(bindparam("openids", expanding=True)))
+              .order_by(bindings.c.id))
+_ROLES_OF = _ROLES.where(person_roles.c.person_id.in_(bindparam("ids", expanding=True)))
 
 
 def _person(row: Any, roles: Iterable[str]) -> Person:
@@ -97,12 +101,9 @@ async def prefetch_people(conn: AsyncConnection, batch: Batch, hints: list[Hints
     found: dict[str, Person | None] = dict.fromkeys(openids)
     for start in range(0, len(openids), IN_CHUNK):
         chunk = openids[start:start + IN_CHUNK]
-        rows = (await conn.execute(
-            _PERSON.add_columns(bindings.c.openid).join_from(people, bindings, _BOUND)
-            .where(bindings.c.openid.in_(chunk)).order_by(bindings.c.id))).all()
+        rows = (await conn.execute(_PEOPLE_OF, {"openids": chunk})).all()
         roles: dict[int, list[str]] = {}
-        for person_id, role in await conn.execute(_ROLES.where(
-                person_roles.c.person_id.in_({row.id for row in rows}))):
+        for person_id, role in await conn.execute(_ROLES_OF, {"ids": [row.id for row in rows]}):
             roles.setdefault(person_id, []).append(role)
         for row in rows:  # by binding id: the first active one, as person_for_openid takes
             if found[row.openid] is None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu_bot.bot import Bot, say
@@ -294,6 +294,7 @@ _RECORD = insert(inbound_messages)
 _STORED = select(inbound_messages.c.dedupe_key, inbound_messages.c.outcome,
                  inbound_messages.c.reply_text)
 IN_CHUNK = 500  # under SQLite's limit on bound parameters
+_STORED_OF = _STORED.where(inbound_messages.c.dedupe_key.in_(bindparam("keys", expanding=True)))
 
 
 async def stored_answer(conn: AsyncConnection, dedupe_key: str) -> Any:
@@ -311,7 +312,6 @@ async def prefetch_answers(conn: AsyncConnection, batch: Batch, hints: list[Hint
     keys = [hint.dedupe_key for hint in hints if hint.dedupe_key]
     answers: dict[str, Any] = dict.fromkeys(keys)
     for start in range(0, len(keys), IN_CHUNK):
-        rows = await conn.execute(_STORED.where(
-            inbound_messages.c.dedupe_key.in_(keys[start:start + IN_CHUNK])))
+        rows = await conn.execute(_STORED_OF, {"keys": keys[start:start + IN_CHUNK]})
         answers.update({row.dedupe_key: row for row in rows})
     batch.fill("answer", answers)  # inbound_messages is written only through write()
