@@ -16,17 +16,17 @@ import gc
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
-from functools import partial
+from functools import lru_cache, partial
 from itertools import groupby
 from operator import itemgetter
 from typing import Any, NamedTuple
 
-from sqlalchemy import Integer, Select, case, func, literal_column, or_, select, union_all
+from sqlalchemy import Integer, Select, bindparam, case, func, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu_bot.cases.procedure import people_with_role
 from bangfu_bot.conversation.engine import yuan
-from bangfu_bot.loans.batch import Tell, Todo, chunked, secretaries_by_branch, send
+from bangfu_bot.loans.batch import Tell, Todo, in_list, rows_in, secretaries_by_branch, send
 from bangfu_bot.loans.models import instalments, loans, repayments
 from bangfu_bot.loans.service import DUE_ON, NUMBER, PLAN_COLUMNS, L, Ledger, say
 from bangfu_bot.members.models import organisations, people
@@ -60,18 +60,15 @@ def _cyclic_gc_paused() -> Iterator[None]:
 
 
 async def _remind(conn: AsyncConnection, *, now: datetime, today: date, call_days: int) -> int:
-    horizon = today + timedelta(days=max(BEFORE))
-    borrowers = await _borrowers(conn, today, horizon)
-    books = {loan.id: Ledger(loan.amount_fen, loan.status, loan.plan, loan.interest_paid,
-                             loan.principal_paid, horizon) for loan in borrowers}
+    borrowers = await _borrowers(conn, today, today + timedelta(days=max(BEFORE)))
     late = {loan.id: arrears for loan in borrowers if loan.behind
-            if (arrears := _arrears(loan, books[loan.id], today)) is not None}
+            if (arrears := _arrears(loan, today)) is not None}
     who = await Recipients.load(conn, list(late.values()), call_days)
     items: list[Tell | Todo] = []
     due = 0
     for loan in borrowers:
         if loan.soon:
-            told = _before(loan, books[loan.id], today)
+            told = _before(loan, today)
             items += told
             due += len(told)
         if loan.id in late:
@@ -83,81 +80,88 @@ async def _remind(conn: AsyncConnection, *, now: datetime, today: date, call_day
 
 
 class Borrower(NamedTuple):
-    """A loan that can owe a reminder today, as `_candidates` selects it after the plan
-    columns (same order), and its plan up to the horizon."""
+    """A loan that can owe a reminder today, as `_candidates` selects it (same order), and
+    its book with the plan up to the horizon."""
 
     id: int
     person_id: int
     branch_id: int | None
     guarantor: str | None
-    amount_fen: int
-    status: str
     name: str
     active: bool
     committee_id: int | None  # the parent of the member's branch
-    interest_paid: int
-    principal_paid: int
     soon: bool  # an instalment falls due from today to the horizon
     behind: bool  # more fell due by today than was ever repaid
-    plan: list[Any]  # rows starting with PLAN_COLUMNS, by number
+    book: Ledger
 
 
 async def _borrowers(conn: AsyncConnection, today: date, horizon: date) -> list[Borrower]:
-    """The candidates, each with its plan (one row per instalment, loan by loan)."""
+    """The candidates, each with its book: one row per loan, then their plans."""
     result = await conn.execute(_candidates(today, horizon))
-    width = len(PLAN_COLUMNS)
-    if tuple(result.keys())[width:] != Borrower._fields[:-1]:
-        raise RuntimeError(f"_candidates selects {tuple(result.keys())}, not Borrower")
-    # Ordered here, not by the database: SQLite would sort the wide joined rows in a temp
-    # table; these come out nearly ordered already, which costs Python's sort next to nothing.
-    ordered = sorted(result, key=itemgetter(0, 1))  # loan, instalment number
-    borrowers = []
-    for _, rows in groupby(ordered, key=itemgetter(0)):
-        plan = list(rows)
-        first = plan[0][width:]  # plain values: a row's attributes are slow to read
-        # The sums come back as Decimal from PostgreSQL, the flags as 0/1 from SQLite.
-        borrowers.append(Borrower._make((*first[:9], int(first[9]), int(first[10]),
-                                         bool(first[11]), bool(first[12]), plan)))
-    return borrowers
+    if tuple(result.keys()) != CANDIDATE_COLUMNS:
+        raise RuntimeError(f"_candidates selects {tuple(result.keys())}")
+    loans_found = result.all()
+    plans = await _plans(conn, [row[0] for row in loans_found], horizon)
+    # Only disbursed loans are candidates; the sums come back as Decimal from PostgreSQL.
+    return [Borrower(*row[:8], row[8], Ledger(row[9], L.DISBURSED, plans[row[0]],
+                                             int(row[10]), int(row[11]), horizon))
+            for row in loans_found]
+
+
+# What `_candidates` selects: Borrower's fields up to `behind`, then the book's figures.
+CANDIDATE_COLUMNS = (*Borrower._fields[:-1], "amount_fen", "interest_paid", "principal_paid")
 
 
 def _candidates(today: date, horizon: date) -> Select[Any]:
-    """The instalments up to `horizon` of the disbursed loans that can owe a reminder today,
-    each with its loan (`Borrower`): those with an instalment due from today to `horizon`,
-    or with more due by today than was ever repaid (arrears).
+    """The disbursed loans that can owe a reminder today, one row per loan (`Borrower`):
+    those with an instalment due from today to `horizon`, or with more due by today than
+    was ever repaid (arrears).
 
-    Which loans: one pass over the instalments due by `horizon` and the repayments, summed
-    per loan in one GROUP BY (two separate aggregates measured twice as slow on SQLite).
-    Then their instalments through the primary key, in the same query (in no order)."""
-    zero, one = literal_column("0", Integer), literal_column("1", Integer)
-    book = union_all(
-        select(instalments.c.loan_id,
-               case((instalments.c.due_on <= today,
-                     instalments.c.principal_fen + instalments.c.interest_fen),
-                    else_=zero).label("owed"),
-               case((instalments.c.due_on >= today, one), else_=zero).label("soon"),
-               zero.label("interest"), zero.label("principal"))
-        .where(instalments.c.due_on <= horizon),
-        select(repayments.c.loan_id, zero, zero, repayments.c.interest_fen,
-               repayments.c.principal_fen),
-    ).subquery("book")
-    owed = func.sum(book.c.owed)
-    paid = func.sum(book.c.interest) + func.sum(book.c.principal)
-    soon = func.max(book.c.soon)
-    due = (select(book.c.loan_id, func.sum(book.c.interest).label("interest_paid"),
-                  func.sum(book.c.principal).label("principal_paid"), soon.label("soon"),
-                  (owed > paid).label("behind"))
-           .group_by(book.c.loan_id).having(or_(soon == 1, owed > paid)).subquery("due"))
+    One pass over the instalments due by `horizon`, in the order of the covering index
+    (grouped without sorting); the repayments of a loan are summed through their own
+    covering index, and only for a loan with nothing due soon (the cheap test first)."""
+    owed = func.sum(case((instalments.c.due_on <= today,
+                          instalments.c.principal_fen + instalments.c.interest_fen),
+                         else_=literal_column("0", Integer)))
+    last_due = func.max(instalments.c.due_on)
+    due = (select(instalments.c.loan_id, (last_due >= today).label("soon"), owed.label("owed"),
+                  _repaid(repayments.c.interest_fen).label("interest_paid"),
+                  _repaid(repayments.c.principal_fen).label("principal_paid"))
+           .where(instalments.c.due_on <= horizon)
+           .group_by(instalments.c.loan_id)
+           .having(or_(last_due >= today,
+                       owed > _repaid(repayments.c.interest_fen + repayments.c.principal_fen)))
+           .subquery("due"))
     branch = organisations.alias("member_branch")
-    return (select(*PLAN_COLUMNS, loans.c.id, loans.c.person_id, loans.c.branch_id,
-                   loans.c.guarantor, loans.c.amount_fen, loans.c.status, people.c.name,
-                   people.c.active, branch.c.parent_id.label("committee_id"),
-                   due.c.interest_paid, due.c.principal_paid, due.c.soon, due.c.behind)
+    return (select(loans.c.id, loans.c.person_id, loans.c.branch_id, loans.c.guarantor,
+                   people.c.name, people.c.active, branch.c.parent_id.label("committee_id"),
+                   due.c.soon, (due.c.owed > due.c.interest_paid + due.c.principal_paid)
+                   .label("behind"), loans.c.amount_fen, due.c.interest_paid,
+                   due.c.principal_paid)
             .select_from(due.join(loans, loans.c.id == due.c.loan_id)
                          .join(people, people.c.id == loans.c.person_id)
-                         .outerjoin(branch, branch.c.id == people.c.branch_id)
-                         .join(instalments, instalments.c.loan_id == due.c.loan_id))
-            .where(loans.c.status == L.DISBURSED, instalments.c.due_on <= horizon))
+                         .outerjoin(branch, branch.c.id == people.c.branch_id))
+            .where(loans.c.status == L.DISBURSED))
+
+
+def _repaid(amount: Any) -> Any:
+    """What was repaid of the loan of the instalments being grouped."""
+    return (select(func.coalesce(func.sum(amount), literal_column("0", Integer)))
+            .where(repayments.c.loan_id == instalments.c.loan_id).scalar_subquery())
+
+
+async def _plans(conn: AsyncConnection, loan_ids: Sequence[int], horizon: date
+                 ) -> dict[int, list[Any]]:
+    """The instalments due by `horizon` of these loans, by loan, each plan by number."""
+    rows = await rows_in(conn, _plan_of, loan_ids, horizon=horizon)
+    rows.sort(key=itemgetter(0, 1))  # already in this order, which Python's sort checks fast
+    return {loan_id: list(plan) for loan_id, plan in groupby(rows, key=itemgetter(0))}
+
+
+@lru_cache(maxsize=16)
+def _plan_of(size: int) -> Select[Any]:
+    return select(*PLAN_COLUMNS).where(in_list(instalments.c.loan_id, size),
+                                       instalments.c.due_on <= bindparam("horizon"))
 
 
 def _day(due_on: date) -> str:
@@ -170,9 +174,10 @@ BEFORE_OFFSET = [min(offset for offset in (*BEFORE, 0) if offset >= days_left)
                  for days_left in range(max(BEFORE) + 1)]
 
 
-def _before(loan: Borrower, book: Ledger, today: date) -> list[Tell]:
+def _before(loan: Borrower, today: date) -> list[Tell]:
     """Reminders before each due date within the next 30 days, unless what is due by then
     is paid already."""
+    book = loan.book
     told = []
     for item in book.plan:
         number, due_on = item[NUMBER], item[DUE_ON]
@@ -210,8 +215,8 @@ class Arrears(NamedTuple):
         return yuan(self.overdue_fen)
 
 
-def _arrears(loan: Borrower, book: Ledger, today: date) -> Arrears | None:
-    owed = book.on(today)
+def _arrears(loan: Borrower, today: date) -> Arrears | None:
+    owed = loan.book.on(today)
     if owed.oldest_unpaid is None:
         return None
     reached = [offset for offset in AFTER if offset <= owed.days_overdue]
@@ -253,11 +258,8 @@ class Recipients:
         if not calls:
             return cls(secretaries, [], {}, {})
         called: dict[int, list[str]] = {}
-        for chunk in chunked(sorted({a.loan.id for a in calls})):
-            for loan_id, text in await conn.execute(
-                    select(todos.c.loan_id, todos.c.text).where(
-                        todos.c.loan_id.in_(chunk), todos.c.kind == "guarantor_call")):
-                called.setdefault(loan_id, []).append(text)
+        for loan_id, text in await rows_in(conn, _calls_of, sorted({a.loan.id for a in calls})):
+            called.setdefault(loan_id, []).append(text)
         officers = {committee: await people_with_role(conn, "committee",
                                                       committee_id=committee)
                     for committee in {_committee(a.loan) for a in calls}}
@@ -301,6 +303,12 @@ class Recipients:
                        f"loan:{loan.id}:{n}:writeoff:{officer}")
                   for officer in self.officers[_committee(loan)]]
         return calls
+
+
+@lru_cache(maxsize=16)
+def _calls_of(size: int) -> Select[Any]:
+    return select(todos.c.loan_id, todos.c.text).where(in_list(todos.c.loan_id, size),
+                                                       todos.c.kind == "guarantor_call")
 
 
 def _committee(loan: Borrower) -> int | None:
