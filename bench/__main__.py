@@ -94,8 +94,9 @@ async def main(args: argparse.Namespace) -> int:
         print(f"    {time.monotonic() - took:.0f} s", flush=True)
     report = table(ctx)
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    print(f"\nbench of {stamp} on {machine()}; scale {ctx.scale:.2f} "
-          f"(bare aiohttp {ctx.bare_rps:,.0f}/s here vs 6,100/s on the reference)\n")
+    print(f"\nbench of {stamp} on {machine()}; scale {ctx.scale:.2f} (the wechatpy bot "
+          f"{ctx.wechatpy_rps:,.0f}/s here vs 3,100/s on the reference; bare aiohttp "
+          f"{ctx.bare_rps:,.0f}/s vs 6,100/s, {ctx.bare_scale:.2f})\n")
     print(report)
     out = workdir / "latest.json"
     out.write_text(json.dumps({"when": stamp, "machine": machine(), **ctx.as_json()},

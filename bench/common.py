@@ -2,9 +2,15 @@
 
 The machines this runs on are shared and noisy, so no absolute figure is ever asserted. Each
 figure is printed beside its ratio to a baseline measured in the same run. Targets were set
-on a machine where bare aiohttp answered about REFERENCE_BARE_RPS requests a second; a target
-in seconds or messages a second is scaled by this run's own bare-aiohttp figure
-(`Context.scale`), so PASS/FAIL follows from ratios, not from this machine's speed.
+on a machine where the stateless wechatpy bot (aiohttp + wechatpy's signature check, parse
+and text reply) answered about REFERENCE_WECHATPY_RPS pushes a second and bare aiohttp about
+REFERENCE_BARE_RPS. A target in seconds or messages a second is scaled by this run's own
+wechatpy-bot figure (`Context.scale`), so PASS/FAIL follows from ratios, not from this
+machine's speed. Why that baseline and not bare aiohttp: bare aiohttp's request path is
+mostly C (llhttp, multidict), and on a fast CPU it speeds up far more than Python code does
+(seen: 3.3× the reference while WeRoBot and the wechatpy bot ran 1.6–1.8×). Scaling Python
+work by it would ask more of it than the reference did. The ratio to bare aiohttp is still
+printed, and "≥ 20 % of bare aiohttp" is judged on it directly.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 REFERENCE_BARE_RPS = 6100.0  # bare aiohttp `success`, one core, in the issue's measurements
+REFERENCE_WECHATPY_RPS = 3100.0  # aiohttp + wechatpy, plain mode, same measurements
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -49,13 +56,19 @@ class Context:
     workdir: Path
     pg_url: str | None  # postgresql+asyncpg://… of a throw-away database, or None
     bare_rps: float = REFERENCE_BARE_RPS
+    wechatpy_rps: float = REFERENCE_WECHATPY_RPS
     quick: bool = False  # smaller data sets (a smoke run, not for the README)
     results: list[Result] = field(default_factory=list)
     verdicts: list[Verdict] = field(default_factory=list)
 
     @property
     def scale(self) -> float:
-        """How much faster this machine is than the reference (bare-aiohttp ratio)."""
+        """How much faster this machine runs Python than the reference (wechatpy-bot ratio)."""
+        return self.wechatpy_rps / REFERENCE_WECHATPY_RPS
+
+    @property
+    def bare_scale(self) -> float:
+        """The same, by bare aiohttp (printed for comparison, not used for targets)."""
         return self.bare_rps / REFERENCE_BARE_RPS
 
     def add(self, scenario: str, metric: str, value: float, unit: str, *,
@@ -86,7 +99,8 @@ class Context:
 
     def as_json(self) -> dict[str, Any]:
         """The whole run, for the JSON file."""
-        return {"bare_rps": self.bare_rps, "scale": self.scale, "quick": self.quick,
+        return {"bare_rps": self.bare_rps, "wechatpy_rps": self.wechatpy_rps,
+                "scale": self.scale, "bare_scale": self.bare_scale, "quick": self.quick,
                 "results": [asdict(r) for r in self.results],
                 "verdicts": [asdict(v) for v in self.verdicts]}
 

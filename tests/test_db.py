@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import inspect, text
 
 from bangfu_bot import db
@@ -101,3 +103,34 @@ async def test_migrations_match_the_models(database_url: str) -> None:
             MigrationContext.configure(sync, opts={"compare_type": False}), metadata))
     await engine.dispose()
     assert diff == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(moment=st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 30),
+                           timezones=st.just(UTC)))
+def test_sqlite_timestamps_read_and_write_as_sqlalchemy_would(moment: datetime) -> None:
+    from sqlalchemy.dialects import sqlite
+
+    dialect = sqlite.dialect()
+    ours = db.UtcDateTime()
+    theirs = sqlite.DATETIME()
+    naive = moment.replace(tzinfo=None)
+    stored = ours.bind_processor(dialect)(moment)
+    assert stored == theirs.bind_processor(dialect)(naive)
+    assert ours.result_processor(dialect, None)(stored) == moment
+    assert theirs.result_processor(dialect, None)(stored) == naive
+
+
+def test_sqlite_timestamps_refuse_naive_and_read_other_text_forms() -> None:
+    from sqlalchemy.dialects import sqlite
+
+    dialect = sqlite.dialect()
+    with pytest.raises(ValueError, match="naive"):
+        db.UtcDateTime().bind_processor(dialect)(datetime(2026, 12, 1))
+    write = db.UtcDateTime().bind_processor(dialect)
+    beijing = timezone(timedelta(hours=8))
+    assert write(datetime(2026, 12, 1, 13, tzinfo=beijing)) == "2026-12-01 05:00:00.000000"
+    read = db.UtcDateTime().result_processor(dialect, None)
+    assert read("2026-12-01 05:00:00") == datetime(2026, 12, 1, 5, tzinfo=UTC)
+    assert read("2026-12-01 13:00:00+08:00") == datetime(2026, 12, 1, 5, tzinfo=UTC)
+    assert read(None) is None

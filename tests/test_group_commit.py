@@ -12,7 +12,7 @@ from sqlalchemy import func, insert, select
 from bangfu_bot import db
 from bangfu_bot.bot import say
 from bangfu_bot.conversation.models import conversations
-from bangfu_bot.group_commit import GroupCommitter
+from bangfu_bot.group_commit import GroupCommitter, UnitTimeout
 from bangfu_bot.wechat.models import inbound_messages, wechat_users
 from tests.broadcasts.test_broadcasts import add_members
 
@@ -72,6 +72,30 @@ async def test_a_conflict_in_the_batch_does_not_lose_the_others(committer) -> No
     results = await asyncio.gather(*(group.run(unit) for unit in units), return_exceptions=True)
     assert results[0] == "fresh-1" and results[2] == "fresh-2"
     assert await count_users(engine) == 3
+
+
+async def test_a_hung_unit_fails_alone_and_its_batch_mates_commit(database_url: str) -> None:
+    engine = db.make_engine(database_url)
+    await db.migrate(engine)
+    group = GroupCommitter(engine, window_s=0.05, max_batch=100, unit_timeout_s=0.3)
+    group.start()
+
+    async def hangs(conn):  # type: ignore[no-untyped-def]
+        await add_user("hung")(conn)
+        await asyncio.sleep(60)
+
+    try:
+        units = [add_user("before"), hangs, add_user("after")]
+        results = await asyncio.gather(*(group.run(unit) for unit in units),
+                                       return_exceptions=True)
+    finally:
+        await group.close()
+    assert results[0] == "before" and results[2] == "after"
+    assert isinstance(results[1], UnitTimeout)
+    async with engine.connect() as conn:
+        stored = set((await conn.execute(select(wechat_users.c.openid))).scalars())
+    await engine.dispose()
+    assert stored == {"before", "after"}
 
 
 async def test_the_queue_predicts_its_wait(committer) -> None:  # type: ignore[no-untyped-def]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import sys
 from collections.abc import AsyncIterator, Sequence
@@ -164,6 +165,7 @@ def serve(settings: Settings) -> int:
             print(f"bangfu-bot: {problem}", file=sys.stderr)
         return 2
     _announce(settings)
+    app.on_startup.append(_settle_heap)  # after the cleanup contexts: the app is built
     try:
         web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
     except OSError as error:
@@ -171,6 +173,17 @@ def serve(settings: Settings) -> int:
               file=sys.stderr)
         return 1
     return 0
+
+
+async def _settle_heap(app: object) -> None:
+    """Move everything built at start-up out of the garbage collector's sight.
+
+    The settings, flows, SQLAlchemy's metadata and compiled-statement caches live as long as
+    the process. Left in the collected generations, each full collection walks them all: a
+    pause of tens of milliseconds every few thousand messages, which was most of the p99.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def _announce(settings: Settings) -> None:

@@ -50,6 +50,38 @@ class UtcDateTime(TypeDecorator[datetime]):
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
 
+    # On SQLite a timestamp is text, and SQLAlchemy's DATETIME formats and parses it in
+    # Python, value by value, behind the decorator's own step: two calls and a %-format per
+    # value, several values per message. One call each way, to the same text, with the C
+    # isoformat/fromisoformat (tests/test_db.py checks both against SQLAlchemy's own).
+    def bind_processor(self, dialect: Dialect) -> Any:
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+
+        def to_text(value: datetime | None) -> str | None:
+            if value is None:
+                return None
+            if value.tzinfo is not UTC:
+                if value.tzinfo is None:
+                    raise ValueError("naive datetime given to a UTC column")
+                value = value.astimezone(UTC)
+            # "YYYY-MM-DD HH:MM:SS.ffffff" (26 characters) without the "+00:00"
+            return value.isoformat(" ", "microseconds")[:26]
+
+        return to_text
+
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Any:
+        if dialect.name != "sqlite":
+            return super().result_processor(dialect, coltype)
+
+        def from_text(value: str | None) -> datetime | None:
+            if value is None:
+                return None
+            parsed = datetime.fromisoformat(value)
+            return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+        return from_text
+
 
 def make_engine(url: str, *, busy_timeout_ms: int = 2000, **kwargs: Any) -> AsyncEngine:
     """Create the async engine; SQLite gets WAL, foreign keys and a busy timeout.

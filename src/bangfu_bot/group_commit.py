@@ -36,6 +36,11 @@ from sqlalchemy.sql.dml import UpdateBase
 log = logging.getLogger(__name__)
 
 Work = Callable[[AsyncConnection], Awaitable[Any]]
+
+
+class UnitTimeout(Exception):
+    """A unit of work ran past its time limit (a bug, not an outage): it would hold the
+    shared transaction, so it fails alone and its batch-mates are run without it."""
 _BATCH = "bangfu_batch"  # key in Connection.info while a batch's transaction is open
 
 
@@ -122,9 +127,10 @@ class GroupCommitter:
     def __init__(self, engine: AsyncEngine, *, window_s: float = 0.002, max_batch: int = 64,
                  prefetch: list[Prefetch] | None = None,
                  on_batch: Callable[[int], None] = lambda size: None,
-                 writers: int = 1) -> None:
+                 writers: int = 1, unit_timeout_s: float = 10.0) -> None:
         self._engine = engine
         self._writers = writers
+        self._unit_timeout_s = unit_timeout_s
         self._on_batch = on_batch
         self._unit_s = 0.001  # moving average of seconds per unit, batches included
         self._running = 0
@@ -233,11 +239,24 @@ class GroupCommitter:
             info[_BATCH] = batch
             try:
                 await self._load(conn, batch)
-                results = [await job.work(conn) for job in jobs]
+                results = await self._work(conn, jobs)
                 await batch.flush(conn)
             finally:
                 del info[_BATCH]  # info outlives the transaction (it is the DBAPI conn's)
         return results
+
+    async def _work(self, conn: AsyncConnection, jobs: list[_Job]) -> list[Any]:
+        # One timer for the whole batch rather than one per unit: a batch past the limit is
+        # rolled back and its units run alone, each under the same limit, so only the unit
+        # that hangs fails.
+        limit = asyncio.timeout(self._unit_timeout_s)
+        try:
+            async with limit:
+                return [await job.work(conn) for job in jobs]
+        except TimeoutError:
+            if not limit.expired():
+                raise  # the work's own timeout (a driver's, say), not ours
+            raise UnitTimeout(f"{len(jobs)} unit(s) took over {self._unit_timeout_s} s") from None
 
     async def _load(self, conn: AsyncConnection, batch: Batch) -> None:
         if not batch.hints:

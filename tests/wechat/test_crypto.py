@@ -3,10 +3,12 @@
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import xmltodict
 
 from bangfu_bot.clock import FrozenClock
-from bangfu_bot.wechat.crypto import PushRejected, PushVerifier, parse_xml, sign
+from bangfu_bot.wechat.crypto import PushRejected, PushVerifier, parse_tree, parse_xml, sign
 from bangfu_bot.wechat.inbound import read_inbound
 
 # The official sample from the platform's encryption guide (token spamtest, appid
@@ -125,3 +127,33 @@ PUSHES = [
 def test_pushes_parse_to_the_shape_wechatpy_reads(xml: str) -> None:
     # wechatpy's message classes read xmltodict's shape; ours must be the same, field for field.
     assert parse_xml(xml) == xmltodict.parse(xml, disable_entities=True)["xml"]
+
+
+_TEXT = st.text(st.characters(codec="utf-8"), max_size=12) | st.sampled_from(
+    ["]]>", "a]]>b", "&amp;", "<", "\r\n", "  x  ", "", "\x01", "申请", "\ufffe"])
+
+
+@st.composite
+def _pushes(draw: st.DrawFn) -> str:
+    fields = draw(st.lists(st.tuples(st.sampled_from(["Content", "MsgId", "Event", "A_1", "b"]),
+                                     _TEXT, st.booleans()), max_size=6))
+    parts = []
+    for tag, text, cdata in fields:
+        if cdata:
+            body = "<![CDATA[" + text.replace("]]>", "]]]]><![CDATA[>") + "]]>"
+        else:
+            body = text.replace("&", "&amp;").replace("<", "&lt;")
+        parts.append(f"{draw(st.sampled_from(['', chr(10), ' ']))}<{tag}>{body}</{tag}>")
+    return "<xml>" + "".join(parts) + "</xml>"
+
+
+@settings(max_examples=400, deadline=None)
+@given(xml=_pushes())
+def test_the_flat_fast_path_reads_exactly_what_the_parser_reads(xml: str) -> None:
+    def outcome(parse):  # type: ignore[no-untyped-def]
+        try:
+            return parse(xml)
+        except PushRejected as refused:
+            return ("refused", refused.status)
+
+    assert outcome(parse_xml) == outcome(parse_tree)

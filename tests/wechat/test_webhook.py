@@ -442,3 +442,19 @@ async def test_platform_error_is_what_a_member_sees_when_the_bot_is_gone(bot: An
     delivery = await driver.text(OPENID, "在吗")
     assert delivery.tries == 3 and delivery.text == PLATFORM_ERROR
     assert isinstance(delivery.statuses[0], str)  # connection refused, not an HTTP status
+
+
+async def test_the_budget_wait_gives_up_in_time_and_never_cancels_the_answer() -> None:
+    from bangfu_bot.wechat.webhook import Budgets
+
+    budgets = Budgets(tick_s=0.01)
+    loop = asyncio.get_running_loop()
+    slow, quick = loop.create_future(), loop.create_future()
+    loop.call_later(0.02, quick.set_result, "answer")
+    assert await budgets.wait(quick, 1.0) is True
+    assert await budgets.wait(slow, 0.05) is False and not slow.cancelled()
+    waiting = asyncio.ensure_future(budgets.wait(slow, 5.0))
+    await asyncio.sleep(0.02)
+    waiting.cancel()  # the member's request went away; a duplicate may still want the answer
+    await asyncio.gather(waiting, return_exceptions=True)
+    assert not slow.done()

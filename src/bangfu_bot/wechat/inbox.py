@@ -48,10 +48,6 @@ class Outcome:
 UNAVAILABLE = Outcome(None, "unavailable")
 
 
-class HandlerTimeout(Exception):
-    """The bot did not answer within its time limit (a bug, not an outage)."""
-
-
 def database_unavailable(error: BaseException) -> bool:
     """Whether an error means the database cannot be reached or is locked (retry later)."""
     if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
@@ -73,10 +69,8 @@ class Inbox:
         spool: Spool,
         metrics: Metrics,
         on_outbox: Callable[[], None] = lambda: None,
-        handler_timeout_s: float = 10.0,
         capacity: int = 2000,
     ) -> None:
-        self._handler_timeout_s = handler_timeout_s
         self._capacity = capacity
         self._committer = committer
         self._bot = bot
@@ -206,12 +200,9 @@ class Inbox:
             return Outcome(stored.reply_text, "duplicate")
         now = self._clock.now()
         await note_user(conn, message, now)
-        try:
-            async with asyncio.timeout(self._handler_timeout_s):
-                reply = await self._bot.handle(conn, message, now)
-        except TimeoutError:
-            # A hung handler would hold the shared transaction: treat it as a bug.
-            raise HandlerTimeout(f"bot took over {self._handler_timeout_s} s") from None
+        # A hung handler would hold the shared transaction: the committer's time limit
+        # (group_commit.UnitTimeout) turns it into an apology, recorded like any failure.
+        reply = await self._bot.handle(conn, message, now)
         await self._record(conn, message, "replied" if reply else "no_reply", reply)
         if late:
             await self._queue_late_reply(conn, message, reply)
