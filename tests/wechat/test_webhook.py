@@ -458,3 +458,12 @@ async def test_the_budget_wait_gives_up_in_time_and_never_cancels_the_answer() -
     waiting.cancel()  # the member's request went away; a duplicate may still want the answer
     await asyncio.gather(waiting, return_exceptions=True)
     assert not slow.done()
+
+
+@pytest.mark.parametrize("mode", ["plain", "safe"])
+async def test_an_answer_repeating_a_cdata_end_still_reaches_the_member(
+        start_bot: Any, mode: str) -> None:
+    bot = await start_bot(bot=CountingBot())
+    delivery = await bot.driver(mode=mode).text(OPENID, "先]]>后")
+    assert not delivery.shown_error
+    assert delivery.text == "第1次处理：先]]>后"

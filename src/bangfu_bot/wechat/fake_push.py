@@ -109,6 +109,8 @@ class PushDriver:
             f"<CreateTime>{created}</CreateTime>",
         ]
         for name, value in fields.items():
+            # As the platform does: a "]]>" the user typed is split across two sections.
+            value = value.replace("]]>", "]]]]><![CDATA[>")
             parts.append(f"<{name}><![CDATA[{value}]]></{name}>")
         return "<xml>" + "".join(parts) + "</xml>"
 

@@ -13,7 +13,6 @@ import time
 from collections import deque
 
 from aiohttp import web
-from wechatpy.replies import TextReply
 
 from bangfu_bot.clock import Clock
 from bangfu_bot.metrics import Metrics
@@ -117,8 +116,8 @@ class Webhook:
     def _render(self, opened: Opened, message: Inbound, answer: str | None) -> str:
         if not answer:
             return SUCCESS
-        reply = TextReply(source=message.account, target=message.openid, content=answer)
-        reply_xml = reply.render()
+        reply_xml = text_reply_xml(source=message.account, target=message.openid,
+                                   content=answer, created=int(self._clock.now().timestamp()))
         if opened.crypto is None:
             return reply_xml
         return seal(opened.crypto, reply_xml, self._clock)
@@ -129,6 +128,20 @@ class Webhook:
                     request.remote, rejected.reason)
         self._metrics.rejected.labels(status=str(rejected.status)).inc()
         return web.Response(status=rejected.status, text="")
+
+
+def text_reply_xml(*, source: str, target: str, content: str, created: int) -> str:
+    """A passive text reply. wechatpy's TextReply puts the text into CDATA as it is, so an
+    answer that repeats a member's "]]>" would end the section early and WeChat would show
+    the member an error; here every "]]>" is split across two sections."""
+    return ("<xml><ToUserName><![CDATA[" + _cdata(target) + "]]></ToUserName>"
+            "<FromUserName><![CDATA[" + _cdata(source) + "]]></FromUserName>"
+            f"<CreateTime>{created}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
+            "<Content><![CDATA[" + _cdata(content) + "]]></Content></xml>")
+
+
+def _cdata(text: str) -> str:
+    return text.replace("]]>", "]]]]><![CDATA[>")
 
 
 class Budgets:
