@@ -31,6 +31,7 @@ from bench import county
 from bench.common import ROOT, Context, cores
 
 CONNECTIONS = 64
+RUNS = 2  # measured runs per server and mode; the best counts (see measure)
 USERS = 2_000
 STEPS = ("取消", "继续")
 SERVER_CPUS, LOAD_CPUS = cores()
@@ -224,10 +225,20 @@ def warm_up(ctx: Context, port: int, mode: str) -> None:
 
 
 def measure(ctx: Context, port: int, pid: int, mode: str, *, seconds: float,
-            pause_ms: int = 0, warm: bool = True, **mix: float) -> tuple[Load, list[str]]:
-    """One measured wrk run with pushes no run has sent before (after a warm-up)."""
+            pause_ms: int = 0, warm: bool = True, runs: int = 1, **mix: float
+            ) -> tuple[Load, list[str]]:
+    """The best of `runs` measured wrk runs, each with pushes no run has sent before (after
+    a warm-up). Best, not mean: what a neighbour on this shared machine takes away is noise,
+    and baselines and ours are measured alike (RUNS each)."""
     if warm:
         warm_up(ctx, port, mode)
+    results = [_measure_once(ctx, port, pid, mode, seconds=seconds, pause_ms=pause_ms, **mix)
+               for _ in range(runs)]
+    return max(results, key=lambda result: result[0].rps)
+
+
+def _measure_once(ctx: Context, port: int, pid: int, mode: str, *, seconds: float,
+                  pause_ms: int, **mix: float) -> tuple[Load, list[str]]:
     # Enough distinct pushes that wrk never wraps round to pushes already answered (which
     # would be answered from the store, cheaply); no server here is faster than a third of
     # bare aiohttp.
@@ -272,7 +283,7 @@ async def bare_baseline(ctx: Context) -> Load:
     process = start([sys.executable, "-m", "bench.servers", "bare", str(port)])
     try:
         await wait_ready(port)
-        load, _ = measure(ctx, port, process.pid, "plain", seconds=5)
+        load, _ = measure(ctx, port, process.pid, "plain", seconds=5, runs=RUNS)
     finally:
         stop(process)
     ctx.bare_rps = load.rps
@@ -290,7 +301,7 @@ async def wechatpy_baseline(ctx: Context) -> None:
     try:
         await wait_ready(port)
         for mode in ("plain", "safe"):
-            load, _ = measure(ctx, port, process.pid, mode, seconds=5)
+            load, _ = measure(ctx, port, process.pid, mode, seconds=5, runs=RUNS)
             name = f"aiohttp + wechatpy, no state, {mode}"
             ctx.add(name, "messages/s", load.rps, "/s", baseline="bare aiohttp",
                     baseline_value=ctx.bare_rps)
@@ -310,7 +321,7 @@ async def ours(ctx: Context, store: str) -> dict[str, Load]:
         for mode in ("plain", "safe"):
             warm_up(ctx, port, mode)
             before = await metrics(port)
-            load, _ = measure(ctx, port, process.pid, mode, seconds=5, warm=False)
+            load, _ = measure(ctx, port, process.pid, mode, seconds=5, warm=False, runs=RUNS)
             after = await metrics(port)
             handled = (counted(after, "bangfu_messages_total", outcome="handled")
                        - counted(before, "bangfu_messages_total", outcome="handled"))
@@ -397,7 +408,8 @@ async def run(ctx: Context) -> None:
     if pg:
         ctx.target("PostgreSQL within 20 % of SQLite", pg["plain"].rps >= 0.8 * plain.rps,
                    f"plain {pg['plain'].rps / plain.rps:.0%}, safe {pg['safe'].rps / safe.rps:.0%}"
-                   " of SQLite")
+                   f" of SQLite; the bot's own CPU a message {pg['plain'].cpu_us:.0f} µs against "
+                   f"{plain.cpu_us:.0f} µs (PostgreSQL's backends share the two cores)")
     else:
         ctx.target("PostgreSQL within 20 % of SQLite", False, "PostgreSQL not reachable")
     p99 = plain.p99_ms * ctx.scale
@@ -445,7 +457,7 @@ async def peer_loads(ctx: Context) -> dict[str, Load] | None:
                         log=ctx.workdir / "werobot.log")
         try:
             await wait_ready(port, path="/")
-            load, _ = measure(ctx, port, process.pid, mode, seconds=5)
+            load, _ = measure(ctx, port, process.pid, mode, seconds=5, runs=RUNS)
         finally:
             stop(process)
         name = f"WeRoBot 1.13 + bjoern, {mode}, SQLite session"
