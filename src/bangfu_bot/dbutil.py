@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import ColumnElement, Table, any_, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -36,3 +36,18 @@ def _upsert(dialect_name: str, table: Table, key: tuple[str, ...], update: tuple
     return statement.on_conflict_do_update(
         index_elements=list(key), set_={column: statement.excluded[column] for column in update}
     )
+
+
+def one_of(column: Any, name: str, dialect_name: str) -> ColumnElement[bool]:
+    """`column` is in the list bound as `name`.
+
+    On PostgreSQL, one array parameter (`= ANY(:name)`): the statement's text is the same
+    whatever the list's length, so asyncpg prepares it once. An expanding IN renders a new
+    text for every length, and the batches of the message path come in every length up to
+    their cap (64): four such queries can need more prepared statements than asyncpg's
+    cache holds (100), and each miss costs a prepare round trip and a plan. SQLite has no
+    arrays: there, the expanding IN.
+    """
+    if dialect_name == "postgresql":
+        return column == any_(bindparam(name, type_=postgresql.ARRAY(column.type)))
+    return column.in_(bindparam(name, expanding=True))  # type: ignore[no-any-return]

@@ -8,22 +8,26 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from types import SimpleNamespace
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu_bot.conversation.engine import Session
 from bangfu_bot.conversation.models import conversations
-from bangfu_bot.dbutil import upsert
+from bangfu_bot.dbutil import one_of, upsert
 from bangfu_bot.group_commit import Batch, Hints, current_batch, write
 
 IN_CHUNK = 500  # under SQLite's limit on bound parameters
 _COLUMNS = ["flow", "status", "state", "started_at", "updated_at"]
-_DIALOGUES_OF = select(conversations).where(
-    conversations.c.openid.in_(bindparam("openids", expanding=True)))
+
+
+@lru_cache(maxsize=4)
+def _dialogues_of(dialect_name: str) -> Any:
+    return select(conversations).where(one_of(conversations.c.openid, "openids", dialect_name))
 
 
 class Dialogue:
@@ -99,7 +103,8 @@ async def prefetch(conn: AsyncConnection, batch: Batch, hints: list[Hints]) -> N
     openids = list({hint.openid for hint in hints if hint.openid})
     found: dict[str, object] = dict.fromkeys(openids)
     for start in range(0, len(openids), IN_CHUNK):
-        rows = await conn.execute(_DIALOGUES_OF, {"openids": openids[start:start + IN_CHUNK]})
+        rows = await conn.execute(_dialogues_of(conn.dialect.name),
+                                  {"openids": openids[start:start + IN_CHUNK]})
         found.update({row.openid: row for row in rows})
     batch.fill("dialogue", found)  # conversations is written only through save()
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, insert, select, update
+from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu_bot.members.models import (
@@ -18,6 +19,7 @@ from bangfu_bot.members.models import (
     people,
     person_roles,
 )
+from bangfu_bot.dbutil import one_of
 from bangfu_bot.group_commit import Batch, Hints, current_batch
 
 MAX_FAILURES = 5
@@ -59,10 +61,17 @@ _ROLES = select(person_roles.c.person_id, person_roles.c.role)
 # Who a WeChat user is depends on these; a write to one drops the batch's prefetched copy.
 _PERSON_TABLES = frozenset({"people", "bindings", "person_roles", "organisations"})
 IN_CHUNK = 500  # under SQLite's limit on bound parameters
-_PEOPLE_OF = (_PERSON.add_columns(bindings.c.openid).join_from(people, bindings, _BOUND)
-              .where(bindings.c.openid.in_(bindparam("openids", expanding=True)))
-              .order_by(bindings.c.id))
-_ROLES_OF = _ROLES.where(person_roles.c.person_id.in_(bindparam("ids", expanding=True)))
+
+
+@lru_cache(maxsize=4)
+def _people_of(dialect_name: str) -> Any:
+    return (_PERSON.add_columns(bindings.c.openid).join_from(people, bindings, _BOUND)
+            .where(one_of(bindings.c.openid, "openids", dialect_name)).order_by(bindings.c.id))
+
+
+@lru_cache(maxsize=4)
+def _roles_of(dialect_name: str) -> Any:
+    return _ROLES.where(one_of(person_roles.c.person_id, "ids", dialect_name))
 
 
 def _person(row: Any, roles: Iterable[str]) -> Person:
@@ -101,9 +110,10 @@ async def prefetch_people(conn: AsyncConnection, batch: Batch, hints: list[Hints
     found: dict[str, Person | None] = dict.fromkeys(openids)
     for start in range(0, len(openids), IN_CHUNK):
         chunk = openids[start:start + IN_CHUNK]
-        rows = (await conn.execute(_PEOPLE_OF, {"openids": chunk})).all()
+        rows = (await conn.execute(_people_of(conn.dialect.name), {"openids": chunk})).all()
         roles: dict[int, list[str]] = {}
-        for person_id, role in await conn.execute(_ROLES_OF, {"ids": [row.id for row in rows]}):
+        roles_of = _roles_of(conn.dialect.name)
+        for person_id, role in await conn.execute(roles_of, {"ids": [row.id for row in rows]}):
             roles.setdefault(person_id, []).append(role)
         for row in rows:  # by binding id: the first active one, as person_for_openid takes
             if found[row.openid] is None:

@@ -17,15 +17,16 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu_bot.bot import Bot, say
 from bangfu_bot.clock import Clock
-from bangfu_bot.dbutil import upsert
+from bangfu_bot.dbutil import one_of, upsert
 from bangfu_bot.group_commit import Batch, GroupCommitter, Hints, current_batch, write
 from bangfu_bot.metrics import Metrics
 from bangfu_bot.notify.outbox import queue_message
@@ -285,7 +286,11 @@ _RECORD = insert(inbound_messages)
 _STORED = select(inbound_messages.c.dedupe_key, inbound_messages.c.outcome,
                  inbound_messages.c.reply_text)
 IN_CHUNK = 500  # under SQLite's limit on bound parameters
-_STORED_OF = _STORED.where(inbound_messages.c.dedupe_key.in_(bindparam("keys", expanding=True)))
+
+
+@lru_cache(maxsize=4)
+def _stored_of(dialect_name: str) -> Any:
+    return _STORED.where(one_of(inbound_messages.c.dedupe_key, "keys", dialect_name))
 
 
 async def stored_answer(conn: AsyncConnection, dedupe_key: str) -> Any:
@@ -303,6 +308,7 @@ async def prefetch_answers(conn: AsyncConnection, batch: Batch, hints: list[Hint
     keys = [hint.dedupe_key for hint in hints if hint.dedupe_key]
     answers: dict[str, Any] = dict.fromkeys(keys)
     for start in range(0, len(keys), IN_CHUNK):
-        rows = await conn.execute(_STORED_OF, {"keys": keys[start:start + IN_CHUNK]})
+        rows = await conn.execute(_stored_of(conn.dialect.name),
+                                  {"keys": keys[start:start + IN_CHUNK]})
         answers.update({row.dedupe_key: row for row in rows})
     batch.fill("answer", answers)  # inbound_messages is written only through write()
