@@ -135,8 +135,8 @@ _TEXT = st.text(st.characters(codec="utf-8"), max_size=12) | st.sampled_from(
 
 @st.composite
 def _pushes(draw: st.DrawFn) -> str:
-    fields = draw(st.lists(st.tuples(st.sampled_from(["Content", "MsgId", "Event", "A_1", "b"]),
-                                     _TEXT, st.booleans()), max_size=6))
+    tags = st.sampled_from(["Content", "MsgId", "Event", "A_1", "b", "a-b.c", "1a", "中文"])
+    fields = draw(st.lists(st.tuples(tags, _TEXT, st.booleans()), max_size=6))
     parts = []
     for tag, text, cdata in fields:
         if cdata:

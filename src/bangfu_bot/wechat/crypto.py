@@ -141,8 +141,9 @@ def _decode(body: bytes) -> str:
 _ODD = "\x00-\x08\x0b-\x1f"
 _CDATA_BODY = rf"[^\]{_ODD}]*(?:\](?!\]>)[^\]{_ODD}]*)*"
 _PLAIN_BODY = rf"[^<&{_ODD}]*"
-_FLAT_FIELD = re.compile(rf"<(\w+)>(?:<!\[CDATA\[({_CDATA_BODY})\]\]>|({_PLAIN_BODY}))</\1>")
-_FLAT_DOC = re.compile(rf"[ \t\n]*<xml>((?:[ \t\n]*<(\w+)>(?:<!\[CDATA\[{_CDATA_BODY}\]\]>"
+_NAME = r"[A-Za-z_][A-Za-z0-9_.-]*"  # an XML name, ASCII only (others go to the parser)
+_FLAT_FIELD = re.compile(rf"<({_NAME})>(?:<!\[CDATA\[({_CDATA_BODY})\]\]>|({_PLAIN_BODY}))</\1>")
+_FLAT_DOC = re.compile(rf"[ \t\n]*<xml>((?:[ \t\n]*<({_NAME})>(?:<!\[CDATA\[{_CDATA_BODY}\]\]>"
                        rf"|{_PLAIN_BODY})</\2>)*)[ \t\n]*</xml>[ \t\n]*")
 
 
