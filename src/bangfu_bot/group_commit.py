@@ -36,12 +36,12 @@ from sqlalchemy.sql.dml import UpdateBase
 log = logging.getLogger(__name__)
 
 Work = Callable[[AsyncConnection], Awaitable[Any]]
+_BATCH = "bangfu_batch"  # key in Connection.info while a batch's transaction is open
 
 
 class UnitTimeout(Exception):
     """A unit of work ran past its time limit (a bug, not an outage): it would hold the
     shared transaction, so it fails alone and its batch-mates are run without it."""
-_BATCH = "bangfu_batch"  # key in Connection.info while a batch's transaction is open
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ from typing import Any
 from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bangfu_bot.dbutil import one_of
+from bangfu_bot.group_commit import Batch, Hints, current_batch
 from bangfu_bot.members.models import (
     binding_attempts,
     binding_tickets,
@@ -19,8 +21,6 @@ from bangfu_bot.members.models import (
     people,
     person_roles,
 )
-from bangfu_bot.dbutil import one_of
-from bangfu_bot.group_commit import Batch, Hints, current_batch
 
 MAX_FAILURES = 5
 LOCK_WINDOW = timedelta(hours=1)
