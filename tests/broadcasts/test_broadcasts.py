@@ -172,6 +172,23 @@ async def test_compose_by_chat_sign_up_and_list(bot: Any, county: Any, chat: Any
     assert "发送情况" in await staff.send("发送情况")
 
 
+async def test_a_summary_too_long_for_one_reply_arrives_whole_in_parts(
+        bot: Any, county: Any, chat: Any) -> None:
+    staff = chat("o-sun")
+    await bind(staff, "孙丽", county.staff_number)
+    text = ("各位党员同志：" + "请按时参加十二月份的组织生活会，会上学习有关文件并交流心得。" * 16)[:500]
+    await staff.send("通知")
+    await staff.send(text)
+    await staff.send("一个支部")
+    await staff.send("桃源村党支部" + "和李家村党支部" * 13)  # a long answer, up to its cap
+    summary = await staff.send("是")  # repeats the 500 characters and the rest: over 600
+    assert 0 < len(summary) <= 600 and summary.startswith("请核对")
+    await bot.flush_outbox()
+    (rest,) = staff.pushed()  # the rest in one message: the window allows five
+    assert (summary + rest).replace("\n", "").count(text) == 1 and len(rest) <= 600
+    assert rest.endswith("回复“修改”加序号。")
+
+
 async def test_empty_audience_is_refused(bot: Any, county: Any) -> None:
     import pytest
 

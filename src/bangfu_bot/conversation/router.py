@@ -455,19 +455,44 @@ class ChatBot:
         return Turn(now=ctx.now, today=ctx.now.astimezone(self.tz).date(), run_action=run_action)
 
     async def _deliver(self, ctx: Context, replies: list[str]) -> str | None:
-        parts = [reply for reply in replies if reply]
+        parts = [piece for reply in replies if reply for piece in pieces(reply)]
         if not parts:
             return None
-        passive = parts[0]
-        rest = parts[1:]
-        while rest and len(passive) + 2 + len(rest[0]) <= PASSIVE_LIMIT:
-            passive += "\n\n" + rest.pop(0)
+        # As few messages as fit: each follow-up spends one of the member's five
+        # customer-service messages in the window.
+        passive, *rest = _joined(parts)
         for n, extra in enumerate(rest, start=1):
             await queue_message(ctx.conn, key=f"followup:{ctx.message.dedupe_key}:{n}",
                                 openid=ctx.openid, kind="followup", content=extra,
                                 reason="continuation of a long answer", now=ctx.now,
                                 urgent=True)
         return passive
+
+
+def _joined(parts: list[str], limit: int = PASSIVE_LIMIT) -> list[str]:
+    """Consecutive parts joined by a blank line while the message stays within `limit`."""
+    messages = [parts[0]]
+    for part in parts[1:]:
+        if len(messages[-1]) + 2 + len(part) <= limit:
+            messages[-1] += "\n\n" + part
+        else:
+            messages.append(part)
+    return messages
+
+
+def pieces(text: str, limit: int = PASSIVE_LIMIT) -> list[str]:
+    """A long answer in parts of at most `limit` characters, cut at a blank line where
+    there is one, else at a line end, else at the limit (a notice's own text has none)."""
+    parts: list[str] = []
+    while len(text) > limit:
+        cut = text.rfind("\n\n", 0, limit)
+        if cut <= 0:
+            cut = text.rfind("\n", 0, limit)
+        if cut <= 0:
+            cut = limit
+        parts.append(text[:cut].rstrip())
+        text = text[cut:].lstrip("\n")
+    return [*parts, text] if text else parts
 
 
 def say_engine_busy(engine: Engine, session: Session) -> str:
