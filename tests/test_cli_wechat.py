@@ -88,6 +88,9 @@ async def test_broadcast_and_outbox_status_commands(database_url: str, tmp_path:
     env = {"BANGFU_DATABASE_URL": database_url, "BANGFU_STORAGE_DIR": str(tmp_path)}
     code, _, err = await run_cli(env, "broadcast", "--text", "开会", "--to", "branch:没有的支部")
     assert code == 1 and "没有叫“没有的支部”的支部" in err
+    code, _, err = await run_cli(env, "broadcast", "--text", "开会" * 251, "--to", "everyone")
+    (refusal,) = [line for line in err.splitlines() if line.startswith("bangfu-bot:")]
+    assert code == 1 and "通知太长：共 502 字，最多 500 字" in refusal
     code, out, err = await run_cli(env, "outbox", "status")
     assert code == 0 and "pending" in out and "escalated" in out
 

@@ -189,6 +189,32 @@ async def test_a_summary_too_long_for_one_reply_arrives_whole_in_parts(
     assert rest.endswith("回复“修改”加序号。")
 
 
+async def test_a_ledger_category_is_found_by_either_of_its_words(bot: Any, county: Any) -> None:
+    from tests.ledger.test_export import add_entry
+
+    engine = bot.services.engine
+    year = bot.clock.now().year
+    await add_entry(engine, county.wang_id, year=year, category="缺技术、缺资金")
+    await add_entry(engine, county.secretary_id, year=year, category="生病")
+    async with engine.begin() as conn:
+        await conn.execute(insert(bindings).values(openid="o-wang", person_id=county.wang_id,
+                                                   channel="import", bound_at=bot.clock.now()))
+        for audience in ("category:缺技术", "category:缺资金", "category:缺技术、缺资金"):
+            found = await broadcasts.recipients(conn, audience, year=year)
+            assert [r.openid for r in found] == ["o-wang"], audience
+        assert await broadcasts.recipients(conn, "category:技术", year=year) == []
+
+
+def test_a_command_line_notice_is_capped_as_the_chat_flow_is() -> None:
+    import tomllib
+    from pathlib import Path
+
+    notice = Path(__file__).resolve().parents[2] / "conversations" / "notice.toml"
+    flow = tomllib.loads(notice.read_text(encoding="utf-8"))
+    (text,) = [step for step in flow["step"] if step["id"] == "text"]
+    assert text["max_length"] == broadcasts.MAX_TEXT
+
+
 async def test_empty_audience_is_refused(bot: Any, county: Any) -> None:
     import pytest
 

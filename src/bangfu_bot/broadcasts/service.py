@@ -32,11 +32,18 @@ say = speaker("bangfu_bot.broadcasts")
 
 
 class AudienceError(ValueError):
-    """The audience names nothing; `message` is for the sender (Chinese)."""
+    """The notice cannot go as asked (its audience names nobody, or it is too long);
+    `message` is for the sender (Chinese)."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+# The longest notice: what the chat flow's text question allows (conversations/notice.toml,
+# checked by a test), so a command-line notice cannot be longer than one typed in chat. With
+# the 报名 line it still fits one mass text and one customer-service message.
+MAX_TEXT = 500
 
 
 @dataclass(frozen=True)
@@ -75,12 +82,22 @@ async def recipients(conn: AsyncConnection, audience: str, *, year: int) -> list
     elif kind == "category":
         members = select(ledger_entries.c.person_id).where(
             ledger_entries.c.year == year, ledger_entries.c.status == "active",
-            ledger_entries.c.category == value)
+            ledger_entries.c.category.in_(await _categories_named(conn, value, year)))
         query = query.where(people.c.id.in_(members))
     elif kind != "everyone":
         raise AudienceError(say("unknown_place", value=audience, kind="范围"))
     rows = (await conn.execute(query.order_by(people.c.id))).all()
     return [Recipient(row.id, row.openid) for row in rows]
+
+
+async def _categories_named(conn: AsyncConnection, name: str, year: int) -> list[str]:
+    """The year's ledger categories that `name` names: a whole one, or one of its parts.
+    The application's choices are pairs ("缺技术、缺资金"), and a department writing a
+    training notice asks for "缺技术"."""
+    found = await conn.execute(select(ledger_entries.c.category).distinct().where(
+        ledger_entries.c.year == year, ledger_entries.c.status == "active"))
+    return [category for category in found.scalars()
+            if name == category or name in category.split("、")]
 
 
 async def _org_id(conn: AsyncConnection, kind: str, name: str, label: str) -> int:
@@ -99,6 +116,8 @@ def month_of(instant: datetime, tz: ZoneInfo) -> str:
 async def create(conn: AsyncConnection, *, author_id: int | None, text: str, audience: str,
                  training: bool, now: datetime, tz: ZoneInfo) -> tuple[int, int]:
     """Record a broadcast and who it goes to; returns (id, recipient count)."""
+    if len(text) > MAX_TEXT:
+        raise AudienceError(say("too_long", length=len(text), limit=MAX_TEXT))
     people_in = await recipients(conn, audience, year=now.astimezone(tz).year)
     if not people_in:
         raise AudienceError(say("empty_audience", audience=describe(audience)))
