@@ -144,3 +144,49 @@ async def test_seed_demo_then_chat_as_and_exports(tmp_path: Any) -> None:
     out_b, err_b = await process.communicate("帮助\n/退出\n".encode())
     assert process.returncode == 0, err_b.decode()
     assert "您可以回复" in out_b.decode() or "书记您好" in out_b.decode()
+
+
+async def test_serve_answers_a_member_and_stops_cleanly(database_url: str, tmp_path: Any) -> None:
+    """`bangfu-bot serve` (what `make run` starts), as a process, on the sandbox WeChat."""
+    import signal
+    import socket
+
+    import aiohttp
+
+    from bangfu_bot.clock import SystemClock
+    from bangfu_bot.settings import SANDBOX_AES_KEY, SANDBOX_APPID, SANDBOX_TOKEN
+    from bangfu_bot.wechat.fake_push import PushDriver
+
+    engine = db.make_engine(database_url)
+    await db.migrate(engine)  # serve migrates SQLite itself; PostgreSQL is `db upgrade`'s job
+    await engine.dispose()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {"BANGFU_DATABASE_URL": database_url, "BANGFU_PORT": str(port),
+           "BANGFU_HOST": "127.0.0.1", "BANGFU_STORAGE_DIR": str(tmp_path),
+           "BANGFU_CONVERSATIONS_DIR": str(CONVERSATIONS)}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bangfu_bot.cli", "serve", env={"PATH": "/usr/bin:/bin", **env},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession() as session:
+            for _ in range(150):
+                try:
+                    async with session.get(f"{url}/healthz") as health:
+                        if health.status == 200:
+                            break
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.2)
+            driver = PushDriver(url=f"{url}/wechat", token=SANDBOX_TOKEN, appid=SANDBOX_APPID,
+                                aes_key=SANDBOX_AES_KEY, clock=SystemClock(), session=session,
+                                mode="safe")
+            delivery = await driver.text("o-newcomer", "帮助")
+        assert not delivery.shown_error and "绑定" in (delivery.text or "")
+    finally:
+        process.send_signal(signal.SIGINT)
+        out, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 0, err.decode()[-500:]
+    assert f"serving {url}/wechat" in out.decode()

@@ -225,6 +225,11 @@ async def test_same_msgid_three_times_at_once_is_handled_once(start_bot: Any) ->
     assert {d.text for d in deliveries} == {"第1次处理：申请"}
     assert counting.calls == 1
     assert await stored_pushes(bot) == 1
+    again = await driver.post(query, body, OPENID)  # a late retry: answered from the store
+    assert again.text == "第1次处理：申请" and counting.calls == 1
+    metrics = await (await bot.session.get(bot.url("/metrics"))).text()
+    assert 'bangfu_duplicates_total{stage="in_flight"} 2.0' in metrics
+    assert 'bangfu_duplicates_total{stage="stored"} 1.0' in metrics
 
 
 async def test_retry_after_a_crash_gets_the_stored_answer(start_bot: Any) -> None:
