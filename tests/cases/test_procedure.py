@@ -174,6 +174,25 @@ async def test_inconsistent_votes_block_recording_until_changed(bot: Any, county
     assert "评议通过" in await secretary.send("1")
 
 
+async def test_a_meeting_tomorrow_is_asked_again_and_a_meeting_without_quorum_not_recorded(
+        bot: Any, county: Any, chat: Any) -> None:
+    wang, secretary, _, _ = await personas(chat, county)
+    await submit(wang)
+    await secretary.send("待办")
+    await secretary.send("1")
+    assert "日期不能晚于今天" in await secretary.send("明天")
+    meeting = [*MEETING]
+    meeting[1] = ("9", "实际到会")
+    meeting[2] = ("4", "监督")  # 4 of 9 entitled: not more than half
+    await fill(secretary, meeting)
+    summary = await secretary.send("跳过")
+    assert "实到 4 人，没有超过应到 9 人的一半，这次会议不算数" in summary
+    assert "不算数" in await secretary.send("1")  # refused: nothing recorded
+    async with bot.services.engine.connect() as conn:
+        status = (await conn.execute(select(cases.c.status))).scalar()
+    assert status == "under_evaluation"
+
+
 async def test_objection_holds_the_notice_until_resolved(bot: Any, county: Any,
                                                          chat: Any) -> None:
     wang, secretary, _, _ = await personas(chat, county)
