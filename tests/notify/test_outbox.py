@@ -75,6 +75,26 @@ async def test_sixth_message_in_the_window_goes_as_a_template(templated: Any) ->
     assert [t["data"]["thing2"] for t in bot.api.sent_templates(OPENID)] == ["第5条"]
 
 
+async def test_a_window_the_platform_says_is_closed_falls_to_a_template(templated: Any) -> None:
+    # Our record says the window is open; WeChat says otherwise (45015, or 45047 when the
+    # quota ran out): the same row goes on as a template, once, with both attempts kept.
+    bot = templated
+    await bot.driver().text(OPENID, "你好")
+    bot.api.fail_next("message/custom/send", errcode=45015)
+    await queue(bot, key="a", content="明天开会。")
+    bot.api.fail_next("message/custom/send", errcode=45047)
+    await queue(bot, key="b", content="后天培训。")
+    await bot.flush_outbox()
+    assert bot.api.sent_texts(OPENID) == []
+    assert [t["data"]["thing2"] for t in bot.api.sent_templates(OPENID)] == ["明天开会。",
+                                                                            "后天培训。"]
+    assert [(row.status, row.channel) for row in await rows(bot)] == [("sent", "template")] * 2
+    tried = sorted((a.outbox_id, a.id, a.channel, a.errcode)
+                   for a in await rows(bot, outbox_attempts))
+    assert [(channel, errcode) for _, _, channel, errcode in tried] == [
+        ("custom", 45015), ("template", 0), ("custom", 45047), ("template", 0)]
+
+
 async def test_unreachable_member_is_told_by_the_secretary(bot: Any, county: Any,
                                                            chat: Any) -> None:
     secretary = chat("o-zhang")
