@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from bangfu_bot.cases.models import case_events, cases
@@ -275,6 +276,29 @@ async def test_unfollow_mid_flow_and_return_a_month_later(bot: Any, county: Any,
     resumed = await wang.send("1")
     assert "多大" in resumed
     assert "身体怎样" in await wang.send("68")
+
+
+STICKER = "【收到不支持的消息类型，暂无法显示】"  # what WeChat passes on for a sticker
+
+
+@pytest.mark.parametrize("at", [1, 3, 4, 6, 14, 19], ids=[
+    "choice", "yes-no", "name", "number", "money", "free-text"])
+async def test_every_answer_type_fed_rubbish_asks_again_and_loses_nothing(
+        bot: Any, county: Any, chat: Any, at: int) -> None:
+    wang = chat("o-wang")
+    await bind(wang, "王德福", county.wang_number)
+    await fill(wang, FULL_ANSWERS[:at])
+    question = FULL_ANSWERS[at - 1][1]  # the keyword of the question now asked
+    rubbish = ["", "好" * 2000, STICKER]
+    if at != 19:  # free text takes any words, even an emoji; the others must be asked again
+        rubbish += ["🙂🙂", "[微笑]", "'; DROP TABLE cases; --"]
+    for said in rubbish:
+        answer = await wang.send(said)
+        assert question in answer and len(answer) < 300, (said[:20], answer)
+    delivery = await wang.driver.location(wang.openid)
+    assert not delivery.shown_error and question in (delivery.text or "")
+    await fill(wang, FULL_ANSWERS[at:])  # the rest as before: nothing typed was lost
+    assert "申请已经交上去了" in (await wang.send("跳过") and await wang.send("1"))
 
 
 async def test_hostile_answers_get_a_plain_retry(bot: Any, county: Any, chat: Any) -> None:

@@ -514,9 +514,15 @@ def _input(message: Inbound) -> Input:
         return Input("voice", message.content)
     if message.msg_type == "image":
         return Input("image", media_id=message.media_id)
-    if message.msg_type == "text":
+    if message.msg_type == "text" and not _unsupported(message.content):
         return Input("text", message.content)
     return Input("other")
+
+
+def _unsupported(text: str) -> bool:
+    """WeChat's stand-in for what it cannot pass on (a sticker, a red packet…), which
+    arrives as text: never an answer (it would be stored as someone's living situation)."""
+    return text.strip("【】[] ") == "收到不支持的消息类型，暂无法显示"
 
 
 def load_words(path: Path) -> dict[str, str]:
