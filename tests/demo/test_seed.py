@@ -1,4 +1,5 @@
-"""The demo county: made-up but valid people, a consistent ledger, and only ever once."""
+"""The demo county: made-up but valid people, a consistent ledger, cases at every stage,
+loans at every stage through the loan service, a fund that reconciles, and only ever once."""
 
 from __future__ import annotations
 
@@ -26,8 +27,13 @@ from bangfu_bot.demo.seed import (
     run_seed_demo,
     seed_demo,
 )
+from bangfu_bot.fund.models import fund_movements
+from bangfu_bot.fund.service import SOURCES, figures_now, reconciliation_fen
 from bangfu_bot.ledger.export import export_ledger
 from bangfu_bot.ledger.models import ledger_entries
+from bangfu_bot.loans.models import instalments, loan_events, loans, repayments
+from bangfu_bot.loans.service import TRANSITIONS as LOAN_MOVES
+from bangfu_bot.loans.service import position
 from bangfu_bot.members.models import organisations, people, person_roles
 from bangfu_bot.models import metadata
 from bangfu_bot.settings import load_settings
@@ -71,7 +77,12 @@ async def test_seeding_twice_changes_nothing_the_second_time(engine: AsyncEngine
     assert first.department_staff == 3 and first.supervisors == 1
     assert first.pre1949 == 5 and first.ledger_entries == 24
     assert first.cases == {"in_ledger": 24, "submitted": 2, "on_notice": 2, "reported": 1,
-                           "approved": 1}
+                           "approved": 1, "under_evaluation": 1, "evaluated_failed": 1,
+                           "notice_closed": 1, "returned": 1, "exited": 1}
+    assert first.loans == {"applied": 1, "approved": 1, "rejected": 1, "inspected": 1,
+                           "guaranteed": 1, "recorded": 1, "disbursed": 3, "repaid": 1}
+    assert first.reconciliation_fen == 0 and first.fund_outstanding_fen > 0
+    assert "借款 10 笔" in first.lines()[-1] and first.lines()[-1].endswith("对账：平")
 
 
 async def test_people_are_made_up_but_valid_in_form(engine: AsyncEngine) -> None:
@@ -119,12 +130,17 @@ async def test_the_tree_and_its_officials(engine: AsyncEngine) -> None:
 
 async def test_ledger_and_cases_agree_with_the_procedure(engine: AsyncEngine) -> None:
     await seed_demo(engine, now=NOW, rules=RULES)
-    entries = await rows(engine, select(
+    everything = await rows(engine, select(
         ledger_entries, cases.c.status.label("case_status"),
         cases.c.person_id.label("case_person"))
         .select_from(ledger_entries.join(cases, cases.c.id == ledger_entries.c.case_id)))
+    # Last year's household that left at the review: its entry and its case say so.
+    (exited,) = [e for e in everything if e.status != "active"]
+    assert exited.status == "exited" and exited.case_status == "exited" and exited.year == 2025
+    assert exited.exit_reason and exited.reviewed_at == exited.exited_at
+    entries = [e for e in everything if e.status == "active"]
     assert len(entries) == 24
-    assert all(e.status == "active" and e.year == 2026 for e in entries)
+    assert all(e.year == 2026 for e in entries)
     assert all(e.case_status == "in_ledger" and e.case_person == e.person_id for e in entries)
     assert len({e.category for e in entries}) >= 4
     old_ids = {p.id for p in await rows(engine, select(people.c.id).where(
@@ -141,19 +157,27 @@ async def test_ledger_and_cases_agree_with_the_procedure(engine: AsyncEngine) ->
             assert event.role in move.roles
             assert before.at <= event.at <= NOW
         assert case.household_size == 1 + len(case.answers["household"])
-    passed = await rows(engine, select(evaluations))
-    assert all(e.passed and e.votes_for * 2 > e.entitled and e.present <= e.entitled
-               and e.counter != e.scrutineer for e in passed)
-    assert len(passed) == 24 + 2 + 1 + 1
-    assert len(await rows(engine, select(public_notices))) == 28
+        assert (case.return_to is not None) == (case.status == "returned")
+    meetings = await rows(engine, select(evaluations, cases.c.status).select_from(
+        evaluations.join(cases, cases.c.id == evaluations.c.case_id)))
+    assert all(e.passed == (e.votes_for * 2 > e.entitled) and e.present <= e.entitled
+               and e.votes_for + e.votes_against + e.abstain <= e.present
+               and e.counter != e.scrutineer for e in meetings)
+    assert [e.status for e in meetings if not e.passed] == ["evaluated_failed"]
+    # The ledger's 24 and the exited one, on notice 2, notice closed, reported, approved,
+    # returned; the failed one never went on notice.
+    assert len(meetings) == 25 + 2 + 1 + 1 + 1 + 1 + 1
+    assert len(await rows(engine, select(public_notices))) == 25 + 2 + 1 + 1 + 1 + 1
 
 
 async def test_every_waiting_case_has_its_to_do(engine: AsyncEngine) -> None:
     await seed_demo(engine, now=NOW)
+    kinds = {"submitted": "evaluate", "reported": "approve", "approved": "file",
+             "notice_closed": "report", "returned": "returned"}
     waiting = {row.id: row.status for row in await rows(engine, select(cases).where(
-        cases.c.status.in_(["submitted", "reported", "approved"])))}
-    open_todos = await rows(engine, select(todos).where(todos.c.done_at.is_(None)))
-    kinds = {"submitted": "evaluate", "reported": "approve", "approved": "file"}
+        cases.c.status.in_(list(kinds))))}
+    open_todos = await rows(engine, select(todos).where(todos.c.done_at.is_(None),
+                                                        todos.c.case_id.is_not(None)))
     for case_id, status in waiting.items():
         assert any(t.case_id == case_id and t.kind == kinds[status] for t in open_todos)
     assert {t.case_id for t in open_todos} == set(waiting)
@@ -179,6 +203,88 @@ async def test_early_january_still_gives_a_ledger_of_this_year(engine: AsyncEngi
     assert summary.year == 2027 and summary.ledger_entries == 24
     events = await rows(engine, select(case_events.c.at))
     assert all(row.at <= new_year for row in events)
+    loan_steps = await rows(engine, select(loan_events.c.at))
+    assert loan_steps and all(row.at <= new_year for row in loan_steps)
+    assert summary.reconciliation_fen == 0 and sum(summary.loans.values()) == 10
+
+
+async def test_the_fund_has_contributions_and_reconciles(engine: AsyncEngine) -> None:
+    summary = await seed_demo(engine, now=NOW)
+    given = await rows(engine, select(fund_movements).where(
+        fund_movements.c.kind == "contribution"))
+    assert len(given) >= 8 and {g.source for g in given} == set(SOURCES)
+    assert all(g.document.strip() and g.amount_fen > 0 and g.occurred_on < NOW.date()
+               for g in given)
+    async with engine.connect() as conn:
+        assert await reconciliation_fen(conn) == 0
+        figures = await figures_now(conn)
+    assert figures.contributions_fen == summary.fund_raised_fen == sum(g.amount_fen
+                                                                        for g in given)
+    # Money went out, some came back with interest, and the fund never went below zero.
+    assert figures.loans_out_fen > 0 and figures.principal_in_fen > 0
+    assert figures.interest_in_fen > 0 and figures.cash_fen > 0
+    assert figures.outstanding_fen == summary.fund_outstanding_fen > 0
+
+
+async def test_loans_at_every_stage_follow_the_loan_procedure(engine: AsyncEngine) -> None:
+    await seed_demo(engine, now=NOW)
+    today = NOW.date()
+    seeded = await rows(engine, select(loans).order_by(loans.c.id))
+    assert {loan.status for loan in seeded} == {
+        "applied", "approved", "rejected", "inspected", "guaranteed", "recorded", "disbursed",
+        "repaid"}
+    assert len({loan.person_id for loan in seeded}) == len(seeded)  # one loan each
+    ledger = {e.person_id for e in await rows(engine, select(ledger_entries.c.person_id).where(
+        ledger_entries.c.status == "active"))}
+    assert {loan.person_id for loan in seeded} <= ledger
+    for loan in seeded:
+        assert 300_000 <= loan.amount_fen <= 500_000
+        trail = await rows(engine, select(loan_events).where(loan_events.c.loan_id == loan.id)
+                           .order_by(loan_events.c.id))
+        assert trail[0].from_status is None and trail[0].to_status == "applied"
+        assert trail[-1].to_status == loan.status
+        for before, event in zip(trail, trail[1:], strict=False):
+            assert event.from_status == before.to_status
+            assert event.role in LOAN_MOVES[(before.to_status, event.to_status)]
+            assert event.actor_id != loan.person_id
+            assert before.at <= event.at <= NOW
+        plan = await rows(engine, select(instalments).where(instalments.c.loan_id == loan.id))
+        paid = await rows(engine, select(repayments).where(repayments.c.loan_id == loan.id))
+        if loan.status in ("disbursed", "repaid"):
+            assert loan.recorded_by and loan.confirmed_by and loan.recorded_by != loan.confirmed_by
+            assert sum(i.principal_fen for i in plan) == loan.amount_fen
+            out = await rows(engine, select(fund_movements).where(
+                fund_movements.c.loan_id == loan.id, fund_movements.c.kind == "loan_out"))
+            assert [m.amount_fen for m in out] == [loan.amount_fen]
+        else:
+            assert not plan and not paid
+        if loan.status == "repaid":
+            assert sum(r.principal_fen for r in paid) == loan.amount_fen
+    # Of the three being repaid: one on time with part paid, one in arrears, one not due yet.
+    standing = []
+    async with engine.connect() as conn:
+        for loan in seeded:
+            if loan.status == "disbursed":
+                owed = await position(conn, loan.id, today)
+                standing.append((owed.principal_outstanding_fen < loan.amount_fen,
+                                 owed.overdue_fen > 0))
+    assert sorted(standing) == [(False, False), (False, True), (True, False)]
+
+
+async def test_every_waiting_loan_has_its_to_do(engine: AsyncEngine) -> None:
+    await seed_demo(engine, now=NOW)
+    kinds = {"applied": "loan_review", "approved": "loan_inspect", "inspected": "loan_guarantee",
+             "guaranteed": "loan_disburse", "recorded": "loan_confirm"}
+    waiting = {loan.id: loan for loan in await rows(engine, select(loans).where(
+        loans.c.status.in_(list(kinds))))}
+    open_todos = await rows(engine, select(todos).where(todos.c.done_at.is_(None),
+                                                        todos.c.loan_id.is_not(None)))
+    assert {t.loan_id for t in open_todos} == set(waiting)
+    for loan_id, loan in waiting.items():
+        mine = [t for t in open_todos if t.loan_id == loan_id]
+        assert mine and {t.kind for t in mine} == {kinds[loan.status]}
+        if loan.status == "recorded":  # the one who recorded it cannot confirm it
+            assert loan.recorded_by not in {t.assignee_id for t in mine}
 
 
 def test_the_county_is_the_same_every_time() -> None:

@@ -1,14 +1,21 @@
 """`seed_demo`: the fictional county 示范县 — 3 township committees, 8 branches, 300 people,
-a year's ledger and a few cases part-way through the procedure.
+a year's ledger, cases at every stage a case can rest at, a fund with its contributions and
+loans at every stage.
 
 Everything is made up and valid in form: names of 2–3 Chinese characters, ID numbers with the
 right check character (under region code 529901, which no real county has), mobile numbers
 1[3-9]xxxxxxxxx. The random generator is seeded, so every run builds the same county.
 People go in through the roster import, exactly as a department's file would; cases, their
 audit trail, evaluations, notices, to-dos and ledger entries are plain inserts that agree
-with each other and with the transition table.
+with each other and with the transition table. A case rests at every status but `filed`,
+which the procedure passes through on its way into the ledger in one transaction.
 
-Loans and the fund are not seeded: they do not exist yet (issue 6).
+The fund and the loans go through their own services, as staff would record them: the
+contributions through `fund.service.record`, each loan through `loans.service` step by step
+(apply, decide, inspect, guarantee, record and confirm the disbursement by two different
+staff members, repay) with the to-dos `loans.prompts.after` leaves, so the transition table,
+the schedules and the fund's movements agree and the fund reconciles to the fen. Dates are
+counted back from the seed's clock: one loan is overdue, one partly and one fully repaid.
 """
 
 from __future__ import annotations
@@ -31,9 +38,15 @@ from bangfu_bot.cases.enums import CaseStatus as S
 from bangfu_bot.cases.models import case_events, cases, evaluations, public_notices
 from bangfu_bot.cases.procedure import Rules, chinese_date, evaluation_preview, notice_end
 from bangfu_bot.cases.transitions import say as case_say
+from bangfu_bot.conversation.engine import yuan
+from bangfu_bot.fund.service import Movement, figures_now, reconciliation_fen, record
 from bangfu_bot.ledger.models import ledger_entries
+from bangfu_bot.loans import prompts as loan_prompts
+from bangfu_bot.loans import service as loan_service
+from bangfu_bot.loans.models import loans
 from bangfu_bot.members.models import organisations, people, person_roles
 from bangfu_bot.members.roster import HEADERS, RosterRow, import_roster
+from bangfu_bot.members.service import Person, person_by_id
 from bangfu_bot.texts import texts
 from bangfu_bot.todos.service import add_todo
 
@@ -132,6 +145,12 @@ class DemoSummary:
     pre1949: int
     ledger_entries: int
     cases: dict[str, int]
+    loans: dict[str, int]
+    fund_raised_fen: int
+    fund_outstanding_fen: int
+    fund_principal_in_fen: int
+    fund_interest_in_fen: int
+    reconciliation_fen: int
 
     def lines(self) -> list[str]:
         """The summary as the operator reads it."""
@@ -149,6 +168,17 @@ class DemoSummary:
                                 pre1949=self.pre1949),
             say["ledger"].format(year=self.year, ledger=self.ledger_entries,
                                  cases=sum(self.cases.values()), statuses=statuses),
+            say["loans"].format(
+                loans=sum(self.loans.values()),
+                statuses=say["status_separator"].join(
+                    say["status_item"].format(status=say.get(f"loan_{status}", status),
+                                              count=count)
+                    for status, count in sorted(self.loans.items(),
+                                                key=lambda item: _loan_rank(item[0]))),
+                raised=yuan(self.fund_raised_fen), outstanding=yuan(self.fund_outstanding_fen),
+                repaid=yuan(self.fund_principal_in_fen), interest=yuan(self.fund_interest_in_fen),
+                balanced=say["balanced"] if self.reconciliation_fen == 0 else
+                say["unbalanced"].format(amount=yuan(abs(self.reconciliation_fen)))),
         ]
 
 
@@ -325,6 +355,7 @@ async def _summary(conn: AsyncConnection, *, created: bool, year: int) -> DemoSu
 
     statuses = (await conn.execute(select(cases.c.status, func.count()).where(
         cases.c.person_id.in_(who)).group_by(cases.c.status))).all()
+    fund = await figures_now(conn)
     return DemoSummary(
         created=created, county=DEMO_COUNTY, year=year,
         townships=await count(select(func.count()).where(organisations.c.parent_id == county_id)),
@@ -341,6 +372,13 @@ async def _summary(conn: AsyncConnection, *, created: bool, year: int) -> DemoSu
         ledger_entries=await count(select(func.count()).select_from(ledger_entries).where(
             ledger_entries.c.person_id.in_(who), ledger_entries.c.year == year)),
         cases={str(status): int(n) for status, n in statuses},
+        loans={str(status): int(n) for status, n in (await conn.execute(
+            select(loans.c.status, func.count()).where(loans.c.person_id.in_(who))
+            .group_by(loans.c.status))).all()},
+        # The fund is the county's own: all its movements, as 基金 shows them.
+        fund_raised_fen=fund.contributions_fen, fund_outstanding_fen=fund.outstanding_fen,
+        fund_principal_in_fen=fund.principal_in_fen, fund_interest_in_fen=fund.interest_in_fen,
+        reconciliation_fen=await reconciliation_fen(conn),
     )
 
 
@@ -358,10 +396,101 @@ TRAIL: tuple[tuple[S, str, int], ...] = (
     (S.IN_LEDGER, "system", 20),
 )
 _ORDER = [status for status, _, _ in TRAIL]
+RETURN_REASON = "评议记录里到会人数和签到表对不上，请重新组织评议"
+EXIT_REASON = "儿子在县城稳定就业，家庭收入超过了标准"
+
+
+def _steps(status: S) -> tuple[tuple[S, str, int], ...]:
+    """The trail to `status`: along TRAIL, or off it where the procedure branches."""
+    if status == S.EVALUATED_FAILED:
+        return (*TRAIL[:_ORDER.index(S.UNDER_EVALUATION) + 1], (status, "secretary", 5))
+    if status == S.RETURNED:
+        return (*TRAIL[:_ORDER.index(S.REPORTED) + 1], (status, "committee", 16))
+    if status == S.EXITED:
+        # The day count is not used: the exit falls at the year-end review.
+        return (*TRAIL, (status, "secretary", 280))
+    if status == S.FILED:
+        raise ValueError("a case only passes through `filed` (filing puts it in the ledger)")
+    return TRAIL[:_ORDER.index(status) + 1]
 
 
 def _rank(status: str) -> int:
-    return _ORDER.index(S(status)) if status in _ORDER else len(_ORDER)
+    # The enum lists the statuses in the procedure's order.
+    return list(S).index(S(status)) if status in set(S) else len(S)
+
+
+def _loan_rank(status: str) -> int:
+    order = list(loan_service.LoanStatus)
+    return order.index(loan_service.LoanStatus(status)) if status in set(order) else len(order)
+
+
+# --- the fund and loans ------------------------------------------------------------------------
+
+# Contributions (资金筹集): (source, days before the seed's day, fen, 文号 with {year}).
+CONTRIBUTIONS: tuple[tuple[str, int, int, str], ...] = (
+    ("county_finance", 1100, 10_000_000, "示财社〔{year}〕8号"),
+    ("welfare_fund", 1080, 3_000_000, "示组通〔{year}〕3号"),
+    ("party_dues", 1020, 1_500_000, "示组字〔{year}〕11号"),
+    ("county_finance", 735, 5_000_000, "示财社〔{year}〕5号"),
+    ("committee", 700, 1_000_000, "青党发〔{year}〕12号"),
+    ("committee", 698, 800_000, "河党发〔{year}〕9号"),
+    ("committee", 690, 600_000, "城党发〔{year}〕7号"),
+    ("donation", 500, 865_000, "党员捐款收据 {year}-001"),
+    ("county_finance", 370, 5_000_000, "示财社〔{year}〕4号"),
+    ("party_dues", 330, 1_200_000, "示组字〔{year}〕9号"),
+    ("donation", 120, 532_050, "党员捐款收据 {year}-002"),
+    ("welfare_fund", 40, 2_000_000, "示组通〔{year}〕15号"),
+)
+
+
+@dataclass(frozen=True)
+class _LoanPlan:
+    """One seeded loan: whose (a ledger household of the branch and category), how far it
+    got, and when: `days_ago` counts back to the application, or to the disbursement once
+    the money is out."""
+
+    branch: str
+    category: str
+    stage: str
+    amount_fen: int
+    project: str
+    earnings: str
+    schedule: str
+    days_ago: int
+
+
+# Days after the application of each step (approved or rejected, inspected, guaranteed,
+# disbursement recorded, confirmed by a second staff member).
+LOAN_STEP_DAYS = {"decided": 5, "inspected": 11, "guaranteed": 15, "recorded": 20,
+                  "confirmed": 21}
+PAID_OUT = ("disbursed", "part_repaid", "overdue", "repaid")
+LOAN_REJECT_REASON = "家里病人离不开人，项目没人经营，建议先申请走访慰问和临时救济"
+LOAN_PLAN: tuple[_LoanPlan, ...] = (
+    # Two yearly instalments, both paid on the day: repaid.
+    _LoanPlan("桃源村党支部", SKILLS, "repaid", 400_000, "生猪养殖",
+              "每年出栏 6 头，约 1 万 2 千元", "equal_principal", 760),
+    # The first instalment paid on the day, the second not yet due.
+    _LoanPlan("李家村党支部", SKILLS, "part_repaid", 500_000, "烤烟种植",
+              "扩种 3 亩烤烟，一年多收约 9 千元", "equal_principal", 400),
+    # The first instalment fell due about two weeks ago and is unpaid: in arrears.
+    _LoanPlan("河口村党支部", SKILLS, "overdue", 300_000, "肉牛养殖",
+              "养 2 头肉牛，一年半出栏约 2 万元", "equal_principal", 380),
+    # Paid out this autumn; nothing due before the end of next year.
+    _LoanPlan("新田村党支部", SKILLS, "disbursed", 350_000, "食用菌种植",
+              "两个大棚种香菇，一年约 1 万元", "yearly", 75),
+    _LoanPlan("东街社区党支部", LAID_OFF, "recorded", 500_000, "早餐店",
+              "街口开早餐店，一个月挣 2 千元左右", "bullet", 22),
+    _LoanPlan("河口村党支部", OTHER, "guaranteed", 300_000, "山羊养殖",
+              "养 15 只山羊，年底卖羊约 8 千元", "yearly", 24),
+    _LoanPlan("西街社区党支部", LAID_OFF, "inspected", 400_000, "家电维修",
+              "租个门面修家电，一个月挣 2 千元左右", "yearly", 16),
+    _LoanPlan("东街社区党支部", LAID_OFF, "approved", 300_000, "家政服务",
+              "做家政和钟点工，一个月挣 1 千 5 百元", "equal_principal", 9),
+    _LoanPlan("柳树湾村党支部", ILLNESS, "rejected", 450_000, "中药材种植",
+              "种 2 亩天麻，两年后收", "bullet", 30),
+    _LoanPlan("石门村党支部", ILLNESS, "applied", 300_000, "养蜂",
+              "养 20 箱蜜蜂，一年卖蜜约 6 千元", "yearly", 3),
+)
 
 
 @dataclass
@@ -386,6 +515,8 @@ class _Cases:
         self.procedure = Rules(tz=tz)
         # Its own generator: the roster stays the same whatever is added here later.
         self.rng = random.Random(SEED + 1)
+        # Members whose household is in this year's ledger, in seeding order (borrowers).
+        self.ledgered: list[tuple[_Member, str]] = []
 
     async def seed(self) -> None:
         """Insert every seeded case."""
@@ -417,6 +548,19 @@ class _Cases:
         ]
         for branch, status, category in in_progress:
             await self._case(pools[branch].pop(0), status, category, window="recent")
+        # The statuses a case can also rest at (`filed` it only passes through). Kept out of
+        # 桃源村 and 李家村: the sandbox's picker offers the first few stages it meets in
+        # roster order, and those should stay 等支部评议 and 正在公示.
+        other_stages = [
+            ("石门村党支部", S.UNDER_EVALUATION, OLD), ("河口村党支部", S.EVALUATED_FAILED, LAID_OFF),
+            ("新田村党支部", S.NOTICE_CLOSED, SKILLS), ("西街社区党支部", S.RETURNED, ILLNESS),
+        ]
+        for branch, status, category in other_stages:
+            await self._case(pools[branch].pop(0), status, category, window="recent")
+        # Helped last year, and at the year-end review found able to manage (退出帮扶).
+        await self._case(pools["柳树湾村党支部"].pop(0), S.EXITED, SKILLS, window="last_year")
+        await self._fund()
+        await self._loans()
 
     async def _load(self) -> None:
         number_of = {p.id_number: p for p in self.everyone}
@@ -457,21 +601,25 @@ class _Cases:
     # --- one case ---
 
     async def _case(self, member: _Member, status: S, category: str, *, window: str) -> None:
-        steps = TRAIL[:_ORDER.index(status) + 1]
+        steps = _steps(status)
+        targets = [target for target, _, _ in steps]
         times = self._times(steps, window)
         answers = self._answers(member, category)
         income = sum(int(answers[key]) for key in answers if key.startswith("income_"))
         size = 1 + len(answers["household"])
-        rule = rule_for(self.rules, year=self.year, area=member.person.committee,
+        year = self.year - 1 if window == "last_year" else self.year
+        rule = rule_for(self.rules, year=year, area=member.person.committee,
                         urban_rural=str(answers["urban_rural"]))
         above = judge(rule, household_income_fen=income, household_size=size,
                       receives_dibao=bool(answers["dibao"])).above
         created, updated = times[0], times[-1]
+        return_to = S.UNDER_EVALUATION if status == S.RETURNED else None
         result = await self.conn.execute(insert(cases).values(
             person_id=member.id, branch_id=member.branch_id, kind="hardship", status=status,
             category=category, help_wanted=answers["help_wanted"], household_size=size,
             household_income_fen=income, looks_above_line=above, answers=answers,
-            filed_by=member.id, consent_recorded=False, created_at=created, updated_at=updated))
+            filed_by=member.id, consent_recorded=False, return_to=return_to,
+            created_at=created, updated_at=updated))
         case_id = int(result.inserted_primary_key[0])
         secretary = self.secretaries[member.branch_id][0]
         evaluation: dict[str, Any] | None = None
@@ -482,32 +630,50 @@ class _Cases:
             reason = None
             if target == S.SUBMITTED:
                 reason = "示范数据"
-            elif target == S.EVALUATED_PASSED:
-                evaluation = self._evaluation(member, secretary, times[index])
+            elif target in (S.EVALUATED_PASSED, S.EVALUATED_FAILED):
+                evaluation = self._evaluation(member, secretary, times[index],
+                                              passed=target == S.EVALUATED_PASSED)
                 reason = evaluation_preview(evaluation, self.procedure).lines[0]
+            elif target == S.RETURNED:
+                reason = RETURN_REASON
             elif target == S.IN_LEDGER:
-                reason = f"{self.year}年台帐"
+                reason = f"{year}年台帐"
+            elif target == S.EXITED:
+                reason = EXIT_REASON
             await self.conn.execute(insert(case_events).values(
                 case_id=case_id, actor_id=actor.id if actor else None, role=role,
                 channel="import", at=times[index],
                 from_status=steps[index - 1][0] if index else None, to_status=target,
                 reason=reason))
         if evaluation is not None:
+            decided = S.EVALUATED_PASSED if S.EVALUATED_PASSED in targets else S.EVALUATED_FAILED
             await self._record_evaluation(case_id, secretary, evaluation,
-                                          times[_ORDER.index(S.EVALUATED_PASSED)])
-        if S.ON_NOTICE in _ORDER[:len(steps)]:
-            closed = (times[_ORDER.index(S.NOTICE_CLOSED)]
-                      if len(steps) > _ORDER.index(S.NOTICE_CLOSED) else None)
+                                          times[targets.index(decided)],
+                                          passed=decided == S.EVALUATED_PASSED)
+        if S.ON_NOTICE in targets:
+            closed = (times[targets.index(S.NOTICE_CLOSED)] if S.NOTICE_CLOSED in targets
+                      else None)
             await self._notice(case_id, member, answers, size,
-                               times[_ORDER.index(S.ON_NOTICE)], closed)
-        if status == S.IN_LEDGER:
-            await self._ledger(case_id, member, category, answers, size, income, times[-1])
+                               times[targets.index(S.ON_NOTICE)], closed)
+        if S.IN_LEDGER in targets:
+            exited = times[-1] if status == S.EXITED else None
+            await self._ledger(case_id, member, category, answers, size, income,
+                               times[targets.index(S.IN_LEDGER)], year=year, exited=exited)
         await self._todo(case_id, member, status, category, answers, updated)
 
     def _times(self, steps: Sequence[tuple[S, str, int]], window: str) -> list[datetime]:
-        """When each step happened: this year for the ledger, the last weeks otherwise."""
+        """When each step happened: this year for the ledger, the last weeks otherwise;
+        last year for a case that left the ledger at last year's review."""
         days = [offset for _, _, offset in steps]
         span = timedelta(days=days[-1])
+        if window == "last_year":
+            # Filed in spring, exited at the review in December (it opens on 1 December).
+            last_year = self.year - 1
+            exited = datetime.combine(date(last_year, 12, 10), time(10), self.tz)
+            start = datetime.combine(date(last_year, 3, 1), time(9), self.tz) + timedelta(
+                days=self.rng.randrange(90))
+            return [(start + timedelta(days=d)).astimezone(UTC) for d in days[:-1]] + [
+                exited.astimezone(UTC)]
         if window == "recent":
             # The last step a day or so ago; an on-notice case started its notice 3 days ago,
             # so moving the sandbox clock a week ends it.
@@ -562,13 +728,20 @@ class _Cases:
             answers["category_other"] = OTHER_CAUSE
         return answers
 
-    def _evaluation(self, member: _Member, secretary: _Member, at: datetime) -> dict[str, Any]:
-        """A passing branch meeting (支部民主评议) that adds up."""
+    def _evaluation(self, member: _Member, secretary: _Member, at: datetime, *,
+                    passed: bool = True) -> dict[str, Any]:
+        """A branch meeting (支部民主评议) that adds up: passing, or not (too few for)."""
         rng = self.rng
         entitled = self.entitled[member.branch_id]
         present = entitled - rng.randrange(2, 7)
-        against = rng.randrange(0, 2)
-        abstain = rng.randrange(0, 3)
+        if passed:
+            against = rng.randrange(0, 2)
+            abstain = rng.randrange(0, 3)
+        else:
+            # At most half of those entitled vote for (the default basis).
+            votes_for = entitled // 2 - rng.randrange(1, 4)
+            abstain = rng.randrange(1, 4)
+            against = present - votes_for - abstain
         others = [m for m in self.by_branch[member.person.branch or ""]
                   if m.id not in (member.id, secretary.id)]
         counter, scrutineer, supervisor = rng.sample(others, 3)
@@ -578,17 +751,18 @@ class _Cases:
                 "votes_for": present - against - abstain, "votes_against": against,
                 "abstain": abstain,
                 "minutes": f"支部党员大会讨论了{member.person.name}同志的困难情况，"
-                           "大家认为情况属实，同意列为帮扶对象。"}
+                           + ("大家认为情况属实，同意列为帮扶对象。" if passed else
+                              "多数同志认为家里还有劳力、收入过得去，暂不列为帮扶对象。")}
 
     async def _record_evaluation(self, case_id: int, secretary: _Member,
-                                 answers: dict[str, Any], at: datetime) -> None:
+                                 answers: dict[str, Any], at: datetime, *, passed: bool) -> None:
         await self.conn.execute(insert(evaluations).values(
             case_id=case_id, meeting_date=date.fromisoformat(answers["meeting_date"]),
             entitled=answers["entitled"], present=answers["present"],
             supervisors=answers["supervisors"], counter=answers["counter"],
             scrutineer=answers["scrutineer"], votes_for=answers["votes_for"],
             votes_against=answers["votes_against"], abstain=answers["abstain"],
-            minutes=answers["minutes"], photo_media_id=None, passed=True,
+            minutes=answers["minutes"], photo_media_id=None, passed=passed,
             rule=f"votes_for > half of {self.procedure.evaluation_basis}",
             recorded_by=secretary.id, recorded_at=at))
 
@@ -607,16 +781,24 @@ class _Cases:
             closed_at=closed))
 
     async def _ledger(self, case_id: int, member: _Member, category: str,
-                      answers: dict[str, Any], size: int, income: int, at: datetime) -> None:
+                      answers: dict[str, Any], size: int, income: int, at: datetime, *,
+                      year: int, exited: datetime | None = None) -> None:
         officers = self.officers[member.committee_id]
-        # Assistance given is recorded by visits and loans, which are not built yet (issue 6).
+        # 帮扶情况 starts empty, as filing leaves it: visits add to it when they are reported
+        # (visits.service); loans keep their own record (the loans table and the fund).
+        review = {} if exited is None else {
+            "status": "exited", "exit_reason": EXIT_REASON, "exited_at": exited,
+            "reviewed_at": exited, "review_opened_at": datetime.combine(
+                date(exited.astimezone(self.tz).year, 12, 1), time(0), self.tz)}
         await self.conn.execute(insert(ledger_entries).values(
-            person_id=member.id, year=self.year, case_id=case_id, category=category,
-            causes=str(answers.get("category_other") or category),
+            person_id=member.id, year=year, case_id=case_id,
+            category=category, causes=str(answers.get("category_other") or category),
             household=answers["household"], household_size=size, annual_income_fen=income,
             situation=answers["situation"],
             paired_cadre=officers[case_id % len(officers)].person.name, assistance=[],
-            status="active", created_at=at))
+            **{"status": "active", "created_at": at, **review}))
+        if exited is None and not member.person.pre1949:
+            self.ledgered.append((member, category))
 
     async def _todo(self, case_id: int, member: _Member, status: S, category: str,
                     answers: dict[str, Any], at: datetime) -> None:
@@ -634,13 +816,116 @@ class _Cases:
             assignees = [d.id for d in self.department]
             kind, text = "file", case_say("approved_todo", committee=member.person.committee,
                                           name=name)
+        elif status == S.NOTICE_CLOSED:
+            assignees = [s.id for s in self.secretaries[member.branch_id]]
+            kind, text = "report", case_say("notice_closed_todo", name=name)
+        elif status == S.RETURNED:
+            assignees = [s.id for s in self.secretaries[member.branch_id]]
+            kind, text = "returned", case_say(
+                "returned_todo", name=name, step=case_say("return_step_under_evaluation"),
+                reason=RETURN_REASON)
         else:
             return
         for assignee in assignees:
+            # The keys the procedure uses (a returned case's carries when it was returned).
+            key = (f"case:{case_id}:returned:{at.isoformat()}:{assignee}"
+                   if kind == "returned" else f"case:{case_id}:{kind}:{assignee}")
             await add_todo(self.conn, assignee_id=assignee, kind=kind, text=text, now=at,
-                           subject_id=member.id, case_id=case_id,
-                           key=f"case:{case_id}:{kind}:{assignee}")
+                           subject_id=member.id, case_id=case_id, key=key)
 
+
+    # --- the fund and loans ---
+
+    def _at(self, day: date, hour: int) -> datetime:
+        return datetime.combine(day, time(hour), self.tz).astimezone(UTC)
+
+    async def _person(self, member: _Member) -> Person:
+        person = await person_by_id(self.conn, member.id)
+        assert person is not None
+        return person
+
+    async def _fund(self) -> None:
+        """The contributions, recorded by the department before any loan is paid out."""
+        today = self.now.astimezone(self.tz).date()
+        for source, days_ago, amount_fen, document in CONTRIBUTIONS:
+            day = today - timedelta(days=days_ago)
+            await record(self.conn, kind=Movement.CONTRIBUTION, amount_fen=amount_fen,
+                         document=document.format(year=day.year), occurred_on=day,
+                         now=self._at(day, 15), recorded_by=self.department[0].id,
+                         source=source)
+
+    async def _loans(self) -> None:
+        """Each loan walked through the loan service up to its stage, with the to-dos the
+        chat flows leave after each step (loans.prompts.after)."""
+        conn, today = self.conn, self.now.astimezone(self.tz).date()
+        staff = [await self._person(m) for m in self.department]
+        terms = loan_service.Terms()
+        taken: set[int] = set()
+        for number, plan in enumerate(LOAN_PLAN, start=1):
+            member = next(m for m, category in self.ledgered
+                          if m.person.branch == plan.branch and category == plan.category
+                          and m.id not in taken)
+            taken.add(member.id)
+            applied_on = today - timedelta(days=plan.days_ago + (
+                LOAN_STEP_DAYS["recorded"] if plan.stage in PAID_OUT else 0))
+
+            def at(step: str | None, applied_on: date = applied_on) -> datetime:
+                return self._at(applied_on + timedelta(days=LOAN_STEP_DAYS.get(step or "", 0)),
+                                10)
+
+            loan_id = await loan_service.apply(
+                conn, member=await self._person(member), amount_fen=plan.amount_fen,
+                project=plan.project, earnings=plan.earnings, schedule_kind=plan.schedule,
+                terms=terms, now=at(None))
+            await loan_prompts.after(conn, loan_id=loan_id, now=at(None))
+            if plan.stage == "applied":
+                continue
+            officer = await self._person(self.officers[member.committee_id][0])
+            approve = plan.stage != "rejected"
+            reason = None if approve else LOAN_REJECT_REASON
+            await loan_service.decide(conn, loan_id=loan_id, officer=officer, approve=approve,
+                                      reason=reason, now=at("decided"))
+            await loan_prompts.after(conn, loan_id=loan_id, now=at("decided"), reason=reason)
+            if plan.stage in ("approved", "rejected"):
+                continue
+            secretary = self.secretaries[member.branch_id][0].person.name
+            finding = f"到户看了，{plan.project}的场地和准备属实，本人有劳力、肯干。"
+            await loan_service.inspect(
+                conn, loan_id=loan_id, staff=staff[2], on=at("inspected").date(),
+                inspector=f"{staff[2].name}、{secretary}", finding=finding, passed=True,
+                now=at("inspected"))
+            await loan_prompts.after(conn, loan_id=loan_id, now=at("inspected"), reason=finding)
+            if plan.stage == "inspected":
+                continue
+            township = (member.person.committee or "").removesuffix("党委")
+            year = at("guaranteed").astimezone(self.tz).year
+            await loan_service.guarantee(
+                conn, loan_id=loan_id, staff=staff[0], guarantor=f"{township}财政所",
+                document=f"{township[:1]}财担〔{year}〕{number}号", now=at("guaranteed"))
+            await loan_prompts.after(conn, loan_id=loan_id, now=at("guaranteed"))
+            if plan.stage == "guaranteed":
+                continue
+            disbursed_on = at("recorded").astimezone(self.tz).date()
+            await loan_service.record_disbursement(
+                conn, loan_id=loan_id, staff=staff[0], on=disbursed_on,
+                document=f"放款单 {disbursed_on.year}-{number:03d}", now=at("recorded"))
+            await loan_prompts.after(conn, loan_id=loan_id, now=at("recorded"))
+            if plan.stage == "recorded":
+                continue
+            # A different staff member confirms: the fund pays out, the schedule is fixed.
+            schedule = await loan_service.confirm_disbursement(
+                conn, loan_id=loan_id, staff=staff[1], now=at("confirmed"))
+            await loan_prompts.after(conn, loan_id=loan_id, now=at("confirmed"))
+            paid = {"part_repaid": schedule[:1], "repaid": schedule}.get(plan.stage, [])
+            for item in paid:
+                # Each instalment paid in full on its day (interest first, then principal).
+                assert item.due_on < today, (plan, item)
+                await loan_service.repay(
+                    conn, loan_id=loan_id, staff=staff[2], amount_fen=item.total_fen,
+                    paid_on=item.due_on, receipt=f"收据 {item.due_on.year}-{number:02d}{item.number}",
+                    now=self._at(item.due_on, 15))
+            if plan.stage == "overdue":
+                assert schedule[0].due_on < today, plan
 
 def _household_name(rng: random.Random, surname: str, gender: str) -> str:
     chars = MALE_CHARS if gender == "男" else FEMALE_CHARS
