@@ -71,6 +71,27 @@ async def test_secretary_of_another_branch_is_refused(world: Any) -> None:
     assert await events(engine) == 0
 
 
+async def test_an_officer_of_another_township_is_refused_and_one_of_its_own_may_act(
+        world: Any) -> None:
+    from sqlalchemy import update
+
+    from tests.factories import _org
+
+    engine, ids, case_id = world
+    async with engine.begin() as conn:
+        other_committee = await _org(conn, "committee", "河口乡党委", None)
+        other_branch = await _org(conn, "branch", "河口村党支部", other_committee)
+        await conn.execute(update(cases).values(status=S.REPORTED))
+    stranger, _ = await make_person(engine, NOW, name="钱委员", branch=other_branch,
+                                    roles=("member", "committee"), serial=774)
+    with pytest.raises(TransitionRefused) as refused:
+        await move(engine, case_id, S.APPROVED, stranger, "committee")
+    assert refused.value.message == "这件申请不归您管。"
+    assert await events(engine) == 0
+    await move(engine, case_id, S.APPROVED, ids["zhao"], "committee")  # 青山镇's own officer
+    assert await events(engine) == 1
+
+
 async def test_a_move_not_in_the_table_is_refused_with_the_reason(world: Any) -> None:
     engine, ids, case_id = world
     with pytest.raises(TransitionRefused) as refused:
