@@ -47,7 +47,7 @@ async def test_qrcode_issues_a_ticket_for_one_person(database_url: str, fake_api
     tree = await make_tree(engine, now)
     _, number = await make_person(engine, now, name="王德福", branch=tree.branch)
     env = real_env(database_url, fake_api_url, tmp_path)
-    code, out, err = await run_cli(env, "qrcode", number)
+    code, out, err = await run_cli(env, "qrcode", number, "--days", "7")
     assert code == 0, err
     assert out.startswith("https://mp.weixin.qq.com/cgi-bin/showqrcode?ticket=")
     ticket = out.strip().split("ticket=")[1]
@@ -79,6 +79,9 @@ async def test_import_members_reports_bad_rows_and_writes_nothing(
     code, out, err = await run_cli(env, "import", "members", str(roster), "--skip-invalid")
     assert code == 0, err
     assert "新增 1 人" in out
+    code, out, err = await run_cli(env, "import", "members", str(roster), "--skip-invalid",
+                                   "--county", "示范县委组织部")
+    assert code == 0 and "新增 0 人" in out, out + err  # keyed by ID number: no duplicate
 
 
 async def test_broadcast_and_outbox_status_commands(database_url: str, tmp_path: Any) -> None:
@@ -127,14 +130,20 @@ async def test_seed_demo_then_chat_as_and_exports(tmp_path: Any) -> None:
     assert openpyxl.load_workbook(tmp_path / "台帐.xlsx")["汇总"]
     code, out, err = await run_cli(env, "export", "audit", "--out", str(tmp_path / "审计.xlsx"))
     assert code == 0 and "audit rows" in out, err
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "storage" / "bangfu.db") as raw:
+        (noticed,) = raw.execute("SELECT case_id FROM public_notices LIMIT 1").fetchone()
+    code, out, err = await run_cli(env, "export", "notice", str(noticed))
+    assert code == 0 and "公示" in out, err
+    code, out, err = await run_cli(env, "export", "minutes", str(noticed))
+    assert code == 0 and "赞成" in out, err
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bangfu_bot.cli", "chat", "--as", "没有这个人",
         env={"PATH": "/usr/bin:/bin", **env}, stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out_b, err_b = await process.communicate("/退出\n".encode())
     assert process.returncode != 0 and "seed-demo" in (out_b + err_b).decode()
-    import sqlite3
-
     with sqlite3.connect(tmp_path / "storage" / "bangfu.db") as raw:
         (name,) = raw.execute("SELECT name FROM people ORDER BY id LIMIT 1").fetchone()
     process = await asyncio.create_subprocess_exec(
@@ -144,6 +153,10 @@ async def test_seed_demo_then_chat_as_and_exports(tmp_path: Any) -> None:
     out_b, err_b = await process.communicate("帮助\n/退出\n".encode())
     assert process.returncode == 0, err_b.decode()
     assert "您可以回复" in out_b.decode() or "书记您好" in out_b.decode()
+    # The person chatted as is bound now: a notice to everyone reaches them.
+    code, out, err = await run_cli(env, "broadcast", "--text", "周五下午开支部大会。",
+                                   "--to", "everyone", "--training")
+    assert code == 0 and "queued for 1 people" in out, err
 
 
 async def test_serve_answers_a_member_and_stops_cleanly(database_url: str, tmp_path: Any) -> None:
@@ -190,3 +203,12 @@ async def test_serve_answers_a_member_and_stops_cleanly(database_url: str, tmp_p
         out, err = await asyncio.wait_for(process.communicate(), 30)
     assert process.returncode == 0, err.decode()[-500:]
     assert f"serving {url}/wechat" in out.decode()
+
+
+async def test_the_demo_command_tells_the_whole_story(tmp_path: Any) -> None:
+    """`bangfu-bot demo`, which `make demo` runs, as a process."""
+    env = {"BANGFU_STORAGE_DIR": str(tmp_path / "storage"),
+           "BANGFU_CONVERSATIONS_DIR": str(CONVERSATIONS)}
+    code, out, err = await run_cli(env, "demo")
+    assert code == 0, err[-500:]
+    assert "基金对账：平" in out and "台帐：" in out and "基金报告：" in out
