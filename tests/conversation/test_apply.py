@@ -301,6 +301,18 @@ async def test_every_answer_type_fed_rubbish_asks_again_and_loses_nothing(
     assert "申请已经交上去了" in (await wang.send("跳过") and await wang.send("1"))
 
 
+@pytest.mark.parametrize("word", ["帮助", "菜单"])
+async def test_help_or_menu_in_a_flow_explains_and_asks_the_same_question(
+        bot: Any, county: Any, chat: Any, word: str) -> None:
+    wang = chat("o-wang")
+    await bind(wang, "王德福", county.wang_number)
+    await fill(wang, FULL_ANSWERS[:4])  # now asking the first household member's name
+    explained, *_, asked = (await wang.send(word)).split("\n\n")
+    assert "取消" in explained and "返回" in explained  # the words that work here
+    assert FULL_ANSWERS[3][1] in asked  # then the same question again
+    await fill(wang, FULL_ANSWERS[4:6])  # the answers go on where they were
+
+
 async def test_hostile_answers_get_a_plain_retry(bot: Any, county: Any, chat: Any) -> None:
     wang = chat("o-wang")
     await bind(wang, "王德福", county.wang_number)

@@ -65,6 +65,15 @@ def test_broken_toml_names_the_line(tmp_path: Path) -> None:
     assert invalid.value.problems[0].line == line_of(folder, 'label = "住在')
 
 
+def test_a_step_without_a_prompt_is_reported_at_the_step(tmp_path: Path) -> None:
+    folder = copy_with(tmp_path, 'prompt = "您家在农村还是城镇？"', 'prompt = " "')
+    with pytest.raises(FlowsInvalid) as invalid:
+        load_flows(folder, ACTIONS, PREVIEWS)
+    (problem,) = invalid.value.problems
+    assert problem.message == "step 'urban_rural': missing prompt"
+    assert problem.line == line_of(folder, 'id = "urban_rural"') - 1  # its [[step]] line
+
+
 def test_unreachable_step_is_reported(tmp_path: Path) -> None:
     folder = copy_with(tmp_path, 'id = "urban_rural"\n', 'id = "urban_rural"\nnext = "household"\n')
     with pytest.raises(FlowsInvalid) as invalid:
