@@ -148,6 +148,10 @@ async def test_a_second_loan_while_one_is_open_is_refused(county: Any) -> None:
             c, member=people["wang"], amount_fen=300_000, project="烤烟", earnings="",
             schedule_kind="bullet", terms=loans.Terms(), now=NOW))
     assert "还清后才能再借" in refused.value.message
+    second = await step(engine, lambda c: loans.apply(  # where the county allows a second
+        c, member=people["wang"], amount_fen=300_000, project="烤烟", earnings="",
+        schedule_kind="bullet", terms=loans.Terms(allow_second_loan=True), now=NOW))
+    assert second
 
 
 SERIALS = iter(range(1000))
@@ -203,3 +207,29 @@ async def test_fund_report_reconciles_and_lists_ages(county: Any, tmp_path: Any)
     assert summary["现有资金"] == 265000 and summary["对账差额（应为 0.00）"] == 0
     (header, row, _, risk) = list(book["借款余额"].iter_rows(values_only=True))
     assert row[0] == loan_id and row[6] == "逾期90天以上" and risk[3] == 5000
+
+
+@pytest.mark.parametrize(("today", "age", "at_risk"), [
+    (date(2028, 3, 1), "未逾期", 0), (date(2028, 3, 25), "逾期1-30天", 0),
+    (date(2028, 5, 1), "逾期31-90天", 0), (date(2028, 8, 1), "逾期90天以上", 5000)])
+async def test_the_fund_report_ages_each_loan_and_lists_what_is_due(
+        county: Any, tmp_path: Any, today: date, age: str, at_risk: int) -> None:
+    import openpyxl
+
+    from bangfu_bot.fund.report import export_fund_report
+
+    engine, people = county
+    await disbursed_loan(engine, people, kind="bullet")  # 5,000 yuan due on 2028-03-10
+    out = tmp_path / "基金.xlsx"
+    await export_fund_report(engine, year=2026, out=out, today=today)
+    book = openpyxl.load_workbook(out)
+    (_, row, _, risk) = list(book["借款余额"].iter_rows(values_only=True))
+    assert (row[6], risk[3]) == (age, at_risk)
+    moves = list(book["资金变动"].iter_rows(values_only=True))[1:]
+    assert [(move[1], move[3]) for move in moves] == [("筹集", 270000), ("借款发放", 5000)]
+    expected = list(book["预计还款"].iter_rows(values_only=True))[1:]
+    if today <= date(2028, 3, 10):
+        ((month, principal, interest),) = expected  # the bullet, with two years' interest
+        assert (month, principal) == ("2028-03", 5000) and interest > 0
+    else:
+        assert expected == []  # what is overdue is in 借款余额, not expected
