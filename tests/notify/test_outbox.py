@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -159,6 +160,29 @@ async def test_busy_platform_is_retried_with_backoff(bot: Any) -> None:
     await bot.flush_outbox()
     assert bot.api.sent_texts(OPENID) == ["明天上午九点开会。"]
     assert [a.errcode for a in await rows(bot, outbox_attempts)] == [45009, -1, 0]
+
+
+async def test_a_minute_of_rate_limit_then_random_busy_sends_each_row_once(bot: Any) -> None:
+    openids = [f"o-user-{n}" for n in range(20)]
+    for openid in openids:
+        bot.api.follow(openid)
+        await bot.driver().text(openid, "你好")  # each has an open window
+    bot.api.fail_until("message/custom/send", 45009, bot.clock.now() + timedelta(minutes=1))
+    bot.api.fail_at_random("message/custom/send", -1, rate=0.3, seed=7)
+    for n, openid in enumerate(openids):
+        await queue(bot, key=f"k{n}", content=f"第{n}条", openid=openid)
+    for _ in range(60):  # an hour of passes a minute apart: past the limit and the backoffs
+        await bot.flush_outbox()
+        bot.clock.advance(minutes=1)
+    # Each row sent once, or given up on with the reason kept; nothing sent twice.
+    rows_now = await rows(bot)
+    for n, (openid, row) in enumerate(zip(openids, rows_now, strict=True)):
+        sent = bot.api.sent_texts(openid)
+        assert (sent, row.status) == ([f"第{n}条"], "sent") or (
+            sent == [] and row.status == "failed" and row.last_errcode in (45009, -1))
+    assert [row.status for row in rows_now] == ["sent"] * 20  # this seed: none given up
+    codes = {a.errcode for a in await rows(bot, outbox_attempts)}
+    assert codes == {45009, -1, 0}
 
 
 async def test_token_expiring_mid_way_is_refreshed_once(bot: Any) -> None:

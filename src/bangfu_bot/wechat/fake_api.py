@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import random
 import re
 import secrets
 from collections import defaultdict, deque
@@ -161,6 +162,9 @@ class FakeWeChatAPI:
         self._tag_ids = itertools.count(FIRST_TAG_ID)
         self._qrcodes: dict[str, QRCode] = {}
         self._failures: defaultdict[str, deque[tuple[int, str]]] = defaultdict(deque)
+        # Failures by time (until an instant of the fake's clock) and by chance (a rate).
+        self._failing_until: dict[str, tuple[datetime, int]] = {}
+        self._failing_at_random: dict[str, tuple[float, int, random.Random]] = {}
         self._delays: defaultdict[str, deque[float]] = defaultdict(deque)
         self._stopping = asyncio.Event()
         self._runner: web.AppRunner | None = None
@@ -244,6 +248,15 @@ class FakeWeChatAPI:
         """Make the next `times` calls to an endpoint (e.g. "message/custom/send") fail."""
         self._failures[self._known(endpoint)].extend([(errcode, errmsg)] * times)
 
+    def fail_until(self, endpoint: str, errcode: int, until: datetime) -> None:
+        """Fail every call to an endpoint until the fake's clock reaches `until` (e.g. 45009
+        for a minute: the platform's rate limit)."""
+        self._failing_until[self._known(endpoint)] = (until, errcode)
+
+    def fail_at_random(self, endpoint: str, errcode: int, rate: float, seed: int = 0) -> None:
+        """Fail a share `rate` of the calls to an endpoint, repeatably (e.g. -1, busy)."""
+        self._failing_at_random[self._known(endpoint)] = (rate, errcode, random.Random(seed))
+
     def delay_next(self, endpoint: str, seconds: float, times: int = 1) -> None:
         """Hold the next `times` calls to an endpoint for `seconds` of real time."""
         self._delays[self._known(endpoint)].extend([seconds] * times)
@@ -259,6 +272,12 @@ class FakeWeChatAPI:
         if queue:
             errcode, errmsg = queue.popleft()
             raise _Reject(errcode, errmsg)
+        until, errcode = self._failing_until.get(endpoint, (None, 0))
+        if until is not None and self._clock.now() < until:
+            raise _Reject(errcode, "injected until a time")
+        rate, errcode, chance = self._failing_at_random.get(endpoint, (0.0, 0, None))
+        if chance is not None and chance.random() < rate:
+            raise _Reject(errcode, "injected at random")
 
     async def _hold_if_delayed(self, endpoint: str) -> None:
         queue = self._delays[endpoint]
