@@ -269,6 +269,22 @@ async def test_return_to_evaluation_and_the_audit_story(bot: Any, county: Any,
                           ("returned", "under_evaluation")]
 
 
+async def test_return_for_more_papers_goes_back_to_the_start(bot: Any, county: Any,
+                                                             chat: Any) -> None:
+    wang, secretary, officer, _ = await personas(chat, county)
+    await report_after_notice(bot, wang, secretary)
+    await officer.send("待办")
+    await officer.send("1")
+    await officer.send("退回")
+    await officer.send("补充申请材料")
+    await officer.send("缺少医院的诊断证明")
+    assert "已退回" in await officer.send("1")
+    assert "缺少医院的诊断证明" in await secretary.send("待办")
+    await secretary.send("1")
+    steps = [step[:2] for step in await story(bot)]
+    assert steps[-2:] == [("reported", "returned"), ("returned", "submitted")]
+
+
 async def test_two_officers_approving_at_once_exactly_one_wins(bot: Any, county: Any,
                                                                chat: Any) -> None:
     wang, secretary, officer, _ = await personas(chat, county)
