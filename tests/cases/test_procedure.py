@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from bangfu_bot.cases.models import case_events, cases, objections, public_notices
@@ -353,20 +354,21 @@ async def test_yearly_review_continues_into_next_year(bot: Any, county: Any, cha
         (2026, 470050, "active"), (2027, 300000, "active")]
 
 
-async def test_yearly_review_exit_keeps_history(bot: Any, county: Any, chat: Any) -> None:
+@pytest.mark.parametrize("reason", ["收入超过标准", "去世", "迁出", "其他"])
+async def test_yearly_review_exit_keeps_history(bot: Any, county: Any, chat: Any,
+                                                reason: str) -> None:
     wang, secretary = await file_a_case(bot, county, chat)
     bot.clock.advance(days=13)
     await run_all(bot.services)
     await secretary.send("待办")
     await secretary.send("1")
     await secretary.send("退出帮扶")
-    await secretary.send("收入超过标准")
-    assert "退出台帐，原因：收入超过标准" in await secretary.send("1")
+    await secretary.send(reason)
+    assert f"退出台帐，原因：{reason}" in await secretary.send("1")
     async with bot.services.engine.connect() as conn:
         (entry,) = (await conn.execute(select(ledger_entries))).all()
         (case,) = (await conn.execute(select(cases))).all()
-    assert (entry.status, entry.exit_reason, case.status) == (
-        "exited", "收入超过标准", "exited")
+    assert (entry.status, entry.exit_reason, case.status) == ("exited", reason, "exited")
     assert "已退出" in await wang.send("进度")
     assert [s[1] for s in await story(bot)][-1] == "exited"
 
