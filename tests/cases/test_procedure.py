@@ -58,6 +58,13 @@ async def report_after_notice(bot: Any, wang: Any, secretary: Any) -> None:
     assert "已上报党委" in await secretary.send("1")
 
 
+async def return_case(officer: Any, to: str, reason: str) -> None:
+    """The committee officer returns the reported case from their to-do list."""
+    for line in ["待办", "1", "退回", to, reason]:
+        await officer.send(line)
+    assert "已退回" in await officer.send("1")
+
+
 async def pushed_to(bot: Any, chat: Any) -> list[str]:
     await bot.flush_outbox()
     return chat.pushed()
@@ -254,12 +261,7 @@ async def test_return_to_evaluation_and_the_audit_story(bot: Any, county: Any,
     wang, secretary, officer, _ = await personas(chat, county)
     await report_after_notice(bot, wang, secretary)
     await wang.send("进度")
-    await officer.send("待办")
-    await officer.send("1")
-    await officer.send("退回")
-    await officer.send("重新民主评议")
-    await officer.send("到会人数记录不清")
-    assert "已退回" in await officer.send("1")
+    await return_case(officer, "重新民主评议", "到会人数记录不清")
     assert any("要重新民主评议" in text for text in await pushed_to(bot, wang))
     todos = await secretary.send("待办")
     assert "被党委退回" in todos and "到会人数记录不清" in todos
@@ -274,12 +276,7 @@ async def test_return_for_more_papers_goes_back_to_the_start(bot: Any, county: A
                                                              chat: Any) -> None:
     wang, secretary, officer, _ = await personas(chat, county)
     await report_after_notice(bot, wang, secretary)
-    await officer.send("待办")
-    await officer.send("1")
-    await officer.send("退回")
-    await officer.send("补充申请材料")
-    await officer.send("缺少医院的诊断证明")
-    assert "已退回" in await officer.send("1")
+    await return_case(officer, "补充申请材料", "缺少医院的诊断证明")
     assert "缺少医院的诊断证明" in await secretary.send("待办")
     await secretary.send("1")
     steps = [step[:2] for step in await story(bot)]
