@@ -218,3 +218,61 @@ def test_concurrency_is_a_setting(tmp_path: Path) -> None:
     assert load_settings({}, config_file=config).outbox_concurrency == 4
     with pytest.raises(SettingsError, match="BANGFU_OUTBOX_CONCURRENCY"):
         load_settings({"BANGFU_OUTBOX_CONCURRENCY": "0"})
+
+
+async def test_a_process_killed_mid_dispatch_of_ten_thousand_rows(
+        database_url: str, fake_api: Any, fake_api_url: str, tmp_path: Path, clock: Any,
+        start_bot: Any) -> None:
+    """`serve` as a real process, SIGKILLed while it sends 10,000 templates; a restarted bot
+    on the same store sends each row exactly once, or says why not."""
+    import signal
+    import socket
+    import sys
+    from datetime import UTC, datetime, timedelta
+
+    from bangfu_bot import db
+    from tests.test_cli_wechat import real_env
+
+    fake_api.add_template(TEMPLATE, TEMPLATE_KEYS)
+    openids = [f"o-kill-{n}" for n in range(10_000)]
+    for openid in openids:
+        fake_api.follow(openid)  # nobody wrote lately: every row goes as a template
+    engine = db.make_engine(database_url)
+    await db.migrate(engine)
+    async with engine.begin() as conn:  # urgent: quiet hours do not hold them, whenever CI runs
+        await queue_messages(conn, [outbox_row(
+            key=f"kill:{openid}", openid=openid, kind="notice", content="明天上午九点开会。",
+            reason="test", now=datetime.now(UTC), urgent=True) for openid in openids])
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**real_env(database_url, fake_api_url, tmp_path), "BANGFU_PORT": str(port),
+           "BANGFU_HOST": "127.0.0.1", "BANGFU_WECHAT_TEMPLATE_ID": TEMPLATE}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bangfu_bot.cli", "serve", env={"PATH": "/usr/bin:/bin", **env},
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while len(fake_api.sent_templates()) < 1_000 and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    process.send_signal(signal.SIGKILL)  # no shutdown, no finally: rows left as they were
+    await process.wait()
+    before_restart = len(fake_api.sent_templates())
+    assert 1_000 <= before_restart < 10_000
+    async with engine.connect() as conn:
+        in_flight = (await conn.execute(select(outbox.c.id).where(
+            outbox.c.status == "sending"))).all()
+    await engine.dispose()
+    assert in_flight  # the kill left claimed rows behind
+
+    # The restart, once the dead process's claims are stale (five minutes).
+    clock.set(datetime.now(UTC) + timedelta(minutes=10))
+    bot = await start_bot(wechat_template_id=TEMPLATE, outbox_concurrency="64")
+    for _ in range(30):
+        statuses = Counter(row.status for row in await rows(bot))
+        if set(statuses) == {"sent"}:
+            break
+        await bot.flush_outbox()
+    assert statuses == Counter({"sent": 10_000})
+    delivered = Counter(template["touser"] for template in fake_api.sent_templates())
+    assert delivered == Counter(openids)  # each member once: a retried call carried its
+    # client_msg_id, and the platform dropped the second copy
