@@ -3,6 +3,7 @@ planning in bulk."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from sqlalchemy import insert, select, update
@@ -57,6 +58,29 @@ async def test_a_township_of_five_thousand(bot: Any, county: Any) -> None:
         row = (await conn.execute(select(broadcast_table)
                                   .where(broadcast_table.c.id == broadcast_id))).one()
     assert (row.status, row.recipients, row.mass_sent) == ("sent", 5000, 5000)
+
+
+async def test_a_token_expiring_between_mass_calls_is_refreshed_and_none_is_lost(
+        bot: Any, county: Any, monkeypatch: Any) -> None:
+    monkeypatch.setattr(broadcasts, "MASS_CHUNK", 4)  # three mass calls for ten members
+    openids = await add_members(bot, county.tree.branch, 10)
+    async with bot.services.engine.begin() as conn:
+        await broadcasts.create(conn, author_id=None, text="明天开会。",
+                                audience="branch:桃源村党支部", training=False,
+                                now=bot.clock.now(), tz=bot.services.settings.tz)
+    bot.api.delay_next("message/mass/send", 0.3)  # the first call is slow...
+
+    async def expire_during_the_first_call() -> None:
+        await asyncio.sleep(0.1)
+        bot.api.expire_tokens()  # ...and the token runs out meanwhile
+
+    await asyncio.gather(bot.flush_outbox(), expire_during_the_first_call())
+    jobs = bot.api.mass_jobs()
+    assert len(jobs) == 3
+    reached = sorted(openid for job in jobs for openid in job.attempted)
+    assert reached == sorted(openids)  # each member once, in one of the three calls
+    refused = [call for call in bot.api.calls if call.errcode == 42001]
+    assert len(refused) == 1  # one call met the expired token; it was refreshed and retried
 
 
 async def test_a_send_cut_off_by_a_crash_is_taken_up_once(bot: Any, county: Any) -> None:
