@@ -28,7 +28,7 @@ test: $(STAMP) ## run the tests on SQLite, then on PostgreSQL if BANGFU_TEST_DAT
 demo: $(STAMP) ## play the whole mechanism through the webhook and the fake WeChat
 	$(BIN)/bangfu-bot demo
 
-bench: $(STAMP) ## benchmarks: ratios to baselines measured in the same run (about 5 minutes)
+bench: $(STAMP) ## benchmarks: ratios to baselines measured in the same run (about four minutes)
 	$(BIN)/python -m bench
 
 clean: ## remove the virtual environment
