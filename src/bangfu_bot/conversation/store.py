@@ -18,16 +18,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu_bot.conversation.engine import Session
 from bangfu_bot.conversation.models import conversations
-from bangfu_bot.dbutil import one_of, upsert
+from bangfu_bot.dbutil import in_list, rows_in, upsert
 from bangfu_bot.group_commit import Batch, Hints, current_batch, write
 
-IN_CHUNK = 500  # under SQLite's limit on bound parameters
 _COLUMNS = ["flow", "status", "state", "started_at", "updated_at"]
 
 
-@lru_cache(maxsize=4)
-def _dialogues_of(dialect_name: str) -> Any:
-    return select(conversations).where(one_of(conversations.c.openid, "openids", dialect_name))
+@lru_cache(maxsize=16)
+def _dialogues_of(size: int) -> Any:
+    return select(conversations).where(in_list(conversations.c.openid, size))
 
 
 class Dialogue:
@@ -102,10 +101,7 @@ async def prefetch(conn: AsyncConnection, batch: Batch, hints: list[Hints]) -> N
     """One query for the dialogues of every user in the batch."""
     openids = list({hint.openid for hint in hints if hint.openid})
     found: dict[str, object] = dict.fromkeys(openids)
-    for start in range(0, len(openids), IN_CHUNK):
-        rows = await conn.execute(_dialogues_of(conn.dialect.name),
-                                  {"openids": openids[start:start + IN_CHUNK]})
-        found.update({row.openid: row for row in rows})
+    found.update({row.openid: row for row in await rows_in(conn, _dialogues_of, openids)})
     batch.fill("dialogue", found)  # conversations is written only through save()
 
 

@@ -4,71 +4,27 @@ The single-row functions cost a few queries per message; a scan that owes tens o
 of reminders cannot afford that. These write exactly the rows those functions write (same
 keys, kinds, reasons, to-do texts) with a handful of queries per few thousand messages: the
 recipients' openids and the keys already in the outbox are read with `IN` lists of up to
-4,096 values (`in_chunks`), and the new rows go in with `queue_messages` (outbox) and one
-execute per 500 rows (to-dos).
+4,096 values (`dbutil.in_chunks`), and the new rows go in with `queue_messages` (outbox) and
+one execute per 500 rows (to-dos).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Executable, Row, bindparam, func, insert, select
+from sqlalchemy import Executable, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bangfu_bot.dbutil import chunked, in_chunks, in_list, rows_in
 from bangfu_bot.members.models import bindings, people, person_roles
 from bangfu_bot.notify.models import outbox
 from bangfu_bot.notify.outbox import outbox_row, queue_messages
 from bangfu_bot.todos.models import todos
 
 CHUNK = 500  # to-do rows per insert
-# Values per IN list: far under the 32,766 bound parameters of SQLite 3.32+ and asyncpg's
-# 32,767; 512 where the driver takes fewer than 1,000 (SQLite before 3.32).
-IN_MAX, IN_MAX_OLD_SQLITE = 4_096, 512
-IN_NAMES = tuple(f"in_{n}" for n in range(IN_MAX))
-T = TypeVar("T")
-
-
-def chunked(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
-    """`items` in slices of at most `size`."""
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
-
-
-def in_list(column: ColumnElement[Any], size: int) -> ColumnElement[bool]:
-    """`column IN (:in_0, ..., :in_<size-1>)` for `in_chunks`' parameters.
-
-    A fixed list of parameters, not an expanding one: the statement compiles once per size
-    and each execution only binds values, where an expanding IN renders its list anew every
-    time (measured: twice the time of the whole check of 80,000 outbox keys)."""
-    return column.in_([bindparam(name) for name in IN_NAMES[:size]])
-
-
-def in_chunks(conn: AsyncConnection, values: Sequence[T]
-              ) -> Iterator[tuple[int, Sequence[T], dict[str, T]]]:
-    """`values` in chunks for `in_list`: each chunk's list size (a power of two, so a few
-    statements serve every chunk), the chunk, and its parameters, the last value repeated
-    to fill the list (a repeat matches nothing more)."""
-    most = (IN_MAX if conn.dialect.insertmanyvalues_max_parameters > 2 * IN_MAX
-            else IN_MAX_OLD_SQLITE)
-    for chunk in chunked(values, most):
-        size = min(most, max(16, 1 << (len(chunk) - 1).bit_length()))
-        padded = [*chunk, *[chunk[-1]] * (size - len(chunk))]
-        yield size, chunk, dict(zip(IN_NAMES, padded))
-
-
-async def rows_in(conn: AsyncConnection, statement: Callable[[int], Executable],
-                  values: Sequence[Any], **params: Any) -> list[Row[Any]]:
-    """The rows of `statement(size)` (which filters with `in_list(..., size)`) for all
-    `values`, chunk by chunk; `params` are its other parameters."""
-    rows: list[Row[Any]] = []
-    for size, _, bound in in_chunks(conn, values):
-        rows += (await conn.execute(statement(size), {**bound, **params})).all()
-    return rows
-
-
 class Tell(NamedTuple):
     """What `cases.procedure.tell` does: a text to each WeChat user bound to a person.
 
@@ -148,7 +104,7 @@ async def send(conn: AsyncConnection, items: Sequence[Tell | Todo], *, now: date
         if key not in queued:  # a repeat within the batch: the first wins, as with ignore
             queued.add(key)
             messages.append(_message(key, openid, item, now))
-    for chunk in chunked(todo_rows):
+    for chunk in chunked(todo_rows, CHUNK):
         # One execute with the list of rows: the driver runs one compiled statement for
         # each (a multi-VALUES `.values([...])` is compiled anew every time: measured nine
         # times slower for 20,000 rows).

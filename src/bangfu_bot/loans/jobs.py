@@ -26,7 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu_bot.cases.procedure import people_with_role
 from bangfu_bot.conversation.engine import yuan
-from bangfu_bot.loans.batch import Tell, Todo, in_list, rows_in, secretaries_by_branch, send
+from bangfu_bot.dbutil import in_list, rows_in
+from bangfu_bot.loans.batch import Tell, Todo, secretaries_by_branch, send
 from bangfu_bot.loans.models import instalments, loans, repayments
 from bangfu_bot.loans.service import DUE_ON, NUMBER, PLAN_COLUMNS, L, Ledger, say
 from bangfu_bot.members.models import organisations, people

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bangfu_bot.dbutil import one_of
+from bangfu_bot.dbutil import in_list, rows_in
 from bangfu_bot.group_commit import Batch, Hints, current_batch
 from bangfu_bot.members.models import (
     binding_attempts,
@@ -60,18 +60,17 @@ _BOUND = and_(bindings.c.person_id == people.c.id, bindings.c.unbound_at.is_(Non
 _ROLES = select(person_roles.c.person_id, person_roles.c.role)
 # Who a WeChat user is depends on these; a write to one drops the batch's prefetched copy.
 _PERSON_TABLES = frozenset({"people", "bindings", "person_roles", "organisations"})
-IN_CHUNK = 500  # under SQLite's limit on bound parameters
 
 
-@lru_cache(maxsize=4)
-def _people_of(dialect_name: str) -> Any:
+@lru_cache(maxsize=16)
+def _people_of(size: int) -> Any:
     return (_PERSON.add_columns(bindings.c.openid).join_from(people, bindings, _BOUND)
-            .where(one_of(bindings.c.openid, "openids", dialect_name)).order_by(bindings.c.id))
+            .where(in_list(bindings.c.openid, size)).order_by(bindings.c.id))
 
 
-@lru_cache(maxsize=4)
-def _roles_of(dialect_name: str) -> Any:
-    return _ROLES.where(one_of(person_roles.c.person_id, "ids", dialect_name))
+@lru_cache(maxsize=16)
+def _roles_of(size: int) -> Any:
+    return _ROLES.where(in_list(person_roles.c.person_id, size))
 
 
 def _person(row: Any, roles: Iterable[str]) -> Person:
@@ -108,16 +107,13 @@ async def prefetch_people(conn: AsyncConnection, batch: Batch, hints: list[Hints
     """Who every user in the batch is: two queries for the whole batch."""
     openids = list({hint.openid for hint in hints if hint.openid})
     found: dict[str, Person | None] = dict.fromkeys(openids)
-    for start in range(0, len(openids), IN_CHUNK):
-        chunk = openids[start:start + IN_CHUNK]
-        rows = (await conn.execute(_people_of(conn.dialect.name), {"openids": chunk})).all()
-        roles: dict[int, list[str]] = {}
-        roles_of = _roles_of(conn.dialect.name)
-        for person_id, role in await conn.execute(roles_of, {"ids": [row.id for row in rows]}):
-            roles.setdefault(person_id, []).append(role)
-        for row in rows:  # by binding id: the first active one, as person_for_openid takes
-            if found[row.openid] is None:
-                found[row.openid] = _person(row, roles.get(row.id, ()))
+    rows = await rows_in(conn, _people_of, openids)  # by binding id within each openid
+    roles: dict[int, list[str]] = {}
+    for person_id, role in await rows_in(conn, _roles_of, sorted({row.id for row in rows})):
+        roles.setdefault(person_id, []).append(role)
+    for row in rows:  # the first active binding, as person_for_openid takes
+        if found[row.openid] is None:
+            found[row.openid] = _person(row, roles.get(row.id, ()))
     batch.fill("person", found, _PERSON_TABLES)
 
 

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu_bot.bot import Bot, say
 from bangfu_bot.clock import Clock
-from bangfu_bot.dbutil import one_of, upsert
+from bangfu_bot.dbutil import in_list, rows_in, upsert
 from bangfu_bot.group_commit import Batch, GroupCommitter, Hints, current_batch, write
 from bangfu_bot.metrics import Metrics
 from bangfu_bot.notify.outbox import queue_message
@@ -285,12 +285,11 @@ async def note_user(conn: AsyncConnection, message: Inbound, now: Any) -> None:
 _RECORD = insert(inbound_messages)
 _STORED = select(inbound_messages.c.dedupe_key, inbound_messages.c.outcome,
                  inbound_messages.c.reply_text)
-IN_CHUNK = 500  # under SQLite's limit on bound parameters
 
 
-@lru_cache(maxsize=4)
-def _stored_of(dialect_name: str) -> Any:
-    return _STORED.where(one_of(inbound_messages.c.dedupe_key, "keys", dialect_name))
+@lru_cache(maxsize=16)
+def _stored_of(size: int) -> Any:
+    return _STORED.where(in_list(inbound_messages.c.dedupe_key, size))
 
 
 async def stored_answer(conn: AsyncConnection, dedupe_key: str) -> Any:
@@ -307,8 +306,5 @@ async def prefetch_answers(conn: AsyncConnection, batch: Batch, hints: list[Hint
     """One query for the stored answers of every push in the batch (nearly always none)."""
     keys = [hint.dedupe_key for hint in hints if hint.dedupe_key]
     answers: dict[str, Any] = dict.fromkeys(keys)
-    for start in range(0, len(keys), IN_CHUNK):
-        rows = await conn.execute(_stored_of(conn.dialect.name),
-                                  {"keys": keys[start:start + IN_CHUNK]})
-        answers.update({row.dedupe_key: row for row in rows})
+    answers.update({row.dedupe_key: row for row in await rows_in(conn, _stored_of, keys)})
     batch.fill("answer", answers)  # inbound_messages is written only through write()
