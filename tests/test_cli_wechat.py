@@ -6,7 +6,7 @@ import asyncio
 import sys
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from bangfu_bot import db
 from bangfu_bot.members.models import binding_tickets
@@ -35,6 +35,35 @@ async def test_menu_push_sends_the_menu(database_url: str, fake_api: Any, fake_a
     assert (code, out.strip()) == (0, "menu pushed"), err
     names = [button["name"] for button in fake_api.menu["button"]]
     assert names == ["申请帮扶", "查进度", "更多"]
+
+
+async def test_tags_sync_puts_the_roster_on_the_platform(database_url: str, fake_api: Any,
+                                                         fake_api_url: str, tmp_path: Any
+                                                         ) -> None:
+    from datetime import UTC, datetime
+
+    from bangfu_bot.members.models import bindings
+
+    engine = db.make_engine(database_url)
+    await db.migrate(engine)
+    now = datetime.now(UTC)
+    tree = await make_tree(engine, now)
+    wang, _ = await make_person(engine, now, name="王德福", branch=tree.branch)
+    async with engine.begin() as conn:
+        await conn.execute(insert(bindings).values(openid="o-wang", person_id=wang,
+                                                   channel="import", bound_at=now))
+    await engine.dispose()
+    fake_api.follow("o-wang")
+    env = real_env(database_url, fake_api_url, tmp_path)
+    code, out, err = await run_cli(env, "tags", "sync")
+    assert code == 0, err
+    assert out.startswith("tags: 4 created") and "; 4 tagged" in out  # 全体, 党员, 镇, 村
+    assert fake_api.tagged("帮扶·桃源村党支部") == {"o-wang"}
+    code, out, _ = await run_cli(env, "tags", "sync")
+    assert (code, out.split(";")[0]) == (0, "tags: 0 created, 0 deleted, 0 without room")
+    fake_api.fail_next("tags/get", 40164, errmsg="invalid ip, not in whitelist")
+    code, _, err = await run_cli(env, "tags", "sync")
+    assert code == 1 and "errcode 40164" in err
 
 
 async def test_qrcode_issues_a_ticket_for_one_person(database_url: str, fake_api: Any,

@@ -58,6 +58,8 @@ class Services:
     shutdown_grace_s: float = 5.0
     leader_retry_s: float = 15.0
     leadership: Any = None
+    # Set once the leader's start-up run of every job has ended (tests wait for it).
+    caught_up: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 SERVICES = web.AppKey("services", Services)
@@ -235,7 +237,13 @@ class _LeaderWork:
     def start(self) -> None:
         self._dispatcher.start()
         self._scheduler = start_scheduler(self._services)
-        self._catch_up = asyncio.create_task(run_all(self._services))
+        self._catch_up = asyncio.create_task(self._run_all())
+
+    async def _run_all(self) -> None:
+        try:
+            await run_all(self._services)
+        finally:
+            self._services.caught_up.set()
 
     async def stop(self) -> None:
         if self._scheduler is not None:

@@ -34,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     menu = commands.add_parser("menu", help="the custom menu in conversations/menu.toml")
     menu_commands = menu.add_subparsers(dest="menu_command", required=True)
     menu_commands.add_parser("push", help="check the menu and push it to WeChat")
+    tags = commands.add_parser("tags", help="WeChat tags kept in step with the tree and roles")
+    tags_commands = tags.add_subparsers(dest="tags_command", required=True)
+    tags_commands.add_parser("sync", help="bring the tags in step now (serve does it hourly)")
     qrcode = commands.add_parser("qrcode", help="a personal QR code that binds whoever scans it")
     qrcode.add_argument("person", help="name or ID number on the roster")
     qrcode.add_argument("--days", type=int, default=30, help="valid for (1-30 days)")
@@ -110,6 +113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(menu_push(settings))
     if args.command == "qrcode":
         return asyncio.run(issue_qrcode(settings, args.person, args.days))
+    if args.command == "tags":
+        return asyncio.run(tags_sync(settings))
     if args.command == "visits":
         return asyncio.run(visits_command(settings, args))
     if args.command in {"demo", "chat"}:
@@ -307,6 +312,28 @@ async def menu_push(settings: Settings) -> int:
                   file=sys.stderr)
             return 1
     print("menu pushed")
+    return 0
+
+
+async def tags_sync(settings: Settings) -> int:
+    """Bring our WeChat tags in step with the roster once and print what changed."""
+    from bangfu_bot.broadcasts import tags
+    from bangfu_bot.wechat.client import WeChatAPIError
+
+    if not settings.has_credentials or settings.sandbox:
+        print("sandbox (no credentials): the fake WeChat lives inside `serve`, which keeps "
+              "its tags in step")
+        return 0
+    async with _engine(settings) as engine, _client(settings, engine) as client:
+        try:
+            report = await tags.sync(engine, client)
+        except WeChatAPIError as error:
+            print(f"bangfu-bot: tags sync failed: errcode {error.errcode} {error.errmsg}",
+                  file=sys.stderr)
+            return 1
+    print(report)
+    for name in report.without_room:
+        print(f"no room for tag {name}: its notices go by openid list")
     return 0
 
 

@@ -28,12 +28,13 @@ class Job:
 
 def all_jobs() -> list[Job]:
     """Every domain's jobs."""
+    from bangfu_bot.broadcasts.jobs import JOBS as broadcast_jobs
     from bangfu_bot.cases.jobs import JOBS as case_jobs
     from bangfu_bot.ledger.jobs import JOBS as ledger_jobs
     from bangfu_bot.loans.jobs import JOBS as loan_jobs
     from bangfu_bot.visits.jobs import JOBS as visit_jobs
 
-    return [*case_jobs, *ledger_jobs, *loan_jobs, *visit_jobs]
+    return [*case_jobs, *ledger_jobs, *loan_jobs, *visit_jobs, *broadcast_jobs]
 
 
 async def run_all(services: Any) -> None:

@@ -541,6 +541,55 @@ async def test_tagging_120_users_takes_three_calls_of_at_most_50(fake, client):
     assert await client.get_tags() == [{"id": tag_id, "name": "帮扶对象", "count": 120}]
 
 
+async def test_a_tags_followers_are_read_page_by_page(fake, client):
+    openids = [f"user{n:05d}" for n in range(10_050)]
+    for openid in openids:
+        fake.follow(openid)
+    tag_id = fake.add_tag("帮扶·全体", openids)
+    fake.unfollow(openids[0])  # carries the tag, but only followers are listed
+
+    members = await client.tag_members(tag_id=tag_id)
+
+    assert members == openids[1:]
+    pages = [c.payload["next_openid"] for c in calls_to(fake, "user/tag/get")]
+    assert pages == ["", openids[10_000], openids[-1]]  # two pages, then an empty one
+
+
+async def test_untagging_and_deleting_a_tag(fake, client):
+    for openid in ("u1", "u2"):
+        fake.follow(openid)
+    tag_id = await client.create_tag(name="帮扶·桃源村党支部")
+    await client.tag_batch(tag_id=tag_id, openids=["u1", "u2"])
+    await client.tag_batch(tag_id=tag_id, openids=["u1"], untag=True)
+    assert fake.tagged("帮扶·桃源村党支部") == {"u2"}
+
+    await client.delete_tag(tag_id=tag_id)
+
+    assert await client.get_tags() == []
+    with pytest.raises(WeChatAPIError) as caught:
+        await client.delete_tag(tag_id=2)  # 星标组, the platform's own
+    assert caught.value.errcode == 45058
+
+
+async def test_tagging_refuses_a_whole_batch_for_one_bad_user(fake, client):
+    for openid in ("u1", "u2", "u3"):
+        fake.follow(openid)
+    fake.unfollow("u2")
+    tag_id = await client.create_tag(name="帮扶·全体")
+    for n in range(20):
+        fake.add_tag(f"手工{n}", ["u3"])
+
+    for batch, errcode in ((["u1", "u2"], 40003), (["u1", "u3"], 45059),
+                           ([f"x{n}" for n in range(51)], 40032)):
+        with pytest.raises(WeChatAPIError) as caught:
+            await client.tag_batch(tag_id=tag_id, openids=batch)
+        assert caught.value.errcode == errcode
+    assert fake.tagged("帮扶·全体") == set()  # all or nothing
+    with pytest.raises(WeChatAPIError) as caught:
+        await client.create_tag(name="帮扶·" + "很长的名字" * 2)  # 38 bytes
+    assert caught.value.errcode == 45158
+
+
 async def test_menu_is_stored_and_oversized_menus_are_refused(fake, client):
     menu = {"button": [{"type": "click", "name": "申请帮扶", "key": "APPLY"},
                        {"name": "我的", "sub_button": [

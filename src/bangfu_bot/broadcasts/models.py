@@ -29,6 +29,10 @@ broadcasts = Table(
     Column("mass_errors", Integer, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("sent_at", UtcDateTime, nullable=True),
+    Column("tag_id", Integer, nullable=True,
+           comment="the WeChat tag its mass send went by; recipients by it have channel 'tag'"),
+    Column("planned_at", UtcDateTime, nullable=True,
+           comment="when tag or openid lists were chosen; a send taken up after a crash keeps it"),
     comment="Notices (通知) the department sent",
 )
 
@@ -39,7 +43,8 @@ broadcast_recipients = Table(
     Column("openid", String(64), primary_key=True),
     Column("person_id", Id, ForeignKey("people.id"), nullable=False),
     Column("channel", String(16), nullable=False,
-           comment="mass (counts toward 4 a month) | outbox (customer-service, template...)"),
+           comment="mass (by openid list) | tag (by our WeChat tag) | outbox (customer-service,"
+                   " template...); mass and tag count toward 4 a month"),
     Column("month", String(7), nullable=False, index=True, comment="YYYY-MM, local"),
     comment="Who each broadcast went to, and how",
 )

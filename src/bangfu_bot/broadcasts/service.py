@@ -5,30 +5,34 @@ dispatcher, never in the transaction that created the broadcast."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, and_, func, insert, select, update
+from sqlalchemy import Row, Table, and_, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from bangfu_bot.broadcasts import tags
 from bangfu_bot.broadcasts.models import broadcast_recipients, broadcasts, signups
 from bangfu_bot.clock import Clock
 from bangfu_bot.ledger.models import ledger_entries
 from bangfu_bot.members.models import bindings, organisations, people, person_roles
+from bangfu_bot.members.roster import ROLE_NAMES
 from bangfu_bot.notify.outbox import STALE_CLAIM, outbox_row, queue_messages
 from bangfu_bot.texts import speaker
 from bangfu_bot.wechat.client import WeChatAPIError, WeChatClient
 
 MASS_PER_MONTH = 4
+MASS_CHANNELS = ("mass", "tag")  # the channels that count toward the month's four
 MASS_CHUNK = 10_000
 INSERT_CHUNK = 5_000  # rows per multi-row insert
 IN_LIST = 500  # openids per IN (...) list
-ROLE_NAMES = {"secretary": "支部书记", "committee": "党委委员", "department": "组织部",
-              "member": "党员", "supervisor": "监督小组"}
 
 
 say = speaker("bangfu_bot.broadcasts")
+log = logging.getLogger(__name__)
 
 
 class AudienceError(ValueError):
@@ -161,7 +165,7 @@ async def _mass_used(conn: AsyncConnection, openids: list[str], month: str) -> d
     """How many mass messages each of `openids` was sent in `month`."""
     counted = (select(broadcast_recipients.c.openid, func.count())
                .where(broadcast_recipients.c.month == month,
-                      broadcast_recipients.c.channel == "mass")
+                      broadcast_recipients.c.channel.in_(MASS_CHANNELS))
                .group_by(broadcast_recipients.c.openid))
     if len(openids) <= IN_LIST:
         counted = counted.where(broadcast_recipients.c.openid.in_(openids))
@@ -198,11 +202,98 @@ async def _send_one(engine: AsyncEngine, client: WeChatClient, clock: Clock,
             return
         row = (await conn.execute(select(broadcasts).where(broadcasts.c.id == broadcast_id))
                ).one()
-        openids = list((await conn.execute(select(broadcast_recipients.c.openid).where(
-            broadcast_recipients.c.broadcast_id == broadcast_id,
-            broadcast_recipients.c.channel == "mass").order_by(broadcast_recipients.c.openid))
-        ).scalars())
-    msg_ids, fallback = [], []
+    if row.planned_at is None:
+        await _plan(engine, client, clock, row)
+    async with engine.connect() as conn:
+        row = (await conn.execute(select(broadcasts).where(broadcasts.c.id == broadcast_id))
+               ).one()
+        planned = (await conn.execute(
+            select(broadcast_recipients.c.openid, broadcast_recipients.c.channel).where(
+                broadcast_recipients.c.broadcast_id == broadcast_id,
+                broadcast_recipients.c.channel.in_(MASS_CHANNELS))
+            .order_by(broadcast_recipients.c.openid))).all()
+    by_tag = [openid for openid, channel in planned if channel == "tag"]
+    by_list = [openid for openid, channel in planned if channel == "mass"]
+    msg_ids: list[str] = []
+    tag_failed = bool(by_tag) and not await _send_by_tag(client, row, msg_ids)
+    if tag_failed:
+        by_list = sorted(by_list + by_tag)  # the tag's people go by openid list instead
+    fallback = await _send_by_lists(client, row, by_list, msg_ids)
+    now = clock.now()
+    async with engine.begin() as conn:
+        if tag_failed:
+            await _set_channel(conn, broadcast_id, by_tag, "mass")
+        await _set_channel(conn, broadcast_id, fallback, "outbox")
+        await _queue_notices(conn, broadcast_id, fallback, row.text,
+                             reason=f"broadcast {broadcast_id}, mass send not possible", now=now)
+        await conn.execute(update(broadcasts).where(broadcasts.c.id == broadcast_id).values(
+            status="sent", sent_at=now, mass_msg_ids=",".join(msg_ids)))
+
+
+async def _plan(engine: AsyncEngine, client: WeChatClient, clock: Clock, row: Row[Any]
+                ) -> None:
+    """Choose, once, who goes by the audience's tag: its followers, when every one of them
+    is in this broadcast's mass audience (else nobody: a tag must never reach someone the
+    notice is not for). The choice is stored before any mass call, so a send taken up
+    after a crash makes the same calls and WeChat refuses the repeats by clientmsgid."""
+    covered: set[str] = set()
+    tag_id = None
+    async with engine.connect() as conn:
+        name = await _tag_of(conn, row.audience)
+        mass = set((await conn.execute(select(broadcast_recipients.c.openid).where(
+            broadcast_recipients.c.broadcast_id == row.id,
+            broadcast_recipients.c.channel == "mass"))).scalars())
+    if name is not None and mass:
+        try:
+            await tags.sync(engine, client, only=name)
+            found = await tags.followers(client, name)
+        except WeChatAPIError as error:
+            log.warning("broadcast %s: tag not usable (%s), sending by openid list",
+                        row.id, error.errcode)
+            found = None
+        if found is not None and found[1] and found[1] <= mass:
+            tag_id, covered = found
+    async with engine.begin() as conn:
+        await _set_channel(conn, row.id, sorted(covered), "tag")
+        await conn.execute(update(broadcasts).where(broadcasts.c.id == row.id).values(
+            tag_id=tag_id, planned_at=clock.now()))
+
+
+async def _tag_of(conn: AsyncConnection, audience: str) -> str | None:
+    """The name of the tag that stands for an audience; None for a ledger category."""
+    kind, _, value = audience.partition(":")
+    if kind == "everyone":
+        return tags.everyone_tag()
+    if kind == "role" and value in ROLE_NAMES:
+        return tags.role_tag(value)
+    if kind in ("township", "branch"):
+        org_kind = "committee" if kind == "township" else "branch"
+        try:
+            org_id = await _org_id(conn, org_kind, value, "")
+        except AudienceError:
+            return None
+        return (await tags.org_tags(conn)).get(org_id)
+    return None
+
+
+async def _send_by_tag(client: WeChatClient, row: Row[Any], msg_ids: list[str]) -> bool:
+    """One mass send to the tag's followers; False when it did not go."""
+    try:
+        answer = await client.mass_send_by_tag(
+            tag_id=row.tag_id, content=row.text, clientmsgid=f"bangfu-bc{row.id}-tag")
+    except WeChatAPIError as error:
+        if error.errcode == 45065:
+            return True  # sent before a crash: WeChat already has it
+        log.warning("broadcast %s: send by tag failed (%s)", row.id, error.errcode)
+        return False
+    msg_ids.append(str(answer.get("msg_id", "")))
+    return True
+
+
+async def _send_by_lists(client: WeChatClient, row: Row[Any], openids: list[str],
+                         msg_ids: list[str]) -> list[str]:
+    """Mass sends by openid list, 10,000 a call; returns those it could not reach."""
+    fallback = []
     for number, start in enumerate(range(0, len(openids), MASS_CHUNK)):
         chunk = openids[start:start + MASS_CHUNK]
         if len(chunk) < 2:  # the platform's openid mass send needs two at least
@@ -211,23 +302,22 @@ async def _send_one(engine: AsyncEngine, client: WeChatClient, clock: Clock,
         try:
             # clientmsgid makes a retry after a crash a duplicate WeChat refuses (45065).
             answer = await client.mass_send_to_openids(
-                openids=chunk, content=row.text, clientmsgid=f"bangfu-bc{broadcast_id}-{number}")
+                openids=chunk, content=row.text, clientmsgid=f"bangfu-bc{row.id}-{number}")
             msg_ids.append(str(answer.get("msg_id", "")))
         except WeChatAPIError as error:
             if error.errcode == 45065:
                 continue  # sent before a crash: WeChat already has it
             fallback.extend(chunk)
-    now = clock.now()
-    async with engine.begin() as conn:
-        for start in range(0, len(fallback), IN_LIST):
-            await conn.execute(update(broadcast_recipients).where(
-                broadcast_recipients.c.broadcast_id == broadcast_id,
-                broadcast_recipients.c.openid.in_(fallback[start:start + IN_LIST]))
-                .values(channel="outbox"))
-        await _queue_notices(conn, broadcast_id, fallback, row.text,
-                             reason=f"broadcast {broadcast_id}, mass send not possible", now=now)
-        await conn.execute(update(broadcasts).where(broadcasts.c.id == broadcast_id).values(
-            status="sent", sent_at=now, mass_msg_ids=",".join(msg_ids)))
+    return fallback
+
+
+async def _set_channel(conn: AsyncConnection, broadcast_id: int, openids: list[str],
+                       channel: str) -> None:
+    for start in range(0, len(openids), IN_LIST):
+        await conn.execute(update(broadcast_recipients).where(
+            broadcast_recipients.c.broadcast_id == broadcast_id,
+            broadcast_recipients.c.openid.in_(openids[start:start + IN_LIST]))
+            .values(channel=channel))
 
 
 async def mass_finished(conn: AsyncConnection, *, msg_id: str, sent: int, errors: int) -> None:

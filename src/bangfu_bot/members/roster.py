@@ -79,6 +79,7 @@ ROLE_WORDS = {
     "组织部": "department",
     "监督小组": "supervisor",
 }
+ROLE_NAMES = {role: word for word, role in ROLE_WORDS.items()}  # what each role is called
 # Other words clerks write for the same roles.
 _ROLE_ALIASES = {
     "书记": "secretary",

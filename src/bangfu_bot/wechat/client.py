@@ -334,13 +334,35 @@ class WeChatClient:
         answer = await self._call("GET", "tags/get")
         return list(answer.get("tags", []))
 
+    async def delete_tag(self, *, tag_id: int) -> None:
+        """Delete a tag (it comes off every user carrying it)."""
+        await self._call("POST", "tags/delete", payload={"tag": {"id": tag_id}})
+
     async def tag_users(self, *, tag_id: int, openids: list[str]) -> None:
         """Put a tag on users, 50 per call as the platform requires."""
         # Tagging is idempotent, so after a failure the whole list can simply be sent again.
         for start in range(0, len(openids), TAGGING_BATCH):
-            chunk = openids[start : start + TAGGING_BATCH]
-            payload = {"openid_list": chunk, "tagid": tag_id}
-            await self._call("POST", "tags/members/batchtagging", payload=payload)
+            await self.tag_batch(tag_id=tag_id, openids=openids[start : start + TAGGING_BATCH])
+
+    async def tag_batch(self, *, tag_id: int, openids: list[str], untag: bool = False) -> None:
+        """One tagging (or untagging) call: 1 to 50 users, all or none."""
+        endpoint = "tags/members/batchuntagging" if untag else "tags/members/batchtagging"
+        await self._call("POST", endpoint, payload={"openid_list": openids, "tagid": tag_id})
+
+    async def tag_members(self, *, tag_id: int) -> list[str]:
+        """The followers carrying a tag, read page by page (10,000 a page)."""
+        members: list[str] = []
+        next_openid = ""
+        while True:
+            answer = await self._call(
+                "POST", "user/tag/get", payload={"tagid": tag_id, "next_openid": next_openid}
+            )
+            page = list((answer.get("data") or {}).get("openid") or [])
+            members.extend(page)
+            next_openid = str(answer.get("next_openid") or "")
+            # The platform marks the end with an empty page (count 0), not an empty cursor.
+            if not page or not next_openid:
+                return members
 
     # -- menu, QR codes, users ------------------------------------------------------------
 

@@ -16,7 +16,7 @@ import random
 import re
 import secrets
 from collections import defaultdict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
@@ -37,6 +37,7 @@ MASS_PER_MONTH = 4
 MASS_OPENIDS_MIN, MASS_OPENIDS_MAX = 2, 10_000
 CLIENTMSGID_MEMORY = timedelta(hours=24)
 MAX_TAGS, MAX_TAGS_PER_USER, TAGGING_BATCH = 100, 20, 50
+TAG_FOLLOWERS_PAGE = 10_000
 TAG_NAME_MAX_BYTES = 30
 FIRST_TAG_ID = 100  # ids 0-2 are the platform's own tags
 MENU_BUTTONS, MENU_SUB_BUTTONS = 3, 5
@@ -177,7 +178,10 @@ class FakeWeChatAPI:
             "message/mass/send": ("POST", self._mass_send, True),
             "tags/create": ("POST", self._tags_create, True),
             "tags/get": ("GET", self._tags_get, True),
+            "tags/delete": ("POST", self._tags_delete, True),
             "tags/members/batchtagging": ("POST", self._batchtagging, True),
+            "tags/members/batchuntagging": ("POST", self._batchuntagging, True),
+            "user/tag/get": ("POST", self._tag_followers, True),
             "menu/create": ("POST", self._menu_create, True),
             "qrcode/create": ("POST", self._qrcode_create, True),
             "user/info": ("GET", self._user_info, True),
@@ -587,7 +591,37 @@ class FakeWeChatAPI:
     def _tag_count(self, tag_id: int) -> int:
         return sum(1 for u in self._users.values() if u.subscribed and tag_id in u.tags)
 
-    def _batchtagging(self, payload: dict[str, Any]) -> dict[str, Any]:
+    def tag_named(self, name: str) -> int | None:
+        """The id of the tag called `name`, if there is one."""
+        return next((tag_id for tag_id, known in self._tag_names.items() if known == name),
+                    None)
+
+    def tagged(self, name: str) -> set[str]:
+        """The followers carrying the tag called `name` (empty when there is no such tag)."""
+        tag_id = self.tag_named(name)
+        return {u.openid for u in self._users.values() if u.subscribed and tag_id in u.tags}
+
+    def add_tag(self, name: str, openids: Sequence[str] = ()) -> int:
+        """A tag someone made by hand in the platform's console, on some users."""
+        tag_id = next(self._tag_ids)
+        self._tag_names[tag_id] = name
+        for openid in openids:
+            self._users.setdefault(openid, Follower(openid)).tags.add(tag_id)
+        return tag_id
+
+    def _tags_delete(self, payload: dict[str, Any]) -> dict[str, Any]:
+        tag = payload.get("tag")
+        tag_id = tag.get("id") if isinstance(tag, dict) else None
+        if isinstance(tag_id, int) and 0 <= tag_id < FIRST_TAG_ID:
+            raise _Reject(45058, "can't modify sys tag")
+        if not self._is_tag(tag_id):
+            raise _Reject(45159, "invalid tag id")
+        del self._tag_names[tag_id]
+        for user in self._users.values():
+            user.tags.discard(tag_id)
+        return {"errcode": 0, "errmsg": "ok"}
+
+    def _tagging_request(self, payload: dict[str, Any]) -> tuple[int, list[Follower]]:
         openids = payload.get("openid_list")
         if not isinstance(openids, list) or not 0 < len(openids) <= TAGGING_BATCH:
             raise _Reject(40032, "invalid openid list size, 1 to 50 openids per call")
@@ -595,13 +629,37 @@ class FakeWeChatAPI:
         if not self._is_tag(tag_id):
             raise _Reject(45159, "invalid tag id")
         users = [self._known_user(openid) for openid in openids]
+        return tag_id, users
+
+    def _batchtagging(self, payload: dict[str, Any]) -> dict[str, Any]:
+        tag_id, users = self._tagging_request(payload)
         # All or nothing: check every user before tagging anyone.
         for user in users:
+            if not user.subscribed:
+                raise _Reject(40003, "invalid openid: not following")
             if tag_id not in user.tags and len(user.tags) >= MAX_TAGS_PER_USER:
                 raise _Reject(45059, "user tag count exceeds limit")
         for user in users:
             user.tags.add(tag_id)
         return {"errcode": 0, "errmsg": "ok"}
+
+    def _batchuntagging(self, payload: dict[str, Any]) -> dict[str, Any]:
+        tag_id, users = self._tagging_request(payload)
+        for user in users:
+            user.tags.discard(tag_id)
+        return {"errcode": 0, "errmsg": "ok"}
+
+    def _tag_followers(self, payload: dict[str, Any]) -> dict[str, Any]:
+        tag_id = payload.get("tagid")
+        if not self._is_tag(tag_id):
+            raise _Reject(45159, "invalid tag id")
+        after = str(payload.get("next_openid") or "")
+        followers = sorted(u.openid for u in self._users.values()
+                           if u.subscribed and tag_id in u.tags and u.openid > after)
+        page = followers[:TAG_FOLLOWERS_PAGE]
+        # As on the platform: the cursor is the page's last openid, and an empty page ends.
+        return {"count": len(page), "data": {"openid": page},
+                "next_openid": page[-1] if page else ""}
 
     # -- menu (自定义菜单) -------------------------------------------------------------------
 
