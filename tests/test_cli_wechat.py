@@ -186,6 +186,8 @@ async def test_seed_demo_then_chat_as_and_exports(tmp_path: Any) -> None:
     code, out, err = await run_cli(env, "broadcast", "--text", "周五下午开支部大会。",
                                    "--to", "everyone", "--training")
     assert code == 0 and "queued for 1 people" in out, err
+    code, out, err = await run_cli(env, "outbox", "status")
+    assert code == 0 and "最近一条通知（编号 1，发给全县已绑定的人，共 1 人）：还在发送。" in out, err
 
 
 async def test_serve_answers_a_member_and_stops_cleanly(database_url: str, tmp_path: Any) -> None:

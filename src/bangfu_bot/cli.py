@@ -469,14 +469,18 @@ async def broadcast_command(settings: Settings, args: argparse.Namespace) -> int
 
 
 async def outbox_status(settings: Settings) -> int:
-    """Counts of outbox rows by status."""
+    """Counts of outbox rows by status, and how the latest notice went."""
+    from bangfu_bot.broadcasts.service import latest_report
     from bangfu_bot.notify.outbox import status_counts
 
     async with _engine(settings) as engine, engine.connect() as conn:
         counts = await status_counts(conn)
+        latest = await latest_report(conn)
     for status in ("pending", "sending", "sent", "delivered", "escalated", "undeliverable",
                    "unknown", "failed"):
         print(f"{status:14} {counts.get(status, 0)}")
+    if latest:
+        print(latest)
     return 0
 
 

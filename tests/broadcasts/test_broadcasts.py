@@ -202,7 +202,12 @@ async def test_compose_by_chat_sign_up_and_list(bot: Any, county: Any, chat: Any
     listing = await staff.send("报名情况")
     assert "共 1 人" in listing and "王德福" in listing
     assert "只有组织部能用" in await wang.send("发送情况")
-    assert "发送情况" in await staff.send("发送情况")
+    await bot.driver().event("o-wang", "MASSSENDJOBFINISH", MsgID=str(job.msg_id),
+                             Status="send success", TotalCount="2", FilterCount="2",
+                             SentCount="2", ErrorCount="0")
+    report = await staff.send("发送情况")
+    assert "最近一条通知（编号 1，发给桃源村党支部，共 2 人）" in report
+    assert "按标签群发 2 人，按名单群发 0 人，单独发送 0 人；微信回报群发送达 2 人" in report
 
 
 async def test_a_summary_too_long_for_one_reply_arrives_whole_in_parts(

@@ -331,6 +331,24 @@ async def mass_finished(conn: AsyncConnection, *, msg_id: str, sent: int, errors
             return
 
 
+async def latest_report(conn: AsyncConnection) -> str | None:
+    """How the latest notice went, for 发送情况: by which way it reached how many, and what
+    WeChat reported back (None when no notice was sent yet)."""
+    row = (await conn.execute(select(broadcasts).order_by(broadcasts.c.id.desc()).limit(1))
+           ).first()
+    if row is None:
+        return None
+    ways = dict((await conn.execute(
+        select(broadcast_recipients.c.channel, func.count())
+        .where(broadcast_recipients.c.broadcast_id == row.id)
+        .group_by(broadcast_recipients.c.channel))).all())
+    state = say("report_pending") if row.status != "sent" else say(
+        "report_sent", tag=ways.get("tag", 0), mass=ways.get("mass", 0),
+        outbox=ways.get("outbox", 0), delivered=row.mass_sent, failed=row.mass_errors)
+    return say("report", id=row.id, audience=describe(row.audience), count=row.recipients,
+               state=state)
+
+
 async def sign_up(conn: AsyncConnection, *, person_id: int, now: datetime) -> str:
     """报名: sign up for the latest training notice this person received (30 days)."""
     latest = (await conn.execute(

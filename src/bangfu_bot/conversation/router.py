@@ -403,7 +403,8 @@ class ChatBot:
             if counts.get(status):
                 lines.append(broadcasts.say("status_line", label=say(f"outbox_{status}"),
                                             count=counts[status]))
-        return ["\n".join(lines)]
+        latest = await broadcasts.latest_report(ctx.conn)
+        return ["\n".join([*lines, latest] if latest else lines)]
 
     async def _fund(self, ctx: Context) -> list[str]:
         """基金: the current figures, for the supervision group and the department."""
