@@ -4,9 +4,11 @@
 member of a 50,000-member county), arranged so that 50,000 instalments owe a reminder
 today: a fifth of the loans has its current instalment due within 30 days or overdue by up
 to 31 days (secretary copies from 7 days, guarantor calls at 30), the rest is paid up with
-the next instalment further than 30 days away. Measured: the first scan (≤ 20 s), an
-immediate re-run (≤ 2 s, and it must add nothing), each against one plain SQL pass over the
-same instalments table through the same engine.
+the next instalment further than 30 days away. Measured: the first scan (≤ 20 s; it also
+works out every loan's marker, which a county's first scan after the upgrade does once),
+an immediate re-run (≤ 2 s, and it must add nothing), and the next day's scan (markers
+kept: the everyday case; no target), each against one plain SQL pass over the same
+instalments table through the same engine.
 """
 
 from __future__ import annotations
@@ -82,8 +84,12 @@ async def _measure(ctx: Context, engine: AsyncEngine, *, members: int) -> None:
     ctx.seconds_target("reminder re-run ≤ 2 s", again, 2)
     ctx.target("reminder re-run creates nothing", added_again == 0,
                f"{added_again} rows added by the re-run")
+    following, added_following = await _scan(engine, TODAY + timedelta(days=1))
+    ctx.add(SCENARIO, f"the next day's scan ({added_following:,} rows)", following, "s",
+            baseline=BASELINE, baseline_value=baseline)
     print(f"{SCENARIO}: baseline {baseline:.3f} s, first scan {first:.2f} s "
-          f"({added:,} rows), re-run {again:.2f} s ({added_again} rows)")
+          f"({added:,} rows), re-run {again:.2f} s ({added_again} rows), next day "
+          f"{following:.2f} s ({added_following:,} rows)")
 
 
 async def _give_roles(engine: AsyncEngine, county: BigCounty) -> None:
@@ -166,13 +172,13 @@ async def _baseline(engine: AsyncEngine) -> float:
     return best
 
 
-async def _scan(engine: AsyncEngine) -> tuple[float, int]:
+async def _scan(engine: AsyncEngine, day: date = TODAY) -> tuple[float, int]:
     """One reminder run in its own transaction, as the daily job runs it: seconds, and the
     outbox rows and to-dos it added."""
     before = await _count(engine, outbox) + await _count(engine, todos)
     with stopwatch() as took:
         async with engine.begin() as conn:
-            await remind(conn, now=NOW, today=TODAY, call_days=CALL_DAYS)
+            await remind(conn, now=NOW + (day - TODAY), today=day, call_days=CALL_DAYS)
     after = await _count(engine, outbox) + await _count(engine, todos)
     return took[0], after - before
 

@@ -4,11 +4,15 @@ Each message has an idempotency key (loan, instalment, day offset), so running t
 twice sends nothing twice. After downtime the job catches up with the latest reminder whose
 day has come (not every missed one: three reminders at once would alarm more than help).
 
-The scan is set-based, for a county with a million instalments: one query finds the loans
-that can owe something today and returns their instalments up to 30 days ahead with the
-loan, the member and what was repaid; the arithmetic is `Ledger`'s (the same as
-`position`'s); recipients and the keys already queued are read in chunks of 500; only the
-new rows are written, in bulk, loan by loan in the order the one-at-a-time scan wrote them."""
+The scan is set-based, for a county with a million instalments. Each disbursed loan carries
+a marker, the due date of its first instalment not covered by what was repaid (migration
+0009: triggers clear it whenever instalments or repayments change); the scan first works
+out the markers that are missing, then reads only the loans whose marker falls within the
+next 30 days, with their instalments up to then, the member and what was repaid. A loan
+repaid ahead is not read again until its next instalment comes near. The arithmetic is
+`Ledger`'s (the same as `position`'s); recipients and the keys already queued are read in
+chunks of 500; only the new rows are written, in bulk, loan by loan in the order the
+one-at-a-time scan wrote them."""
 
 from __future__ import annotations
 
@@ -21,15 +25,36 @@ from itertools import groupby
 from operator import itemgetter
 from typing import Any, NamedTuple
 
-from sqlalchemy import Integer, Select, bindparam, case, func, literal_column, or_, select
+from sqlalchemy import (
+    Date,
+    Integer,
+    Select,
+    and_,
+    bindparam,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu_bot.cases.procedure import people_with_role
 from bangfu_bot.conversation.engine import yuan
-from bangfu_bot.dbutil import in_list, rows_in
+from bangfu_bot.dbutil import in_list, insert_ignore, rows_in
 from bangfu_bot.loans.batch import Tell, Todo, secretaries_by_branch, send
-from bangfu_bot.loans.models import instalments, loans, repayments
-from bangfu_bot.loans.service import DUE_ON, NUMBER, PLAN_COLUMNS, L, Ledger, say
+from bangfu_bot.loans.models import instalments, loans, reminder_inputs, repayments
+from bangfu_bot.loans.service import (
+    DUE_ON,
+    INTEREST,
+    NUMBER,
+    PLAN_COLUMNS,
+    PRINCIPAL,
+    L,
+    Ledger,
+    say,
+)
 from bangfu_bot.members.models import organisations, people
 from bangfu_bot.scheduler import Job
 from bangfu_bot.todos.models import todos
@@ -41,7 +66,8 @@ SECRETARY_FROM = 7
 
 async def remind(conn: AsyncConnection, *, now: datetime, today: date, call_days: int) -> int:
     """Send today's reminders and guarantor calls; return how many were due today (those
-    queued by an earlier run count too: their keys make the second write a no-op)."""
+    queued by an earlier run count too: their keys make the second write a no-op, and a
+    loan already done today with nothing changed counts what it counted then)."""
     with _cyclic_gc_paused():
         return await _remind(conn, now=now, today=today, call_days=call_days)
 
@@ -61,23 +87,69 @@ def _cyclic_gc_paused() -> Iterator[None]:
 
 
 async def _remind(conn: AsyncConnection, *, now: datetime, today: date, call_days: int) -> int:
-    borrowers = await _borrowers(conn, today, today + timedelta(days=max(BEFORE)))
+    horizon = today + timedelta(days=max(BEFORE))
+    # The row the migration made; made again if it went (a truncated table): then nothing
+    # counts as done and this scan looks at every candidate.
+    await conn.execute(insert_ignore(conn, reminder_inputs, ["id"]).values(id=1, version=0))
+    inputs = (await conn.execute(select(
+        reminder_inputs.c.version, reminder_inputs.c.scanned_on,
+        reminder_inputs.c.scanned_version).where(reminder_inputs.c.id == 1))).one()
+    # Loans done today may be left alone only if nothing every loan depends on changed since.
+    skip_done = inputs.scanned_on == today and inputs.scanned_version == inputs.version
+    await _work_out_coverage(conn)
+    borrowers = await _borrowers(conn, today, horizon, skip_done=skip_done)
     late = {loan.id: arrears for loan in borrowers if loan.behind
             if (arrears := _arrears(loan, today)) is not None}
     who = await Recipients.load(conn, list(late.values()), call_days)
     items: list[Tell | Todo] = []
     due = 0
+    reminded = []
     for loan in borrowers:
-        if loan.soon:
-            told = _before(loan, today)
-            items += told
-            due += len(told)
+        told = _before(loan, today) if loan.soon else []
+        items += told
+        count = len(told)
+        calls = 0
         if loan.id in late:
-            also, count = who.overdue(late[loan.id], call_days)
+            also, overdue = who.overdue(late[loan.id], call_days)
             items += also
-            due += count
+            calls = overdue - (late[loan.id].offset is not None)
+            count += overdue
+        due += count
+        reminded.append({"loan": loan.id, "version": loan.version, "count": count - calls})
     await send(conn, items, now=now)
+    await _record_done(conn, reminded, today, inputs.version)
+    if skip_done:
+        due += await _counted_before(conn, today, horizon)
     return due
+
+
+async def _record_done(conn: AsyncConnection, reminded: list[dict[str, Any]], today: date,
+                       version: int) -> None:
+    """Mark each loan looked at as done today, with the inputs it was done from, and the
+    scan as complete (unless what every loan depends on changed while it ran)."""
+    if reminded:
+        await conn.execute(_DONE, [{**row, "day": today} for row in reminded])
+    await conn.execute(update(reminder_inputs).where(
+        reminder_inputs.c.id == 1, reminder_inputs.c.version == version)
+        .values(scanned_on=today, scanned_version=version))
+
+
+_DONE = (update(loans).where(loans.c.id == bindparam("loan"))
+         .values(reminded_on=bindparam("day"), reminded_version=bindparam("version"),
+                 reminded_count=bindparam("count")))
+
+
+def _done_today(today: date) -> Any:
+    """Loans done today whose inputs have not changed since."""
+    return and_(loans.c.reminded_on == today, loans.c.reminded_version == loans.c.inputs_version)
+
+
+async def _counted_before(conn: AsyncConnection, today: date, horizon: date) -> int:
+    """What the loans left alone counted when they were done today."""
+    return int((await conn.execute(
+        select(func.coalesce(func.sum(loans.c.reminded_count), 0))
+        .where(loans.c.status == L.DISBURSED, loans.c.covered_through <= horizon,
+               _done_today(today)))).scalar_one())
 
 
 class Borrower(NamedTuple):
@@ -91,64 +163,103 @@ class Borrower(NamedTuple):
     name: str
     active: bool
     committee_id: int | None  # the parent of the member's branch
+    version: int  # the loan's inputs_version as read
     soon: bool  # an instalment falls due from today to the horizon
     behind: bool  # more fell due by today than was ever repaid
     book: Ledger
 
 
-async def _borrowers(conn: AsyncConnection, today: date, horizon: date) -> list[Borrower]:
+async def _borrowers(conn: AsyncConnection, today: date, horizon: date, *, skip_done: bool
+                     ) -> list[Borrower]:
     """The candidates, each with its book: one row per loan, then their plans."""
-    result = await conn.execute(_candidates(today, horizon))
+    result = await conn.execute(_candidates(horizon, today if skip_done else None))
     if tuple(result.keys()) != CANDIDATE_COLUMNS:
         raise RuntimeError(f"_candidates selects {tuple(result.keys())}")
     loans_found = result.all()
     plans = await _plans(conn, [row[0] for row in loans_found], horizon)
-    # Only disbursed loans are candidates; the sums come back as Decimal from PostgreSQL.
-    return [Borrower(*row[:8], row[8], Ledger(row[9], L.DISBURSED, plans[row[0]],
-                                             int(row[10]), int(row[11]), horizon))
-            for row in loans_found]
+    borrowers = []
+    for row in loans_found:
+        # The sums come back as Decimal from PostgreSQL.
+        book = Ledger(row[8], L.DISBURSED, plans.get(row[0], []), int(row[9]), int(row[10]),
+                      horizon)
+        # The plan is in number order, so in due-date order: its last is the latest due.
+        soon = bool(book.plan) and book.plan[-1][DUE_ON] >= today
+        borrowers.append(Borrower(*row[:8], soon, _behind(book, today), book))
+    return borrowers
 
 
-# What `_candidates` selects: Borrower's fields up to `behind`, then the book's figures.
-CANDIDATE_COLUMNS = (*Borrower._fields[:-1], "amount_fen", "interest_paid", "principal_paid")
+def _behind(book: Ledger, today: date) -> bool:
+    """More fell due by today than was ever repaid."""
+    owed = sum(item[PRINCIPAL] + item[INTEREST] for item in book.plan if item[DUE_ON] <= today)
+    return owed > book.interest_paid_fen + book.principal_paid_fen
 
 
-def _candidates(today: date, horizon: date) -> Select[Any]:
-    """The disbursed loans that can owe a reminder today, one row per loan (`Borrower`):
-    those with an instalment due from today to `horizon`, or with more due by today than
-    was ever repaid (arrears).
+# What `_candidates` selects: Borrower's fields up to the version, then the book's figures.
+CANDIDATE_COLUMNS = (*Borrower._fields[:7], "inputs_version", "amount_fen", "interest_paid",
+                     "principal_paid")
+ALL_COVERED = date(9999, 12, 31)  # the marker of a loan whose every instalment is covered
 
-    One pass over the instalments due by `horizon`, in the order of the covering index
-    (grouped without sorting); the repayments of a loan are summed through their own
-    covering index, and only for a loan with nothing due soon (the cheap test first)."""
-    owed = func.sum(case((instalments.c.due_on <= today,
-                          instalments.c.principal_fen + instalments.c.interest_fen),
-                         else_=literal_column("0", Integer)))
-    last_due = func.max(instalments.c.due_on)
-    due = (select(instalments.c.loan_id, (last_due >= today).label("soon"), owed.label("owed"),
-                  _repaid(repayments.c.interest_fen).label("interest_paid"),
-                  _repaid(repayments.c.principal_fen).label("principal_paid"))
-           .where(instalments.c.due_on <= horizon)
-           .group_by(instalments.c.loan_id)
-           .having(or_(last_due >= today,
-                       owed > _repaid(repayments.c.interest_fen + repayments.c.principal_fen)))
-           .subquery("due"))
+
+def _candidates(horizon: date, done_today: date | None) -> Select[Any]:
+    """The disbursed loans that can owe a reminder today, one row per loan, by id: those
+    whose first instalment not covered by what was repaid falls due by `horizon` (from
+    today to it: a reminder before the day; before today: arrears), and those whose marker
+    a change cleared after this scan worked the markers out. Through the marker's index;
+    what was repaid is summed for these loans only. With `done_today`, the loans done that
+    day with unchanged inputs are left out."""
     branch = organisations.alias("member_branch")
-    return (select(loans.c.id, loans.c.person_id, loans.c.branch_id, loans.c.guarantor,
-                   people.c.name, people.c.active, branch.c.parent_id.label("committee_id"),
-                   due.c.soon, (due.c.owed > due.c.interest_paid + due.c.principal_paid)
-                   .label("behind"), loans.c.amount_fen, due.c.interest_paid,
-                   due.c.principal_paid)
-            .select_from(due.join(loans, loans.c.id == due.c.loan_id)
-                         .join(people, people.c.id == loans.c.person_id)
-                         .outerjoin(branch, branch.c.id == people.c.branch_id))
-            .where(loans.c.status == L.DISBURSED))
+    query = (select(loans.c.id, loans.c.person_id, loans.c.branch_id, loans.c.guarantor,
+                    people.c.name, people.c.active, branch.c.parent_id.label("committee_id"),
+                    loans.c.inputs_version, loans.c.amount_fen,
+                    _repaid(repayments.c.interest_fen).label("interest_paid"),
+                    _repaid(repayments.c.principal_fen).label("principal_paid"))
+             .select_from(loans.join(people, people.c.id == loans.c.person_id)
+                          .outerjoin(branch, branch.c.id == people.c.branch_id))
+             .where(loans.c.status == L.DISBURSED,
+                    or_(loans.c.covered_through <= horizon, loans.c.covered_through.is_(None)))
+             .order_by(loans.c.id))
+    if done_today is not None:
+        query = query.where(or_(loans.c.reminded_on.is_(None),
+                                loans.c.reminded_version.is_(None),
+                                ~_done_today(done_today)))
+    return query
 
 
 def _repaid(amount: Any) -> Any:
-    """What was repaid of the loan of the instalments being grouped."""
+    """What was repaid of the loan of the row."""
     return (select(func.coalesce(func.sum(amount), literal_column("0", Integer)))
-            .where(repayments.c.loan_id == instalments.c.loan_id).scalar_subquery())
+            .where(repayments.c.loan_id == loans.c.id).scalar_subquery())
+
+
+async def _work_out_coverage(conn: AsyncConnection) -> None:
+    """Set the marker of every disbursed loan that has none (new, repaid into, or changed
+    since: the triggers cleared it), in one statement: the due date of the first instalment
+    whose running total passes all that was repaid, which is `Ledger`'s oldest unpaid over
+    the whole plan (a hypothesis test holds the two together). One statement reads one
+    state of the data, and a loan whose `inputs_version` moved on while it ran (a
+    transaction committing meanwhile, on PostgreSQL) keeps no marker."""
+    await conn.execute(_WORK_OUT)
+
+
+def _work_out_statement() -> Any:
+    plan, earlier, paid = (instalments.alias("plan"), instalments.alias("earlier"),
+                           repayments.alias("paid"))
+    running = (select(func.sum(earlier.c.principal_fen + earlier.c.interest_fen))
+               .where(earlier.c.loan_id == plan.c.loan_id, earlier.c.number <= plan.c.number)
+               .scalar_subquery())
+    repaid = (select(func.coalesce(func.sum(paid.c.interest_fen + paid.c.principal_fen),
+                                   literal_column("0", Integer)))
+              .where(paid.c.loan_id == loans.c.id).correlate(loans).scalar_subquery())
+    first_uncovered = (select(func.min(plan.c.due_on))
+                       .where(plan.c.loan_id == loans.c.id, running > repaid)
+                       .correlate(loans).scalar_subquery())
+    seen = loans.alias("seen")
+    as_read = select(seen.c.inputs_version).where(seen.c.id == loans.c.id).scalar_subquery()
+    return (update(loans)
+            .where(loans.c.status == L.DISBURSED, loans.c.covered_through.is_(None),
+                   loans.c.inputs_version == as_read)
+            .values(covered_through=func.coalesce(first_uncovered,
+                                                  literal(ALL_COVERED, type_=Date))))
 
 
 async def _plans(conn: AsyncConnection, loan_ids: Sequence[int], horizon: date
@@ -157,6 +268,9 @@ async def _plans(conn: AsyncConnection, loan_ids: Sequence[int], horizon: date
     rows = await rows_in(conn, _plan_of, loan_ids, horizon=horizon)
     rows.sort(key=itemgetter(0, 1))  # already in this order, which Python's sort checks fast
     return {loan_id: list(plan) for loan_id, plan in groupby(rows, key=itemgetter(0))}
+
+
+_WORK_OUT = _work_out_statement()
 
 
 @lru_cache(maxsize=16)

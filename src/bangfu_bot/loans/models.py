@@ -43,8 +43,21 @@ loans = Table(
     Column("write_off_reason", Text, nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+    # What the reminder scan keeps (migration 0009 holds the triggers that keep it honest).
+    Column("covered_through", Date, nullable=True,
+           comment="due date of the first instalment not covered by all repaid; 9999-12-31 "
+                   "when all are; NULL until the reminder scan works it out"),
+    Column("inputs_version", Integer, nullable=False, server_default="0",
+           comment="bumped by triggers when anything this loan's reminders depend on changes"),
+    Column("reminded_on", Date, nullable=True,
+           comment="the day the reminder scan last queued everything due for this loan"),
+    Column("reminded_version", Integer, nullable=True,
+           comment="inputs_version as that scan read it"),
+    Column("reminded_count", Integer, nullable=True,
+           comment="reminders due that day, guarantor calls left out (they are made once)"),
     comment="Loans from the revolving fund",
 )
+Index("ix_loans_coverage", loans.c.status, loans.c.covered_through)
 
 instalments = Table(
     "instalments",
@@ -90,4 +103,16 @@ loan_events = Table(
     Column("to_status", String(24), nullable=False),
     Column("reason", Text, nullable=True),
     comment="Append-only audit of every loan transition",
+)
+
+reminder_inputs = Table(
+    "reminder_inputs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("version", Integer, nullable=False,
+           comment="bumped by triggers when what every loan's reminders depend on changes"),
+    Column("scanned_on", Date, nullable=True, comment="the day of the last complete reminder scan"),
+    Column("scanned_version", Integer, nullable=True,
+           comment="version as that scan read it at its start"),
+    comment="One row: what the reminder scan needs to know to skip loans done today",
 )
