@@ -7,7 +7,9 @@
 2. Dispatch: the real `Dispatcher` loop sends those rows as template messages to the fake
    WeChat, served on loopback from a process of its own with 20 ms per call, for a bounded
    time, wired as app.py wires it (the token store in the database). Baseline: the ideal
-   rate of the configured concurrency, concurrency / 20 ms.
+   rate of the configured concurrency, concurrency / 20 ms. Judged with the 20 ms as it
+   is and only the rest of each call's time scaled to the reference machine (the far
+   side's wait does not get shorter on a faster CPU).
 
 A fresh SQLite file under the workdir; `ctx.quick` runs a tenth of the county.
 """
@@ -140,7 +142,8 @@ async def _dispatch(ctx: Context, engine: AsyncEngine, county: BigCounty) -> Non
     ctx.add(SCENARIO, f"dispatch ({sent:,} sends in {elapsed:.1f} s, concurrency "
             f"{CONCURRENCY}, {LATENCY_S * 1000:.0f} ms a call)", rate, "sends/s",
             baseline="concurrency / 20 ms", baseline_value=CONCURRENCY / LATENCY_S)
-    ctx.rate_target("dispatch ≥ 1,000 sends/s", rate, 1000)
+    ctx.slots_rate_target("dispatch ≥ 1,000 sends/s", rate, 1000, slots=CONCURRENCY,
+                          latency_s=LATENCY_S)
 
 
 @asynccontextmanager

@@ -97,6 +97,21 @@ class Context:
                     f"{per_s:,.0f}/s here = {normalised:,.0f}/s at reference speed "
                     f"(floor {floor_per_s:,.0f}/s)")
 
+    def slots_rate_target(self, name: str, per_s: float, floor_per_s: float, *, slots: int,
+                          latency_s: float) -> None:
+        """A target in calls a second made through `slots` calls at once, each waiting
+        `latency_s` on the far side. That wait is the same on any machine; only the rest of
+        each call's time (both sides' CPU and queueing) is scaled, so a latency-bound rate
+        is not divided by how fast this CPU is."""
+        per_call = slots / per_s
+        rest = max(per_call - latency_s, 0.0)
+        normalised = slots / (latency_s + rest * self.scale)
+        self.target(name, normalised >= floor_per_s,
+                    f"{per_s:,.0f}/s here: {per_call * 1000:.1f} ms a call, "
+                    f"{latency_s * 1000:.0f} ms of it the far side's wait; with the rest "
+                    f"×{self.scale:.2f}, {normalised:,.0f}/s at reference speed "
+                    f"(floor {floor_per_s:,.0f}/s)")
+
     def as_json(self) -> dict[str, Any]:
         """The whole run, for the JSON file."""
         return {"bare_rps": self.bare_rps, "wechatpy_rps": self.wechatpy_rps,

@@ -43,6 +43,7 @@ async def test_tags_sync_puts_the_roster_on_the_platform(database_url: str, fake
     from datetime import UTC, datetime
 
     from bangfu_bot.members.models import bindings
+    from bangfu_bot.wechat.models import wechat_users
 
     engine = db.make_engine(database_url)
     await db.migrate(engine)
@@ -52,6 +53,8 @@ async def test_tags_sync_puts_the_roster_on_the_platform(database_url: str, fake
     async with engine.begin() as conn:
         await conn.execute(insert(bindings).values(openid="o-wang", person_id=wang,
                                                    channel="import", bound_at=now))
+        await conn.execute(insert(wechat_users).values(  # he followed, and the bot heard
+            openid="o-wang", subscribed=True, first_seen_at=now, subscribed_at=now))
     await engine.dispose()
     fake_api.follow("o-wang")
     env = real_env(database_url, fake_api_url, tmp_path)

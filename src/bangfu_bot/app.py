@@ -241,7 +241,7 @@ class _LeaderWork:
 
     async def _run_all(self) -> None:
         try:
-            await run_all(self._services)
+            await run_all(self._services, starting=True)
         finally:
             self._services.caught_up.set()
 

@@ -1,8 +1,8 @@
 """The scheduler: APScheduler's AsyncIOScheduler running the jobs each domain declares.
 
 Every job is idempotent and computes what is due from the database, so running it late,
-twice, or after a day of downtime only catches up. Jobs run once at start-up, then at
-their interval. (Choosing one scheduler among several processes is issue 5.)
+twice, or after a day of downtime only catches up. Jobs run once at start-up (unless they
+say otherwise), then at their interval. (Choosing one scheduler among several processes is issue 5.)
 """
 
 from __future__ import annotations
@@ -24,6 +24,9 @@ class Job:
     id: str
     every_minutes: float
     run: Callable[[Any], Awaitable[None]]
+    # Run in the start-up catch-up too. Work that nothing waits for (bringing WeChat tags
+    # in step) first runs an interval after start, so a restart does not do it at once.
+    at_start: bool = True
 
 
 def all_jobs() -> list[Job]:
@@ -37,10 +40,12 @@ def all_jobs() -> list[Job]:
     return [*case_jobs, *ledger_jobs, *loan_jobs, *visit_jobs, *broadcast_jobs]
 
 
-async def run_all(services: Any) -> None:
-    """Run every job once now (start-up, tests, the sandbox's clock control)."""
+async def run_all(services: Any, *, starting: bool = False) -> None:
+    """Run every job once now (tests, the sandbox's clock control); `starting`: the
+    start-up catch-up, which leaves out the jobs that are not `at_start`."""
     for job in all_jobs():
-        await _safely(job, services)
+        if job.at_start or not starting:
+            await _safely(job, services)
 
 
 async def _safely(job: Job, services: Any) -> None:

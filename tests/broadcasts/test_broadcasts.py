@@ -13,12 +13,13 @@ from bangfu_bot.broadcasts.models import broadcast_recipients
 from bangfu_bot.broadcasts.models import broadcasts as broadcast_table
 from bangfu_bot.members.models import bindings, people, person_roles
 from bangfu_bot.notify.models import outbox
+from bangfu_bot.wechat.models import wechat_users
 from tests.county import bind
 from tests.factories import id_number
 
 
 async def add_members(bot: Any, branch: int, count: int, start: int = 0) -> list[str]:
-    """Bulk-add bound members to a branch; returns their openids."""
+    """Bulk-add bound members to a branch, following the account; returns their openids."""
     now = bot.clock.now()
     openids = []
     async with bot.services.engine.begin() as conn:
@@ -33,6 +34,9 @@ async def add_members(bot: Any, branch: int, count: int, start: int = 0) -> list
             await conn.execute(insert(bindings).values(openid=openid, person_id=person_id,
                                                        channel="import", bound_at=now))
             openids.append(openid)
+        await conn.execute(insert(wechat_users), [  # as their follow events recorded them
+            {"openid": openid, "subscribed": True, "first_seen_at": now, "subscribed_at": now}
+            for openid in openids])
     for openid in openids:
         bot.api.follow(openid)
     return openids

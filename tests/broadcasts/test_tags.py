@@ -40,8 +40,14 @@ async def bind_county(bot: Any, county: Any) -> dict[str, str]:
             await conn.execute(insert(bindings).values(
                 openid=openid, person_id=ids[name], channel="import", bound_at=bot.clock.now()))
     for openid in openids.values():
-        bot.api.follow(openid)
+        await follow(bot, openid)
     return openids
+
+
+async def follow(bot: Any, openid: str) -> None:
+    """The user follows the account, and the bot hears of it."""
+    bot.api.follow(openid)
+    await bot.driver().event(openid, "subscribe")
 
 
 async def sync(bot: Any) -> tags.SyncReport:
@@ -220,7 +226,8 @@ async def test_a_subscription_account_sends_by_tag(start_bot: Any, fake_api: Any
         for openid, person in (("o-wang", wang), ("o-zhang", zhang)):
             await conn.execute(insert(bindings).values(openid=openid, person_id=person,
                                                        channel="import", bound_at=now))
-            bot.api.follow(openid)
+    for openid in ("o-wang", "o-zhang"):
+        await follow(bot, openid)
     await notice(bot, "township:青山镇党委")
     (job,) = bot.api.mass_jobs()  # no openid lists on this account: the tag is the way
     assert sorted(job.delivered) == ["o-wang", "o-zhang"]
@@ -255,6 +262,8 @@ async def test_the_hourly_job_keeps_tags_in_step_and_survives_failing_calls(
     assert "broadcasts.tags" in [job.id for job in all_jobs()]
     await settled(bot)
     openids = await add_members(bot, county.tree.branch, 120)
+    await run_all(bot.services, starting=True)  # a restart's catch-up leaves tags alone
+    assert writes(bot) == []
     bot.api.fail_at_random("tags/members/batchtagging", -1, rate=0.5, seed=3)
     report = await sync(bot)
     assert report.failed_calls > 0 and bot.api.tagged(TAOYUAN) < set(openids)
@@ -263,16 +272,42 @@ async def test_the_hourly_job_keeps_tags_in_step_and_survives_failing_calls(
     assert bot.api.tagged(TAOYUAN) == set(openids)
 
 
-async def test_someone_known_to_have_unfollowed_is_not_tagged(bot: Any, county: Any) -> None:
+async def test_only_followers_we_have_seen_are_tagged(bot: Any, county: Any) -> None:
     await bind_county(bot, county)
+    await bot.driver().event("o-li", "unsubscribe")
     bot.api.unfollow("o-li")
-    async with bot.services.engine.begin() as conn:
-        await conn.execute(insert(wechat_users).values(
-            openid="o-li", subscribed=False, first_seen_at=bot.clock.now(),
-            unsubscribed_at=bot.clock.now()))
+    async with bot.services.engine.begin() as conn:  # bound from an import, never seen
+        await conn.execute(insert(bindings).values(
+            openid="o-imported", person_id=county.li_id, channel="import",
+            bound_at=bot.clock.now()))
     report = await sync(bot)
     assert bot.api.tagged(LIJIA) == {"o-zhao"} and report.refused == 0
-    bot.api.unfollow("o-zhao")  # unfollowed, and we have not heard yet
+    bot.api.unfollow("o-zhao")  # unfollowed, and we have not heard of it
     again = await sync(bot)
     assert again.refused == 5 and again.failed_calls == 0  # 40003 on each of his five tags
     assert bot.api.tagged(TOWNSHIP) == {"o-wang", "o-zhang"}
+    before = len(bot.api.calls)
+    third = await sync(bot)  # noted as gone: not tried again
+    assert third.refused == 0 and not any(
+        "o-zhao" in call.payload.get("openid_list", []) for call in bot.api.calls[before:])
+    bot.clock.advance(minutes=1)
+    await follow(bot, "o-zhao")  # back: tagged again at the next sync
+    await sync(bot)
+    assert "o-zhao" in bot.api.tagged(LIJIA)
+
+
+async def test_followers_lost_wholesale_cost_a_bounded_number_of_calls(
+        bot: Any, county: Any, monkeypatch: Any) -> None:
+    monkeypatch.setattr(tags, "ALONE_PER_SYNC", 60)
+    await settled(bot)
+    openids = await add_members(bot, county.tree.branch, 120)
+    for openid in openids:  # gone, and we never heard (say, the account was moved)
+        bot.api.unfollow(openid)
+    before = len(bot.api.calls)
+    first = await sync(bot)
+    calls = len(bot.api.calls) - before
+    # 党员, 全体, 青山镇, 桃源村: each tried in three batches; 50 users one by one in all.
+    assert first.tried_alone == 50 and first.refused == 50
+    assert calls < 4 * 3 + 50 + 20 and first.left_for_later > 0
+    second = await sync(bot)  # those 50 are noted as gone: the next ones get their turn
+    assert second.refused == 50 and not set(second.not_following) & set(first.not_following)

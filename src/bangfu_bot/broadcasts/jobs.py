@@ -14,4 +14,6 @@ async def sync_tags(services: Any) -> None:
     await tags.sync(services.engine, services.client)
 
 
-JOBS = [Job(id="broadcasts.tags", every_minutes=60, run=sync_tags)]
+# Not at start: a fresh deployment's first sync makes thousands of tagging calls, and a
+# notice brings its own audience's tag in step before it goes anyway.
+JOBS = [Job(id="broadcasts.tags", every_minutes=60, run=sync_tags, at_start=False)]

@@ -9,8 +9,9 @@ platform's own list rather than a copy of it. Our tags are those whose names sta
 prefix in messages.toml (帮扶·); tags staff made themselves are never touched.
 
 The platform's limits: 100 tags an account (45056), 20 a user (45059), names of at most 30
-bytes (45158), 50 users a tagging call, followers only (40003). When tags run out, the
-narrowest audiences (branches, by id) go without one and are sent by openid list.
+bytes (45158), 50 users a tagging call, followers only (40003: we tag only those we have
+seen follow, and note who turns out to have left). When tags run out, the narrowest
+audiences (branches, by id) go without one and are sent by openid list.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bangfu_bot.members.models import bindings, organisations, people, person_roles
@@ -38,8 +39,13 @@ NAME_MAX_BYTES = 30
 CALLS_AT_ONCE = 8  # tagging calls in flight during a sync
 # Per-user refusals: the user is at 20 tags, or no longer follows. A batch holding one such
 # user fails whole, so it is tagged again one user at a time.
-USER_REFUSALS = frozenset({45059, 40003})
+NOT_FOLLOWING = 40003
+USER_REFUSALS = frozenset({45059, NOT_FOLLOWING})
 TOO_MANY_TAGS, NAME_TAKEN = 45056, 45157
+# At most this many users a sync are tried one by one. Each refused one is noted (not
+# following) or retried next time, so a county whose followers were lost wholesale (a new
+# account, an unfollowing we never heard of) costs a bounded number of calls an hour.
+ALONE_PER_SYNC = 500
 
 
 def prefix() -> str:
@@ -99,10 +105,12 @@ async def wanted(conn: AsyncConnection) -> dict[str, set[str]]:
                      .outerjoin(branch, branch.c.id == people.c.branch_id)
                      .outerjoin(committee, and_(committee.c.id == branch.c.parent_id,
                                                 committee.c.kind == "committee"))
-                     .outerjoin(wechat_users, wechat_users.c.openid == bindings.c.openid))
-        # Known to have unfollowed: the platform would refuse to tag them (40003).
-        .where(people.c.active.is_(True),
-               or_(wechat_users.c.subscribed.is_(None), wechat_users.c.subscribed.is_(True))))
+                     # Only followers can carry a tag (40003 otherwise): those we have
+                     # seen follow or write, and not unfollow since. Someone bound from an
+                     # import who never wrote is reached by openid list instead.
+                     .join(wechat_users, and_(wechat_users.c.openid == bindings.c.openid,
+                                              wechat_users.c.subscribed.is_(True))))
+        .where(people.c.active.is_(True)))
     openids_of: defaultdict[int, list[str]] = defaultdict(list)
     everyone, by_org = set(), defaultdict(set)
     for row in found:
@@ -137,13 +145,16 @@ class SyncReport:
     tagged: int = 0
     untagged: int = 0
     refused: int = 0  # users the platform would not tag (at 20 tags, or not following)
+    not_following: list[str] = field(default_factory=list)  # unfollowed unheard of
+    tried_alone: int = 0  # users tagged one by one after their batch was refused
+    left_for_later: int = 0  # in refused batches past that bound
     failed_calls: int = 0  # left for the next sync
 
     def __str__(self) -> str:
         return (f"tags: {len(self.created)} created, {len(self.deleted)} deleted, "
                 f"{len(self.without_room)} without room; {self.tagged} tagged, "
                 f"{self.untagged} untagged, {self.refused} refused, "
-                f"{self.failed_calls} calls failed")
+                f"{self.failed_calls} calls failed, {self.left_for_later} left for later")
 
 
 async def sync(engine: AsyncEngine, client: WeChatClient, *, only: str | None = None
@@ -166,6 +177,15 @@ async def sync(engine: AsyncEngine, client: WeChatClient, *, only: str | None = 
             await _align(client, ours.ids[name], openids, report, calls)
     if only is None:
         await _delete_unwanted(client, want, ours, report)
+    if report.not_following:
+        # We missed their unfollowing: note it, so the next sync does not try again (a
+        # follow or a message marks them following once more).
+        gone = sorted(set(report.not_following))
+        async with engine.begin() as conn:
+            for start in range(0, len(gone), 500):
+                await conn.execute(update(wechat_users)
+                                   .where(wechat_users.c.openid.in_(gone[start:start + 500]))
+                                   .values(subscribed=False))
     if report.created or report.deleted or report.tagged or report.untagged:
         log.info("%s", report)
     return report
@@ -228,11 +248,17 @@ async def _tag(client: WeChatClient, tag_id: int, openids: list[str], report: Sy
             await client.tag_batch(tag_id=tag_id, openids=openids, untag=untag)
     except WeChatAPIError as error:
         if error.errcode in USER_REFUSALS and len(openids) > 1:
+            if report.tried_alone + len(openids) > ALONE_PER_SYNC:
+                report.left_for_later += len(openids)  # many refused: bounded per sync
+                return
+            report.tried_alone += len(openids)
             for openid in openids:  # find the one the platform refuses; tag the others
                 await _tag(client, tag_id, [openid], report, calls, untag=untag)
             return
         if error.errcode in USER_REFUSALS:
             report.refused += 1
+            if error.errcode == NOT_FOLLOWING:
+                report.not_following.append(openids[0])
         else:
             report.failed_calls += 1  # busy, rate limit, network: the next sync retries
         return
