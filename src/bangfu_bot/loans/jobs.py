@@ -244,8 +244,10 @@ async def _work_out_coverage(conn: AsyncConnection) -> None:
 def _work_out_statement() -> Any:
     plan, earlier, paid = (instalments.alias("plan"), instalments.alias("earlier"),
                            repayments.alias("paid"))
+    # By due date, not number: the same order (a plan's dates rise with its numbers, and a
+    # tie would give the same date), read from the covering scan index.
     running = (select(func.sum(earlier.c.principal_fen + earlier.c.interest_fen))
-               .where(earlier.c.loan_id == plan.c.loan_id, earlier.c.number <= plan.c.number)
+               .where(earlier.c.loan_id == plan.c.loan_id, earlier.c.due_on <= plan.c.due_on)
                .scalar_subquery())
     repaid = (select(func.coalesce(func.sum(paid.c.interest_fen + paid.c.principal_fen),
                                    literal_column("0", Integer)))

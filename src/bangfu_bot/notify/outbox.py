@@ -13,6 +13,7 @@ import logging
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -387,9 +388,8 @@ class Dispatcher:
 
     def _template_data(self, row: Any) -> dict[str, str]:
         local = self._clock.now().astimezone(self._rules.tz)
-        return {"thing1": shorten(say(f"title_{row.kind}") if _has(f"title_{row.kind}")
-                                  else say("title_default")),
-                "thing2": shorten(row.content), "time3": local.strftime("%Y-%m-%d %H:%M")}
+        return {"thing1": _title(row.kind), "thing2": shorten(row.content),
+                "time3": local.strftime("%Y-%m-%d %H:%M")}
 
     def _attempt(self, send: _Send, channel: str, errcode: int, errmsg: str) -> None:
         send.attempts.append({"outbox_id": send.row.id, "at": self._clock.now(),
@@ -502,6 +502,12 @@ async def _set(conn: AsyncConnection, row_id: int, **values: Any) -> None:
 
 def _why(errcode: int) -> str:
     return {43004: "why_unfollowed", 43101: "why_blocked"}.get(errcode, "why_failed")
+
+
+@lru_cache(maxsize=64)
+def _title(kind: str) -> str:
+    """A template's title field for a kind of row (the same for every row of it)."""
+    return shorten(say(f"title_{kind}") if _has(f"title_{kind}") else say("title_default"))
 
 
 def _has(key: str) -> bool:
