@@ -177,18 +177,22 @@ async def sync(engine: AsyncEngine, client: WeChatClient, *, only: str | None = 
             await _align(client, ours.ids[name], openids, report, calls)
     if only is None:
         await _delete_unwanted(client, want, ours, report)
-    if report.not_following:
-        # We missed their unfollowing: note it, so the next sync does not try again (a
-        # follow or a message marks them following once more).
-        gone = sorted(set(report.not_following))
-        async with engine.begin() as conn:
-            for start in range(0, len(gone), 500):
-                await conn.execute(update(wechat_users)
-                                   .where(wechat_users.c.openid.in_(gone[start:start + 500]))
-                                   .values(subscribed=False))
+    await _note_gone(engine, sorted(set(report.not_following)))
     if report.created or report.deleted or report.tagged or report.untagged:
         log.info("%s", report)
     return report
+
+
+async def _note_gone(engine: AsyncEngine, openids: list[str]) -> None:
+    """Users the platform says do not follow: we missed their unfollowing. Noted, so the
+    next sync does not try them again (a follow or a message marks them following)."""
+    if not openids:
+        return
+    async with engine.begin() as conn:
+        for start in range(0, len(openids), 500):
+            await conn.execute(update(wechat_users)
+                               .where(wechat_users.c.openid.in_(openids[start:start + 500]))
+                               .values(subscribed=False))
 
 
 @dataclass

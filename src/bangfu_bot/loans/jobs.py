@@ -102,25 +102,33 @@ async def _remind(conn: AsyncConnection, *, now: datetime, today: date, call_day
             if (arrears := _arrears(loan, today)) is not None}
     who = await Recipients.load(conn, list(late.values()), call_days)
     items: list[Tell | Todo] = []
-    due = 0
     reminded = []
+    due = 0
     for loan in borrowers:
-        told = _before(loan, today) if loan.soon else []
+        told, count, calls = _due_for(loan, late.get(loan.id), who, today, call_days)
         items += told
-        count = len(told)
-        calls = 0
-        if loan.id in late:
-            also, overdue = who.overdue(late[loan.id], call_days)
-            items += also
-            calls = overdue - (late[loan.id].offset is not None)
-            count += overdue
         due += count
+        # Guarantor calls are made once: a re-run the same day does not count them again.
         reminded.append({"loan": loan.id, "version": loan.version, "count": count - calls})
     await send(conn, items, now=now)
     await _record_done(conn, reminded, today, inputs.version)
     if skip_done:
         due += await _counted_before(conn, today, horizon)
     return due
+
+
+def _due_for(loan: Borrower, late: Arrears | None, who: Recipients, today: date,
+             call_days: int) -> tuple[list[Tell | Todo], int, int]:
+    """A loan's reminders and calls today, how many count as sent, and how many of those
+    are guarantor calls."""
+    told: list[Tell | Todo] = list(_before(loan, today)) if loan.soon else []
+    count, calls = len(told), 0
+    if late is not None:
+        also, overdue = who.overdue(late, call_days)
+        told += also
+        calls = overdue - (late.offset is not None)
+        count += overdue
+    return told, count, calls
 
 
 async def _record_done(conn: AsyncConnection, reminded: list[dict[str, Any]], today: date,
