@@ -250,6 +250,10 @@ async def test_a_send_by_tag_taken_up_after_a_crash_goes_once(bot: Any, county: 
     async with bot.services.engine.begin() as conn:
         await conn.execute(update(broadcast_table).where(broadcast_table.c.id == broadcast_id)
                            .values(status="sending", sent_at=bot.clock.now()))
+    # Meanwhile staff put an outsider on the tag: planned afresh, the notice would now go by
+    # openid list, a second mass job to the same people. The stored plan makes the same call.
+    bot.api.follow("o-outsider")
+    await bot.services.client.tag_batch(tag_id=row.tag_id, openids=["o-outsider"])
     bot.clock.advance(minutes=10)
     await bot.flush_outbox()
     assert len(bot.api.mass_jobs()) == first  # the repeat was refused by clientmsgid

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from bangfu_bot.broadcasts import tags
 from bangfu_bot.broadcasts.models import broadcast_recipients, broadcasts, signups
 from bangfu_bot.clock import Clock
+from bangfu_bot.dbutil import chunked
 from bangfu_bot.ledger.models import ledger_entries
 from bangfu_bot.members.models import bindings, organisations, people, person_roles
 from bangfu_bot.members.roster import ROLE_NAMES
@@ -202,11 +203,9 @@ async def _send_one(engine: AsyncEngine, client: WeChatClient, clock: Clock,
             return
         row = (await conn.execute(select(broadcasts).where(broadcasts.c.id == broadcast_id))
                ).one()
-    if row.planned_at is None:
-        await _plan(engine, client, clock, row)
+    tag_id = row.tag_id if row.planned_at is not None else await _plan(
+        engine, client, clock, row)
     async with engine.connect() as conn:
-        row = (await conn.execute(select(broadcasts).where(broadcasts.c.id == broadcast_id))
-               ).one()
         planned = (await conn.execute(
             select(broadcast_recipients.c.openid, broadcast_recipients.c.channel).where(
                 broadcast_recipients.c.broadcast_id == broadcast_id,
@@ -215,7 +214,7 @@ async def _send_one(engine: AsyncEngine, client: WeChatClient, clock: Clock,
     by_tag = [openid for openid, channel in planned if channel == "tag"]
     by_list = [openid for openid, channel in planned if channel == "mass"]
     msg_ids: list[str] = []
-    tag_failed = bool(by_tag) and not await _send_by_tag(client, row, msg_ids)
+    tag_failed = bool(by_tag) and not await _send_by_tag(client, row, tag_id, msg_ids)
     if tag_failed:
         by_list = sorted(by_list + by_tag)  # the tag's people go by openid list instead
     fallback = await _send_by_lists(client, row, by_list, msg_ids)
@@ -231,7 +230,7 @@ async def _send_one(engine: AsyncEngine, client: WeChatClient, clock: Clock,
 
 
 async def _plan(engine: AsyncEngine, client: WeChatClient, clock: Clock, row: Row[Any]
-                ) -> None:
+                ) -> int | None:
     """Choose, once, who goes by the audience's tag: its followers, when every one of them
     is in this broadcast's mass audience (else nobody: a tag must never reach someone the
     notice is not for). The choice is stored before any mass call, so a send taken up
@@ -257,6 +256,7 @@ async def _plan(engine: AsyncEngine, client: WeChatClient, clock: Clock, row: Ro
         await _set_channel(conn, row.id, sorted(covered), "tag")
         await conn.execute(update(broadcasts).where(broadcasts.c.id == row.id).values(
             tag_id=tag_id, planned_at=clock.now()))
+    return tag_id
 
 
 async def _tag_of(conn: AsyncConnection, audience: str) -> str | None:
@@ -276,11 +276,14 @@ async def _tag_of(conn: AsyncConnection, audience: str) -> str | None:
     return None
 
 
-async def _send_by_tag(client: WeChatClient, row: Row[Any], msg_ids: list[str]) -> bool:
+async def _send_by_tag(client: WeChatClient, row: Row[Any], tag_id: int | None,
+                       msg_ids: list[str]) -> bool:
     """One mass send to the tag's followers; False when it did not go."""
+    if tag_id is None:
+        return False
     try:
         answer = await client.mass_send_by_tag(
-            tag_id=row.tag_id, content=row.text, clientmsgid=f"bangfu-bc{row.id}-tag")
+            tag_id=tag_id, content=row.text, clientmsgid=f"bangfu-bc{row.id}-tag")
     except WeChatAPIError as error:
         if error.errcode == 45065:
             return True  # sent before a crash: WeChat already has it
@@ -313,11 +316,10 @@ async def _send_by_lists(client: WeChatClient, row: Row[Any], openids: list[str]
 
 async def _set_channel(conn: AsyncConnection, broadcast_id: int, openids: list[str],
                        channel: str) -> None:
-    for start in range(0, len(openids), IN_LIST):
+    for chunk in chunked(openids, IN_LIST):
         await conn.execute(update(broadcast_recipients).where(
             broadcast_recipients.c.broadcast_id == broadcast_id,
-            broadcast_recipients.c.openid.in_(openids[start:start + IN_LIST]))
-            .values(channel=channel))
+            broadcast_recipients.c.openid.in_(chunk)).values(channel=channel))
 
 
 async def mass_finished(conn: AsyncConnection, *, msg_id: str, sent: int, errors: int) -> None:

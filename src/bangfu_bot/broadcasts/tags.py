@@ -19,12 +19,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from sqlalchemy import and_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from bangfu_bot.dbutil import chunked
 from bangfu_bot.members.models import bindings, organisations, people, person_roles
 from bangfu_bot.members.roster import ROLE_NAMES
 from bangfu_bot.texts import speaker
@@ -189,9 +189,8 @@ async def _note_gone(engine: AsyncEngine, openids: list[str]) -> None:
     if not openids:
         return
     async with engine.begin() as conn:
-        for start in range(0, len(openids), 500):
-            await conn.execute(update(wechat_users)
-                               .where(wechat_users.c.openid.in_(openids[start:start + 500]))
+        for chunk in chunked(openids, 500):
+            await conn.execute(update(wechat_users).where(wechat_users.c.openid.in_(chunk))
                                .values(subscribed=False))
 
 
@@ -236,13 +235,10 @@ async def _align(client: WeChatClient, tag_id: int, openids: set[str], report: S
     carrying = set(await client.tag_members(tag_id=tag_id))
     add, remove = sorted(openids - carrying), sorted(carrying - openids)
     await asyncio.gather(
-        *(_tag(client, tag_id, chunk, report, calls, untag=False) for chunk in _chunks(add)),
-        *(_tag(client, tag_id, chunk, report, calls, untag=True) for chunk in _chunks(remove)))
-
-
-def _chunks(openids: list[str]) -> Iterable[list[str]]:
-    return (openids[start:start + TAGGING_BATCH]
-            for start in range(0, len(openids), TAGGING_BATCH))
+        *(_tag(client, tag_id, list(chunk), report, calls, untag=False)
+          for chunk in chunked(add, TAGGING_BATCH)),
+        *(_tag(client, tag_id, list(chunk), report, calls, untag=True)
+          for chunk in chunked(remove, TAGGING_BATCH)))
 
 
 async def _tag(client: WeChatClient, tag_id: int, openids: list[str], report: SyncReport,
