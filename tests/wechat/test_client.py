@@ -648,3 +648,40 @@ async def test_fake_plain_token_endpoint_keeps_the_previous_token_five_minutes(
     clock.advance(minutes=5)
     assert (await tags_errcode(old), await tags_errcode(new)) == (42001, 0)
     assert await tags_errcode("") == 41001
+
+
+class LaggingStore(MemoryTokenStore):
+    """A shared token store whose reads take a while and return what was stored when they
+    began (a database read's snapshot), like a busy database under a process's calls."""
+
+    def __init__(self, lag_s: float) -> None:
+        super().__init__()
+        self.lag_s = lag_s
+
+    async def load(self, appid: str) -> StoredToken | None:
+        seen = await super().load(appid)
+        await asyncio.sleep(self.lag_s)
+        return seen
+
+
+async def test_a_read_begun_before_a_refresh_does_not_bring_the_old_token_back(
+    fake, make_client
+):
+    chatting(fake, "u1")
+    store = LaggingStore(lag_s=0.2)
+    await make_client(fake.base_url, token_store=store).access_token()  # a process now gone
+    fake.expire_tokens()  # the platform has let that token go; the store still holds it
+    client = make_client(fake.base_url, token_store=store)  # the restarted process
+
+    async def later(delay_s: float) -> None:
+        await asyncio.sleep(delay_s)
+        await client.send_text(openid="u1", content="您好")
+
+    # The first call meets the expired token and refreshes it; the second begins its read
+    # of the store before that refresh is saved; the third starts after.
+    await asyncio.gather(later(0), later(0.25), later(0.5))
+
+    sends = [c.errcode for c in calls_to(fake, "message/custom/send")]
+    assert [code for code in sends if code] == [42001]  # only the first met the old token
+    assert sends.count(0) == 3
+    assert len(forced_refreshes(fake)) == 1

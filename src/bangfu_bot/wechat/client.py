@@ -144,10 +144,20 @@ class WeChatClient:
     async def _usable_stored_token(self) -> str | None:
         known = self._known
         if known is None or known.expires_at - self._clock.now() <= TOKEN_MARGIN:
-            known = self._known = await self._store.load(self._appid)
+            known = self._remember(await self._store.load(self._appid))
         if known is None or known.expires_at - self._clock.now() <= TOKEN_MARGIN:
             return None
         return known.token
+
+    def _remember(self, loaded: StoredToken | None) -> StoredToken | None:
+        """Keep the newer of a token just read and the one already known. A read that began
+        before a refresh ends after it with the old token; taken as is, it would put the
+        token WeChat had just refused back into use (seen under load: a call failing twice
+        on the token, the second time with no retry left)."""
+        known = self._known
+        if loaded is not None and (known is None or loaded.expires_at > known.expires_at):
+            self._known = known = loaded
+        return known
 
     async def _refresh(self, *, force: bool) -> StoredToken:
         payload = {
