@@ -124,10 +124,9 @@ async def _dispatch(ctx: Context, engine: AsyncEngine, county: BigCounty) -> Non
         store = DatabaseTokenStore(engine, clock)
         client = WeChatClient(appid=APPID, secret=SECRET, api_base=base_url,
                               token_store=store, session=session, clock=clock)
-        dispatcher = Dispatcher(
-            engine=engine, client=client, clock=clock,
-            rules=DeliveryRules(template_id=TEMPLATE, tz=TZ, concurrency=CONCURRENCY),
-            also=[lambda: send_pending(engine, client, clock)])
+        rules = DeliveryRules(template_id=TEMPLATE, tz=TZ, concurrency=CONCURRENCY)
+        dispatcher = Dispatcher(engine=engine, client=client, clock=clock, rules=rules,
+                                also=[lambda: send_pending(engine, client, clock, rules)])
         started = time.perf_counter()
         dispatcher.start()
         await _until_sent_or(engine, started + DISPATCH_S)

@@ -183,9 +183,9 @@ def _message_path(services: Services):  # type: ignore[no-untyped-def]
         spool = Spool(settings.spool_dir)
         spool.open()
         engine, client, clock = services.engine, services.client, services.clock
-        dispatcher = Dispatcher(engine=engine, client=client, clock=clock,
-                                rules=settings.delivery(),
-                                also=[lambda: send_pending(engine, client, clock)])
+        rules = settings.delivery()
+        dispatcher = Dispatcher(engine=engine, client=client, clock=clock, rules=rules,
+                                also=[lambda: send_pending(engine, client, clock, rules)])
         inbox = Inbox(committer=committer, bot=services.bot, clock=services.clock, spool=spool,
                       metrics=services.metrics, on_outbox=dispatcher.wake,
                       capacity=settings.max_inflight)

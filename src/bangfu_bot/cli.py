@@ -475,7 +475,7 @@ async def outbox_status(settings: Settings) -> int:
 
     async with _engine(settings) as engine, engine.connect() as conn:
         counts = await status_counts(conn)
-        latest = await latest_report(conn)
+        latest = await latest_report(conn, settings.tz)
     for status in ("pending", "sending", "sent", "delivered", "escalated", "undeliverable",
                    "unknown", "failed"):
         print(f"{status:14} {counts.get(status, 0)}")

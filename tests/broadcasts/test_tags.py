@@ -13,6 +13,7 @@ from bangfu_bot.broadcasts import tags
 from bangfu_bot.broadcasts.models import broadcast_recipients
 from bangfu_bot.broadcasts.models import broadcasts as broadcast_table
 from bangfu_bot.members.models import bindings, organisations, people
+from bangfu_bot.notify.models import outbox
 from bangfu_bot.scheduler import all_jobs, run_all
 from bangfu_bot.wechat.models import wechat_users
 from tests.broadcasts.test_broadcasts import add_members, no_tag_room
@@ -231,6 +232,23 @@ async def test_a_subscription_account_sends_by_tag(start_bot: Any, fake_api: Any
     await notice(bot, "township:青山镇党委")
     (job,) = bot.api.mass_jobs()  # no openid lists on this account: the tag is the way
     assert sorted(job.delivered) == ["o-wang", "o-zhang"]
+
+    # A second notice the same day: the account's one mass send a day is used (45028). It
+    # waits for tomorrow morning, rather than go one by one and end as secretaries' to-dos.
+    await notice(bot, "township:青山镇党委", text="后天下午学习。")
+    assert len(bot.api.mass_jobs()) == 1
+    async with engine.connect() as conn:
+        queued = (await conn.execute(select(outbox.c.id).where(outbox.c.kind == "notice"))
+                  ).all()
+        report = await broadcasts.latest_report(conn, bot.services.settings.tz)
+    assert queued == [] and "微信今天的群发次数已用完，11月11日08:00 再发" in report
+    bot.clock.advance(hours=12)  # 22:00: still today's quota... and then quiet hours
+    await bot.flush_outbox()
+    assert len(bot.api.mass_jobs()) == 1
+    bot.clock.advance(hours=10, minutes=1)  # 08:01 the next morning
+    await bot.flush_outbox()
+    second = bot.api.mass_jobs()[1]
+    assert second.content == "后天下午学习。" and sorted(second.delivered) == ["o-wang", "o-zhang"]
 
 
 async def test_a_send_by_tag_taken_up_after_a_crash_goes_once(bot: Any, county: Any) -> None:

@@ -33,6 +33,8 @@ broadcasts = Table(
            comment="the WeChat tag its mass send went by; recipients by it have channel 'tag'"),
     Column("planned_at", UtcDateTime, nullable=True,
            comment="when tag or openid lists were chosen; a send taken up after a crash keeps it"),
+    Column("not_before", UtcDateTime, nullable=True,
+           comment="a notice refused for the day's mass quota (45028) waits until then"),
     comment="Notices (通知) the department sent",
 )
 

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Row, Table, and_, func, insert, select, update
+from sqlalchemy import Row, Table, and_, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bangfu_bot.broadcasts import tags
@@ -21,12 +21,13 @@ from bangfu_bot.dbutil import chunked
 from bangfu_bot.ledger.models import ledger_entries
 from bangfu_bot.members.models import bindings, organisations, people, person_roles
 from bangfu_bot.members.roster import ROLE_NAMES
-from bangfu_bot.notify.outbox import STALE_CLAIM, outbox_row, queue_messages
+from bangfu_bot.notify.outbox import STALE_CLAIM, DeliveryRules, outbox_row, queue_messages
 from bangfu_bot.texts import speaker
-from bangfu_bot.wechat.client import WeChatAPIError, WeChatClient
+from bangfu_bot.wechat.client import NETWORK_ERRCODE, WeChatAPIError, WeChatClient
 
 MASS_PER_MONTH = 4
 MASS_CHANNELS = ("mass", "tag")  # the channels that count toward the month's four
+NO_MASS_QUOTA = 45028  # a subscription account's one mass send a day is used
 MASS_CHUNK = 10_000
 INSERT_CHUNK = 5_000  # rows per multi-row insert
 IN_LIST = 500  # openids per IN (...) list
@@ -178,23 +179,27 @@ async def _mass_used(conn: AsyncConnection, openids: list[str], month: str) -> d
             if openid in wanted}
 
 
-async def send_pending(engine: AsyncEngine, client: WeChatClient, clock: Clock) -> int:
+async def send_pending(engine: AsyncEngine, client: WeChatClient, clock: Clock,
+                       rules: DeliveryRules) -> int:
     """Make the mass calls of pending broadcasts (the leader's dispatcher runs this)."""
+    now = clock.now()
     async with engine.begin() as conn:
         # A claim left by a process that died mid-send is taken up again: the clientmsgid of
         # each chunk makes WeChat refuse what was already sent (45065), so nothing goes twice.
         await conn.execute(update(broadcasts).where(
-            broadcasts.c.status == "sending", broadcasts.c.sent_at < clock.now() - STALE_CLAIM)
+            broadcasts.c.status == "sending", broadcasts.c.sent_at < now - STALE_CLAIM)
             .values(status="pending"))
         pending = (await conn.execute(select(broadcasts.c.id).where(
-            broadcasts.c.status == "pending").order_by(broadcasts.c.id))).scalars().all()
+            broadcasts.c.status == "pending",
+            or_(broadcasts.c.not_before.is_(None), broadcasts.c.not_before <= now))
+            .order_by(broadcasts.c.id))).scalars().all()
     for broadcast_id in pending:
-        await _send_one(engine, client, clock, broadcast_id)
+        await _send_one(engine, client, clock, rules, broadcast_id)
     return len(pending)
 
 
 async def _send_one(engine: AsyncEngine, client: WeChatClient, clock: Clock,
-                    broadcast_id: int) -> None:
+                    rules: DeliveryRules, broadcast_id: int) -> None:
     async with engine.begin() as conn:
         claimed = await conn.execute(update(broadcasts).where(
             broadcasts.c.id == broadcast_id, broadcasts.c.status == "pending")
@@ -214,7 +219,11 @@ async def _send_one(engine: AsyncEngine, client: WeChatClient, clock: Clock,
     by_tag = [openid for openid, channel in planned if channel == "tag"]
     by_list = [openid for openid, channel in planned if channel == "mass"]
     msg_ids: list[str] = []
-    tag_failed = bool(by_tag) and not await _send_by_tag(client, row, tag_id, msg_ids)
+    refused = await _send_by_tag(client, row, tag_id, msg_ids) if by_tag else 0
+    if refused == NO_MASS_QUOTA:
+        await _wait_for_tomorrow(engine, broadcast_id, clock, rules)
+        return
+    tag_failed = refused != 0
     if tag_failed:
         by_list = sorted(by_list + by_tag)  # the tag's people go by openid list instead
     fallback = await _send_by_lists(client, row, by_list, msg_ids)
@@ -277,20 +286,33 @@ async def _tag_of(conn: AsyncConnection, audience: str) -> str | None:
 
 
 async def _send_by_tag(client: WeChatClient, row: Row[Any], tag_id: int | None,
-                       msg_ids: list[str]) -> bool:
-    """One mass send to the tag's followers; False when it did not go."""
+                       msg_ids: list[str]) -> int:
+    """One mass send to the tag's followers; the errcode that refused it, or 0."""
     if tag_id is None:
-        return False
+        return NETWORK_ERRCODE
     try:
         answer = await client.mass_send_by_tag(
             tag_id=tag_id, content=row.text, clientmsgid=f"bangfu-bc{row.id}-tag")
     except WeChatAPIError as error:
         if error.errcode == 45065:
-            return True  # sent before a crash: WeChat already has it
+            return 0  # sent before a crash: WeChat already has it
         log.warning("broadcast %s: send by tag failed (%s)", row.id, error.errcode)
-        return False
+        return error.errcode
     msg_ids.append(str(answer.get("msg_id", "")))
-    return True
+    return 0
+
+
+async def _wait_for_tomorrow(engine: AsyncEngine, broadcast_id: int, clock: Clock,
+                             rules: DeliveryRules) -> None:
+    """A subscription account may mass-send once a day (45028): the notice goes again
+    tomorrow when quiet hours end, by the same plan, rather than one by one through the
+    outbox, which would end as a to-do for every secretary."""
+    local = clock.now().astimezone(rules.tz)
+    morning = datetime.combine(local.date() + timedelta(days=1), rules.quiet_start,
+                               tzinfo=rules.tz)
+    async with engine.begin() as conn:
+        await conn.execute(update(broadcasts).where(broadcasts.c.id == broadcast_id)
+                           .values(status="pending", not_before=morning))
 
 
 async def _send_by_lists(client: WeChatClient, row: Row[Any], openids: list[str],
@@ -333,22 +355,29 @@ async def mass_finished(conn: AsyncConnection, *, msg_id: str, sent: int, errors
             return
 
 
-async def latest_report(conn: AsyncConnection) -> str | None:
+async def latest_report(conn: AsyncConnection, tz: ZoneInfo) -> str | None:
     """How the latest notice went, for 发送情况: by which way it reached how many, and what
     WeChat reported back (None when no notice was sent yet)."""
     row = (await conn.execute(select(broadcasts).order_by(broadcasts.c.id.desc()).limit(1))
            ).first()
     if row is None:
         return None
+    return say("report", id=row.id, audience=describe(row.audience), count=row.recipients,
+               state=await _state(conn, row, tz))
+
+
+async def _state(conn: AsyncConnection, row: Row[Any], tz: ZoneInfo) -> str:
+    if row.status != "sent":
+        if row.not_before is None:
+            return say("report_pending")
+        local = row.not_before.astimezone(tz)
+        return say("report_waiting", day=f"{local.month}月{local.day}日{local:%H:%M}")
     ways = dict((await conn.execute(
         select(broadcast_recipients.c.channel, func.count())
         .where(broadcast_recipients.c.broadcast_id == row.id)
         .group_by(broadcast_recipients.c.channel))).all())
-    state = say("report_pending") if row.status != "sent" else say(
-        "report_sent", tag=ways.get("tag", 0), mass=ways.get("mass", 0),
-        outbox=ways.get("outbox", 0), delivered=row.mass_sent, failed=row.mass_errors)
-    return say("report", id=row.id, audience=describe(row.audience), count=row.recipients,
-               state=state)
+    return say("report_sent", tag=ways.get("tag", 0), mass=ways.get("mass", 0),
+               outbox=ways.get("outbox", 0), delivered=row.mass_sent, failed=row.mass_errors)
 
 
 async def sign_up(conn: AsyncConnection, *, person_id: int, now: datetime) -> str:

@@ -403,7 +403,7 @@ class ChatBot:
             if counts.get(status):
                 lines.append(broadcasts.say("status_line", label=say(f"outbox_{status}"),
                                             count=counts[status]))
-        latest = await broadcasts.latest_report(ctx.conn)
+        latest = await broadcasts.latest_report(ctx.conn, self.tz)
         return ["\n".join([*lines, latest] if latest else lines)]
 
     async def _fund(self, ctx: Context) -> list[str]:

@@ -1,7 +1,8 @@
 """A faithful local fake of WeChat's outbound API (https://api.weixin.qq.com/cgi-bin/...).
 
 A real aiohttp server with the platform's request and answer shapes, error codes and limits
-(customer-service windows, template field rules, 4 mass messages a month, tag limits),
+(customer-service windows, template field rules, 4 mass messages a month, one mass send a day
+on a subscription account, tag limits),
 used by the tests, the sandbox page and the demo. Errors and slow answers can be injected
 per endpoint, every call can be given the platform's round-trip time (`latency_s`, for the
 bench), and everything it was sent is recorded in `calls`.
@@ -532,6 +533,11 @@ class FakeWeChatAPI:
     ) -> dict[str, Any]:
         now = self._clock.now()
         self._reject_duplicate_mass(clientmsgid, now)
+        today = now.astimezone(SHANGHAI).date()
+        if self.account_type != "service" and any(
+                job.at.astimezone(SHANGHAI).date() == today for job in self._jobs.values()):
+            # A subscription account may mass-send once a day.
+            raise _Reject(45028, "has no masssend quota")
         month = now.astimezone(SHANGHAI).strftime("%Y-%m")
         delivered, filtered = [], []
         for openid in attempted:

@@ -1,4 +1,4 @@
-"""a broadcast's send plan: the tag it went by, and when that was decided
+"""a broadcast's send plan: the tag it went by, when that was decided, and when it may go
 
 Revision ID: 0008
 Revises: 0007
@@ -24,12 +24,16 @@ def upgrade() -> None:
     op.add_column('broadcasts', sa.Column(
         'planned_at', sa.DateTime(timezone=True), nullable=True,
         comment='when tag or openid lists were chosen; a send taken up after a crash keeps it'))
+    op.add_column('broadcasts', sa.Column(
+        'not_before', sa.DateTime(timezone=True), nullable=True,
+        comment="a notice refused for the day's mass quota (45028) waits until then"))
     if op.get_context().dialect.name == 'postgresql':  # SQLite keeps no comments
         op.alter_column('broadcast_recipients', 'channel', existing_type=sa.String(16),
                         existing_nullable=False, comment=CHANNEL)
 
 
 def downgrade() -> None:
+    op.drop_column('broadcasts', 'not_before')
     if op.get_context().dialect.name == 'postgresql':
         op.alter_column('broadcast_recipients', 'channel', existing_type=sa.String(16),
                         existing_nullable=False,
