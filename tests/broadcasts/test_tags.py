@@ -75,8 +75,8 @@ def received(bot: Any, openid: str) -> list[str]:
 
 async def test_a_sync_puts_the_tree_and_the_roles_on_the_platform(bot: Any, county: Any
                                                                   ) -> None:
-    bot.api.add_tag("县里自己的标签", ["o-wang"])  # made by hand: never touched
     await bind_county(bot, county)
+    bot.api.add_tag("县里自己的标签", ["o-wang"])  # made by hand: never touched
     report = await sync(bot)
     assert bot.api.tagged(EVERYONE) == {"o-wang", "o-zhang", "o-li", "o-zhao", "o-sun"}
     assert bot.api.tagged(TOWNSHIP) == {"o-wang", "o-zhang", "o-li", "o-zhao"}
@@ -170,7 +170,8 @@ async def test_an_account_short_of_tags_makes_the_general_ones_first(bot: Any, c
     await bind_county(bot, county)
     report = await sync(bot)
     assert report.created == [EVERYONE, "帮扶·党员", SECRETARIES]
-    assert TOWNSHIP in report.without_room and TAOYUAN in report.without_room
+    # Then the other roles, the township, and its branches last.
+    assert report.without_room.index(TOWNSHIP) < report.without_room.index(TAOYUAN)
     await notice(bot, "branch:李家村党支部")  # no tag for it: an openid list
     (job,) = bot.api.mass_jobs()
     assert sorted(job.attempted) == ["o-li", "o-zhao"] and job.clientmsgid.endswith("-0")

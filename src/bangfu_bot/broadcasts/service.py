@@ -219,7 +219,10 @@ async def _send_one(engine: AsyncEngine, client: WeChatClient, clock: Clock,
     by_tag = [openid for openid, channel in planned if channel == "tag"]
     by_list = [openid for openid, channel in planned if channel == "mass"]
     msg_ids: list[str] = []
-    refused = await _send_by_tag(client, row, tag_id, msg_ids) if by_tag else 0
+    refused = 0
+    if by_tag:  # the plan stores the tag with the people it covers, so tag_id is set
+        refused = (await _send_by_tag(client, row, tag_id, msg_ids) if tag_id is not None
+                   else NETWORK_ERRCODE)
     if refused == NO_MASS_QUOTA:
         await _wait_for_tomorrow(engine, broadcast_id, clock, rules)
         return
@@ -253,14 +256,15 @@ async def _plan(engine: AsyncEngine, client: WeChatClient, clock: Clock, row: Ro
             broadcast_recipients.c.channel == "mass"))).scalars())
     if name is not None and mass:
         try:
-            await tags.sync(engine, client, only=name)
-            found = await tags.followers(client, name)
+            # Brought in step, then read back: WeChat's list is what a send by tag reaches.
+            found = (await tags.sync(engine, client, only=name)).ids.get(name)
+            carrying = set(await client.tag_members(tag_id=found)) if found else set()
         except WeChatAPIError as error:
             log.warning("broadcast %s: tag not usable (%s), sending by openid list",
                         row.id, error.errcode)
-            found = None
-        if found is not None and found[1] and found[1] <= mass:
-            tag_id, covered = found
+            carrying = set()
+        if carrying and carrying <= mass:
+            tag_id, covered = found, carrying
     async with engine.begin() as conn:
         await _set_channel(conn, row.id, sorted(covered), "tag")
         await conn.execute(update(broadcasts).where(broadcasts.c.id == row.id).values(
@@ -285,11 +289,9 @@ async def _tag_of(conn: AsyncConnection, audience: str) -> str | None:
     return None
 
 
-async def _send_by_tag(client: WeChatClient, row: Row[Any], tag_id: int | None,
+async def _send_by_tag(client: WeChatClient, row: Row[Any], tag_id: int,
                        msg_ids: list[str]) -> int:
     """One mass send to the tag's followers; the errcode that refused it, or 0."""
-    if tag_id is None:
-        return NETWORK_ERRCODE
     try:
         answer = await client.mass_send_by_tag(
             tag_id=tag_id, content=row.text, clientmsgid=f"bangfu-bc{row.id}-tag")

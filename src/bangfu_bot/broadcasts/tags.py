@@ -112,10 +112,12 @@ async def wanted(conn: AsyncConnection) -> dict[str, set[str]]:
                                               wechat_users.c.subscribed.is_(True))))
         .where(people.c.active.is_(True)))
     openids_of: defaultdict[int, list[str]] = defaultdict(list)
-    everyone, by_org = set(), defaultdict(set)
+    everyone, by_org, townships = set(), defaultdict(set), set()
     for row in found:
         openids_of[row.id].append(row.openid)
         everyone.add(row.openid)
+        if row.committee_id is not None:
+            townships.add(int(row.committee_id))
         for org_id in (row.committee_id, row.branch_id):
             if org_id is not None:
                 by_org[int(org_id)].add(row.openid)
@@ -127,11 +129,10 @@ async def wanted(conn: AsyncConnection) -> dict[str, set[str]]:
     names = await org_tags(conn)
     result = {everyone_tag(): everyone} if everyone else {}
     result.update((role_tag(role), by_role[role]) for role in ROLE_NAMES if by_role[role])
-    kinds = dict((await conn.execute(select(organisations.c.id, organisations.c.kind))).all())
     # Townships before branches: a township tag serves more notices than a branch's.
-    for kind in ("committee", "branch"):
+    for township in (True, False):
         result.update((names[org_id], by_org[org_id]) for org_id in sorted(by_org)
-                      if kinds.get(org_id) == kind and org_id in names)
+                      if (org_id in townships) == township and org_id in names)
     return result
 
 
@@ -139,6 +140,7 @@ async def wanted(conn: AsyncConnection) -> dict[str, set[str]]:
 class SyncReport:
     """What a sync changed on the platform."""
 
+    ids: dict[str, int] = field(default_factory=dict)  # every tag on the account, by name
     created: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     without_room: list[str] = field(default_factory=list)  # no tag left on the account
@@ -170,6 +172,7 @@ async def sync(engine: AsyncEngine, client: WeChatClient, *, only: str | None = 
     if not want and only is not None:
         return report
     ours = await _existing(client)
+    report.ids = ours.ids
     await _create_missing(client, want, ours, report)
     calls = asyncio.Semaphore(CALLS_AT_ONCE)
     for name, openids in want.items():
@@ -280,12 +283,3 @@ async def _delete_unwanted(client: WeChatClient, want: dict[str, set[str]], ours
                 report.failed_calls += 1
                 continue
             report.deleted.append(name)
-
-
-async def followers(client: WeChatClient, name: str) -> tuple[int, set[str]] | None:
-    """A tag's id and the followers carrying it, as the platform has them; None when the
-    account has no such tag."""
-    tag_id = (await _existing(client)).ids.get(name)
-    if tag_id is None:
-        return None
-    return tag_id, set(await client.tag_members(tag_id=tag_id))

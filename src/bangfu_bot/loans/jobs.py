@@ -47,10 +47,8 @@ from bangfu_bot.loans.batch import Tell, Todo, secretaries_by_branch, send
 from bangfu_bot.loans.models import instalments, loans, reminder_inputs, repayments
 from bangfu_bot.loans.service import (
     DUE_ON,
-    INTEREST,
     NUMBER,
     PLAN_COLUMNS,
-    PRINCIPAL,
     L,
     Ledger,
     say,
@@ -192,14 +190,9 @@ async def _borrowers(conn: AsyncConnection, today: date, horizon: date, *, skip_
                       horizon)
         # The plan is in number order, so in due-date order: its last is the latest due.
         soon = bool(book.plan) and book.plan[-1][DUE_ON] >= today
-        borrowers.append(Borrower(*row[:8], soon, _behind(book, today), book))
+        behind = book.on(today).overdue_fen > 0  # more fell due than was ever repaid
+        borrowers.append(Borrower(*row[:8], soon, behind, book))
     return borrowers
-
-
-def _behind(book: Ledger, today: date) -> bool:
-    """More fell due by today than was ever repaid."""
-    owed = sum(item[PRINCIPAL] + item[INTEREST] for item in book.plan if item[DUE_ON] <= today)
-    return owed > book.interest_paid_fen + book.principal_paid_fen
 
 
 # What `_candidates` selects: Borrower's fields up to the version, then the book's figures.

@@ -612,7 +612,7 @@ class FakeWeChatAPI:
         tag_id = next(self._tag_ids)
         self._tag_names[tag_id] = name
         for openid in openids:
-            self._users.setdefault(openid, Follower(openid)).tags.add(tag_id)
+            self._users[openid].tags.add(tag_id)  # users the fake knows (followed once)
         return tag_id
 
     def _tags_delete(self, payload: dict[str, Any]) -> dict[str, Any]:
