@@ -12,6 +12,7 @@ from datetime import date, datetime
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bangfu_bot.db import refresh_statistics
 from bangfu_bot.members.models import bindings, organisations, people, person_roles
 from bangfu_bot.wechat.models import wechat_users
 
@@ -80,4 +81,5 @@ async def seed(engine: AsyncEngine, members: int, now: datetime, *, townships: i
                 {"openid": oid, "subscribed": True, "first_seen_at": now, "subscribed_at": now}
                 for _, oid in pairs])
         created.extend(pairs)
+    await refresh_statistics(engine)  # as the roster import does after a bulk load
     return BigCounty(branches, created)

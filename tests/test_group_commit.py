@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, text
 
 from bangfu_bot import db
 from bangfu_bot.bot import say
@@ -173,3 +173,18 @@ async def test_a_failing_step_does_not_undo_its_batch_mates(start_bot: Any, bot:
         started = set((await conn.execute(select(conversations.c.openid).where(
             conversations.c.flow == "apply"))).scalars())
     assert started == set(openids[1:])
+
+
+async def test_a_restarted_database_costs_no_unit(committer, database_url: str) -> None:  # type: ignore[no-untyped-def]
+    if not database_url.startswith("postgresql"):
+        pytest.skip("needs a database server whose connections can be cut")
+    group, engine = committer
+    await group.run(add_user("before"))  # the writer now keeps a connection
+    async with engine.connect() as conn:  # what a server restart does to every connection
+        await conn.execute(text(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
+    assert await group.run(add_user("alone")) == "alone"
+    results = await asyncio.gather(*(group.run(add_user(f"b{n}")) for n in range(5)))
+    assert results == [f"b{n}" for n in range(5)]
+    assert await count_users(engine) == 7

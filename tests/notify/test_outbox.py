@@ -222,10 +222,13 @@ async def test_two_dispatchers_never_send_a_row_twice(bot: Any) -> None:
 
 async def test_a_dispatcher_killed_mid_send_never_sends_twice(bot: Any) -> None:
     await bot.driver().text(OPENID, "你好")
-    await queue(bot, key="before", content="没发出去")
-    await queue(bot, key="during", content="可能发出去了")
     async with bot.services.engine.begin() as conn:
         # What a killed process leaves: one row claimed before its call, one during it.
+        # Queued and claimed in one transaction, so the running dispatcher (woken by the
+        # reply to 你好) never sees them unclaimed.
+        for key, content in (("before", "没发出去"), ("during", "可能发出去了")):
+            await queue_message(conn, key=key, openid=OPENID, kind="notice", content=content,
+                                reason="test", now=bot.clock.now())
         await conn.execute(update(outbox).where(outbox.c.idempotency_key == "before")
                            .values(status="sending"))
         await conn.execute(update(outbox).where(outbox.c.idempotency_key == "during")

@@ -39,6 +39,7 @@ from bangfu_bot.conversation.fields import (
     parse_name,
     parse_phone,
 )
+from bangfu_bot.db import refresh_statistics
 from bangfu_bot.dbutil import insert_ignore, upsert
 from bangfu_bot.members.models import organisations, people, person_roles
 
@@ -486,6 +487,8 @@ async def import_roster(engine: AsyncEngine, rows_or_path: Path | str | Iterable
         branch_ids, committees_created, branches_created = await _build_tree(
             conn, county_name, valid)
         created, updated, unchanged = await _store_people(conn, valid, branch_ids, now)
+    if created:
+        await refresh_statistics(engine)
     log.info("roster imported: %d created, %d updated, %d unchanged, %d rejected",
              created, updated, unchanged, len(rejected))
     return ImportReport(created=created, updated=updated, unchanged=unchanged,
