@@ -203,11 +203,16 @@ class GroupCommitter:
 
     async def run(self, work: Work, hints: Hints | None = None) -> Any:
         """Run one unit of work in a (possibly shared) transaction; return its result."""
-        job = _Job(work, hints)
-        self._queue.put_nowait(job)
         # Not shielded: a cancelled caller cancels only its future; the queued unit still
         # runs, and its result is dropped (_settle skips a future that is done).
-        return await job.future
+        return await self.enqueue(work, hints)
+
+    def enqueue(self, work: Work, hints: Hints | None = None) -> asyncio.Future[Any]:
+        """Queue one unit of work; its future settles once its transaction has committed
+        (with its result) or failed (with its error)."""
+        job = _Job(work, hints)
+        self._queue.put_nowait(job)
+        return job.future
 
     async def _writer(self, held: _Held) -> None:
         while True:

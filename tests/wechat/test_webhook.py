@@ -317,7 +317,7 @@ class EchoBot:
         self.most_under_way = 0
 
     async def handle(self, conn: Any, message: Any, now: Any) -> str:
-        self.most_under_way = max(self.most_under_way, len(self.inbox._tasks))
+        self.most_under_way = max(self.most_under_way, self.inbox.under_way)
         await asyncio.sleep(self.delay)
         return f"收到：{message.content}"
 
