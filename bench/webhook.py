@@ -31,7 +31,7 @@ from bench import county
 from bench.common import ROOT, Context, cores
 
 CONNECTIONS = 64
-RUNS = 2  # measured runs per server and mode; the best counts (see measure)
+RUNS = 3  # measured runs per server and mode, in turns; the best counts (see in_turns)
 USERS = 2_000
 STEPS = ("取消", "继续")
 SERVER_CPUS, LOAD_CPUS = cores()
@@ -201,8 +201,9 @@ async def fresh_store(ctx: Context, store: str, name: str) -> str:
 
 
 def ours_env(ctx: Context, url: str, port: int) -> dict[str, str]:
-    """The bot as `make run` serves it (sandbox WeChat: no credentials), on this store."""
-    storage = ctx.workdir / "storage"
+    """The bot as `make run` serves it (sandbox WeChat: no credentials), on this store;
+    its storage (the push journal) is its own, since servers may run side by side."""
+    storage = ctx.workdir / f"storage-{port}"
     storage.mkdir(exist_ok=True)
     return {"BANGFU_DATABASE_URL": url, "BANGFU_PORT": str(port), "BANGFU_HOST": "127.0.0.1",
             "BANGFU_STORAGE_DIR": str(storage), "BANGFU_SPOOL_DIR": str(storage / "spool"),
@@ -254,9 +255,8 @@ def _measure_once(ctx: Context, port: int, pid: int, mode: str, *, seconds: floa
     # Enough distinct pushes that wrk never wraps round to pushes already answered (which
     # would be answered from the store, cheaply); no server here is faster than a third of
     # bare aiohttp.
+    # Not smaller in a quick run: the run lasts as long, so it needs as many pushes.
     count = int(seconds * max(4000, ctx.bare_rps / 3) / (1 if mode == "plain" else 1.5))
-    if ctx.quick:
-        count //= 4
     requests = ctx.workdir / f"pushes-{mode}.txt"
     kinds = prepare(requests, mode, count, **mix)
     return wrk(port, requests, seconds=seconds, pause_ms=pause_ms, pid=pid), kinds
@@ -289,68 +289,103 @@ def record(ctx: Context, name: str, load: Load, bare_rps: float) -> None:
     ctx.add(name, "CPU per message", load.cpu_us, "µs")
 
 
-async def bare_baseline(ctx: Context) -> Load:
-    """Bare aiohttp answering `success`: the ceiling every figure here is a ratio to."""
-    port = free_port()
-    process = start([sys.executable, "-m", "bench.servers", "bare", str(port)])
-    try:
-        await wait_ready(port)
-        load, _ = measure(ctx, port, process.pid, "plain", seconds=5, runs=RUNS)
-    finally:
-        stop(process)
-    ctx.bare_rps = load.rps
-    ctx.add("bare aiohttp `success`", "requests/s", load.rps, "/s", baseline="bare aiohttp",
-            baseline_value=load.rps)
-    ctx.add("bare aiohttp `success`", "CPU per request", load.cpu_us, "µs")
-    return load
+@dataclass
+class Contender:
+    """One server in one mode, measured in turns with the others (see `in_turns`)."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    port: int
+    mode: str
+    ours: bool = False
+    best: Load | None = None
+    answered: int = 0  # over all its runs (ours only): 200s, steps handled, apologies
+    handled: float = 0.0
+    failed: float = 0.0
 
 
-async def wechatpy_baseline(ctx: Context) -> None:
-    """The stateless wechatpy bot, plain and safe: the issue's second baseline, and the one
-    absolute targets scale by (see bench/common.py)."""
-    port = free_port()
-    process = start([sys.executable, "-m", "bench.servers", "wechatpy", str(port)])
-    try:
+async def in_turns(ctx: Context, contenders: list[Contender], runs: int) -> None:
+    """`runs` rounds; in each, every contender gets one measured run, in order. The best run
+    counts. Turns, not one server after another, because what a neighbour on this shared
+    machine takes away lasts tens of seconds: measured back to back, one server could get a
+    quiet minute and the one it is compared with a busy one. The first contender should be
+    bare aiohttp: the size of every later run's pushes follows its rate."""
+    for _ in range(runs):
+        for contender in contenders:
+            before = await metrics(contender.port) if contender.ours else {}
+            load, _ = _measure_once(ctx, contender.port, contender.process.pid,
+                                    contender.mode, seconds=5, pause_ms=0)
+            if contender.ours:
+                after = await metrics(contender.port)
+                contender.answered += load.statuses.get("200", 0)
+                for outcome in ("handled", "failed"):
+                    grown = (counted(after, "bangfu_messages_total", outcome=outcome)
+                             - counted(before, "bangfu_messages_total", outcome=outcome))
+                    setattr(contender, outcome, getattr(contender, outcome) + grown)
+            if contender.best is None or load.rps > contender.best.rps:
+                contender.best = load
+            if contender.name == "bare":
+                ctx.bare_rps = contender.best.rps
+
+
+async def contenders(ctx: Context) -> list[Contender]:
+    """Every server of the main comparison, started and warmed up: bare aiohttp, the
+    stateless wechatpy bot, and ours on SQLite and on PostgreSQL, each in plain and safe mode."""
+    found: list[Contender] = []
+    for server in ("bare", "wechatpy"):
+        port = free_port()
+        process = start([sys.executable, "-m", "bench.servers", server, str(port)])
         await wait_ready(port)
+        modes = ("plain",) if server == "bare" else ("plain", "safe")
+        found += [Contender(server, process, port, mode) for mode in modes]
+    for store in ("sqlite", "pg") if ctx.pg_url else ("sqlite",):
+        url = await fresh_store(ctx, store, f"ours-{store}")
+        process, port = await serve_ours(ctx, url)
+        name = f"ours, {{}}, {'SQLite' if store == 'sqlite' else 'PostgreSQL'}"
+        found += [Contender(name, process, port, mode, ours=True) for mode in ("plain", "safe")]
         for mode in ("plain", "safe"):
-            load, _ = measure(ctx, port, process.pid, mode, seconds=5, runs=RUNS)
-            name = f"aiohttp + wechatpy, no state, {mode}"
+            warm_up(ctx, port, mode)
+        await steady_statistics(url)
+    for contender in found:
+        if not contender.ours:
+            warm_up(ctx, contender.port, contender.mode)
+    return found
+
+
+def stop_all(found: list[Contender]) -> None:
+    for process in {id(c.process): c.process for c in found}.values():
+        stop(process)
+
+
+def record_turns(ctx: Context, found: list[Contender]) -> dict[str, dict[str, Load]]:
+    """The table's rows from the contenders' best runs; ours by store and mode."""
+    ours: dict[str, dict[str, Load]] = {}
+    for contender in found:
+        load = contender.best
+        assert load is not None
+        if contender.name == "bare":
+            ctx.add("bare aiohttp `success`", "requests/s", load.rps, "/s",
+                    baseline="bare aiohttp", baseline_value=load.rps)
+            ctx.add("bare aiohttp `success`", "CPU per request", load.cpu_us, "µs")
+        elif contender.name == "wechatpy":
+            name = f"aiohttp + wechatpy, no state, {contender.mode}"
             ctx.add(name, "messages/s", load.rps, "/s", baseline="bare aiohttp",
                     baseline_value=ctx.bare_rps)
             ctx.add(name, "CPU per message", load.cpu_us, "µs")
-            if mode == "plain":
+            if contender.mode == "plain":
                 ctx.wechatpy_rps = load.rps
-    finally:
-        stop(process)
-
-
-async def ours(ctx: Context, store: str) -> dict[str, Load]:
-    """Our full step, plain and safe mode, on one store."""
-    url = await fresh_store(ctx, store, f"ours-{store}")
-    process, port = await serve_ours(ctx, url)
-    loads: dict[str, Load] = {}
-    try:
-        for mode in ("plain", "safe"):
-            warm_up(ctx, port, mode)
-            await steady_statistics(url)
-            before = await metrics(port)
-            load, _ = measure(ctx, port, process.pid, mode, seconds=5, warm=False, runs=RUNS)
-            after = await metrics(port)
-            handled = (counted(after, "bangfu_messages_total", outcome="handled")
-                       - counted(before, "bangfu_messages_total", outcome="handled"))
-            failed = (counted(after, "bangfu_messages_total", outcome="failed")
-                      - counted(before, "bangfu_messages_total", outcome="failed"))
-            name = f"ours, {mode}, {'SQLite' if store == 'sqlite' else 'PostgreSQL'}"
+        else:
+            name = contender.name.format(contender.mode)
             record(ctx, name, load, ctx.bare_rps)
-            ctx.add(name, "apologies (domain errors)", failed, "")
-            answered = load.statuses.get("200", 0)
-            if failed or handled < 0.95 * answered:  # a failed step is not a step measured
+            ctx.add(name, "apologies (domain errors)", contender.failed, "")
+            # A failed step is not a step measured.
+            if contender.failed or contender.handled < 0.95 * contender.answered:
                 ctx.target(f"{name}: every step handled", False,
-                           f"{answered} answered, {handled:.0f} handled, {failed:.0f} failed")
-            loads[mode] = load
-    finally:
-        stop(process)
-    return loads
+                           f"{contender.answered} answered, {contender.handled:.0f} handled, "
+                           f"{contender.failed:.0f} failed")
+            store = "sqlite" if contender.name.endswith("SQLite") else "pg"
+            ours.setdefault(store, {})[contender.mode] = load
+    return ours
 
 
 async def half_load(ctx: Context, full: Load) -> Load:
@@ -403,10 +438,13 @@ async def hostile(ctx: Context) -> None:
 
 async def run(ctx: Context) -> None:
     """All webhook scenarios; the baselines first, since every target is judged on them."""
-    await bare_baseline(ctx)
-    await wechatpy_baseline(ctx)
-    sqlite = await ours(ctx, "sqlite")
-    pg = await ours(ctx, "pg") if ctx.pg_url else None
+    found = await contenders(ctx)
+    try:
+        await in_turns(ctx, found, RUNS)
+    finally:
+        stop_all(found)
+    loads = record_turns(ctx, found)
+    sqlite, pg = loads["sqlite"], loads.get("pg")
     half = await half_load(ctx, sqlite["plain"])
     await hostile(ctx)
     peer = await peer_loads(ctx)

@@ -115,6 +115,38 @@ async def test_the_queue_predicts_its_wait(committer) -> None:  # type: ignore[n
     await asyncio.gather(*queued)
 
 
+async def test_two_writers_split_a_burst_and_take_turns_running_units(database_url: str) -> None:
+    engine = db.make_engine(database_url)
+    await db.migrate(engine)
+    group = GroupCommitter(engine, window_s=0.05, max_batch=20, writers=2)
+    running: list[str] = []  # the units running now, across both writers
+    overlaps: list[list[str]] = []
+
+    def unit(openid: str):  # type: ignore[no-untyped-def]
+        async def work(conn):  # type: ignore[no-untyped-def]
+            running.append(openid)
+            await add_user(openid)(conn)  # a statement: the other writer gets to run
+            await asyncio.sleep(0.01)
+            if len(running) > 1 and running not in overlaps:
+                overlaps.append(list(running))
+            running.remove(openid)
+            return openid
+        return work
+
+    sizes: list[int] = []
+    group._on_batch = sizes.append  # noqa: SLF001 - the batch sizes, as metrics see them
+    group.start()
+    try:
+        results = await asyncio.gather(*(group.run(unit(f"t{n}")) for n in range(20)))
+    finally:
+        await group.close()
+    assert results == [f"t{n}" for n in range(20)]
+    assert await count_users(engine) == 20
+    await engine.dispose()
+    assert sizes == [10, 10]  # each writer took half the cap
+    assert overlaps == []  # units run inside one batch at a time, in turn
+
+
 # --- the message path: batches of real conversation steps --------------------------------
 
 

@@ -57,20 +57,17 @@ _PERSON = (
     .where(people.c.active.is_(True))
 )
 _BOUND = and_(bindings.c.person_id == people.c.id, bindings.c.unbound_at.is_(None))
-_ROLES = select(person_roles.c.person_id, person_roles.c.role)
 # Who a WeChat user is depends on these; a write to one drops the batch's prefetched copy.
 _PERSON_TABLES = frozenset({"people", "bindings", "person_roles", "organisations"})
 
 
 @lru_cache(maxsize=16)
 def _people_of(size: int) -> Any:
-    return (_PERSON.add_columns(bindings.c.openid).join_from(people, bindings, _BOUND)
+    """People bound to the openids, a row per role (roles joined in: one query a batch)."""
+    return (_PERSON.add_columns(bindings.c.openid, person_roles.c.role)
+            .join_from(people, bindings, _BOUND)
+            .outerjoin(person_roles, person_roles.c.person_id == people.c.id)
             .where(in_list(bindings.c.openid, size)).order_by(bindings.c.id))
-
-
-@lru_cache(maxsize=16)
-def _roles_of(size: int) -> Any:
-    return _ROLES.where(in_list(person_roles.c.person_id, size))
 
 
 def _person(row: Any, roles: Iterable[str]) -> Person:
@@ -104,13 +101,14 @@ async def person_for_openid(conn: AsyncConnection, openid: str) -> Person | None
 
 
 async def prefetch_people(conn: AsyncConnection, batch: Batch, hints: list[Hints]) -> None:
-    """Who every user in the batch is: two queries for the whole batch."""
+    """Who every user in the batch is: one query for the whole batch."""
     openids = list({hint.openid for hint in hints if hint.openid})
     found: dict[str, Person | None] = dict.fromkeys(openids)
     rows = await rows_in(conn, _people_of, openids)  # by binding id within each openid
     roles: dict[int, list[str]] = {}
-    for person_id, role in await rows_in(conn, _roles_of, sorted({row.id for row in rows})):
-        roles.setdefault(person_id, []).append(role)
+    for row in rows:
+        if row.role is not None:
+            roles.setdefault(row.id, []).append(row.role)
     for row in rows:  # the first active binding, as person_for_openid takes
         if found[row.openid] is None:
             found[row.openid] = _person(row, roles.get(row.id, ()))
