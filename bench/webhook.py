@@ -293,7 +293,7 @@ def record(ctx: Context, name: str, load: Load, bare_rps: float) -> None:
 class Contender:
     """One server in one mode, measured in turns with the others (see `in_turns`)."""
 
-    name: str
+    server: str  # "bare", "wechatpy", or ours: "SQLite" or "PostgreSQL"
     process: subprocess.Popen[bytes]
     port: int
     mode: str
@@ -324,7 +324,7 @@ async def in_turns(ctx: Context, contenders: list[Contender], runs: int) -> None
                     setattr(contender, outcome, getattr(contender, outcome) + grown)
             if contender.best is None or load.rps > contender.best.rps:
                 contender.best = load
-            if contender.name == "bare":
+            if contender.server == "bare":
                 ctx.bare_rps = contender.best.rps
 
 
@@ -341,8 +341,8 @@ async def contenders(ctx: Context) -> list[Contender]:
     for store in ("sqlite", "pg") if ctx.pg_url else ("sqlite",):
         url = await fresh_store(ctx, store, f"ours-{store}")
         process, port = await serve_ours(ctx, url)
-        name = f"ours, {{}}, {'SQLite' if store == 'sqlite' else 'PostgreSQL'}"
-        found += [Contender(name, process, port, mode, ours=True) for mode in ("plain", "safe")]
+        server = "SQLite" if store == "sqlite" else "PostgreSQL"
+        found += [Contender(server, process, port, mode, ours=True) for mode in ("plain", "safe")]
         for mode in ("plain", "safe"):
             warm_up(ctx, port, mode)
         await steady_statistics(url)
@@ -363,11 +363,11 @@ def record_turns(ctx: Context, found: list[Contender]) -> dict[str, dict[str, Lo
     for contender in found:
         load = contender.best
         assert load is not None
-        if contender.name == "bare":
+        if contender.server == "bare":
             ctx.add("bare aiohttp `success`", "requests/s", load.rps, "/s",
                     baseline="bare aiohttp", baseline_value=load.rps)
             ctx.add("bare aiohttp `success`", "CPU per request", load.cpu_us, "µs")
-        elif contender.name == "wechatpy":
+        elif contender.server == "wechatpy":
             name = f"aiohttp + wechatpy, no state, {contender.mode}"
             ctx.add(name, "messages/s", load.rps, "/s", baseline="bare aiohttp",
                     baseline_value=ctx.bare_rps)
@@ -375,7 +375,7 @@ def record_turns(ctx: Context, found: list[Contender]) -> dict[str, dict[str, Lo
             if contender.mode == "plain":
                 ctx.wechatpy_rps = load.rps
         else:
-            name = contender.name.format(contender.mode)
+            name = f"ours, {contender.mode}, {contender.server}"
             record(ctx, name, load, ctx.bare_rps)
             ctx.add(name, "apologies (domain errors)", contender.failed, "")
             # A failed step is not a step measured.
@@ -383,7 +383,7 @@ def record_turns(ctx: Context, found: list[Contender]) -> dict[str, dict[str, Lo
                 ctx.target(f"{name}: every step handled", False,
                            f"{contender.answered} answered, {contender.handled:.0f} handled, "
                            f"{contender.failed:.0f} failed")
-            store = "sqlite" if contender.name.endswith("SQLite") else "pg"
+            store = "sqlite" if contender.server == "SQLite" else "pg"
             ours.setdefault(store, {})[contender.mode] = load
     return ours
 

@@ -116,8 +116,8 @@ class _Held:
     Checking one out of the pool for every batch cost, on PostgreSQL, the pool's pre-ping
     (BEGIN, an empty query and ROLLBACK: three round trips while the batch's 64 replies
     wait) and a reset on return. After a failed transaction the connection is handed back
-    and the next batch checks a fresh one out, pre-pinged, so a restarted server costs one
-    batch that is then run again unit by unit."""
+    and the next transaction checks a fresh one out, pre-pinged (see `_transaction` for a
+    connection the server dropped)."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
