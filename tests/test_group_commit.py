@@ -118,7 +118,9 @@ async def test_the_queue_predicts_its_wait(committer) -> None:  # type: ignore[n
 async def test_two_writers_split_a_burst_and_take_turns_running_units(database_url: str) -> None:
     engine = db.make_engine(database_url)
     await db.migrate(engine)
-    group = GroupCommitter(engine, window_s=0.05, max_batch=20, writers=2)
+    sizes: list[int] = []  # the batch sizes, as metrics see them
+    group = GroupCommitter(engine, window_s=0.05, max_batch=20, writers=2,
+                           on_batch=sizes.append)
     running: list[str] = []  # the units running now, across both writers
     overlaps: list[list[str]] = []
 
@@ -133,8 +135,6 @@ async def test_two_writers_split_a_burst_and_take_turns_running_units(database_u
             return openid
         return work
 
-    sizes: list[int] = []
-    group._on_batch = sizes.append  # noqa: SLF001 - the batch sizes, as metrics see them
     group.start()
     try:
         results = await asyncio.gather(*(group.run(unit(f"t{n}")) for n in range(20)))
