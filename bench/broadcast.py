@@ -102,7 +102,7 @@ async def _plan(ctx: Context, engine: AsyncEngine, members: int) -> None:
     assert len(rows) == members
     with stopwatch() as took:
         async with engine.begin() as conn:
-            _, count = await create(conn, author_id=None, text=NOTICE, audience="everyone",
+            _, count = await create(conn, author=None, text=NOTICE, audience="everyone",
                                     training=False, now=NOW, tz=TZ)
     async with engine.connect() as conn:
         queued = (await conn.execute(select(func.count()).select_from(outbox))).scalar_one()

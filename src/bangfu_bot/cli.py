@@ -458,7 +458,7 @@ async def broadcast_command(settings: Settings, args: argparse.Namespace) -> int
         try:
             async with engine.begin() as conn:
                 broadcast_id, count = await create(
-                    conn, author_id=None, text=args.text, audience=args.audience,
+                    conn, author=None, text=args.text, audience=args.audience,
                     training=args.training, now=SystemClock().now(), tz=settings.tz)
         except AudienceError as error:
             print(f"bangfu-bot: {error.message}", file=sys.stderr)
@@ -501,7 +501,7 @@ async def fund_command(settings: Settings, args: argparse.Namespace) -> int:
     from bangfu_bot.clock import SystemClock
     from bangfu_bot.conversation.fields import FieldError, parse_money_fen
     from bangfu_bot.fund.report import export_fund_report
-    from bangfu_bot.fund.service import FundError, Movement, record
+    from bangfu_bot.fund.service import FundError, contribute
 
     now = SystemClock().now()
     async with _engine(settings) as engine:
@@ -515,9 +515,8 @@ async def fund_command(settings: Settings, args: argparse.Namespace) -> int:
             amount = parse_money_fen(args.amount)
             on = date.fromisoformat(args.date)
             async with engine.begin() as conn:
-                await record(conn, kind=Movement.CONTRIBUTION, amount_fen=amount,
-                             source=args.source, document=args.document, occurred_on=on,
-                             now=now)
+                await contribute(conn, actor=None, amount_fen=amount, source=args.source,
+                                 document=args.document, occurred_on=on, now=now)
         except FieldError as error:
             print(f"bangfu-bot: --amount: {error.message}", file=sys.stderr)
             return 2

@@ -12,7 +12,12 @@ from typing import Any
 
 from sqlalchemy import BigInteger, DateTime, Integer, MetaData, event, text
 from sqlalchemy.engine import Connection, Dialect
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncTransaction,
+    create_async_engine,
+)
 from sqlalchemy.types import TypeDecorator
 
 metadata = MetaData(
@@ -98,6 +103,21 @@ def make_engine(url: str, *, busy_timeout_ms: int = 2000, **kwargs: Any) -> Asyn
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas(busy_timeout_ms))
         return engine
     return create_async_engine(url, pool_pre_ping=True, **kwargs)
+
+
+async def savepoint(conn: AsyncConnection) -> AsyncTransaction:
+    """A savepoint in the connection's transaction, for one act that must write all or
+    nothing.
+
+    On SQLite the driver begins the real transaction only at the first write, so a
+    savepoint taken before any write would begin it itself, and its release would commit
+    on the spot, apart from the rest of the unit. A write that changes nothing makes the
+    driver begin it first. (Emitting BEGIN for every transaction instead, SQLAlchemy's
+    usual advice, turns each read-then-write into a snapshot upgrade that fails at once
+    when another connection committed meanwhile.)"""
+    if conn.dialect.name == "sqlite":
+        await conn.exec_driver_sql("DELETE FROM job_runs WHERE 0")
+    return await conn.begin_nested()
 
 
 async def refresh_statistics(engine: AsyncEngine) -> None:

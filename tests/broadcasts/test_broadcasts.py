@@ -12,6 +12,7 @@ from bangfu_bot.broadcasts import service as broadcasts
 from bangfu_bot.broadcasts.models import broadcast_recipients
 from bangfu_bot.broadcasts.models import broadcasts as broadcast_table
 from bangfu_bot.members.models import bindings, people, person_roles
+from bangfu_bot.members.service import person_by_id
 from bangfu_bot.notify.models import outbox
 from bangfu_bot.wechat.models import wechat_users
 from tests.county import bind
@@ -52,8 +53,9 @@ async def test_a_township_of_five_thousand(bot: Any, county: Any) -> None:
     await add_members(bot, county.tree.branch, 3000)
     await add_members(bot, county.tree.other_branch, 2000, start=3000)
     async with bot.services.engine.begin() as conn:
+        staff = await person_by_id(conn, county.staff_id)
         broadcast_id, count = await broadcasts.create(
-            conn, author_id=county.staff_id, text="12月5日镇上开党员大会。",
+            conn, author=staff, text="12月5日镇上开党员大会。",
             audience="township:青山镇党委", training=False, now=bot.clock.now(),
             tz=bot.services.settings.tz)
     assert count == 5000
@@ -77,7 +79,7 @@ async def test_a_token_expiring_between_mass_calls_is_refreshed_and_none_is_lost
     no_tag_room(bot.api)
     openids = await add_members(bot, county.tree.branch, 10)
     async with bot.services.engine.begin() as conn:
-        await broadcasts.create(conn, author_id=None, text="明天开会。",
+        await broadcasts.create(conn, author=None, text="明天开会。",
                                 audience="branch:桃源村党支部", training=False,
                                 now=bot.clock.now(), tz=bot.services.settings.tz)
     bot.api.delay_next("message/mass/send", 0.3)  # the first call is slow...
@@ -99,7 +101,7 @@ async def test_a_send_cut_off_by_a_crash_is_taken_up_once(bot: Any, county: Any)
     openids = await add_members(bot, county.tree.branch, 3)
     async with bot.services.engine.begin() as conn:
         broadcast_id, _ = await broadcasts.create(
-            conn, author_id=None, text="明天开会。", audience="branch:桃源村党支部",
+            conn, author=None, text="明天开会。", audience="branch:桃源村党支部",
             training=False, now=bot.clock.now(), tz=bot.services.settings.tz)
         # A dispatcher claimed it and died before recording anything.
         await conn.execute(update(broadcast_table).where(broadcast_table.c.id == broadcast_id)
@@ -120,7 +122,7 @@ async def test_the_fifth_notice_in_a_month_goes_another_way(bot: Any, county: An
         await bot.driver().text(openid, "你好")  # their windows are open
     for n in range(5):
         async with bot.services.engine.begin() as conn:
-            await broadcasts.create(conn, author_id=None, text=f"第{n + 1}条通知",
+            await broadcasts.create(conn, author=None, text=f"第{n + 1}条通知",
                                     audience="branch:桃源村党支部", training=False,
                                     now=bot.clock.now(), tz=bot.services.settings.tz)
         await bot.flush_outbox()
@@ -148,7 +150,7 @@ async def test_a_big_audience_over_the_limit_is_planned_in_bulk(bot: Any, county
                 {"broadcast_id": earlier, "openid": openid, "person_id": people_of[openid],
                  "channel": "mass", "month": month} for openid in used_up])
         broadcast_id, count = await broadcasts.create(
-            conn, author_id=None, text="年底前交党费。", audience="branch:桃源村党支部",
+            conn, author=None, text="年底前交党费。", audience="branch:桃源村党支部",
             training=False, now=bot.clock.now(), tz=bot.services.settings.tz)
         planned = dict((await conn.execute(
             select(broadcast_recipients.c.openid, broadcast_recipients.c.channel).where(
@@ -169,7 +171,7 @@ async def test_a_recipient_who_cannot_be_mass_sent_gets_it_through_the_outbox(
     await bot.driver().text(openid, "你好")
     async with bot.services.engine.begin() as conn:
         broadcast_id, _ = await broadcasts.create(
-            conn, author_id=None, text="明天开会。", audience="branch:桃源村党支部",
+            conn, author=None, text="明天开会。", audience="branch:桃源村党支部",
             training=False, now=bot.clock.now(), tz=bot.services.settings.tz)
     await bot.flush_outbox()
     assert bot.api.mass_jobs() == []
@@ -262,7 +264,7 @@ async def test_empty_audience_is_refused(bot: Any, county: Any) -> None:
 
     async with bot.services.engine.begin() as conn:
         with pytest.raises(broadcasts.AudienceError) as refused:
-            await broadcasts.create(conn, author_id=None, text="x", audience="role:supervisor",
+            await broadcasts.create(conn, author=None, text="x", audience="role:supervisor",
                                     training=False, now=bot.clock.now(),
                                     tz=bot.services.settings.tz)
     assert "0 人" in refused.value.message

@@ -15,8 +15,7 @@ from bangfu_bot.broadcasts.models import broadcasts as broadcast_table
 from bangfu_bot.members.models import bindings, organisations, people
 from bangfu_bot.notify.models import outbox
 from bangfu_bot.scheduler import all_jobs, run_all
-from bangfu_bot.wechat.models import wechat_users
-from tests.broadcasts.test_broadcasts import add_members, no_tag_room
+from tests.broadcasts.test_broadcasts import add_members
 
 EVERYONE, TOWNSHIP = "帮扶·全体", "帮扶·青山镇党委"
 TAOYUAN, LIJIA, SECRETARIES = "帮扶·桃源村党支部", "帮扶·李家村党支部", "帮扶·支部书记"
@@ -62,7 +61,7 @@ def writes(bot: Any) -> list[str]:
 async def notice(bot: Any, audience: str, text: str = "明天上午开会。") -> int:
     async with bot.services.engine.begin() as conn:
         broadcast_id, _ = await broadcasts.create(
-            conn, author_id=None, text=text, audience=audience, training=False,
+            conn, author=None, text=text, audience=audience, training=False,
             now=bot.clock.now(), tz=bot.services.settings.tz)
     await bot.flush_outbox()
     return broadcast_id
@@ -256,7 +255,7 @@ async def test_a_send_by_tag_taken_up_after_a_crash_goes_once(bot: Any, county: 
     await bind_county(bot, county)
     async with bot.services.engine.begin() as conn:
         broadcast_id, _ = await broadcasts.create(
-            conn, author_id=None, text="明天开会。", audience="township:青山镇党委",
+            conn, author=None, text="明天开会。", audience="township:青山镇党委",
             training=False, now=bot.clock.now(), tz=bot.services.settings.tz)
     # The first process planned and sent by tag, then died before recording that it had:
     # played here by letting it finish and putting the claim back as a dead process leaves it.

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import func, insert, select
 
 from bangfu_bot import db
+from bangfu_bot.authority import BY_NAME
 from bangfu_bot.cases.enums import CaseStatus as S
 from bangfu_bot.cases.models import case_events, cases
 from bangfu_bot.cases.transitions import TRANSITIONS, TransitionRefused, transition
@@ -57,17 +58,17 @@ async def events(engine: Any) -> int:
         return (await conn.execute(select(func.count()).select_from(case_events))).scalar_one()
 
 
-def test_every_status_but_the_last_can_move_and_every_move_names_roles() -> None:
+def test_every_status_but_the_last_can_move_and_every_move_is_an_act_of_the_policy() -> None:
     sources = {move.source for move in TRANSITIONS}
     assert set(S) - sources == {S.EVALUATED_FAILED, S.EXITED}
-    assert all(move.roles for move in TRANSITIONS)
+    assert all(BY_NAME[move.act].grants for move in TRANSITIONS)
 
 
 async def test_secretary_of_another_branch_is_refused(world: Any) -> None:
     engine, ids, case_id = world
     with pytest.raises(TransitionRefused) as refused:
         await move(engine, case_id, S.UNDER_EVALUATION, ids["li_sec"], "secretary")
-    assert refused.value.message == "这件申请不归您管。"
+    assert refused.value.message == "「召开民主评议」这件事不归您管。"
     assert await events(engine) == 0
 
 
@@ -86,7 +87,7 @@ async def test_an_officer_of_another_township_is_refused_and_one_of_its_own_may_
                                     roles=("member", "committee"), serial=774)
     with pytest.raises(TransitionRefused) as refused:
         await move(engine, case_id, S.APPROVED, stranger, "committee")
-    assert refused.value.message == "这件申请不归您管。"
+    assert refused.value.message == "「党委审批」这件事不归您管。"
     assert await events(engine) == 0
     await move(engine, case_id, S.APPROVED, ids["zhao"], "committee")  # 青山镇's own officer
     assert await events(engine) == 1
@@ -120,7 +121,7 @@ async def test_an_official_may_not_act_on_their_own_case(world: Any) -> None:
         own = int(result.inserted_primary_key[0])
     with pytest.raises(TransitionRefused) as refused:
         await move(engine, own, S.APPROVED, ids["zhao"], "committee")
-    assert "自己的申请" in refused.value.message
+    assert "自己的事不能自己办" in refused.value.message
 
 
 async def test_the_system_cannot_be_impersonated(world: Any) -> None:

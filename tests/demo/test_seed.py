@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bangfu_bot import db
+from bangfu_bot.authority import roles_of
 from bangfu_bot.cases.eligibility import load_rules
 from bangfu_bot.cases.models import case_events, cases, evaluations, public_notices
 from bangfu_bot.cases.procedure import Rules, close_due_notices
@@ -154,7 +155,7 @@ async def test_ledger_and_cases_agree_with_the_procedure(engine: AsyncEngine) ->
         for before, event in zip(trail, trail[1:], strict=False):
             move = find_move(before.to_status, event.to_status)
             assert move is not None and event.from_status == before.to_status
-            assert event.role in move.roles
+            assert event.role in roles_of(move.act)
             assert before.at <= event.at <= NOW
         assert case.household_size == 1 + len(case.answers["household"])
         assert (case.return_to is not None) == (case.status == "returned")
@@ -245,7 +246,7 @@ async def test_loans_at_every_stage_follow_the_loan_procedure(engine: AsyncEngin
         assert trail[-1].to_status == loan.status
         for before, event in zip(trail, trail[1:], strict=False):
             assert event.from_status == before.to_status
-            assert event.role in LOAN_MOVES[(before.to_status, event.to_status)]
+            assert event.role in roles_of(LOAN_MOVES[(before.to_status, event.to_status)])
             assert event.actor_id != loan.person_id
             assert before.at <= event.at <= NOW
         plan = await rows(engine, select(instalments).where(instalments.c.loan_id == loan.id))

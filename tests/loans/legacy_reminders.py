@@ -1,14 +1,16 @@
 """The reminder scan as it was before it became set-based (one loan at a time, several
 queries a loan), kept verbatim as the oracle the new scan is checked against. Only the
 imports changed, and `position` is the old one too, so a slip in the shared arithmetic
-cannot hide in both. Not used by the bot."""
+cannot hide in both (the interest by the day is counted here a day at a time). Not used by
+the bot."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
+from fractions import Fraction
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu_bot.cases.procedure import people_with_role, tell
@@ -16,7 +18,7 @@ from bangfu_bot.conversation.engine import yuan
 from bangfu_bot.loans.models import instalments, loans, repayments
 from bangfu_bot.loans.service import L, Position, say
 from bangfu_bot.members.models import people
-from bangfu_bot.members.service import person_by_id, secretaries_of
+from bangfu_bot.members.service import people_able, secretaries_of
 from bangfu_bot.todos.service import add_todo
 
 BEFORE = (30, 7, 1)
@@ -25,29 +27,42 @@ SECRETARY_FROM = 7
 
 
 async def position(conn: AsyncConnection, loan_id: int, on: date) -> Position:
-    """Interest due (instalments due by `on`), principal outstanding, and arrears."""
+    """What is owed on `on`, worked out independently of `Ledger`: interest counted a day at
+    a time with exact fractions (the slow way, on purpose), then rounded half up once; what
+    falls due is the plan's principal due by then with the interest accrued to the latest
+    due date; the oldest unpaid is the first instalment whose principal is not all paid."""
     loan = (await conn.execute(select(loans).where(loans.c.id == loan_id))).one()
     plan = (await conn.execute(select(instalments).where(instalments.c.loan_id == loan_id)
                                .order_by(instalments.c.number))).all()
-    paid = (await conn.execute(select(func.coalesce(func.sum(repayments.c.interest_fen), 0),
-                                      func.coalesce(func.sum(repayments.c.principal_fen), 0))
-                               .where(repayments.c.loan_id == loan_id))).one()
-    interest_paid, principal_paid = int(paid[0]), int(paid[1])
+    paid = (await conn.execute(select(repayments.c.paid_on, repayments.c.principal_fen,
+                                      repayments.c.interest_fen)
+                               .where(repayments.c.loan_id == loan_id))).all()
+    interest_paid = sum(int(row.interest_fen) for row in paid)
+    principal_paid = sum(int(row.principal_fen) for row in paid)
+
+    def accrued(until: date) -> int:
+        total, day = Fraction(0), loan.disbursed_on
+        while day < until:
+            left = loan.amount_fen - sum(int(r.principal_fen) for r in paid if r.paid_on <= day)
+            total += Fraction(left * loan.annual_rate_bp, 10_000 * 365)
+            day += timedelta(days=1)
+        return int(total + Fraction(1, 2))
+
     due = [item for item in plan if item.due_on <= on]
-    interest_due = sum(item.interest_fen for item in due) - interest_paid
-    outstanding = loan.amount_fen - principal_paid
-    # Arrears: walk the schedule; the first instalment not covered by all that was paid.
-    covered = interest_paid + principal_paid
+    behind = max(sum(item.principal_fen for item in due) - principal_paid, 0)
+    if behind:
+        behind += max(accrued(due[-1].due_on) - interest_paid, 0)
     cumulative, oldest = 0, None
     for item in due:
-        cumulative += item.principal_fen + item.interest_fen
-        if cumulative > covered and oldest is None:
+        cumulative += item.principal_fen
+        if cumulative > principal_paid and oldest is None:
             oldest = item
-    overdue = max(sum(i.principal_fen + i.interest_fen for i in due) - covered, 0)
+    outstanding = loan.amount_fen - principal_paid
+    interest_due = max(accrued(on) - interest_paid, 0)
     if loan.status == L.WRITTEN_OFF:
-        outstanding, overdue, oldest = 0, 0, None
+        interest_due, outstanding, behind, oldest = 0, 0, 0, None
     days = (on - oldest.due_on).days if oldest is not None else 0
-    return Position(max(interest_due, 0), outstanding, overdue, days, oldest)
+    return Position(interest_due, outstanding, behind, days, oldest)
 
 
 async def remind(conn: AsyncConnection, *, now: datetime, today: date, call_days: int) -> int:
@@ -130,9 +145,13 @@ async def _call_guarantor(conn: AsyncConnection, loan: Any, name: str, amount: s
         await add_todo(conn, assignee_id=staff, kind="guarantor_call", text=text, now=now,
                        subject_id=loan.person_id, loan_id=loan.id,
                        key=f"loan:{loan.id}:{item.number}:guarantor:{staff}")
-    member = await person_by_id(conn, loan.person_id)
-    committee = member.committee_id if member else None
-    for officer in await people_with_role(conn, "committee", committee_id=committee):
+    # Whoever the authority policy lets write the loan off: its township's officers as the
+    # roster places the borrower (a borrower who left it too), the department for a
+    # borrower in no township.
+    from bangfu_bot.loans.service import load_loan, loan_subject
+
+    subject = loan_subject(await load_loan(conn, loan.id))
+    for officer in await people_able(conn, "loan.write_off", subject):
         await add_todo(conn, assignee_id=officer, kind="loan_write_off",
                        text=say("guarantor_notice", name=name, days=days, amount=amount),
                        now=now, subject_id=loan.person_id, loan_id=loan.id,

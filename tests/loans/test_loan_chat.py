@@ -83,7 +83,11 @@ async def test_loan_from_chat_to_repayment_with_reminders(bot: Any, county: Any,
     for line in ["王德福", county.wang_number[-6:], "1750", "今天", "收据 0098"]:
         await sun.send(line)
     recorded = await sun.send("1")
-    assert "已记下还款 1750元" in recorded and "还欠本金 1750元" in recorded
+    # Paid 30 days before the due date: the interest accrued to that day (not the whole
+    # period's), the rest to principal; what is left due on the day is said plainly.
+    assert "已记下还款 1750元：利息 161.01元" in recorded and "本金 1588.99元" in recorded
+    assert "还欠本金 1911.01元" in recorded
+    assert "下一次 2027年12月31日 到期，应还 167.84元" in recorded
     async with bot.services.engine.connect() as conn:
         (loan,) = (await conn.execute(select(loans))).all()
     assert loan.status == "disbursed" and loan.confirmed_by != loan.recorded_by

@@ -102,16 +102,26 @@ async def test_from_application_to_full_repayment(county: Any) -> None:
     assert "还欠本金 2500元" in text
     async with engine.connect() as conn:
         early = await loans.position(conn, loan_id, date(2027, 6, 1))
-    assert early.interest_due_fen == 0 and early.principal_outstanding_fen == 250_000
+    # 152 days of interest on the 2,500 yuan left, accrued by the day: 250000 × 152 × 4.35%
+    # / 365 = 4528.77 fen, on top of the 4,546 fen to the first due date (rounded once:
+    # round(fen-days × rate) − what the first instalment settled).
+    assert early.principal_outstanding_fen == 250_000
+    assert early.interest_due_fen == 4529 and early.overdue_fen == 0
+    with pytest.raises(loans.LoanRefused) as short:
+        await step(engine, lambda c: loans.repay(
+            c, loan_id=loan_id, staff=people["sun"], amount_fen=254_530,
+            paid_on=date(2027, 6, 1), receipt="R2", now=NOW))
+    assert "最多应还 2545.29元（利息 45.29元，本金 2500元）" in short.value.message
     done = await step(engine, lambda c: loans.repay(
-        c, loan_id=loan_id, staff=people["sun"], amount_fen=250_000, paid_on=date(2027, 6, 1),
-        receipt="R2", now=NOW))
-    assert "全部还清" in done  # paying early saves the interest not yet due
+        c, loan_id=loan_id, staff=people["sun"], amount_fen=early.owed_now_fen,
+        paid_on=date(2027, 6, 1), receipt="R2", now=NOW))
+    # Paying early saves the interest not yet accrued, not the interest accrued to the day.
+    assert "全部还清" in done and "利息 45.29元" in done
     async with engine.connect() as conn:
         figures = await figures_now(conn)
         story = [(e.from_status, e.to_status, e.role) for e in
                  (await conn.execute(select(loan_events).order_by(loan_events.c.id))).all()]
-    assert figures.cash_fen == 27_000_000 + first_interest
+    assert figures.cash_fen == 27_000_000 + first_interest + 4529
     assert story[-1] == ("disbursed", "repaid", "system") and story[0][1] == "applied"
 
 

@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import func, insert, select
 
 from bangfu_bot import db
+from bangfu_bot.cases.procedure import people_with_role
 from bangfu_bot.loans import jobs
 from bangfu_bot.loans.models import instalments, loans, repayments
 from bangfu_bot.loans.schedule import anniversary, build
@@ -177,6 +178,11 @@ async def stages(engine: Any, tree: Any, baiyun_branch: int) -> dict[str, int]:
     return made
 
 
+async def department_ids(engine: Any) -> list[int]:
+    async with engine.connect() as conn:
+        return await people_with_role(conn, "department")
+
+
 async def _person_of(engine: Any, loan_id: int) -> int:
     async with engine.connect() as conn:
         return int((await conn.execute(select(loans.c.person_id).where(
@@ -241,7 +247,10 @@ async def test_the_set_based_scan_writes_what_the_old_one_wrote(county: Any) -> 
     assert not any(f"loan:{made[name]}:" in key for key in keys
                    for name in ("written_off", "repaid", "recorded", "no_openid"))
     assert texts[f"loan:{made['due+0']}:1:-0"].startswith("借500您好：您的借款第1期今天到期")
-    assert "第2期（2027年12月10日 到期）还有 2608.75元 没还，已过 10 天" in texts[
+    # Its first instalment, interest included, was paid on the day of disbursement: half the
+    # principal was out for no day, and the 217.50 yuan paid covers the interest the other
+    # half accrued over two years, so only the second half's principal is left.
+    assert "第2期（2027年12月10日 到期）还有 2500元 没还，已过 10 天" in texts[
         f"loan:{made['first_paid_second_late']}:2:+7"]
     calls = [(kind, text) for _, kind, text, *_ in tasks]
     call = "借469的借款已逾期 31 天（欠 2717.50元），请联系担保方青山镇财政所。（第1期）"
@@ -249,7 +258,9 @@ async def test_the_set_based_scan_writes_what_the_old_one_wrote(county: Any) -> 
     assert not any("已打" in text for _, text in calls)  # called before: not again
     assert any("另期" in text and kind == "guarantor_call" for kind, text in calls)
     officers_for_left = [t for t in tasks if t[1] == "loan_write_off" and "离开" in t[2]]
-    assert len(officers_for_left) == 2  # off the roster: every committee officer, as before
+    assert len(officers_for_left) == 1  # off the roster: still their township's officer
+    no_township = {t[0] for t in tasks if t[1] == "loan_write_off" and "无支部" in t[2]}
+    assert no_township == set(await department_ids(engine))  # in no township: the department
     assert first_count > 20
 
     # The same day again: nothing new; the count (as the old scan's) leaves out the

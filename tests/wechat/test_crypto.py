@@ -3,9 +3,9 @@
 from datetime import UTC, datetime
 
 import pytest
+import xmltodict
 from hypothesis import given, settings
 from hypothesis import strategies as st
-import xmltodict
 
 from bangfu_bot.clock import FrozenClock
 from bangfu_bot.wechat.crypto import PushRejected, PushVerifier, parse_tree, parse_xml, sign

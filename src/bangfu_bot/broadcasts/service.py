@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Row, Table, and_, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from bangfu_bot.authority import COUNTY_MATTER, Actor, Refused, check
 from bangfu_bot.broadcasts import tags
 from bangfu_bot.broadcasts.models import broadcast_recipients, broadcasts, signups
 from bangfu_bot.clock import Clock
@@ -37,13 +38,12 @@ say = speaker("bangfu_bot.broadcasts")
 log = logging.getLogger(__name__)
 
 
-class AudienceError(ValueError):
+class AudienceError(Refused):
     """The notice cannot go as asked (its audience names nobody, or it is too long);
-    `message` is for the sender (Chinese)."""
+    `message` is for the sender (Chinese), who may change the draft and send again."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message, reason, fixable=True)
 
 
 # The longest notice: what the chat flow's text question allows (conversations/notice.toml,
@@ -119,9 +119,13 @@ def month_of(instant: datetime, tz: ZoneInfo) -> str:
     return instant.astimezone(tz).strftime("%Y-%m")
 
 
-async def create(conn: AsyncConnection, *, author_id: int | None, text: str, audience: str,
+async def create(conn: AsyncConnection, *, author: Actor | None, text: str, audience: str,
                  training: bool, now: datetime, tz: ZoneInfo) -> tuple[int, int]:
-    """Record a broadcast and who it goes to; returns (id, recipient count)."""
+    """Record a broadcast and who it goes to; returns (id, recipient count). `author`: the
+    department staff member (None: the command line, as the system)."""
+    check(AudienceError, "broadcast.send", author, "department" if author else "system",
+          COUNTY_MATTER)
+    author_id = author.id if author else None
     if len(text) > MAX_TEXT:
         raise AudienceError(say("too_long", length=len(text), limit=MAX_TEXT))
     people_in = await recipients(conn, audience, year=now.astimezone(tz).year)

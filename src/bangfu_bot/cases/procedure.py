@@ -11,13 +11,23 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bangfu_bot import db
+from bangfu_bot.authority import acting_role, check
 from bangfu_bot.cases.enums import CaseStatus as S
 from bangfu_bot.cases.models import cases, evaluations, objections, public_notices
-from bangfu_bot.cases.transitions import TransitionRefused, load_case, say, status_name, transition
+from bangfu_bot.cases.transitions import (
+    TransitionRefused,
+    case_subject,
+    load_case,
+    say,
+    status_name,
+    transition,
+)
 from bangfu_bot.ledger.models import ledger_entries
 from bangfu_bot.members.models import organisations, people, person_roles
-from bangfu_bot.members.service import Person, openids_of, secretaries_of
+from bangfu_bot.members.service import Person, openids_of, people_able
 from bangfu_bot.notify.outbox import queue_message
+from bangfu_bot.todos.models import todos
 from bangfu_bot.todos.service import add_todo
 
 
@@ -73,6 +83,13 @@ async def branch_name(conn: AsyncConnection, branch_id: int | None) -> str:
     return str(name or "")
 
 
+async def hands(conn: AsyncConnection, act: str, case: Any) -> list[int]:
+    """Who gets the to-do for the next act on a case: everyone the authority policy lets
+    make it (the branch's secretaries; in a branch whose only secretary is the member, the
+    township's officers standing in; for the township's acts, its officers)."""
+    return await people_able(conn, act, await case_subject(conn, case))
+
+
 # --- democratic evaluation (支部民主评议) ------------------------------------------------------
 
 
@@ -83,7 +100,7 @@ async def start_evaluation(conn: AsyncConnection, *, case_id: int, secretary: Pe
     if case is not None and case.status == S.UNDER_EVALUATION:
         return
     await transition(conn, case_id=case_id, target=S.UNDER_EVALUATION, actor=secretary,
-                     role="secretary", channel="chat", now=now)
+                     channel="chat", now=now)
 
 
 def evaluation_preview(answers: dict[str, Any], rules: Rules) -> Preview:
@@ -127,8 +144,8 @@ async def record_evaluation(conn: AsyncConnection, *, case_id: int, secretary: P
     passed = _passed(answers, rules)
     target = S.EVALUATED_PASSED if passed else S.EVALUATED_FAILED
     case = await transition(conn, case_id=case_id, target=target, actor=secretary,
-                            role="secretary", channel="chat", now=now,
-                            reason=_result_line(answers, rules), expected=S.UNDER_EVALUATION)
+                            channel="chat", now=now, reason=_result_line(answers, rules),
+                            expected=S.UNDER_EVALUATION)
     photos = answers.get("photo") or []
     await conn.execute(insert(evaluations).values(
         case_id=case_id, meeting_date=date.fromisoformat(answers["meeting_date"]),
@@ -201,10 +218,12 @@ async def raise_objection(conn: AsyncConnection, *, person: Person, name: str, t
     if not on_notice:
         return say("objection_closed", name=name)
     case_id = on_notice[0].id
+    case = await load_case(conn, case_id)
+    check(TransitionRefused, "objection.raise", person, "member", await case_subject(conn, case))
     result = await conn.execute(insert(objections).values(
         case_id=case_id, raised_by=person.id, text=text, raised_at=now))
     objection_id = int(result.inserted_primary_key[0])
-    for secretary_id in await secretaries_of(conn, person.branch_id):
+    for secretary_id in await hands(conn, "objection.resolve", case):
         await add_todo(conn, assignee_id=secretary_id, kind="objection",
                        text=say("objection_todo", name=name, text=text), now=now,
                        subject_id=None, case_id=case_id,
@@ -223,15 +242,36 @@ async def resolve_objection(conn: AsyncConnection, *, objection_id: int, secreta
                             resolution: str, now: datetime) -> str:
     """The secretary records how an objection was resolved; the objector is told."""
     row = (await conn.execute(select(objections).where(objections.c.id == objection_id))).first()
+    if row is None:
+        raise TransitionRefused(say("refused_no_case"), f"no objection {objection_id}")
     case = await load_case(conn, row.case_id)
-    if case.branch_id != secretary.branch_id or not secretary.has("secretary"):
-        raise TransitionRefused(say("refused_scope"), "objection of another branch")
-    await conn.execute(update(objections).where(objections.c.id == objection_id).values(
+    subject = await case_subject(conn, case)
+    check(TransitionRefused, "objection.resolve", secretary,
+          acting_role("objection.resolve", secretary, subject), subject)
+    resolved = await conn.execute(update(objections).where(
+        objections.c.id == objection_id, objections.c.resolved_at.is_(None)).values(
         resolution=resolution, resolved_by=secretary.id, resolved_at=now))
+    if resolved.rowcount != 1:
+        raise TransitionRefused(await _resolved_by(conn, objection_id),
+                                f"objection {objection_id} resolved already")
+    # Every copy of the objection to-do closes once none is left open on the case: the other
+    # secretaries need not look again.
+    if await open_objection_for(conn, case.id) is None:
+        await conn.execute(update(todos).where(
+            todos.c.case_id == case.id, todos.c.kind == "objection", todos.c.done_at.is_(None))
+            .values(done_at=now))
     name = await member_name(conn, case)
     await tell(conn, row.raised_by, say("objection_answer", name=name, resolution=resolution),
                key=f"objection:{objection_id}:answer", now=now, reason="objection resolved")
     return say("objection_resolved")
+
+
+async def _resolved_by(conn: AsyncConnection, objection_id: int) -> str:
+    """Who resolved an objection first, for the one who came second."""
+    name = (await conn.execute(select(people.c.name).select_from(objections.join(
+        people, people.c.id == objections.c.resolved_by)).where(
+        objections.c.id == objection_id))).scalar()
+    return say("objection_resolved_by", name=name or "别的同志")
 
 
 async def close_due_notices(conn: AsyncConnection, *, now: datetime, rules: Rules) -> int:
@@ -250,7 +290,7 @@ async def close_due_notices(conn: AsyncConnection, *, now: datetime, rules: Rule
         case = await load_case(conn, case_id)
         name = await member_name(conn, case)
         if open_count:
-            for secretary_id in await secretaries_of(conn, case.branch_id):
+            for secretary_id in await hands(conn, "objection.resolve", case):
                 await tell(conn, secretary_id, say("notice_held_reminder", name=name,
                                                    count=open_count),
                            key=f"case:{case_id}:held:{today.isoformat()}", now=now,
@@ -260,7 +300,7 @@ async def close_due_notices(conn: AsyncConnection, *, now: datetime, rules: Rule
                          role="system", channel="system", now=now)
         await conn.execute(update(public_notices).where(public_notices.c.case_id == case_id)
                            .values(closed_at=now))
-        for secretary_id in await secretaries_of(conn, case.branch_id):
+        for secretary_id in await hands(conn, "case.report", case):
             await add_todo(conn, assignee_id=secretary_id, kind="report",
                            text=say("notice_closed_todo", name=name), now=now,
                            subject_id=case.person_id, case_id=case_id,
@@ -288,11 +328,10 @@ async def report(conn: AsyncConnection, *, case_id: int, secretary: Person, note
                  now: datetime) -> str:
     """支部上报党委: the township's committee officers get a to-do."""
     case = await transition(conn, case_id=case_id, target=S.REPORTED, actor=secretary,
-                            role="secretary", channel="chat", now=now, reason=note,
-                            expected=S.NOTICE_CLOSED)
+                            channel="chat", now=now, reason=note, expected=S.NOTICE_CLOSED)
     name = await member_name(conn, case)
     branch = await branch_name(conn, case.branch_id)
-    for officer in await people_with_role(conn, "committee", committee_id=case.committee_id):
+    for officer in await hands(conn, "case.decide", case):
         await add_todo(conn, assignee_id=officer, kind="approve",
                        text=say("report_todo", branch=branch, name=name), now=now,
                        subject_id=case.person_id, case_id=case_id,
@@ -305,11 +344,10 @@ async def decide(conn: AsyncConnection, *, case_id: int, officer: Person, approv
     """党委审批: approve (the department gets a to-do) or return to a named step."""
     if approve:
         case = await transition(conn, case_id=case_id, target=S.APPROVED, actor=officer,
-                                role="committee", channel="chat", now=now, reason=reason,
-                                expected=S.REPORTED)
+                                channel="chat", now=now, reason=reason, expected=S.REPORTED)
         name = await member_name(conn, case)
         committee = await branch_name(conn, case.committee_id)
-        for staff in await people_with_role(conn, "department"):
+        for staff in await hands(conn, "case.file", case):
             await add_todo(conn, assignee_id=staff, kind="file",
                            text=say("approved_todo", committee=committee, name=name), now=now,
                            subject_id=case.person_id, case_id=case_id,
@@ -318,11 +356,11 @@ async def decide(conn: AsyncConnection, *, case_id: int, officer: Person, approv
                    now=now, reason="approved")
         return say("approved")
     case = await transition(conn, case_id=case_id, target=S.RETURNED, actor=officer,
-                            role="committee", channel="chat", now=now, reason=reason,
-                            return_to=return_to, expected=S.REPORTED)
+                            channel="chat", now=now, reason=reason, return_to=return_to,
+                            expected=S.REPORTED)
     name = await member_name(conn, case)
     step = say(f"return_step_{return_to}")
-    for secretary_id in await secretaries_of(conn, case.branch_id):
+    for secretary_id in await hands(conn, "case.resume_returned", case):
         await add_todo(conn, assignee_id=secretary_id, kind="returned",
                        text=say("returned_todo", name=name, step=step, reason=reason or ""),
                        now=now, subject_id=case.person_id, case_id=case_id,
@@ -337,8 +375,8 @@ async def resume_returned(conn: AsyncConnection, *, case_id: int, secretary: Per
     """The secretary takes a returned case back to the step the committee named."""
     case = await load_case(conn, case_id)
     target = S(case.return_to or S.UNDER_EVALUATION)
-    await transition(conn, case_id=case_id, target=target, actor=secretary, role="secretary",
-                     channel="chat", now=now, reason="按党委退回意见重办")
+    await transition(conn, case_id=case_id, target=target, actor=secretary, channel="chat",
+                     now=now, reason="按党委退回意见重办")
     name = await member_name(conn, case)
     return say("resumed_returned", name=name, status=status_name(target)), target
 
@@ -368,7 +406,7 @@ async def reopen_for_evaluation(conn: AsyncConnection, *, case_id: int, now: dat
     """A case sent back for more material waits for a new evaluation: a to-do again."""
     case = await load_case(conn, case_id)
     name = await member_name(conn, case)
-    for secretary_id in await secretaries_of(conn, case.branch_id):
+    for secretary_id in await hands(conn, "case.open_evaluation", case):
         await add_todo(conn, assignee_id=secretary_id, kind="evaluate",
                        text=say("reevaluate_todo", name=name), now=now,
                        subject_id=case.person_id, case_id=case_id,
@@ -388,11 +426,16 @@ async def file_all(conn: AsyncConnection, *, staff: Person, channel: str, now: d
     """批量备案: file every approved case; one already handled elsewhere is skipped."""
     filed = 0
     for row in await approved_cases(conn):
+        # Each case in its own savepoint: one refused (moved meanwhile, or the staff
+        # member's own) leaves nothing of itself behind and does not stop the others.
+        savepoint = await db.savepoint(conn)
         try:
             await file_case(conn, case_id=row.id, staff=staff, paired_cadre=None,
                             channel=channel, now=now, rules=rules)
         except TransitionRefused:
+            await savepoint.rollback()
             continue
+        await savepoint.commit()
         filed += 1
     return say("filed_all", count=filed)
 

@@ -10,16 +10,18 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bangfu_bot.authority import Subject, check
 from bangfu_bot.cases.eligibility import Rule, judge, rule_for
 from bangfu_bot.cases.enums import CaseStatus
 from bangfu_bot.cases.models import case_events, cases
+from bangfu_bot.cases.procedure import hands
+from bangfu_bot.cases.transitions import TransitionRefused, load_case
 from bangfu_bot.conversation.engine import yuan
 from bangfu_bot.members.service import (
     Person,
     find_by_name_and_id_tail,
     openids_of,
     person_by_id,
-    secretaries_of,
 )
 from bangfu_bot.notify.outbox import queue_message
 from bangfu_bot.texts import speaker
@@ -45,6 +47,10 @@ class Filing:
 async def submit_application(conn: AsyncConnection, *, filing: Filing, answers: dict[str, Any],
                              rules: list[Rule], now: datetime, tz: ZoneInfo) -> str:
     """Create the case in `submitted`, tell the branch secretary, and answer the filer."""
+    role = "member" if filing.filer.id == filing.member.id else "secretary"
+    check(TransitionRefused, "case.apply", filing.filer, role,
+              Subject(person_id=filing.member.id, branch_id=filing.member.branch_id,
+                      committee_id=filing.member.committee_id))
     household = answers.get("household") or []
     size = 1 + len(household)
     income = sum(int(answers.get(name) or 0) for name in INCOME_FIELDS)
@@ -62,7 +68,6 @@ async def submit_application(conn: AsyncConnection, *, filing: Filing, answers: 
         filed_by=filing.filer.id, consent_recorded=filing.consent_recorded,
         created_at=now, updated_at=now))
     case_id = int(result.inserted_primary_key[0])
-    role = "member" if filing.filer.id == filing.member.id else "secretary"
     await conn.execute(insert(case_events).values(
         case_id=case_id, actor_id=filing.filer.id, role=role, channel=filing.channel, at=now,
         from_status=None, to_status=CaseStatus.SUBMITTED,
@@ -89,9 +94,11 @@ async def _tell_secretaries(conn: AsyncConnection, filing: Filing, case_id: int,
     reason = reason if len(reason) <= 40 else reason[:39] + "…"
     text = say("new_application", name=filing.member.name, category=category,
                reason=f"情况：{reason}" if reason else "")
-    for secretary_id in await secretaries_of(conn, filing.member.branch_id):
-        if secretary_id == filing.filer.id:
-            continue  # the secretary filed it: no need to tell them
+    # The filing secretary convenes the evaluation like any other (filing for someone is not
+    # acting on one's own case); a branch whose only secretary is the member hands it to the
+    # township's officers.
+    case = await load_case(conn, case_id)
+    for secretary_id in await hands(conn, "case.open_evaluation", case):
         await add_todo(conn, assignee_id=secretary_id, kind="evaluate", text=text, now=now,
                        subject_id=filing.member.id, case_id=case_id,
                        key=f"case:{case_id}:evaluate:{secretary_id}")

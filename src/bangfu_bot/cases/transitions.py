@@ -15,52 +15,44 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bangfu_bot.authority import Refused, Subject, acting_role, check
 from bangfu_bot.cases.enums import CaseStatus as S
 from bangfu_bot.cases.models import case_events, cases
-from bangfu_bot.members.models import organisations
-from bangfu_bot.members.service import Person
+from bangfu_bot.members.models import organisations, people
+from bangfu_bot.members.service import Person, secretaries_of
 from bangfu_bot.texts import speaker
 from bangfu_bot.todos.models import todos
 
 
 @dataclass(frozen=True)
 class Move:
-    """One allowed change of status and the roles that may make it."""
+    """One allowed change of status and the act (in the authority table) it is."""
 
     source: S
     target: S
-    roles: frozenset[str]
-
-
-def _move(source: S, target: S, *roles: str) -> Move:
-    return Move(source, target, frozenset(roles))
+    act: str
 
 
 TRANSITIONS: tuple[Move, ...] = (
-    _move(S.SUBMITTED, S.UNDER_EVALUATION, "secretary"),
-    _move(S.UNDER_EVALUATION, S.EVALUATED_PASSED, "secretary"),
-    _move(S.UNDER_EVALUATION, S.EVALUATED_FAILED, "secretary"),
-    _move(S.EVALUATED_PASSED, S.ON_NOTICE, "system", "secretary"),
-    _move(S.ON_NOTICE, S.NOTICE_CLOSED, "system", "secretary"),
-    _move(S.NOTICE_CLOSED, S.REPORTED, "secretary"),
-    _move(S.REPORTED, S.APPROVED, "committee"),
-    _move(S.REPORTED, S.RETURNED, "committee"),
+    Move(S.SUBMITTED, S.UNDER_EVALUATION, "case.open_evaluation"),
+    Move(S.UNDER_EVALUATION, S.EVALUATED_PASSED, "case.record_evaluation"),
+    Move(S.UNDER_EVALUATION, S.EVALUATED_FAILED, "case.record_evaluation"),
+    Move(S.EVALUATED_PASSED, S.ON_NOTICE, "case.open_notice"),
+    Move(S.ON_NOTICE, S.NOTICE_CLOSED, "case.close_notice"),
+    Move(S.NOTICE_CLOSED, S.REPORTED, "case.report"),
+    Move(S.REPORTED, S.APPROVED, "case.decide"),
+    Move(S.REPORTED, S.RETURNED, "case.decide"),
     # A returned case goes back to the step the committee named (cases.return_to).
-    _move(S.RETURNED, S.SUBMITTED, "secretary"),
-    _move(S.RETURNED, S.UNDER_EVALUATION, "secretary"),
-    _move(S.APPROVED, S.FILED, "department"),
-    _move(S.FILED, S.IN_LEDGER, "system", "department"),
-    _move(S.IN_LEDGER, S.EXITED, "secretary", "department"),
+    Move(S.RETURNED, S.SUBMITTED, "case.resume_returned"),
+    Move(S.RETURNED, S.UNDER_EVALUATION, "case.resume_returned"),
+    Move(S.APPROVED, S.FILED, "case.file"),
+    Move(S.FILED, S.IN_LEDGER, "case.enter_ledger"),
+    Move(S.IN_LEDGER, S.EXITED, "case.exit"),
 )
 
 
-class TransitionRefused(Exception):
+class TransitionRefused(Refused):
     """A move that may not happen; `message` is a short Chinese sentence for the actor."""
-
-    def __init__(self, message: str, reason: str) -> None:
-        super().__init__(reason)
-        self.message = message
-        self.reason = reason
 
 
 say = speaker("bangfu_bot.cases")
@@ -85,8 +77,27 @@ async def load_case(conn: AsyncConnection, case_id: int) -> Any:
     return row
 
 
+async def raced(conn: AsyncConnection, case_id: int) -> str:
+    """Who moved the case first, for the one who came second."""
+    row = (await conn.execute(
+        select(people.c.name, case_events.c.to_status)
+        .select_from(case_events.outerjoin(people, people.c.id == case_events.c.actor_id))
+        .where(case_events.c.case_id == case_id).order_by(case_events.c.id.desc()))).first()
+    if row is None or row.name is None:
+        return say("refused_raced")
+    return say("refused_raced_by", name=row.name, status=status_name(row.to_status))
+
+
+async def case_subject(conn: AsyncConnection, case: Any) -> Subject:
+    """A case as the authority policy reads it: whose it is, and where."""
+    return Subject(person_id=case.person_id, branch_id=case.branch_id,
+                   committee_id=case.committee_id,
+                   secretaries=frozenset(await secretaries_of(conn, case.branch_id)))
+
+
 async def transition(conn: AsyncConnection, *, case_id: int, target: S, actor: Person | None,
-                     role: str, channel: str, now: datetime, reason: str | None = None,
+                     role: str | None = None, channel: str, now: datetime,
+                     reason: str | None = None,
                      return_to: S | None = None, expected: S | None = None) -> Any:
     """Apply one move of the table; raise TransitionRefused (nothing written) otherwise.
 
@@ -97,7 +108,7 @@ async def transition(conn: AsyncConnection, *, case_id: int, target: S, actor: P
     if case is None:
         raise TransitionRefused(say("refused_no_case"), f"no case {case_id}")
     if expected is not None and case.status != expected:
-        raise TransitionRefused(say("refused_raced"),
+        raise TransitionRefused(await raced(conn, case_id),
                                 f"case {case_id} is {case.status}, expected {expected}")
     move = find_move(case.status, target)
     if move is None:
@@ -105,7 +116,10 @@ async def transition(conn: AsyncConnection, *, case_id: int, target: S, actor: P
             say("refused_not_in_table", source=status_name(case.status),
                 target=status_name(target)),
             f"{case.status} -> {target} is not in the transition table")
-    _check_actor(case, move, actor, role)
+    subject = await case_subject(conn, case)
+    if role is None:
+        role = acting_role(move.act, actor, subject)
+    check(TransitionRefused, move.act, actor, role, subject)
     changes: dict[str, Any] = {"status": target, "updated_at": now}
     if target == S.RETURNED:
         changes["return_to"] = return_to
@@ -113,32 +127,10 @@ async def transition(conn: AsyncConnection, *, case_id: int, target: S, actor: P
                                                    cases.c.status == case.status)
                                .values(**changes))
     if moved.rowcount != 1:
-        raise TransitionRefused(say("refused_raced"), f"case {case_id} moved concurrently")
+        raise TransitionRefused(await raced(conn, case_id), f"case {case_id} moved concurrently")
     await conn.execute(update(todos).where(todos.c.case_id == case_id, todos.c.done_at.is_(None))
                        .values(done_at=now))
     await conn.execute(insert(case_events).values(
         case_id=case_id, actor_id=actor.id if actor else None, role=role, channel=channel,
         at=now, from_status=case.status, to_status=target, reason=reason))
     return await load_case(conn, case_id)
-
-
-def _check_actor(case: Any, move: Move, actor: Person | None, role: str) -> None:
-    if role not in move.roles:
-        raise TransitionRefused(say("refused_role", step=status_name(move.target)),
-                                f"role {role} may not move {move.source} -> {move.target}")
-    if role == "system":
-        if actor is not None:
-            raise TransitionRefused(say("refused_role", step=status_name(move.target)),
-                                    "a person cannot act as the system")
-        return
-    if actor is None or not actor.has(role):
-        raise TransitionRefused(say("refused_role", step=status_name(move.target)),
-                                f"actor does not hold the role {role}")
-    if role != "member" and actor.id == case.person_id:
-        raise TransitionRefused(say("refused_own_case"), "an official may not act on their own case")
-    if role == "secretary" and actor.branch_id != case.branch_id:
-        raise TransitionRefused(say("refused_scope"), "secretary of another branch")
-    if role == "committee" and actor.committee_id != case.committee_id:
-        raise TransitionRefused(say("refused_scope"), "committee officer of another township")
-    if role == "member" and actor.id != case.person_id:
-        raise TransitionRefused(say("refused_scope"), "member acting on another's case")

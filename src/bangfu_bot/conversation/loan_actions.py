@@ -21,12 +21,12 @@ SCHEDULES = {"到期一次还清": "bullet", "每年年底还一部分": "yearly
 
 
 def _guarded(step: Any) -> Any:
+    """A loan step for its answer. A refusal rises to the router's `_act`, which rolls the
+    whole step back (the movement included) before answering."""
+
     async def run(bot: Any, ctx: Any, flow: Any, answers: dict[str, Any],
                   context: dict[str, Any]) -> ActionResult:
-        try:
-            return ActionResult(await step(bot, ctx, answers, context))
-        except loans.LoanRefused as refused:
-            return ActionResult(refused.message)
+        return ActionResult(await step(bot, ctx, answers, context))
 
     return run
 
@@ -48,7 +48,8 @@ async def decide(bot: Any, ctx: Any, answers: dict[str, Any], context: dict[str,
     """loans.decide."""
     approve = answers["decision"] == "批准"
     loan = await loans.decide(ctx.conn, loan_id=int(context["loan_id"]), officer=ctx.person,
-                              approve=approve, reason=answers.get("reason"), now=ctx.now)
+                              approve=approve, reason=answers.get("reason"), now=ctx.now,
+                              expected=context.get("status"))
     await prompts.after(ctx.conn, loan_id=loan.id, now=ctx.now, reason=answers.get("reason"))
     return f"已记下：{loans.say('status_' + loan.status)}。"
 
@@ -60,7 +61,7 @@ async def inspect(bot: Any, ctx: Any, answers: dict[str, Any], context: dict[str
                                on=date.fromisoformat(answers["on"]),
                                inspector=str(answers["inspector"]),
                                finding=str(answers["finding"]), passed=bool(answers["passed"]),
-                               now=ctx.now)
+                               now=ctx.now, expected=context.get("status"))
     await prompts.after(ctx.conn, loan_id=loan.id, now=ctx.now, reason=str(answers["finding"]))
     return f"已记下：{loans.say('status_' + loan.status)}。"
 
@@ -70,7 +71,8 @@ async def guarantee(bot: Any, ctx: Any, answers: dict[str, Any], context: dict[s
     """loans.guarantee."""
     loan = await loans.guarantee(ctx.conn, loan_id=int(context["loan_id"]), staff=ctx.person,
                                  guarantor=str(answers["guarantor"]),
-                                 document=str(answers["document"]), now=ctx.now)
+                                 document=str(answers["document"]), now=ctx.now,
+                                 expected=context.get("status"))
     await prompts.after(ctx.conn, loan_id=loan.id, now=ctx.now)
     return f"已记下：{loans.say('status_' + loan.status)}。"
 
@@ -81,7 +83,8 @@ async def record_disbursement(bot: Any, ctx: Any, answers: dict[str, Any],
     """loans.record_disbursement."""
     loan = await loans.record_disbursement(ctx.conn, loan_id=int(context["loan_id"]),
                                            staff=ctx.person, on=date.fromisoformat(answers["on"]),
-                                           document=str(answers["document"]), now=ctx.now)
+                                           document=str(answers["document"]), now=ctx.now,
+                                 expected=context.get("status"))
     await prompts.after(ctx.conn, loan_id=loan.id, now=ctx.now)
     return "已登记放款，已请另一位同志复核。"
 
@@ -93,7 +96,8 @@ async def confirm_disbursement(bot: Any, ctx: Any, answers: dict[str, Any],
     if not answers.get("checked"):
         return "请先核对凭证，再来复核。"
     loan_id = int(context["loan_id"])
-    await loans.confirm_disbursement(ctx.conn, loan_id=loan_id, staff=ctx.person, now=ctx.now)
+    await loans.confirm_disbursement(ctx.conn, loan_id=loan_id, staff=ctx.person, now=ctx.now,
+                                     expected=context.get("status"))
     await prompts.after(ctx.conn, loan_id=loan_id, now=ctx.now)
     return "已确认放款，基金已支出，还款计划已生成并告诉本人：\n" + await prompts.plan_text(
         ctx.conn, loan_id)
@@ -125,7 +129,8 @@ async def write_off(bot: Any, ctx: Any, answers: dict[str, Any], context: dict[s
         return "好的，不核销，继续催收。"
     return await loans.write_off(ctx.conn, loan_id=int(context["loan_id"]), officer=ctx.person,
                                  reason=str(answers["reason"]),
-                                 on=ctx.now.astimezone(bot.tz).date(), now=ctx.now)
+                                 on=ctx.now.astimezone(bot.tz).date(), now=ctx.now,
+                                 expected=context.get("status"))
 
 
 LOAN_ACTIONS = {

@@ -7,6 +7,8 @@ outside a flow an unknown sentence gets a pointer to 帮助.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import re
 import tomllib
 from collections.abc import Awaitable, Callable
@@ -18,6 +20,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bangfu_bot import db
+from bangfu_bot.authority import Refused
 from bangfu_bot.bot import SILENT_EVENTS, say
 from bangfu_bot.broadcasts import service as broadcasts
 from bangfu_bot.cases import procedure
@@ -25,7 +29,7 @@ from bangfu_bot.cases import service as cases
 from bangfu_bot.cases.eligibility import Rule, load_rules
 from bangfu_bot.cases.enums import CaseStatus
 from bangfu_bot.cases.procedure import Rules as ProcedureRules
-from bangfu_bot.cases.transitions import TransitionRefused, load_case
+from bangfu_bot.cases.transitions import load_case
 from bangfu_bot.conversation import store
 from bangfu_bot.conversation.engine import ActionResult, Engine, Input, Session, Turn
 from bangfu_bot.conversation.flows import Flow, load_flows
@@ -44,6 +48,8 @@ from bangfu_bot.todos.service import (
 )
 from bangfu_bot.visits import chat as visits_chat
 from bangfu_bot.wechat.inbound import Inbound
+
+log = logging.getLogger(__name__)
 
 # WeChat reportedly fails passive texts over ~600 characters: the rest follows separately.
 PASSIVE_LIMIT = 600
@@ -337,27 +343,18 @@ class ChatBot:
         name = await procedure.member_name(ctx.conn, case)
         context = {"case_id": case.id, "todo_id": todo.id, "name": name,
                    "branch": await procedure.branch_name(ctx.conn, case.branch_id)}
-        try:
-            if todo.kind == "evaluate":
-                await procedure.start_evaluation(ctx.conn, case_id=case.id, secretary=person,
-                                                 now=ctx.now)
-                return self._begin(ctx, "evaluate", context)
-            if todo.kind == "objection":
-                objection = await procedure.open_objection_for(ctx.conn, case.id)
-                if objection is None:
-                    await finish_todo(ctx.conn, todo.id, ctx.now)
-                    return [say("todo_done_already")]
-                context.update(objection_id=objection.id, text=objection.text)
-                return self._begin(ctx, "resolve", context)
-            if todo.kind == "returned":
-                text, target = await procedure.resume_returned(
-                    ctx.conn, case_id=case.id, secretary=person, now=ctx.now)
-                if target == "under_evaluation":
-                    return [text, *self._begin(ctx, "evaluate", context)]
-                await procedure.reopen_for_evaluation(ctx.conn, case_id=case.id, now=ctx.now)
-                return [text]
-        except TransitionRefused as refused:
-            return [refused.message]
+        if todo.kind in {"evaluate", "returned"}:
+            # Opening these moves the case: an act, rolled back whole if refused.
+            opened = await self._act(ctx, f"todo:{todo.kind}",
+                                     lambda: self._open_case_step(ctx, todo, case, context))
+            return [opened.text]
+        if todo.kind == "objection":
+            objection = await procedure.open_objection_for(ctx.conn, case.id)
+            if objection is None:
+                await finish_todo(ctx.conn, todo.id, ctx.now)
+                return [say("todo_done_already")]
+            context.update(objection_id=objection.id, text=objection.text)
+            return self._begin(ctx, "resolve", context)
         if todo.kind == "review":
             entry = await ledger.entry_for_review(ctx.conn, case.id)
             if entry is None:
@@ -370,6 +367,22 @@ class ChatBot:
         if flow is None:
             return [say("todo_done_already")]
         return self._begin(ctx, flow, context)
+
+    async def _open_case_step(self, ctx: Context, todo: Any, case: Any,
+                              context: dict[str, Any]) -> ActionResult:
+        """An evaluation to-do opens the evaluation; a returned case goes back to its step."""
+        person = ctx.person
+        assert person is not None
+        if todo.kind == "evaluate":
+            await procedure.start_evaluation(ctx.conn, case_id=case.id, secretary=person,
+                                             now=ctx.now)
+            return ActionResult("\n\n".join(self._begin(ctx, "evaluate", context)))
+        text, target = await procedure.resume_returned(ctx.conn, case_id=case.id,
+                                                       secretary=person, now=ctx.now)
+        if target == "under_evaluation":
+            return ActionResult("\n\n".join([text, *self._begin(ctx, "evaluate", context)]))
+        await procedure.reopen_for_evaluation(ctx.conn, case_id=case.id, now=ctx.now)
+        return ActionResult(text)
 
     async def _visits(self, ctx: Context, word: str) -> list[str]:
         session = ctx.dialogue.current
@@ -451,9 +464,31 @@ class ChatBot:
     def _turn(self, ctx: Context) -> Turn:
         async def run_action(flow: Flow, answers: dict[str, Any],
                              context: dict[str, Any]) -> ActionResult:
-            return await ACTIONS[flow.action](self, ctx, flow, answers, context)
+            return await self._act(ctx, flow.action, lambda: ACTIONS[flow.action](
+                self, ctx, flow, answers, context))
 
         return Turn(now=ctx.now, today=ctx.now.astimezone(self.tz).date(), run_action=run_action)
+
+    async def _act(self, ctx: Context, name: str,
+                   act: Callable[[], Awaitable[ActionResult]]) -> ActionResult:
+        """Run one act in a savepoint of the push's transaction: a refusal (any `Refused`)
+        rolls back everything the act wrote — a movement, a to-do, a message — before the
+        actor is answered with its plain reason. Any other error rolls it back too and
+        rises (the push gets the apology; its unit is retried alone)."""
+        savepoint = await db.savepoint(ctx.conn)
+        try:
+            result = await act()
+        except Refused as refused:
+            await savepoint.rollback()
+            log.info("act %s refused: %s", name, refused.reason)
+            return ActionResult(refused.message, stay=refused.fixable)
+        except BaseException:
+            if savepoint.is_active:
+                with contextlib.suppress(Exception):
+                    await savepoint.rollback()
+            raise
+        await savepoint.commit()
+        return result
 
     async def _deliver(self, ctx: Context, replies: list[str]) -> str | None:
         parts = [piece for reply in replies if reply for piece in pieces(reply)]
@@ -595,14 +630,12 @@ async def proxy_action(bot: ChatBot, ctx: Context, flow: Flow, answers: dict[str
 
 
 def _refusal(action: Callable[..., Awaitable[str]]) -> Callable[..., Awaitable[ActionResult]]:
-    """Run a procedure step; a refused transition ends the flow with its plain reason."""
+    """Run a procedure step for its answer. A refusal is not caught here: it rises to
+    `ChatBot._act`, which rolls the step back before answering."""
 
     async def run(bot: ChatBot, ctx: Context, flow: Flow, answers: dict[str, Any],
                   context: dict[str, Any]) -> ActionResult:
-        try:
-            return ActionResult(await action(bot, ctx, answers, context))
-        except TransitionRefused as refused:
-            return ActionResult(refused.message)
+        return ActionResult(await action(bot, ctx, answers, context))
 
     return run
 
@@ -688,12 +721,9 @@ async def broadcast_action(bot: ChatBot, ctx: Context, flow: Flow, answers: dict
     """broadcasts.send: queue the notice for its audience (the dispatcher mass-sends it)."""
     assert ctx.person is not None
     audience = _audience(str(answers["audience"]), str(answers.get("place") or ""))
-    try:
-        broadcast_id, count = await broadcasts.create(
-            ctx.conn, author_id=ctx.person.id, text=str(answers["text"]), audience=audience,
-            training=bool(answers.get("training")), now=ctx.now, tz=bot.tz)
-    except broadcasts.AudienceError as error:
-        return ActionResult(error.message, stay=True)
+    broadcast_id, count = await broadcasts.create(
+        ctx.conn, author=ctx.person, text=str(answers["text"]), audience=audience,
+        training=bool(answers.get("training")), now=ctx.now, tz=bot.tz)
     return ActionResult(broadcasts.say("queued", id=broadcast_id, count=count))
 
 

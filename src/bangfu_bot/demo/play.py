@@ -260,10 +260,11 @@ MEETING = ["昨天", "9", "8", "李书文、王芳", "刘洋", "陈红", "6", "1
 async def play(out_dir: Path, *, echo: Echo = print) -> DemoResult:
     """Play the story; return the exported files and counts."""
     from bangfu_bot.fund.report import export_fund_report
-    from bangfu_bot.fund.service import Movement, record
+    from bangfu_bot.fund.service import contribute
     from bangfu_bot.ledger.export import export_ledger
     from bangfu_bot.loans.models import instalments, loans
     from bangfu_bot.loans.service import position
+    from bangfu_bot.members.service import person_by_id
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -322,10 +323,10 @@ async def play(out_dir: Path, *, echo: Echo = print) -> DemoResult:
         story.scene("六、帮扶基金筹集，春节走访慰问")
         today = clock.now().astimezone(box.settings.tz).date()
         async with engine.begin() as conn:
-            await record(conn, kind=Movement.CONTRIBUTION, amount_fen=27_000_000,
-                         source="county_finance", document="县财政〔2026〕3号",
-                         occurred_on=date(2026, 1, 5), now=clock.now(),
-                         recorded_by=found["孙丽"][0])
+            await contribute(conn, actor=await person_by_id(conn, found["孙丽"][0]),
+                             amount_fen=27_000_000, source="county_finance",
+                             document="县财政〔2026〕3号", occurred_on=date(2026, 1, 5),
+                             now=clock.now())
         story.say(f"[{box.stamp()}] 孙丽 登记基金收入：县财政拨款 270000元（县财政〔2026〕3号）")
         await story.send("张建国", "帮助")
         await story.send("孙丽", "开展走访", "开展一次走访慰问")

@@ -11,7 +11,7 @@ with each other and with the transition table. A case rests at every status but 
 which the procedure passes through on its way into the ledger in one transaction.
 
 The fund and the loans go through their own services, as staff would record them: the
-contributions through `fund.service.record`, each loan through `loans.service` step by step
+contributions through `fund.service.contribute`, each loan through `loans.service` step by step
 (apply, decide, inspect, guarantee, record and confirm the disbursement by two different
 staff members, repay) with the to-dos `loans.prompts.after` leaves, so the transition table,
 the schedules and the fund's movements agree and the fund reconciles to the fen. Dates are
@@ -39,7 +39,7 @@ from bangfu_bot.cases.models import case_events, cases, evaluations, public_noti
 from bangfu_bot.cases.procedure import Rules, chinese_date, evaluation_preview, notice_end
 from bangfu_bot.cases.transitions import say as case_say
 from bangfu_bot.conversation.engine import yuan
-from bangfu_bot.fund.service import Movement, figures_now, reconciliation_fen, record
+from bangfu_bot.fund.service import contribute, figures_now, reconciliation_fen
 from bangfu_bot.ledger.models import ledger_entries
 from bangfu_bot.loans import prompts as loan_prompts
 from bangfu_bot.loans import service as loan_service
@@ -847,12 +847,12 @@ class _Cases:
     async def _fund(self) -> None:
         """The contributions, recorded by the department before any loan is paid out."""
         today = self.now.astimezone(self.tz).date()
+        staff = await self._person(self.department[0])
         for source, days_ago, amount_fen, document in CONTRIBUTIONS:
             day = today - timedelta(days=days_ago)
-            await record(self.conn, kind=Movement.CONTRIBUTION, amount_fen=amount_fen,
-                         document=document.format(year=day.year), occurred_on=day,
-                         now=self._at(day, 15), recorded_by=self.department[0].id,
-                         source=source)
+            await contribute(self.conn, actor=staff, amount_fen=amount_fen,
+                             document=document.format(year=day.year), occurred_on=day,
+                             now=self._at(day, 15), source=source)
 
     async def _loans(self) -> None:
         """Each loan walked through the loan service up to its stage, with the to-dos the

@@ -9,6 +9,7 @@ from enum import StrEnum
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bangfu_bot.authority import COUNTY_MATTER, Actor, Refused, check
 from bangfu_bot.fund.models import fund_movements
 
 
@@ -26,12 +27,17 @@ class Movement(StrEnum):
 SOURCES = ("county_finance", "committee", "party_dues", "donation", "welfare_fund")
 
 
-class FundError(ValueError):
+class FundError(Refused):
     """A movement the fund cannot take; `message` is Chinese for the person recording it."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+
+async def contribute(conn: AsyncConnection, *, actor: Actor | None, amount_fen: int,
+                     source: str, document: str, occurred_on: date, now: datetime) -> int:
+    """Money into the fund (筹资): the department, or the command line as the system."""
+    check(FundError, "fund.contribute", actor, "department" if actor else "system", COUNTY_MATTER)
+    return await record(conn, kind=Movement.CONTRIBUTION, amount_fen=amount_fen,
+                        source=source, document=document, occurred_on=occurred_on, now=now,
+                        recorded_by=actor.id if actor else None)
 
 
 async def record(conn: AsyncConnection, *, kind: Movement, amount_fen: int, document: str,

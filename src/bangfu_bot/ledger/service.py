@@ -9,12 +9,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bangfu_bot.authority import Subject, acting_role, check
 from bangfu_bot.cases.enums import CaseStatus
-from bangfu_bot.cases.transitions import TransitionRefused, transition
+from bangfu_bot.cases.transitions import TransitionRefused, case_subject, load_case, transition
 from bangfu_bot.conversation.engine import yuan
 from bangfu_bot.ledger.models import ledger_entries
 from bangfu_bot.members.models import people
-from bangfu_bot.members.service import Person, secretaries_of
+from bangfu_bot.members.service import Person, people_able, person_by_id, secretaries_of
 from bangfu_bot.texts import speaker
 from bangfu_bot.todos.service import add_todo
 
@@ -41,7 +42,8 @@ async def open_reviews(conn: AsyncConnection, *, now: datetime, tz: ZoneInfo,
         .where(ledger_entries.c.year == today.year, ledger_entries.c.status == "active",
                ledger_entries.c.review_opened_at.is_(None)))).all()
     for row in rows:
-        for secretary_id in await secretaries_of(conn, row.branch_id):
+        for secretary_id in await people_able(conn, "case.review",
+                                              await _subject(conn, row.case_id, row.person_id)):
             await add_todo(conn, assignee_id=secretary_id, kind="review",
                            text=say("review_todo", name=row.name, year=today.year), now=now,
                            subject_id=row.person_id, case_id=row.case_id,
@@ -49,6 +51,19 @@ async def open_reviews(conn: AsyncConnection, *, now: datetime, tz: ZoneInfo,
         await conn.execute(update(ledger_entries).where(ledger_entries.c.id == row.id)
                            .values(review_opened_at=now))
     return len(rows)
+
+
+async def _subject(conn: AsyncConnection, case_id: int | None, person_id: int) -> Subject:
+    """A ledger entry's matter: its case's, or (an entry without a case) its member's."""
+    if case_id is not None:
+        case = await load_case(conn, case_id)
+        if case is not None:
+            return await case_subject(conn, case)
+    person = await person_by_id(conn, person_id)
+    branch = person.branch_id if person else None
+    return Subject(person_id=person_id, branch_id=branch,
+                   committee_id=person.committee_id if person else None,
+                   secretaries=frozenset(await secretaries_of(conn, branch)))
 
 
 async def entry_for_review(conn: AsyncConnection, case_id: int) -> Any:
@@ -71,16 +86,24 @@ async def review(conn: AsyncConnection, *, entry_id: int, secretary: Person,
                                 .where(ledger_entries.c.id == entry_id))).first()
     if entry is None or entry.reviewed_at is not None:
         raise TransitionRefused(say("review_done_already"), "entry already reviewed")
+    subject = await _subject(conn, entry.case_id, entry.person_id)
+    check(TransitionRefused, "case.review", secretary,
+          acting_role("case.review", secretary, subject), subject)
+    claimed = await conn.execute(update(ledger_entries).where(
+        ledger_entries.c.id == entry_id, ledger_entries.c.reviewed_at.is_(None))
+        .values(reviewed_at=now))
+    if claimed.rowcount != 1:
+        raise TransitionRefused(say("review_done_already"), "entry reviewed concurrently")
     name = (await conn.execute(select(people.c.name).where(people.c.id == entry.person_id))
             ).scalar_one()
     if answers["outcome"] == "退出帮扶":
         reason = str(answers["exit_reason"])
         if entry.case_id is not None:
             await transition(conn, case_id=entry.case_id, target=CaseStatus.EXITED,
-                             actor=secretary, role="secretary", channel="chat", now=now,
+                             actor=secretary, channel="chat", now=now,
                              reason=reason, expected=CaseStatus.IN_LEDGER)
         await conn.execute(update(ledger_entries).where(ledger_entries.c.id == entry_id).values(
-            status="exited", exit_reason=reason, exited_at=now, reviewed_at=now))
+            status="exited", exit_reason=reason, exited_at=now))
         return say("review_exited", name=name, reason=reason)
     income = answers.get("income")
     situation = answers.get("situation")
@@ -91,6 +114,4 @@ async def review(conn: AsyncConnection, *, entry_id: int, secretary: Person,
         annual_income_fen=entry.annual_income_fen if income is None else int(income),
         situation=entry.situation if situation is None else str(situation),
         paired_cadre=entry.paired_cadre, assistance=[], status="active", created_at=now))
-    await conn.execute(update(ledger_entries).where(ledger_entries.c.id == entry_id)
-                       .values(reviewed_at=now))
     return say("review_continued", name=name, year=entry.year + 1)

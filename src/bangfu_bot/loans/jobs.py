@@ -40,6 +40,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bangfu_bot.authority import Subject
 from bangfu_bot.cases.procedure import people_with_role
 from bangfu_bot.conversation.engine import yuan
 from bangfu_bot.dbutil import in_list, insert_ignore, rows_in
@@ -54,6 +55,7 @@ from bangfu_bot.loans.service import (
     say,
 )
 from bangfu_bot.members.models import organisations, people
+from bangfu_bot.members.service import people_able
 from bangfu_bot.scheduler import Job
 from bangfu_bot.todos.models import todos
 
@@ -182,12 +184,14 @@ async def _borrowers(conn: AsyncConnection, today: date, horizon: date, *, skip_
     if tuple(result.keys()) != CANDIDATE_COLUMNS:
         raise RuntimeError(f"_candidates selects {tuple(result.keys())}")
     loans_found = result.all()
-    plans = await _plans(conn, [row[0] for row in loans_found], horizon)
+    ids = [row[0] for row in loans_found]
+    plans = await _plans(conn, ids, horizon)
+    paid = await _principal_paid(conn, ids)
     borrowers = []
     for row in loans_found:
         # The sums come back as Decimal from PostgreSQL.
         book = Ledger(row[8], L.DISBURSED, plans.get(row[0], []), int(row[9]), int(row[10]),
-                      horizon)
+                      horizon, row[11], row[12], paid.get(row[0], ()))
         # The plan is in number order, so in due-date order: its last is the latest due.
         soon = bool(book.plan) and book.plan[-1][DUE_ON] >= today
         behind = book.on(today).overdue_fen > 0  # more fell due than was ever repaid
@@ -197,7 +201,7 @@ async def _borrowers(conn: AsyncConnection, today: date, horizon: date, *, skip_
 
 # What `_candidates` selects: Borrower's fields up to the version, then the book's figures.
 CANDIDATE_COLUMNS = (*Borrower._fields[:7], "inputs_version", "amount_fen", "interest_paid",
-                     "principal_paid")
+                     "principal_paid", "disbursed_on", "annual_rate_bp")
 ALL_COVERED = date(9999, 12, 31)  # the marker of a loan whose every instalment is covered
 
 
@@ -213,7 +217,8 @@ def _candidates(horizon: date, done_today: date | None) -> Select[Any]:
                     people.c.name, people.c.active, branch.c.parent_id.label("committee_id"),
                     loans.c.inputs_version, loans.c.amount_fen,
                     _repaid(repayments.c.interest_fen).label("interest_paid"),
-                    _repaid(repayments.c.principal_fen).label("principal_paid"))
+                    _repaid(repayments.c.principal_fen).label("principal_paid"),
+                    loans.c.disbursed_on, loans.c.annual_rate_bp)
              .select_from(loans.join(people, people.c.id == loans.c.person_id)
                           .outerjoin(branch, branch.c.id == people.c.branch_id))
              .where(loans.c.status == L.DISBURSED,
@@ -235,7 +240,9 @@ def _repaid(amount: Any) -> Any:
 async def _work_out_coverage(conn: AsyncConnection) -> None:
     """Set the marker of every disbursed loan that has none (new, repaid into, or changed
     since: the triggers cleared it), in one statement: the due date of the first instalment
-    whose running total passes all that was repaid, which is `Ledger`'s oldest unpaid over
+    whose running principal passes all the principal repaid (interest falls due with
+    principal, so a loan is behind exactly when its principal is), which is `Ledger`'s
+    oldest unpaid over
     the whole plan (a hypothesis test holds the two together). One statement reads one
     state of the data, and a loan whose `inputs_version` moved on while it ran (a
     transaction committing meanwhile, on PostgreSQL) keeps no marker."""
@@ -247,10 +254,10 @@ def _work_out_statement() -> Any:
                            repayments.alias("paid"))
     # By due date, not number: the same order (a plan's dates rise with its numbers, and a
     # tie would give the same date), read from the covering scan index.
-    running = (select(func.sum(earlier.c.principal_fen + earlier.c.interest_fen))
+    running = (select(func.sum(earlier.c.principal_fen))
                .where(earlier.c.loan_id == plan.c.loan_id, earlier.c.due_on <= plan.c.due_on)
                .scalar_subquery())
-    repaid = (select(func.coalesce(func.sum(paid.c.interest_fen + paid.c.principal_fen),
+    repaid = (select(func.coalesce(func.sum(paid.c.principal_fen),
                                    literal_column("0", Integer)))
               .where(paid.c.loan_id == loans.c.id).correlate(loans).scalar_subquery())
     first_uncovered = (select(func.min(plan.c.due_on))
@@ -274,6 +281,21 @@ async def _plans(conn: AsyncConnection, loan_ids: Sequence[int], horizon: date
 
 
 _WORK_OUT = _work_out_statement()
+
+
+async def _principal_paid(conn: AsyncConnection, loan_ids: Sequence[int]
+                          ) -> dict[int, list[tuple[date, int]]]:
+    """The principal repaid day by day of these loans (interest accrues on what is left)."""
+    rows = await rows_in(conn, _paid_of, loan_ids)
+    rows.sort(key=itemgetter(0, 1, 3))
+    return {loan_id: [(row[1], int(row[2])) for row in paid]
+            for loan_id, paid in groupby(rows, key=itemgetter(0))}
+
+
+@lru_cache(maxsize=16)
+def _paid_of(size: int) -> Select[Any]:
+    return select(repayments.c.loan_id, repayments.c.paid_on, repayments.c.principal_fen,
+                  repayments.c.id).where(in_list(repayments.c.loan_id, size))
 
 
 @lru_cache(maxsize=16)
@@ -378,8 +400,7 @@ class Recipients:
         called: dict[int, list[str]] = {}
         for loan_id, text in await rows_in(conn, _calls_of, sorted({a.loan.id for a in calls})):
             called.setdefault(loan_id, []).append(text)
-        officers = {committee: await people_with_role(conn, "committee",
-                                                      committee_id=committee)
+        officers = {committee: await _write_off_hands(conn, committee)
                     for committee in {_committee(a.loan) for a in calls}}
         return cls(secretaries, await people_with_role(conn, "department"), officers, called)
 
@@ -430,9 +451,15 @@ def _calls_of(size: int) -> Select[Any]:
 
 
 def _committee(loan: Borrower) -> int | None:
-    """The member's township, as `person_by_id` gives it (None when they left the roster:
-    then, as before, every committee officer is asked)."""
-    return loan.committee_id if loan.active else None
+    """The borrower's township as the roster has it, as the authority policy reads the loan
+    (None for a borrower in no township: then the write-off is the department's)."""
+    return loan.committee_id
+
+
+async def _write_off_hands(conn: AsyncConnection, committee: int | None) -> list[int]:
+    """Who may write off a loan of this township, by the authority policy (its officers;
+    the department for a borrower outside every township)."""
+    return await people_able(conn, "loan.write_off", Subject(committee_id=committee))
 
 
 async def reminders(services: Any) -> None:

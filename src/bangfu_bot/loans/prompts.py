@@ -9,12 +9,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bangfu_bot.cases.procedure import people_with_role, tell
+from bangfu_bot.cases.procedure import tell
 from bangfu_bot.conversation.engine import yuan
 from bangfu_bot.loans.models import instalments, loans
-from bangfu_bot.loans.service import L, say
+from bangfu_bot.loans.service import L, load_loan, loan_subject, say
 from bangfu_bot.members.models import people
-from bangfu_bot.members.service import person_by_id
+from bangfu_bot.members.service import people_able
 from bangfu_bot.todos.service import add_todo
 
 
@@ -28,7 +28,7 @@ async def loan_context(conn: AsyncConnection, loan_id: int) -> dict[str, Any]:
         recorder = (await conn.execute(select(people.c.name)
                                        .where(people.c.id == loan.recorded_by))).scalar_one()
     return {"loan_id": loan_id, "name": name, "amount": yuan(loan.amount_fen),
-            "project": loan.project, "recorder": recorder}
+            "project": loan.project, "recorder": recorder, "status": loan.status}
 
 
 async def _todo_for(conn: AsyncConnection, people_ids: list[int], *, kind: str, text: str,
@@ -42,37 +42,37 @@ async def _todo_for(conn: AsyncConnection, people_ids: list[int], *, kind: str, 
 async def after(conn: AsyncConnection, *, loan_id: int, now: datetime,
                 reason: str | None = None) -> None:
     """Prompt whoever acts next, or tell the member, for the loan's new status."""
-    loan = (await conn.execute(select(loans).where(loans.c.id == loan_id))).one()
+    loan = await load_loan(conn, loan_id)
     ctx = await loan_context(conn, loan_id)
-    staff = await people_with_role(conn, "department")
-    if loan.status == L.APPLIED:
-        member = await person_by_id(conn, loan.person_id)
-        officers = await people_with_role(conn, "committee",
-                                          committee_id=member.committee_id if member else None)
-        await _todo_for(conn, officers, kind="loan_review", text=say("review_todo", **ctx),
-                        loan=loan, now=now)
-    elif loan.status == L.APPROVED:
-        await _todo_for(conn, staff, kind="loan_inspect", text=say("inspect_todo", **ctx),
-                        loan=loan, now=now)
+    subject = loan_subject(loan)
+    # The next step's to-do goes to everyone the authority policy lets take it: the
+    # borrower's township's officers (the department for a borrower in no township), and
+    # for the check of a disbursement every staff member but the one who recorded it.
+    step = NEXT_STEP.get(L(loan.status))
+    if step is not None:
+        act, kind, text = step
+        await _todo_for(conn, await people_able(conn, act, subject), kind=kind,
+                        text=say(text, **ctx), loan=loan, now=now)
+    if loan.status == L.APPROVED:
         await tell(conn, loan.person_id, say("member_approved"), key=f"loan:{loan_id}:approved",
                    now=now, reason="loan approved")
     elif loan.status == L.REJECTED:
         await tell(conn, loan.person_id, say("member_rejected", reason=reason or "见支部书记"),
                    key=f"loan:{loan_id}:rejected", now=now, reason="loan rejected")
-    elif loan.status == L.INSPECTED:
-        await _todo_for(conn, staff, kind="loan_guarantee", text=say("guarantee_todo", **ctx),
-                        loan=loan, now=now)
-    elif loan.status == L.GUARANTEED:
-        await _todo_for(conn, staff, kind="loan_disburse", text=say("disburse_todo", **ctx),
-                        loan=loan, now=now)
-    elif loan.status == L.RECORDED:
-        others = [s for s in staff if s != loan.recorded_by]
-        await _todo_for(conn, others, kind="loan_confirm", text=say("confirm_todo", **ctx),
-                        loan=loan, now=now)
     elif loan.status == L.DISBURSED:
         await tell(conn, loan.person_id, say("member_disbursed", amount=ctx["amount"],
                                              id=loan_id, plan=await plan_text(conn, loan_id)),
                    key=f"loan:{loan_id}:disbursed", now=now, reason="loan disbursed")
+
+
+# A loan in this status waits for this act: its to-do kind and text.
+NEXT_STEP = {
+    L.APPLIED: ("loan.decide", "loan_review", "review_todo"),
+    L.APPROVED: ("loan.inspect", "loan_inspect", "inspect_todo"),
+    L.INSPECTED: ("loan.guarantee", "loan_guarantee", "guarantee_todo"),
+    L.GUARANTEED: ("loan.record_disbursement", "loan_disburse", "disburse_todo"),
+    L.RECORDED: ("loan.confirm_disbursement", "loan_confirm", "confirm_todo"),
+}
 
 
 async def plan_text(conn: AsyncConnection, loan_id: int) -> str:

@@ -14,11 +14,12 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bangfu_bot.authority import Refused, Subject, acting_role, check
 from bangfu_bot.conversation.engine import yuan
 from bangfu_bot.fund.service import FundError, Movement, record
 from bangfu_bot.loans.models import instalments, loan_events, loans, repayments
-from bangfu_bot.loans.schedule import Instalment, build
-from bangfu_bot.members.models import people
+from bangfu_bot.loans.schedule import Instalment, build, fen_days, interest_on
+from bangfu_bot.members.models import organisations, people
 from bangfu_bot.members.service import Person
 from bangfu_bot.texts import speaker
 from bangfu_bot.todos.models import todos
@@ -39,27 +40,23 @@ class LoanStatus(StrEnum):
 
 
 L = LoanStatus
-# The one transition table of a loan: (from, to) → who may make the move.
-TRANSITIONS: dict[tuple[L, L], frozenset[str]] = {
-    (L.APPLIED, L.APPROVED): frozenset({"committee"}),
-    (L.APPLIED, L.REJECTED): frozenset({"committee"}),
-    (L.APPROVED, L.INSPECTED): frozenset({"department"}),
-    (L.APPROVED, L.REJECTED): frozenset({"department"}),
-    (L.INSPECTED, L.GUARANTEED): frozenset({"department"}),
-    (L.GUARANTEED, L.RECORDED): frozenset({"department"}),
-    (L.RECORDED, L.DISBURSED): frozenset({"department"}),
-    (L.DISBURSED, L.REPAID): frozenset({"system"}),
-    (L.DISBURSED, L.WRITTEN_OFF): frozenset({"committee"}),
+# The one transition table of a loan: (from, to) → the act (in the authority table) it is.
+TRANSITIONS: dict[tuple[L, L], str] = {
+    (L.APPLIED, L.APPROVED): "loan.decide",
+    (L.APPLIED, L.REJECTED): "loan.decide",
+    (L.APPROVED, L.INSPECTED): "loan.inspect",
+    (L.APPROVED, L.REJECTED): "loan.inspect",
+    (L.INSPECTED, L.GUARANTEED): "loan.guarantee",
+    (L.GUARANTEED, L.RECORDED): "loan.record_disbursement",
+    (L.RECORDED, L.DISBURSED): "loan.confirm_disbursement",
+    (L.DISBURSED, L.REPAID): "loan.close",
+    (L.DISBURSED, L.WRITTEN_OFF): "loan.write_off",
 }
 OPEN = (L.APPLIED, L.APPROVED, L.INSPECTED, L.GUARANTEED, L.RECORDED, L.DISBURSED)
 
 
-class LoanRefused(Exception):
+class LoanRefused(Refused):
     """A step that may not happen; `message` is Chinese for the person trying it."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 say = speaker("bangfu_bot.loans")
@@ -75,25 +72,56 @@ class Terms:
     guarantor_call_days: int = 30
 
 
+_LOAN_SUBJECT = (
+    select(loans, people.c.branch_id.label("borrower_branch_id"),
+           organisations.c.parent_id.label("committee_id"))
+    .select_from(loans.join(people, people.c.id == loans.c.person_id)
+                 .outerjoin(organisations, organisations.c.id == people.c.branch_id)))
+
+
+async def load_loan(conn: AsyncConnection, loan_id: int, *, lock: bool = False) -> Any:
+    """A loan with where its borrower belongs now (for the authority policy). `lock`: hold
+    the loan's row until the transaction ends (PostgreSQL), so two repayments of one loan
+    arriving together are booked one after the other, the second seeing the first."""
+    query = _LOAN_SUBJECT.where(loans.c.id == loan_id)
+    if lock:
+        query = query.with_for_update(of=loans)
+    return (await conn.execute(query)).first()
+
+
+def loan_subject(loan: Any) -> Subject:
+    """A loan as the authority policy reads it: the borrower, their branch and township as
+    the roster has them now (an officer moved away no longer reaches it), and who recorded
+    the disbursement (never its checker)."""
+    return Subject(person_id=loan.person_id, branch_id=loan.borrower_branch_id,
+                   committee_id=loan.committee_id, maker_id=loan.recorded_by)
+
+
 async def transition(conn: AsyncConnection, *, loan_id: int, target: L, actor: Person | None,
-                     role: str, channel: str, now: datetime, reason: str | None = None,
+                     role: str | None = None, channel: str, now: datetime,
+                     reason: str | None = None, expected: str | None = None,
                      **changes: Any) -> Any:
-    """Apply one move of the table, audited; refuse anything else (nothing written)."""
-    loan = (await conn.execute(select(loans).where(loans.c.id == loan_id))).first()
+    """Apply one move of the table, audited, if the authority policy allows it; refuse
+    anything else (nothing written). `expected`: the status the actor saw when they opened
+    the step (from their to-do); if someone moved the loan since, they are told who."""
+    loan = await load_loan(conn, loan_id)
     if loan is None:
-        raise LoanRefused("没有找到这笔借款。")
-    roles = TRANSITIONS.get((L(loan.status), target))
-    if roles is None:
-        raise LoanRefused(f"这笔借款现在是「{say('status_' + loan.status)}」，不能这样办。")
-    if role not in roles or (actor is not None and not actor.has(role)):
-        raise LoanRefused("这一步不归您办。")
-    if actor is not None and actor.id == loan.person_id:
-        raise LoanRefused("自己的借款不能自己办，请由其他同志办理。")
+        raise LoanRefused(say("not_found"))
+    if expected is not None and loan.status != expected:
+        raise LoanRefused(await _raced(conn, loan_id),
+                          f"loan {loan_id} is {loan.status}, expected {expected}")
+    act = TRANSITIONS.get((L(loan.status), target))
+    if act is None:
+        raise LoanRefused(say("wrong_status", status=say("status_" + loan.status)),
+                          f"loan {loan_id} is {loan.status}, not a step to {target}")
+    subject = loan_subject(loan)
+    role = role or acting_role(act, actor, subject)
+    check(LoanRefused, act, actor, role, subject)
     moved = await conn.execute(update(loans).where(loans.c.id == loan_id,
                                                    loans.c.status == loan.status)
                                .values(status=target, updated_at=now, **changes))
     if moved.rowcount != 1:
-        raise LoanRefused("这笔借款刚被别人办过了。")
+        raise LoanRefused(await _raced(conn, loan_id), f"loan {loan_id} moved concurrently")
     # The step is done: its to-dos (for every staff member who got one) close with it.
     await conn.execute(update(todos).where(todos.c.loan_id == loan_id, todos.c.done_at.is_(None))
                        .values(done_at=now))
@@ -103,9 +131,24 @@ async def transition(conn: AsyncConnection, *, loan_id: int, target: L, actor: P
     return (await conn.execute(select(loans).where(loans.c.id == loan_id))).one()
 
 
+async def _raced(conn: AsyncConnection, loan_id: int) -> str:
+    """Who moved the loan first, for the one who came second (on PostgreSQL the second
+    update waits for the first to commit, then finds the status changed)."""
+    row = (await conn.execute(
+        select(people.c.name, loan_events.c.to_status)
+        .select_from(loan_events.outerjoin(people, people.c.id == loan_events.c.actor_id))
+        .where(loan_events.c.loan_id == loan_id).order_by(loan_events.c.id.desc()))).first()
+    if row is None or row.name is None:
+        return say("raced")
+    return say("raced_by", name=row.name, status=say("status_" + row.to_status))
+
+
 async def apply(conn: AsyncConnection, *, member: Person, amount_fen: int, project: str,
                 earnings: str, schedule_kind: str, terms: Terms, now: datetime) -> int:
     """A member applies (党员申报); one open loan at a time unless configured."""
+    check(LoanRefused, "loan.apply", member, "member",
+              Subject(person_id=member.id, branch_id=member.branch_id,
+                      committee_id=member.committee_id))
     if not terms.allow_second_loan:
         existing = (await conn.execute(select(loans.c.id).where(
             loans.c.person_id == member.id, loans.c.status.in_(OPEN)))).scalar()
@@ -124,11 +167,12 @@ async def apply(conn: AsyncConnection, *, member: Person, amount_fen: int, proje
 
 
 async def confirm_disbursement(conn: AsyncConnection, *, loan_id: int, staff: Person,
-                               now: datetime) -> list[Instalment]:
+                               now: datetime, expected: str | None = None) -> list[Instalment]:
     """A second staff member confirms: the fund pays out and the schedule is fixed."""
-    loan = (await conn.execute(select(loans).where(loans.c.id == loan_id))).one()
-    if loan.recorded_by == staff.id:
-        raise LoanRefused(say("same_person"))
+    # The move first, the money after: a refused or raced confirmation must not pay out.
+    loan = await transition(conn, loan_id=loan_id, target=L.DISBURSED, actor=staff,
+                            role="department", channel="chat", now=now, expected=expected,
+                            confirmed_by=staff.id)
     try:
         await record(conn, kind=Movement.LOAN_OUT, amount_fen=loan.amount_fen,
                      document=loan.disbursement_document or f"借款{loan_id}",
@@ -136,8 +180,6 @@ async def confirm_disbursement(conn: AsyncConnection, *, loan_id: int, staff: Pe
                      loan_id=loan_id)
     except FundError as error:
         raise LoanRefused(error.message) from None
-    await transition(conn, loan_id=loan_id, target=L.DISBURSED, actor=staff, role="department",
-                     channel="chat", now=now, confirmed_by=staff.id)
     schedule = build(kind=loan.schedule_kind, principal_fen=loan.amount_fen,
                      start=loan.disbursed_on, term_years=loan.term_years,
                      rate_bp=loan.annual_rate_bp)
@@ -174,10 +216,16 @@ NUMBER, DUE_ON, PRINCIPAL, INTEREST = 1, 2, 3, 4
 
 @dataclass(frozen=True, slots=True)
 class Ledger:
-    """What `position` reads of one loan, already loaded: the amount and status, the plan
-    (rows starting with PLAN_COLUMNS, ordered by number) and the sums repaid. The one place
-    the arithmetic lives, so the single-loan `position` and the bulk reminder scan cannot
-    drift apart.
+    """What `position` reads of one loan, already loaded: the amount, status, disbursement
+    day and rate, the plan (rows starting with PLAN_COLUMNS, ordered by number), the sums
+    repaid and the principal repaid day by day. The one place the arithmetic lives, so the
+    single-loan `position` and the bulk reminder scan cannot drift apart.
+
+    Interest accrues by the day on the principal outstanding (schedule.fen_days); a payment
+    settles the interest accrued to its day first, then principal. What falls due by a day
+    is the plan's principal due by then and, with it, the interest accrued to the latest
+    due date; interest left after a payment made early is carried to the next due date, as
+    a bank's daily interest is paid at the next instalment.
 
     `until`: the plan holds only instalments due by then (None: the whole plan), which is
     enough for any date up to it, since only instalments due by a date count on that date."""
@@ -188,62 +236,96 @@ class Ledger:
     interest_paid_fen: int
     principal_paid_fen: int
     until: date | None = None
+    start: date | None = None  # disbursed on
+    rate_bp: int = 0
+    principal_paid: Sequence[tuple[date, int]] = ()  # (paid on, principal fen), by day
+
+    def accrued(self, day: date) -> int:
+        """Interest accrued from disbursement to `day`, in fen (rounded once)."""
+        if self.start is None:
+            return 0
+        return interest_on(fen_days(self.amount_fen, self.start, self.principal_paid, day),
+                           self.rate_bp)
 
     def on(self, day: date) -> Position:
-        """Interest due (instalments due by `day`), principal outstanding, and arrears."""
+        """Interest due (accrued to `day`), principal outstanding, and arrears."""
         if self.until is not None and day > self.until:
             raise ValueError(f"plan loaded up to {self.until}, asked about {day}")
-        covered = self.interest_paid_fen + self.principal_paid_fen
-        # One walk of the schedule in order: what fell due by `day`, and the first
-        # instalment not covered by all that was paid.
-        interest_due, cumulative, oldest = 0, 0, None
+        if self.status == L.WRITTEN_OFF:
+            return Position(0, 0, 0, 0, None)
+        paid = self.principal_paid_fen
+        # One walk of the schedule in order: principal fallen due by `day`, the latest due
+        # date reached, and the first instalment whose principal is not all paid.
+        principal_due, latest, cumulative, oldest = 0, None, 0, None
         for item in self.plan:
             if item[DUE_ON] <= day:
-                interest_due += item[INTEREST]
-                cumulative += item[PRINCIPAL] + item[INTEREST]
-                if oldest is None and cumulative > covered:
+                principal_due += item[PRINCIPAL]
+                latest = item[DUE_ON]
+                cumulative += item[PRINCIPAL]
+                if oldest is None and cumulative > paid:
                     oldest = item
-        outstanding = self.amount_fen - self.principal_paid_fen
-        overdue = max(cumulative - covered, 0)
-        if self.status == L.WRITTEN_OFF:
-            outstanding, overdue, oldest = 0, 0, None
+        behind = max(principal_due - paid, 0)
+        if behind and latest is not None:
+            behind += max(self.accrued(latest) - self.interest_paid_fen, 0)
         days = (day - oldest[DUE_ON]).days if oldest is not None else 0
-        return Position(max(interest_due - self.interest_paid_fen, 0), outstanding, overdue,
-                        days, oldest)
+        return Position(max(self.accrued(day) - self.interest_paid_fen, 0),
+                        self.amount_fen - paid, behind, days, oldest)
 
 
-async def position(conn: AsyncConnection, loan_id: int, on: date) -> Position:
-    """Interest due (instalments due by `on`), principal outstanding, and arrears."""
+async def book_of(conn: AsyncConnection, loan_id: int) -> Ledger:
+    """A loan's whole book, as `Ledger` reads it."""
     loan = (await conn.execute(select(loans).where(loans.c.id == loan_id))).one()
     plan = (await conn.execute(select(*PLAN_COLUMNS).where(instalments.c.loan_id == loan_id)
                                .order_by(instalments.c.number))).all()
-    paid = (await conn.execute(select(func.coalesce(func.sum(repayments.c.interest_fen), 0),
-                                      func.coalesce(func.sum(repayments.c.principal_fen), 0))
-                               .where(repayments.c.loan_id == loan_id))).one()
-    return Ledger(loan.amount_fen, loan.status, plan, int(paid[0]), int(paid[1])).on(on)
+    paid = (await conn.execute(select(repayments.c.paid_on, repayments.c.principal_fen,
+                                      repayments.c.interest_fen)
+                               .where(repayments.c.loan_id == loan_id)
+                               .order_by(repayments.c.paid_on, repayments.c.id))).all()
+    return Ledger(loan.amount_fen, loan.status, plan, sum(int(row[2]) for row in paid),
+                  sum(int(row[1]) for row in paid), None, loan.disbursed_on,
+                  loan.annual_rate_bp, [(row[0], int(row[1])) for row in paid])
+
+
+async def position(conn: AsyncConnection, loan_id: int, on: date) -> Position:
+    """Interest due (accrued to `on`), principal outstanding, and arrears."""
+    return (await book_of(conn, loan_id)).on(on)
 
 
 async def repay(conn: AsyncConnection, *, loan_id: int, staff: Person | None, amount_fen: int,
                 paid_on: date, receipt: str, now: datetime, channel: str = "chat") -> str:
-    """Record a repayment: interest due first, then principal; never more than owed."""
-    loan = (await conn.execute(select(loans).where(loans.c.id == loan_id))).first()
+    """Record a repayment: the interest accrued to its day first, then principal; never
+    more than owed; one receipt once. Refused (nothing written) otherwise."""
+    loan = await load_loan(conn, loan_id, lock=True)
     if loan is None or loan.status != L.DISBURSED:
-        raise LoanRefused("这笔借款现在不收还款。")
+        raise LoanRefused(say("no_repayment_now"))
+    check(LoanRefused, "loan.repay", staff, "department" if staff else "system", loan_subject(loan))
     if paid_on < loan.disbursed_on:
         raise LoanRefused(say("dated_before_disbursement", day=loan.disbursed_on.isoformat()))
     if amount_fen <= 0:
-        raise LoanRefused("还款金额要大于 0。")
-    now_position = await position(conn, loan_id, paid_on)
+        raise LoanRefused(say("amount_positive"))
+    duplicate = (await conn.execute(
+        select(people.c.name).select_from(repayments.outerjoin(
+            people, people.c.id == repayments.c.recorded_by))
+        .where(repayments.c.loan_id == loan_id, repayments.c.receipt == receipt))).first()
+    if duplicate is not None:
+        raise LoanRefused(say("receipt_used", receipt=receipt, name=duplicate.name or "系统"))
+    book = await book_of(conn, loan_id)
+    if book.principal_paid and paid_on < book.principal_paid[-1][0]:
+        # Interest is counted day by day from the payments in order: a payment dated before
+        # one already booked would change what that one settled.
+        raise LoanRefused(say("dated_before_last", day=book.principal_paid[-1][0].isoformat()))
+    now_position = book.on(paid_on)
     if amount_fen > now_position.owed_now_fen:
         raise LoanRefused(say("overpayment", owed=yuan(now_position.owed_now_fen),
                               interest=yuan(now_position.interest_due_fen),
                               principal=yuan(now_position.principal_outstanding_fen)))
     to_interest = min(amount_fen, now_position.interest_due_fen)
     to_principal = amount_fen - to_interest
-    duplicate = (await conn.execute(select(repayments.c.id).where(
-        repayments.c.loan_id == loan_id, repayments.c.receipt == receipt))).first()
-    if duplicate is not None:
-        raise LoanRefused("这张收据已经登记过了。")
+    left = now_position.principal_outstanding_fen - to_principal
+    if left == 0:
+        # Paid off: the move first (refused or raced, nothing is booked), then the money.
+        await transition(conn, loan_id=loan_id, target=L.REPAID, actor=None, role="system",
+                         channel="system", now=now, reason=f"还清，收据 {receipt}")
     await conn.execute(insert(repayments).values(
         loan_id=loan_id, amount_fen=amount_fen, interest_fen=to_interest,
         principal_fen=to_principal, paid_on=paid_on, receipt=receipt,
@@ -255,23 +337,38 @@ async def repay(conn: AsyncConnection, *, loan_id: int, staff: Person | None, am
     if to_principal:
         await record(conn, kind=Movement.PRINCIPAL_IN, amount_fen=to_principal, document=receipt,
                      occurred_on=paid_on, now=now, recorded_by=recorder, loan_id=loan_id)
-    left = now_position.principal_outstanding_fen - to_principal
     if left == 0:
-        await transition(conn, loan_id=loan_id, target=L.REPAID, actor=None, role="system",
-                         channel="system", now=now, reason=f"还清，收据 {receipt}")
-        return say("repaid_all", amount=yuan(amount_fen))
+        return say("repaid_all", amount=yuan(amount_fen), interest=yuan(to_interest),
+                   principal=yuan(to_principal))
+    after = await book_of(conn, loan_id)
     return say("repaid_part", amount=yuan(amount_fen), interest=yuan(to_interest),
-               principal=yuan(to_principal), left=yuan(left))
+               principal=yuan(to_principal), left=yuan(left),
+               next=_next_due(after, paid_on))
+
+
+def _next_due(book: Ledger, paid_on: date) -> str:
+    """What is left due at the next due date after a payment, in words."""
+    for item in book.plan:
+        if item[DUE_ON] > paid_on:
+            due = book.on(item[DUE_ON]).overdue_fen
+            if due:
+                return say("next_due", day=_day(item[DUE_ON]), amount=yuan(due))
+            return say("next_due_none", day=_day(item[DUE_ON]))
+    return ""
+
+
+def _day(day: date) -> str:
+    return f"{day.year}年{day.month}月{day.day}日"
 
 
 async def write_off(conn: AsyncConnection, *, loan_id: int, officer: Person, reason: str,
-                    on: date, now: datetime) -> str:
+                    on: date, now: datetime, expected: str | None = None) -> str:
     """核销: only a committee officer, only with a reason; the fund records the loss."""
     if not reason.strip():
-        raise LoanRefused("核销要写明理由。")
+        raise LoanRefused(say("write_off_reason"))
     owed = await position(conn, loan_id, on)
     loan = await transition(conn, loan_id=loan_id, target=L.WRITTEN_OFF, actor=officer,
-                            role="committee", channel="chat", now=now, reason=reason,
+                            channel="chat", now=now, reason=reason, expected=expected,
                             write_off_reason=reason)
     if owed.principal_outstanding_fen:
         await record(conn, kind=Movement.WRITE_OFF, amount_fen=owed.principal_outstanding_fen,
@@ -295,33 +392,37 @@ async def loans_outstanding_fen(conn: AsyncConnection) -> int:
 
 
 async def decide(conn: AsyncConnection, *, loan_id: int, officer: Person, approve: bool,
-                 reason: str | None, now: datetime) -> Any:
+                 reason: str | None, now: datetime, expected: str | None = None) -> Any:
     """党委批准 or not."""
     return await transition(conn, loan_id=loan_id, target=L.APPROVED if approve else L.REJECTED,
-                            actor=officer, role="committee", channel="chat", now=now,
-                            reason=reason)
+                            actor=officer, channel="chat", now=now, reason=reason,
+                            expected=expected)
 
 
 async def inspect(conn: AsyncConnection, *, loan_id: int, staff: Person, on: date,
-                  inspector: str, finding: str, passed: bool, now: datetime) -> Any:
+                  inspector: str, finding: str, passed: bool, now: datetime,
+                  expected: str | None = None) -> Any:
     """组织部实地考核 recorded."""
     return await transition(conn, loan_id=loan_id, target=L.INSPECTED if passed else L.REJECTED,
                             actor=staff, role="department", channel="chat", now=now,
+                            expected=expected,
                             reason=finding, inspected_on=on, inspector=inspector,
                             inspection_finding=finding)
 
 
 async def guarantee(conn: AsyncConnection, *, loan_id: int, staff: Person, guarantor: str,
-                    document: str, now: datetime) -> Any:
+                    document: str, now: datetime, expected: str | None = None) -> Any:
     """乡镇政府财政担保 recorded."""
     return await transition(conn, loan_id=loan_id, target=L.GUARANTEED, actor=staff,
-                            role="department", channel="chat", now=now, guarantor=guarantor,
+                            role="department", channel="chat", now=now, expected=expected,
+                            guarantor=guarantor,
                             guarantee_document=document)
 
 
 async def record_disbursement(conn: AsyncConnection, *, loan_id: int, staff: Person, on: date,
-                              document: str, now: datetime) -> Any:
+                              document: str, now: datetime, expected: str | None = None) -> Any:
     """One staff member records the disbursement; another must confirm it."""
     return await transition(conn, loan_id=loan_id, target=L.RECORDED, actor=staff,
-                            role="department", channel="chat", now=now, disbursed_on=on,
+                            role="department", channel="chat", now=now, expected=expected,
+                            disbursed_on=on,
                             disbursement_document=document, recorded_by=staff.id)

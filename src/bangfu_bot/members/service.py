@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bangfu_bot.authority import BY_NAME, Scope, Subject, able
 from bangfu_bot.dbutil import in_list, rows_in
 from bangfu_bot.group_commit import Batch, Hints, current_batch
 from bangfu_bot.members.models import (
@@ -185,6 +186,29 @@ async def bind_by_ticket(conn: AsyncConnection, *, openid: str, scene: str,
                        .values(used_at=now))
     await bind(conn, openid=openid, person_id=ticket.person_id, channel="qrcode", now=now)
     return await person_by_id(conn, ticket.person_id)
+
+
+async def people_able(conn: AsyncConnection, act_name: str, subject: Subject) -> list[int]:
+    """Everyone the authority policy lets make this act on this matter, by id: whoever gets
+    the act's to-do. Candidates are read by role and place, then each is asked of the policy
+    itself, so a to-do never goes to someone who could not act on it."""
+    found: list[int] = []
+    for grant in BY_NAME[act_name].grants:
+        if grant.role in {"system", "bound"}:
+            continue
+        query = (select(people.c.id).select_from(people.join(person_roles, and_(
+            person_roles.c.person_id == people.c.id, person_roles.c.role == grant.role)))
+            .where(people.c.active.is_(True)).order_by(people.c.id))
+        if grant.scope is Scope.BRANCH:
+            query = query.where(people.c.branch_id == subject.branch_id)
+        elif grant.scope in {Scope.TOWNSHIP, Scope.STAND_IN}:
+            query = query.where(people.c.branch_id.in_(select(organisations.c.id).where(
+                organisations.c.parent_id == subject.committee_id)))
+        for person_id in (await conn.execute(query)).scalars():
+            person = await person_by_id(conn, person_id)
+            if person_id not in found and person is not None and able(act_name, person, subject):
+                found.append(person_id)
+    return found
 
 
 async def secretaries_of(conn: AsyncConnection, branch_id: int | None) -> list[int]:

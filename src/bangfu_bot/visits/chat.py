@@ -130,40 +130,31 @@ async def campaign_action(bot: Any, ctx: Any, flow: Any, answers: dict[str, Any]
                           context: dict[str, Any]) -> ActionResult:
     """visits.open_campaign: build the list from the ledger and hand it out."""
     today = ctx.now.astimezone(bot.tz).date()
-    try:
-        plan = _plan(answers, today)
-        opened = await service.open_campaign(
-            ctx.conn, occasion=plan.occasion, now=ctx.now, tz=bot.tz,
-            cash_fen=int(answers.get("cash") or 0), goods=answers.get("goods"),
-            occasion_on=plan.occasion_on, name=plan.name, deadline=plan.deadline,
-            opened_by=ctx.person.id, rules=getattr(bot, "visit_rules", Rules()))
-    except VisitRefused as refused:
-        return ActionResult(refused.message, stay=refused.fixable)
+    plan = _plan(answers, today)
+    opened = await service.open_campaign(
+        ctx.conn, occasion=plan.occasion, now=ctx.now, tz=bot.tz,
+        cash_fen=int(answers.get("cash") or 0), goods=answers.get("goods"),
+        occasion_on=plan.occasion_on, name=plan.name, deadline=plan.deadline,
+        opened_by=ctx.person, rules=getattr(bot, "visit_rules", Rules()))
     return ActionResult(opened.text)
 
 
 async def report_action(bot: Any, ctx: Any, flow: Any, answers: dict[str, Any],
                         context: dict[str, Any]) -> ActionResult:
     """visits.report: record one visit; its cash leaves the fund as relief."""
-    try:
-        text = await service.report_from_answers(ctx.conn, reporter=ctx.person, answers=answers,
-                                                 context=context, now=ctx.now, tz=bot.tz)
-    except VisitRefused as refused:
-        return ActionResult(refused.message, stay=refused.fixable)
+    text = await service.report_from_answers(ctx.conn, reporter=ctx.person, answers=answers,
+                                             context=context, now=ctx.now, tz=bot.tz)
     return ActionResult(text)
 
 
 async def event_action(bot: Any, ctx: Any, flow: Any, answers: dict[str, Any],
                        context: dict[str, Any]) -> ActionResult:
     """visits.open_event: a secretary opens a visit to one household after an event."""
-    try:
-        text = await service.open_event_visit(
-            ctx.conn, secretary=ctx.person, member_name=str(answers["member_name"]),
-            event_kind=str(answers["event"]), situation=answers.get("situation"),
-            cash_fen=int(answers.get("cash") or 0), goods=answers.get("goods"), now=ctx.now,
-            tz=bot.tz, rules=getattr(bot, "visit_rules", Rules()))
-    except VisitRefused as refused:
-        return ActionResult(refused.message, stay=refused.fixable)
+    text = await service.open_event_visit(
+        ctx.conn, secretary=ctx.person, member_name=str(answers["member_name"]),
+        event_kind=str(answers["event"]), situation=answers.get("situation"),
+        cash_fen=int(answers.get("cash") or 0), goods=answers.get("goods"), now=ctx.now,
+        tz=bot.tz, rules=getattr(bot, "visit_rules", Rules()))
     return ActionResult(text)
 
 

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bangfu_bot.authority import COUNTY_MATTER, Refused, Subject, acting_role, authorize, check
 from bangfu_bot.conversation.engine import yuan
 from bangfu_bot.fund import service as fund
 from bangfu_bot.ledger.models import ledger_entries
@@ -42,14 +43,8 @@ WATCH_KIND = "visit_watch"  # a township officer's not-visited list
 say = speaker("bangfu_bot.visits")
 
 
-class VisitRefused(Exception):
+class VisitRefused(Refused):
     """A campaign or visit that cannot be recorded; `message` is Chinese for the user."""
-
-    def __init__(self, message: str, *, fixable: bool = False) -> None:
-        super().__init__(message)
-        self.message = message
-        # An answer in the flow was wrong: the user may 修改 it and confirm again.
-        self.fixable = fixable
 
 
 @dataclass(frozen=True)
@@ -241,8 +236,11 @@ async def open_campaign(conn: AsyncConnection, *, occasion: Occasion, now: datet
                         tz: ZoneInfo, cash_fen: int, goods: str | None = None,
                         occasion_on: date | None = None, name: str | None = None,
                         deadline: date | None = None, ledger_year: int | None = None,
-                        opened_by: int | None = None, rules: Rules = Rules()) -> Opened:
-    """Open a festival or custom campaign: build the list, assign it, give out the lists."""
+                        opened_by: Person | None = None, rules: Rules = Rules()) -> Opened:
+    """Open a festival or custom campaign: build the list, assign it, give out the lists.
+    `opened_by`: the department staff member (None: the command line, as the system)."""
+    check(VisitRefused, "visit.open_campaign", opened_by, "department" if opened_by else "system",
+              COUNTY_MATTER)
     today = _today(now, tz)
     plan = plan_campaign(occasion, today, occasion_on=occasion_on, name=name, deadline=deadline)
     if cash_fen < 0:
@@ -260,7 +258,8 @@ async def open_campaign(conn: AsyncConnection, *, occasion: Occasion, now: datet
         deadline=plan.deadline, ledger_year=year, cash_fen=cash_fen,
         goods=(goods or "").strip() or None, reminder_days=sorted(set(rules.reminder_days),
                                                                     reverse=True),
-        late_reports=rules.late_reports, opened_by=opened_by, opened_at=now,
+        late_reports=rules.late_reports, opened_by=opened_by.id if opened_by else None,
+        opened_at=now,
     ))).inserted_primary_key[0])
     assigner = _Assigner(conn)
     await assigner.load(households)
@@ -366,6 +365,10 @@ async def open_event_visit(conn: AsyncConnection, *, secretary: Person, member_n
     member = found[0]
     if member.id == secretary.id:
         raise VisitRefused(say("event_own_household"))
+    household = Subject(person_id=member.id, branch_id=secretary.branch_id,
+                        committee_id=secretary.committee_id)
+    check(VisitRefused, "visit.open_event", secretary,
+          acting_role("visit.open_event", secretary, household), household)
     if cash_fen < 0:
         raise VisitRefused(say("cash_negative"), fixable=True)
     still_open = (await conn.execute(
@@ -535,8 +538,13 @@ async def report_visit(conn: AsyncConnection, *, visit_id: int, reporter: Person
         .select_from(visits.join(visit_campaigns, visit_campaigns.c.id == visits.c.campaign_id)
                      .join(people, people.c.id == visits.c.person_id))
         .where(visits.c.id == visit_id))).first()
-    if row is None or row.assignee_id != reporter.id:
+    if row is None:
         raise VisitRefused(say("not_yours"))
+    try:
+        authorize("visit.report", reporter, "bound",
+                  Subject(person_id=row.person_id, assignee_id=row.assignee_id))
+    except Refused as refused:
+        raise VisitRefused(say("not_yours"), refused.reason) from None
     if row.visited_on is not None:
         raise VisitRefused(await _reported_already(conn, row))
     if today > row.deadline and not row.late_reports:
