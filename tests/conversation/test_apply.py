@@ -36,6 +36,10 @@ FULL_ANSWERS = [
 ]
 
 
+MEETING = [("昨天", ""), ("9", ""), ("8", ""), ("李书文、王芳", ""), ("刘洋", ""), ("陈红", ""),
+           ("6", ""), ("1", ""), ("1", ""), ("大家同意确实困难", "")]
+
+
 async def fill(chat: Any, answers: list[tuple[str, str]] = FULL_ANSWERS) -> str:
     last = ""
     for said, expect in answers:
@@ -244,6 +248,34 @@ async def test_proxy_filing_by_the_secretary(bot: Any, county: Any, chat: Any) -
     assert case.consent_recorded is True
     await bot.flush_outbox()
     assert any("张建国书记已替您交上帮扶申请" in text for text in wang.pushed())
+    # 桃源村 has one secretary: the one who filed convenes the evaluation like any other
+    # (filing for someone is not acting on one's own case), so the case is not stuck.
+    todos = await secretary.send("待办")
+    assert "1. 新的帮扶申请：王德福" in todos
+    assert "记录王德福的民主评议" in await secretary.send("1")
+    async with bot.services.engine.connect() as conn:
+        assert (await conn.execute(select(cases.c.status))).scalar_one() == "under_evaluation"
+
+
+async def test_the_only_secretary_s_own_application_goes_to_the_township(
+        bot: Any, county: Any, chat: Any) -> None:
+    secretary, officer = chat("o-zhang"), chat("o-zhao")
+    await bind(secretary, "张建国", county.secretary_number)
+    await bind(officer, "赵明", county.officer_number)
+    await fill(secretary)
+    await secretary.send("跳过")
+    assert "申请已经交上去了" in await secretary.send("1")
+    assert "新的帮扶申请" not in await secretary.send("待办")  # not his own
+    # Nobody in the branch may evaluate their own secretary: the township's officer stands in.
+    assert "新的帮扶申请：张建国" in await officer.send("待办")
+    assert "记录张建国的民主评议" in await officer.send("1")
+    for said, _ in MEETING:
+        await officer.send(said)
+    await officer.send("跳过")
+    assert "评议通过" in await officer.send("1")
+    async with bot.services.engine.connect() as conn:
+        (case,) = (await conn.execute(select(cases))).all()
+    assert case.status == "on_notice"
 
 
 async def test_proxy_refuses_a_member_of_another_branch(bot: Any, county: Any,

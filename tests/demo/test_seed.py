@@ -173,8 +173,8 @@ async def test_ledger_and_cases_agree_with_the_procedure(engine: AsyncEngine) ->
 
 async def test_every_waiting_case_has_its_to_do(engine: AsyncEngine) -> None:
     await seed_demo(engine, now=NOW)
-    kinds = {"submitted": "evaluate", "reported": "approve", "approved": "file",
-             "notice_closed": "report", "returned": "returned"}
+    kinds = {"submitted": "evaluate", "under_evaluation": "evaluate", "reported": "approve",
+             "approved": "file", "notice_closed": "report", "returned": "returned"}
     waiting = {row.id: row.status for row in await rows(engine, select(cases).where(
         cases.c.status.in_(list(kinds))))}
     open_todos = await rows(engine, select(todos).where(todos.c.done_at.is_(None),

@@ -95,12 +95,25 @@ async def hands(conn: AsyncConnection, act: str, case: Any) -> list[int]:
 
 async def start_evaluation(conn: AsyncConnection, *, case_id: int, secretary: Person,
                            now: datetime) -> None:
-    """Open the evaluation (submitted → under_evaluation); already open is fine."""
+    """Open the evaluation (submitted → under_evaluation); already open is fine. The step's
+    to-do stays with whoever may record it until it is recorded, so a meeting left half
+    written down is never without an owner."""
     case = await load_case(conn, case_id)
     if case is not None and case.status == S.UNDER_EVALUATION:
         return
-    await transition(conn, case_id=case_id, target=S.UNDER_EVALUATION, actor=secretary,
-                     channel="chat", now=now)
+    case = await transition(conn, case_id=case_id, target=S.UNDER_EVALUATION,
+                            actor=secretary, channel="chat", now=now)
+    await evaluation_todos(conn, case, now=now)
+
+
+async def evaluation_todos(conn: AsyncConnection, case: Any, *, now: datetime) -> None:
+    """A case under evaluation waits in the to-dos of those who may record the meeting."""
+    name = await member_name(conn, case)
+    for person_id in await hands(conn, "case.record_evaluation", case):
+        await add_todo(conn, assignee_id=person_id, kind="evaluate",
+                       text=say("evaluating_todo", name=name), now=now,
+                       subject_id=case.person_id, case_id=case.id,
+                       key=f"case:{case.id}:evaluating:{now.isoformat()}:{person_id}")
 
 
 def evaluation_preview(answers: dict[str, Any], rules: Rules) -> Preview:
@@ -375,8 +388,10 @@ async def resume_returned(conn: AsyncConnection, *, case_id: int, secretary: Per
     """The secretary takes a returned case back to the step the committee named."""
     case = await load_case(conn, case_id)
     target = S(case.return_to or S.UNDER_EVALUATION)
-    await transition(conn, case_id=case_id, target=target, actor=secretary, channel="chat",
-                     now=now, reason="按党委退回意见重办")
+    case = await transition(conn, case_id=case_id, target=target, actor=secretary,
+                            channel="chat", now=now, reason="按党委退回意见重办")
+    if target == S.UNDER_EVALUATION:
+        await evaluation_todos(conn, case, now=now)
     name = await member_name(conn, case)
     return say("resumed_returned", name=name, status=status_name(target)), target
 

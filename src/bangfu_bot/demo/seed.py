@@ -36,7 +36,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from bangfu_bot.cases.eligibility import Rule, judge, rule_for
 from bangfu_bot.cases.enums import CaseStatus as S
 from bangfu_bot.cases.models import case_events, cases, evaluations, public_notices
-from bangfu_bot.cases.procedure import Rules, chinese_date, evaluation_preview, notice_end
+from bangfu_bot.cases.procedure import Rules, chinese_date, evaluation_preview, hands, notice_end
+from bangfu_bot.cases.transitions import load_case
 from bangfu_bot.cases.transitions import say as case_say
 from bangfu_bot.conversation.engine import yuan
 from bangfu_bot.fund.service import contribute, figures_now, reconciliation_fen
@@ -805,27 +806,29 @@ class _Cases:
         """The open to-do of the step the case waits at (as the procedure would leave it)."""
         name = member.person.name
         if status == S.SUBMITTED:
-            assignees = [s.id for s in self.secretaries[member.branch_id]]
             kind, text = "evaluate", case_say("new_application", name=name, category=category,
                                               reason=f"情况：{answers['situation']}")
+        elif status == S.UNDER_EVALUATION:
+            kind, text = "evaluating", case_say("evaluating_todo", name=name)
         elif status == S.REPORTED:
-            assignees = [o.id for o in self.officers[member.committee_id]]
             kind, text = "approve", case_say("report_todo", branch=member.person.branch,
                                              name=name)
         elif status == S.APPROVED:
-            assignees = [d.id for d in self.department]
             kind, text = "file", case_say("approved_todo", committee=member.person.committee,
                                           name=name)
         elif status == S.NOTICE_CLOSED:
-            assignees = [s.id for s in self.secretaries[member.branch_id]]
             kind, text = "report", case_say("notice_closed_todo", name=name)
         elif status == S.RETURNED:
-            assignees = [s.id for s in self.secretaries[member.branch_id]]
             kind, text = "returned", case_say(
                 "returned_todo", name=name, step=case_say("return_step_under_evaluation"),
                 reason=RETURN_REASON)
         else:
             return
+        # Whoever the authority policy lets take the step, as the procedure routes it (a
+        # branch whose only secretary is the member: the township's officers stand in).
+        case = await load_case(self.conn, case_id)
+        assignees = await hands(self.conn, TODO_ACTS[kind], case)
+        kind = "evaluate" if kind == "evaluating" else kind  # one kind opens both
         for assignee in assignees:
             # The keys the procedure uses (a returned case's carries when it was returned).
             key = (f"case:{case_id}:returned:{at.isoformat()}:{assignee}"
@@ -926,6 +929,12 @@ class _Cases:
                     now=self._at(item.due_on, 15))
             if plan.stage == "overdue":
                 assert schedule[0].due_on < today, plan
+
+# The act each seeded to-do stands for (cases.procedure routes the same).
+TODO_ACTS = {"evaluate": "case.open_evaluation", "evaluating": "case.record_evaluation",
+             "approve": "case.decide", "file": "case.file",
+             "report": "case.report", "returned": "case.resume_returned"}
+
 
 def _household_name(rng: random.Random, surname: str, gender: str) -> str:
     chars = MALE_CHARS if gender == "男" else FEMALE_CHARS
