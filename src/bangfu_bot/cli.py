@@ -380,17 +380,29 @@ async def import_members(settings: Settings, file: str, skip_invalid: bool, coun
     from pathlib import Path
 
     from bangfu_bot.clock import SystemClock
+    from bangfu_bot.handover import hand_over
     from bangfu_bot.members.roster import RosterError, import_roster
 
+    now = SystemClock().now()
     async with _engine(settings) as engine:
         try:
             report = await import_roster(engine, Path(file), county_name=county,
-                                         skip_invalid=skip_invalid, now=SystemClock().now())
+                                         skip_invalid=skip_invalid, now=now)
         except (RosterError, OSError) as error:
             print(f"bangfu-bot: {file}: {error}", file=sys.stderr)
             return 1
+        done = None
+        if not report.refused and (report.updated or report.created):
+            # People moved, came or changed roles: the to-dos follow their authority.
+            async with engine.begin() as conn:
+                done = await hand_over(conn, now=now)
     for line in report.lines():
         print(line)
+    if done is not None and (done.closed or done.handed):
+        print(f"to-dos: {done.closed} closed (no longer theirs to act on), "
+              f"{done.handed} handed over")
+    for step in done.unowned if done is not None else []:
+        print(f"bangfu-bot: nobody on the roster may take {step}", file=sys.stderr)
     return 1 if report.refused else 0
 
 
