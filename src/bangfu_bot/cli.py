@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     database_commands = database.add_subparsers(dest="db_command", required=True)
     database_commands.add_parser("upgrade", help="run the Alembic migrations on BANGFU_DATABASE_URL")
     commands.add_parser("config", help="print the effective settings (secrets hidden)")
+    commands.add_parser("authority", help="print the authority table: who may do which act")
     flows = commands.add_parser("flows", help="the dialogues in conversations/")
     flows_commands = flows.add_subparsers(dest="flows_command", required=True)
     flows_commands.add_parser("check", help="check every flow file; problems with file:line")
@@ -107,6 +108,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return db_upgrade(settings)
     if args.command == "config":
         return show_config(settings)
+    if args.command == "authority":
+        from bangfu_bot.authority import table_markdown
+
+        print(table_markdown())
+        return 0
     if args.command == "flows":
         return flows_check(settings)
     if args.command == "menu":
