@@ -113,6 +113,8 @@ def make_settings(database_url: str, tmp_path: Path, fake_api_url: str
             "BANGFU_WECHAT_API_BASE": fake_api_url,
             "BANGFU_STORAGE_DIR": str(tmp_path / "storage"),
             "BANGFU_CONVERSATIONS_DIR": str(CONVERSATIONS),
+            # The tests push in every mode; the default (safe only with a key) has its own.
+            "BANGFU_WECHAT_MODES": "plain,compatible,safe",
         }
         base.update({f"BANGFU_{key.upper()}": value for key, value in env.items()})
         return load_settings(base)

@@ -34,6 +34,7 @@ from bangfu_bot.wechat.client import WeChatClient
 from bangfu_bot.wechat.crypto import PushVerifier
 from bangfu_bot.wechat.fake_api import FakeWeChatAPI
 from bangfu_bot.wechat.inbox import Inbox, prefetch_answers
+from bangfu_bot.wechat.replay import ReplayGuard
 from bangfu_bot.wechat.spool import Spool
 from bangfu_bot.wechat.tokens import DatabaseTokenStore
 from bangfu_bot.wechat.webhook import Webhook
@@ -199,7 +200,13 @@ def _message_path(services: Services):  # type: ignore[no-untyped-def]
                 aes_key_previous=settings.wechat_aes_key_previous,
                 max_clock_skew_s=settings.max_clock_skew_s,
                 clock=services.clock,
+                modes=settings.wechat_modes,
             ),
+            # Shared through the database where several processes may serve (not the
+            # loopback-only sandbox, where the bench measures the message path).
+            replay=ReplayGuard(window_s=settings.max_clock_skew_s, clock=services.clock,
+                               engine=None if settings.sandbox or settings.is_sqlite
+                               else services.engine),
             inbox=inbox,
             clock=services.clock,
             metrics=services.metrics,

@@ -42,6 +42,7 @@ class Opened:
     xml: str
     crypto: WeChatCrypto | None
     fields: dict[str, Any]  # the parsed <xml> of the (decrypted) push
+    mode: str = "safe"  # plain, compatible or safe: how it came
 
 
 class PushVerifier:
@@ -56,7 +57,9 @@ class PushVerifier:
         aes_key_previous: str,
         max_clock_skew_s: int,
         clock: Clock,
+        modes: frozenset[str] = frozenset({"plain", "compatible", "safe"}),
     ) -> None:
+        self._modes = modes
         self._token = token
         self._clock = clock
         self._max_skew = max_clock_skew_s
@@ -89,8 +92,14 @@ class PushVerifier:
         """Decode, parse the envelope and decrypt when `encrypt_type=aes`."""
         text = _decode(body)
         envelope = parse_xml(text)
-        if query.get("encrypt_type", "raw").lower() != "aes":
-            return Opened(text, None, envelope)
+        encrypted_type = query.get("encrypt_type", "raw").lower() == "aes"
+        # Compatible mode carries the plain fields beside <Encrypt>; safe mode only the
+        # envelope. A mode not configured is refused, whatever the body holds.
+        mode = ("compatible" if "MsgType" in envelope else "safe") if encrypted_type else "plain"
+        if mode not in self._modes:
+            raise PushRejected(403, f"{mode} mode is not accepted (BANGFU_WECHAT_MODES)")
+        if not encrypted_type:
+            return Opened(text, None, envelope, "plain")
         encrypted = envelope.get("Encrypt")
         if not isinstance(encrypted, str) or not encrypted:
             raise PushRejected(400, "encrypt_type=aes but no <Encrypt> element")
@@ -98,7 +107,8 @@ class PushVerifier:
         expected = sign(self._token, query["timestamp"], query["nonce"], encrypted)
         if not hmac.compare_digest(expected, msg_signature):
             raise PushRejected(403, "invalid msg_signature")
-        return self._decrypt(encrypted)
+        opened = self._decrypt(encrypted)
+        return Opened(opened.xml, opened.crypto, opened.fields, mode)
 
     def _decrypt(self, encrypted: str) -> Opened:
         if not self._cryptos:
@@ -111,7 +121,7 @@ class PushVerifier:
             except Exception as exc:  # noqa: BLE001 - any failure means "not this key"
                 reason = f"cannot decrypt ({type(exc).__name__})"
                 continue
-            return Opened(xml, crypto, parse_xml(xml))
+            return Opened(xml, crypto, parse_xml(xml), "safe")
         raise PushRejected(400, reason)
 
 
@@ -155,12 +165,36 @@ def parse_xml(text: str) -> dict[str, Any]:
     return flat if flat is not None else parse_tree(text)
 
 
+# No push of the platform nests deeper than four (SendPicsInfo → PicList → item → PicMd5Sum)
+# or holds more than a few dozen elements; limits far above that, checked while parsing and
+# before anything recurses, turn a hostile document into a 400 instead of a RecursionError.
+MAX_DEPTH = 16
+MAX_ELEMENTS = 1000
+
+
 def parse_tree(text: str) -> dict[str, Any]:
-    """parse_xml with ElementTree, for any shape (DTDs and entities refused by the caller)."""
+    """parse_xml with ElementTree, for any shape (DTDs and entities refused by the caller),
+    within MAX_DEPTH and MAX_ELEMENTS."""
+    parser = ElementTree.XMLPullParser(events=("start", "end"))
+    depth = elements = 0
+    element: ElementTree.Element | None = None
     try:
-        element = ElementTree.fromstring(text)  # noqa: S314 - DTDs and entities refused above
+        parser.feed(text)
+        parser.close()
+        for event, node in parser.read_events():
+            if event == "end":
+                depth -= 1
+                element = node  # type: ignore[assignment]
+                continue
+            depth += 1
+            elements += 1
+            if depth > MAX_DEPTH or elements > MAX_ELEMENTS:
+                raise PushRejected(400, f"XML deeper than {MAX_DEPTH} or over {MAX_ELEMENTS} "
+                                        "elements")
     except (ElementTree.ParseError, ValueError) as exc:
         raise PushRejected(400, f"unparseable XML ({type(exc).__name__})") from None
+    if element is None:
+        raise PushRejected(400, "XML has no <xml> root element")
     root = _value(element)
     if element.tag != "xml" or not isinstance(root, dict):
         raise PushRejected(400, "XML has no <xml> root element")

@@ -58,3 +58,15 @@ wechat_users = Table(
     ),
     comment="Everyone who has written to or followed the account",
 )
+
+push_signatures = Table(
+    "push_signatures",
+    metadata,
+    Column("signature", String(40), primary_key=True,
+           comment="sha1 of token, timestamp and nonce: one per push WeChat signs"),
+    Column("body_sha256", String(64), nullable=False, comment="the body it was first seen with"),
+    Column("seen_at", UtcDateTime, nullable=False, index=True),
+    # Shared by processes: a signature reused with another body is a forgery (a plain
+    # signature does not cover the body); with the same body it is WeChat's retry.
+    comment="Plain-mode signatures seen within the clock-skew window",
+)

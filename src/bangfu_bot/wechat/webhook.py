@@ -19,6 +19,7 @@ from bangfu_bot.metrics import Metrics
 from bangfu_bot.wechat.crypto import Opened, PushRejected, PushVerifier, seal
 from bangfu_bot.wechat.inbound import Inbound, read_inbound
 from bangfu_bot.wechat.inbox import Inbox, Outcome
+from bangfu_bot.wechat.replay import ReplayGuard
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,9 @@ class Webhook:
         metrics: Metrics,
         reply_budget_s: float,
         max_body_bytes: int,
+        replay: ReplayGuard | None = None,
     ) -> None:
+        self._replay = replay
         self._verifier = verifier
         self._inbox = inbox
         self._clock = clock
@@ -61,6 +64,8 @@ class Webhook:
             self._verifier.check_query(request.query)
             body = await self._read_capped(request)
             opened = self._verifier.open(request.query, body)
+            if opened.mode == "plain" and self._replay is not None:
+                await self._replay.check(request.query["signature"], body)
             message = read_inbound(opened.xml, self._clock, opened.fields)
         except PushRejected as rejected:
             return self._refuse(request, rejected)
