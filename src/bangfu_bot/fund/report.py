@@ -1,4 +1,7 @@
-"""The supervision group's yearly fund report (帮扶基金年度报告) as XLSX."""
+"""The supervision group's yearly fund report (帮扶基金年度报告) as XLSX.
+
+Every cell is written through `bangfu_bot.xlsx`, so a receipt number or note stays text.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from openpyxl.styles import Font
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bangfu_bot import xlsx
 from bangfu_bot.fund.models import fund_movements
 from bangfu_bot.fund.service import SOURCE_NAMES, figures_now, reconciliation_fen
 from bangfu_bot.loans.models import instalments, loans
@@ -78,35 +82,39 @@ def _write(out: Path, year: int, moves: list[Any], figures: Any, gap: int,
             ("在外借款本金", figures.outstanding_fen),
             ("对账差额（应为 0.00）", gap)]
     for label, fen in rows:
-        summary.append([label, None if fen is None else _yuan(fen)])
+        xlsx.append(summary, [label, None if fen is None else _yuan(fen)])
     summary["A1"].font = Font(bold=True, size=14)
     movement_sheet = book.create_sheet("资金变动")
-    movement_sheet.append(["日期", "类别", "来源", "金额（元）", "凭证", "借款编号", "备注"])
+    xlsx.append(movement_sheet, ["日期", "类别", "来源", "金额（元）", "凭证", "借款编号",
+                                 "备注"])
     for move in moves:
-        movement_sheet.append([move.occurred_on.isoformat(), KIND_NAMES.get(move.kind, move.kind),
-                               SOURCE_NAMES.get(move.source or "", ""), _yuan(move.amount_fen),
-                               move.document, move.loan_id, move.note or ""])
+        xlsx.append(movement_sheet, [
+            move.occurred_on.isoformat(), KIND_NAMES.get(move.kind, move.kind),
+            SOURCE_NAMES.get(move.source or "", ""), _yuan(move.amount_fen), move.document,
+            move.loan_id, move.note or ""])
     age_sheet = book.create_sheet("借款余额")
-    age_sheet.append(["借款编号", "借款人", "项目", "本金余额（元）", "逾期金额（元）", "逾期天数",
-                      "账龄"])
+    xlsx.append(age_sheet, ["借款编号", "借款人", "项目", "本金余额（元）", "逾期金额（元）",
+                            "逾期天数", "账龄"])
     at_risk = 0
     for loan, owed in ages:
         label = next(name for name, low, high in AGES if low <= owed.days_overdue <= high)
         if owed.days_overdue > 90:
             at_risk += owed.principal_outstanding_fen
-        age_sheet.append([loan.id, loan.name, loan.project, _yuan(owed.principal_outstanding_fen),
-                          _yuan(owed.overdue_fen), owed.days_overdue, label])
-    age_sheet.append([])
-    age_sheet.append(["风险金额（逾期90天以上的本金）", None, None, _yuan(at_risk)])
+        xlsx.append(age_sheet, [loan.id, loan.name, loan.project,
+                                _yuan(owed.principal_outstanding_fen), _yuan(owed.overdue_fen),
+                                owed.days_overdue, label])
+    xlsx.append(age_sheet, [])
+    xlsx.append(age_sheet, ["风险金额（逾期90天以上的本金）", None, None, _yuan(at_risk)])
     month_sheet = book.create_sheet("预计还款")
-    month_sheet.append(["月份", "本金（元）", "利息（元）"])
+    xlsx.append(month_sheet, ["月份", "本金（元）", "利息（元）"])
     by_month: dict[str, list[int]] = {}
     for due_on, principal, interest in expected:
         bucket = by_month.setdefault(due_on.strftime("%Y-%m"), [0, 0])
         bucket[0] += principal
         bucket[1] += interest
     for month in sorted(by_month):
-        month_sheet.append([month, _yuan(by_month[month][0]), _yuan(by_month[month][1])])
+        xlsx.append(month_sheet, [month, _yuan(by_month[month][0]),
+                                  _yuan(by_month[month][1])])
     for sheet in book.worksheets:
         for row in sheet.iter_rows():
             for cell in row:

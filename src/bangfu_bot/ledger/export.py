@@ -1,6 +1,7 @@
 """Printable workbooks: the yearly ledger (困难党员台帐) per township, and the case audit trail.
 
 ID numbers and phone numbers are never written: the ledger is printed and passed around.
+Every cell is written through `bangfu_bot.xlsx`, so what people typed stays text.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bangfu_bot import xlsx
 from bangfu_bot.cases.models import case_events, cases
 from bangfu_bot.ledger.models import ledger_entries
 from bangfu_bot.members.models import organisations, people
@@ -139,11 +141,11 @@ def _fill_summary(sheet: Worksheet, year: int, townships: list[str],
     _title_row(sheet, say("summary_title", year=year), len(headers))
     _header_row(sheet, 2, headers)
     if not townships:
-        sheet.append([say("summary_none")])
+        xlsx.append(sheet, [say("summary_none")])
     for name in townships:
         row = counts.get(name, Counter())
-        sheet.append([name, *(row[c] for c in categories), row.total()])
-    sheet.append([say("total"), *(overall[c] for c in categories), overall.total()])
+        xlsx.append(sheet, [name, *(row[c] for c in categories), row.total()])
+    xlsx.append(sheet, [say("total"), *(overall[c] for c in categories), overall.total()])
     sheet.cell(sheet.max_row, 1).font = _BOLD
     _page_setup(sheet, (16, *([12] * (len(headers) - 1))), header_rows=2)
 
@@ -154,7 +156,7 @@ def _fill_township(sheet: Worksheet, year: int, township: str,
     _title_row(sheet, say("ledger_title", year=year, township=township), len(headers))
     _header_row(sheet, 2, headers)
     for number, entry in enumerate(rows, start=1):
-        sheet.append(_ledger_cells(number, entry, today))
+        xlsx.append(sheet, _ledger_cells(number, entry, today))
         _wrap_last_row(sheet)
         sheet.cell(sheet.max_row, INCOME_COLUMN).number_format = INCOME_FORMAT
     _totals(sheet, _category_counts(rows))
@@ -184,14 +186,14 @@ def _ledger_cells(number: int, entry: Mapping[str, Any], today: date) -> list[An
 
 def _totals(sheet: Worksheet, counts: Counter[str]) -> None:
     """Counts by category under the rows, then the grand total."""
-    sheet.append([])
-    sheet.append(["", say("totals_category"), say("totals_count")])
+    xlsx.append(sheet, [])
+    xlsx.append(sheet, ["", say("totals_category"), say("totals_count")])
     for cell in sheet[sheet.max_row]:
         cell.font = _BOLD
     for category in _category_order(counts):
-        sheet.append(["", category, counts[category]])
+        xlsx.append(sheet, ["", category, counts[category]])
         _wrap_last_row(sheet)
-    sheet.append(["", say("total"), counts.total()])
+    xlsx.append(sheet, ["", say("total"), counts.total()])
     sheet.cell(sheet.max_row, 2).font = _BOLD
 
 
@@ -309,7 +311,7 @@ def _write_audit(rows: list[list[Any]], out: Path) -> None:
     sheet.title = say("audit_sheet")
     _header_row(sheet, 1, _lines("audit_headers"))
     for row in rows:
-        sheet.append(row)
+        xlsx.append(sheet, row)
         _wrap_last_row(sheet)
     if rows:
         sheet.auto_filter.ref = f"A1:{get_column_letter(len(AUDIT_WIDTHS))}{sheet.max_row}"
@@ -321,7 +323,7 @@ def _write_audit(rows: list[list[Any]], out: Path) -> None:
 
 
 def _title_row(sheet: Worksheet, title: str, width: int) -> None:
-    sheet.append([title])
+    xlsx.append(sheet, [title])
     sheet.merge_cells(start_row=1, start_column=1, end_row=1, end_column=max(width, 1))
     sheet.cell(1, 1).font = _TITLE_FONT
     sheet.cell(1, 1).alignment = _CENTRED
@@ -330,7 +332,7 @@ def _title_row(sheet: Worksheet, title: str, width: int) -> None:
 
 def _header_row(sheet: Worksheet, row: int, headers: Sequence[str]) -> None:
     for column, header in enumerate(headers, start=1):
-        cell = sheet.cell(row, column, header)
+        cell = xlsx.put(sheet, row, column, header)
         cell.font = _BOLD
         cell.alignment = _CENTRED
 
