@@ -35,7 +35,7 @@ from bangfu_bot.wechat.crypto import PushVerifier
 from bangfu_bot.wechat.fake_api import FakeWeChatAPI
 from bangfu_bot.wechat.inbox import Inbox, prefetch_answers
 from bangfu_bot.wechat.replay import ReplayGuard
-from bangfu_bot.wechat.spool import Spool
+from bangfu_bot.wechat.spool import JournalUnavailable, Spool
 from bangfu_bot.wechat.tokens import DatabaseTokenStore
 from bangfu_bot.wechat.webhook import Webhook
 
@@ -54,6 +54,7 @@ class Services:
     fake: FakeWeChatAPI | None = None
     client: WeChatClient | None = None
     inbox: Inbox | None = None
+    spool: Spool | None = None
     dispatcher: Dispatcher | None = None
     spool_retry_s: float = 5.0
     shutdown_grace_s: float = 5.0
@@ -126,11 +127,35 @@ def _database(services: Services, should_migrate: bool):  # type: ignore[no-unty
         engine = db.make_engine(settings.database_url, busy_timeout_ms=settings.db_busy_timeout_ms)
         if should_migrate:
             await db.migrate(engine)
+        try:
+            await _check_writable(engine, settings)
+        except StartupError:
+            await engine.dispose()
+            raise
         services.engine = engine
         yield
         await engine.dispose()
 
     return ctx
+
+
+class StartupError(Exception):
+    """The bot cannot start; the message names the path or store and the cause."""
+
+
+async def _check_writable(engine: AsyncEngine, settings: Settings) -> None:
+    """Refuse to start on an embedded store that cannot be written (a read-only file would
+    answer reads, say /healthz ok, and fail every push); a database server that is away
+    only delays: pushes are journaled until it returns."""
+    try:
+        await db.writable(engine)
+    except Exception as error:  # noqa: BLE001 - sorted: refuse or warn
+        cause = db.unavailable(error) or type(error).__name__
+        if settings.is_sqlite:
+            path = settings.database_url.split(":///", 1)[-1]
+            raise StartupError(f"the database {path} cannot be written: {cause}") from None
+        log.warning("database unavailable at start (%s): pushes are journaled until it "
+                    "returns", cause)
 
 
 def _wechat(services: Services):  # type: ignore[no-untyped-def]
@@ -182,7 +207,11 @@ def _message_path(services: Services):  # type: ignore[no-untyped-def]
         )
         committer.start()
         spool = Spool(settings.spool_dir)
-        spool.open()
+        try:
+            spool.open()
+        except JournalUnavailable as error:
+            raise StartupError(str(error)) from None
+        services.spool = spool
         engine, client, clock = services.engine, services.client, services.clock
         rules = settings.delivery()
         dispatcher = Dispatcher(engine=engine, client=client, clock=clock, rules=rules,
@@ -280,14 +309,19 @@ async def _replay_spool(inbox: Inbox, every_s: float, stop: asyncio.Event) -> No
 
 
 async def healthz(request: web.Request) -> web.Response:
-    """200 when the database answers, 503 otherwise."""
+    """200 when the database takes a write and the journal can be written; 503 otherwise,
+    naming which and why."""
     services = request.app[SERVICES]
     assert services.engine is not None
+    body: dict[str, Any] = {"ok": True, "database": "ok", "journal": "ok"}
     try:
-        await asyncio.wait_for(db.ping(services.engine), 2)
+        await asyncio.wait_for(db.writable(services.engine), 2)
     except Exception as exc:  # noqa: BLE001 - any failure is "not healthy"
-        return web.json_response({"ok": False, "database": type(exc).__name__}, status=503)
-    return web.json_response({"ok": True, "database": "ok"})
+        body.update(ok=False, database=db.unavailable(exc) or type(exc).__name__)
+    trouble = services.spool.healthy if services.spool is not None else "not open"
+    if trouble is not None:
+        body.update(ok=False, journal=trouble)
+    return web.json_response(body, status=200 if body["ok"] else 503)
 
 
 async def metrics(request: web.Request) -> web.Response:

@@ -6,11 +6,14 @@ zones) hand them back aware, so code never compares naive with aware datetimes.
 
 from __future__ import annotations
 
+import logging
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import BigInteger, DateTime, Integer, MetaData, event, text
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -19,6 +22,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.types import TypeDecorator
+
+log = logging.getLogger(__name__)
 
 metadata = MetaData(
     naming_convention={
@@ -174,6 +179,83 @@ async def migrate(engine: AsyncEngine) -> None:
     """Run the Alembic migrations up to head on this engine."""
     async with engine.begin() as conn:
         await conn.run_sync(_upgrade)
+
+
+# PostgreSQL SQLSTATEs that mean "the database is away or cannot take writes now", not a
+# bug: connection exceptions (08), insufficient resources such as a full disk (53), the
+# server shutting down or starting up (57P01–57P05), a read-only transaction (25006),
+# system errors (58) and "database is not accepting connections" (55000 with
+# ALLOW_CONNECTIONS off).
+_PG_AWAY = ("08", "53", "57P", "58", "25006", "55000")
+# SQLite's words for the same.
+_SQLITE_AWAY = ("database is locked", "unable to open database file", "readonly database",
+                "disk i/o error", "database or disk is full", "database is busy")
+
+
+def unavailable(error: BaseException) -> str | None:
+    """Why the database cannot be used now (a short cause for one log line), or None when
+    the error is not an outage. Both drivers' ways of saying it: connection refused or
+    dropped, starting up, shutting down, not accepting connections, disk full, read-only,
+    locked."""
+    if isinstance(error, sa_exc.DBAPIError):
+        if error.connection_invalidated:
+            return "connection lost"
+        code = str(getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", "")
+                   or "")
+        if code and code.startswith(_PG_AWAY):
+            return f"SQLSTATE {code}"
+        words = str(error.orig).lower()
+        found = next((phrase for phrase in _SQLITE_AWAY if phrase in words), None)
+        if found:
+            return found
+        if isinstance(error, sa_exc.InterfaceError):
+            return type(error.orig).__name__
+    if isinstance(error, sa_exc.TimeoutError):
+        return "connection pool timeout"
+    if isinstance(error, ConnectionError | TimeoutError):
+        return type(error).__name__
+    if isinstance(error, OSError) and not isinstance(error, FileNotFoundError):
+        return error.strerror or type(error).__name__
+    return None
+
+
+class Availability:
+    """The database's state as the message path sees it, logged once per change with a
+    count, rather than once (or with a traceback) per push while it is away."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._cause: str | None = None
+        self._since = 0.0
+        self._count = 0
+
+    @property
+    def away(self) -> str | None:
+        """The cause while the database is away, else None."""
+        return self._cause
+
+    def failed(self, cause: str) -> None:
+        """One more push could not use the database."""
+        self._count += 1
+        if self._cause is None:
+            self._cause, self._since = cause, time.monotonic()
+            log.warning("%s: database unavailable (%s); pushes are journaled and answered "
+                        "when it returns", self._name, cause)
+
+    def worked(self) -> None:
+        """The database took a unit of work again."""
+        if self._cause is not None:
+            log.warning("%s: database back after %.0f s; %d push(es) waited for it",
+                        self._name, time.monotonic() - self._since, self._count)
+            self._cause, self._count = None, 0
+
+
+async def writable(engine: AsyncEngine) -> None:
+    """Raise unless the database takes a write now (a write statement that changes nothing,
+    rolled back): reachable is not enough when its file or server has gone read-only."""
+    async with engine.connect() as conn, conn.begin() as transaction:
+        await conn.execute(text("DELETE FROM job_runs WHERE 1 = 0"))
+        await transaction.rollback()
 
 
 async def ping(engine: AsyncEngine) -> None:

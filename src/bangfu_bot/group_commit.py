@@ -35,7 +35,13 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.dml import UpdateBase
 
+from bangfu_bot.db import unavailable
+
 log = logging.getLogger(__name__)
+
+# Outages that a connection carries with it: SQLite opens a connection read-only when its
+# file was, and keeps it so; only a new connection sees the file writable again.
+_STALE_CONNECTION = frozenset({"readonly database", "unable to open database file"})
 
 Work = Callable[[AsyncConnection], Awaitable[Any]]
 _BATCH = "bangfu_batch"  # key in Connection.info while a batch's transaction is open
@@ -128,10 +134,15 @@ class _Held:
             self._conn = await self._engine.connect()
         return self._conn
 
-    async def release(self) -> None:
+    async def release(self, *, discard: bool = False) -> None:
+        """Hand the connection back; `discard` drops it from the pool instead (an SQLite
+        connection opened while its file was read-only stays read-only for its life, so
+        after such an error only a new connection can see the file writable again)."""
         conn, self._conn = self._conn, None
         if conn is not None:
             with contextlib.suppress(Exception):  # a dead connection is only discarded
+                if discard:
+                    await conn.invalidate()
                 await conn.close()
 
 
@@ -260,8 +271,9 @@ class GroupCommitter:
             try:
                 results = await self._transaction(batch, held)
             except Exception as exc:  # noqa: BLE001 - fall back to one transaction each
-                log.warning("shared transaction of %d failed (%s); retrying each alone",
-                            len(batch), type(exc).__name__)
+                if unavailable(exc) is None:  # an outage is logged once, by the inbox
+                    log.warning("shared transaction of %d failed (%s); retrying each alone",
+                                len(batch), type(exc).__name__)
             else:
                 for job, result in zip(batch, results, strict=True):
                     _settle(job, result=result)
@@ -301,8 +313,9 @@ class GroupCommitter:
                     await batch.flush(conn)
                 finally:
                     del info[_BATCH]  # info outlives the transaction (the DBAPI conn's)
-        except BaseException:
-            await held.release()  # it may be broken: the next transaction takes a fresh one
+        except BaseException as error:
+            # It may be broken: the next transaction takes a fresh one.
+            await held.release(discard=unavailable(error) in _STALE_CONNECTION)
             raise
         return results
 

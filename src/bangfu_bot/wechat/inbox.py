@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu_bot.bot import Bot, say
 from bangfu_bot.clock import Clock
+from bangfu_bot.db import Availability, unavailable
 from bangfu_bot.dbutil import in_list, rows_in, upsert
 from bangfu_bot.group_commit import Batch, GroupCommitter, Hints, current_batch, write
 from bangfu_bot.metrics import Metrics
@@ -50,12 +51,9 @@ UNAVAILABLE = Outcome(None, "unavailable")
 
 
 def database_unavailable(error: BaseException) -> bool:
-    """Whether an error means the database cannot be reached or is locked (retry later)."""
-    if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
-        return True
-    return isinstance(
-        error, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.TimeoutError | OSError
-    )
+    """Whether an error means the database cannot be used now (retry later): see
+    db.unavailable for what counts."""
+    return unavailable(error) is not None
 
 
 class Inbox:
@@ -83,6 +81,7 @@ class Inbox:
         self._tails: dict[str, asyncio.Future[Outcome]] = {}
         self._late: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self.availability = Availability("message path")
 
     def submit(self, message: Inbound) -> asyncio.Future[Outcome]:
         """Start handling a push, or join the handling already under way for its key."""
@@ -122,6 +121,11 @@ class Inbox:
         before the answer leaves); its answer follows as a customer-service message."""
         self._late.add(message.dedupe_key)
         await self._spool.journal(message.dedupe_key, message.xml)
+
+    def not_late(self, message: Inbound) -> None:
+        """The push could not be journaled: it is not answered `success`, so its answer
+        must not go out as a late reply either (WeChat's retry will collect it)."""
+        self._late.discard(message.dedupe_key)
 
     async def shed(self, message: Inbound) -> None:
         """Too much under way: journal the push without starting it. The replayer starts it
@@ -205,6 +209,8 @@ class Inbox:
             del self._tails[message.openid]
         if outcome.status == "duplicate":
             self._metrics.duplicates.labels(stage="stored").inc()
+        if outcome.status != "unavailable":
+            self.availability.worked()
         self._metrics.message(message.kind, outcome.status)
         future.set_result(outcome)
 
@@ -221,9 +227,11 @@ class Inbox:
                 return await self._committer.run(self._unit(message, late),  # type: ignore[no-any-return]
                                                  _hints(message))
             except Exception as error:  # noqa: BLE001 - sorted below
-                if database_unavailable(error):
-                    log.warning("database unavailable for push %s: %s",
-                                message.dedupe_key[:24], type(error).__name__)
+                cause = unavailable(error)
+                if cause is not None:
+                    # One line when the outage starts and one when it ends, with a count:
+                    # not a line, let alone a traceback, per push while it lasts.
+                    self.availability.failed(cause)
                     return UNAVAILABLE
                 if isinstance(error, sa_exc.IntegrityError) and attempt == 0:
                     continue  # another process recorded it first: read its answer

@@ -9,6 +9,7 @@ file whose lock can be taken belongs to a process that died, and is adopted.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import itertools
 import json
@@ -19,6 +20,11 @@ from pathlib import Path
 from typing import IO
 
 log = logging.getLogger(__name__)
+
+
+class JournalUnavailable(Exception):
+    """The journal cannot be written (its directory, its file or the disk): a push cannot
+    be held, so it must not be answered `success`. The message names the path and cause."""
 
 
 class Spool:
@@ -38,15 +44,30 @@ class Spool:
         self._written = 0  # records appended so far
         self._synced = 0  # records known to be on disk
         self._syncing: asyncio.Future[None] | None = None
+        self._error: str | None = None  # why the last write or fsync failed, until one works
 
     def open(self) -> None:
-        """Create this process's journal and adopt those of dead processes."""
-        self._dir.mkdir(parents=True, exist_ok=True)
-        self._path = self._dir / f"spool-{os.getpid()}-{secrets.token_hex(4)}.jsonl"
-        self._file = open(self._path, "a+b")  # noqa: SIM115 - held open
-        fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        self._end = os.fstat(self._file.fileno()).st_size
+        """Create this process's journal and adopt those of dead processes; raise
+        JournalUnavailable naming the directory and the cause if it cannot be written."""
+        try:
+            self._dir.mkdir(parents=True, exist_ok=True)
+            self._path = self._dir / f"spool-{os.getpid()}-{secrets.token_hex(4)}.jsonl"
+            self._file = open(self._path, "a+b")  # noqa: SIM115 - held open
+            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            self._end = os.fstat(self._file.fileno()).st_size
+            self._file.write(b"")
+            os.fsync(self._file.fileno())
+        except OSError as error:
+            raise JournalUnavailable(f"cannot write the journal in {self._dir}: "
+                                     f"{error.strerror or error}") from None
         self._adopt_orphans()
+
+    @property
+    def healthy(self) -> str | None:
+        """None when pushes can be journaled, else why not."""
+        if self._file is None:
+            return f"journal in {self._dir} is not open"
+        return self._error
 
     def close(self) -> None:
         """Close the journal; an empty one is removed, a non-empty one is left to adopt."""
@@ -77,12 +98,16 @@ class Spool:
     async def journal(self, key: str, xml: str) -> None:
         """Journal a push durably; returns once it is on disk. Concurrent callers share an
         fsync: under overload this is what every shed push waits for."""
+        if self._file is None:
+            raise JournalUnavailable(f"journal in {self._dir} is not open")
         self._append(key, xml)
         target = self._written
         while self._synced < target and self._file is not None:
             if self._syncing is None:
                 self._syncing = asyncio.ensure_future(self._fsync())
             await asyncio.shield(self._syncing)
+        if self._synced < target:
+            raise JournalUnavailable(self._error or f"journal in {self._dir} closed")
 
     def resolve(self, key: str) -> None:
         """Mark a push as committed; the journal is truncated once nothing waits. (Not
@@ -90,7 +115,8 @@ class Spool:
         if self._entries.pop(key, None) is None:
             return
         if self._entries:
-            self._write({"key": key, "done": True})
+            with contextlib.suppress(JournalUnavailable):  # a lost mark only costs a replay
+                self._write({"key": key, "done": True})
         elif self._file is not None:
             self._file.truncate(0)
             self._end = 0
@@ -101,8 +127,15 @@ class Spool:
         try:
             await asyncio.to_thread(os.fsync, self._file.fileno())
             self._synced = max(self._synced, upto)
+            self._error = None
+        except OSError as error:
+            self._failed(error)
+            raise JournalUnavailable(self._error) from None
         finally:
             self._syncing = None
+
+    def _failed(self, error: OSError) -> None:
+        self._error = f"cannot write the journal {self._path}: {error.strerror or error}"
 
     def _append(self, key: str, xml: str) -> bool:
         if key in self._entries:
@@ -112,13 +145,21 @@ class Spool:
 
     def _write(self, record: dict[str, object]) -> tuple[int, int]:
         if self._file is None:
-            return (0, 0)
+            raise JournalUnavailable(f"journal in {self._dir} is not open")
         data = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
-        self._file.write(data)
-        self._file.flush()
+        # After a failed write the file may end in a torn line: start on a fresh one.
+        lead = b"\n" if self._error else b""
+        try:
+            self._file.write(lead + data)
+            self._file.flush()
+        except OSError as error:
+            self._failed(error)
+            with contextlib.suppress(OSError, ValueError):  # a torn line is skipped on read
+                self._end = self._file.seek(0, os.SEEK_END)
+            raise JournalUnavailable(self._error) from None
         self._written += 1
-        where = (self._end, len(data))
-        self._end += len(data)
+        where = (self._end + len(lead), len(data))
+        self._end += len(lead) + len(data)
         return where
 
     def _xml(self, key: str) -> str | None:

@@ -20,10 +20,14 @@ from bangfu_bot.wechat.crypto import Opened, PushRejected, PushVerifier, seal
 from bangfu_bot.wechat.inbound import Inbound, read_inbound
 from bangfu_bot.wechat.inbox import Inbox, Outcome
 from bangfu_bot.wechat.replay import ReplayGuard
+from bangfu_bot.wechat.spool import JournalUnavailable
 
 log = logging.getLogger(__name__)
 
 SUCCESS = "success"
+# WeChat gives up at 5 s. When a push cannot be journaled, its answer is waited for up to
+# here rather than acknowledged with a `success` nothing would stand behind.
+HARD_DEADLINE_S = 4.5
 
 
 class Webhook:
@@ -48,6 +52,7 @@ class Webhook:
         self._budget = reply_budget_s
         self._max_body = max_body_bytes
         self._budgets = Budgets()
+        self._journal_trouble: str | None = None
 
     async def url_check(self, request: web.Request) -> web.Response:
         """GET: the platform's URL check; echo `echostr` when the signature is right."""
@@ -76,6 +81,9 @@ class Webhook:
                           message.dedupe_key[:24])
             return web.Response(text=SUCCESS)
         self._metrics.replied(channel, time.monotonic() - started)
+        if channel == "unheld":
+            # Neither committed nor journaled: no `success`, so WeChat tries again.
+            return web.Response(status=503, text="")
         return web.Response(text=self._render(opened, message, answer), content_type="text/xml"
                             if answer else "text/plain")
 
@@ -97,26 +105,60 @@ class Webhook:
         # Overload: answer `success` at once rather than let WeChat time out, and answer
         # the member by customer-service message once the work is done.
         if self._inbox.full():
-            await self._inbox.shed(message)  # memory stays bounded: it waits on disk
+            try:
+                await self._inbox.shed(message)  # memory stays bounded: it waits on disk
+            except JournalUnavailable as error:
+                self._journal_failed(error)
+                return None, "unheld"
             self._metrics.shed.labels(reason="full").inc()
             return None, "shed"
         future = self._inbox.submit(message)
         remaining = self._budget - (time.monotonic() - started)
         if not future.done() and self._inbox.expected_wait_s() > remaining:
-            await self._inbox.stop_waiting(message)
             self._metrics.shed.labels(reason="slow").inc()
-            return None, "late"
+            return await self._later(message, future, started)
         if not await self._budgets.wait(future, remaining):
-            await self._inbox.stop_waiting(message)
             log.info("push %s: reply budget spent, answering later", message.dedupe_key[:24])
-            return None, "late"
+            return await self._later(message, future, started)
         outcome: Outcome = future.result()
         if outcome.status == "unavailable":
-            await self._inbox.stop_waiting(message)
-            return None, "late"
+            return await self._later(message, future, started)
+        return self._answered(outcome)
+
+    @staticmethod
+    def _answered(outcome: Outcome) -> tuple[str | None, str]:
         if outcome.status == "failed":
             return outcome.reply, "apology"
         return outcome.reply, "passive"
+
+    async def _later(self, message: Inbound, future: asyncio.Future[Outcome],
+                     started: float) -> tuple[str | None, str]:
+        """Answer `success` now and the member later, if the push is held on disk; else
+        wait for its commit up to the hard deadline, and without it answer no `success`."""
+        try:
+            await self._inbox.stop_waiting(message)
+        except JournalUnavailable as error:
+            self._journal_failed(error)
+            if future.done() and future.result().status != "unavailable":
+                return None, "late"  # committed meanwhile; its answer left as a late reply
+            self._inbox.not_late(message)
+            left = HARD_DEADLINE_S - (time.monotonic() - started)
+            if await self._budgets.wait(future, left) and \
+                    future.result().status != "unavailable":
+                return self._answered(future.result())
+            return None, "unheld"
+        if self._journal_trouble is not None:
+            log.warning("journal writable again: pushes are acknowledged as before")
+            self._journal_trouble = None
+        return None, "late"
+
+    def _journal_failed(self, error: JournalUnavailable) -> None:
+        self._metrics.shed.labels(reason="unheld").inc()
+        if self._journal_trouble is None:
+            # One line when it starts (the path and the cause), not one per push.
+            log.error("%s: pushes that cannot be answered in time get no `success` and "
+                      "WeChat retries them", error)
+        self._journal_trouble = str(error)
 
     def _render(self, opened: Opened, message: Inbound, answer: str | None) -> str:
         if not answer:

@@ -1,0 +1,102 @@
+"""`success` only for what is held: committed, or journaled and fsync'ed. A journal that
+cannot be written never hides behind a `success`; /healthz says so; start-up names the path
+and the cause."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestServer
+
+from bangfu_bot.app import StartupError, create_app
+from tests.wechat.test_webhook import OPENID, CountingBot, _lock_store, stored_pushes
+
+
+def break_journal(bot: Any) -> Any:
+    """The journal's file can no longer be written (as a full disk or a revoked mount
+    would do); returns the function that mends it."""
+    spool = bot.services.spool
+    good = spool._file
+    spool._file = open(good.name, "rb")  # noqa: SIM115 - writes now raise an OSError
+
+    def mend() -> None:
+        spool._file.close()
+        spool._file = good
+
+    return mend
+
+
+async def health(bot: Any) -> tuple[int, dict[str, Any]]:
+    async with bot.session.get(bot.url("/healthz")) as response:
+        return response.status, await response.json()
+
+
+async def test_an_unwritable_journal_never_answers_success_for_what_is_not_stored(
+        start_bot: Any) -> None:
+    bot = await start_bot(bot=CountingBot(delay=0.3), reply_budget_s="0.1")
+    mend = break_journal(bot)
+    driver = bot.driver("safe", tries=1)
+    # Each answer takes 0.3 s, past the budget: it cannot be journaled, so the webhook waits
+    # for the commit (well inside WeChat's 5 s) and answers it passively.
+    deliveries = await asyncio.gather(*(driver.text(f"o-{n}", f"第{n}条") for n in range(5)))
+    assert all(d.statuses == [200] and d.body != "success" for d in deliveries)
+    assert await stored_pushes(bot) == 5
+    status, body = await health(bot)
+    assert status == 503 and "journal" in body["journal"]
+    mend()
+    assert (await driver.text(OPENID, "好了")).statuses == [200]
+
+
+async def test_no_journal_and_no_database_is_no_success_and_wechat_retries(
+        start_bot: Any) -> None:
+    bot = await start_bot(reply_budget_s="0.1", db_busy_timeout_ms="100")
+    mend = break_journal(bot)
+    driver = bot.driver("safe", tries=1, timeout_s=6)
+    query, body = driver.envelope(driver.message_xml(OPENID, "text", {"Content": "帮助"}, 9),
+                                  OPENID)
+    locker = await _lock_store(bot)
+    try:
+        delivery = await driver.post(query, body, OPENID)
+        assert delivery.statuses == [503] and delivery.body != "success"
+    finally:
+        await locker()
+        mend()
+    # WeChat's next try finds the journal and the database back: answered and stored once.
+    delivery = await driver.post(query, body, OPENID)
+    assert delivery.statuses == [200] and "帮助" not in delivery.body
+    assert await stored_pushes(bot) == 1
+
+
+async def test_start_up_names_an_unwritable_journal_directory(start_bot: Any,
+                                                              tmp_path: Path) -> None:
+    bot = await start_bot()
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    settings = dataclasses.replace(bot.services.settings, spool_dir=str(blocker / "spool"))
+    server = TestServer(create_app(settings, clock=bot.clock, migrate=False))
+    with pytest.raises(StartupError, match=f"cannot write the journal in {blocker}/spool"):
+        await server.start_server()
+    await server.close()
+
+
+async def test_start_up_names_a_database_that_cannot_be_written(start_bot: Any,
+                                                                tmp_path: Path) -> None:
+    bot = await start_bot()
+    if not bot.services.settings.is_sqlite:
+        pytest.skip("the embedded store's file")
+    path = bot.services.engine.url.database
+    read_only = dataclasses.replace(
+        bot.services.settings, spool_dir=str(tmp_path / "spool2"),
+        database_url=f"sqlite+aiosqlite:///file:{path}?mode=ro&uri=true")
+    server = TestServer(create_app(read_only, clock=bot.clock, migrate=False))
+    with pytest.raises(StartupError, match="cannot be written: .*readonly database"):
+        await server.start_server()
+    await server.close()
+
+
+async def test_healthz_is_ok_when_both_can_be_written(bot: Any) -> None:
+    assert await health(bot) == (200, {"ok": True, "database": "ok", "journal": "ok"})
