@@ -70,12 +70,18 @@ class Leadership:
                     log.warning("lost the leader lock; stopping the scheduler here")
                     await self._depose()
                     await self._drop_connection()
+                self._failing = False
             except Exception as exc:  # noqa: BLE001 - the database may come and go
-                log.warning("leadership check failed: %s", type(exc).__name__)
+                # Once per outage, not every retry while it lasts.
+                if not self._failing:
+                    log.warning("leadership check failed: %s", type(exc).__name__)
+                self._failing = True
                 if self.leading:
                     await self._depose()
                 await self._drop_connection()
             await asyncio.sleep(self._retry_s)
+
+    _failing = False
 
     async def _try_lock(self) -> bool:
         if self._conn is None:

@@ -14,6 +14,8 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bangfu_bot.db import unavailable
+
 log = logging.getLogger(__name__)
 
 
@@ -52,7 +54,12 @@ async def _safely(job: Job, services: Any) -> None:
     started = services.clock.now()
     try:
         await job.run(services)
-    except Exception:  # noqa: BLE001 - one failing job must not stop the others
+    except Exception as error:  # noqa: BLE001 - one failing job must not stop the others
+        cause = unavailable(error)
+        if cause is not None:
+            # An outage, not a bug: one line, no traceback; the job catches up next time.
+            log.warning("job %s waits for the database (%s)", job.id, cause)
+            return
         log.exception("job %s failed", job.id)
         await _record(services, job.id, last_started_at=started)
         return
