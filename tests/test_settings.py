@@ -63,6 +63,9 @@ def test_toml_file_is_read_and_environment_wins(tmp_path: Path) -> None:
         ({"BANGFU_MAX_CLOCK_SKEW_S": "-5"}, "BANGFU_MAX_CLOCK_SKEW_S"),
         ({"BANGFU_WECHAT_API_BASE": "ftp://x"}, "BANGFU_WECHAT_API_BASE"),
         ({**REAL, "BANGFU_WECHAT_TOKEN": ""}, "BANGFU_WECHAT_TOKEN"),
+        ({"BANGFU_QUIET_HOURS": "21:00"}, "BANGFU_QUIET_HOURS"),
+        ({"BANGFU_QUIET_HOURS": "08:00-08:00"}, "BANGFU_QUIET_HOURS"),
+        ({"BANGFU_QUIET_HOURS": "8:00-08:00"}, "BANGFU_QUIET_HOURS"),
     ],
 )
 def test_bad_value_names_the_variable(env: dict[str, str], named: str) -> None:
@@ -70,6 +73,16 @@ def test_bad_value_names_the_variable(env: dict[str, str], named: str) -> None:
         load_settings(env)
     message = str(error.value)
     assert message.startswith(named) and "\n" not in message
+
+
+@pytest.mark.parametrize(("quiet_hours", "awake"), [
+    ("21:00-08:00", ("08:00", "21:00")),  # crossing midnight
+    ("12:00-14:00", ("14:00", "12:00")),  # within a day: awake from 14:00 to noon the next day
+    (" 7:30-9:00 ", ("09:00", "07:30")),
+])
+def test_quiet_hours_either_way_round_midnight(quiet_hours: str, awake: tuple[str, str]) -> None:
+    rules = load_settings({"BANGFU_QUIET_HOURS": quiet_hours}).delivery()
+    assert (f"{rules.quiet_start:%H:%M}", f"{rules.quiet_end:%H:%M}") == awake
 
 
 def test_password_in_a_bad_database_url_is_not_echoed() -> None:

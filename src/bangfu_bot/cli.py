@@ -165,7 +165,7 @@ def serve(settings: Settings) -> int:
     """Run the web server until interrupted."""
     from aiohttp import web
 
-    from bangfu_bot.app import create_app
+    from bangfu_bot.app import StartupError, create_app
     from bangfu_bot.conversation.flows import FlowsInvalid
 
     try:
@@ -179,6 +179,9 @@ def serve(settings: Settings) -> int:
     app.on_startup.append(_settle_heap)  # after the cleanup contexts: the app is built
     try:
         web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
+    except StartupError as error:
+        print(f"bangfu-bot: cannot start: {error}", file=sys.stderr)
+        return 1
     except OSError as error:
         print(f"bangfu-bot: cannot serve on {settings.host}:{settings.port}: {error.strerror}",
               file=sys.stderr)
@@ -494,9 +497,10 @@ async def outbox_status(settings: Settings) -> int:
     async with _engine(settings) as engine, engine.connect() as conn:
         counts = await status_counts(conn)
         latest = await latest_report(conn, settings.tz)
+    # unknown: nobody asked to make sure; unknown_escalated: a secretary was (a to-do)
     for status in ("pending", "sending", "sent", "delivered", "escalated", "undeliverable",
-                   "unknown", "failed"):
-        print(f"{status:14} {counts.get(status, 0)}")
+                   "unknown", "unknown_escalated", "failed"):
+        print(f"{status:18} {counts.get(status, 0)}")
     if latest:
         print(latest)
     return 0
@@ -555,6 +559,8 @@ def show_config(settings: Settings) -> int:
         shown = "***" if name in hidden and value else value
         if name == "database_url":
             shown = _safe_url(str(value))
+        if isinstance(value, frozenset):
+            shown = ",".join(sorted(value))
         print(f"{name} = {shown}")
     return 0
 

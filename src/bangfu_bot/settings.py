@@ -44,6 +44,7 @@ class Settings:
     wechat_aes_key_previous: str
     wechat_api_base: str
     wechat_account_type: str
+    wechat_modes: frozenset[str]
     host: str
     port: int
     timezone: str
@@ -106,6 +107,8 @@ class Settings:
 
         quiet_from, quiet_to = self.quiet_hours.split("-")
         # Quiet hours are given as when to be quiet; the dispatcher wants the awake window.
+        # Either may cross midnight (21:00-08:00 is awake 08:00-21:00, 12:00-14:00 is awake
+        # 14:00 to 12:00 the next day).
         awake_start = time.fromisoformat(quiet_to)
         awake_end = time.fromisoformat(quiet_from)
         template = self.wechat_template_id or (SANDBOX_TEMPLATE if self.sandbox else "")
@@ -228,7 +231,27 @@ def _quiet_hours(value: str, name: str) -> str:
     if not match or int(match[1]) > 23 or int(match[3]) > 23 or int(match[2]) > 59 \
             or int(match[4]) > 59:
         raise SettingsError(f"{name}: expected HH:MM-HH:MM (e.g. 21:00-08:00), got {value!r}")
-    return f"{int(match[1]):02d}:{match[2]}-{int(match[3]):02d}:{match[4]}"
+    quiet = f"{int(match[1]):02d}:{match[2]}-{int(match[3]):02d}:{match[4]}"
+    start, end = quiet.split("-")
+    if start == end:
+        # Whether 08:00-08:00 means "always quiet" or "never" cannot be told: refuse it.
+        raise SettingsError(f"{name}: the quiet hours start and end at the same time, got "
+                            f"{value!r} (e.g. 21:00-08:00 or 12:00-14:00)")
+    return quiet
+
+
+MODES = ("plain", "compatible", "safe")
+
+
+def _modes(value: str, name: str) -> frozenset[str] | None:
+    """The message modes pushes may arrive in; None (not set): worked out from the key."""
+    words = [word.strip().lower() for word in re.split(r"[,\s]+", value) if word.strip()]
+    if not words:
+        return None
+    unknown = [word for word in words if word not in MODES]
+    if unknown:
+        raise SettingsError(f"{name}: expected some of {', '.join(MODES)}, got {value!r}")
+    return frozenset(words)
 
 
 def _month_day(value: str, name: str) -> str:
@@ -274,6 +297,7 @@ _SPEC: dict[str, tuple[Callable[[str, str], Any], str]] = {
     "wechat_aes_key_previous": (_aes_key, ""),
     "wechat_api_base": (_api_base, DEFAULT_API_BASE),
     "wechat_account_type": (_account_type, "service"),
+    "wechat_modes": (_modes, ""),
     "host": (_str, "127.0.0.1"),
     "port": (_int_between(0, 65535), "8080"),
     "timezone": (_timezone, "Asia/Shanghai"),
@@ -368,4 +392,14 @@ def _finish(values: dict[str, Any]) -> Settings:
         values["wechat_aes_key"] = values["wechat_aes_key"] or SANDBOX_AES_KEY
     elif not values["wechat_token"]:
         raise SettingsError("BANGFU_WECHAT_TOKEN: required when BANGFU_WECHAT_APPID is set")
+    if values["wechat_modes"] is None and values["sandbox"]:
+        # The training page sends plain or safe pushes, as its switch says.
+        values["wechat_modes"] = frozenset(MODES)
+    elif values["wechat_modes"] is None:
+        # With a key, only safe mode: a plain push's signature does not cover its body, so
+        # a captured URL could carry a forged one. Compatible must be asked for by name.
+        values["wechat_modes"] = frozenset({"safe"} if values["wechat_aes_key"] else {"plain"})
+    elif values["wechat_modes"] - {"plain"} and not values["wechat_aes_key"]:
+        raise SettingsError("BANGFU_WECHAT_MODES: compatible and safe mode need "
+                            "BANGFU_WECHAT_AES_KEY")
     return Settings(**values)

@@ -19,8 +19,10 @@ from tests.county import bind
 from tests.factories import id_number
 
 
-async def add_members(bot: Any, branch: int, count: int, start: int = 0) -> list[str]:
-    """Bulk-add bound members to a branch, following the account; returns their openids."""
+async def add_members(bot: Any, branch: int, count: int, start: int = 0, *,
+                      wrote: bool = False) -> list[str]:
+    """Bulk-add bound members to a branch, following the account (and, with `wrote`, in
+    their 48-hour window); returns their openids."""
     now = bot.clock.now()
     openids = []
     async with bot.services.engine.begin() as conn:
@@ -36,8 +38,8 @@ async def add_members(bot: Any, branch: int, count: int, start: int = 0) -> list
                                                        channel="import", bound_at=now))
             openids.append(openid)
         await conn.execute(insert(wechat_users), [  # as their follow events recorded them
-            {"openid": openid, "subscribed": True, "first_seen_at": now, "subscribed_at": now}
-            for openid in openids])
+            {"openid": openid, "subscribed": True, "first_seen_at": now, "subscribed_at": now,
+             "last_message_at": now if wrote else None} for openid in openids])
     for openid in openids:
         bot.api.follow(openid)
     return openids

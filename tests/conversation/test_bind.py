@@ -62,6 +62,76 @@ async def test_five_wrong_tries_lock_binding_for_an_hour(bot: Any, county: Any, 
     assert (await stranger.send("1")).startswith("绑定好了")
 
 
+async def miss(chat: Any, name: str) -> str:
+    """One whole binding try with a wrong ID tail; the answer to confirming it."""
+    await chat.send("绑定")
+    await chat.send(name)
+    await chat.send("99999X")
+    return await chat.send("1")
+
+
+async def test_five_misses_for_one_name_from_five_accounts_lock_that_name(
+    bot: Any, county: Any, chat: Any
+) -> None:
+    for n in range(4):
+        assert "对不上" in await miss(chat(f"o-guess-{n}"), "王德福")
+    assert "试错太多次" in await miss(chat("o-guess-4"), "王德福")
+    # The name is locked for everyone, even with the right ID tail; no account is.
+    wang = chat("o-wang")
+    await wang.send("绑定")
+    await wang.send("王德福")
+    await wang.send(county.wang_number[-6:])
+    assert "试错太多次" in await wang.send("1")
+    await bind(chat("o-guess-0"), "李大山", county.li_number)  # another name still binds
+    bot.clock.advance(minutes=61)
+    await bind(wang, "王德福", county.wang_number)
+
+
+async def test_tries_refused_by_the_name_lock_do_not_make_it_last_longer(
+    bot: Any, county: Any, chat: Any
+) -> None:
+    for n in range(5):
+        await miss(chat(f"o-guess-{n}"), "王德福")
+    bot.clock.advance(minutes=50)
+    for n in range(5, 10):  # five more knocks on the locked name
+        assert "试错太多次" in await miss(chat(f"o-guess-{n}"), "王德福")
+    bot.clock.advance(minutes=11)  # an hour after the fifth miss
+    await bind(chat("o-wang"), "王德福", county.wang_number)
+
+
+async def test_binding_the_same_person_from_a_second_account_ends_the_first(
+    bot: Any, county: Any, chat: Any
+) -> None:
+    old_phone, new_phone = chat("o-wang-old"), chat("o-wang-new")
+    await bind(old_phone, "王德福", county.wang_number)
+    await bind(new_phone, "王德福", county.wang_number)
+    assert "还没有绑定" in await old_phone.send("解绑")
+    assert "已经绑定了，是王德福" in await new_phone.send("绑定")
+    await bot.flush_outbox()
+    assert old_phone.pushed() == ["您的身份已被另一个微信绑定。如不是您本人，请联系支部书记。"]
+    assert new_phone.pushed() == []
+    async with bot.services.engine.connect() as conn:
+        rows = (await conn.execute(select(bindings).order_by(bindings.c.id))).all()
+    assert [(row.openid, row.unbound_at is None) for row in rows] == [
+        ("o-wang-old", False), ("o-wang-new", True)]
+
+
+async def test_a_qr_code_also_ends_the_persons_earlier_binding(
+    bot: Any, county: Any, chat: Any
+) -> None:
+    now = bot.clock.now()
+    li = chat("o-li")
+    await bind(li, "李大山", county.li_number)
+    async with bot.services.engine.begin() as conn:
+        await conn.execute(insert(binding_tickets).values(
+            scene="p7Kq2", person_id=county.li_id, created_at=now,
+            expires_at=now + timedelta(days=30)))
+    assert "扫码绑定好了！李大山" in await chat("o-li-new").event("SCAN", "bind:p7Kq2")
+    assert "还没有绑定" in await li.send("解绑")
+    await bot.flush_outbox()
+    assert li.pushed() == ["您的身份已被另一个微信绑定。如不是您本人，请联系支部书记。"]
+
+
 async def test_unbind_is_recorded_not_deleted(bot: Any, county: Any, chat: Any) -> None:
     wang = chat("o-wang")
     await bind(wang, "王德福", county.wang_number)

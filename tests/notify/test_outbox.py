@@ -208,6 +208,23 @@ async def test_quiet_hours_hold_non_urgent_messages_until_morning(bot: Any) -> N
     assert bot.api.sent_texts(OPENID) == ["您的消息回复", "培训通知"]
 
 
+async def test_quiet_hours_within_a_day_hold_only_their_own_hours(start_bot: Any) -> None:
+    bot = await start_bot(quiet_hours="12:00-14:00")
+    await bot.driver().text(OPENID, "你好")  # 10:00 in the county: not quiet
+    await queue(bot, key="morning", content="上午的通知")
+    await bot.flush_outbox()
+    assert bot.api.sent_texts(OPENID) == ["上午的通知"]
+    bot.clock.advance(hours=2, minutes=30)  # 12:30: quiet
+    await queue(bot, key="noon", content="中午的通知")
+    await bot.flush_outbox()
+    assert bot.api.sent_texts(OPENID) == ["上午的通知"]
+    assert [row.next_attempt_at for row in await rows(bot) if row.idempotency_key == "noon"] \
+        == [bot.clock.now() + timedelta(hours=1, minutes=30)]  # 14:00
+    bot.clock.advance(hours=1, minutes=30)  # 14:00: quiet hours are over
+    await bot.flush_outbox()
+    assert bot.api.sent_texts(OPENID) == ["上午的通知", "中午的通知"]
+
+
 async def test_two_dispatchers_never_send_a_row_twice(bot: Any) -> None:
     await bot.driver().text(OPENID, "你好")
     for n in range(4):
@@ -232,7 +249,8 @@ async def test_a_dispatcher_killed_mid_send_never_sends_twice(bot: Any) -> None:
         await conn.execute(update(outbox).where(outbox.c.idempotency_key == "before")
                            .values(status="sending"))
         await conn.execute(update(outbox).where(outbox.c.idempotency_key == "during")
-                           .values(status="sending", channel="custom"))
+                           .values(status="sending", channel="custom",
+                                   calling_at=bot.clock.now()))
     await bot.services.dispatcher.send_due()
     assert bot.api.sent_texts(OPENID) == []  # a live claim is left alone
     bot.clock.advance(minutes=6)

@@ -187,6 +187,21 @@ async def test_unknown_event_gets_a_polite_reply(bot: Any) -> None:
     assert delivery.text == say("unknown_type")
 
 
+async def test_made_up_message_types_are_counted_under_one_other_label(bot: Any) -> None:
+    driver = bot.driver()
+    for made_up in ("hologram", "smell", "telepathy", "Hologram2", "x" * 32):
+        await driver.send(OPENID, driver.message_xml(OPENID, made_up, {"Title": "x"}))
+    await driver.event(OPENID, "some_future_event", "k")
+    await driver.text(OPENID, "帮助")
+    metrics = await (await bot.session.get(bot.url("/metrics"))).text()
+    series = [line for line in metrics.splitlines()
+              if line.startswith("bangfu_messages_total{")]
+    assert [line for line in series if 'type="other"' in line] == [
+        'bangfu_messages_total{outcome="handled",type="other"} 6.0']
+    assert sorted(series) == ['bangfu_messages_total{outcome="handled",type="other"} 6.0',
+                      'bangfu_messages_total{outcome="handled",type="text"} 1.0']
+
+
 async def test_delivery_receipt_gets_success_and_no_text(bot: Any) -> None:
     delivery = await bot.driver().event(OPENID, "TEMPLATESENDJOBFINISH", MsgID="200163836",
                                         Status="success")

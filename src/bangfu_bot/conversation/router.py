@@ -409,13 +409,16 @@ class ChatBot:
             return [say("not_allowed", role=say("role_department"))]
         if word == "signups":
             return [await broadcasts.signup_list(ctx.conn)]
+        from bangfu_bot.notify.outbox import say as say_outbox
+
         counts = await status_counts(ctx.conn)
         lines = [broadcasts.say("status_header")]
         for status in ("sent", "delivered", "escalated", "pending", "undeliverable", "unknown",
-                       "failed"):
+                       "unknown_escalated", "failed"):
             if counts.get(status):
-                lines.append(broadcasts.say("status_line", label=say(f"outbox_{status}"),
-                                            count=counts[status]))
+                label = (say_outbox(f"status_{status}") if status == "unknown_escalated"
+                         else say(f"outbox_{status}"))
+                lines.append(broadcasts.say("status_line", label=label, count=counts[status]))
         latest = await broadcasts.latest_report(ctx.conn, self.tz)
         return ["\n".join([*lines, latest] if latest else lines)]
 
@@ -585,7 +588,8 @@ def load_menu(path: Path) -> dict[str, str]:
 
 async def bind_action(bot: ChatBot, ctx: Context, flow: Flow, answers: dict[str, Any],
                       context: dict[str, Any]) -> ActionResult:
-    """members.bind: name + last six ID characters → binding (five misses lock an hour)."""
+    """members.bind: name + last six ID characters → binding (five misses lock an hour, for
+    the WeChat user and for the name tried); the person's earlier WeChat user is told."""
     person = await members.try_bind(ctx.conn, openid=ctx.openid, name=answers["name"],
                                     id_tail=answers["id_tail"], now=ctx.now)
     if person is not None:
@@ -593,6 +597,8 @@ async def bind_action(bot: ChatBot, ctx: Context, flow: Flow, answers: dict[str,
         return ActionResult(say("bind_ok", name=person.name))
     if await members.binding_locked(ctx.conn, ctx.openid, ctx.now):
         return ActionResult(say("bind_locked"))
+    if await members.name_locked(ctx.conn, answers["name"], ctx.now):
+        return ActionResult(say("bind_name_locked"))
     return ActionResult(say("bind_mismatch"), restart=True)
 
 

@@ -22,9 +22,14 @@ from bangfu_bot.members.models import (
     people,
     person_roles,
 )
+from bangfu_bot.notify.outbox import queue_message
+from bangfu_bot.texts import speaker
 
 MAX_FAILURES = 5
 LOCK_WINDOW = timedelta(hours=1)
+NAME_MAX = 40  # people.name: a longer name matches nobody
+
+say = speaker("bangfu_bot.members")
 
 
 @dataclass(frozen=True)
@@ -134,6 +139,19 @@ async def binding_locked(conn: AsyncConnection, openid: str, now: datetime) -> b
     return failures >= MAX_FAILURES
 
 
+async def name_locked(conn: AsyncConnection, name: str, now: datetime) -> bool:
+    """Five failed tries against this name within the last hour, from any WeChat users,
+    lock binding to it (whoever it names: a name on nobody is locked alike, so the answer
+    tells nothing about the roster)."""
+    failures = (
+        await conn.execute(select(func.count()).select_from(binding_attempts).where(
+            binding_attempts.c.name == name[:NAME_MAX],
+            binding_attempts.c.succeeded.is_(False),
+            binding_attempts.c.at > now - LOCK_WINDOW))
+    ).scalar_one()
+    return failures >= MAX_FAILURES
+
+
 async def find_by_name_and_id_tail(conn: AsyncConnection, name: str, id_tail: str
                                    ) -> int | None:
     """The one active person with this name whose ID number ends with `id_tail`."""
@@ -147,10 +165,17 @@ async def find_by_name_and_id_tail(conn: AsyncConnection, name: str, id_tail: st
 
 async def try_bind(conn: AsyncConnection, *, openid: str, name: str, id_tail: str,
                    now: datetime) -> Person | None:
-    """Bind when name and ID tail match one person; every try is recorded."""
+    """Bind when name and ID tail match one person and the name is not locked; every try is
+    recorded. A try refused by the name's lock is not checked at all, and is recorded
+    without the name: it counts against the WeChat user, but does not keep the name locked
+    longer (the person themself, trying again, would otherwise lock themself out)."""
+    if await name_locked(conn, name, now):
+        await conn.execute(insert(binding_attempts).values(openid=openid, at=now,
+                                                           succeeded=False))
+        return None
     person_id = await find_by_name_and_id_tail(conn, name, id_tail)
-    await conn.execute(insert(binding_attempts).values(openid=openid, at=now,
-                                                       succeeded=person_id is not None))
+    await conn.execute(insert(binding_attempts).values(openid=openid, name=name[:NAME_MAX],
+                                                       at=now, succeeded=person_id is not None))
     if person_id is None:
         return None
     await bind(conn, openid=openid, person_id=person_id, channel="chat", now=now)
@@ -158,11 +183,24 @@ async def try_bind(conn: AsyncConnection, *, openid: str, name: str, id_tail: st
 
 
 async def bind(conn: AsyncConnection, *, openid: str, person_id: int, channel: str,
-               now: datetime) -> None:
-    """Make this WeChat user this person (ending any earlier binding of the user)."""
+               now: datetime) -> list[str]:
+    """Make this WeChat user this person. A person has one WeChat user at a time: any
+    earlier binding of the user, and the person's binding to any other user, ends (recorded,
+    not deleted), and that other user is told through the outbox. Returns the users whose
+    binding to the person ended."""
     await unbind(conn, openid=openid, now=now)
+    ended = (await conn.execute(
+        update(bindings)
+        .where(bindings.c.person_id == person_id, bindings.c.unbound_at.is_(None))
+        .values(unbound_at=now)
+        .returning(bindings.c.id, bindings.c.openid))).all()
+    for binding_id, previous in ended:
+        await queue_message(conn, key=f"bound-elsewhere:{binding_id}", openid=previous,
+                            kind="binding", content=say("bound_elsewhere"),
+                            reason="the person was bound from another WeChat user", now=now)
     await conn.execute(insert(bindings).values(openid=openid, person_id=person_id,
                                                channel=channel, bound_at=now))
+    return [previous for _, previous in ended]
 
 
 async def unbind(conn: AsyncConnection, *, openid: str, now: datetime) -> bool:

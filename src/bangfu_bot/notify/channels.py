@@ -74,9 +74,14 @@ def shorten(text: str, limit: int = TEMPLATE_FIELD_MAX) -> str:
 
 
 def quiet_until(now: datetime, tz: ZoneInfo, start: time, end: time) -> datetime | None:
-    """When quiet hours are on (outside start–end local time), the instant they end."""
+    """When quiet hours are on (outside the awake window start–end, local time), the instant
+    they end: the next `start`. Either window may cross midnight: awake 08:00–21:00 is quiet
+    from 21:00 to 08:00, awake 14:00–12:00 is quiet from 12:00 to 14:00 (start == end would
+    leave no quiet hours; the settings refuse it)."""
     local = now.astimezone(tz)
-    if start <= local.time() < end:
+    at = local.time()
+    awake = start <= at < end if start < end else (at >= start or at < end)
+    if awake:
         return None
-    day = local.date() if local.time() < start else local.date() + timedelta(days=1)
+    day = local.date() if at < start else local.date() + timedelta(days=1)
     return datetime.combine(day, start, tzinfo=tz)

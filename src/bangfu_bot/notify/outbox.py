@@ -4,11 +4,19 @@ Domain code calls `queue_message` inside its own transaction; it never calls WeC
 The dispatcher claims due rows in batches (a conditional UPDATE, so two processes never
 send the same row), chooses the channel open now, sends with bounded concurrency, and
 records every attempt.
+
+What a killed process leaves behind is decided row by row. Each row's `calling_at` is
+committed before its own call to WeChat starts (see `_CallMarks`): a claimed row without it
+never reached WeChat and is simply sent again; a template with it is sent again with the
+same client_msg_id (WeChat drops a second copy); a customer-service message with it may
+have arrived, and that API has no idempotency key: it becomes `unknown`, and a member's
+branch secretary gets a to-do to make sure it arrived.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Sequence
@@ -36,8 +44,14 @@ QUEUE_CHUNK = 5_000
 # Rows one dispatcher pass sends at most, so stale claims and the `also` hooks (the mass
 # calls of new broadcasts) are looked at every few seconds even under a big backlog.
 PASS_LIMIT = 2_000
-# A row left "sending" by a process that died is retried after this long.
+# A row left "sending" by a process that died is taken up again after this long.
 STALE_CLAIM = timedelta(minutes=5)
+# Only the leader dispatches, so a claim older than the dispatcher itself was made by a
+# leader that died or stepped down: it is taken up once it is this old (a deposed leader
+# stops within a leadership check, 15 s), not after STALE_CLAIM.
+TAKEOVER = timedelta(seconds=30)
+# How much of an `unknown` message its to-do quotes on its first line (the 待办 list).
+UNKNOWN_START = 30
 
 
 def outbox_row(
@@ -124,6 +138,67 @@ class _Send:
     last_errcode: int | None = None
     done: bool = False  # nothing more to do or write for this row in this batch
     uses_window: bool = False  # counted in Dispatcher._window_taken until recorded
+    marked: bool | None = None  # its call's `calling_at`: committed, failed, or not yet
+
+
+class _CallMarks:
+    """Commits each row's `calling_at` just before its call starts; calls starting together
+    share one statement (group commit).
+
+    The guarantee: a row's call to WeChat starts only after the statement setting its
+    `calling_at` has committed, so a claimed row without `calling_at` never reached WeChat
+    and is sent again after a crash, whatever else happened to its batch. The converse is
+    loose only by the calls about to start: a row is marked while it holds one of the
+    `concurrency` slots, so a crash leaves at most that many rows marked whose call never
+    went out. Calls that get their slot while a mark is being written wait for it and are
+    marked together by the next one; a round of calls costs one statement per such group
+    (about a tenth of the calls in the bench), on one autocommit connection kept for the
+    round, not a transaction per row.
+    """
+
+    def __init__(self, engine: AsyncEngine, clock: Clock,
+                 writing: Callable[[], contextlib.AbstractAsyncContextManager[Any]]) -> None:
+        self._engine = engine
+        self._clock = clock
+        self._writing = writing
+        self._queued: list[_Send] = []
+        self._turn = asyncio.Lock()  # one mark written at a time
+        self._conn: AsyncConnection | None = None  # autocommit: each statement commits
+
+    async def mark(self, send: _Send) -> bool:
+        """Whether the row's `calling_at` is committed (False: its call must not start)."""
+        send.marked = None
+        self._queued.append(send)
+        async with self._turn:
+            if send.marked is None:  # not written by the mark before: write all that wait
+                group, self._queued = self._queued, []
+                ok = False
+                try:
+                    async with self._writing():
+                        if self._conn is None:
+                            conn = await self._engine.connect()
+                            self._conn = await conn.execution_options(
+                                isolation_level="AUTOCOMMIT")
+                        await self._conn.execute(
+                            update(outbox)
+                            .where(outbox.c.id.in_([queued.row.id for queued in group]))
+                            .values(calling_at=self._clock.now()))
+                    ok = True
+                except Exception as exc:  # noqa: BLE001 - those calls are not made, not lost
+                    log.warning("outbox: could not mark %d calls as starting: %s",
+                                len(group), type(exc).__name__)
+                    await self.close()
+                finally:
+                    for queued in group:
+                        queued.marked = ok
+        return bool(send.marked)
+
+    async def close(self) -> None:
+        """Give the connection back (at the end of each round of calls)."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.close()
 
 
 class Dispatcher:
@@ -134,11 +209,11 @@ class Dispatcher:
     a to-do to tell them by phone or visit. Busy and rate-limit errors retry with backoff.
 
     Rows go in batches: one transaction claims a batch and marks each row with the channel
-    it will be sent by (so a process killed mid-call leaves that trace), the calls run
-    concurrently (at most `rules.concurrency` at once; one user's rows in order), and one
-    transaction records the attempts and outcomes. A customer-service message refused as
-    undeliverable is retried as a template in a second round of the same batch. The next
-    batch is claimed while the calls of one are under way.
+    it will be sent by, the calls run concurrently (at most `rules.concurrency` at once; one
+    user's rows in order), each after its row's `calling_at` is committed (calls starting
+    together share that commit), and one transaction records the attempts and outcomes. A
+    customer-service message refused as undeliverable is retried as a template in a second
+    round of the same batch. The next batch is claimed while the calls of one are under way.
     """
 
     def __init__(
@@ -153,6 +228,11 @@ class Dispatcher:
         self._poll_s = poll_s
         self._rules = rules or DeliveryRules()
         self._slots = asyncio.Semaphore(self._rules.concurrency)
+        # SQLite has one writer at a time: the dispatcher's own transactions (a claim under
+        # way beside the calls' marks) queue here rather than in SQLite's sleeping busy wait.
+        self._sqlite_writes = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+        self._marks = _CallMarks(engine, clock, self._writing)
+        self._started_at: datetime | None = None  # set by start()
         # Enough rows per batch to keep every slot busy for several calls, so the two
         # transactions of a batch are spread over many sends.
         self._batch = max(32, 8 * self._rules.concurrency)
@@ -169,6 +249,7 @@ class Dispatcher:
     def start(self) -> None:
         """Start the sending loop."""
         self._stopping = False
+        self._started_at = self._clock.now()
         self._task = asyncio.create_task(self._loop(), name="outbox-dispatcher")
 
     async def close(self, grace_s: float = 5.0) -> None:
@@ -205,6 +286,10 @@ class Dispatcher:
         """Look for due rows now rather than at the next poll."""
         self._wake.set()
 
+    def _writing(self) -> contextlib.AbstractAsyncContextManager[Any]:
+        """Held around each of the dispatcher's write transactions (on SQLite only)."""
+        return self._sqlite_writes or contextlib.nullcontext()
+
     async def _loop(self) -> None:
         while not self._stopping:
             full = False
@@ -228,8 +313,8 @@ class Dispatcher:
             return await self._send_due(limit, lambda: False)
 
     async def _send_due(self, limit: int, stop: Callable[[], bool]) -> int:
-        async with self._engine.begin() as conn:
-            await _recover_stale_claims(conn, self._clock.now())
+        async with self._writing(), self._engine.begin() as conn:
+            await _recover_stale_claims(conn, self._clock.now(), before=self._started_at)
         for work in self._also:
             await work()  # e.g. the mass calls of pending broadcasts
         attempted = 0
@@ -261,7 +346,7 @@ class Dispatcher:
         transaction, before any call is made."""
         now = self._clock.now()
         quiet = quiet_until(now, self._rules.tz, self._rules.quiet_start, self._rules.quiet_end)
-        async with self._engine.begin() as conn:
+        async with self._writing(), self._engine.begin() as conn:
             if quiet is not None:
                 # Quiet hours: non-urgent rows wait for the morning (nothing is dropped).
                 await conn.execute(
@@ -279,7 +364,7 @@ class Dispatcher:
             claimed = (await conn.execute(
                 update(outbox)
                 .where(outbox.c.id.in_(due.scalar_subquery()), outbox.c.status == "pending")
-                .values(status="sending", next_attempt_at=now, channel=None)
+                .values(status="sending", next_attempt_at=now, channel=None, calling_at=None)
                 .returning(*outbox.c)
             )).all()
             rows = sorted(claimed, key=lambda row: (not row.urgent, row.id))
@@ -339,7 +424,7 @@ class Dispatcher:
             send.call = None
         self._window_recorded(batch)
         if batch:
-            async with self._engine.begin() as conn:
+            async with self._writing(), self._engine.begin() as conn:
                 await conn.execute(update(outbox).where(
                     outbox.c.id.in_([send.row.id for send in batch]))
                     .values(status="pending", channel=None))
@@ -348,13 +433,17 @@ class Dispatcher:
         by_user: defaultdict[str, list[_Send]] = defaultdict(list)
         for send in calls:
             by_user[send.row.openid].append(send)
-        await asyncio.gather(*(self._call_in_order(sends, stop) for sends in by_user.values()))
+        try:
+            await asyncio.gather(*(self._call_in_order(sends, stop)
+                                   for sends in by_user.values()))
+        finally:
+            await self._marks.close()
 
     async def _call_in_order(self, sends: list[_Send], stop: Callable[[], bool]) -> None:
         # One user's messages go one after another, so a reply split in parts arrives in order.
         for send in sends:
             async with self._slots:
-                if stop():
+                if stop() or not await self._marks.mark(send):
                     send.call = None  # never called: due again for the next dispatcher
                     send.values = {"status": "pending", "channel": None}
                     continue
@@ -422,7 +511,7 @@ class Dispatcher:
         now = self._clock.now()
         open_ = [send for send in batch if not send.done]
         escalated = False
-        async with self._engine.begin() as conn:
+        async with self._writing(), self._engine.begin() as conn:
             attempts = [attempt for send in open_ for attempt in send.attempts]
             if attempts:
                 await conn.execute(insert(outbox_attempts), attempts)
@@ -447,12 +536,13 @@ class Dispatcher:
 
 
 async def _mark_channels(conn: AsyncConnection, sends: list[_Send]) -> None:
-    """Write each row's next channel (and the errcode that sent it there) before the call."""
+    """Write each row's next channel (and the errcode that sent it there) before the call;
+    that channel's call has not started (`calling_at` is written just before it does)."""
     for channel in ("custom", "template"):
         ids = [send.row.id for send in sends if send.call == channel]
         if ids:
             await conn.execute(update(outbox).where(outbox.c.id.in_(ids))
-                               .values(channel=channel))
+                               .values(channel=channel, calling_at=None))
     refused = [{"b_id": send.row.id, "b_last_errcode": send.last_errcode}
                for send in sends if send.call is not None and send.last_errcode is not None]
     if refused:
@@ -484,16 +574,30 @@ async def _update_many(conn: AsyncConnection, params: list[dict[str, Any]]) -> N
     await conn.execute(statement, params)
 
 
-async def _recover_stale_claims(conn: AsyncConnection, now: datetime) -> None:
-    """Rows left "sending" by a dispatcher that died. One that died before calling WeChat is
-    simply due again; one that died during a template call is retried with the same
-    client_msg_id (WeChat drops the duplicate); one that died during a customer-service
-    call may have been delivered, and that API has no idempotency key: it is marked
-    `unknown` rather than risk sending it twice."""
-    stale = (outbox.c.status == "sending") & (outbox.c.next_attempt_at < now - STALE_CLAIM)
-    await conn.execute(update(outbox).where(stale, outbox.c.channel == "custom")
-                       .values(status="unknown"))
+async def _recover_stale_claims(conn: AsyncConnection, now: datetime,
+                                before: datetime | None = None) -> None:
+    """Rows left "sending" by a dispatcher that died. One whose call had not started (no
+    `calling_at`) is simply due again; one that died during a template call is retried with
+    the same client_msg_id (WeChat drops the duplicate); one that died during a
+    customer-service call may have been delivered, and that API has no idempotency key: it
+    is marked `unknown` rather than risk sending it twice, and a member's branch secretary
+    is asked to make sure it arrived (channel `escalated`)."""
+    old = outbox.c.next_attempt_at < now - STALE_CLAIM
+    if before is not None:  # claimed before this dispatcher started: not its own
+        old = old | ((outbox.c.next_attempt_at < before)
+                     & (outbox.c.next_attempt_at < now - TAKEOVER))
+    stale = (outbox.c.status == "sending") & old
+    maybe_delivered = (await conn.execute(
+        update(outbox)
+        .where(stale, outbox.c.channel == "custom", outbox.c.calling_at.is_not(None))
+        .values(status="unknown")
+        .returning(*outbox.c))).all()
     await conn.execute(update(outbox).where(stale).values(status="pending"))
+    told = [row.id for row in sorted(maybe_delivered, key=lambda row: row.id)
+            if await escalate_unknown(conn, row=row, now=now)]
+    if told:
+        await conn.execute(update(outbox).where(outbox.c.id.in_(told))
+                           .values(channel="escalated"))
 
 
 async def _set(conn: AsyncConnection, row_id: int, **values: Any) -> None:
@@ -520,6 +624,32 @@ say = speaker("bangfu_bot.notify")
 async def escalate(conn: AsyncConnection, *, row: Any, why: str, now: datetime) -> bool:
     """Give the recipient's branch secretary a to-do to pass the message on; False when
     nobody can (no binding, no secretary, or it already was a to-do for an official)."""
+    return await _ask_secretaries(
+        conn, row=row, now=now, key=f"escalate:{row.id}",
+        text=lambda name: say("escalate", name=name, content=row.content)
+        + say("escalate_reason", why=say(why)))
+
+
+async def escalate_unknown(conn: AsyncConnection, *, row: Any, now: datetime) -> bool:
+    """A message that may or may not have reached a member (its sending was cut off): their
+    branch secretary gets a to-do to make sure it did. False as for `escalate` (an
+    official's to-do is not escalated: it is still in their 待办)."""
+    start = shorten(row.content, UNKNOWN_START)
+    whole = start == " ".join(row.content.split())
+
+    def text(name: str) -> str:
+        told = say("unknown_check", name=name, start=start)
+        if not whole:
+            told += say("unknown_whole", content=row.content)
+        return told + say("unknown_reason")
+
+    return await _ask_secretaries(conn, row=row, now=now, key=f"unknown:{row.id}", text=text)
+
+
+async def _ask_secretaries(conn: AsyncConnection, *, row: Any, now: datetime, key: str,
+                           text: Callable[[str], str]) -> bool:
+    """A `tell_member` to-do, worded by `text(member's name)`, for each branch secretary of
+    the row's recipient (the recipient left out); False when there is nobody to ask."""
     from bangfu_bot.members.service import person_for_openid, secretaries_of
     from bangfu_bot.todos.service import add_todo
 
@@ -531,11 +661,10 @@ async def escalate(conn: AsyncConnection, *, row: Any, why: str, now: datetime) 
     secretaries = [s for s in await secretaries_of(conn, person.branch_id) if s != person.id]
     if not secretaries:
         return False
-    text = say("escalate", name=person.name, content=row.content) + say("escalate_reason",
-                                                                        why=say(why))
+    told = text(person.name)
     for secretary_id in secretaries:
-        await add_todo(conn, assignee_id=secretary_id, kind="tell_member", text=text, now=now,
-                       subject_id=person.id, key=f"escalate:{row.id}:{secretary_id}")
+        await add_todo(conn, assignee_id=secretary_id, kind="tell_member", text=told, now=now,
+                       subject_id=person.id, key=f"{key}:{secretary_id}")
     return True
 
 
@@ -556,6 +685,16 @@ async def template_finished(conn: AsyncConnection, *, msgid: int, status: str,
 
 
 async def status_counts(conn: AsyncConnection) -> dict[str, int]:
-    """How many outbox rows are in each status."""
+    """How many outbox rows are in each status; `unknown` rows a secretary was asked to make
+    sure of are counted apart, as `unknown_escalated` (and not under `unknown`)."""
     rows = await conn.execute(select(outbox.c.status, func.count()).group_by(outbox.c.status))
-    return {status: int(count) for status, count in rows}
+    counts = {status: int(count) for status, count in rows}
+    if counts.get("unknown"):
+        told = int((await conn.execute(select(func.count()).select_from(outbox).where(
+            outbox.c.status == "unknown", outbox.c.channel == "escalated"))).scalar_one())
+        if told:
+            counts["unknown_escalated"] = told
+            counts["unknown"] -= told
+            if not counts["unknown"]:
+                del counts["unknown"]
+    return counts

@@ -37,8 +37,12 @@ class Inbound:
 
     @property
     def kind(self) -> str:
-        """A short label for metrics: the message type or the event name."""
-        return f"event:{self.event}" if self.is_event else self.msg_type
+        """A short label for metrics: the message type or the event name when WeChat
+        documents it (wechatpy's tables), else `other`, so that made-up types and events
+        cannot add series to /metrics."""
+        if self.is_event:
+            return f"event:{self.event}" if self.event in EVENT_TYPES else "other"
+        return self.msg_type if self.msg_type in MESSAGE_TYPES else "other"
 
 
 def _text(value: object) -> str:
