@@ -3,7 +3,7 @@ the fund reconciling to the fen after every step."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from bangfu_bot import db
+from bangfu_bot.conversation.engine import yuan
 from bangfu_bot.fund.service import Movement, figures_now, reconciliation_fen, record
 from bangfu_bot.loans import service as loans
 from bangfu_bot.loans.models import instalments, loan_events
@@ -243,3 +244,32 @@ async def test_the_fund_report_ages_each_loan_and_lists_what_is_due(
         assert (month, principal) == ("2028-03", 5000) and interest > 0
     else:
         assert expected == []  # what is overdue is in 借款余额, not expected
+
+
+async def test_repayments_on_the_edges_of_the_schedule(county: Any) -> None:
+    engine, people = county
+    loan_id = await disbursed_loan(engine, people, kind="bullet")  # 5,000 yuan on 10 March
+
+    def pay(amount: int, day: date, receipt: str) -> Any:
+        return step(engine, lambda c: loans.repay(c, loan_id=loan_id, staff=people["sun"],
+                                                  amount_fen=amount, paid_on=day,
+                                                  receipt=receipt, now=NOW))
+
+    for amount in (0, -100):
+        with pytest.raises(loans.LoanRefused) as refused:
+            await pay(amount, date(2026, 3, 10), f"Z{amount}")
+        assert refused.value.message == "还款金额要大于 0。"
+    # On the day of disbursement no interest has accrued: all of it is principal.
+    assert "利息 0元" in await pay(100_000, date(2026, 3, 10), "R1")
+    async with engine.connect() as conn:
+        plan = (await conn.execute(select(instalments).where(
+            instalments.c.loan_id == loan_id))).one()
+        eve = await loans.position(conn, loan_id, plan.due_on - timedelta(days=1))
+        due = await loans.position(conn, loan_id, plan.due_on)
+    # The day before the due date owes one day's interest less on the 4,000 yuan left.
+    assert due.interest_due_fen - eve.interest_due_fen == round(400_000 * 435 / 3_650_000)
+    with pytest.raises(loans.LoanRefused) as refused:
+        await pay(eve.owed_now_fen + 1, plan.due_on - timedelta(days=1), "R2")
+    assert f"最多应还 {yuan(eve.owed_now_fen)}" in refused.value.message  # the figure owed
+    done = await pay(eve.owed_now_fen, plan.due_on - timedelta(days=1), "R2")
+    assert "全部还清" in done
