@@ -63,16 +63,20 @@ class Act:
     """An act of the mechanism, as the table lists it."""
 
     name: str
-    label: str  # what the README and a refusal call it
     grants: tuple[Grant, ...]
     subject_may_act: bool = False  # the subject's own act (apply, object)
     checker: bool = False  # must not be made by the one who made the step it checks
 
+    @property
+    def label(self) -> str:
+        """What people call the act (messages.toml), in refusals and the README."""
+        return say("act_" + self.name.replace(".", "_"))
 
-def _act(name: str, label: str, *grants: tuple[str, Scope], subject_may_act: bool = False,
+
+def _act(name: str, *grants: tuple[str, Scope], subject_may_act: bool = False,
          checker: bool = False) -> Act:
-    return Act(name, label, tuple(Grant(role, scope) for role, scope in grants),
-               subject_may_act, checker)
+    return Act(name, tuple(Grant(role, scope) for role, scope in grants), subject_may_act,
+               checker)
 
 
 SEC_BRANCH = ("secretary", Scope.BRANCH)
@@ -84,37 +88,37 @@ SYSTEM = ("system", Scope.SYSTEM)
 
 ACTS: tuple[Act, ...] = (
     # Cases (帮扶申请)
-    _act("case.apply", "申请帮扶", ("member", Scope.OWN), SEC_BRANCH, subject_may_act=True),
-    _act("case.open_evaluation", "召开民主评议", SEC_BRANCH, STAND_IN),
-    _act("case.record_evaluation", "记录民主评议", SEC_BRANCH, STAND_IN),
-    _act("case.open_notice", "开始公示", SYSTEM, SEC_BRANCH, STAND_IN),
-    _act("case.close_notice", "结束公示", SYSTEM, SEC_BRANCH, STAND_IN),
-    _act("case.report", "上报党委", SEC_BRANCH, STAND_IN),
-    _act("case.decide", "党委审批", COMMITTEE, UNPLACED),
-    _act("case.resume_returned", "按退回意见重办", SEC_BRANCH, STAND_IN),
-    _act("case.file", "备案", DEPARTMENT),
-    _act("case.enter_ledger", "列入台帐", SYSTEM, DEPARTMENT),
-    _act("case.exit", "退出台帐", SEC_BRANCH, STAND_IN, DEPARTMENT),
-    _act("case.review", "年度复核", SEC_BRANCH, STAND_IN),
+    _act("case.apply", ("member", Scope.OWN), SEC_BRANCH, subject_may_act=True),
+    _act("case.open_evaluation", SEC_BRANCH, STAND_IN),
+    _act("case.record_evaluation", SEC_BRANCH, STAND_IN),
+    _act("case.open_notice", SYSTEM, SEC_BRANCH, STAND_IN),
+    _act("case.close_notice", SYSTEM, SEC_BRANCH, STAND_IN),
+    _act("case.report", SEC_BRANCH, STAND_IN),
+    _act("case.decide", COMMITTEE, UNPLACED),
+    _act("case.resume_returned", SEC_BRANCH, STAND_IN),
+    _act("case.file", DEPARTMENT),
+    _act("case.enter_ledger", SYSTEM, DEPARTMENT),
+    _act("case.exit", SEC_BRANCH, STAND_IN, DEPARTMENT),
+    _act("case.review", SEC_BRANCH, STAND_IN),
     # Objections (异议)
-    _act("objection.raise", "提出异议", ("member", Scope.BRANCH), subject_may_act=False),
-    _act("objection.resolve", "处理异议", SEC_BRANCH, STAND_IN),
+    _act("objection.raise", ("member", Scope.BRANCH), subject_may_act=False),
+    _act("objection.resolve", SEC_BRANCH, STAND_IN),
     # Loans (借款) and repayments
-    _act("loan.apply", "申请借款", ("member", Scope.OWN), subject_may_act=True),
-    _act("loan.decide", "党委审批借款", COMMITTEE, UNPLACED),
-    _act("loan.inspect", "实地考核", DEPARTMENT),
-    _act("loan.guarantee", "登记担保", DEPARTMENT),
-    _act("loan.record_disbursement", "登记放款", DEPARTMENT),
-    _act("loan.confirm_disbursement", "复核放款", DEPARTMENT, checker=True),
-    _act("loan.repay", "还款登记", DEPARTMENT),
-    _act("loan.close", "还清结清", SYSTEM),
-    _act("loan.write_off", "核销", COMMITTEE, UNPLACED),
+    _act("loan.apply", ("member", Scope.OWN), subject_may_act=True),
+    _act("loan.decide", COMMITTEE, UNPLACED),
+    _act("loan.inspect", DEPARTMENT),
+    _act("loan.guarantee", DEPARTMENT),
+    _act("loan.record_disbursement", DEPARTMENT),
+    _act("loan.confirm_disbursement", DEPARTMENT, checker=True),
+    _act("loan.repay", DEPARTMENT),
+    _act("loan.close", SYSTEM),
+    _act("loan.write_off", COMMITTEE, UNPLACED),
     # Visits (走访慰问), notices (通知) and the fund (基金)
-    _act("visit.open_campaign", "开展走访", DEPARTMENT, SYSTEM),
-    _act("visit.open_event", "临时慰问", SEC_BRANCH, DEPARTMENT),
-    _act("visit.report", "报告走访", ("bound", Scope.ASSIGNED)),
-    _act("broadcast.send", "发通知", DEPARTMENT, SYSTEM),
-    _act("fund.contribute", "基金入账", DEPARTMENT, SYSTEM),
+    _act("visit.open_campaign", DEPARTMENT, SYSTEM),
+    _act("visit.open_event", SEC_BRANCH, DEPARTMENT),
+    _act("visit.report", ("bound", Scope.ASSIGNED)),
+    _act("broadcast.send", DEPARTMENT, SYSTEM),
+    _act("fund.contribute", DEPARTMENT, SYSTEM),
 )
 BY_NAME = {act.name: act for act in ACTS}
 
