@@ -5,12 +5,15 @@ The dispatcher claims due rows in batches (a conditional UPDATE, so two processe
 send the same row), chooses the channel open now, sends with bounded concurrency, and
 records every attempt.
 
-What a killed process leaves behind is decided row by row. Each row's `calling_at` is
-committed before its own call to WeChat starts (see `_CallMarks`): a claimed row without it
-never reached WeChat and is simply sent again; a template with it is sent again with the
-same client_msg_id (WeChat drops a second copy); a customer-service message with it may
-have arrived, and that API has no idempotency key: it becomes `unknown`, and a member's
-branch secretary gets a to-do to make sure it arrived.
+What a killed process leaves behind is decided row by row (see `_CallLog`). Each row's
+`calling_at` is committed before its own call to WeChat starts, and what came of the call
+as soon as it returns: a row that was sent is `sent`, whatever became of the rest of its
+batch; a claimed row without `calling_at` never reached WeChat (or was refused) and is
+simply sent again; a template left with it is sent again with the same client_msg_id
+(WeChat drops a second copy); a customer-service message left with it was under way at the
+crash and may have arrived, and that API has no idempotency key: it becomes `unknown`, and
+a member's branch secretary gets a to-do to make sure it arrived. Those are at most the
+`concurrency` calls under way.
 """
 
 from __future__ import annotations
@@ -128,7 +131,8 @@ class DeliveryRules:
 @dataclass(eq=False)
 class _Send:
     """One claimed row on its way: the call to make next, the attempts made and what
-    becomes of the row, kept until the batch's next recording transaction writes them."""
+    becomes of the row, kept until they are written: as its call ends (`_CallLog.ended`),
+    else by the batch's next recording transaction."""
 
     row: Any
     call: str | None = None  # "custom" | "template": the next call; None: none left
@@ -141,57 +145,133 @@ class _Send:
     marked: bool | None = None  # its call's `calling_at`: committed, failed, or not yet
 
 
-class _CallMarks:
-    """Commits each row's `calling_at` just before its call starts; calls starting together
-    share one statement (group commit).
+class _CallLog:
+    """Commits where each row's call to WeChat stands: its `calling_at` just before the call
+    starts (`mark`), and what came of it as soon as it returns (`ended`). Calls starting or
+    ending together share the statements (group commit), on one autocommit connection kept
+    for the round of calls, under the dispatcher's SQLite write lock.
 
-    The guarantee: a row's call to WeChat starts only after the statement setting its
-    `calling_at` has committed, so a claimed row without `calling_at` never reached WeChat
-    and is sent again after a crash, whatever else happened to its batch. The converse is
-    loose only by the calls about to start: a row is marked while it holds one of the
-    `concurrency` slots, so a crash leaves at most that many rows marked whose call never
-    went out. Calls that get their slot while a mark is being written wait for it and are
-    marked together by the next one; a round of calls costs one statement per such group
-    (about a tenth of the calls in the bench), on one autocommit connection kept for the
-    round, not a transaction per row.
+    The guarantees. A row's call starts only after the statement setting its `calling_at`
+    has committed, so a claimed row without `calling_at` never reached WeChat and is sent
+    again after a crash, whatever else happened to its batch. A call that returned has its
+    attempt committed and its row's outcome: `sent` (with its msgid), or due again / failed
+    as the error says, or, refused with the batch to decide what next (the secretary, or a
+    template in the batch's second round), its `calling_at` cleared (it did not arrive, and
+    is sent again after a crash). A call queues its outcome before it gives its slot back,
+    and a turn writes the queued outcomes before the marks (and no mark if they fail), so
+    the call that takes that slot starts only after the outcome is committed: a crash leaves
+    at most `concurrency` rows marked without an outcome, the calls under way (or whose
+    outcome was being written). Those alone are in doubt. Calls that get their slot or
+    return while a turn is writing wait for it and are written together by the next turn;
+    a round of calls costs a few statements per such group, not a transaction per row.
+
+    A customer-service call's attempt row is what the database counts against the user's
+    window (`window_room`); the dispatcher counts it in `_window_taken` until then. The
+    attempts are written and `counted` told under `counting`, which the claim also holds
+    while it reads the windows, so the claim sees each such call in exactly one of the two.
     """
 
     def __init__(self, engine: AsyncEngine, clock: Clock,
-                 writing: Callable[[], contextlib.AbstractAsyncContextManager[Any]]) -> None:
+                 writing: Callable[[], contextlib.AbstractAsyncContextManager[Any]],
+                 counting: asyncio.Lock, counted: Callable[[list[_Send]], None]) -> None:
         self._engine = engine
         self._clock = clock
         self._writing = writing
-        self._queued: list[_Send] = []
-        self._turn = asyncio.Lock()  # one mark written at a time
+        self._counting = counting
+        self._counted = counted
+        self._starting: list[_Send] = []
+        self._ended: list[_Send] = []
+        self._turn = asyncio.Lock()  # one turn of statements at a time
         self._conn: AsyncConnection | None = None  # autocommit: each statement commits
 
     async def mark(self, send: _Send) -> bool:
         """Whether the row's `calling_at` is committed (False: its call must not start)."""
         send.marked = None
-        self._queued.append(send)
+        self._starting.append(send)
         async with self._turn:
-            if send.marked is None:  # not written by the mark before: write all that wait
-                group, self._queued = self._queued, []
-                ok = False
-                try:
-                    async with self._writing():
-                        if self._conn is None:
-                            conn = await self._engine.connect()
-                            self._conn = await conn.execution_options(
-                                isolation_level="AUTOCOMMIT")
-                        await self._conn.execute(
-                            update(outbox)
-                            .where(outbox.c.id.in_([queued.row.id for queued in group]))
-                            .values(calling_at=self._clock.now()))
-                    ok = True
-                except Exception as exc:  # noqa: BLE001 - those calls are not made, not lost
-                    log.warning("outbox: could not mark %d calls as starting: %s",
-                                len(group), type(exc).__name__)
-                    await self.close()
-                finally:
-                    for queued in group:
-                        queued.marked = ok
+            if send.marked is None:  # not written by the turn before: write all that wait
+                await self._write()
         return bool(send.marked)
+
+    def ended(self, send: _Send) -> Awaitable[None]:
+        """Queue what came of the row's call (its attempts and new columns) at once, while
+        the call still holds its slot; await the answer to have it committed. What cannot be
+        written then is left to the batch's recording transaction."""
+        self._ended.append(send)
+        return self._write_ended_soon(send)
+
+    async def _write_ended_soon(self, send: _Send) -> None:
+        async with self._turn:
+            if any(waiting is send for waiting in self._ended):  # not written yet
+                await self._write()
+
+    async def _write(self) -> None:
+        starting, self._starting = self._starting, []
+        ended, self._ended = self._ended, []
+        ok = False
+        try:
+            async with self._writing():
+                ok = await self._write_turn(starting, ended)
+        finally:
+            for queued in starting:
+                queued.marked = ok
+
+    async def _write_turn(self, starting: list[_Send], ended: list[_Send]) -> bool:
+        """Outcomes first, then marks: a slot given back by a call that ended is taken by a
+        call marked only once that outcome is committed. Whether it all committed (if not,
+        no call starts now, and the batch's recording writes what came of the others).
+
+        On SQLite a turn with outcomes is one transaction (an executemany would commit each
+        row); on PostgreSQL each statement commits on its own."""
+        whole = bool(ended) and self._engine.dialect.name == "sqlite"
+        before = [(send, send.values) for send in ended]
+        conn: AsyncConnection | None = None
+        try:
+            conn = await self._connection()
+            if whole:
+                await conn.exec_driver_sql("BEGIN IMMEDIATE")
+            attempts = [attempt for send in ended for attempt in send.attempts]
+            if attempts:
+                async with self._counting:
+                    await conn.execute(insert(outbox_attempts), attempts)
+                    if not whole:
+                        self._attempts_written(ended)
+            # Refused, with what next left to the batch: it did not arrive.
+            await _write_outcomes(conn, ended, lambda send: (
+                send.values if send.values is not None else {"calling_at": None}))
+            if starting:
+                await conn.execute(
+                    update(outbox)
+                    .where(outbox.c.id.in_([queued.row.id for queued in starting]))
+                    .values(calling_at=self._clock.now()))
+            if whole:
+                await conn.exec_driver_sql("COMMIT")
+                self._attempts_written(ended)  # the claim waits for the write lock
+            return True
+        except BaseException as exc:
+            if whole:  # nothing of the turn was written
+                for send, values in before:
+                    send.values = values
+                if conn is not None:
+                    with contextlib.suppress(Exception):
+                        await conn.exec_driver_sql("ROLLBACK")
+            if not isinstance(exc, Exception):
+                raise
+            log.warning("outbox: could not record %d calls as ended and mark %d as "
+                        "starting: %s", len(ended), len(starting), type(exc).__name__)
+            await self.close()
+            return False
+
+    def _attempts_written(self, ended: list[_Send]) -> None:
+        for send in ended:
+            send.attempts = []
+        self._counted(ended)
+
+    async def _connection(self) -> AsyncConnection:
+        if self._conn is None:
+            conn = await self._engine.connect()
+            self._conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        return self._conn
 
     async def close(self) -> None:
         """Give the connection back (at the end of each round of calls)."""
@@ -210,10 +290,12 @@ class Dispatcher:
 
     Rows go in batches: one transaction claims a batch and marks each row with the channel
     it will be sent by, the calls run concurrently (at most `rules.concurrency` at once; one
-    user's rows in order), each after its row's `calling_at` is committed (calls starting
-    together share that commit), and one transaction records the attempts and outcomes. A
-    customer-service message refused as undeliverable is retried as a template in a second
-    round of the same batch. The next batch is claimed while the calls of one are under way.
+    user's rows in order), each after its row's `calling_at` is committed and each one's
+    attempt and outcome committed as it returns (calls starting or ending together share
+    those commits, see `_CallLog`), and one transaction records what is left: escalations
+    and the channel of the calls still to come. A customer-service message refused as
+    undeliverable is retried as a template in a second round of the same batch. The next
+    batch is claimed while the calls of one are under way.
     """
 
     def __init__(
@@ -231,13 +313,17 @@ class Dispatcher:
         # SQLite has one writer at a time: the dispatcher's own transactions (a claim under
         # way beside the calls' marks) queue here rather than in SQLite's sleeping busy wait.
         self._sqlite_writes = asyncio.Lock() if engine.dialect.name == "sqlite" else None
-        self._marks = _CallMarks(engine, clock, self._writing)
+        # Held while a claim reads the windows and while ended calls' attempts are written.
+        self._counting = asyncio.Lock()
+        self._log = _CallLog(engine, clock, self._writing, self._counting,
+                             self._window_recorded)
         self._started_at: datetime | None = None  # set by start()
         # Enough rows per batch to keep every slot busy for several calls, so the two
         # transactions of a batch are spread over many sends.
         self._batch = max(32, 8 * self._rules.concurrency)
-        # Customer-service messages decided but not yet recorded, by user: the next batch is
-        # claimed while this one is under way, and must not count on the same window quota.
+        # Customer-service messages decided but whose attempt is not written yet, by user:
+        # the next batch is claimed while this one is under way, and must not count on the
+        # same window quota.
         self._window_taken: Counter[str] = Counter()
         self._wake = asyncio.Event()
         # One pass at a time in this process: flush() waits for the loop's pass (and its mass
@@ -375,18 +461,19 @@ class Dispatcher:
                                now: datetime) -> list[_Send]:
         """The channel open now for each row, written before the calls (the in-flight mark
         `_recover_stale_claims` reads). A user's window quota is shared by their rows."""
-        room = await window_room(conn, {row.openid for row in rows}, now)
         batch = []
-        for row in rows:
-            send = _Send(row)
-            if room.get(row.openid, 0) > self._window_taken[row.openid]:
-                self._window_taken[row.openid] += 1
-                send.call, send.uses_window = "custom", True
-            elif self._rules.templates:
-                send.call = "template"
-            else:
-                send.why = "why_window"
-            batch.append(send)
+        async with self._counting:  # no call's attempt written between the two counts
+            room = await window_room(conn, {row.openid for row in rows}, now)
+            for row in rows:
+                send = _Send(row)
+                if room.get(row.openid, 0) > self._window_taken[row.openid]:
+                    self._window_taken[row.openid] += 1
+                    send.call, send.uses_window = "custom", True
+                elif self._rules.templates:
+                    send.call = "template"
+                else:
+                    send.why = "why_window"
+                batch.append(send)
         await _mark_channels(conn, batch)
         return batch
 
@@ -409,8 +496,8 @@ class Dispatcher:
                 return
 
     def _window_recorded(self, batch: list[_Send]) -> None:
-        # Once its customer-service call is recorded (or will not be made), a row's use of
-        # the window is counted by the database, not here.
+        # Once its customer-service call's attempt is written (or the call will not be
+        # made), a row's use of the window is counted by the database, not here.
         for send in batch:
             if send.uses_window and send.call != "custom":
                 send.uses_window = False
@@ -437,13 +524,13 @@ class Dispatcher:
             await asyncio.gather(*(self._call_in_order(sends, stop)
                                    for sends in by_user.values()))
         finally:
-            await self._marks.close()
+            await self._log.close()
 
     async def _call_in_order(self, sends: list[_Send], stop: Callable[[], bool]) -> None:
         # One user's messages go one after another, so a reply split in parts arrives in order.
         for send in sends:
             async with self._slots:
-                if stop() or not await self._marks.mark(send):
+                if stop() or not await self._log.mark(send):
                     send.call = None  # never called: due again for the next dispatcher
                     send.values = {"status": "pending", "channel": None}
                     continue
@@ -454,6 +541,10 @@ class Dispatcher:
                     # `_recover_stale_claims` decides (unknown for customer-service).
                     log.exception("outbox row %s: call failed unexpectedly", send.row.id)
                     send.call, send.done = None, True
+                    continue
+                # Queued before the slot is given back (see `_CallLog`).
+                written = self._log.ended(send)
+            await written
 
     async def _call(self, send: _Send) -> None:
         channel, row = send.call, send.row
@@ -506,8 +597,9 @@ class Dispatcher:
         return {"status": "failed", "attempts": attempts}
 
     async def _record(self, batch: list[_Send]) -> None:
-        """One transaction for what the batch's last round did: every attempt, escalations,
-        final states, and the channel of calls still to come."""
+        """One transaction for what the batch's last round did and `_CallLog` did not write
+        as the calls ended: attempts and final states (of rows not called, or whose
+        writing failed), escalations, and the channel of calls still to come."""
         now = self._clock.now()
         open_ = [send for send in batch if not send.done]
         escalated = False
@@ -549,20 +641,27 @@ async def _mark_channels(conn: AsyncConnection, sends: list[_Send]) -> None:
         await _update_many(conn, refused)
 
 
-async def _write_outcomes(conn: AsyncConnection, sends: list[_Send]) -> None:
-    """Each row's new columns, in one executemany UPDATE per set of columns written."""
-    groups: defaultdict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+async def _write_outcomes(
+        conn: AsyncConnection, sends: list[_Send],
+        values_of: Callable[[_Send], dict[str, Any] | None] = lambda send: send.values,
+) -> None:
+    """Each row's new columns, in one executemany UPDATE per set of columns written; a row's
+    `values` are cleared once its UPDATE has run."""
+    groups: defaultdict[tuple[str, ...], list[tuple[_Send, dict[str, Any]]]] = \
+        defaultdict(list)
     for send in sends:
-        if send.values is None:
+        new = values_of(send)
+        if new is None:
             continue
-        values = dict(send.values)
+        values = dict(new)
         if send.last_errcode is not None:
             values.setdefault("last_errcode", send.last_errcode)
-        groups[tuple(sorted(values))].append(
-            {"b_id": send.row.id, **{f"b_{name}": value for name, value in values.items()}})
-        send.values = None
-    for params in groups.values():
-        await _update_many(conn, params)
+        groups[tuple(sorted(values))].append((send, {
+            "b_id": send.row.id, **{f"b_{name}": value for name, value in values.items()}}))
+    for group in groups.values():
+        await _update_many(conn, [params for _, params in group])
+        for send, _ in group:
+            send.values = None
 
 
 async def _update_many(conn: AsyncConnection, params: list[dict[str, Any]]) -> None:
@@ -576,12 +675,14 @@ async def _update_many(conn: AsyncConnection, params: list[dict[str, Any]]) -> N
 
 async def _recover_stale_claims(conn: AsyncConnection, now: datetime,
                                 before: datetime | None = None) -> None:
-    """Rows left "sending" by a dispatcher that died. One whose call had not started (no
-    `calling_at`) is simply due again; one that died during a template call is retried with
-    the same client_msg_id (WeChat drops the duplicate); one that died during a
-    customer-service call may have been delivered, and that API has no idempotency key: it
-    is marked `unknown` rather than risk sending it twice, and a member's branch secretary
-    is asked to make sure it arrived (channel `escalated`)."""
+    """Rows left "sending" by a dispatcher that died. A call that returned had its outcome
+    committed (see `_CallLog`): `sent` and the rest are not "sending" and are left alone. One
+    whose call had not started, or was refused (no `calling_at`), is simply due again; one
+    that died during a template call is retried with the same client_msg_id (WeChat drops
+    the duplicate); one that died during a customer-service call may have been delivered,
+    and that API has no idempotency key: it is marked `unknown` rather than risk sending it
+    twice, and a member's branch secretary is asked to make sure it arrived (channel
+    `escalated`)."""
     old = outbox.c.next_attempt_at < now - STALE_CLAIM
     if before is not None:  # claimed before this dispatcher started: not its own
         old = old | ((outbox.c.next_attempt_at < before)
