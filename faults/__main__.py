@@ -216,9 +216,8 @@ class Pusher:
         return {key for key, outcome in self.results.items() if outcome in {"ok", "answered"}}
 
 
-async def stored_keys(url: str, keys: set[str], timeout: float = 40) -> tuple[set[str], int]:
-    """Which of the pushes are stored (waiting for journaled ones to be replayed), and how
-    many were answered twice (a passive answer and a late customer-service one)."""
+async def stored_keys(url: str, keys: set[str], timeout: float = 40) -> set[str]:
+    """Which of the pushes are stored (waiting for journaled ones to be replayed)."""
     engine = db.make_engine(url)
     deadline = time.monotonic() + timeout
     try:
@@ -227,7 +226,7 @@ async def stored_keys(url: str, keys: set[str], timeout: float = 40) -> tuple[se
                 found = set((await conn.execute(select(inbound_messages.c.dedupe_key))
                              ).scalars())
             if keys <= found or time.monotonic() > deadline:
-                return keys & found, 0
+                return keys & found
             await asyncio.sleep(0.5)
     finally:
         await engine.dispose()
@@ -260,7 +259,7 @@ async def apologies(url: str) -> int:
 
 async def load_figures(pusher: Pusher, url: str) -> dict[str, int]:
     acknowledged = pusher.acknowledged()
-    stored, _ = await stored_keys(url, acknowledged)
+    stored = await stored_keys(url, acknowledged)
     answered = {key for key, outcome in pusher.results.items() if outcome == "answered"}
     outcomes = list(pusher.results.values())
     return {"sent": len(outcomes), "acknowledged": len(acknowledged), "stored": len(stored),

@@ -72,6 +72,15 @@ async def database_url(tmp_path: Path, _pg_schema_reset: None) -> AsyncIterator[
 
 
 @pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[Any]:
+    """The test database, migrated, for tests that call the services without a bot."""
+    engine = db.make_engine(database_url)
+    await db.migrate(engine)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
 def clock() -> FrozenClock:
     """10:00 on 10 November 2026 in the county, moved only by hand (everything, the pushes'
     timestamps included, reads this clock, so tests never depend on the real date)."""

@@ -148,8 +148,7 @@ async def persona(bot: Any, place: Place, key: str, label: str, roles: tuple[str
     return Persona(label, openid, name, person_id, roles, branch, township)
 
 
-def expected(act: str, actor: Persona, subject: Persona, place: Place, maker: int | None
-             ) -> bool:
+def expected(act: str, actor: Persona, subject: Persona, maker: int | None) -> bool:
     """What the table allows, read from its grants (not from `authorize`)."""
     entry = BY_NAME[act]
     if actor.person_id is None:
@@ -294,7 +293,7 @@ async def test_every_act_by_every_actor_through_the_webhook(bot: Any, capsys: An
             subject, target = await subject_at(bot, place, act)
             actor = subject if key == "subject" else place.personas[key]
             maker = place.personas["department_maker"].person_id
-            should = expected(act.name, actor, subject, place, maker)
+            should = expected(act.name, actor, subject, maker)
             await hand_over(bot, actor, subject, act, target)
             before = await footprint(bot)
             replies = await try_act(bot, actor, subject, act, f"收据 {next(receipts)}")

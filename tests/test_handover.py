@@ -19,9 +19,8 @@ from bangfu_bot.members.models import people
 from bangfu_bot.members.roster import import_roster
 from bangfu_bot.members.service import person_by_id
 from bangfu_bot.todos.models import todos
-from tests.members.test_roster import COUNTY, LIU, WANG, ZHAO, engine, roster, write_csv
+from tests.members.test_roster import COUNTY, LIU, WANG, ZHAO, roster, write_csv
 
-__all__ = ["engine"]  # the fixture, used by name
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 
 
@@ -83,3 +82,7 @@ async def test_a_moved_officer_s_to_do_goes_to_her_old_township(engine: Any,
         done = await hand_over(conn, now=NOW)
     assert (done.closed, done.handed, done.unowned) == (0, 1, [])
     assert await open_todos(engine) == [(liu, "approve")]  # the step has its owner again
+    async with engine.connect() as conn:
+        given = (await conn.execute(select(todos.c.text).where(todos.c.done_at.is_(None)))
+                 ).scalar_one()
+    assert given == "王德明的「党委审批」等您来办。"

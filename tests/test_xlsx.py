@@ -3,7 +3,6 @@ XLSX export (ledger, audit, fund report) fed formula-looking text in each free-t
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -15,7 +14,7 @@ from openpyxl import Workbook, load_workbook
 from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bangfu_bot import db, xlsx
+from bangfu_bot import xlsx
 from bangfu_bot.cases.models import case_events, cases
 from bangfu_bot.fund.report import export_fund_report
 from bangfu_bot.fund.service import Movement, record
@@ -133,14 +132,6 @@ def test_a_saved_workbook_reads_back_as_written(tmp_path: Path) -> None:
 
 
 # --- Every export ----------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = db.make_engine(database_url)
-    await db.migrate(engine)
-    yield engine
-    await engine.dispose()
 
 
 def assert_only_text_and_numbers(path: Path, shown: dict[str, str]) -> None:

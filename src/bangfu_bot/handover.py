@@ -23,6 +23,7 @@ from bangfu_bot.cases.models import cases
 from bangfu_bot.cases.transitions import case_subject, load_case
 from bangfu_bot.loans.models import loans
 from bangfu_bot.loans.service import load_loan, loan_subject
+from bangfu_bot.members.models import people
 from bangfu_bot.members.service import people_able, person_by_id
 from bangfu_bot.texts import speaker
 from bangfu_bot.todos.models import todos
@@ -77,8 +78,9 @@ async def hand_over(conn: AsyncConnection, *, now: datetime) -> Handover:
         hands = await people_able(conn, act, subject)
         if not hands:
             done.unowned.append(f"{'case' if case_id else 'loan'} {case_id or loan_id}: {act}")
-        text = texts.get((kind, case_id, loan_id)) or say("handover_todo",
-                                                          step=BY_NAME[act].label)
+        text = texts.get((kind, case_id, loan_id)) or say(
+            "handover_todo", name=await _name(conn, subject.person_id),
+            step=BY_NAME[act].label)
         for person_id in hands:
             await add_todo(conn, assignee_id=person_id, kind=kind, text=text, now=now,
                            subject_id=subject.person_id, case_id=case_id, loan_id=loan_id,
@@ -133,6 +135,11 @@ async def _step(conn: AsyncConnection, row: Any) -> tuple[str, Subject] | None:
             act = "case.record_evaluation"
         return act, await case_subject(conn, case)
     return None
+
+
+async def _name(conn: AsyncConnection, person_id: int | None) -> str:
+    return str((await conn.execute(select(people.c.name).where(people.c.id == person_id))
+                ).scalar() or "")
 
 
 async def _held(conn: AsyncConnection, kind: str, case_id: Any, loan_id: Any) -> bool:

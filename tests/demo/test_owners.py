@@ -5,15 +5,12 @@ ends, are named as such, so a new status must be placed here."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bangfu_bot import db
 from bangfu_bot.authority import able
 from bangfu_bot.cases.enums import CaseStatus as S
 from bangfu_bot.cases.models import cases, objections
@@ -48,14 +45,6 @@ LOAN_WAITS = {
 }
 LOAN_BY_DATE = {L.DISBURSED}  # reminders, then the guarantor call and write-off to-dos
 LOAN_ENDS = {L.REJECTED, L.REPAID, L.WRITTEN_OFF}
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = db.make_engine(database_url)
-    await db.migrate(engine)
-    yield engine
-    await engine.dispose()
 
 
 def test_every_status_is_placed() -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import re
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -43,15 +42,6 @@ from tests.conftest import CONVERSATIONS
 
 NOW = datetime(2026, 11, 10, 2, 0, tzinfo=UTC)
 RULES = load_rules(CONVERSATIONS / "eligibility.toml")
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    """The test database, migrated."""
-    engine = db.make_engine(database_url)
-    await db.migrate(engine)
-    yield engine
-    await engine.dispose()
 
 
 async def counts(engine: AsyncEngine) -> dict[str, int]:

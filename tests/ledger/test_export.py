@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import zipfile
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -17,7 +16,6 @@ from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bangfu_bot.cases.models import case_events, cases
-from bangfu_bot.db import make_engine, migrate
 from bangfu_bot.ledger.export import LedgerExport, export_audit, export_ledger
 from bangfu_bot.ledger.models import ledger_entries
 from bangfu_bot.members.models import organisations, people
@@ -36,14 +34,6 @@ WANG_HOUSEHOLD = [
     {"name": "李秀英", "relation": "配偶", "age": 68, "health": "有高血压，在家"},
     {"name": "王小军", "relation": "儿子", "age": 35, "health": "健康，外出务工"},
 ]
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = make_engine(database_url)
-    await migrate(engine)
-    yield engine
-    await engine.dispose()
 
 
 @dataclass

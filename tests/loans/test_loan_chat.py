@@ -87,7 +87,7 @@ async def test_loan_from_chat_to_repayment_with_reminders(bot: Any, county: Any,
     # period's), the rest to principal; what is left due on the day is said plainly.
     assert "已记下还款 1750元：利息 161.01元" in recorded and "本金 1588.99元" in recorded
     assert "还欠本金 1911.01元" in recorded
-    assert "下一次 2027年12月31日 到期，应还 167.84元" in recorded
+    assert "下一期 2027年12月31日 到期，那天应还 167.84元" in recorded
     async with bot.services.engine.connect() as conn:
         (loan,) = (await conn.execute(select(loans))).all()
     assert loan.status == "disbursed" and loan.confirmed_by != loan.recorded_by

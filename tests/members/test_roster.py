@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -14,7 +14,6 @@ from openpyxl import Workbook
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bangfu_bot.db import make_engine, migrate
 from bangfu_bot.members.models import organisations, people, person_roles
 from bangfu_bot.members.roster import (
     ImportReport,
@@ -99,14 +98,6 @@ def write_csv(path: Path, lines: Sequence[Line], *, header: Sequence[str] = HEAD
     rows = [",".join(header)] + [",".join(line.cells()) for line in lines]
     path.write_bytes(("\r\n".join(rows) + "\r\n").encode(encoding))
     return path
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = make_engine(database_url)
-    await migrate(engine)
-    yield engine
-    await engine.dispose()
 
 
 async def load(engine: AsyncEngine) -> dict[str, dict[str, Any]]:

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import pytest
 from sqlalchemy import insert, update
 
-from bangfu_bot import db
 from bangfu_bot.fund import service as fund
 from bangfu_bot.ledger.models import ledger_entries
 from bangfu_bot.members.models import organisations, people
@@ -28,15 +25,6 @@ OPENED = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
 def local(day: date, hour: int = 10) -> datetime:
     """An instant on a county calendar day."""
     return datetime(day.year, day.month, day.day, hour, tzinfo=TZ).astimezone(UTC)
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[Any]:
-    """A migrated database."""
-    engine = db.make_engine(database_url)
-    await db.migrate(engine)
-    yield engine
-    await engine.dispose()
 
 
 _serials = itertools.count(100)

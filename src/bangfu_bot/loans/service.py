@@ -313,7 +313,7 @@ async def repay(conn: AsyncConnection, *, loan_id: int, staff: Person | None, am
     if book.principal_paid and paid_on < book.principal_paid[-1][0]:
         # Interest is counted day by day from the payments in order: a payment dated before
         # one already booked would change what that one settled.
-        raise LoanRefused(say("dated_before_last", day=book.principal_paid[-1][0].isoformat()))
+        raise LoanRefused(say("dated_before_last", day=_day(book.principal_paid[-1][0])))
     now_position = book.on(paid_on)
     if amount_fen > now_position.owed_now_fen:
         raise LoanRefused(say("overpayment", owed=yuan(now_position.owed_now_fen),
@@ -325,7 +325,7 @@ async def repay(conn: AsyncConnection, *, loan_id: int, staff: Person | None, am
     if left == 0:
         # Paid off: the move first (refused or raced, nothing is booked), then the money.
         await transition(conn, loan_id=loan_id, target=L.REPAID, actor=None, role="system",
-                         channel="system", now=now, reason=f"还清，收据 {receipt}")
+                         channel="system", now=now, reason=say("repaid_reason", receipt=receipt))
     await conn.execute(insert(repayments).values(
         loan_id=loan_id, amount_fen=amount_fen, interest_fen=to_interest,
         principal_fen=to_principal, paid_on=paid_on, receipt=receipt,

@@ -50,12 +50,6 @@ class Outcome:
 UNAVAILABLE = Outcome(None, "unavailable")
 
 
-def database_unavailable(error: BaseException) -> bool:
-    """Whether an error means the database cannot be used now (retry later): see
-    db.unavailable for what counts."""
-    return unavailable(error) is not None
-
-
 class Inbox:
     """Receives verified pushes and resolves each to one stored answer."""
 
