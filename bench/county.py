@@ -12,12 +12,12 @@ from datetime import date, datetime
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bangfu_bot.common.idnumbers import with_check
 from bangfu_bot.db import refresh_statistics
 from bangfu_bot.members.models import bindings, organisations, people, person_roles
 from bangfu_bot.wechat.models import wechat_users
 
 CHUNK = 5_000
-WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 GIVEN = "德福明华国建军平秀英兰芳桂珍玉梅"
 
@@ -34,9 +34,7 @@ def id_number(n: int) -> str:
     """A made-up ID number, unique per n, valid in form (right checksum)."""
     region = f"52{n // 365_000 % 100:02d}01"
     born = date(1940 + n // 1000 % 50, 1 + n // 100 % 12, 1 + n % 28)
-    first = f"{region}{born:%Y%m%d}{n % 1000:03d}"
-    check = "10X98765432"[sum(int(d) * w for d, w in zip(first, WEIGHTS, strict=True)) % 11]
-    return first + check
+    return with_check(f"{region}{born:%Y%m%d}{n % 1000:03d}")
 
 
 def openid_of(n: int) -> str:

@@ -8,16 +8,13 @@ from typing import Any
 
 from sqlalchemy import insert
 
+from bangfu_bot.common.idnumbers import with_check
 from bangfu_bot.members.models import organisations, people, person_roles
-
-WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 
 
 def id_number(region: str = "520102", born: date = date(1956, 3, 14), serial: int = 123) -> str:
     """A made-up ID number that is valid in form (right checksum)."""
-    first = f"{region}{born:%Y%m%d}{serial:03d}"
-    check = "10X98765432"[sum(int(d) * w for d, w in zip(first, WEIGHTS, strict=True)) % 11]
-    return first + check
+    return with_check(f"{region}{born:%Y%m%d}{serial:03d}")
 
 
 @dataclass

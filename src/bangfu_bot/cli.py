@@ -521,7 +521,7 @@ async def fund_command(settings: Settings, args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from bangfu_bot.clock import SystemClock
-    from bangfu_bot.conversation.fields import FieldError, parse_money_fen
+    from bangfu_bot.common.fields import FieldError, parse_money_fen
     from bangfu_bot.fund.report import export_fund_report
     from bangfu_bot.fund.service import FundError, contribute
 

@@ -146,7 +146,7 @@ async def test_department_acts_anywhere_and_audit_names_the_actor(world: Any) ->
 
 
 async def test_evaluation_date_in_the_future_is_refused_by_the_flow(world: Any) -> None:
-    from bangfu_bot.conversation.fields import FieldError, parse_date
+    from bangfu_bot.common.fields import FieldError, parse_date
 
     with pytest.raises(FieldError):
         parse_date("明天", today=date(2026, 11, 30), allow_future=False)

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu_bot.cases.procedure import people_with_role, tell
-from bangfu_bot.conversation.engine import yuan
+from bangfu_bot.common.money import yuan
 from bangfu_bot.loans.models import instalments, loans, repayments
 from bangfu_bot.loans.service import L, Position, say
 from bangfu_bot.members.models import people

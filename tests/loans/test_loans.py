@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from bangfu_bot import db
-from bangfu_bot.conversation.engine import yuan
+from bangfu_bot.common.money import yuan
 from bangfu_bot.fund.service import Movement, figures_now, reconciliation_fen, record
 from bangfu_bot.loans import service as loans
 from bangfu_bot.loans.models import instalments, loan_events

@@ -14,6 +14,7 @@ from openpyxl import Workbook
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bangfu_bot.common.idnumbers import with_check
 from bangfu_bot.members.models import organisations, people, person_roles
 from bangfu_bot.members.roster import (
     ImportReport,
@@ -29,14 +30,9 @@ COUNTY = "示范县委组织部"
 NOW = datetime(2026, 3, 2, 1, 30, tzinfo=UTC)
 TODAY = date(2026, 3, 2)
 
-_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-
-
 def make_id(birth: str, sequence: str, area: str = "532901") -> str:
     """A made-up resident ID with a correct check character (sequence's last digit: odd = 男)."""
-    first17 = area + birth + sequence
-    total = sum(int(digit) * weight for digit, weight in zip(first17, _WEIGHTS, strict=True))
-    return first17 + "10X98765432"[total % 11]
+    return with_check(area + birth + sequence)
 
 
 def bad_checksum(id_number: str) -> str:

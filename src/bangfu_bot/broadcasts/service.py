@@ -18,6 +18,7 @@ from bangfu_bot.authority import COUNTY_MATTER, Actor, Refused, check
 from bangfu_bot.broadcasts import tags
 from bangfu_bot.broadcasts.models import broadcast_recipients, broadcasts, signups
 from bangfu_bot.clock import Clock
+from bangfu_bot.common.dates import month_day
 from bangfu_bot.dbutil import chunked
 from bangfu_bot.ledger.models import ledger_entries
 from bangfu_bot.members.models import bindings, organisations, people, person_roles
@@ -377,7 +378,7 @@ async def _state(conn: AsyncConnection, row: Row[Any], tz: ZoneInfo) -> str:
         if row.not_before is None:
             return say("report_pending")
         local = row.not_before.astimezone(tz)
-        return say("report_waiting", day=f"{local.month}月{local.day}日{local:%H:%M}")
+        return say("report_waiting", day=f"{month_day(local)}{local:%H:%M}")
     ways = dict((await conn.execute(
         select(broadcast_recipients.c.channel, func.count())
         .where(broadcast_recipients.c.broadcast_id == row.id)

@@ -23,6 +23,7 @@ from bangfu_bot.cases.transitions import (
     status_name,
     transition,
 )
+from bangfu_bot.common.dates import chinese_date
 from bangfu_bot.ledger.models import ledger_entries
 from bangfu_bot.members.models import organisations, people, person_roles
 from bangfu_bot.members.service import Person, openids_of, people_able
@@ -53,11 +54,6 @@ class Preview:
 def local_day(instant: datetime, rules: Rules) -> date:
     """The calendar date of an instant in the county."""
     return instant.astimezone(rules.tz).date()
-
-
-def chinese_date(day: date) -> str:
-    """2026年12月7日."""
-    return f"{day.year}年{day.month}月{day.day}日"
 
 
 async def tell(conn: AsyncConnection, person_id: int, text: str, *, key: str, now: datetime,

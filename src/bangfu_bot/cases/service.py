@@ -16,7 +16,8 @@ from bangfu_bot.cases.enums import CaseStatus
 from bangfu_bot.cases.models import case_events, cases
 from bangfu_bot.cases.procedure import hands
 from bangfu_bot.cases.transitions import TransitionRefused, load_case
-from bangfu_bot.conversation.engine import yuan
+from bangfu_bot.common.dates import month_day
+from bangfu_bot.common.money import yuan
 from bangfu_bot.members.service import (
     Person,
     find_by_name_and_id_tail,
@@ -125,6 +126,7 @@ async def progress(conn: AsyncConnection, *, person: Person, tz: ZoneInfo) -> st
     lines = [say("progress_header")]
     for n, row in enumerate(rows, start=1):
         day = row.created_at.astimezone(tz)
-        lines.append(say("progress_item", n=n, title="帮扶申请", day=f"{day.month}月{day.day}日",
+        lines.append(say("progress_item", n=n, title=say("progress_application"),
+                         day=month_day(day),
                          status=say(f"status_{row.status}")))
     return "\n".join(lines)

@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from bangfu_bot.conversation.fields import FieldError, mask_id, parse, parse_yes_no
+from bangfu_bot.common.dates import chinese_date
+from bangfu_bot.common.fields import FieldError, mask_id, parse, parse_yes_no
+from bangfu_bot.common.money import yuan
 from bangfu_bot.conversation.flows import Flow, Step
 from bangfu_bot.texts import speaker
 
@@ -475,8 +477,7 @@ def show(step: Step, value: Any) -> str:
     if step.type == "money":
         return yuan(int(value))
     if step.type == "date":
-        day = date.fromisoformat(value)
-        return f"{day.year}年{day.month}月{day.day}日"
+        return chinese_date(date.fromisoformat(value))
     if step.type == "photo":
         return f"{len(value)} 张照片" if value else say("skipped")
     if step.type == "group":
@@ -497,8 +498,3 @@ def _item(step: Step, item: dict[str, Any]) -> str:
             pass
     return "，".join(shown.values())
 
-
-def yuan(fen: int) -> str:
-    """Integer fen as yuan for people: 350000 → 3500元, 350050 → 3500.50元."""
-    whole, cents = divmod(fen, 100)
-    return f"{whole}元" if cents == 0 else f"{whole}.{cents:02d}元"

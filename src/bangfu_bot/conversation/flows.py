@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bangfu_bot.conversation.fields import KINDS
-from bangfu_bot.conversation.fields import OPTION_KEYS as FIELD_OPTIONS
+from bangfu_bot.common.fields import KINDS
+from bangfu_bot.common.fields import OPTION_KEYS as FIELD_OPTIONS
 
 STEP_TYPES = KINDS | {"photo", "group"}
 REQUIRES = {"any", "bound", "member", "secretary", "committee", "department", "supervisor"}

@@ -23,6 +23,7 @@ from sqlalchemy import func, insert, select
 import bangfu_bot
 from bangfu_bot.app import SERVICES, create_app
 from bangfu_bot.clock import FrozenClock
+from bangfu_bot.common.idnumbers import with_check
 from bangfu_bot.members.models import organisations, people, person_roles
 from bangfu_bot.scheduler import run_all
 from bangfu_bot.settings import Settings, load_settings
@@ -37,7 +38,6 @@ AES_KEY = "Dm7kQ2xW9pL4nR8sT1vY6zB3cF5hJ0gK2mN4qP6rS8u"
 TEMPLATE = "tpl-demo-notice"
 BOT_NAME = "帮扶助手"
 START = datetime(2026, 11, 10, 2, 0, tzinfo=UTC)  # 10:00 in the county
-WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 
 Echo = Callable[[str], None]
 
@@ -50,9 +50,7 @@ def conversations_dir() -> Path:
 
 def id_number(born: date, serial: int, region: str = "529901") -> str:
     """A made-up ID number, valid in form (right check character)."""
-    first = f"{region}{born:%Y%m%d}{serial:03d}"
-    return first + "10X98765432"[sum(int(d) * w for d, w in zip(first, WEIGHTS, strict=True))
-                                 % 11]
+    return with_check(f"{region}{born:%Y%m%d}{serial:03d}")
 
 
 class Sandbox:

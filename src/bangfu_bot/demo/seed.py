@@ -39,7 +39,8 @@ from bangfu_bot.cases.models import case_events, cases, evaluations, public_noti
 from bangfu_bot.cases.procedure import Rules, chinese_date, evaluation_preview, hands, notice_end
 from bangfu_bot.cases.transitions import load_case
 from bangfu_bot.cases.transitions import say as case_say
-from bangfu_bot.conversation.engine import yuan
+from bangfu_bot.common.idnumbers import check_character
+from bangfu_bot.common.money import yuan
 from bangfu_bot.fund.service import contribute, figures_now, reconciliation_fen
 from bangfu_bot.ledger.models import ledger_entries
 from bangfu_bot.loans import prompts as loan_prompts
@@ -242,12 +243,6 @@ class _Maker:
                           joined_on=joined, id_number=self.id_number(birth, gender),
                           phone=self.phone(), committee=committee, branch=branch, roles=roles,
                           urban_rural=urban_rural, pre1949=pre1949)
-
-
-def check_character(first17: str) -> str:
-    """The check character of a resident ID number (GB 11643)."""
-    weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-    return "10X98765432"[sum(int(d) * w for d, w in zip(first17, weights, strict=True)) % 11]
 
 
 def _years_after(day: date, years: int) -> date:

@@ -10,7 +10,12 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu_bot.authority import COUNTY_MATTER, Actor, Refused, check
+from bangfu_bot.common.dates import chinese_date
+from bangfu_bot.common.money import yuan
 from bangfu_bot.fund.models import fund_movements
+from bangfu_bot.texts import speaker
+
+say = speaker("bangfu_bot.fund")
 
 
 class Movement(StrEnum):
@@ -108,23 +113,21 @@ async def reconciliation_fen(conn: AsyncConnection) -> int:
     return figures.outstanding_fen - await loans_outstanding_fen(conn)
 
 
-SOURCE_NAMES = {"county_finance": "县财政", "committee": "党委", "party_dues": "留存党费",
-                "donation": "党员捐款", "welfare_fund": "农民党员福利基金"}
+SOURCE_NAMES = {source: say(f"source_{source}") for source in SOURCES}
 
 
 async def fund_summary(conn: AsyncConnection, *, today: date) -> str:
     """基金: the current figures in one short message."""
-    from bangfu_bot.conversation.engine import yuan
-
     figures = await figures_now(conn)
     gap = await reconciliation_fen(conn)
     lines = [
-        f"帮扶基金（截至{today.year}年{today.month}月{today.day}日）：",
-        f"现有资金 {yuan(figures.cash_fen)}",
-        f"在外借款本金 {yuan(figures.outstanding_fen)}",
-        f"累计筹集 {yuan(figures.contributions_fen)}，慰问支出 {yuan(figures.relief_fen)}",
-        f"累计收回本金 {yuan(figures.principal_in_fen)}，利息 {yuan(figures.interest_in_fen)}，"
-        f"核销 {yuan(figures.written_off_fen)}",
-        "对账：平" if gap == 0 else f"对账：差 {yuan(abs(gap))}，请核查",
+        say("summary_header", day=chinese_date(today)),
+        say("summary_cash", cash=yuan(figures.cash_fen)),
+        say("summary_outstanding", outstanding=yuan(figures.outstanding_fen)),
+        say("summary_raised", raised=yuan(figures.contributions_fen),
+            relief=yuan(figures.relief_fen)),
+        say("summary_returned", principal=yuan(figures.principal_in_fen),
+            interest=yuan(figures.interest_in_fen), written_off=yuan(figures.written_off_fen)),
+        say("summary_balanced") if gap == 0 else say("summary_gap", gap=yuan(abs(gap))),
     ]
     return "\n".join(lines)

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bangfu_bot.authority import Subject, acting_role, check
 from bangfu_bot.cases.enums import CaseStatus
 from bangfu_bot.cases.transitions import TransitionRefused, case_subject, load_case, transition
-from bangfu_bot.conversation.engine import yuan
+from bangfu_bot.common.money import yuan
 from bangfu_bot.ledger.models import ledger_entries
 from bangfu_bot.members.models import people
 from bangfu_bot.members.service import Person, people_able, person_by_id, secretaries_of

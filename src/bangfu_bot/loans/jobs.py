@@ -42,7 +42,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu_bot.authority import Subject
 from bangfu_bot.cases.procedure import people_with_role
-from bangfu_bot.conversation.engine import yuan
+from bangfu_bot.common.dates import chinese_date
+from bangfu_bot.common.money import yuan
 from bangfu_bot.dbutil import in_list, insert_ignore, rows_in
 from bangfu_bot.loans.batch import Tell, Todo, secretaries_by_branch, send
 from bangfu_bot.loans.models import instalments, loans, reminder_inputs, repayments
@@ -305,7 +306,7 @@ def _plan_of(size: int) -> Select[Any]:
 
 
 def _day(due_on: date) -> str:
-    return f"{due_on.year}年{due_on.month}月{due_on.day}日"
+    return chinese_date(due_on)
 
 
 # The reminder before a due date that `days_left` days before it calls for: the latest of

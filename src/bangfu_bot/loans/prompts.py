@@ -10,7 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu_bot.cases.procedure import tell
-from bangfu_bot.conversation.engine import yuan
+from bangfu_bot.common.dates import chinese_date
+from bangfu_bot.common.money import yuan
 from bangfu_bot.loans.models import instalments, loans
 from bangfu_bot.loans.service import L, load_loan, loan_subject, say
 from bangfu_bot.members.models import people
@@ -80,6 +81,6 @@ async def plan_text(conn: AsyncConnection, loan_id: int) -> str:
     rows = (await conn.execute(select(instalments).where(instalments.c.loan_id == loan_id)
                                .order_by(instalments.c.number))).all()
     return "\n".join(say("plan_line", n=row.number,
-                         day=f"{row.due_on.year}年{row.due_on.month}月{row.due_on.day}日",
+                         day=chinese_date(row.due_on),
                          principal=yuan(row.principal_fen), interest=yuan(row.interest_fen))
                      for row in rows)

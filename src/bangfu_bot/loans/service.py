@@ -15,7 +15,8 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu_bot.authority import Refused, Subject, acting_role, check
-from bangfu_bot.conversation.engine import yuan
+from bangfu_bot.common.dates import chinese_date
+from bangfu_bot.common.money import yuan
 from bangfu_bot.fund.service import FundError, Movement, record
 from bangfu_bot.loans.models import instalments, loan_events, loans, repayments
 from bangfu_bot.loans.schedule import Instalment, build, fen_days, interest_on
@@ -358,7 +359,7 @@ def _next_due(book: Ledger, paid_on: date) -> str:
 
 
 def _day(day: date) -> str:
-    return f"{day.year}年{day.month}月{day.day}日"
+    return chinese_date(day)
 
 
 async def write_off(conn: AsyncConnection, *, loan_id: int, officer: Person, reason: str,

@@ -26,7 +26,7 @@ from openpyxl.utils.exceptions import InvalidFileException
 from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from bangfu_bot.conversation.fields import (
+from bangfu_bot.common.fields import (
     MSG_DATE_NOT_FUTURE,
     MSG_ID_BIRTH,
     MSG_ID_CHARS,

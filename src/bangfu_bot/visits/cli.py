@@ -8,7 +8,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bangfu_bot.conversation.fields import FieldError, parse_money_fen
+from bangfu_bot.common.fields import FieldError, parse_money_fen
 from bangfu_bot.visits import service
 from bangfu_bot.visits.enums import Occasion
 

@@ -21,7 +21,8 @@ from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu_bot.authority import COUNTY_MATTER, Refused, Subject, acting_role, authorize, check
-from bangfu_bot.conversation.engine import yuan
+from bangfu_bot.common.dates import chinese_date, month_day
+from bangfu_bot.common.money import yuan
 from bangfu_bot.fund import service as fund
 from bangfu_bot.ledger.models import ledger_entries
 from bangfu_bot.members.models import organisations, people, person_roles
@@ -57,14 +58,8 @@ class Rules:
     watch_days: int = 7  # township officers get the not-visited list this long before
 
 
-def long_day(day: date) -> str:
-    """2027年2月6日."""
-    return f"{day.year}年{day.month}月{day.day}日"
-
-
-def short_day(day: date) -> str:
-    """2月6日."""
-    return f"{day.month}月{day.day}日"
+long_day = chinese_date
+short_day = month_day
 
 
 def _names(names: list[str], limit: int = LIST_LIMIT) -> str:

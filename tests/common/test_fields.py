@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from bangfu_bot.conversation.fields import (
+from bangfu_bot.common.fields import (
     KINDS,
     OPTION_KEYS,
     FieldError,

@@ -11,6 +11,9 @@ from decimal import Decimal, localcontext
 from types import MappingProxyType
 from typing import overload
 
+from bangfu_bot.common.idnumbers import check_character
+from bangfu_bot.texts import texts
+
 __all__ = [
     "KINDS",
     "OPTION_KEYS",
@@ -39,32 +42,33 @@ class FieldError(ValueError):
         self.message = message
 
 
-# Messages the user reads. Kept together so wording stays consistent and short.
-MSG_NUMBER = "请回复一个数字，比如 3。"
-MSG_NUMBER_WHOLE = "请回复整数，比如 3。"
-MSG_NUMBER_NEGATIVE = "不能是负数，请回复一个数字，比如 3。"
-MSG_NUMBER_TOO_BIG = "这个数太大了，请再看一下。"
-MSG_MONEY = "请回复金额，比如 3500。"
-MSG_MONEY_NEGATIVE = "金额不能是负数，请回复金额，比如 3500。"
-MSG_MONEY_CENTS = "金额最多写到分，比如 3500.50。"
-MSG_MONEY_TOO_BIG = "金额太大了，请再看一下。"
-MSG_DATE = "请回复日期，比如 {year}年3月1日。"
-MSG_DATE_INVALID = "没有这个日期，请再看一下，比如 {year}年3月1日。"
-MSG_DATE_LUNAR = "请回复阳历日期，比如 {year}年3月1日。"
-MSG_DATE_NOT_FUTURE = "日期不能晚于今天，请再看一下。"
-MSG_DATE_NOT_PAST = "日期不能早于今天，请再看一下。"
-MSG_YES_NO = "请回复 1（是）或 2（否）。"
-MSG_CHOICE = "请回复选项前面的数字，比如 1。"
-MSG_PHONE = "请回复 11 位手机号码。"
-MSG_PHONE_LENGTH = "手机号码应是 11 位，您发来的是 {count} 位，请再看一下。"
-MSG_ID_LENGTH = "身份证号应是 18 位，请再看一下。"
-MSG_ID_CHARS = "身份证号只有数字，最后一位可能是 X，请再看一下。"
-MSG_ID_CHECKSUM = "身份证号好像有一位不对，请再核对一下。"
-MSG_ID_BIRTH = "身份证号里的出生日期不对，请再核对一下。"
-MSG_NAME = "请回复姓名，用汉字，比如：王小明。"
-MSG_TEXT_EMPTY = "请回复文字内容。"
-MSG_TEXT_SHORT = "太短了，请至少写 {min_length} 个字。"
-MSG_TEXT_LONG = "太长了，请控制在 {max_length} 字以内。"
+# Messages the user reads, from messages.toml: kept together so wording stays consistent.
+_TEXTS = texts("bangfu_bot.common")
+MSG_NUMBER = _TEXTS["number"]
+MSG_NUMBER_WHOLE = _TEXTS["number_whole"]
+MSG_NUMBER_NEGATIVE = _TEXTS["number_negative"]
+MSG_NUMBER_TOO_BIG = _TEXTS["number_too_big"]
+MSG_MONEY = _TEXTS["money"]
+MSG_MONEY_NEGATIVE = _TEXTS["money_negative"]
+MSG_MONEY_CENTS = _TEXTS["money_cents"]
+MSG_MONEY_TOO_BIG = _TEXTS["money_too_big"]
+MSG_DATE = _TEXTS["date"]
+MSG_DATE_INVALID = _TEXTS["date_invalid"]
+MSG_DATE_LUNAR = _TEXTS["date_lunar"]
+MSG_DATE_NOT_FUTURE = _TEXTS["date_not_future"]
+MSG_DATE_NOT_PAST = _TEXTS["date_not_past"]
+MSG_YES_NO = _TEXTS["yes_no"]
+MSG_CHOICE = _TEXTS["choice"]
+MSG_PHONE = _TEXTS["phone"]
+MSG_PHONE_LENGTH = _TEXTS["phone_length"]
+MSG_ID_LENGTH = _TEXTS["id_length"]
+MSG_ID_CHARS = _TEXTS["id_chars"]
+MSG_ID_CHECKSUM = _TEXTS["id_checksum"]
+MSG_ID_BIRTH = _TEXTS["id_birth"]
+MSG_NAME = _TEXTS["name"]
+MSG_TEXT_EMPTY = _TEXTS["text_empty"]
+MSG_TEXT_SHORT = _TEXTS["text_short"]
+MSG_TEXT_LONG = _TEXTS["text_long"]
 
 # Structured answers are short; anything longer is not one of them, and refusing early keeps
 # the parsers cheap on hostile input.
@@ -235,12 +239,15 @@ def _strip_affixes(text: str, prefixes: tuple[str, ...], suffixes: tuple[str, ..
     return text
 
 
-def _range_message(minimum: object, maximum: object, *, unit: str = " ", noun: str = "数字") -> str:
+def _range_message(minimum: object, maximum: object, *, unit: str = " ",
+                   noun: str = "number") -> str:
+    noun = _TEXTS[f"noun_{noun}"]
     if minimum is not None and maximum is not None:
-        return f"请回复 {minimum} 到 {maximum}{unit}之间的{noun}。"
+        return _TEXTS["range_between"].format(minimum=minimum, maximum=maximum, unit=unit,
+                                              noun=noun)
     if minimum is not None:
-        return f"请回复不小于 {minimum}{unit}的{noun}。"
-    return f"请回复不大于 {maximum}{unit}的{noun}。"
+        return _TEXTS["range_at_least"].format(minimum=minimum, unit=unit, noun=noun)
+    return _TEXTS["range_at_most"].format(maximum=maximum, unit=unit, noun=noun)
 
 
 _NEGATIVE_SIGNS = ("-", "−", "负")
@@ -350,7 +357,7 @@ def parse_money_fen(
     ):
         low = None if minimum_fen is None else _yuan_text(minimum_fen)
         high = None if maximum_fen is None else _yuan_text(maximum_fen)
-        raise FieldError(_range_message(low, high, unit=" 元", noun="金额"))
+        raise FieldError(_range_message(low, high, unit=_TEXTS["unit_yuan"], noun="money"))
     return result
 
 
@@ -561,13 +568,7 @@ def mask_phone(phone: str) -> str:
 
 # --- Resident ID numbers -------------------------------------------------------------------
 
-_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-_ID_CHECK_CHARS = "10X98765432"
 _ID_SEPARATORS = re.compile(r"[\s\-‐‑‒–—―]")
-
-
-def _id_check_char(first17: str) -> str:
-    return _ID_CHECK_CHARS[sum(int(d) * w for d, w in zip(first17, _ID_WEIGHTS, strict=True)) % 11]
 
 
 def id_birth_date(id_number: str) -> date:
@@ -589,7 +590,7 @@ def parse_id_number(text: str, *, today: date | None = None) -> str:
     first17, last = normalised[:17], normalised[17]
     if not (first17.isascii() and first17.isdigit()) or last not in "0123456789X":
         raise FieldError(MSG_ID_CHARS)
-    if _id_check_char(first17) != last:
+    if check_character(first17) != last:
         raise FieldError(MSG_ID_CHECKSUM)
     born = id_birth_date(normalised)
     if born.year < 1900 or (today is not None and born > today):
