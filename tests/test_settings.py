@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bangfu_bot.notify.outbox import DeliveryRules
 from bangfu_bot.cli import main
 from bangfu_bot.settings import SettingsError, load_settings
 
@@ -81,7 +82,7 @@ def test_bad_value_names_the_variable(env: dict[str, str], named: str) -> None:
     (" 7:30-9:00 ", ("09:00", "07:30")),
 ])
 def test_quiet_hours_either_way_round_midnight(quiet_hours: str, awake: tuple[str, str]) -> None:
-    rules = load_settings({"BANGFU_QUIET_HOURS": quiet_hours}).delivery()
+    rules = DeliveryRules.from_settings(load_settings({"BANGFU_QUIET_HOURS": quiet_hours}))
     assert (f"{rules.quiet_start:%H:%M}", f"{rules.quiet_end:%H:%M}") == awake
 
 

@@ -17,6 +17,9 @@ import aiohttp
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bangfu_bot.loans.service import Terms as LoanTerms
+from bangfu_bot.notify.outbox import DeliveryRules
+from bangfu_bot.cases.procedure import Rules as ProcedureRules
 from bangfu_bot import db
 from bangfu_bot.bot import Bot
 from bangfu_bot.broadcasts.service import send_pending
@@ -85,8 +88,8 @@ def create_app(
     if bot is None:
         bot = ChatBot.from_directory(settings.conversations_dir, tz=settings.tz,
                                      expiry=timedelta(hours=settings.flow_expiry_h),
-                                     procedure=settings.procedure(),
-                                     loan_terms=settings.loan_terms())
+                                     procedure=ProcedureRules.from_settings(settings),
+                                     loan_terms=LoanTerms.from_settings(settings))
     if clock is None:
         clock = OffsetClock() if settings.sandbox else SystemClock()
     services = Services(settings=settings, clock=clock, bot=bot,
@@ -167,7 +170,7 @@ def _wechat(services: Services):  # type: ignore[no-untyped-def]
                 appid=settings.wechat_appid, secret=settings.wechat_secret, clock=services.clock,
                 account_type=settings.wechat_account_type,
             )
-            delivery = settings.delivery()
+            delivery = DeliveryRules.from_settings(settings)
             if delivery.template_id:
                 services.fake.add_template(delivery.template_id,
                                            {"thing1": "thing", "thing2": "thing", "time3": "time"})
@@ -213,7 +216,7 @@ def _message_path(services: Services):  # type: ignore[no-untyped-def]
             raise StartupError(str(error)) from None
         services.spool = spool
         engine, client, clock = services.engine, services.client, services.clock
-        rules = settings.delivery()
+        rules = DeliveryRules.from_settings(settings)
         dispatcher = Dispatcher(engine=engine, client=client, clock=clock, rules=rules,
                                 also=[lambda: send_pending(engine, client, clock, rules)])
         inbox = Inbox(committer=committer, bot=services.bot, clock=services.clock, spool=spool,

@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
+from bangfu_bot.loans.service import Terms as LoanTerms
+from bangfu_bot.cases.procedure import Rules as ProcedureRules
 from bangfu_bot import __version__
 from bangfu_bot.settings import Settings, SettingsError, load_settings
 
@@ -251,8 +253,8 @@ def flows_check(settings: Settings) -> int:
     try:
         bot = ChatBot.from_directory(settings.conversations_dir, tz=settings.tz,
                                      expiry=timedelta(hours=settings.flow_expiry_h),
-                                     procedure=settings.procedure(),
-                                     loan_terms=settings.loan_terms())
+                                     procedure=ProcedureRules.from_settings(settings),
+                                     loan_terms=LoanTerms.from_settings(settings))
     except FlowsInvalid as invalid:
         for problem in invalid.problems:
             print(problem, file=sys.stderr)
@@ -462,7 +464,7 @@ async def _print_minutes(engine: Any, case_id: int, settings: Settings) -> int:
     from bangfu_bot.cases.procedure import minutes_text
 
     async with engine.connect() as conn:
-        text = await minutes_text(conn, case_id=case_id, rules=settings.procedure())
+        text = await minutes_text(conn, case_id=case_id, rules=ProcedureRules.from_settings(settings))
     if text is None:
         print(f"bangfu-bot: case {case_id} has no evaluation record", file=sys.stderr)
         return 1

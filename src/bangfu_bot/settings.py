@@ -13,7 +13,7 @@ import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
-from datetime import date
+from datetime import date, time
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -90,39 +90,18 @@ class Settings:
         return (self.wechat_appid != SANDBOX_APPID
                 and bool(self.wechat_appid and self.wechat_secret and self.wechat_token))
 
-    def procedure(self) -> Any:
-        """The rules of the case procedure (notice length, evaluation rule...)."""
-        from bangfu_bot.cases.procedure import Rules
+    @property
+    def template_id(self) -> str:
+        """The notice template: the configured one, or the sandbox's own."""
+        return self.wechat_template_id or (SANDBOX_TEMPLATE if self.sandbox else "")
 
-        return Rules(notice_days=self.notice_days, notice_working_days=self.notice_working_days,
-                     evaluation_basis=self.evaluation_basis,
-                     complaints_contact=self.complaints_contact, tz=self.tz)
-
-    def delivery(self) -> Any:
-        """How the dispatcher may reach people: template id, quiet hours, time zone, and how
-        many calls it may have under way at once."""
-        from datetime import time
-
-        from bangfu_bot.notify.outbox import DeliveryRules
-
+    @property
+    def awake_hours(self) -> tuple[time, time]:
+        """When non-urgent messages may be sent: quiet hours are given as when to be quiet;
+        either may cross midnight (21:00-08:00 is awake 08:00-21:00, 12:00-14:00 is awake
+        14:00 to 12:00 the next day)."""
         quiet_from, quiet_to = self.quiet_hours.split("-")
-        # Quiet hours are given as when to be quiet; the dispatcher wants the awake window.
-        # Either may cross midnight (21:00-08:00 is awake 08:00-21:00, 12:00-14:00 is awake
-        # 14:00 to 12:00 the next day).
-        awake_start = time.fromisoformat(quiet_to)
-        awake_end = time.fromisoformat(quiet_from)
-        template = self.wechat_template_id or (SANDBOX_TEMPLATE if self.sandbox else "")
-        return DeliveryRules(template_id=template, account_type=self.wechat_account_type,
-                             tz=self.tz, quiet_start=awake_start, quiet_end=awake_end,
-                             concurrency=self.outbox_concurrency)
-
-    def loan_terms(self) -> Any:
-        """Loan term, interest rate (basis points a year) and limits."""
-        from bangfu_bot.loans.service import Terms
-
-        return Terms(term_years=self.loan_term_years, annual_rate_bp=self.loan_rate_bp,
-                     allow_second_loan=self.loan_allow_second,
-                     guarantor_call_days=self.guarantor_call_days)
+        return time.fromisoformat(quiet_to), time.fromisoformat(quiet_from)
 
     def features(self) -> dict[str, bool]:
         """Which platform features this account type allows (WECHAT.md, account types)."""

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from bangfu_bot.cases.procedure import Rules as ProcedureRules
 from bangfu_bot.cases.models import case_events, cases, objections, public_notices
 from bangfu_bot.ledger.models import ledger_entries
 from bangfu_bot.scheduler import run_all
@@ -385,7 +386,7 @@ async def test_batch_filing_and_printed_records(bot: Any, county: Any, chat: Any
     assert "已备案 1 件" in await staff.send("1")
     assert "现在没有等备案的申请" in await staff.send("批量备案")
     async with bot.services.engine.connect() as conn:
-        record = await minutes_text(conn, case_id=1, rules=bot.services.settings.procedure())
+        record = await minutes_text(conn, case_id=1, rules=ProcedureRules.from_settings(bot.services.settings))
     assert record is not None
     assert "应到党员 9 人，实到 8 人" in record and "计票人：刘洋；监票人：陈红" in record
     assert "评议通过" in record and "记录人：张建国" in record

@@ -7,6 +7,7 @@ from datetime import date
 
 import pytest
 
+from bangfu_bot.cases.procedure import Rules as ProcedureRules
 from bangfu_bot.cases.procedure import Rules, evaluation_preview, notice_end
 from bangfu_bot.settings import load_settings
 
@@ -42,6 +43,6 @@ def test_a_record_that_does_not_add_up_is_not_read_as_a_result(change: dict[str,
 
 
 def test_the_settings_reach_the_rules() -> None:
-    rules = load_settings({"BANGFU_NOTICE_WORKING_DAYS": "true",
-                           "BANGFU_EVALUATION_BASIS": "present"}).procedure()
+    rules = ProcedureRules.from_settings(load_settings({"BANGFU_NOTICE_WORKING_DAYS": "true",
+                           "BANGFU_EVALUATION_BASIS": "present"}))
     assert rules.notice_working_days and rules.evaluation_basis == "present"

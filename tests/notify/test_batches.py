@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from bangfu_bot.notify.outbox import DeliveryRules
 from bangfu_bot.notify.models import outbox, outbox_attempts
 from bangfu_bot.notify.outbox import Dispatcher, outbox_row, queue_message, queue_messages
 from bangfu_bot.settings import SettingsError, load_settings
@@ -77,7 +78,7 @@ async def test_many_rows_each_sent_exactly_once_and_each_users_in_order(bot: Any
     await queue_all(bot, queued)  # the same intents again: nothing new
     services = bot.services
     other = Dispatcher(engine=services.engine, client=services.client, clock=bot.clock,
-                       rules=services.settings.delivery())
+                       rules=DeliveryRules.from_settings(services.settings))
     await asyncio.gather(services.dispatcher.send_due(), other.send_due())
     await bot.flush_outbox()
     for openid in writers:  # one user's messages arrive in the order they were written
@@ -211,8 +212,8 @@ async def test_bulk_queue_writes_the_same_rows_and_ignores_written_keys(bot: Any
 
 
 def test_concurrency_is_a_setting(tmp_path: Path) -> None:
-    assert load_settings({}).delivery().concurrency == 16
-    assert load_settings({"BANGFU_OUTBOX_CONCURRENCY": "64"}).delivery().concurrency == 64
+    assert DeliveryRules.from_settings(load_settings({})).concurrency == 16
+    assert DeliveryRules.from_settings(load_settings({"BANGFU_OUTBOX_CONCURRENCY": "64"})).concurrency == 64
     config = tmp_path / "bangfu.toml"
     config.write_text("outbox_concurrency = 4\n", encoding="utf-8")
     assert load_settings({}, config_file=config).outbox_concurrency == 4

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bangfu_bot.notify.outbox import DeliveryRules
 from bangfu_bot.notify.channels import quiet_until
 from bangfu_bot.settings import load_settings
 
@@ -37,7 +38,7 @@ def test_a_non_urgent_send_waits_exactly_until_the_quiet_hours_end(
         crossing_midnight: bool, data: st.DataObject, day: date, half_hour: time,
         nudge: timedelta) -> None:
     start, end = data.draw(windows(crossing_midnight), label="quiet window")
-    rules = load_settings({"BANGFU_QUIET_HOURS": f"{start:%H:%M}-{end:%H:%M}"}).delivery()
+    rules = DeliveryRules.from_settings(load_settings({"BANGFU_QUIET_HOURS": f"{start:%H:%M}-{end:%H:%M}"}))
     local = datetime.combine(day, half_hour, tzinfo=rules.tz) + nudge
     at = local.hour * 60 + local.minute + local.second / 60 + local.microsecond / 60e6
 
@@ -75,7 +76,7 @@ def test_a_non_urgent_send_waits_exactly_until_the_quiet_hours_end(
     ],
 )
 def test_the_boundaries(quiet_hours: str, moment: str, waits_until: str | None) -> None:
-    rules = load_settings({"BANGFU_QUIET_HOURS": quiet_hours}).delivery()
+    rules = DeliveryRules.from_settings(load_settings({"BANGFU_QUIET_HOURS": quiet_hours}))
     local = datetime.combine(date(2026, 11, 10), time.fromisoformat(moment), tzinfo=rules.tz)
     waits = quiet_until(local.astimezone(UTC), rules.tz, rules.quiet_start, rules.quiet_end)
     expected = (None if waits_until is None

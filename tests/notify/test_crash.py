@@ -12,6 +12,7 @@ from typing import Any, cast
 import pytest
 from sqlalchemy import event, select, update
 
+from bangfu_bot.notify.outbox import DeliveryRules
 from bangfu_bot.members.models import bindings
 from bangfu_bot.notify.models import outbox, outbox_attempts
 from bangfu_bot.notify.outbox import Dispatcher, outbox_row, queue_messages, status_counts
@@ -89,7 +90,7 @@ async def kill_mid_batch(bot: Any, calls: int, batches: int = 2,
     freezes with every slot holding a call; then it is killed (its task cancelled: with no
     next claim under way, that writes nothing, just as kill -9 would not)."""
     services = bot.services
-    rules = services.settings.delivery()
+    rules = DeliveryRules.from_settings(services.settings)
     client = FreezesAfter(services.client, calls, refuse)
     doomed = Dispatcher(engine=services.engine, client=cast(Any, client), clock=bot.clock,
                         rules=rules)
@@ -120,7 +121,7 @@ async def test_a_notice_one_by_one_killed_mid_batch(bot: Any, county: Any, chat:
     # SQLite two batches of 32 are claimed by then; on PostgreSQL, with no write lock
     # between the claim and the calls, more), and no batch was recorded at its end.
     completed, hung = set(frozen.started[:40]), set(frozen.started[40:])
-    assert len(hung) == bot.services.settings.delivery().concurrency == 4
+    assert len(hung) == DeliveryRules.from_settings(bot.services.settings).concurrency == 4
     assert {openid: at_kill[openid].status for openid in completed} \
         == dict.fromkeys(completed, "sent")  # each committed as its call returned
     async with bot.services.engine.connect() as conn:

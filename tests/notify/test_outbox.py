@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
+from bangfu_bot.notify.outbox import DeliveryRules
 from bangfu_bot.notify.models import outbox, outbox_attempts
 from bangfu_bot.notify.outbox import Dispatcher, queue_message
 from tests.county import bind
@@ -231,7 +232,7 @@ async def test_two_dispatchers_never_send_a_row_twice(bot: Any) -> None:
         await queue(bot, key=f"notice:{n}", content=f"第{n}条")
     services = bot.services
     other = Dispatcher(engine=services.engine, client=services.client, clock=bot.clock,
-                       rules=services.settings.delivery())
+                       rules=DeliveryRules.from_settings(services.settings))
     await asyncio.gather(services.dispatcher.send_due(), other.send_due())
     await bot.flush_outbox()
     assert sorted(bot.api.sent_texts(OPENID)) == ["第0条", "第1条", "第2条", "第3条"]

@@ -42,6 +42,14 @@ class Rules:
     complaints_contact: str = "乡镇党委组织委员"
     tz: ZoneInfo = ZoneInfo("Asia/Shanghai")
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Rules:
+        """The county's procedure as configured."""
+        return cls(notice_days=settings.notice_days,
+                   notice_working_days=settings.notice_working_days,
+                   evaluation_basis=settings.evaluation_basis,
+                   complaints_contact=settings.complaints_contact, tz=settings.tz)
+
 
 @dataclass(frozen=True)
 class Preview:

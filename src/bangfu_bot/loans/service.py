@@ -22,6 +22,7 @@ from bangfu_bot.loans.models import instalments, loan_events, loans, repayments
 from bangfu_bot.loans.schedule import Instalment, build, fen_days, interest_on
 from bangfu_bot.members.models import organisations, people
 from bangfu_bot.members.service import Person
+from bangfu_bot.settings import Settings
 from bangfu_bot.texts import speaker
 from bangfu_bot.todos.models import todos
 
@@ -71,6 +72,13 @@ class Terms:
     annual_rate_bp: int = 435
     allow_second_loan: bool = False
     guarantor_call_days: int = 30
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Terms:
+        """The county's loan terms as configured."""
+        return cls(term_years=settings.loan_term_years, annual_rate_bp=settings.loan_rate_bp,
+                   allow_second_loan=settings.loan_allow_second,
+                   guarantor_call_days=settings.guarantor_call_days)
 
 
 _LOAN_SUBJECT = (

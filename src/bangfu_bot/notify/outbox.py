@@ -36,6 +36,7 @@ from bangfu_bot.clock import Clock
 from bangfu_bot.dbutil import insert_ignore
 from bangfu_bot.notify.channels import quiet_until, shorten, window_room
 from bangfu_bot.notify.models import outbox, outbox_attempts
+from bangfu_bot.settings import Settings
 from bangfu_bot.texts import speaker, texts
 from bangfu_bot.wechat.client import ErrorKind, WeChatAPIError, WeChatClient
 
@@ -121,6 +122,14 @@ class DeliveryRules:
     quiet_start: time = time(8, 0)
     quiet_end: time = time(21, 0)
     concurrency: int = 16  # calls to WeChat under way at once
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DeliveryRules:
+        """Template id, awake hours, time zone and concurrency as configured."""
+        awake_start, awake_end = settings.awake_hours
+        return cls(template_id=settings.template_id, account_type=settings.wechat_account_type,
+                   tz=settings.tz, quiet_start=awake_start, quiet_end=awake_end,
+                   concurrency=settings.outbox_concurrency)
 
     @property
     def templates(self) -> bool:
