@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, insert, select, text
 
 from bangfu_bot import db
-from bangfu_bot.bot import say
+from bangfu_bot.conversation.bot import say
 from bangfu_bot.conversation.models import conversations
 from bangfu_bot.group_commit import GroupCommitter, UnitTimeout
 from bangfu_bot.wechat.models import inbound_messages, wechat_users

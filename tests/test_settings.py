@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bangfu_bot.notify.outbox import DeliveryRules
 from bangfu_bot.cli import main
+from bangfu_bot.notify.outbox import DeliveryRules
 from bangfu_bot.settings import SettingsError, load_settings
 
 REAL = {"BANGFU_WECHAT_APPID": "wx1234567890abcdef", "BANGFU_WECHAT_SECRET": "s",

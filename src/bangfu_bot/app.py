@@ -17,20 +17,19 @@ import aiohttp
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bangfu_bot.loans.service import Terms as LoanTerms
-from bangfu_bot.notify.outbox import DeliveryRules
-from bangfu_bot.cases.procedure import Rules as ProcedureRules
 from bangfu_bot import db
-from bangfu_bot.bot import Bot
 from bangfu_bot.broadcasts.service import send_pending
+from bangfu_bot.cases.procedure import Rules as ProcedureRules
 from bangfu_bot.clock import Clock, OffsetClock, SystemClock
 from bangfu_bot.conversation import store as dialogues
+from bangfu_bot.conversation.bot import Bot
 from bangfu_bot.conversation.router import ChatBot
 from bangfu_bot.group_commit import GroupCommitter
 from bangfu_bot.leadership import Leadership
+from bangfu_bot.loans.service import Terms as LoanTerms
 from bangfu_bot.members.service import prefetch_people
 from bangfu_bot.metrics import Metrics
-from bangfu_bot.notify.outbox import Dispatcher
+from bangfu_bot.notify.outbox import DeliveryRules, Dispatcher
 from bangfu_bot.scheduler import run_all, start_scheduler
 from bangfu_bot.settings import Settings
 from bangfu_bot.wechat.client import WeChatClient

@@ -11,9 +11,9 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from bangfu_bot.loans.service import Terms as LoanTerms
-from bangfu_bot.cases.procedure import Rules as ProcedureRules
 from bangfu_bot import __version__
+from bangfu_bot.cases.procedure import Rules as ProcedureRules
+from bangfu_bot.loans.service import Terms as LoanTerms
 from bangfu_bot.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("bangfu_bot")

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bangfu_bot.cases.procedure import Rules as ProcedureRules
 from bangfu_bot.cases.models import case_events, cases, objections, public_notices
+from bangfu_bot.cases.procedure import Rules as ProcedureRules
 from bangfu_bot.ledger.models import ledger_entries
 from bangfu_bot.scheduler import run_all
 from tests.conversation.test_apply import fill

@@ -7,8 +7,8 @@ from datetime import date
 
 import pytest
 
-from bangfu_bot.cases.procedure import Rules as ProcedureRules
 from bangfu_bot.cases.procedure import Rules, evaluation_preview, notice_end
+from bangfu_bot.cases.procedure import Rules as ProcedureRules
 from bangfu_bot.settings import load_settings
 
 MEETING = {"entitled": 9, "present": 7, "votes_for": 4, "votes_against": 2, "abstain": 1,

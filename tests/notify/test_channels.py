@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bangfu_bot.notify.outbox import DeliveryRules
 from bangfu_bot.notify.channels import quiet_until
+from bangfu_bot.notify.outbox import DeliveryRules
 from bangfu_bot.settings import load_settings
 
 HALF_HOURS = [time(minute // 60, minute % 60) for minute in range(0, 24 * 60, 30)]

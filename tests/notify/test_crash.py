@@ -12,10 +12,15 @@ from typing import Any, cast
 import pytest
 from sqlalchemy import event, select, update
 
-from bangfu_bot.notify.outbox import DeliveryRules
 from bangfu_bot.members.models import bindings
 from bangfu_bot.notify.models import outbox, outbox_attempts
-from bangfu_bot.notify.outbox import Dispatcher, outbox_row, queue_messages, status_counts
+from bangfu_bot.notify.outbox import (
+    DeliveryRules,
+    Dispatcher,
+    outbox_row,
+    queue_messages,
+    status_counts,
+)
 from bangfu_bot.todos.models import todos
 from bangfu_bot.wechat.client import WeChatAPIError
 from tests.broadcasts.test_broadcasts import add_members as bulk_members

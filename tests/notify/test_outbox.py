@@ -9,9 +9,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from bangfu_bot.notify.outbox import DeliveryRules
 from bangfu_bot.notify.models import outbox, outbox_attempts
-from bangfu_bot.notify.outbox import Dispatcher, queue_message
+from bangfu_bot.notify.outbox import DeliveryRules, Dispatcher, queue_message
 from tests.county import bind
 
 OPENID = "o-wang"

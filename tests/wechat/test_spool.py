@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bangfu_bot.bot import say
+from bangfu_bot.conversation.bot import say
 from bangfu_bot.wechat.spool import Spool
 from tests.wechat.test_webhook import OPENID, stored_pushes, wait_for_texts
 

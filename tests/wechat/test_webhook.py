@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from bangfu_bot.bot import say
+from bangfu_bot.conversation.bot import say
 from bangfu_bot.wechat.crypto import sign
 from bangfu_bot.wechat.fake import PLATFORM_ERROR
 from bangfu_bot.wechat.models import inbound_messages, wechat_users

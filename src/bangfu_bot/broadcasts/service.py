@@ -24,8 +24,8 @@ from bangfu_bot.ledger.models import ledger_entries
 from bangfu_bot.members.models import bindings, organisations, people, person_roles
 from bangfu_bot.members.roster import ROLE_NAMES
 from bangfu_bot.notify.outbox import STALE_CLAIM, DeliveryRules, outbox_row, queue_messages
+from bangfu_bot.notify.platform import NETWORK_ERRCODE, Platform, WeChatAPIError
 from bangfu_bot.texts import speaker
-from bangfu_bot.wechat.client import NETWORK_ERRCODE, WeChatAPIError, WeChatClient
 
 MASS_PER_MONTH = 4
 MASS_CHANNELS = ("mass", "tag")  # the channels that count toward the month's four
@@ -184,7 +184,7 @@ async def _mass_used(conn: AsyncConnection, openids: list[str], month: str) -> d
             if openid in wanted}
 
 
-async def send_pending(engine: AsyncEngine, client: WeChatClient, clock: Clock,
+async def send_pending(engine: AsyncEngine, client: Platform, clock: Clock,
                        rules: DeliveryRules) -> int:
     """Make the mass calls of pending broadcasts (the leader's dispatcher runs this)."""
     now = clock.now()
@@ -203,7 +203,7 @@ async def send_pending(engine: AsyncEngine, client: WeChatClient, clock: Clock,
     return len(pending)
 
 
-async def _send_one(engine: AsyncEngine, client: WeChatClient, clock: Clock,
+async def _send_one(engine: AsyncEngine, client: Platform, clock: Clock,
                     rules: DeliveryRules, broadcast_id: int) -> None:
     async with engine.begin() as conn:
         claimed = await conn.execute(update(broadcasts).where(
@@ -246,7 +246,7 @@ async def _send_one(engine: AsyncEngine, client: WeChatClient, clock: Clock,
             status="sent", sent_at=now, mass_msg_ids=",".join(msg_ids)))
 
 
-async def _plan(engine: AsyncEngine, client: WeChatClient, clock: Clock, row: Row[Any]
+async def _plan(engine: AsyncEngine, client: Platform, clock: Clock, row: Row[Any]
                 ) -> int | None:
     """Choose, once, who goes by the audience's tag: its followers, when every one of them
     is in this broadcast's mass audience (else nobody: a tag must never reach someone the
@@ -294,7 +294,7 @@ async def _tag_of(conn: AsyncConnection, audience: str) -> str | None:
     return None
 
 
-async def _send_by_tag(client: WeChatClient, row: Row[Any], tag_id: int,
+async def _send_by_tag(client: Platform, row: Row[Any], tag_id: int,
                        msg_ids: list[str]) -> int:
     """One mass send to the tag's followers; the errcode that refused it, or 0."""
     try:
@@ -322,7 +322,7 @@ async def _wait_for_tomorrow(engine: AsyncEngine, broadcast_id: int, clock: Cloc
                            .values(status="pending", not_before=morning))
 
 
-async def _send_by_lists(client: WeChatClient, row: Row[Any], openids: list[str],
+async def _send_by_lists(client: Platform, row: Row[Any], openids: list[str],
                          msg_ids: list[str]) -> list[str]:
     """Mass sends by openid list, 10,000 a call; returns those it could not reach."""
     fallback = []

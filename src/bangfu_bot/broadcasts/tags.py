@@ -27,9 +27,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from bangfu_bot.dbutil import chunked
 from bangfu_bot.members.models import bindings, organisations, people, person_roles
 from bangfu_bot.members.roster import ROLE_NAMES
+from bangfu_bot.notify.models import wechat_users
+from bangfu_bot.notify.platform import TAGGING_BATCH, Platform, WeChatAPIError
 from bangfu_bot.texts import speaker
-from bangfu_bot.wechat.client import TAGGING_BATCH, WeChatAPIError, WeChatClient
-from bangfu_bot.wechat.models import wechat_users
 
 log = logging.getLogger(__name__)
 say = speaker("bangfu_bot.broadcasts")
@@ -159,7 +159,7 @@ class SyncReport:
                 f"{self.failed_calls} calls failed, {self.left_for_later} left for later")
 
 
-async def sync(engine: AsyncEngine, client: WeChatClient, *, only: str | None = None
+async def sync(engine: AsyncEngine, client: Platform, *, only: str | None = None
                ) -> SyncReport:
     """Bring our tags in step with the roster: make missing ones, tag and untag the
     difference, delete ours that nobody should carry. `only` limits it to one tag (the
@@ -203,12 +203,12 @@ class _Tags:
     count: int
 
 
-async def _existing(client: WeChatClient) -> _Tags:
+async def _existing(client: Platform) -> _Tags:
     tags = await client.get_tags()
     return _Tags({str(tag["name"]): int(tag["id"]) for tag in tags}, len(tags))
 
 
-async def _create_missing(client: WeChatClient, want: dict[str, set[str]], ours: _Tags,
+async def _create_missing(client: Platform, want: dict[str, set[str]], ours: _Tags,
                           report: SyncReport) -> None:
     missing = [name for name in want if name not in ours.ids]
     for position, name in enumerate(missing):
@@ -233,7 +233,7 @@ async def _create_missing(client: WeChatClient, want: dict[str, set[str]], ours:
         report.created.append(name)
 
 
-async def _align(client: WeChatClient, tag_id: int, openids: set[str], report: SyncReport,
+async def _align(client: Platform, tag_id: int, openids: set[str], report: SyncReport,
                  calls: asyncio.Semaphore) -> None:
     carrying = set(await client.tag_members(tag_id=tag_id))
     add, remove = sorted(openids - carrying), sorted(carrying - openids)
@@ -244,7 +244,7 @@ async def _align(client: WeChatClient, tag_id: int, openids: set[str], report: S
           for chunk in chunked(remove, TAGGING_BATCH)))
 
 
-async def _tag(client: WeChatClient, tag_id: int, openids: list[str], report: SyncReport,
+async def _tag(client: Platform, tag_id: int, openids: list[str], report: SyncReport,
                calls: asyncio.Semaphore, *, untag: bool) -> None:
     try:
         async with calls:
@@ -271,7 +271,7 @@ async def _tag(client: WeChatClient, tag_id: int, openids: list[str], report: Sy
         report.tagged += len(openids)
 
 
-async def _delete_unwanted(client: WeChatClient, want: dict[str, set[str]], ours: _Tags,
+async def _delete_unwanted(client: Platform, want: dict[str, set[str]], ours: _Tags,
                            report: SyncReport) -> None:
     # A renamed organisation, or one nobody bound belongs to any more. Deleting frees the
     # account's tag room; the tag is made again when someone needs it.

@@ -22,7 +22,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu_bot import db
 from bangfu_bot.authority import Refused
-from bangfu_bot.bot import SILENT_EVENTS, say
 from bangfu_bot.broadcasts import service as broadcasts
 from bangfu_bot.cases import procedure
 from bangfu_bot.cases import service as cases
@@ -31,6 +30,7 @@ from bangfu_bot.cases.enums import CaseStatus
 from bangfu_bot.cases.procedure import Rules as ProcedureRules
 from bangfu_bot.cases.transitions import load_case
 from bangfu_bot.conversation import store
+from bangfu_bot.conversation.bot import SILENT_EVENTS, Inbound, say
 from bangfu_bot.conversation.engine import ActionResult, Engine, Input, Session, Turn
 from bangfu_bot.conversation.flows import Flow, load_flows
 from bangfu_bot.conversation.loan_actions import LOAN_ACTIONS, TODO_FLOWS
@@ -47,7 +47,6 @@ from bangfu_bot.todos.service import (
     todo_by_id,
 )
 from bangfu_bot.visits import chat as visits_chat
-from bangfu_bot.wechat.inbound import Inbound
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bangfu_bot.notify.models import outbox, outbox_attempts
-from bangfu_bot.wechat.models import wechat_users
+from bangfu_bot.notify.models import outbox, outbox_attempts, wechat_users
 
 WROTE_WINDOW, WROTE_QUOTA = timedelta(hours=48), 5
 CLICK_WINDOW, CLICK_QUOTA = timedelta(minutes=1), 3

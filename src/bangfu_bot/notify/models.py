@@ -57,3 +57,26 @@ outbox_attempts = Table(
     Column("errmsg", String(200), nullable=False),
     comment="Every attempt to send an outbox row and what WeChat answered",
 )
+
+wechat_users = Table(
+    "wechat_users",
+    metadata,
+    Column("openid", String(64), primary_key=True),
+    Column("subscribed", Boolean, nullable=False, comment="follows the account now"),
+    Column("first_seen_at", UtcDateTime, nullable=False),
+    Column("subscribed_at", UtcDateTime, nullable=True),
+    Column("unsubscribed_at", UtcDateTime, nullable=True),
+    Column(
+        "last_message_at",
+        UtcDateTime,
+        nullable=True,
+        comment="last message the user wrote: opens the 48 h customer-service window",
+    ),
+    Column(
+        "last_event_at",
+        UtcDateTime,
+        nullable=True,
+        comment="last click, follow or scan: opens a 1-minute window",
+    ),
+    comment="Everyone who has written to or followed the account",
+)

@@ -36,9 +36,9 @@ from bangfu_bot.clock import Clock
 from bangfu_bot.dbutil import insert_ignore
 from bangfu_bot.notify.channels import quiet_until, shorten, window_room
 from bangfu_bot.notify.models import outbox, outbox_attempts
+from bangfu_bot.notify.platform import ErrorKind, Platform, WeChatAPIError
 from bangfu_bot.settings import Settings
 from bangfu_bot.texts import speaker, texts
-from bangfu_bot.wechat.client import ErrorKind, WeChatAPIError, WeChatClient
 
 log = logging.getLogger(__name__)
 
@@ -308,7 +308,7 @@ class Dispatcher:
     """
 
     def __init__(
-        self, *, engine: AsyncEngine, client: WeChatClient, clock: Clock, poll_s: float = 2.0,
+        self, *, engine: AsyncEngine, client: Platform, clock: Clock, poll_s: float = 2.0,
         rules: DeliveryRules | None = None,
         also: list[Callable[[], Awaitable[Any]]] | None = None,
     ) -> None:

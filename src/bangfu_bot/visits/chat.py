@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bangfu_bot.bot import say as bot_say
+from bangfu_bot.conversation.bot import say as bot_say
 from bangfu_bot.conversation.engine import ActionResult
 from bangfu_bot.members.service import Person
 from bangfu_bot.todos.service import finish_todo

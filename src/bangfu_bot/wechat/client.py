@@ -13,53 +13,29 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Any, Protocol
 
 import aiohttp
 
 from bangfu_bot.clock import Clock
+from bangfu_bot.notify.platform import (
+    NETWORK_ERRCODE,
+    RETRY_ERRCODES,
+    TAGGING_BATCH,
+    TOKEN_ERRCODES,
+    UNDELIVERABLE_ERRCODES,
+    ErrorKind,
+    WeChatAPIError,
+    classify,
+)
+
+__all__ = ["NETWORK_ERRCODE", "RETRY_ERRCODES", "TAGGING_BATCH", "TOKEN_ERRCODES",
+           "UNDELIVERABLE_ERRCODES", "ErrorKind", "WeChatAPIError", "WeChatClient", "classify"]
 
 log = logging.getLogger(__name__)
 
-NETWORK_ERRCODE = -2
-"""Our own code for "no usable answer": timeout, connection error, HTTP 5xx, garbage body."""
-
-TOKEN_ERRCODES = frozenset({40001, 40014, 42001})
-UNDELIVERABLE_ERRCODES = frozenset({43004, 43101, 45015, 45047})
-RETRY_ERRCODES = frozenset({-1, NETWORK_ERRCODE, 45009})
-
 TOKEN_MARGIN = timedelta(seconds=60)
-TAGGING_BATCH = 50
 TEMPORARY_QR_MAX_SECONDS = 2_592_000
-
-
-class ErrorKind(StrEnum):
-    """What a caller should do about a failed call."""
-
-    UNDELIVERABLE = "undeliverable"  # this user cannot be reached now; do not retry
-    RETRY = "retry"  # transient; retry later with backoff
-    FATAL = "fatal"  # configuration or request bug; retrying will not help
-
-
-def classify(errcode: int) -> ErrorKind:
-    """Map a WeChat errcode (or -2 for network failures) to what the caller should do."""
-    if errcode in UNDELIVERABLE_ERRCODES:
-        return ErrorKind.UNDELIVERABLE
-    if errcode in RETRY_ERRCODES:
-        return ErrorKind.RETRY
-    return ErrorKind.FATAL
-
-
-class WeChatAPIError(Exception):
-    """A call answered with errcode != 0, or gave no usable answer (errcode -2)."""
-
-    def __init__(self, *, errcode: int, errmsg: str, endpoint: str) -> None:
-        super().__init__(f"{endpoint}: {errcode} {errmsg}")
-        self.errcode = errcode
-        self.errmsg = errmsg
-        self.endpoint = endpoint
-        self.kind = classify(errcode)
 
 
 @dataclass(frozen=True)

@@ -2,47 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from wechatpy.events import EVENT_TYPES
 from wechatpy.messages import MESSAGE_TYPES, UnknownMessage
 
 from bangfu_bot.clock import Clock
+from bangfu_bot.conversation.bot import Inbound
 from bangfu_bot.wechat.crypto import PushRejected, instant, parse_xml
 
 
-@dataclass(frozen=True)
-class Inbound:
-    """One message or event pushed by WeChat."""
-
-    dedupe_key: str
-    openid: str
-    account: str
-    msg_type: str
-    event: str | None
-    event_key: str
-    content: str
-    media_id: str
-    created_at: datetime
-    xml: str
-    known: bool
-    fields: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
-
-    @property
-    def is_event(self) -> bool:
-        """Whether this is an event (follow, click, delivery receipt...) rather than a message."""
-        return self.msg_type == "event"
-
-    @property
-    def kind(self) -> str:
-        """A short label for metrics: the message type or the event name when WeChat
-        documents it (wechatpy's tables), else `other`, so that made-up types and events
-        cannot add series to /metrics."""
-        if self.is_event:
-            return f"event:{self.event}" if self.event in EVENT_TYPES else "other"
-        return self.msg_type if self.msg_type in MESSAGE_TYPES else "other"
+def metric_kind(message: Inbound) -> str:
+    """A short label for metrics: the message type or the event name when WeChat documents
+    it (wechatpy's tables), else `other`, so that made-up types and events cannot add
+    series to /metrics."""
+    if message.is_event:
+        return f"event:{message.event}" if message.event in EVENT_TYPES else "other"
+    return message.msg_type if message.msg_type in MESSAGE_TYPES else "other"
 
 
 def _text(value: object) -> str:

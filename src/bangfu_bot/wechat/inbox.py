@@ -24,15 +24,15 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bangfu_bot.bot import Bot, say
 from bangfu_bot.clock import Clock
+from bangfu_bot.conversation.bot import Bot, Inbound, say
 from bangfu_bot.db import Availability, unavailable
 from bangfu_bot.dbutil import in_list, rows_in, upsert
 from bangfu_bot.group_commit import Batch, GroupCommitter, Hints, current_batch, write
 from bangfu_bot.metrics import Metrics
 from bangfu_bot.notify.outbox import queue_message
 from bangfu_bot.wechat.crypto import PushRejected
-from bangfu_bot.wechat.inbound import Inbound, read_inbound
+from bangfu_bot.wechat.inbound import metric_kind, read_inbound
 from bangfu_bot.wechat.models import inbound_messages, wechat_users
 from bangfu_bot.wechat.spool import Spool
 
@@ -205,7 +205,7 @@ class Inbox:
             self._metrics.duplicates.labels(stage="stored").inc()
         if outcome.status != "unavailable":
             self.availability.worked()
-        self._metrics.message(message.kind, outcome.status)
+        self._metrics.message(metric_kind(message), outcome.status)
         future.set_result(outcome)
 
     async def _resolve(self, message: Inbound, first: asyncio.Future[Any] | None = None

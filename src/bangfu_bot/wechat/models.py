@@ -1,8 +1,15 @@
-"""Tables of the platform edge: every push received, the shared token, followers."""
+"""Tables of the platform edge: every push received, the shared token, plain signatures.
 
-from sqlalchemy import Boolean, Column, String, Table, Text
+`wechat_users` (followers and their message windows) lives with `notify`, which reads it
+to choose a channel; it is re-exported here for the edge that writes it.
+"""
+
+from sqlalchemy import Column, String, Table, Text
 
 from bangfu_bot.db import Id, UtcDateTime, metadata
+from bangfu_bot.notify.models import wechat_users
+
+__all__ = ["inbound_messages", "push_signatures", "wechat_tokens", "wechat_users"]
 
 inbound_messages = Table(
     "inbound_messages",
@@ -34,29 +41,6 @@ wechat_tokens = Table(
     Column("expires_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
     comment="The access token shared by every process of one account",
-)
-
-wechat_users = Table(
-    "wechat_users",
-    metadata,
-    Column("openid", String(64), primary_key=True),
-    Column("subscribed", Boolean, nullable=False, comment="follows the account now"),
-    Column("first_seen_at", UtcDateTime, nullable=False),
-    Column("subscribed_at", UtcDateTime, nullable=True),
-    Column("unsubscribed_at", UtcDateTime, nullable=True),
-    Column(
-        "last_message_at",
-        UtcDateTime,
-        nullable=True,
-        comment="last message the user wrote: opens the 48 h customer-service window",
-    ),
-    Column(
-        "last_event_at",
-        UtcDateTime,
-        nullable=True,
-        comment="last click, follow or scan: opens a 1-minute window",
-    ),
-    comment="Everyone who has written to or followed the account",
 )
 
 push_signatures = Table(

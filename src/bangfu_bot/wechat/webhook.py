@@ -15,9 +15,10 @@ from collections import deque
 from aiohttp import web
 
 from bangfu_bot.clock import Clock
+from bangfu_bot.conversation.bot import Inbound
 from bangfu_bot.metrics import Metrics
 from bangfu_bot.wechat.crypto import Opened, PushRejected, PushVerifier, seal
-from bangfu_bot.wechat.inbound import Inbound, read_inbound
+from bangfu_bot.wechat.inbound import read_inbound
 from bangfu_bot.wechat.inbox import Inbox, Outcome
 from bangfu_bot.wechat.replay import ReplayGuard
 from bangfu_bot.wechat.spool import JournalUnavailable
