@@ -14,11 +14,12 @@ from bangfu_bot.cases import procedure
 from bangfu_bot.cases.enums import CaseStatus as S
 from bangfu_bot.cases.models import cases, objections
 from bangfu_bot.fund.models import fund_movements
-from bangfu_bot.fund.service import contribute, reconciliation_fen
+from bangfu_bot.fund.service import contribute
 from bangfu_bot.loans import prompts
 from bangfu_bot.loans import service as loans
 from bangfu_bot.loans.models import repayments
 from bangfu_bot.members.service import person_by_id
+from bangfu_bot.reports.fund import reconciliation_fen
 from bangfu_bot.todos.models import todos
 from tests.county import bind
 from tests.factories import make_person

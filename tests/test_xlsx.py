@@ -16,13 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bangfu_bot import xlsx
 from bangfu_bot.cases.models import case_events, cases
-from bangfu_bot.fund.report import export_fund_report
 from bangfu_bot.fund.service import Movement, record
 from bangfu_bot.ledger.export import export_audit, export_ledger
 from bangfu_bot.ledger.models import ledger_entries
 from bangfu_bot.loans import service as loans
 from bangfu_bot.members.models import organisations, people
 from bangfu_bot.members.service import person_by_id
+from bangfu_bot.reports.fund import export_fund_report
 from tests.factories import make_person
 
 NOW = datetime(2026, 3, 2, 1, 30, tzinfo=UTC)

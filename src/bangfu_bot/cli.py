@@ -524,8 +524,8 @@ async def fund_command(settings: Settings, args: argparse.Namespace) -> int:
 
     from bangfu_bot.clock import SystemClock
     from bangfu_bot.common.fields import FieldError, parse_money_fen
-    from bangfu_bot.fund.report import export_fund_report
     from bangfu_bot.fund.service import FundError, contribute
+    from bangfu_bot.reports.fund import export_fund_report
 
     now = SystemClock().now()
     async with _engine(settings) as engine:

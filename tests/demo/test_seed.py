@@ -28,7 +28,7 @@ from bangfu_bot.demo.seed import (
     seed_demo,
 )
 from bangfu_bot.fund.models import fund_movements
-from bangfu_bot.fund.service import SOURCES, figures_now, reconciliation_fen
+from bangfu_bot.fund.service import SOURCES, figures_now
 from bangfu_bot.ledger.export import export_ledger
 from bangfu_bot.ledger.models import ledger_entries
 from bangfu_bot.loans.models import instalments, loan_events, loans, repayments
@@ -36,6 +36,7 @@ from bangfu_bot.loans.service import TRANSITIONS as LOAN_MOVES
 from bangfu_bot.loans.service import position
 from bangfu_bot.members.models import organisations, people, person_roles
 from bangfu_bot.models import metadata
+from bangfu_bot.reports.fund import reconciliation_fen
 from bangfu_bot.settings import load_settings
 from bangfu_bot.todos.models import todos
 from tests.conftest import CONVERSATIONS

@@ -16,10 +16,11 @@ from sqlalchemy import func, select
 from bangfu_bot import db
 from bangfu_bot.authority import Refused
 from bangfu_bot.fund.models import fund_movements
-from bangfu_bot.fund.service import contribute, reconciliation_fen
+from bangfu_bot.fund.service import contribute
 from bangfu_bot.loans import service as loans
 from bangfu_bot.loans.models import loan_events, repayments
 from bangfu_bot.members.service import person_by_id
+from bangfu_bot.reports.fund import reconciliation_fen
 from tests.factories import _org, make_person, make_tree
 
 NOW = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)

@@ -13,10 +13,11 @@ from sqlalchemy import select
 
 from bangfu_bot import db
 from bangfu_bot.common.money import yuan
-from bangfu_bot.fund.service import Movement, figures_now, reconciliation_fen, record
+from bangfu_bot.fund.service import Movement, figures_now, record
 from bangfu_bot.loans import service as loans
 from bangfu_bot.loans.models import instalments, loan_events
 from bangfu_bot.members.service import person_by_id
+from bangfu_bot.reports.fund import reconciliation_fen
 from tests.factories import make_person, make_tree
 
 NOW = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)
@@ -206,7 +207,7 @@ async def test_any_valid_sequence_reconciles(county: Any, payments: list[int],
 async def test_fund_report_reconciles_and_lists_ages(county: Any, tmp_path: Any) -> None:
     import openpyxl
 
-    from bangfu_bot.fund.report import export_fund_report
+    from bangfu_bot.reports.fund import export_fund_report
 
     engine, people = county
     loan_id = await disbursed_loan(engine, people, kind="bullet")
@@ -227,7 +228,7 @@ async def test_the_fund_report_ages_each_loan_and_lists_what_is_due(
         county: Any, tmp_path: Any, today: date, age: str, at_risk: int) -> None:
     import openpyxl
 
-    from bangfu_bot.fund.report import export_fund_report
+    from bangfu_bot.reports.fund import export_fund_report
 
     engine, people = county
     await disbursed_loan(engine, people, kind="bullet")  # 5,000 yuan due on 2028-03-10

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bangfu_bot import db
 from bangfu_bot.authority import acting_role, check
 from bangfu_bot.cases.enums import CaseStatus as S
-from bangfu_bot.cases.models import cases, evaluations, objections, public_notices
+from bangfu_bot.cases.models import cases, evaluations, ledger_entries, objections, public_notices
 from bangfu_bot.cases.transitions import (
     TransitionRefused,
     case_subject,
@@ -24,10 +24,10 @@ from bangfu_bot.cases.transitions import (
     transition,
 )
 from bangfu_bot.common.dates import chinese_date
-from bangfu_bot.ledger.models import ledger_entries
 from bangfu_bot.members.models import organisations, people, person_roles
 from bangfu_bot.members.service import Person, openids_of, people_able
 from bangfu_bot.notify.outbox import queue_message
+from bangfu_bot.settings import Settings
 from bangfu_bot.todos.models import todos
 from bangfu_bot.todos.service import add_todo
 

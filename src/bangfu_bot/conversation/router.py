@@ -423,7 +423,7 @@ class ChatBot:
 
     async def _fund(self, ctx: Context) -> list[str]:
         """基金: the current figures, for the supervision group and the department."""
-        from bangfu_bot.fund.service import fund_summary
+        from bangfu_bot.reports.fund import fund_summary
 
         person = ctx.person
         if person is None:

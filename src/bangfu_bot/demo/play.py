@@ -257,12 +257,12 @@ MEETING = ["昨天", "9", "8", "李书文、王芳", "刘洋", "陈红", "6", "1
 
 async def play(out_dir: Path, *, echo: Echo = print) -> DemoResult:
     """Play the story; return the exported files and counts."""
-    from bangfu_bot.fund.report import export_fund_report
     from bangfu_bot.fund.service import contribute
     from bangfu_bot.ledger.export import export_ledger
     from bangfu_bot.loans.models import instalments, loans
     from bangfu_bot.loans.service import position
     from bangfu_bot.members.service import person_by_id
+    from bangfu_bot.reports.fund import export_fund_report
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

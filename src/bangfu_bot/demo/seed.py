@@ -41,7 +41,7 @@ from bangfu_bot.cases.transitions import load_case
 from bangfu_bot.cases.transitions import say as case_say
 from bangfu_bot.common.idnumbers import check_character
 from bangfu_bot.common.money import yuan
-from bangfu_bot.fund.service import contribute, figures_now, reconciliation_fen
+from bangfu_bot.fund.service import contribute, figures_now
 from bangfu_bot.ledger.models import ledger_entries
 from bangfu_bot.loans import prompts as loan_prompts
 from bangfu_bot.loans import service as loan_service
@@ -49,6 +49,7 @@ from bangfu_bot.loans.models import loans
 from bangfu_bot.members.models import organisations, people, person_roles
 from bangfu_bot.members.roster import HEADERS, RosterRow, import_roster
 from bangfu_bot.members.service import Person, person_by_id
+from bangfu_bot.reports.fund import reconciliation_fen
 from bangfu_bot.texts import texts
 from bangfu_bot.todos.service import add_todo
 

@@ -10,8 +10,6 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu_bot.authority import COUNTY_MATTER, Actor, Refused, check
-from bangfu_bot.common.dates import chinese_date
-from bangfu_bot.common.money import yuan
 from bangfu_bot.fund.models import fund_movements
 from bangfu_bot.texts import speaker
 
@@ -104,30 +102,4 @@ async def figures_now(conn: AsyncConnection, *, until: date | None = None) -> Fi
                    written_off_fen=sums.get("write_off", 0))
 
 
-async def reconciliation_fen(conn: AsyncConnection) -> int:
-    """Principal out according to the fund minus principal owed according to the loans:
-    must be exactly zero."""
-    from bangfu_bot.loans.service import loans_outstanding_fen
-
-    figures = await figures_now(conn)
-    return figures.outstanding_fen - await loans_outstanding_fen(conn)
-
-
 SOURCE_NAMES = {source: say(f"source_{source}") for source in SOURCES}
-
-
-async def fund_summary(conn: AsyncConnection, *, today: date) -> str:
-    """基金: the current figures in one short message."""
-    figures = await figures_now(conn)
-    gap = await reconciliation_fen(conn)
-    lines = [
-        say("summary_header", day=chinese_date(today)),
-        say("summary_cash", cash=yuan(figures.cash_fen)),
-        say("summary_outstanding", outstanding=yuan(figures.outstanding_fen)),
-        say("summary_raised", raised=yuan(figures.contributions_fen),
-            relief=yuan(figures.relief_fen)),
-        say("summary_returned", principal=yuan(figures.principal_in_fen),
-            interest=yuan(figures.interest_in_fen), written_off=yuan(figures.written_off_fen)),
-        say("summary_balanced") if gap == 0 else say("summary_gap", gap=yuan(abs(gap))),
-    ]
-    return "\n".join(lines)

@@ -1,4 +1,5 @@
-"""The supervision group's yearly fund report (帮扶基金年度报告) as XLSX.
+"""The fund against the loans: the reconciliation line, the 基金 summary, and the
+supervision group's yearly fund report (帮扶基金年度报告) as XLSX.
 
 Every cell is written through `bangfu_bot.xlsx`, so a receipt number or note stays text.
 """
@@ -15,19 +16,49 @@ from typing import Any
 from openpyxl import Workbook
 from openpyxl.styles import Font
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bangfu_bot import xlsx
+from bangfu_bot.common.dates import chinese_date
+from bangfu_bot.common.money import yuan
 from bangfu_bot.fund.models import fund_movements
-from bangfu_bot.fund.service import SOURCE_NAMES, figures_now, reconciliation_fen
+from bangfu_bot.fund.service import SOURCE_NAMES, figures_now
 from bangfu_bot.loans.models import instalments, loans
-from bangfu_bot.loans.service import L, position
+from bangfu_bot.loans.service import L, loans_outstanding_fen, position
 from bangfu_bot.members.models import people
+from bangfu_bot.texts import speaker
+
+say = speaker("bangfu_bot.reports")
 
 KIND_NAMES = {"contribution": "筹集", "relief": "慰问支出", "loan_out": "借款发放",
               "principal_in": "收回本金", "interest_in": "利息收入", "write_off": "核销"}
 AGES = (("未逾期", 0, 0), ("逾期1-30天", 1, 30), ("逾期31-90天", 31, 90),
         ("逾期90天以上", 91, 10**6))
+
+
+async def reconciliation_fen(conn: AsyncConnection) -> int:
+    """Principal out according to the fund minus principal owed according to the loans:
+    must be exactly zero."""
+    figures = await figures_now(conn)
+    return figures.outstanding_fen - await loans_outstanding_fen(conn)
+
+
+
+async def fund_summary(conn: AsyncConnection, *, today: date) -> str:
+    """基金: the current figures in one short message."""
+    figures = await figures_now(conn)
+    gap = await reconciliation_fen(conn)
+    lines = [
+        say("summary_header", day=chinese_date(today)),
+        say("summary_cash", cash=yuan(figures.cash_fen)),
+        say("summary_outstanding", outstanding=yuan(figures.outstanding_fen)),
+        say("summary_raised", raised=yuan(figures.contributions_fen),
+            relief=yuan(figures.relief_fen)),
+        say("summary_returned", principal=yuan(figures.principal_in_fen),
+            interest=yuan(figures.interest_in_fen), written_off=yuan(figures.written_off_fen)),
+        say("summary_balanced") if gap == 0 else say("summary_gap", gap=yuan(abs(gap))),
+    ]
+    return "\n".join(lines)
 
 
 @dataclass(frozen=True)
