@@ -25,12 +25,13 @@ from bangfu_bot.conversation import store as dialogues
 from bangfu_bot.conversation.bot import Bot
 from bangfu_bot.conversation.router import ChatBot
 from bangfu_bot.group_commit import GroupCommitter
+from bangfu_bot.jobs import all_jobs
 from bangfu_bot.leadership import Leadership
 from bangfu_bot.loans.service import Terms as LoanTerms
 from bangfu_bot.members.service import prefetch_people
 from bangfu_bot.metrics import Metrics
 from bangfu_bot.notify.outbox import DeliveryRules, Dispatcher
-from bangfu_bot.scheduler import run_all, start_scheduler
+from bangfu_bot.scheduler import Job, JobContext, run_all, start_scheduler
 from bangfu_bot.settings import Settings
 from bangfu_bot.wechat.client import WeChatClient
 from bangfu_bot.wechat.crypto import PushVerifier
@@ -62,6 +63,9 @@ class Services:
     shutdown_grace_s: float = 5.0
     leader_retry_s: float = 15.0
     leadership: Any = None
+    # The scheduled jobs and what they run with, built once the store and the client exist.
+    jobs: list[Job] = field(default_factory=list)
+    job_context: JobContext | None = None
     # Set once the leader's start-up run of every job has ended (tests wait for it).
     caught_up: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -215,6 +219,8 @@ def _message_path(services: Services):  # type: ignore[no-untyped-def]
             raise StartupError(str(error)) from None
         services.spool = spool
         engine, client, clock = services.engine, services.client, services.clock
+        services.job_context = JobContext(engine=engine, clock=clock, tz=settings.tz)
+        services.jobs = all_jobs(settings, client)
         rules = DeliveryRules.from_settings(settings)
         dispatcher = Dispatcher(engine=engine, client=client, clock=clock, rules=rules,
                                 also=[lambda: send_pending(engine, client, clock, rules)])
@@ -263,6 +269,13 @@ def _message_path(services: Services):  # type: ignore[no-untyped-def]
     return ctx
 
 
+async def run_jobs(services: Services, *, starting: bool = False) -> None:
+    """Run every scheduled job once now (tests, the sandbox's clock control, the demo);
+    `starting`: the start-up catch-up, which leaves out the jobs that are not `at_start`."""
+    assert services.job_context is not None, "the application has not started"
+    await run_all(services.jobs, services.job_context, starting=starting)
+
+
 class _LeaderWork:
     """What only the leader runs: the scheduler (with a catch-up run) and the dispatcher."""
 
@@ -274,12 +287,13 @@ class _LeaderWork:
 
     def start(self) -> None:
         self._dispatcher.start()
-        self._scheduler = start_scheduler(self._services)
+        assert self._services.job_context is not None
+        self._scheduler = start_scheduler(self._services.jobs, self._services.job_context)
         self._catch_up = asyncio.create_task(self._run_all())
 
     async def _run_all(self) -> None:
         try:
-            await run_all(self._services, starting=True)
+            await run_jobs(self._services, starting=True)
         finally:
             self._services.caught_up.set()
 

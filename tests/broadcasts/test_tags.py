@@ -8,13 +8,13 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 
+from bangfu_bot.app import run_jobs
 from bangfu_bot.broadcasts import service as broadcasts
 from bangfu_bot.broadcasts import tags
 from bangfu_bot.broadcasts.models import broadcast_recipients
 from bangfu_bot.broadcasts.models import broadcasts as broadcast_table
 from bangfu_bot.members.models import bindings, organisations, people
 from bangfu_bot.notify.models import outbox
-from bangfu_bot.scheduler import all_jobs, run_all
 from tests.broadcasts.test_broadcasts import add_members
 
 EVERYONE, TOWNSHIP = "帮扶·全体", "帮扶·青山镇党委"
@@ -281,16 +281,16 @@ async def test_a_send_by_tag_taken_up_after_a_crash_goes_once(bot: Any, county: 
 
 async def test_the_hourly_job_keeps_tags_in_step_and_survives_failing_calls(
         bot: Any, county: Any) -> None:
-    assert "broadcasts.tags" in [job.id for job in all_jobs()]
+    assert "broadcasts.tags" in [job.id for job in bot.services.jobs]
     await settled(bot)
     openids = await add_members(bot, county.tree.branch, 120)
-    await run_all(bot.services, starting=True)  # a restart's catch-up leaves tags alone
+    await run_jobs(bot.services, starting=True)  # a restart's catch-up leaves tags alone
     assert writes(bot) == []
     bot.api.fail_at_random("tags/members/batchtagging", -1, rate=0.5, seed=3)
     report = await sync(bot)
     assert report.failed_calls > 0 and bot.api.tagged(TAOYUAN) < set(openids)
     bot.api.fail_at_random("tags/members/batchtagging", -1, rate=0.0)
-    await run_all(bot.services)  # the scheduler's run finishes the job
+    await run_jobs(bot.services)  # the scheduler's run finishes the job
     assert bot.api.tagged(TAOYUAN) == set(openids)
 
 

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from bangfu_bot.app import run_jobs
 from bangfu_bot.cases.models import case_events, cases, objections, public_notices
 from bangfu_bot.cases.procedure import Rules as ProcedureRules
 from bangfu_bot.ledger.models import ledger_entries
-from bangfu_bot.scheduler import run_all
 from tests.conversation.test_apply import fill
 from tests.county import bind
 
@@ -53,7 +53,7 @@ async def report_after_notice(bot: Any, wang: Any, secretary: Any) -> None:
     await evaluate(secretary)
     await secretary.send("1")
     bot.clock.advance(days=8)
-    await run_all(bot.services)
+    await run_jobs(bot.services)
     for line in ["待办", "1", "跳过"]:
         await secretary.send(line)
     assert "已上报党委" in await secretary.send("1")
@@ -88,11 +88,11 @@ async def test_a_case_from_application_to_ledger(bot: Any, county: Any, chat: An
     assert any("评议通过了" in text for text in await pushed_to(bot, wang))
 
     bot.clock.advance(days=3)
-    await run_all(bot.services)
+    await run_jobs(bot.services)
     assert "公示中" in await wang.send("进度") or "正在公示" in await wang.send("进度")
     bot.clock.advance(days=5)  # past the seventh day
-    await run_all(bot.services)
-    await run_all(bot.services)  # a second run (or a restart) changes nothing
+    await run_jobs(bot.services)
+    await run_jobs(bot.services)  # a second run (or a restart) changes nothing
     todos = await secretary.send("待办")
     assert "公示已结束" in todos
     assert "上报党委" in await secretary.send("1")
@@ -225,7 +225,7 @@ async def test_objection_holds_the_notice_until_resolved(bot: Any, county: Any,
     bot.clock.advance(days=7)
     await secretary.send("帮助")  # within 48 hours of the reminder, so WeChat lets it through
     bot.clock.advance(days=1)
-    await run_all(bot.services)
+    await run_jobs(bot.services)
     assert any("还有 1 条异议没处理" in text for text in await pushed_to(bot, secretary))
     async with bot.services.engine.connect() as conn:
         (case,) = (await conn.execute(select(cases))).all()
@@ -237,7 +237,7 @@ async def test_objection_holds_the_notice_until_resolved(bot: Any, county: Any,
     await secretary.send("核实了，儿子的店去年关了，没有收入")
     assert "已记下处理结果" in await secretary.send("1")
     assert any("异议已处理" in text for text in await pushed_to(bot, neighbour))
-    await run_all(bot.services)
+    await run_jobs(bot.services)
     async with bot.services.engine.connect() as conn:
         (case,) = (await conn.execute(select(cases))).all()
         (objection,) = (await conn.execute(select(objections))).all()
@@ -332,11 +332,11 @@ async def file_a_case(bot: Any, county: Any, chat: Any) -> tuple[Any, Any]:
 
 async def test_yearly_review_continues_into_next_year(bot: Any, county: Any, chat: Any) -> None:
     _, secretary = await file_a_case(bot, county, chat)
-    await run_all(bot.services)
+    await run_jobs(bot.services)
     assert "台帐复核" not in await secretary.send("待办")  # not before 1 December
     bot.clock.advance(days=13)  # 1 December in the county
-    await run_all(bot.services)
-    await run_all(bot.services)
+    await run_jobs(bot.services)
+    await run_jobs(bot.services)
     todos = await secretary.send("待办")
     assert todos.count("2026年台帐复核：王德福") == 1
     opened = await secretary.send("1")
@@ -358,7 +358,7 @@ async def test_yearly_review_exit_keeps_history(bot: Any, county: Any, chat: Any
                                                 reason: str) -> None:
     wang, secretary = await file_a_case(bot, county, chat)
     bot.clock.advance(days=13)
-    await run_all(bot.services)
+    await run_jobs(bot.services)
     await secretary.send("待办")
     await secretary.send("1")
     await secretary.send("退出帮扶")

@@ -8,9 +8,9 @@ from typing import Any
 
 from sqlalchemy import select
 
+from bangfu_bot.app import run_jobs
 from bangfu_bot.fund.service import Movement, record
 from bangfu_bot.loans.models import loans
-from bangfu_bot.scheduler import run_all
 from tests.county import bind
 from tests.factories import make_person
 
@@ -72,8 +72,8 @@ async def test_loan_from_chat_to_repayment_with_reminders(bot: Any, county: Any,
     # 30 days before the first due date, the member is reminded once.
     bot.clock.advance(days=(date(2027, 12, 1) - date(2026, 11, 10)).days)
     await wang.send("你好")  # inside the window so the reminder goes as a message
-    await run_all(bot.services)
-    await run_all(bot.services)
+    await run_jobs(bot.services)
+    await run_jobs(bot.services)
     await bot.flush_outbox()
     reminders = [text for text in wang.pushed() if "提醒一下" in text]
     assert len(reminders) == 1 and "2027年12月31日 到期，应还 1923.52元" in reminders[0]
@@ -136,8 +136,8 @@ async def test_arrears_guarantor_call_and_write_off(bot: Any, county: Any, chat:
     bot.clock.advance(days=365 + 31)
     for persona in (wang, secretary):
         await persona.send("你好")
-    await run_all(bot.services)
-    await run_all(bot.services)
+    await run_jobs(bot.services)
+    await run_jobs(bot.services)
     await bot.flush_outbox()
     overdue = [t for t in wang.pushed() if "已过 31 天" in t]
     assert len(overdue) == 1 and "有困难请跟支部书记说" in overdue[0]

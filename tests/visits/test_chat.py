@@ -15,7 +15,7 @@ from bangfu_bot.members.models import people as roster
 from bangfu_bot.notify.models import outbox
 from bangfu_bot.todos.models import todos
 from bangfu_bot.visits import service as visits
-from bangfu_bot.visits.jobs import JOBS, remind
+from bangfu_bot.visits.jobs import jobs, remind
 from bangfu_bot.visits.models import visits as visit_rows
 from tests.conversation.chat import Chat
 from tests.visits.conftest import TZ, County, contribute, local, make_county, person
@@ -142,14 +142,14 @@ async def test_an_event_visit_by_chat_then_reported(bot: Any, county: County) ->
 
 
 async def test_the_job_reminds_through_the_outbox(bot: Any, county: County) -> None:
-    assert [job.id for job in JOBS] == ["visits.reminders"]
+    assert [job.id for job in jobs()] == ["visits.reminders"]
     bot.api.follow("o-liu")
     await open_campaign(bot)
     await bot.flush_outbox()
     assert len(bot.api.sent_templates("o-liu")) == 1  # the list, outside the 48-hour window
     bot.clock.set(bot.clock.now().replace(year=2027, month=1, day=22))
-    await remind(bot.services)
-    await remind(bot.services)  # a second run (or a restart) sends nothing more
+    await remind(bot.services.job_context)
+    await remind(bot.services.job_context)  # a second run (or a restart) sends nothing more
     await bot.flush_outbox()
     async with bot.services.engine.connect() as conn:
         rows = (await conn.execute(select(outbox).where(outbox.c.openid == "o-liu",
@@ -204,8 +204,8 @@ async def test_a_county_of_300_households_through_the_fake_wechat(start_bot: Any
         bot.clock.set(local(day))
         if day == date(2027, 1, 25):
             visited = await report_some(day)
-        await remind(bot.services)
-        await remind(bot.services)  # a second run (or a restart) sends nothing more
+        await remind(bot.services.job_context)
+        await remind(bot.services.job_context)  # a second run (or a restart) sends nothing more
         await bot.flush_outbox()
         day += timedelta(days=1)
     sent = {openid: len(bot.api.sent_templates(openid)) - before[openid] for openid in people}

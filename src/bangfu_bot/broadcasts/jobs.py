@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from functools import partial
 
 from bangfu_bot.broadcasts import tags
-from bangfu_bot.scheduler import Job
+from bangfu_bot.notify.platform import Platform
+from bangfu_bot.scheduler import Job, JobContext
 
 
-async def sync_tags(services: Any) -> None:
+async def sync_tags(context: JobContext, *, client: Platform) -> None:
     """Tag and untag the difference between the roster and the platform (idempotent: a
     second run in step changes nothing, and a run cut short is finished by the next)."""
-    await tags.sync(services.engine, services.client)
+    await tags.sync(context.engine, client)
 
 
-# Not at start: a fresh deployment's first sync makes thousands of tagging calls, and a
-# notice brings its own audience's tag in step before it goes anyway.
-JOBS = [Job(id="broadcasts.tags", every_minutes=60, run=sync_tags, at_start=False)]
+def jobs(client: Platform) -> list[Job]:
+    """The broadcasts' jobs, calling the platform through `client`."""
+    # Not at start: a fresh deployment's first sync makes thousands of tagging calls, and a
+    # notice brings its own audience's tag in step before it goes anyway.
+    return [Job(id="broadcasts.tags", every_minutes=60, run=partial(sync_tags, client=client),
+                at_start=False)]

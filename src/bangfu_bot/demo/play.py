@@ -21,11 +21,10 @@ from aiohttp import web
 from sqlalchemy import func, insert, select
 
 import bangfu_bot
-from bangfu_bot.app import SERVICES, create_app
+from bangfu_bot.app import SERVICES, create_app, run_jobs
 from bangfu_bot.clock import FrozenClock
 from bangfu_bot.common.idnumbers import with_check
 from bangfu_bot.members.models import organisations, people, person_roles
-from bangfu_bot.scheduler import run_all
 from bangfu_bot.settings import Settings, load_settings
 from bangfu_bot.wechat.fake import FakeWeChatAPI, PushDriver
 
@@ -113,7 +112,7 @@ class Sandbox:
         await self.services.dispatcher.flush(timeout)
 
     async def run_jobs(self) -> None:
-        await run_all(self.services)
+        await run_jobs(self.services)
         await self.flush_outbox()
 
     def stamp(self) -> str:

@@ -57,7 +57,7 @@ from bangfu_bot.loans.service import (
 )
 from bangfu_bot.members.models import organisations, people
 from bangfu_bot.members.service import people_able
-from bangfu_bot.scheduler import Job
+from bangfu_bot.scheduler import Job, JobContext
 from bangfu_bot.todos.models import todos
 
 BEFORE = (30, 7, 1)
@@ -463,13 +463,15 @@ async def _write_off_hands(conn: AsyncConnection, committee: int | None) -> list
     return await people_able(conn, "loan.write_off", Subject(committee_id=committee))
 
 
-async def reminders(services: Any) -> None:
-    """Daily: reminders before and after due dates, and the guarantor call."""
-    settings = services.settings
-    now = services.clock.now()
-    async with services.engine.begin() as conn:
-        await remind(conn, now=now, today=now.astimezone(settings.tz).date(),
-                     call_days=settings.guarantor_call_days)
+async def reminders(context: JobContext, *, call_days: int) -> None:
+    """Daily: reminders before and after due dates, and the guarantor call once a loan is
+    `call_days` overdue."""
+    now = context.now()
+    async with context.engine.begin() as conn:
+        await remind(conn, now=now, today=now.astimezone(context.tz).date(), call_days=call_days)
 
 
-JOBS = [Job(id="loans.reminders", every_minutes=60, run=reminders)]
+def jobs(call_days: int) -> list[Job]:
+    """The loans' jobs; the guarantor is called once a loan is `call_days` overdue."""
+    return [Job(id="loans.reminders", every_minutes=60,
+                run=partial(reminders, call_days=call_days))]

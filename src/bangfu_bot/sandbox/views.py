@@ -19,7 +19,7 @@ import aiohttp
 from aiohttp import web
 from sqlalchemy import select
 
-from bangfu_bot.app import SERVICES, Services
+from bangfu_bot.app import SERVICES, Services, run_jobs
 from bangfu_bot.cases.eligibility import load_rules
 from bangfu_bot.demo.seed import DEMO_COUNTY, seed_demo
 from bangfu_bot.members.models import organisations
@@ -38,7 +38,6 @@ from bangfu_bot.sandbox.personas import (
     persona_groups,
     roster_size,
 )
-from bangfu_bot.scheduler import run_all
 
 log = logging.getLogger(__name__)
 
@@ -308,7 +307,7 @@ async def move_clock(request: web.Request) -> web.Response:
     step = say("days", n=days) if days else say("hours", n=hours)
     sandbox.note_everywhere(say("clock_moved", step=step, date=moved["date"], time=moved["time"]))
     services = sandbox.services
-    await run_all(services)
+    await run_jobs(services)
     if services.dispatcher is not None:
         await services.dispatcher.send_due()
     await sandbox.sync()

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from bangfu_bot.scheduler import Job
+from bangfu_bot.scheduler import Job, JobContext
 from bangfu_bot.visits.service import send_due
 
 
-async def remind(services: Any) -> None:
+async def remind(context: JobContext) -> None:
     """Reminders to assignees and the township officers' lists, each once (restart-safe)."""
-    async with services.engine.begin() as conn:
-        await send_due(conn, now=services.clock.now(), tz=services.settings.tz)
+    async with context.engine.begin() as conn:
+        await send_due(conn, now=context.now(), tz=context.tz)
 
 
-JOBS = [Job(id="visits.reminders", every_minutes=60, run=remind)]
+def jobs() -> list[Job]:
+    """The visits' jobs."""
+    return [Job(id="visits.reminders", every_minutes=60, run=remind)]
