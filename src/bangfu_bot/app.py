@@ -10,7 +10,6 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
 import aiohttp
@@ -19,15 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bangfu_bot import db
 from bangfu_bot.broadcasts.service import send_pending
-from bangfu_bot.cases.procedure import Rules as ProcedureRules
+from bangfu_bot.chats import chat_bot
 from bangfu_bot.clock import Clock, OffsetClock, SystemClock
 from bangfu_bot.conversation import store as dialogues
 from bangfu_bot.conversation.bot import Bot
-from bangfu_bot.conversation.router import ChatBot
 from bangfu_bot.group_commit import GroupCommitter
 from bangfu_bot.jobs import all_jobs
 from bangfu_bot.leadership import Leadership
-from bangfu_bot.loans.service import Terms as LoanTerms
 from bangfu_bot.members.service import prefetch_people
 from bangfu_bot.metrics import Metrics
 from bangfu_bot.notify.outbox import DeliveryRules, Dispatcher
@@ -89,10 +86,7 @@ def create_app(
     OffsetClock the sandbox page can move forward.
     """
     if bot is None:
-        bot = ChatBot.from_directory(settings.conversations_dir, tz=settings.tz,
-                                     expiry=timedelta(hours=settings.flow_expiry_h),
-                                     procedure=ProcedureRules.from_settings(settings),
-                                     loan_terms=LoanTerms.from_settings(settings))
+        bot = chat_bot(settings)
     if clock is None:
         clock = OffsetClock() if settings.sandbox else SystemClock()
     services = Services(settings=settings, clock=clock, bot=bot,

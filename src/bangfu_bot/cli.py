@@ -13,7 +13,6 @@ from typing import Any
 
 from bangfu_bot import __version__
 from bangfu_bot.cases.procedure import Rules as ProcedureRules
-from bangfu_bot.loans.service import Terms as LoanTerms
 from bangfu_bot.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("bangfu_bot")
@@ -245,16 +244,11 @@ def db_upgrade(settings: Settings) -> int:
 
 def flows_check(settings: Settings) -> int:
     """Check every flow file; print problems as file:line: message."""
-    from datetime import timedelta
-
+    from bangfu_bot.chats import chat_bot
     from bangfu_bot.conversation.flows import FlowsInvalid
-    from bangfu_bot.conversation.router import ChatBot
 
     try:
-        bot = ChatBot.from_directory(settings.conversations_dir, tz=settings.tz,
-                                     expiry=timedelta(hours=settings.flow_expiry_h),
-                                     procedure=ProcedureRules.from_settings(settings),
-                                     loan_terms=LoanTerms.from_settings(settings))
+        bot = chat_bot(settings)
     except FlowsInvalid as invalid:
         for problem in invalid.problems:
             print(problem, file=sys.stderr)

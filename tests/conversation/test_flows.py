@@ -9,8 +9,12 @@ import pytest
 
 from bangfu_bot.cli import main
 from bangfu_bot.conversation.flows import FlowsInvalid, load_flows
-from bangfu_bot.conversation.router import ACTIONS, PREVIEWS
+from bangfu_bot.chats import registry
+from bangfu_bot.settings import load_settings
 from tests.conftest import CONVERSATIONS
+
+REGISTRY = registry(load_settings({"BANGFU_CONVERSATIONS_DIR": str(CONVERSATIONS)}))
+ACTIONS, PREVIEWS = REGISTRY.actions, REGISTRY.previews
 
 
 def test_the_shipped_flows_pass_the_check(monkeypatch: pytest.MonkeyPatch,

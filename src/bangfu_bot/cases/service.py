@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -130,3 +131,10 @@ async def progress(conn: AsyncConnection, *, person: Person, tz: ZoneInfo) -> st
                          day=month_day(day),
                          status=say(f"status_{row.status}")))
     return "\n".join(lines)
+
+
+def names_shown(names: Iterable[str], limit: int = 10) -> str:
+    """王琼翠、李长贵 … at most `limit` names, then 等."""
+    listed = list(names)
+    shown = say("names_joiner").join(listed[:limit])
+    return shown + (say("names_more") if len(listed) > limit else "")

@@ -1,8 +1,13 @@
-"""The chat bot: decides what each push means and hands it to the engine or a command.
+"""The chat bot: decides what each push means and hands it to the engine or a domain.
 
 Order of precedence, so that a member is never stuck: delivery receipts are silent; global
 words (帮助, 取消, 继续, 人工, 申请 …) work anywhere; an active flow gets everything else;
 outside a flow an unknown sentence gets a pointer to 帮助.
+
+The router knows no domain. Words, events, QR scenes, to-do kinds, final actions, previews
+and guards are looked up in the `Registry` each domain's `chat.py` contributes to (gathered
+by `bangfu_bot.chats`); what is left here is the dialogue itself: flows, drafts, to-do lists,
+help, and the savepoint every act runs in.
 """
 
 from __future__ import annotations
@@ -12,7 +17,6 @@ import logging
 import re
 import tomllib
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,89 +26,52 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu_bot import db
 from bangfu_bot.authority import Refused
-from bangfu_bot.broadcasts import service as broadcasts
-from bangfu_bot.cases import procedure
-from bangfu_bot.cases import service as cases
-from bangfu_bot.cases.eligibility import Rule, load_rules
-from bangfu_bot.cases.enums import CaseStatus
-from bangfu_bot.cases.procedure import Rules as ProcedureRules
-from bangfu_bot.cases.transitions import load_case
+from bangfu_bot.common.dates import month_day
 from bangfu_bot.conversation import store
 from bangfu_bot.conversation.bot import SILENT_EVENTS, Inbound, say
 from bangfu_bot.conversation.engine import ActionResult, Engine, Input, Session, Turn
+from bangfu_bot.conversation.engine import say as engine_say
 from bangfu_bot.conversation.flows import Flow, load_flows
-from bangfu_bot.conversation.loan_actions import LOAN_ACTIONS, TODO_FLOWS
-from bangfu_bot.ledger import service as ledger
-from bangfu_bot.loans.service import Terms as LoanTerms
-from bangfu_bot.members import service as members
-from bangfu_bot.members.service import Person
-from bangfu_bot.notify.outbox import queue_message, status_counts, template_finished
-from bangfu_bot.todos.service import (
-    add_todo,
-    call_member_text,
-    finish_todo,
-    open_todos,
-    todo_by_id,
-)
-from bangfu_bot.visits import chat as visits_chat
+from bangfu_bot.conversation.registry import Context, Registry
+from bangfu_bot.members.service import Person, person_for_openid
+from bangfu_bot.notify.outbox import queue_message, template_finished
+from bangfu_bot.todos.service import call_member_text, finish_todo, open_todos, todo_by_id
 
 log = logging.getLogger(__name__)
 
 # WeChat reportedly fails passive texts over ~600 characters: the rest follows separately.
 PASSIVE_LIMIT = 600
 PUNCTUATION = re.compile(r"[\s。，,.!！?？~～]+$")
-
-
-@dataclass
-class Context:
-    """Everything about one push that commands and actions need."""
-
-    conn: AsyncConnection
-    openid: str
-    person: Person | None
-    dialogue: store.Dialogue
-    now: datetime
-    message: Inbound
-
-
-Action = Callable[[Context, Flow, dict[str, Any], dict[str, Any]], Awaitable[ActionResult]]
+# To-dos that only ask the assignee to phone someone: opening one shows whom, and ends it.
+CALL_KINDS = frozenset({"call_member", "tell_member"})
 
 
 class ChatBot:
-    """Implements bangfu_bot.bot.Bot with the flows in conversations/."""
+    """Implements bangfu_bot.conversation.bot.Bot with the flows in conversations/."""
 
     def __init__(self, *, flows: dict[str, Flow], words: dict[str, str], menu: dict[str, str],
-                 rules: list[Rule], tz: ZoneInfo, expiry: timedelta,
-                 procedure: ProcedureRules | None = None,
-                 loan_terms: LoanTerms | None = None) -> None:
-        # `procedure` (the parameter) shadows the module inside this method on purpose:
-        # callers pass the county's rules; without them the defaults apply.
-        self.procedure = procedure or ProcedureRules(tz=tz)
-        self.loan_terms = loan_terms or LoanTerms()
-        self.engine = Engine(flows, {"cases.evaluation_preview": self._evaluation_preview,
-                                     **visits_chat.PREVIEWS})
+                 registry: Registry, tz: ZoneInfo, expiry: timedelta) -> None:
+        self.engine = Engine(flows, dict(registry.previews))
+        self.registry = registry
         self.words = words
         self.menu = menu
-        self.rules = rules
         self.tz = tz
         self.expiry = expiry
+        unknown = sorted(command for command in words.values()
+                         if not command.startswith("flow:") and command not in CORE_WORDS
+                         and command not in registry.words)
+        if unknown:
+            raise ValueError(f"commands.toml names words no domain answers: {unknown}")
 
     @classmethod
-    def from_directory(cls, directory: str | Path, *, tz: ZoneInfo, expiry: timedelta,
-                       procedure: ProcedureRules | None = None,
-                       loan_terms: LoanTerms | None = None) -> ChatBot:
-        """Load flows, words, menu and rules; raise FlowsInvalid on any flow problem."""
+    def from_directory(cls, directory: str | Path, *, registry: Registry, tz: ZoneInfo,
+                       expiry: timedelta) -> ChatBot:
+        """Load flows, words and menu; raise FlowsInvalid on any flow problem."""
         directory = Path(directory)
-        flows = load_flows(directory, ACTIONS, PREVIEWS)
+        flows = load_flows(directory, registry.actions, registry.previews)
         return cls(flows=flows, words=load_words(directory / "commands.toml"),
-                   menu=load_menu(directory / "menu.toml"),
-                   rules=load_rules(directory / "eligibility.toml"), tz=tz, expiry=expiry,
-                   procedure=procedure, loan_terms=loan_terms)
-
-    def _evaluation_preview(self, answers: dict[str, Any],
-                            context: dict[str, Any]) -> tuple[list[str], list[str]]:
-        preview = procedure.evaluation_preview(answers, self.procedure)
-        return preview.lines, preview.problems
+                   menu=load_menu(directory / "menu.toml"), registry=registry, tz=tz,
+                   expiry=expiry)
 
     async def handle(self, conn: AsyncConnection, message: Inbound, now: datetime) -> str | None:
         """Answer one push, saving the dialogue in the same transaction."""
@@ -112,20 +79,56 @@ class ChatBot:
             await template_finished(conn, msgid=_int(message.fields.get("MsgID")),
                                     status=str(message.fields.get("Status", "")), now=now)
             return None
-        if message.is_event and message.event == "masssendjobfinish":
-            fields = message.fields
-            await broadcasts.mass_finished(conn, msg_id=str(fields.get("MsgID", "")),
-                                           sent=_int(fields.get("SentCount")),
-                                           errors=_int(fields.get("ErrorCount")))
+        receipt = self.registry.events.get(message.event or "") if message.is_event else None
+        if receipt is not None and message.event in SILENT_EVENTS:
+            # A receipt a domain keeps (群发 results): no dialogue, no answer.
+            await receipt(Context(conn, message.openid, None, store.Dialogue(Session(), {}), now,
+                                  message,
+                                  self.tz, self))
             return None
         if message.is_event and message.event in SILENT_EVENTS:
             return None
         dialogue = await store.load(conn, message.openid)
-        person = await members.person_for_openid(conn, message.openid)
-        ctx = Context(conn, message.openid, person, dialogue, now, message)
+        person = await person_for_openid(conn, message.openid)
+        ctx = Context(conn, message.openid, person, dialogue, now, message, self.tz, self)
         replies = await self._route(ctx)
         await store.save(conn, message.openid, dialogue, now)
         return await self._deliver(ctx, replies)
+
+    # --- what domains call back (through Context) ----------------------------------------------
+
+    def begin(self, ctx: Context, flow_name: str, context: dict[str, Any]) -> list[str]:
+        """Put the flow under way aside and begin another."""
+        ctx.dialogue.park()
+        return self.engine.begin(ctx.dialogue.current, flow_name, ctx.now, context)
+
+    def busy(self, ctx: Context) -> list[str] | None:
+        """The answer when a flow is under way, else None."""
+        session = ctx.dialogue.current
+        if session.status != "active":
+            return None
+        return [engine_say("busy_in_flow", title=self.engine.flows[session.flow or ""].title)]
+
+    async def act(self, ctx: Context, name: str,
+                  act: Callable[[], Awaitable[ActionResult]]) -> ActionResult:
+        """Run one act in a savepoint of the push's transaction: a refusal (any `Refused`)
+        rolls back everything the act wrote — a movement, a to-do, a message — before the
+        actor is answered with its plain reason. Any other error rolls it back too and
+        rises (the push gets the apology; its unit is retried alone)."""
+        savepoint = await db.savepoint(ctx.conn)
+        try:
+            result = await act()
+        except Refused as refused:
+            await savepoint.rollback()
+            log.info("act %s refused: %s", name, refused.reason)
+            return ActionResult(refused.message, stay=refused.fixable)
+        except BaseException:
+            if savepoint.is_active:
+                with contextlib.suppress(Exception):
+                    await savepoint.rollback()
+            raise
+        await savepoint.commit()
+        return result
 
     # --- routing -------------------------------------------------------------------------------
 
@@ -166,8 +169,10 @@ class ChatBot:
     async def _event(self, ctx: Context) -> list[str]:
         message = ctx.message
         if message.event in {"subscribe", "subscribe_scan", "scan"}:
-            if message.event_key.startswith("bind:"):
-                return await self._bind_by_qr(ctx, message.event_key)
+            scene, colon, rest = message.event_key.removeprefix("qrscene_").partition(":")
+            handler = self.registry.scenes.get(scene) if colon else None
+            if handler is not None:
+                return await handler(ctx, rest)
             if message.event == "scan":
                 return [self._help_text(ctx.person)]
             return [say("welcome")]
@@ -176,6 +181,9 @@ class ChatBot:
             if word is None:
                 return [self._help_text(ctx.person)]
             return await self._command(ctx, word)
+        handler_event = self.registry.events.get(message.event or "")
+        if handler_event is not None:
+            return await handler_event(ctx) or []
         return [say("unknown_type")]
 
     # --- commands ------------------------------------------------------------------------------
@@ -192,38 +200,20 @@ class ChatBot:
             return self.engine.cancel(session)
         if word == "resume":
             return self._resume(ctx)
-        if word == "human":
-            return await self._human(ctx)
-        if word == "progress":
-            return await self._progress(ctx)
-        if word == "unbind":
-            return await self._unbind(ctx)
         if word == "todos":
             return await self._todos(ctx)
-        if word == "file_all":
-            return await self._file_all(ctx)
-        if word == "sign_up":
-            if ctx.person is None:
-                return [say("need_binding")]
-            return [await broadcasts.sign_up(ctx.conn, person_id=ctx.person.id, now=ctx.now)]
-        if word in {"signups", "delivery_status"}:
-            return await self._department_view(ctx, word)
-        if word == "fund":
-            return await self._fund(ctx)
-        if word in visits_chat.WORDS:
-            return await self._visits(ctx, word)
-        raise ValueError(f"unknown command word {word!r} in commands.toml")
+        return await self.registry.words[word](ctx)
 
     async def _start(self, ctx: Context, flow_name: str) -> list[str]:
-        flow = self.engine.flows[flow_name]
         session = ctx.dialogue.current
         if session.status == "active" and session.flow == flow_name:
             if self._expired(session, ctx.now):
                 return self.engine.offer_resume(session)
             return self.engine.repeat(session)
-        if session.status == "active":
-            return [say_engine_busy(self.engine, session)]
-        refusal = await self._refuse(ctx, flow)
+        busy = self.busy(ctx)
+        if busy:
+            return busy
+        refusal = await self.refusal(ctx, self.engine.flows[flow_name])
         if refusal:
             return [refusal]
         if session.flow == flow_name and session.status == "paused":
@@ -233,14 +223,13 @@ class ChatBot:
             return self.engine.resume(ctx.dialogue.current)
         return self.engine.begin(ctx.dialogue.current, flow_name, ctx.now)
 
-    async def _refuse(self, ctx: Context, flow: Flow) -> str | None:
+    async def refusal(self, ctx: Context, flow: Flow) -> str | None:
+        """Why this person may not begin this flow, or None: its domain's guard first (绑定
+        refuses the bound), then the role the flow requires."""
+        guard = self.registry.guards.get(flow.name)
+        if guard is not None:
+            return await guard(ctx)
         person = ctx.person
-        if flow.name == "bind":
-            if person is not None:
-                return say("already_bound", name=person.name)
-            if await members.binding_locked(ctx.conn, ctx.openid, ctx.now):
-                return say("bind_locked")
-            return None
         if flow.requires == "any":
             return None
         if person is None:
@@ -257,37 +246,6 @@ class ChatBot:
                 dialogue.unpark(draft)
         return self.engine.resume(dialogue.current)
 
-    async def _human(self, ctx: Context) -> list[str]:
-        person = ctx.person
-        session = ctx.dialogue.current
-        after = self.engine.repeat(session) if session.status == "active" else []
-        if person is None:
-            return [say("human_no_secretary"), *after]
-        secretaries = [s for s in await members.secretaries_of(ctx.conn, person.branch_id)
-                       if s != person.id]
-        if not secretaries:
-            return [say("human_no_secretary"), *after]
-        where = ""
-        if session.status == "active" and session.flow:
-            where = say("human_todo_where", title=self.engine.flows[session.flow].title)
-        for secretary_id in secretaries:
-            await add_todo(ctx.conn, assignee_id=secretary_id, kind="call_member",
-                           text=say("human_todo", name=person.name, where=where), now=ctx.now,
-                           subject_id=person.id, key=f"human:{ctx.message.dedupe_key}")
-        return [say("human_asked"), *after]
-
-    async def _progress(self, ctx: Context) -> list[str]:
-        if ctx.person is None:
-            return [say("need_binding")]
-        return [await cases.progress(ctx.conn, person=ctx.person, tz=self.tz)]
-
-    async def _unbind(self, ctx: Context) -> list[str]:
-        if not await members.unbind(ctx.conn, openid=ctx.openid, now=ctx.now):
-            return [say("not_bound")]
-        ctx.dialogue.current = Session()
-        ctx.dialogue.drafts.clear()
-        return [say("unbound")]
-
     async def _todos(self, ctx: Context) -> list[str]:
         if ctx.person is None:
             return [say("need_binding")]
@@ -298,7 +256,7 @@ class ChatBot:
         for n, row in enumerate(rows, start=1):
             day = row.created_at.astimezone(self.tz)
             first_line = row.text.splitlines()[0]
-            lines.append(f"{n}. {first_line}（{day.month}月{day.day}日）")
+            lines.append(say("todos_line", n=n, text=first_line, day=month_day(day)))
         lines.append(say("todos_pick"))
         if ctx.dialogue.current.status != "active":
             ctx.dialogue.current.state["pick"] = [row.id for row in rows]
@@ -320,139 +278,14 @@ class ChatBot:
         return await self._open_todo(ctx, todo)
 
     async def _open_todo(self, ctx: Context, todo: Any) -> list[str]:
-        person = ctx.person
-        assert person is not None
-        if todo.kind in visits_chat.TODO_KINDS:
-            answer = await visits_chat.open_todo(ctx.conn, todo=todo, person=person,
-                                                 now=ctx.now, tz=self.tz)
-            return self._visits_answer(ctx, answer)
-        if todo.kind in TODO_FLOWS:
-            from bangfu_bot.loans.prompts import loan_context
-
-            return self._begin(ctx, TODO_FLOWS[todo.kind],
-                               await loan_context(ctx.conn, int(todo.loan_id)))
-        if todo.kind == "guarantor_call":
-            await finish_todo(ctx.conn, todo.id, ctx.now)
-            return [todo.text]
-        if todo.kind in {"call_member", "tell_member"}:
+        if todo.kind in CALL_KINDS:
             await finish_todo(ctx.conn, todo.id, ctx.now)
             told = [todo.text] if todo.kind == "tell_member" else []
             return [*told, await call_member_text(ctx.conn, todo.subject_id)]
-        case = await load_case(ctx.conn, todo.case_id)
-        name = await procedure.member_name(ctx.conn, case)
-        context = {"case_id": case.id, "todo_id": todo.id, "name": name,
-                   "branch": await procedure.branch_name(ctx.conn, case.branch_id)}
-        if todo.kind in {"evaluate", "returned"}:
-            # Opening these moves the case: an act, rolled back whole if refused.
-            opened = await self._act(ctx, f"todo:{todo.kind}",
-                                     lambda: self._open_case_step(ctx, todo, case, context))
-            return [opened.text]
-        if todo.kind == "objection":
-            objection = await procedure.open_objection_for(ctx.conn, case.id)
-            if objection is None:
-                await finish_todo(ctx.conn, todo.id, ctx.now)
-                return [say("todo_done_already")]
-            context.update(objection_id=objection.id, text=objection.text)
-            return self._begin(ctx, "resolve", context)
-        if todo.kind == "review":
-            entry = await ledger.entry_for_review(ctx.conn, case.id)
-            if entry is None:
-                await finish_todo(ctx.conn, todo.id, ctx.now)
-                return [say("todo_done_already")]
-            context.update(ledger.review_context(entry))
-            context["todo_id"] = todo.id
-            return self._begin(ctx, "review", context)
-        flow = {"report": "report", "approve": "approve", "file": "file"}.get(todo.kind)
-        if flow is None:
+        opener = self.registry.todos.get(todo.kind)
+        if opener is None:
             return [say("todo_done_already")]
-        return self._begin(ctx, flow, context)
-
-    async def _open_case_step(self, ctx: Context, todo: Any, case: Any,
-                              context: dict[str, Any]) -> ActionResult:
-        """An evaluation to-do opens the evaluation; a returned case goes back to its step."""
-        person = ctx.person
-        assert person is not None
-        if todo.kind == "evaluate":
-            await procedure.start_evaluation(ctx.conn, case_id=case.id, secretary=person,
-                                             now=ctx.now)
-            return ActionResult("\n\n".join(self._begin(ctx, "evaluate", context)))
-        text, target = await procedure.resume_returned(ctx.conn, case_id=case.id,
-                                                       secretary=person, now=ctx.now)
-        if target == "under_evaluation":
-            return ActionResult("\n\n".join([text, *self._begin(ctx, "evaluate", context)]))
-        await procedure.reopen_for_evaluation(ctx.conn, case_id=case.id, now=ctx.now)
-        return ActionResult(text)
-
-    async def _visits(self, ctx: Context, word: str) -> list[str]:
-        session = ctx.dialogue.current
-        if word in visits_chat.FLOW_WORDS and session.status == "active":
-            return [say_engine_busy(self.engine, session)]
-        answer = await visits_chat.command(ctx.conn, word=word, person=ctx.person, now=ctx.now,
-                                           tz=self.tz)
-        return self._visits_answer(ctx, answer)
-
-    def _visits_answer(self, ctx: Context, answer: visits_chat.Begin | str) -> list[str]:
-        if isinstance(answer, visits_chat.Begin):
-            return self._begin(ctx, answer.flow, answer.context)
-        return [answer]
-
-    def _begin(self, ctx: Context, flow_name: str, context: dict[str, Any]) -> list[str]:
-        ctx.dialogue.park()
-        return self.engine.begin(ctx.dialogue.current, flow_name, ctx.now, context)
-
-    async def _department_view(self, ctx: Context, word: str) -> list[str]:
-        person = ctx.person
-        if person is None:
-            return [say("need_binding")]
-        if not (person.has("department") or person.has("supervisor")):
-            return [say("not_allowed", role=say("role_department"))]
-        if word == "signups":
-            return [await broadcasts.signup_list(ctx.conn)]
-        from bangfu_bot.notify.outbox import say as say_outbox
-
-        counts = await status_counts(ctx.conn)
-        lines = [broadcasts.say("status_header")]
-        for status in ("sent", "delivered", "escalated", "pending", "undeliverable", "unknown",
-                       "unknown_escalated", "failed"):
-            if counts.get(status):
-                label = (say_outbox(f"status_{status}") if status == "unknown_escalated"
-                         else say(f"outbox_{status}"))
-                lines.append(broadcasts.say("status_line", label=label, count=counts[status]))
-        latest = await broadcasts.latest_report(ctx.conn, self.tz)
-        return ["\n".join([*lines, latest] if latest else lines)]
-
-    async def _fund(self, ctx: Context) -> list[str]:
-        """基金: the current figures, for the supervision group and the department."""
-        from bangfu_bot.reports.fund import fund_summary
-
-        person = ctx.person
-        if person is None:
-            return [say("need_binding")]
-        if not (person.has("supervisor") or person.has("department")):
-            return [say("not_allowed", role=say("role_supervisor"))]
-        return [await fund_summary(ctx.conn, today=ctx.now.astimezone(self.tz).date())]
-
-    async def _file_all(self, ctx: Context) -> list[str]:
-        flow = self.engine.flows["file_all"]
-        refusal = await self._refuse(ctx, flow)
-        if refusal:
-            return [refusal]
-        if ctx.dialogue.current.status == "active":
-            return [say_engine_busy(self.engine, ctx.dialogue.current)]
-        waiting = await procedure.approved_cases(ctx.conn)
-        if not waiting:
-            return [cases.say("nothing_to_file")]
-        names = "、".join(row.name for row in waiting[:10]) + ("等" if len(waiting) > 10 else "")
-        return self._begin(ctx, "file_all", {"count": len(waiting), "names": names})
-
-    async def _bind_by_qr(self, ctx: Context, scene: str) -> list[str]:
-        if ctx.person is not None:
-            return [say("already_bound", name=ctx.person.name)]
-        person = await members.bind_by_ticket(ctx.conn, openid=ctx.openid,
-                                              scene=scene.removeprefix("bind:"), now=ctx.now)
-        if person is None:
-            return [say("bind_qr_invalid")]
-        return [say("bind_qr_ok", name=person.name)]
+        return await opener(ctx, todo)
 
     def _help_text(self, person: Person | None) -> str:
         if person is None:
@@ -466,31 +299,10 @@ class ChatBot:
     def _turn(self, ctx: Context) -> Turn:
         async def run_action(flow: Flow, answers: dict[str, Any],
                              context: dict[str, Any]) -> ActionResult:
-            return await self._act(ctx, flow.action, lambda: ACTIONS[flow.action](
-                self, ctx, flow, answers, context))
+            action = self.registry.actions[flow.action]
+            return await self.act(ctx, flow.action, lambda: action(ctx, answers, context))
 
-        return Turn(now=ctx.now, today=ctx.now.astimezone(self.tz).date(), run_action=run_action)
-
-    async def _act(self, ctx: Context, name: str,
-                   act: Callable[[], Awaitable[ActionResult]]) -> ActionResult:
-        """Run one act in a savepoint of the push's transaction: a refusal (any `Refused`)
-        rolls back everything the act wrote — a movement, a to-do, a message — before the
-        actor is answered with its plain reason. Any other error rolls it back too and
-        rises (the push gets the apology; its unit is retried alone)."""
-        savepoint = await db.savepoint(ctx.conn)
-        try:
-            result = await act()
-        except Refused as refused:
-            await savepoint.rollback()
-            log.info("act %s refused: %s", name, refused.reason)
-            return ActionResult(refused.message, stay=refused.fixable)
-        except BaseException:
-            if savepoint.is_active:
-                with contextlib.suppress(Exception):
-                    await savepoint.rollback()
-            raise
-        await savepoint.commit()
-        return result
+        return Turn(now=ctx.now, today=ctx.today, run_action=run_action)
 
     async def _deliver(self, ctx: Context, replies: list[str]) -> str | None:
         parts = [piece for reply in replies if reply for piece in pieces(reply)]
@@ -505,6 +317,10 @@ class ChatBot:
                                 reason="continuation of a long answer", now=ctx.now,
                                 urgent=True)
         return passive
+
+
+# The words the router answers itself; every other command id belongs to a domain.
+CORE_WORDS = frozenset({"help", "cancel", "resume", "todos"})
 
 
 def _joined(parts: list[str], limit: int = PASSIVE_LIMIT) -> list[str]:
@@ -531,13 +347,6 @@ def pieces(text: str, limit: int = PASSIVE_LIMIT) -> list[str]:
         parts.append(text[:cut].rstrip())
         text = text[cut:].lstrip("\n")
     return [*parts, text] if text else parts
-
-
-def say_engine_busy(engine: Engine, session: Session) -> str:
-    """The user tried to start a flow while another is under way."""
-    from bangfu_bot.conversation.engine import say as engine_say
-
-    return engine_say("busy_in_flow", title=engine.flows[session.flow or ""].title)
 
 
 def _int(value: object) -> int:
@@ -580,189 +389,3 @@ def load_menu(path: Path) -> dict[str, str]:
             if "key" in entry:
                 keys[str(entry["key"])] = str(entry["word"])
     return keys
-
-
-# --- the final actions named by flows ---------------------------------------------------------
-
-
-async def bind_action(bot: ChatBot, ctx: Context, flow: Flow, answers: dict[str, Any],
-                      context: dict[str, Any]) -> ActionResult:
-    """members.bind: name + last six ID characters → binding (five misses lock an hour, for
-    the WeChat user and for the name tried); the person's earlier WeChat user is told."""
-    person = await members.try_bind(ctx.conn, openid=ctx.openid, name=answers["name"],
-                                    id_tail=answers["id_tail"], now=ctx.now)
-    if person is not None:
-        ctx.person = person
-        return ActionResult(say("bind_ok", name=person.name))
-    if await members.binding_locked(ctx.conn, ctx.openid, ctx.now):
-        return ActionResult(say("bind_locked"))
-    if await members.name_locked(ctx.conn, answers["name"], ctx.now):
-        return ActionResult(say("bind_name_locked"))
-    return ActionResult(say("bind_mismatch"), restart=True)
-
-
-async def apply_action(bot: ChatBot, ctx: Context, flow: Flow, answers: dict[str, Any],
-                       context: dict[str, Any]) -> ActionResult:
-    """cases.submit_application: create the case; 代办 when the context names a member."""
-    assert ctx.person is not None
-    member = ctx.person
-    consent = False
-    if context.get("subject_id"):
-        subject = await members.person_by_id(ctx.conn, int(context["subject_id"]))
-        if subject is None or subject.branch_id != ctx.person.branch_id:
-            return ActionResult(cases.say("proxy_not_found"))
-        member, consent = subject, bool(context.get("consent"))
-    filing = cases.Filing(member=member, filer=ctx.person, channel="chat",
-                          consent_recorded=consent)
-    text = await cases.submit_application(ctx.conn, filing=filing, answers=answers,
-                                          rules=bot.rules, now=ctx.now, tz=bot.tz)
-    return ActionResult(text)
-
-
-async def proxy_action(bot: ChatBot, ctx: Context, flow: Flow, answers: dict[str, Any],
-                       context: dict[str, Any]) -> ActionResult:
-    """cases.start_proxy: a secretary picks a member of the branch, with consent → apply."""
-    assert ctx.person is not None
-    if not answers.get("consent"):
-        return ActionResult(cases.say("proxy_no_consent"))
-    member = await cases.find_member_in_branch(ctx.conn, secretary=ctx.person,
-                                               name=answers["member_name"],
-                                               id_tail=answers["id_tail"])
-    if member is None:
-        return ActionResult(cases.say("proxy_not_found"), restart=True)
-    return ActionResult(cases.say("proxy_start", name=member.name), then_flow="apply",
-                        then_context={"subject_id": member.id, "consent": True})
-
-
-def _refusal(action: Callable[..., Awaitable[str]]) -> Callable[..., Awaitable[ActionResult]]:
-    """Run a procedure step for its answer. A refusal is not caught here: it rises to
-    `ChatBot._act`, which rolls the step back before answering."""
-
-    async def run(bot: ChatBot, ctx: Context, flow: Flow, answers: dict[str, Any],
-                  context: dict[str, Any]) -> ActionResult:
-        return ActionResult(await action(bot, ctx, answers, context))
-
-    return run
-
-
-@_refusal
-async def evaluation_action(bot: ChatBot, ctx: Context, answers: dict[str, Any],
-                            context: dict[str, Any]) -> str:
-    """cases.record_evaluation."""
-    assert ctx.person is not None
-    return await procedure.record_evaluation(ctx.conn, case_id=int(context["case_id"]),
-                                             secretary=ctx.person, answers=answers,
-                                             rules=bot.procedure, now=ctx.now)
-
-
-@_refusal
-async def report_action(bot: ChatBot, ctx: Context, answers: dict[str, Any],
-                        context: dict[str, Any]) -> str:
-    """cases.report."""
-    assert ctx.person is not None
-    return await procedure.report(ctx.conn, case_id=int(context["case_id"]),
-                                  secretary=ctx.person, note=answers.get("note"), now=ctx.now)
-
-
-@_refusal
-async def decide_action(bot: ChatBot, ctx: Context, answers: dict[str, Any],
-                        context: dict[str, Any]) -> str:
-    """cases.decide: approve, or return to the named step with a reason."""
-    assert ctx.person is not None
-    approve = answers["decision"] == "批准"
-    return_to = None
-    if not approve:
-        return_to = (CaseStatus.SUBMITTED if answers.get("return_to") == "补充申请材料"
-                     else CaseStatus.UNDER_EVALUATION)
-    return await procedure.decide(ctx.conn, case_id=int(context["case_id"]), officer=ctx.person,
-                                  approve=approve, return_to=return_to,
-                                  reason=answers.get("reason"), now=ctx.now)
-
-
-@_refusal
-async def file_action(bot: ChatBot, ctx: Context, answers: dict[str, Any],
-                      context: dict[str, Any]) -> str:
-    """cases.file."""
-    assert ctx.person is not None
-    return await procedure.file_case(ctx.conn, case_id=int(context["case_id"]), staff=ctx.person,
-                                     paired_cadre=answers.get("paired_cadre"), channel="chat",
-                                     now=ctx.now, rules=bot.procedure)
-
-
-@_refusal
-async def objection_action(bot: ChatBot, ctx: Context, answers: dict[str, Any],
-                           context: dict[str, Any]) -> str:
-    """cases.raise_objection."""
-    assert ctx.person is not None
-    return await procedure.raise_objection(ctx.conn, person=ctx.person, name=answers["name"],
-                                           text=answers["text"], now=ctx.now)
-
-
-@_refusal
-async def resolve_action(bot: ChatBot, ctx: Context, answers: dict[str, Any],
-                         context: dict[str, Any]) -> str:
-    """cases.resolve_objection."""
-    assert ctx.person is not None
-    text = await procedure.resolve_objection(ctx.conn, objection_id=int(context["objection_id"]),
-                                             secretary=ctx.person,
-                                             resolution=answers["resolution"], now=ctx.now)
-    await finish_todo(ctx.conn, int(context["todo_id"]), ctx.now)
-    return text
-
-
-@_refusal
-async def file_all_action(bot: ChatBot, ctx: Context, answers: dict[str, Any],
-                          context: dict[str, Any]) -> str:
-    """cases.file_all (批量备案)."""
-    assert ctx.person is not None
-    if not answers.get("confirm"):
-        return cases.say("file_all_declined")
-    return await procedure.file_all(ctx.conn, staff=ctx.person, channel="chat", now=ctx.now,
-                                    rules=bot.procedure)
-
-
-async def broadcast_action(bot: ChatBot, ctx: Context, flow: Flow, answers: dict[str, Any],
-                           context: dict[str, Any]) -> ActionResult:
-    """broadcasts.send: queue the notice for its audience (the dispatcher mass-sends it)."""
-    assert ctx.person is not None
-    audience = _audience(str(answers["audience"]), str(answers.get("place") or ""))
-    broadcast_id, count = await broadcasts.create(
-        ctx.conn, author=ctx.person, text=str(answers["text"]), audience=audience,
-        training=bool(answers.get("training")), now=ctx.now, tz=bot.tz)
-    return ActionResult(broadcasts.say("queued", id=broadcast_id, count=count))
-
-
-def _audience(choice: str, place: str) -> str:
-    kinds = {"全县": "everyone", "一个党委": f"township:{place}", "一个支部": f"branch:{place}",
-             "所有支部书记": "role:secretary", "台帐中一类党员": f"category:{place}"}
-    return kinds[choice]
-
-
-@_refusal
-async def review_action(bot: ChatBot, ctx: Context, answers: dict[str, Any],
-                        context: dict[str, Any]) -> str:
-    """ledger.review: continue into next year's ledger, or exit with a reason."""
-    assert ctx.person is not None
-    text = await ledger.review(ctx.conn, entry_id=int(context["entry_id"]), secretary=ctx.person,
-                               answers=answers, now=ctx.now)
-    await finish_todo(ctx.conn, int(context["todo_id"]), ctx.now)
-    return text
-
-
-ACTIONS: dict[str, Callable[..., Awaitable[ActionResult]]] = {
-    "members.bind": bind_action,
-    "cases.submit_application": apply_action,
-    "cases.start_proxy": proxy_action,
-    "cases.record_evaluation": evaluation_action,
-    "cases.report": report_action,
-    "cases.decide": decide_action,
-    "cases.file": file_action,
-    "cases.raise_objection": objection_action,
-    "cases.resolve_objection": resolve_action,
-    "ledger.review": review_action,
-    "cases.file_all": file_all_action,
-    "broadcasts.send": broadcast_action,
-    **LOAN_ACTIONS,
-    **visits_chat.ACTIONS,
-}
-PREVIEWS = ("cases.evaluation_preview", *visits_chat.PREVIEWS)

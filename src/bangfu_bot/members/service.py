@@ -22,14 +22,11 @@ from bangfu_bot.members.models import (
     people,
     person_roles,
 )
-from bangfu_bot.notify.outbox import queue_message
-from bangfu_bot.texts import speaker
 
 MAX_FAILURES = 5
 LOCK_WINDOW = timedelta(hours=1)
 NAME_MAX = 40  # people.name: a longer name matches nobody
 
-say = speaker("bangfu_bot.members")
 
 
 @dataclass(frozen=True)
@@ -163,8 +160,17 @@ async def find_by_name_and_id_tail(conn: AsyncConnection, name: str, id_tail: st
     return matches[0] if len(matches) == 1 else None
 
 
+@dataclass(frozen=True)
+class Bound:
+    """A binding made: the person, and the earlier bindings of that person it ended (binding
+    id, WeChat user), whose users the caller tells."""
+
+    person: Person
+    ended: list[tuple[int, str]]
+
+
 async def try_bind(conn: AsyncConnection, *, openid: str, name: str, id_tail: str,
-                   now: datetime) -> Person | None:
+                   now: datetime) -> Bound | None:
     """Bind when name and ID tail match one person and the name is not locked; every try is
     recorded. A try refused by the name's lock is not checked at all, and is recorded
     without the name: it counts against the WeChat user, but does not keep the name locked
@@ -178,29 +184,31 @@ async def try_bind(conn: AsyncConnection, *, openid: str, name: str, id_tail: st
                                                        at=now, succeeded=person_id is not None))
     if person_id is None:
         return None
-    await bind(conn, openid=openid, person_id=person_id, channel="chat", now=now)
-    return await person_by_id(conn, person_id)
+    return await _bound(conn, person_id, await bind(conn, openid=openid, person_id=person_id,
+                                                    channel="chat", now=now))
+
+
+async def _bound(conn: AsyncConnection, person_id: int, ended: list[tuple[int, str]]
+                 ) -> Bound | None:
+    person = await person_by_id(conn, person_id)
+    return None if person is None else Bound(person, ended)
 
 
 async def bind(conn: AsyncConnection, *, openid: str, person_id: int, channel: str,
-               now: datetime) -> list[str]:
+               now: datetime) -> list[tuple[int, str]]:
     """Make this WeChat user this person. A person has one WeChat user at a time: any
     earlier binding of the user, and the person's binding to any other user, ends (recorded,
-    not deleted), and that other user is told through the outbox. Returns the users whose
-    binding to the person ended."""
+    not deleted). Returns the bindings to the person that ended (id, WeChat user): the
+    caller tells those users."""
     await unbind(conn, openid=openid, now=now)
     ended = (await conn.execute(
         update(bindings)
         .where(bindings.c.person_id == person_id, bindings.c.unbound_at.is_(None))
         .values(unbound_at=now)
         .returning(bindings.c.id, bindings.c.openid))).all()
-    for binding_id, previous in ended:
-        await queue_message(conn, key=f"bound-elsewhere:{binding_id}", openid=previous,
-                            kind="binding", content=say("bound_elsewhere"),
-                            reason="the person was bound from another WeChat user", now=now)
     await conn.execute(insert(bindings).values(openid=openid, person_id=person_id,
                                                channel=channel, bound_at=now))
-    return [previous for _, previous in ended]
+    return [(int(binding_id), str(previous)) for binding_id, previous in ended]
 
 
 async def unbind(conn: AsyncConnection, *, openid: str, now: datetime) -> bool:
@@ -211,7 +219,7 @@ async def unbind(conn: AsyncConnection, *, openid: str, now: datetime) -> bool:
 
 
 async def bind_by_ticket(conn: AsyncConnection, *, openid: str, scene: str,
-                         now: datetime) -> Person | None:
+                         now: datetime) -> Bound | None:
     """Bind through a scanned parametric QR code; None if unknown, used or expired."""
     ticket = (
         await conn.execute(select(binding_tickets).where(
@@ -222,8 +230,9 @@ async def bind_by_ticket(conn: AsyncConnection, *, openid: str, scene: str,
         return None
     await conn.execute(update(binding_tickets).where(binding_tickets.c.scene == scene)
                        .values(used_at=now))
-    await bind(conn, openid=openid, person_id=ticket.person_id, channel="qrcode", now=now)
-    return await person_by_id(conn, ticket.person_id)
+    ended = await bind(conn, openid=openid, person_id=ticket.person_id, channel="qrcode",
+                       now=now)
+    return await _bound(conn, ticket.person_id, ended)
 
 
 async def people_able(conn: AsyncConnection, act_name: str, subject: Subject) -> list[int]:

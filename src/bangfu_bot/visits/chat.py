@@ -1,14 +1,11 @@
-"""The visits' side of the chat: words, to-dos, flow previews and final actions.
-
-The router stays thin: it hands a word or a to-do here and either sends the text it gets
-back or begins the flow named in a `Begin`. Final actions take the router's
-(bot, ctx, flow, answers, context) and use only ctx.conn, ctx.person, ctx.now and bot.tz.
-"""
+"""The visits' side of the chat: words (走访, 开展走访, 走访进度), to-dos, flow previews and
+final actions, registered as one `Chat`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -17,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu_bot.conversation.bot import say as bot_say
 from bangfu_bot.conversation.engine import ActionResult
+from bangfu_bot.conversation.registry import Answer, Chat, Context
 from bangfu_bot.members.service import Person
 from bangfu_bot.todos.service import finish_todo
 from bangfu_bot.visits import service
@@ -28,8 +26,10 @@ from bangfu_bot.visits.service import Rules, VisitRefused, long_day, say
 WORDS = frozenset({"visit", "visit_open", "visit_progress"})
 FLOW_WORDS = frozenset({"visit", "visit_open"})  # words that begin a flow
 TODO_KINDS = frozenset({service.TODO_KIND, service.WATCH_KIND})
-OCCASIONS = {"春节": Occasion.SPRING_FESTIVAL, "七一": Occasion.JULY_FIRST,
-             "重阳": Occasion.DOUBLE_NINTH, "其他": Occasion.CUSTOM}
+# The occasion choices of campaign.toml (their words live in messages.toml).
+OCCASIONS = {"choice_spring_festival": Occasion.SPRING_FESTIVAL,
+             "choice_july_first": Occasion.JULY_FIRST,
+             "choice_double_ninth": Occasion.DOUBLE_NINTH, "choice_custom": Occasion.CUSTOM}
 
 
 @dataclass(frozen=True)
@@ -95,11 +95,18 @@ def campaign_context(today: date) -> dict[str, Any]:
             "double_ninth": long_day(dates[Occasion.DOUBLE_NINTH])}
 
 
+def _occasion(choice: str) -> Occasion:
+    for key, occasion in OCCASIONS.items():
+        if say(key) == choice:
+            return occasion
+    raise ValueError(f"no occasion is called {choice!r}")
+
+
 def _plan(answers: dict[str, Any], today: date) -> service.Plan:
     occasion_on = answers.get("occasion_on")
     deadline = answers.get("deadline")
     return service.plan_campaign(
-        OCCASIONS[str(answers.get("occasion"))], today, name=answers.get("name"),
+        _occasion(str(answers.get("occasion"))), today, name=answers.get("name"),
         occasion_on=date.fromisoformat(occasion_on) if occasion_on else None,
         deadline=date.fromisoformat(deadline) if deadline else None)
 
@@ -123,47 +130,72 @@ def campaign_preview(answers: dict[str, Any], context: dict[str, Any]
                 int(answers.get("cash") or 0), answers.get("goods")))], []
 
 
-# --- final actions (signature of conversation.router's ACTIONS) ---------------------------------
+# --- what the router calls ---------------------------------------------------------------------
 
 
-async def campaign_action(bot: Any, ctx: Any, flow: Any, answers: dict[str, Any],
-                          context: dict[str, Any]) -> ActionResult:
+def _answer(ctx: Context, answer: Begin | str) -> Answer:
+    return ctx.begin(answer.flow, answer.context) if isinstance(answer, Begin) else [answer]
+
+
+async def word(ctx: Context, *, name: str) -> Answer:
+    """A visits word; one that begins a flow waits while another flow is under way."""
+    if name in FLOW_WORDS:
+        busy = ctx.busy()
+        if busy:
+            return busy
+    return _answer(ctx, await command(ctx.conn, word=name, person=ctx.person, now=ctx.now,
+                                      tz=ctx.tz))
+
+
+async def todo(ctx: Context, item: Any) -> Answer:
+    """A visit list or a township's not-visited list."""
+    assert ctx.person is not None
+    return _answer(ctx, await open_todo(ctx.conn, todo=item, person=ctx.person, now=ctx.now,
+                                        tz=ctx.tz))
+
+
+async def campaign_action(ctx: Context, answers: dict[str, Any], context: dict[str, Any], *,
+                          rules: Rules) -> ActionResult:
     """visits.open_campaign: build the list from the ledger and hand it out."""
-    today = ctx.now.astimezone(bot.tz).date()
-    plan = _plan(answers, today)
+    plan = _plan(answers, ctx.today)
     opened = await service.open_campaign(
-        ctx.conn, occasion=plan.occasion, now=ctx.now, tz=bot.tz,
+        ctx.conn, occasion=plan.occasion, now=ctx.now, tz=ctx.tz,
         cash_fen=int(answers.get("cash") or 0), goods=answers.get("goods"),
         occasion_on=plan.occasion_on, name=plan.name, deadline=plan.deadline,
-        opened_by=ctx.person, rules=getattr(bot, "visit_rules", Rules()))
+        opened_by=ctx.person, rules=rules)
     return ActionResult(opened.text)
 
 
-async def report_action(bot: Any, ctx: Any, flow: Any, answers: dict[str, Any],
+async def report_action(ctx: Context, answers: dict[str, Any],
                         context: dict[str, Any]) -> ActionResult:
     """visits.report: record one visit; its cash leaves the fund as relief."""
+    assert ctx.person is not None
     text = await service.report_from_answers(ctx.conn, reporter=ctx.person, answers=answers,
-                                             context=context, now=ctx.now, tz=bot.tz)
+                                             context=context, now=ctx.now, tz=ctx.tz)
     return ActionResult(text)
 
 
-async def event_action(bot: Any, ctx: Any, flow: Any, answers: dict[str, Any],
-                       context: dict[str, Any]) -> ActionResult:
+async def event_action(ctx: Context, answers: dict[str, Any], context: dict[str, Any], *,
+                       rules: Rules) -> ActionResult:
     """visits.open_event: a secretary opens a visit to one household after an event."""
+    assert ctx.person is not None
     text = await service.open_event_visit(
         ctx.conn, secretary=ctx.person, member_name=str(answers["member_name"]),
         event_kind=str(answers["event"]), situation=answers.get("situation"),
         cash_fen=int(answers.get("cash") or 0), goods=answers.get("goods"), now=ctx.now,
-        tz=bot.tz, rules=getattr(bot, "visit_rules", Rules()))
+        tz=ctx.tz, rules=rules)
     return ActionResult(text)
 
 
-ACTIONS = {
-    "visits.open_campaign": campaign_action,
-    "visits.report": report_action,
-    "visits.open_event": event_action,
-}
-PREVIEWS = {
-    "visits.campaign_preview": campaign_preview,
-    "visits.visit_preview": service.visit_preview,
-}
+def chat(*, rules: Rules | None = None) -> Chat:
+    """The visits' chat under the county's visit rules."""
+    rules = rules or Rules()
+    return Chat(
+        words={name: partial(word, name=name) for name in WORDS},
+        todos=dict.fromkeys(TODO_KINDS, todo),
+        actions={"visits.open_campaign": partial(campaign_action, rules=rules),
+                 "visits.report": report_action,
+                 "visits.open_event": partial(event_action, rules=rules)},
+        previews={"visits.campaign_preview": campaign_preview,
+                  "visits.visit_preview": service.visit_preview},
+    )
