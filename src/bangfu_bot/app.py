@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -26,9 +25,9 @@ from bangfu_bot.group_commit import GroupCommitter
 from bangfu_bot.jobs import all_jobs
 from bangfu_bot.leadership import Leadership
 from bangfu_bot.members.service import prefetch_people
-from bangfu_bot.metrics import Metrics
 from bangfu_bot.notify.outbox import DeliveryRules, Dispatcher
-from bangfu_bot.scheduler import Job, JobContext, run_all, start_scheduler
+from bangfu_bot.scheduler import JobContext, start_scheduler
+from bangfu_bot.services import SERVICES, Services, run_jobs
 from bangfu_bot.settings import Settings
 from bangfu_bot.wechat.client import WeChatClient
 from bangfu_bot.wechat.crypto import PushVerifier
@@ -39,35 +38,9 @@ from bangfu_bot.wechat.spool import JournalUnavailable, Spool
 from bangfu_bot.wechat.tokens import DatabaseTokenStore
 from bangfu_bot.wechat.webhook import Webhook
 
+__all__ = ["SERVICES", "Services", "StartupError", "create_app", "run_jobs"]
+
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Services:
-    """What the running application holds; filled in by the cleanup contexts."""
-
-    settings: Settings
-    clock: Clock
-    bot: Bot
-    metrics: Metrics = field(default_factory=Metrics)
-    engine: AsyncEngine | None = None
-    fake: FakeWeChatAPI | None = None
-    client: WeChatClient | None = None
-    inbox: Inbox | None = None
-    spool: Spool | None = None
-    dispatcher: Dispatcher | None = None
-    spool_retry_s: float = 5.0
-    shutdown_grace_s: float = 5.0
-    leader_retry_s: float = 15.0
-    leadership: Any = None
-    # The scheduled jobs and what they run with, built once the store and the client exist.
-    jobs: list[Job] = field(default_factory=list)
-    job_context: JobContext | None = None
-    # Set once the leader's start-up run of every job has ended (tests wait for it).
-    caught_up: asyncio.Event = field(default_factory=asyncio.Event)
-
-
-SERVICES = web.AppKey("services", Services)
 
 
 def create_app(
@@ -261,13 +234,6 @@ def _message_path(services: Services):  # type: ignore[no-untyped-def]
         spool.close()
 
     return ctx
-
-
-async def run_jobs(services: Services, *, starting: bool = False) -> None:
-    """Run every scheduled job once now (tests, the sandbox's clock control, the demo);
-    `starting`: the start-up catch-up, which leaves out the jobs that are not `at_start`."""
-    assert services.job_context is not None, "the application has not started"
-    await run_all(services.jobs, services.job_context, starting=starting)
 
 
 class _LeaderWork:

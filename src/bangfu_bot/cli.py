@@ -81,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("demo", help="play the whole mechanism against the fake WeChat")
     chat = commands.add_parser("chat", help="chat as a person on the roster, in the terminal")
     chat.add_argument("--as", dest="persona", required=True, help="name or ID number")
-    from bangfu_bot.demo.seed import add_arguments as add_demo_arguments
+    from bangfu_bot.seed.county import add_arguments as add_demo_arguments
 
     add_demo_arguments(commands)
     notice = export_commands.add_parser("notice", help="the printable public notice of a case")
@@ -136,7 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return asyncio.run(chat_as(args.persona, settings))
     if args.command == "seed-demo":
-        from bangfu_bot.demo.seed import run_seed_demo
+        from bangfu_bot.seed.county import run_seed_demo
 
         return asyncio.run(run_seed_demo(settings))
     if args.command == "broadcast":

@@ -1,1 +1,3 @@
-"""The demo county (示范县): a fictional roster, cases and ledger to train and try things on."""
+"""`bangfu-bot demo`: the whole mechanism played through the real webhook and the fake
+WeChat (play.py), and chatting as anyone from a terminal (terminal.py). The demo county it
+plays in is seeded by `bangfu_bot.seed`."""

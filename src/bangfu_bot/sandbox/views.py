@@ -19,9 +19,8 @@ import aiohttp
 from aiohttp import web
 from sqlalchemy import select
 
-from bangfu_bot.app import SERVICES, Services, run_jobs
 from bangfu_bot.cases.eligibility import load_rules
-from bangfu_bot.demo.seed import DEMO_COUNTY, seed_demo
+from bangfu_bot.seed.county import DEMO_COUNTY, seed_demo
 from bangfu_bot.members.models import organisations
 from bangfu_bot.sandbox.chat import (
     KINDS,
@@ -38,6 +37,7 @@ from bangfu_bot.sandbox.personas import (
     persona_groups,
     roster_size,
 )
+from bangfu_bot.services import SERVICES, Services, run_jobs
 
 log = logging.getLogger(__name__)
 

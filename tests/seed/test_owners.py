@@ -15,7 +15,7 @@ from bangfu_bot.authority import able
 from bangfu_bot.cases.enums import CaseStatus as S
 from bangfu_bot.cases.models import cases, objections
 from bangfu_bot.cases.transitions import case_subject, load_case
-from bangfu_bot.demo.seed import seed_demo
+from bangfu_bot.seed.county import seed_demo
 from bangfu_bot.loans.models import loans
 from bangfu_bot.loans.service import L, load_loan, loan_subject
 from bangfu_bot.members.service import person_by_id

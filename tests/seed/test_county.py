@@ -20,7 +20,7 @@ from bangfu_bot.cases.models import case_events, cases, evaluations, public_noti
 from bangfu_bot.cases.procedure import Rules, close_due_notices
 from bangfu_bot.cases.transitions import find_move
 from bangfu_bot.common.fields import parse_id_number, parse_name, parse_phone
-from bangfu_bot.demo.seed import (
+from bangfu_bot.seed.county import (
     DEMO_COUNTY,
     add_arguments,
     demo_people,

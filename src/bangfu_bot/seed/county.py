@@ -157,7 +157,7 @@ class DemoSummary:
 
     def lines(self) -> list[str]:
         """The summary as the operator reads it."""
-        say = texts("bangfu_bot.demo")
+        say = texts("bangfu_bot.seed")
         statuses = say["status_separator"].join(
             say["status_item"].format(status=case_say(f"status_{status}"), count=count)
             for status, count in sorted(self.cases.items(),
@@ -962,7 +962,7 @@ async def run_seed_demo(settings: Any) -> int:
             rules=load_rules(Path(settings.conversations_dir) / "eligibility.toml"))
     except Exception as error:  # noqa: BLE001 - one line for the operator, not a traceback
         first = str(error).splitlines()[0] if str(error) else ""
-        print(texts("bangfu_bot.demo")["failed"].format(
+        print(texts("bangfu_bot.seed")["failed"].format(
             error=f"{type(error).__name__}: {first}"), file=sys.stderr)
         return 1
     finally:
