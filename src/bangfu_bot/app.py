@@ -49,9 +49,6 @@ def create_app(
     clock: Clock | None = None,
     bot: Bot | None = None,
     migrate: bool | None = None,
-    spool_retry_s: float = 5.0,
-    shutdown_grace_s: float = 5.0,
-    leader_retry_s: float = 15.0,
 ) -> web.Application:
     """Build the application; raises FlowsInvalid if a dialogue file is wrong.
 
@@ -63,8 +60,9 @@ def create_app(
     if clock is None:
         clock = OffsetClock() if settings.sandbox else SystemClock()
     services = Services(settings=settings, clock=clock, bot=bot,
-                        spool_retry_s=spool_retry_s, shutdown_grace_s=shutdown_grace_s,
-                        leader_retry_s=leader_retry_s)
+                        spool_retry_s=settings.spool_retry_s,
+                        shutdown_grace_s=settings.shutdown_grace_s,
+                        leader_retry_s=settings.leader_retry_s)
     app = web.Application(client_max_size=settings.max_body_bytes + 1024)
     app[SERVICES] = services
     should_migrate = settings.is_sqlite if migrate is None else migrate

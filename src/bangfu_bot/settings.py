@@ -72,6 +72,9 @@ class Settings:
     loan_rate_bp: int
     loan_allow_second: bool
     guarantor_call_days: int
+    spool_retry_s: float
+    shutdown_grace_s: float
+    leader_retry_s: float
     sandbox: bool
 
     @property
@@ -304,6 +307,11 @@ _SPEC: dict[str, tuple[Callable[[str, str], Any], str]] = {
     "loan_rate_bp": (_int_between(0, 5000), "435"),
     "loan_allow_second": (_bool, "false"),
     "guarantor_call_days": (_int_between(1, 365), "30"),
+    # How often a journaled push is retried while the store is away; how long shutdown waits
+    # for pushes under way; how often a follower tries to become the leader.
+    "spool_retry_s": (_float_between(0.05, 600), "5"),
+    "shutdown_grace_s": (_float_between(0, 600), "5"),
+    "leader_retry_s": (_float_between(0.05, 600), "15"),
     "sandbox": (_bool, ""),
 }
 

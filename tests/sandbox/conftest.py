@@ -93,9 +93,10 @@ def sandbox_env(database_url: str, tmp_path: Path) -> dict[str, str]:
 @pytest.fixture
 async def page(sandbox_env: dict[str, str]) -> AsyncIterator[Page]:
     """The sandbox bot, started, with a client for its page."""
-    settings = load_settings(sandbox_env)
+    settings = load_settings({**sandbox_env, "BANGFU_SPOOL_RETRY_S": "0.2",
+                              "BANGFU_SHUTDOWN_GRACE_S": "1"})
     assert settings.sandbox
-    app = create_app(settings, migrate=True, spool_retry_s=0.2, shutdown_grace_s=1.0)
+    app = create_app(settings, migrate=True)
     # Pushes wait out the night (21:00-08:00); the tests play at 10:00, whatever the real time.
     clock = app[SERVICES].clock
     local = clock.now().astimezone(settings.tz)

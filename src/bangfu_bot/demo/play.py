@@ -71,9 +71,9 @@ class Sandbox:
             "BANGFU_WECHAT_APPID": APPID, "BANGFU_WECHAT_SECRET": SECRET,
             "BANGFU_WECHAT_TOKEN": TOKEN, "BANGFU_WECHAT_AES_KEY": AES_KEY,
             "BANGFU_WECHAT_API_BASE": api_url, "BANGFU_WECHAT_TEMPLATE_ID": TEMPLATE,
-            "BANGFU_CONVERSATIONS_DIR": str(conversations_dir()), **self.env})
-        self.app = create_app(settings, clock=self.clock, migrate=True, spool_retry_s=0.2,
-                              shutdown_grace_s=1.0, leader_retry_s=0.2)
+            "BANGFU_CONVERSATIONS_DIR": str(conversations_dir()), "BANGFU_SPOOL_RETRY_S": "0.2",
+            "BANGFU_SHUTDOWN_GRACE_S": "1", "BANGFU_LEADER_RETRY_S": "0.2", **self.env})
+        self.app = create_app(settings, clock=self.clock, migrate=True)
         self.runner = web.AppRunner(self.app, access_log=None)
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", 0)
