@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help run test faults demo bench clean
+.PHONY: help run test check format faults demo bench clean
 
 help: ## list the everyday commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -24,6 +24,16 @@ test: $(STAMP) ## run the tests on SQLite, then on PostgreSQL if BANGFU_TEST_DAT
 	  echo "--- again on PostgreSQL ($$BANGFU_TEST_DATABASE_URL)"; \
 	  $(BIN)/python -m pytest -q; \
 	fi
+
+check: $(STAMP) ## ruff (lint and format), mypy on src/, and the import contracts
+	$(BIN)/ruff check src tests bench faults
+	$(BIN)/ruff format --check src tests bench faults
+	$(BIN)/mypy src
+	$(BIN)/lint-imports
+
+format: $(STAMP) ## fix what ruff can: import order, formatting
+	$(BIN)/ruff check --fix src tests bench faults
+	$(BIN)/ruff format src tests bench faults
 
 faults: $(STAMP) ## the fault suite: kill -9, outages, hostile pushes (SQLite; PostgreSQL too when BANGFU_TEST_DATABASE_URL is set; about 3 minutes)
 	$(BIN)/python -m faults
