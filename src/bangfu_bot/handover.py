@@ -22,7 +22,7 @@ from bangfu_bot.cases.enums import CaseStatus as S
 from bangfu_bot.cases.models import cases
 from bangfu_bot.cases.transitions import case_subject, load_case
 from bangfu_bot.loans.models import loans
-from bangfu_bot.loans.service import load_loan, loan_subject
+from bangfu_bot.loans.transitions import load_loan, loan_subject
 from bangfu_bot.members.models import people
 from bangfu_bot.members.service import people_able, person_by_id
 from bangfu_bot.texts import speaker

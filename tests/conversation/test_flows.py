@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from bangfu_bot.chats import registry
 from bangfu_bot.cli import main
 from bangfu_bot.conversation.flows import FlowsInvalid, load_flows
-from bangfu_bot.chats import registry
 from bangfu_bot.settings import load_settings
 from tests.conftest import CONVERSATIONS
 

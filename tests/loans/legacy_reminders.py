@@ -15,8 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu_bot.cases.procedure import people_with_role, tell
 from bangfu_bot.common.money import yuan
+from bangfu_bot.loans.enums import L
 from bangfu_bot.loans.models import instalments, loans, repayments
-from bangfu_bot.loans.service import L, Position, say
+from bangfu_bot.loans.service import Position, say
 from bangfu_bot.members.models import people
 from bangfu_bot.members.service import people_able, secretaries_of
 from bangfu_bot.todos.service import add_todo
@@ -148,7 +149,7 @@ async def _call_guarantor(conn: AsyncConnection, loan: Any, name: str, amount: s
     # Whoever the authority policy lets write the loan off: its township's officers as the
     # roster places the borrower (a borrower who left it too), the department for a
     # borrower in no township.
-    from bangfu_bot.loans.service import load_loan, loan_subject
+    from bangfu_bot.loans.transitions import load_loan, loan_subject
 
     subject = loan_subject(await load_loan(conn, loan.id))
     for officer in await people_able(conn, "loan.write_off", subject):

@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 from sqlalchemy import insert, select, update
 
 from bangfu_bot.loans import jobs
+from bangfu_bot.loans.enums import L
 from bangfu_bot.loans.models import instalments, loans, repayments
-from bangfu_bot.loans.service import DUE_ON, PLAN_COLUMNS, L, Ledger
+from bangfu_bot.loans.service import DUE_ON, PLAN_COLUMNS, Ledger
 from bangfu_bot.members.models import bindings, people, person_roles
 from tests.factories import make_person
 from tests.loans.test_reminders import (  # noqa: F401 - the county fixture

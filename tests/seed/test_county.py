@@ -20,6 +20,16 @@ from bangfu_bot.cases.models import case_events, cases, evaluations, public_noti
 from bangfu_bot.cases.procedure import Rules, close_due_notices
 from bangfu_bot.cases.transitions import find_move
 from bangfu_bot.common.fields import parse_id_number, parse_name, parse_phone
+from bangfu_bot.fund.models import fund_movements
+from bangfu_bot.fund.service import SOURCES, figures_now
+from bangfu_bot.ledger.export import export_ledger
+from bangfu_bot.ledger.models import ledger_entries
+from bangfu_bot.loans.models import instalments, loan_events, loans, repayments
+from bangfu_bot.loans.service import position
+from bangfu_bot.loans.transitions import TRANSITIONS as LOAN_MOVES
+from bangfu_bot.members.models import organisations, people, person_roles
+from bangfu_bot.models import metadata
+from bangfu_bot.reports.fund import reconciliation_fen
 from bangfu_bot.seed.county import (
     DEMO_COUNTY,
     add_arguments,
@@ -27,16 +37,6 @@ from bangfu_bot.seed.county import (
     run_seed_demo,
     seed_demo,
 )
-from bangfu_bot.fund.models import fund_movements
-from bangfu_bot.fund.service import SOURCES, figures_now
-from bangfu_bot.ledger.export import export_ledger
-from bangfu_bot.ledger.models import ledger_entries
-from bangfu_bot.loans.models import instalments, loan_events, loans, repayments
-from bangfu_bot.loans.service import TRANSITIONS as LOAN_MOVES
-from bangfu_bot.loans.service import position
-from bangfu_bot.members.models import organisations, people, person_roles
-from bangfu_bot.models import metadata
-from bangfu_bot.reports.fund import reconciliation_fen
 from bangfu_bot.settings import load_settings
 from bangfu_bot.todos.models import todos
 from tests.conftest import CONVERSATIONS

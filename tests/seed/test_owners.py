@@ -15,10 +15,11 @@ from bangfu_bot.authority import able
 from bangfu_bot.cases.enums import CaseStatus as S
 from bangfu_bot.cases.models import cases, objections
 from bangfu_bot.cases.transitions import case_subject, load_case
-from bangfu_bot.seed.county import seed_demo
+from bangfu_bot.loans.enums import L
 from bangfu_bot.loans.models import loans
-from bangfu_bot.loans.service import L, load_loan, loan_subject
+from bangfu_bot.loans.transitions import load_loan, loan_subject
 from bangfu_bot.members.service import person_by_id
+from bangfu_bot.seed.county import seed_demo
 from bangfu_bot.todos.models import todos
 
 NOW = datetime(2026, 11, 10, 2, 0, tzinfo=UTC)

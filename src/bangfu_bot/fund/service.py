@@ -4,27 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from enum import StrEnum
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu_bot.authority import COUNTY_MATTER, Actor, Refused, check
+from bangfu_bot.fund.enums import Movement
 from bangfu_bot.fund.models import fund_movements
 from bangfu_bot.texts import speaker
 
 say = speaker("bangfu_bot.fund")
-
-
-class Movement(StrEnum):
-    """Kinds of fund movement (资金变动)."""
-
-    CONTRIBUTION = "contribution"  # 筹集: finance, committees, party dues, donations, welfare
-    RELIEF = "relief"  # 慰问金 paid in visits (from the fund's earnings)
-    LOAN_OUT = "loan_out"  # 借款发放
-    PRINCIPAL_IN = "principal_in"  # 还本
-    INTEREST_IN = "interest_in"  # 利息收入
-    WRITE_OFF = "write_off"  # 核销 (principal that will not come back; no cash moves)
 
 
 SOURCES = ("county_finance", "committee", "party_dues", "donation", "welfare_fund")

@@ -12,8 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bangfu_bot.cases.procedure import tell
 from bangfu_bot.common.dates import chinese_date
 from bangfu_bot.common.money import yuan
+from bangfu_bot.loans.enums import L
 from bangfu_bot.loans.models import instalments, loans
-from bangfu_bot.loans.service import L, load_loan, loan_subject, say
+from bangfu_bot.loans.service import say
+from bangfu_bot.loans.transitions import load_loan, loan_subject
 from bangfu_bot.members.models import people
 from bangfu_bot.members.service import people_able
 from bangfu_bot.todos.service import add_todo

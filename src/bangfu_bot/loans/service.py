@@ -1,65 +1,36 @@
 """The loan procedure: apply → committee approves → department inspects on site →
 township finance guarantees → disbursement recorded by one staff member and confirmed by
 another → repayments → repaid, or arrears → guarantor called → write-off with a committee
-officer's approval. Every step is an audited transition; every yuan is a fund movement."""
+officer's approval. Every step is an audited transition (transitions.py); every yuan is
+a fund movement."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bangfu_bot.authority import Refused, Subject, acting_role, check
+from bangfu_bot.authority import Subject, check
 from bangfu_bot.common.dates import chinese_date
 from bangfu_bot.common.money import yuan
 from bangfu_bot.fund.service import FundError, Movement, record
+from bangfu_bot.loans.enums import OPEN, L
 from bangfu_bot.loans.models import instalments, loan_events, loans, repayments
 from bangfu_bot.loans.schedule import Instalment, build, fen_days, interest_on
-from bangfu_bot.members.models import organisations, people
+from bangfu_bot.loans.transitions import (
+    LoanRefused,
+    load_loan,
+    loan_subject,
+    transition,
+)
+from bangfu_bot.members.models import people
 from bangfu_bot.members.service import Person
 from bangfu_bot.settings import Settings
 from bangfu_bot.texts import speaker
-from bangfu_bot.todos.models import todos
-
-
-class LoanStatus(StrEnum):
-    """Where a loan stands."""
-
-    APPLIED = "applied"
-    APPROVED = "approved"
-    REJECTED = "rejected"
-    INSPECTED = "inspected"
-    GUARANTEED = "guaranteed"
-    RECORDED = "recorded"
-    DISBURSED = "disbursed"
-    REPAID = "repaid"
-    WRITTEN_OFF = "written_off"
-
-
-L = LoanStatus
-# The one transition table of a loan: (from, to) → the act (in the authority table) it is.
-TRANSITIONS: dict[tuple[L, L], str] = {
-    (L.APPLIED, L.APPROVED): "loan.decide",
-    (L.APPLIED, L.REJECTED): "loan.decide",
-    (L.APPROVED, L.INSPECTED): "loan.inspect",
-    (L.APPROVED, L.REJECTED): "loan.inspect",
-    (L.INSPECTED, L.GUARANTEED): "loan.guarantee",
-    (L.GUARANTEED, L.RECORDED): "loan.record_disbursement",
-    (L.RECORDED, L.DISBURSED): "loan.confirm_disbursement",
-    (L.DISBURSED, L.REPAID): "loan.close",
-    (L.DISBURSED, L.WRITTEN_OFF): "loan.write_off",
-}
-OPEN = (L.APPLIED, L.APPROVED, L.INSPECTED, L.GUARANTEED, L.RECORDED, L.DISBURSED)
-
-
-class LoanRefused(Refused):
-    """A step that may not happen; `message` is Chinese for the person trying it."""
-
 
 say = speaker("bangfu_bot.loans")
 
@@ -79,77 +50,6 @@ class Terms:
         return cls(term_years=settings.loan_term_years, annual_rate_bp=settings.loan_rate_bp,
                    allow_second_loan=settings.loan_allow_second,
                    guarantor_call_days=settings.guarantor_call_days)
-
-
-_LOAN_SUBJECT = (
-    select(loans, people.c.branch_id.label("borrower_branch_id"),
-           organisations.c.parent_id.label("committee_id"))
-    .select_from(loans.join(people, people.c.id == loans.c.person_id)
-                 .outerjoin(organisations, organisations.c.id == people.c.branch_id)))
-
-
-async def load_loan(conn: AsyncConnection, loan_id: int, *, lock: bool = False) -> Any:
-    """A loan with where its borrower belongs now (for the authority policy). `lock`: hold
-    the loan's row until the transaction ends (PostgreSQL), so two repayments of one loan
-    arriving together are booked one after the other, the second seeing the first."""
-    query = _LOAN_SUBJECT.where(loans.c.id == loan_id)
-    if lock:
-        query = query.with_for_update(of=loans)
-    return (await conn.execute(query)).first()
-
-
-def loan_subject(loan: Any) -> Subject:
-    """A loan as the authority policy reads it: the borrower, their branch and township as
-    the roster has them now (an officer moved away no longer reaches it), and who recorded
-    the disbursement (never its checker)."""
-    return Subject(person_id=loan.person_id, branch_id=loan.borrower_branch_id,
-                   committee_id=loan.committee_id, maker_id=loan.recorded_by)
-
-
-async def transition(conn: AsyncConnection, *, loan_id: int, target: L, actor: Person | None,
-                     role: str | None = None, channel: str, now: datetime,
-                     reason: str | None = None, expected: str | None = None,
-                     **changes: Any) -> Any:
-    """Apply one move of the table, audited, if the authority policy allows it; refuse
-    anything else (nothing written). `expected`: the status the actor saw when they opened
-    the step (from their to-do); if someone moved the loan since, they are told who."""
-    loan = await load_loan(conn, loan_id)
-    if loan is None:
-        raise LoanRefused(say("not_found"))
-    if expected is not None and loan.status != expected:
-        raise LoanRefused(await _raced(conn, loan_id),
-                          f"loan {loan_id} is {loan.status}, expected {expected}")
-    act = TRANSITIONS.get((L(loan.status), target))
-    if act is None:
-        raise LoanRefused(say("wrong_status", status=say("status_" + loan.status)),
-                          f"loan {loan_id} is {loan.status}, not a step to {target}")
-    subject = loan_subject(loan)
-    role = role or acting_role(act, actor, subject)
-    check(LoanRefused, act, actor, role, subject)
-    moved = await conn.execute(update(loans).where(loans.c.id == loan_id,
-                                                   loans.c.status == loan.status)
-                               .values(status=target, updated_at=now, **changes))
-    if moved.rowcount != 1:
-        raise LoanRefused(await _raced(conn, loan_id), f"loan {loan_id} moved concurrently")
-    # The step is done: its to-dos (for every staff member who got one) close with it.
-    await conn.execute(update(todos).where(todos.c.loan_id == loan_id, todos.c.done_at.is_(None))
-                       .values(done_at=now))
-    await conn.execute(insert(loan_events).values(
-        loan_id=loan_id, actor_id=actor.id if actor else None, role=role, channel=channel,
-        at=now, from_status=loan.status, to_status=target, reason=reason))
-    return (await conn.execute(select(loans).where(loans.c.id == loan_id))).one()
-
-
-async def _raced(conn: AsyncConnection, loan_id: int) -> str:
-    """Who moved the loan first, for the one who came second (on PostgreSQL the second
-    update waits for the first to commit, then finds the status changed)."""
-    row = (await conn.execute(
-        select(people.c.name, loan_events.c.to_status)
-        .select_from(loan_events.outerjoin(people, people.c.id == loan_events.c.actor_id))
-        .where(loan_events.c.loan_id == loan_id).order_by(loan_events.c.id.desc()))).first()
-    if row is None or row.name is None:
-        return say("raced")
-    return say("raced_by", name=row.name, status=say("status_" + row.to_status))
 
 
 async def apply(conn: AsyncConnection, *, member: Person, amount_fen: int, project: str,

@@ -23,8 +23,9 @@ from bangfu_bot.common.dates import chinese_date
 from bangfu_bot.common.money import yuan
 from bangfu_bot.fund.models import fund_movements
 from bangfu_bot.fund.service import SOURCE_NAMES, figures_now
+from bangfu_bot.loans.enums import L
 from bangfu_bot.loans.models import instalments, loans
-from bangfu_bot.loans.service import L, loans_outstanding_fen, position
+from bangfu_bot.loans.service import loans_outstanding_fen, position
 from bangfu_bot.members.models import people
 from bangfu_bot.texts import speaker
 

@@ -20,7 +20,6 @@ from aiohttp import web
 from sqlalchemy import select
 
 from bangfu_bot.cases.eligibility import load_rules
-from bangfu_bot.seed.county import DEMO_COUNTY, seed_demo
 from bangfu_bot.members.models import organisations
 from bangfu_bot.sandbox.chat import (
     KINDS,
@@ -37,6 +36,7 @@ from bangfu_bot.sandbox.personas import (
     persona_groups,
     roster_size,
 )
+from bangfu_bot.seed.county import DEMO_COUNTY, seed_demo
 from bangfu_bot.services import SERVICES, Services, run_jobs
 
 log = logging.getLogger(__name__)

@@ -45,6 +45,7 @@ from bangfu_bot.fund.service import contribute, figures_now
 from bangfu_bot.ledger.models import ledger_entries
 from bangfu_bot.loans import prompts as loan_prompts
 from bangfu_bot.loans import service as loan_service
+from bangfu_bot.loans.enums import LoanStatus
 from bangfu_bot.loans.models import loans
 from bangfu_bot.members.models import organisations, people, person_roles
 from bangfu_bot.members.roster import HEADERS, RosterRow, import_roster
@@ -417,8 +418,8 @@ def _rank(status: str) -> int:
 
 
 def _loan_rank(status: str) -> int:
-    order = list(loan_service.LoanStatus)
-    return order.index(loan_service.LoanStatus(status)) if status in set(order) else len(order)
+    order = list(LoanStatus)
+    return order.index(LoanStatus(status)) if status in set(order) else len(order)
 
 
 # --- the fund and loans ------------------------------------------------------------------------
