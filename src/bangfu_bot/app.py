@@ -80,7 +80,7 @@ def create_app(
     return app
 
 
-def _late_bound(services: Services, name: str):  # type: ignore[no-untyped-def]
+def _late_bound(services: Services, name: str):
     # The webhook exists only once the cleanup contexts ran; routes are fixed before that.
     async def handler(request: web.Request) -> web.StreamResponse:
         webhook: Webhook = request.app[WEBHOOK]
@@ -92,7 +92,7 @@ def _late_bound(services: Services, name: str):  # type: ignore[no-untyped-def]
 WEBHOOK = web.AppKey("webhook", Webhook)
 
 
-def _database(services: Services, should_migrate: bool):  # type: ignore[no-untyped-def]
+def _database(services: Services, should_migrate: bool):
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         settings = services.settings
         engine = db.make_engine(settings.database_url, busy_timeout_ms=settings.db_busy_timeout_ms)
@@ -129,7 +129,7 @@ async def _check_writable(engine: AsyncEngine, settings: Settings) -> None:
                     "returns", cause)
 
 
-def _wechat(services: Services):  # type: ignore[no-untyped-def]
+def _wechat(services: Services):
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         settings = services.settings
         api_base = settings.wechat_api_base
@@ -164,7 +164,7 @@ def _wechat(services: Services):  # type: ignore[no-untyped-def]
     return ctx
 
 
-def _message_path(services: Services):  # type: ignore[no-untyped-def]
+def _message_path(services: Services):
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         settings = services.settings
         assert services.engine is not None and services.client is not None

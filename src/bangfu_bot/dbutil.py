@@ -6,7 +6,17 @@ from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Executable, Row, String, Table, Text, any_, bindparam
+from sqlalchemy import (
+    ColumnElement,
+    CursorResult,
+    Executable,
+    Row,
+    String,
+    Table,
+    Text,
+    any_,
+    bindparam,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -104,3 +114,11 @@ async def rows_in(conn: AsyncConnection, statement: Callable[[int], Executable],
     for size, _, bound in in_chunks(conn, values):
         rows += (await conn.execute(statement(size), {**bound, **params})).all()
     return rows
+
+
+def inserted_id(result: CursorResult[Any]) -> int:
+    """The id an INSERT of one row gave it."""
+    key = result.inserted_primary_key
+    if key is None:
+        raise ValueError("the statement inserted no row")
+    return int(key[0])

@@ -19,7 +19,7 @@ from bangfu_bot.broadcasts import tags
 from bangfu_bot.broadcasts.models import broadcast_recipients, broadcasts, signups
 from bangfu_bot.clock import Clock
 from bangfu_bot.common.dates import month_day
-from bangfu_bot.dbutil import chunked
+from bangfu_bot.dbutil import chunked, inserted_id
 from bangfu_bot.ledger.models import ledger_entries
 from bangfu_bot.members.models import bindings, organisations, people, person_roles
 from bangfu_bot.members.roster import ROLE_NAMES
@@ -137,7 +137,7 @@ async def create(conn: AsyncConnection, *, author: Actor | None, text: str, audi
         author_id=author_id, text=body, audience=audience, training=training, status="pending",
         recipients=len(people_in), mass_msg_ids="", mass_sent=0, mass_errors=0,
         created_at=now))
-    broadcast_id = int(result.inserted_primary_key[0])
+    broadcast_id = inserted_id(result)
     month = month_of(now, tz)
     used = await _mass_used(conn, [r.openid for r in people_in], month)
     over = [r.openid for r in people_in if used.get(r.openid, 0) >= MASS_PER_MONTH]
@@ -379,7 +379,7 @@ async def _state(conn: AsyncConnection, row: Row[Any], tz: ZoneInfo) -> str:
             return say("report_pending")
         local = row.not_before.astimezone(tz)
         return say("report_waiting", day=f"{month_day(local)}{local:%H:%M}")
-    ways = dict((await conn.execute(
+    ways: dict[str, int] = dict((await conn.execute(
         select(broadcast_recipients.c.channel, func.count())
         .where(broadcast_recipients.c.broadcast_id == row.id)
         .group_by(broadcast_recipients.c.channel))).all())

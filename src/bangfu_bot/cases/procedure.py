@@ -24,6 +24,7 @@ from bangfu_bot.cases.transitions import (
     transition,
 )
 from bangfu_bot.common.dates import chinese_date
+from bangfu_bot.dbutil import inserted_id
 from bangfu_bot.members.models import organisations, people, person_roles
 from bangfu_bot.members.service import Person, openids_of, people_able
 from bangfu_bot.notify.outbox import queue_message
@@ -239,7 +240,7 @@ async def raise_objection(conn: AsyncConnection, *, person: Person, name: str, t
     check(TransitionRefused, "objection.raise", person, "member", await case_subject(conn, case))
     result = await conn.execute(insert(objections).values(
         case_id=case_id, raised_by=person.id, text=text, raised_at=now))
-    objection_id = int(result.inserted_primary_key[0])
+    objection_id = inserted_id(result)
     for secretary_id in await hands(conn, "objection.resolve", case):
         await add_todo(conn, assignee_id=secretary_id, kind="objection",
                        text=say("objection_todo", name=name, text=text), now=now,

@@ -19,6 +19,7 @@ from bangfu_bot.cases.procedure import hands
 from bangfu_bot.cases.transitions import TransitionRefused, load_case
 from bangfu_bot.common.dates import month_day
 from bangfu_bot.common.money import yuan
+from bangfu_bot.dbutil import inserted_id
 from bangfu_bot.members.service import (
     Person,
     find_by_name_and_id_tail,
@@ -69,7 +70,7 @@ async def submit_application(conn: AsyncConnection, *, filing: Filing, answers: 
         household_income_fen=income, looks_above_line=verdict.above, answers=answers,
         filed_by=filing.filer.id, consent_recorded=filing.consent_recorded,
         created_at=now, updated_at=now))
-    case_id = int(result.inserted_primary_key[0])
+    case_id = inserted_id(result)
     await conn.execute(insert(case_events).values(
         case_id=case_id, actor_id=filing.filer.id, role=role, channel=filing.channel, at=now,
         from_status=None, to_status=CaseStatus.SUBMITTED,

@@ -202,6 +202,7 @@ class Engine:
                    if key not in {"pattern", "pattern_hint", "hint"}}
         value = parse(step.type, text, options=options, today=today)
         if step.type == "choice":
+            assert isinstance(value, int)  # parse_choice gives the chosen index
             return step.choices[value]
         if isinstance(value, date):
             return value.isoformat()

@@ -177,8 +177,8 @@ def _load_one(path: Path, actions: set[str], previews: set[str],
         problems.append(Problem(shown, 0, "not UTF-8"))
         return None
     except tomllib.TOMLDecodeError as error:
-        line = re.search(r"line (\d+)", str(error))
-        problems.append(Problem(shown, int(line.group(1)) if line else 0, f"TOML: {error}"))
+        found = re.search(r"line (\d+)", str(error))
+        problems.append(Problem(shown, int(found.group(1)) if found else 0, f"TOML: {error}"))
         return None
     lines = _Lines(text)
     top = lines.table_line("flow")
@@ -272,7 +272,7 @@ def _step(raw: dict[str, Any], line: int, lines: _Lines, field_cursor: Any, show
             fields.append(_step(sub, sub_line, lines, field_cursor, shown, problems, nested=True))
         if not fields:
             problem("a group needs [[step.fields]]")
-    options = {key: raw[key] for key in ("choices", "min", "max", "min_yuan", "max_yuan",
+    options: dict[str, Any] = {key: raw[key] for key in ("choices", "min", "max", "min_yuan", "max_yuan",
                                            "allow_future", "allow_past", "max_length",
                                            "pattern", "pattern_hint", "hint") if key in raw}
     return Step(id=step_id, label=str(raw.get("label", step_id)), prompt=str(raw.get("prompt", "")),

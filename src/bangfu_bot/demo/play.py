@@ -10,7 +10,7 @@ in seconds.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -24,6 +24,7 @@ import bangfu_bot
 from bangfu_bot.app import SERVICES, create_app, run_jobs
 from bangfu_bot.clock import FrozenClock
 from bangfu_bot.common.idnumbers import with_check
+from bangfu_bot.dbutil import inserted_id
 from bangfu_bot.members.models import organisations, people, person_roles
 from bangfu_bot.settings import Settings, load_settings
 from bangfu_bot.wechat.fake import FakeWeChatAPI, PushDriver
@@ -168,7 +169,7 @@ class _Story:
             raise RuntimeError(f"demo: after {who} said {text!r} expected {expect!r}, got {answer!r}")
         return answer or ""
 
-    async def script(self, who: str, lines: list[str | tuple[str, str]]) -> str:
+    async def script(self, who: str, lines: Sequence[str | tuple[str, str]]) -> str:
         last = ""
         for item in lines:
             text, expect = (item, None) if isinstance(item, str) else item
@@ -212,7 +213,7 @@ class _Story:
 async def _org(conn: Any, kind: str, name: str, parent: int | None) -> int:
     result = await conn.execute(insert(organisations).values(kind=kind, name=name,
                                                              parent_id=parent))
-    return int(result.inserted_primary_key[0])
+    return inserted_id(result)
 
 
 # name, openid, branch key, roles, serial, born
@@ -240,7 +241,7 @@ async def _populate(engine: Any, now: datetime) -> dict[str, tuple[int, str]]:
                 id_number=number, phone=f"1390851{serial:04d}",
                 branch_id=branches[branch] if branch else None, urban_rural="农村", active=True,
                 created_at=now, updated_at=now))
-            person_id = int(result.inserted_primary_key[0])
+            person_id = inserted_id(result)
             for role in roles:
                 await conn.execute(insert(person_roles).values(person_id=person_id, role=role))
             found[name] = (person_id, number)

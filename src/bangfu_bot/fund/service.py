@@ -9,6 +9,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu_bot.authority import COUNTY_MATTER, Actor, Refused, check
+from bangfu_bot.dbutil import inserted_id
 from bangfu_bot.fund.enums import Movement
 from bangfu_bot.fund.models import fund_movements
 from bangfu_bot.texts import speaker
@@ -51,7 +52,7 @@ async def record(conn: AsyncConnection, *, kind: Movement, amount_fen: int, docu
         kind=kind, amount_fen=amount_fen, source=source, document=document.strip(),
         occurred_on=occurred_on, loan_id=loan_id, visit_id=visit_id, recorded_by=recorded_by,
         recorded_at=now, note=note))
-    return int(result.inserted_primary_key[0])
+    return inserted_id(result)
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ TODO_FLOWS = {"loan_review": "loan_review", "loan_inspect": "loan_inspect",
 SCHEDULES = {"schedule_bullet": "bullet", "schedule_yearly": "yearly",
              "schedule_equal_principal": "equal_principal"}
 
-Step = Callable[[Context, dict[str, Any], dict[str, Any]], Awaitable[str]]
+Step = Callable[..., Awaitable[str]]
 
 
 def _answered(step: Step) -> Callable[..., Awaitable[ActionResult]]:

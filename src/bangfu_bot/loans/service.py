@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bangfu_bot.authority import Subject, check
 from bangfu_bot.common.dates import chinese_date
 from bangfu_bot.common.money import yuan
+from bangfu_bot.dbutil import inserted_id
 from bangfu_bot.fund.service import FundError, Movement, record
 from bangfu_bot.loans.enums import OPEN, L
 from bangfu_bot.loans.models import instalments, loan_events, loans, repayments
@@ -68,7 +69,7 @@ async def apply(conn: AsyncConnection, *, member: Person, amount_fen: int, proje
         project=project, earnings=earnings, schedule_kind=schedule_kind,
         term_years=terms.term_years, annual_rate_bp=terms.annual_rate_bp, created_at=now,
         updated_at=now))
-    loan_id = int(result.inserted_primary_key[0])
+    loan_id = inserted_id(result)
     await conn.execute(insert(loan_events).values(
         loan_id=loan_id, actor_id=member.id, role="member", channel="chat", at=now,
         from_status=None, to_status=L.APPLIED))

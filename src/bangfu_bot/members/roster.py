@@ -40,7 +40,7 @@ from bangfu_bot.common.fields import (
     parse_phone,
 )
 from bangfu_bot.db import refresh_statistics
-from bangfu_bot.dbutil import insert_ignore, upsert
+from bangfu_bot.dbutil import insert_ignore, inserted_id, upsert
 from bangfu_bot.members.models import organisations, people, person_roles
 
 __all__ = [
@@ -527,7 +527,7 @@ async def _county_id(conn: AsyncConnection, name: str) -> int:
         return int(found)
     result = await conn.execute(insert(organisations).values(kind="county", name=name,
                                                              parent_id=None))
-    return int(result.inserted_primary_key[0])
+    return inserted_id(result)
 
 
 async def _children(conn: AsyncConnection, parent_id: int, kind: str, names: set[str]

@@ -41,6 +41,7 @@ from bangfu_bot.cases.transitions import load_case
 from bangfu_bot.cases.transitions import say as case_say
 from bangfu_bot.common.idnumbers import check_character
 from bangfu_bot.common.money import yuan
+from bangfu_bot.dbutil import inserted_id
 from bangfu_bot.fund.service import contribute, figures_now
 from bangfu_bot.ledger.models import ledger_entries
 from bangfu_bot.loans import prompts as loan_prompts
@@ -263,7 +264,8 @@ def demo_people() -> list[DemoPerson]:
     for committee, urban_rural, officers, branches in TOWNSHIPS:
         for index, (branch, size, secretaries) in enumerate(branches):
             for position in range(size):
-                where = {"committee": committee, "branch": branch, "urban_rural": urban_rural}
+                where: dict[str, Any] = {"committee": committee, "branch": branch,
+                                         "urban_rural": urban_rural}
                 if position < secretaries:
                     person = make.person(born=(1962, 1988), roles=("支部书记", "党员"), **where)
                 elif index == 0 and position < secretaries + officers:
@@ -276,7 +278,7 @@ def demo_people() -> list[DemoPerson]:
                 else:
                     person = make.person(born=(1938, 1996), roles=("党员",), **where)
                 everyone.append(person)
-    county = {"committee": None, "branch": None, "urban_rural": None}
+    county: dict[str, Any] = {"committee": None, "branch": None, "urban_rural": None}
     for _ in range(DEPARTMENT_STAFF):
         everyone.append(make.person(born=(1975, 1995), roles=("组织部",), male_share=0.5,
                                     **county))
@@ -618,7 +620,7 @@ class _Cases:
             household_income_fen=income, looks_above_line=above, answers=answers,
             filed_by=member.id, consent_recorded=False, return_to=return_to,
             created_at=created, updated_at=updated))
-        case_id = int(result.inserted_primary_key[0])
+        case_id = inserted_id(result)
         secretary = self.secretaries[member.branch_id][0]
         evaluation: dict[str, Any] | None = None
         for index, (target, role, _) in enumerate(steps):
@@ -697,7 +699,7 @@ class _Cases:
         rng = self.rng
         person = member.person
         age = self.now.astimezone(self.tz).year - person.birth_date.year
-        household = []
+        household: list[dict[str, Any]] = []
         for _ in range(rng.choice((0, 1, 1, 2, 3)) if category != OLD else rng.choice((0, 1))):
             relation = "配偶" if not household else rng.choice(RELATIONS_OLD[1:])
             their_age = (age - rng.randrange(0, 5) if relation == "配偶"

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bangfu_bot.authority import COUNTY_MATTER, Refused, Subject, acting_role, authorize, check
 from bangfu_bot.common.dates import chinese_date, month_day
 from bangfu_bot.common.money import yuan
+from bangfu_bot.dbutil import inserted_id
 from bangfu_bot.fund import service as fund
 from bangfu_bot.ledger.models import ledger_entries
 from bangfu_bot.members.models import organisations, people, person_roles
@@ -171,7 +172,7 @@ class _Assigner:
         self.secretaries: dict[int | None, list[int]] = {}
 
     async def load(self, households: list[Household]) -> None:
-        names = {h.paired_cadre.strip() for h in households if (h.paired_cadre or "").strip()}
+        names = {cadre for h in households if (cadre := (h.paired_cadre or "").strip())}
         if names:
             rows = await self.conn.execute(
                 select(people.c.id, people.c.name, people.c.branch_id)
@@ -248,14 +249,14 @@ async def open_campaign(conn: AsyncConnection, *, occasion: Occasion, now: datet
     households = await visit_list(conn, ledger_year=year)
     if not households:
         raise VisitRefused(say("list_empty", year=year))
-    campaign_id = int((await conn.execute(insert(visit_campaigns).values(
+    campaign_id = inserted_id(await conn.execute(insert(visit_campaigns).values(
         key=plan.key, occasion=plan.occasion, name=plan.name, occasion_on=plan.occasion_on,
         deadline=plan.deadline, ledger_year=year, cash_fen=cash_fen,
         goods=(goods or "").strip() or None, reminder_days=sorted(set(rules.reminder_days),
                                                                     reverse=True),
         late_reports=rules.late_reports, opened_by=opened_by.id if opened_by else None,
         opened_at=now,
-    ))).inserted_primary_key[0])
+    )))
     assigner = _Assigner(conn)
     await assigner.load(households)
     assigned = []
@@ -382,21 +383,21 @@ async def open_event_visit(conn: AsyncConnection, *, secretary: Person, member_n
         what = brief if len(brief) <= 20 else brief[:19] + "…"
         what = what or say("event_other")
         name = say("event_campaign_name_other", name=member.name)
-    campaign_id = int((await conn.execute(insert(visit_campaigns).values(
+    campaign_id = inserted_id(await conn.execute(insert(visit_campaigns).values(
         key=f"event:{member.id}:{now.isoformat()}", occasion=Occasion.EVENT,
         name=name[:60], occasion_on=today, deadline=deadline, ledger_year=today.year,
         cash_fen=cash_fen, goods=(goods or "").strip() or None,
         reminder_days=sorted(set(rules.reminder_days), reverse=True),
         late_reports=rules.late_reports, event_kind=event_kind, situation=situation,
-        opened_by=secretary.id, opened_at=now))).inserted_primary_key[0])
+        opened_by=secretary.id, opened_at=now)))
     await conn.execute(insert(visits).values(
         campaign_id=campaign_id, person_id=member.id, branch_id=secretary.branch_id,
         source=Source.EVENT, assignee_id=secretary.id, assigned_as=AssignedAs.OPENER))
     # The secretary reads the answer right now: the to-do needs no push of its own.
-    todo_id = int((await conn.execute(insert(todos).values(
+    todo_id = inserted_id(await conn.execute(insert(todos).values(
         assignee_id=secretary.id, kind=TODO_KIND, subject_id=member.id, created_at=now,
         text=say("event_todo", name=member.name, kind=what,
-                 deadline=short_day(deadline))))).inserted_primary_key[0])
+                 deadline=short_day(deadline)))))
     await _sent(conn, campaign_id, secretary.id, "list", now, todo_id)
     return say("event_opened", name=member.name, kind=what, deadline=short_day(deadline),
                standard=standard_text(cash_fen, goods))

@@ -10,10 +10,10 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 from xml.etree import ElementTree
 
 from wechatpy.crypto import PrpCrypto, WeChatCrypto
@@ -175,16 +175,17 @@ MAX_ELEMENTS = 1000
 def parse_tree(text: str) -> dict[str, Any]:
     """parse_xml with ElementTree, for any shape (DTDs and entities refused by the caller),
     within MAX_DEPTH and MAX_ELEMENTS."""
-    parser = ElementTree.XMLPullParser(events=("start", "end"))
+    parser: ElementTree.XMLPullParser[Any] = ElementTree.XMLPullParser(events=("start", "end"))
     depth = elements = 0
     element: ElementTree.Element | None = None
     try:
         parser.feed(text)
         parser.close()
-        for event, node in parser.read_events():
+        events = cast(Iterator[tuple[str, Any]], parser.read_events())
+        for event, node in events:
             if event == "end":
                 depth -= 1
-                element = node  # type: ignore[assignment]
+                element = node if isinstance(node, ElementTree.Element) else element
                 continue
             depth += 1
             elements += 1

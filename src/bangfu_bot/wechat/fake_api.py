@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import Any, TypeGuard
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
@@ -591,7 +591,7 @@ class FakeWeChatAPI:
         ]
         return {"tags": tags}
 
-    def _is_tag(self, tag_id: Any) -> bool:
+    def _is_tag(self, tag_id: Any) -> TypeGuard[int]:
         return isinstance(tag_id, int) and tag_id in self._tag_names
 
     def _tag_count(self, tag_id: int) -> int:
