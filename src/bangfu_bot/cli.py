@@ -48,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     members.add_argument("file")
     members.add_argument("--skip-invalid", action="store_true",
                          help="import the valid rows even if some are rejected")
+    # stays in Python: a default, the name the county's organisation is stored under
     members.add_argument("--county", default="县委组织部", help="name of the county organisation")
     broadcast = commands.add_parser("broadcast", help="send a notice (通知) to an audience")
     broadcast.add_argument("--text", required=True)

@@ -298,6 +298,7 @@ _SPEC: dict[str, tuple[Callable[[str, str], Any], str]] = {
     "notice_days": (_int_between(1, 60), "7"),
     "notice_working_days": (_bool, "false"),
     "evaluation_basis": (_one_of("entitled", "present"), "entitled"),
+    # stays in Python: a default of BANGFU_COMPLAINTS_CONTACT, which each county sets
     "complaints_contact": (_str, "乡镇党委组织委员"),
     "review_opens": (_month_day, "12-01"),
     "wechat_template_id": (_str, ""),

@@ -76,14 +76,15 @@ async def recipients(conn: AsyncConnection, audience: str, *, year: int) -> list
         bindings, and_(bindings.c.person_id == people.c.id, bindings.c.unbound_at.is_(None))))
         .where(people.c.active.is_(True)))
     if kind == "township":
-        committee = await _org_id(conn, "committee", value, "党委")
+        committee = await _org_id(conn, "committee", value, say("kind_township"))
         branches = select(organisations.c.id).where(organisations.c.parent_id == committee)
         query = query.where(people.c.branch_id.in_(branches))
     elif kind == "branch":
-        query = query.where(people.c.branch_id == await _org_id(conn, "branch", value, "支部"))
+        branch = await _org_id(conn, "branch", value, say("kind_branch"))
+        query = query.where(people.c.branch_id == branch)
     elif kind == "role":
         if value not in ROLE_NAMES:
-            raise AudienceError(say("unknown_place", value=value, kind="角色"))
+            raise AudienceError(say("unknown_place", value=value, kind=say("kind_role")))
         holders = select(person_roles.c.person_id).where(person_roles.c.role == value)
         query = query.where(people.c.id.in_(holders))
     elif kind == "category":
@@ -92,7 +93,7 @@ async def recipients(conn: AsyncConnection, audience: str, *, year: int) -> list
             ledger_entries.c.category.in_(await _categories_named(conn, value, year)))
         query = query.where(people.c.id.in_(members))
     elif kind != "everyone":
-        raise AudienceError(say("unknown_place", value=audience, kind="范围"))
+        raise AudienceError(say("unknown_place", value=audience, kind=say("kind_audience")))
     rows = (await conn.execute(query.order_by(people.c.id))).all()
     return [Recipient(row.id, row.openid) for row in rows]
 

@@ -40,6 +40,7 @@ class Rules:
     notice_days: int = 7
     notice_working_days: bool = False
     evaluation_basis: str = "entitled"  # votes for must exceed half of entitled | present
+    # stays in Python: the default of BANGFU_COMPLAINTS_CONTACT (settings.py), as there
     complaints_contact: str = "乡镇党委组织委员"
     tz: ZoneInfo = ZoneInfo("Asia/Shanghai")
 
@@ -289,7 +290,7 @@ async def _resolved_by(conn: AsyncConnection, objection_id: int) -> str:
     name = (await conn.execute(select(people.c.name).select_from(objections.join(
         people, people.c.id == objections.c.resolved_by)).where(
         objections.c.id == objection_id))).scalar()
-    return say("objection_resolved_by", name=name or "别的同志")
+    return say("objection_resolved_by", name=name or say("someone_else"))
 
 
 async def close_due_notices(conn: AsyncConnection, *, now: datetime, rules: Rules) -> int:
@@ -394,7 +395,7 @@ async def resume_returned(conn: AsyncConnection, *, case_id: int, secretary: Per
     case = await load_case(conn, case_id)
     target = S(case.return_to or S.UNDER_EVALUATION)
     case = await transition(conn, case_id=case_id, target=target, actor=secretary,
-                            channel="chat", now=now, reason="按党委退回意见重办")
+                            channel="chat", now=now, reason=say("reason_resumed_returned"))
     if target == S.UNDER_EVALUATION:
         await evaluation_todos(conn, case, now=now)
     name = await member_name(conn, case)
@@ -416,7 +417,7 @@ async def file_case(conn: AsyncConnection, *, case_id: int, staff: Person,
         situation=str(answers.get("situation") or ""), paired_cadre=paired_cadre,
         assistance=[], status="active", created_at=now))
     await transition(conn, case_id=case_id, target=S.IN_LEDGER, actor=None, role="system",
-                     channel="system", now=now, reason=f"{year}年台帐")
+                     channel="system", now=now, reason=say("reason_in_ledger", year=year))
     await tell(conn, case.person_id, say("member_filed"), key=f"case:{case_id}:filed", now=now,
                reason="filed")
     return say("filed", name=await member_name(conn, case), year=year)

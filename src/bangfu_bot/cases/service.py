@@ -74,7 +74,7 @@ async def submit_application(conn: AsyncConnection, *, filing: Filing, answers: 
     await conn.execute(insert(case_events).values(
         case_id=case_id, actor_id=filing.filer.id, role=role, channel=filing.channel, at=now,
         from_status=None, to_status=CaseStatus.SUBMITTED,
-        reason="代办，本人同意" if role == "secretary" else None))
+        reason=say("reason_proxy") if role == "secretary" else None))
     await _tell_secretaries(conn, filing, case_id, category, answers, now)
     replies = []
     if role == "secretary":
@@ -96,7 +96,7 @@ async def _tell_secretaries(conn: AsyncConnection, filing: Filing, case_id: int,
     reason = str(answers.get("situation") or answers.get("category_other") or "")
     reason = reason if len(reason) <= 40 else reason[:39] + "…"
     text = say("new_application", name=filing.member.name, category=category,
-               reason=f"情况：{reason}" if reason else "")
+               reason=say("new_application_reason", reason=reason) if reason else "")
     # The filing secretary convenes the evaluation like any other (filing for someone is not
     # acting on one's own case); a branch whose only secretary is the member hands it to the
     # township's officers.

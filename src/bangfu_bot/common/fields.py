@@ -378,6 +378,7 @@ _DATE_CHINESE = re.compile(
 _DATE_SHORT = re.compile(r"^(?P<m>[0-9]{1,2})[-/.](?P<d>[0-9]{1,2})(?:日|号)?$")
 _CALENDAR_PREFIXES = ("公历", "阳历", "新历")
 # Many older villagers count in the lunar calendar; converting needs tables, so ask instead.
+# stays in Python: words people type, which the date parser matches
 _LUNAR = re.compile("农历|阴历|旧历|正月|腊月|冬月|初[一二三四五六七八九十]")
 
 
@@ -451,6 +452,7 @@ _NO = frozenset(
      "不可以", "2", "n", "no", "✗", "✘", "❌", "✖", "×", "👎", "[弱]"]
 )  # fmt: skip
 # Particles that soften an answer without changing it ("是的", "好吧", "没有了").
+# stays in Python: characters people type, which the yes/no parser strips
 _PARTICLES = "的啊呀吧呢了哦噢喔哈嘛滴呐"
 # Variation selectors and skin-tone modifiers that ride along with emoji.
 _EMOJI_MODIFIERS = re.compile("[\ufe0e\ufe0f\U0001f3fb-\U0001f3ff]")

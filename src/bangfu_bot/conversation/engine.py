@@ -480,11 +480,11 @@ def show(step: Step, value: Any) -> str:
     if step.type == "date":
         return chinese_date(date.fromisoformat(value))
     if step.type == "photo":
-        return f"{len(value)} 张照片" if value else say("skipped")
+        return say("photo_count", count=len(value)) if value else say("skipped")
     if step.type == "group":
         if not value:
             return say("group_empty")
-        return "；".join(_item(step, item) for item in value)
+        return say("items_joiner").join(_item(step, item) for item in value)
     if step.type == "id_number":
         return mask_id(str(value))
     return str(value)
@@ -497,5 +497,5 @@ def _item(step: Step, item: dict[str, Any]) -> str:
             return step.item.format(**shown)
         except (KeyError, IndexError):
             pass
-    return "，".join(shown.values())
+    return say("fields_joiner").join(shown.values())
 

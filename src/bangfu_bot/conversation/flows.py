@@ -17,6 +17,7 @@ from typing import Any
 
 from bangfu_bot.common.fields import KINDS
 from bangfu_bot.common.fields import OPTION_KEYS as FIELD_OPTIONS
+from bangfu_bot.texts import texts
 
 STEP_TYPES = KINDS | {"photo", "group"}
 REQUIRES = {"any", "bound", "member", "secretary", "committee", "department", "supervisor"}
@@ -85,8 +86,8 @@ class Flow:
     action: str
     steps: tuple[Step, ...]
     path: str
-    summary: str = "请核对一下："
-    confirm: str = "都对吗？回复 1 提交；要改哪一项，回复“修改”加序号，比如“修改 2”。"
+    summary: str = texts("bangfu_bot.conversation")["flow_summary"]
+    confirm: str = texts("bangfu_bot.conversation")["flow_confirm"]
     done: str = ""
     preview: str = ""
 
@@ -266,6 +267,7 @@ def _step(raw: dict[str, Any], line: int, lines: _Lines, field_cursor: Any, show
         if nested:
             problem("groups cannot be nested")
         if not str(raw.get("more", "")).strip():
+            # stays in Python: `flows check` speaks English; the Chinese is a flow's example
             problem("a group needs `more` (the “还有吗？” question)")
         for sub in raw.get("fields", []) or []:
             sub_line = next(field_cursor, line)

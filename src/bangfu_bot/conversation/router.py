@@ -369,6 +369,7 @@ def _input(message: Inbound) -> Input:
 def _unsupported(text: str) -> bool:
     """WeChat's stand-in for what it cannot pass on (a sticker, a red packet…), which
     arrives as text: never an answer (it would be stored as someone's living situation)."""
+    # stays in Python: WeChat's own words, which the router recognises and never says
     return text.strip("【】[] ") == "收到不支持的消息类型，暂无法显示"
 
 

@@ -16,8 +16,11 @@ from sqlalchemy import insert, select
 from bangfu_bot.clock import FrozenClock
 from bangfu_bot.demo.play import BOT_NAME, Sandbox
 from bangfu_bot.members.models import bindings, people
+from bangfu_bot.texts import speaker
 
 __all__ = ["chat_as"]
+
+say = speaker("bangfu_bot.demo")
 
 
 def _show(prefix: str, text: str) -> None:
@@ -39,7 +42,7 @@ async def chat_as(persona: str, settings: Any) -> int:
                 (people.c.name == persona) | (people.c.id_number == persona))
                 .order_by(people.c.id))).first()
             if found is None:
-                print(f"bangfu-bot: 名册里没有“{persona}”。可先运行 bangfu-bot seed-demo。")
+                print(say("not_on_roster", persona=persona))
                 return 1
             openid = f"o-terminal-{found.id}"
             bound = (await conn.execute(select(bindings.c.id).where(
@@ -48,7 +51,7 @@ async def chat_as(persona: str, settings: Any) -> int:
                 await conn.execute(insert(bindings).values(
                     openid=openid, person_id=found.id, channel="chat", bound_at=clock.now()))
         box.api.follow(openid)
-        print(f"以 {found.name} 的身份聊天（模拟微信）。/天 N 让时间前进 N 天，/退出 结束。")
+        print(say("chatting_as", name=found.name))
         seen = [0, 0, 0]
         while True:
             try:
@@ -63,23 +66,24 @@ async def chat_as(persona: str, settings: Any) -> int:
                 try:
                     days = float(line.removeprefix("/天").strip() or "1")
                 except ValueError:
-                    print("用法：/天 N")
+                    print(say("days_usage"))
                     continue
                 clock.advance(days=days)
                 await box.run_jobs()
-                print(f"⏩ 时间来到 {box.stamp()}")
+                print(say("time_now", stamp=box.stamp()))
             else:
                 answer = await box.send(openid, line)
-                _show(f"{BOT_NAME} > ", answer if answer is not None else "（稍后以客服消息回复）")
+                _show(f"{BOT_NAME} > ", answer if answer is not None else say("answer_later"))
                 await box.flush_outbox()
             texts = box.api.sent_texts(openid)
             templates = box.api.sent_templates(openid)
             masses = [job.content for job in box.api.mass_jobs() if openid in job.delivered]
             for text in texts[seen[0]:]:
-                _show("（推送）", text)
+                _show(say("pushed"), text)
             for template in templates[seen[1]:]:
-                _show("（推送·模板）", "；".join(str(v) for v in template.get("data", {}).values()))
+                values = template.get("data", {}).values()
+                _show(say("pushed_template"), say("template_separator").join(map(str, values)))
             for content in masses[seen[2]:]:
-                _show("（推送·群发）", content)
+                _show(say("pushed_mass"), content)
             seen = [len(texts), len(templates), len(masses)]
     return 0

@@ -39,15 +39,15 @@ async def record(conn: AsyncConnection, *, kind: Movement, amount_fen: int, docu
                  visit_id: int | None = None, note: str | None = None) -> int:
     """Write one movement; cash going out must be covered by cash on hand."""
     if amount_fen <= 0:
-        raise FundError("金额要大于 0。")
+        raise FundError(say("refused_amount"))
     if kind == Movement.CONTRIBUTION and source not in SOURCES:
-        raise FundError("请写明资金来源。")
+        raise FundError(say("refused_source"))
     if not document.strip():
-        raise FundError("请写明凭证（收据号或文件号）。")
+        raise FundError(say("refused_document"))
     if kind in (Movement.RELIEF, Movement.LOAN_OUT):
         figures = await figures_now(conn)
         if amount_fen > figures.cash_fen:
-            raise FundError(f"基金现有 {figures.cash_fen / 100:.2f} 元，不够支出。")
+            raise FundError(say("refused_cash", cash=f"{figures.cash_fen / 100:.2f}"))
     result = await conn.execute(insert(fund_movements).values(
         kind=kind, amount_fen=amount_fen, source=source, document=document.strip(),
         occurred_on=occurred_on, loan_id=loan_id, visit_id=visit_id, recorded_by=recorded_by,

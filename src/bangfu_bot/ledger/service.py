@@ -75,7 +75,8 @@ async def entry_for_review(conn: AsyncConnection, case_id: int) -> Any:
 
 def review_context(entry: Any) -> dict[str, Any]:
     """What the review flow shows of last year's entry."""
-    last = f"{entry.category}，{entry.household_size} 口人，一年收入 {yuan(entry.annual_income_fen)}"
+    last = say("review_last", category=entry.category, size=entry.household_size,
+               income=yuan(entry.annual_income_fen))
     return {"entry_id": entry.id, "last": last, "income": yuan(entry.annual_income_fen)}
 
 
@@ -96,7 +97,7 @@ async def review(conn: AsyncConnection, *, entry_id: int, secretary: Person,
         raise TransitionRefused(say("review_done_already"), "entry reviewed concurrently")
     name = (await conn.execute(select(people.c.name).where(people.c.id == entry.person_id))
             ).scalar_one()
-    if answers["outcome"] == "退出帮扶":
+    if answers["outcome"] == say("choice_exit"):
         reason = str(answers["exit_reason"])
         if entry.case_id is not None:
             await transition(conn, case_id=entry.case_id, target=CaseStatus.EXITED,

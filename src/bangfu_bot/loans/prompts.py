@@ -60,7 +60,8 @@ async def after(conn: AsyncConnection, *, loan_id: int, now: datetime,
         await tell(conn, loan.person_id, say("member_approved"), key=f"loan:{loan_id}:approved",
                    now=now, reason="loan approved")
     elif loan.status == L.REJECTED:
-        await tell(conn, loan.person_id, say("member_rejected", reason=reason or "见支部书记"),
+        await tell(conn, loan.person_id,
+                   say("member_rejected", reason=reason or say("rejected_no_reason")),
                    key=f"loan:{loan_id}:rejected", now=now, reason="loan rejected")
     elif loan.status == L.DISBURSED:
         await tell(conn, loan.person_id, say("member_disbursed", amount=ctx["amount"],

@@ -85,7 +85,7 @@ async def confirm_disbursement(conn: AsyncConnection, *, loan_id: int, staff: Pe
                             confirmed_by=staff.id)
     try:
         await record(conn, kind=Movement.LOAN_OUT, amount_fen=loan.amount_fen,
-                     document=loan.disbursement_document or f"借款{loan_id}",
+                     document=loan.disbursement_document or say("document_loan", id=loan_id),
                      occurred_on=loan.disbursed_on, now=now, recorded_by=staff.id,
                      loan_id=loan_id)
     except FundError as error:
@@ -218,7 +218,8 @@ async def repay(conn: AsyncConnection, *, loan_id: int, staff: Person | None, am
             people, people.c.id == repayments.c.recorded_by))
         .where(repayments.c.loan_id == loan_id, repayments.c.receipt == receipt))).first()
     if duplicate is not None:
-        raise LoanRefused(say("receipt_used", receipt=receipt, name=duplicate.name or "系统"))
+        raise LoanRefused(say("receipt_used", receipt=receipt,
+                              name=duplicate.name or say("system")))
     book = await book_of(conn, loan_id)
     if book.principal_paid and paid_on < book.principal_paid[-1][0]:
         # Interest is counted day by day from the payments in order: a payment dated before
@@ -282,7 +283,7 @@ async def write_off(conn: AsyncConnection, *, loan_id: int, officer: Person, rea
                             write_off_reason=reason)
     if owed.principal_outstanding_fen:
         await record(conn, kind=Movement.WRITE_OFF, amount_fen=owed.principal_outstanding_fen,
-                     document=f"核销借款{loan_id}", occurred_on=on, now=now,
+                     document=say("document_write_off", id=loan_id), occurred_on=on, now=now,
                      recorded_by=officer.id, loan_id=loan_id, note=reason)
     name = (await conn.execute(select(people.c.name).where(people.c.id == loan.person_id))
             ).scalar_one()

@@ -42,6 +42,7 @@ from bangfu_bot.common.fields import (
 from bangfu_bot.db import refresh_statistics
 from bangfu_bot.dbutil import insert_ignore, inserted_id, upsert
 from bangfu_bot.members.models import organisations, people, person_roles
+from bangfu_bot.texts import speaker
 
 __all__ = [
     "HEADERS",
@@ -57,6 +58,7 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+say = speaker("bangfu_bot.members")
 
 # Column headers as the department's template names them.
 NAME = "姓名"
@@ -82,6 +84,7 @@ ROLE_WORDS = {
 }
 ROLE_NAMES = {role: word for word, role in ROLE_WORDS.items()}  # what each role is called
 # Other words clerks write for the same roles.
+# stays in Python: words clerks write in the roster's 角色 column, which the import matches
 _ROLE_ALIASES = {
     "书记": "secretary",
     "党支部书记": "secretary",
@@ -97,19 +100,13 @@ COUNTY_ROLES = frozenset({"department", "supervisor"})
 _URBAN_RURAL = {"城镇": "城镇", "城市": "城镇", "农村": "农村", "乡村": "农村"}
 _GENDERS = {"男": "男", "男性": "男", "女": "女", "女性": "女"}
 
-# Reasons the operator reads, one short phrase naming the column.
+# Reasons the operator reads (members/messages.toml), one short phrase naming the column.
 _ID_REASONS = {
-    MSG_ID_LENGTH: "身份证号应为 18 位",
-    MSG_ID_CHARS: "身份证号只能是数字，最后一位可以是 X",
-    MSG_ID_CHECKSUM: "身份证号校验位不对",
-    MSG_ID_BIRTH: "身份证号里的出生日期不对",
+    MSG_ID_LENGTH: "roster_id_length",
+    MSG_ID_CHARS: "roster_id_chars",
+    MSG_ID_CHECKSUM: "roster_id_checksum",
+    MSG_ID_BIRTH: "roster_id_birth",
 }
-_ID_AS_NUMBER = "身份证号存成了数字，Excel 会丢掉 15 位以后的数字，请把这一列设成文本后重填"
-_ID_DUPLICATE = "身份证号与第 {line} 行重复"
-_ROLE_UNKNOWN = "角色「{word}」不认识（可填：党员、支部书记、党委委员、组织部、监督小组）"
-_REFUSED = "有 {count} 行有错，名单没有导入。请改正后重新导入，或选择跳过错误行。"
-_DONE = ("导入完成：新增 {created} 人，更新 {updated} 人，无变化 {unchanged} 人，"
-         "跳过 {rejected} 行；新建党委 {committees} 个，新建支部 {branches} 个。")
 
 # Excel shows a long number as 1.10101E+17 and saves the CSV that way.
 _SCIENTIFIC = re.compile(r"^[0-9]+(?:\.[0-9]+)?[eE]\+?[0-9]+$")
@@ -165,7 +162,7 @@ class Rejection:
 
     def text(self) -> str:
         """The line as the operator reads it, e.g. "第 3 行：身份证号校验位不对"."""
-        return f"第 {self.line} 行：{self.reason}"
+        return say("roster_rejection", line=self.line, reason=self.reason)
 
 
 @dataclass(frozen=True)
@@ -183,11 +180,10 @@ class ImportReport:
     def lines(self) -> list[str]:
         """One line per rejected row, then a summary, ready to print."""
         summary = (
-            _REFUSED.format(count=len(self.rejected)) if self.refused
-            else _DONE.format(created=self.created, updated=self.updated,
-                              unchanged=self.unchanged, rejected=len(self.rejected),
-                              committees=self.committees_created,
-                              branches=self.branches_created)
+            say("roster_refused", count=len(self.rejected)) if self.refused
+            else say("roster_done", created=self.created, updated=self.updated,
+                     unchanged=self.unchanged, rejected=len(self.rejected),
+                     committees=self.committees_created, branches=self.branches_created)
         )
         return [rejection.text() for rejection in self.rejected] + [summary]
 
@@ -303,12 +299,12 @@ def validate(rows: Iterable[RosterRow], *, today: date
     for row in rows:
         result = _check_row(row, today=today)
         if isinstance(result, RosterPerson) and result.id_number in first_line:
-            result = [_ID_DUPLICATE.format(line=first_line[result.id_number])]
+            result = [say("roster_id_duplicate", line=first_line[result.id_number])]
         if isinstance(result, RosterPerson):
             first_line[result.id_number] = row.line
             valid.append(result)
         else:
-            rejected.append(Rejection(row.line, "；".join(result)))
+            rejected.append(Rejection(row.line, say("roster_reasons_joiner").join(result)))
     return valid, rejected
 
 
@@ -343,31 +339,31 @@ def _check_row(row: RosterRow, *, today: date) -> RosterPerson | list[str]:
 
 def _name(value: object) -> str:
     if not _text(value):
-        raise _Invalid("姓名不能为空")
+        raise _Invalid(say("roster_name_empty"))
     try:
         return parse_name(_text(value))
     except FieldError:
-        raise _Invalid("姓名应为 2 到 20 个汉字") from None
+        raise _Invalid(say("roster_name_invalid")) from None
 
 
 def _id_number(value: object, *, today: date) -> str:
     text = _text(value)
     # An ID typed into a number cell has already lost its last digits; no digit can be trusted.
     if (isinstance(value, int | float) and not isinstance(value, bool)) or _SCIENTIFIC.match(text):
-        raise _Invalid(_ID_AS_NUMBER)
+        raise _Invalid(say("roster_id_as_number"))
     if not text:
-        raise _Invalid("身份证号不能为空")
+        raise _Invalid(say("roster_id_empty"))
     try:
         return parse_id_number(text, today=today)
     except FieldError as exc:
-        raise _Invalid(_ID_REASONS.get(exc.message, "身份证号不对")) from None
+        raise _Invalid(say(_ID_REASONS.get(exc.message, "roster_id_invalid"))) from None
 
 
 def _gender(value: object, id_number: str | None) -> str | None:
     text = _text(value)
     if text:
         if text not in _GENDERS:
-            raise _Invalid("性别只能填男或女")
+            raise _Invalid(say("roster_gender_invalid"))
         return _GENDERS[text]
     if id_number is None:
         return None
@@ -381,7 +377,7 @@ def _birth_date(value: object, id_number: str | None, *, today: date) -> date | 
         return from_id
     given = _date(value, column=BIRTH_DATE, today=today)
     if from_id is not None and given != from_id:
-        raise _Invalid("出生日期与身份证号不符")
+        raise _Invalid(say("roster_birth_mismatch"))
     return given
 
 
@@ -390,7 +386,7 @@ def _joined_on(value: object, birth: date | None, *, today: date) -> date | None
         return None
     joined = _date(value, column=JOINED_ON, today=today)
     if birth is not None and joined < birth:
-        raise _Invalid("入党日期早于出生日期")
+        raise _Invalid(say("roster_joined_before_birth"))
     return joined
 
 
@@ -404,10 +400,10 @@ def _date(value: object, *, column: str, today: date) -> date:
             result = parse_date(_text(value), today=today, allow_future=False)
         except FieldError as exc:
             if exc.message == MSG_DATE_NOT_FUTURE:
-                raise _Invalid(f"{column}不能晚于今天") from None
-            raise _Invalid(f"{column}看不懂，请写成 1985-07-01 这样") from None
+                raise _Invalid(say("roster_date_future", column=column)) from None
+            raise _Invalid(say("roster_date_unreadable", column=column)) from None
     if result > today:
-        raise _Invalid(f"{column}不能晚于今天")
+        raise _Invalid(say("roster_date_future", column=column))
     return result
 
 
@@ -418,7 +414,7 @@ def _phone(value: object) -> str | None:
     try:
         return parse_phone(text)
     except FieldError:
-        raise _Invalid("手机号不对，应为 11 位手机号") from None
+        raise _Invalid(say("roster_phone_invalid")) from None
 
 
 def _urban_rural(value: object) -> str | None:
@@ -426,7 +422,7 @@ def _urban_rural(value: object) -> str | None:
     if not text:
         return None
     if text not in _URBAN_RURAL:
-        raise _Invalid("城乡只能填城镇或农村")
+        raise _Invalid(say("roster_urban_rural_invalid"))
     return _URBAN_RURAL[text]
 
 
@@ -434,14 +430,14 @@ def _roles(value: object) -> frozenset[str]:
     words = [word for word in _ROLE_SEPARATORS.split(
         unicodedata.normalize("NFKC", _text(value))) if word]
     if not words:
-        raise _Invalid("角色不能为空")
+        raise _Invalid(say("roster_roles_empty"))
     roles = set()
     for word in words:
         role = ROLE_WORDS.get(word) or _ROLE_ALIASES.get(word)
         if role is None:
             # A shifted column can put a phone or ID here; never echo digits back.
             shown = word if len(word) <= 10 and not any(ch.isdigit() for ch in word) else "…"
-            raise _Invalid(_ROLE_UNKNOWN.format(word=shown))
+            raise _Invalid(say("roster_role_unknown", word=shown))
         roles.add(role)
     # No role is implied: a secretary on the roster is usually also 党员, but only the
     # file says so.
@@ -457,9 +453,9 @@ def _org_name(value: object, *, column: str, roles: frozenset[str] | None) -> st
         return None
     name = " ".join(_text(value).split())
     if not name:
-        raise _Invalid(f"{column}不能为空")
+        raise _Invalid(say("roster_org_empty", column=column))
     if len(name) > _ORG_NAME_MAX:
-        raise _Invalid(f"{column}名称太长")
+        raise _Invalid(say("roster_org_too_long", column=column))
     return name
 
 

@@ -31,10 +31,10 @@ from bangfu_bot.texts import speaker
 
 say = speaker("bangfu_bot.reports")
 
-KIND_NAMES = {"contribution": "筹集", "relief": "慰问支出", "loan_out": "借款发放",
-              "principal_in": "收回本金", "interest_in": "利息收入", "write_off": "核销"}
-AGES = (("未逾期", 0, 0), ("逾期1-30天", 1, 30), ("逾期31-90天", 31, 90),
-        ("逾期90天以上", 91, 10**6))
+KIND_NAMES = {kind: say(f"kind_{kind}") for kind in
+              ("contribution", "relief", "loan_out", "principal_in", "interest_in", "write_off")}
+AGES = ((say("age_current"), 0, 0), (say("age_1_30"), 1, 30), (say("age_31_90"), 31, 90),
+        (say("age_over_90"), 91, 10**6))
 
 
 async def reconciliation_fen(conn: AsyncConnection) -> int:
@@ -69,6 +69,11 @@ class FundReport:
     path: Path
     movements: int
     reconciliation_fen: int
+
+
+def _lines(key: str) -> list[str]:
+    """A text of one line per item, e.g. a sheet's column headers in order."""
+    return say(key).splitlines()
 
 
 def _yuan(fen: int) -> Decimal:
@@ -106,27 +111,29 @@ def _write(out: Path, year: int, moves: list[Any], figures: Any, gap: int,
            ages: list[tuple[Any, Any]], expected: list[Any]) -> None:
     book = Workbook()
     summary = book.active
-    summary.title = "汇总"
-    rows = [(f"{year}年帮扶基金报告", None), ("累计筹集", figures.contributions_fen),
-            ("累计慰问支出", figures.relief_fen), ("累计借款发放", figures.loans_out_fen),
-            ("累计收回本金", figures.principal_in_fen), ("累计利息收入", figures.interest_in_fen),
-            ("累计核销", figures.written_off_fen), ("现有资金", figures.cash_fen),
-            ("在外借款本金", figures.outstanding_fen),
-            ("对账差额（应为 0.00）", gap)]
+    summary.title = say("report_summary_sheet")
+    rows = [(say("report_title", year=year), None),
+            (say("report_contributions"), figures.contributions_fen),
+            (say("report_relief"), figures.relief_fen),
+            (say("report_loans_out"), figures.loans_out_fen),
+            (say("report_principal_in"), figures.principal_in_fen),
+            (say("report_interest_in"), figures.interest_in_fen),
+            (say("report_written_off"), figures.written_off_fen),
+            (say("report_cash"), figures.cash_fen),
+            (say("report_outstanding"), figures.outstanding_fen),
+            (say("report_reconciliation"), gap)]
     for label, fen in rows:
         xlsx.append(summary, [label, None if fen is None else _yuan(fen)])
     summary["A1"].font = Font(bold=True, size=14)
-    movement_sheet = book.create_sheet("资金变动")
-    xlsx.append(movement_sheet, ["日期", "类别", "来源", "金额（元）", "凭证", "借款编号",
-                                 "备注"])
+    movement_sheet = book.create_sheet(say("report_movements_sheet"))
+    xlsx.append(movement_sheet, _lines("report_movements_headers"))
     for move in moves:
         xlsx.append(movement_sheet, [
             move.occurred_on.isoformat(), KIND_NAMES.get(move.kind, move.kind),
             SOURCE_NAMES.get(move.source or "", ""), _yuan(move.amount_fen), move.document,
             move.loan_id, move.note or ""])
-    age_sheet = book.create_sheet("借款余额")
-    xlsx.append(age_sheet, ["借款编号", "借款人", "项目", "本金余额（元）", "逾期金额（元）",
-                            "逾期天数", "账龄"])
+    age_sheet = book.create_sheet(say("report_loans_sheet"))
+    xlsx.append(age_sheet, _lines("report_loans_headers"))
     at_risk = 0
     for loan, owed in ages:
         label = next(name for name, low, high in AGES if low <= owed.days_overdue <= high)
@@ -136,9 +143,9 @@ def _write(out: Path, year: int, moves: list[Any], figures: Any, gap: int,
                                 _yuan(owed.principal_outstanding_fen), _yuan(owed.overdue_fen),
                                 owed.days_overdue, label])
     xlsx.append(age_sheet, [])
-    xlsx.append(age_sheet, ["风险金额（逾期90天以上的本金）", None, None, _yuan(at_risk)])
-    month_sheet = book.create_sheet("预计还款")
-    xlsx.append(month_sheet, ["月份", "本金（元）", "利息（元）"])
+    xlsx.append(age_sheet, [say("report_at_risk"), None, None, _yuan(at_risk)])
+    month_sheet = book.create_sheet(say("report_expected_sheet"))
+    xlsx.append(month_sheet, _lines("report_expected_headers"))
     by_month: dict[str, list[int]] = {}
     for due_on, principal, interest in expected:
         bucket = by_month.setdefault(due_on.strftime("%Y-%m"), [0, 0])

@@ -53,7 +53,7 @@ def local_date(instant: datetime, tz: ZoneInfo) -> str:
     """2026年11月10日 星期二."""
     day = instant.astimezone(tz)
     return say("date", year=day.year, month=day.month, day=day.day,
-               weekday="星期" + say("weekdays")[day.weekday()])
+               weekday=say("weekdays")[day.weekday()])
 
 
 def stamp(instant: datetime, tz: ZoneInfo) -> str:

@@ -17,6 +17,7 @@ from bangfu_bot.cases.models import cases
 from bangfu_bot.cases.transitions import status_name
 from bangfu_bot.members.models import bindings, organisations, people, person_roles
 from bangfu_bot.members.roster import ROLE_WORDS
+from bangfu_bot.texts import speaker
 from bangfu_bot.wechat.models import wechat_users
 
 OPENID_PREFIX = "sandbox-"
@@ -26,6 +27,7 @@ _OPENID = re.compile(r"^sandbox-([0-9]{1,12})$")
 ROLES = ("member", "secretary", "committee", "department", "supervisor")
 _SENIORITY = ("supervisor", "department", "committee", "secretary", "member")
 ROLE_LABELS = {role: word for word, role in ROLE_WORDS.items()}
+say = speaker("bangfu_bot.sandbox")
 
 # Without a search, a handful per role; members who already have a case are mixed in so a
 # trainer can see 进度 at each stage.
@@ -134,10 +136,11 @@ async def _personas(conn: AsyncConnection, *, query: str = "",
         role = next(r for r in _SENIORITY if r in held)
         openid = openid_for(row.id)
         bound_id = bound.get(openid)
+        places = [part for part in (row.committee, row.branch) if part]
         found.append(Persona(
             id=row.id, name=row.name, openid=openid, role=role, role_label=ROLE_LABELS[role],
             roles=[ROLE_LABELS[r] for r in ROLES if r in held],
-            where="·".join(part for part in (row.committee, row.branch) if part) or "县里",
+            where=say("where_separator").join(places) or say("where_county"),
             bound=bound_id == row.id,
             bound_to=names.get(bound_id) if bound_id not in (None, row.id) else None,
             followed=openid in followed,

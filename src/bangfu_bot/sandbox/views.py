@@ -42,7 +42,7 @@ from bangfu_bot.services import SERVICES, Services, run_jobs
 log = logging.getLogger(__name__)
 
 SANDBOX = web.AppKey("sandbox", Sandbox)
-TITLE = "沙盒·演练"
+TITLE = say("title")
 STATIC = {"sandbox.css": "text/css", "sandbox.js": "text/javascript"}
 LOOPBACK_NAMES = frozenset({"localhost"})
 MAX_TEXT = 600

@@ -30,6 +30,7 @@ def add_parser(commands: Any) -> None:
     opener.add_argument("--deadline", type=date.fromisoformat,
                         help="visits done by (YYYY-MM-DD); default the day before")
     opener.add_argument("--cash", default="0", help="cash per household in yuan, e.g. 500")
+    # stays in Python: the help speaks English; the Chinese is an example of what to type
     opener.add_argument("--goods", help="goods per household, e.g. 米一袋、油一桶")
     opener.add_argument("--reminders", default="14,7,3",
                         help="days before the deadline to remind (default 14,7,3)")

@@ -64,7 +64,7 @@ short_day = month_day
 
 
 def _names(names: list[str], limit: int = LIST_LIMIT) -> str:
-    shown = "、".join(names[:limit])
+    shown = say("names_joiner").join(names[:limit])
     return shown + say("and_more", count=len(names)) if len(names) > limit else shown
 
 
@@ -377,7 +377,7 @@ async def open_event_visit(conn: AsyncConnection, *, secretary: Person, member_n
         raise VisitRefused(say("event_open_already", name=member.name, campaign=still_open))
     deadline = today + timedelta(days=rules.event_days)
     what, name = event_kind, say("event_campaign_name", name=member.name, kind=event_kind)
-    if event_kind == "其他":
+    if event_kind == say("choice_event_other"):
         # "其他" names no event: the texts say what the secretary wrote instead.
         brief = (situation or "").strip()
         what = brief if len(brief) <= 20 else brief[:19] + "…"
@@ -597,7 +597,7 @@ def _given_text(cash_fen: int, goods: str | None) -> str:
     parts = [say("given_cash", cash=yuan(cash_fen))] if cash_fen else []
     if goods:
         parts.append(goods)
-    return "，".join(parts) if parts else say("given_nothing")
+    return say("given_joiner").join(parts) if parts else say("given_nothing")
 
 
 async def _note_in_ledger(conn: AsyncConnection, *, person_id: int, year: int,
@@ -858,7 +858,7 @@ async def progress_text(conn: AsyncConnection, *, viewer: Person, today: date,
     lines.append(_total_line(viewer.branch_name or say("your_branch"), rows))
     left = await not_visited(conn, campaign.id, branch_id=viewer.branch_id)
     if left:
-        lines.append(say("progress_left", names="、".join(
+        lines.append(say("progress_left", names=say("names_joiner").join(
             say("name_with_assignee", name=row.name,
                 assignee=row.assignee or say("nobody_assigned")) for row in left)))
     return "\n".join(lines)

@@ -18,10 +18,11 @@ import aiohttp
 from wechatpy.crypto import WeChatCrypto
 
 from bangfu_bot.clock import Clock
+from bangfu_bot.texts import texts
 from bangfu_bot.wechat.crypto import PushRejected, parse_xml, sign
 from bangfu_bot.wechat.fake_api import FakeWeChatAPI
 
-PLATFORM_ERROR = "该公众号暂时无法提供服务，请稍后再试"
+PLATFORM_ERROR = texts("bangfu_bot.wechat")["platform_error"]
 MODES = ("plain", "compatible", "safe")
 
 
