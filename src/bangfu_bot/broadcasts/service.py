@@ -22,7 +22,8 @@ from bangfu_bot.dbutil import chunked
 from bangfu_bot.ledger.models import ledger_entries
 from bangfu_bot.members.models import bindings, organisations, people, person_roles
 from bangfu_bot.members.roster import ROLE_NAMES
-from bangfu_bot.notify.outbox import STALE_CLAIM, DeliveryRules, outbox_row, queue_messages
+from bangfu_bot.notify.outbox import STALE_CLAIM, DeliveryRules
+from bangfu_bot.notify.queue import outbox_row, queue_messages
 from bangfu_bot.texts import speaker
 from bangfu_bot.wechat.client import NETWORK_ERRCODE, WeChatAPIError, WeChatClient
 

@@ -38,9 +38,9 @@ from bangfu_bot.ledger import service as ledger
 from bangfu_bot.loans.service import Terms as LoanTerms
 from bangfu_bot.members import service as members
 from bangfu_bot.members.service import Person
-from bangfu_bot.notify.outbox import queue_message, status_counts, template_finished
+from bangfu_bot.notify.intents import Tell, Todo, write
+from bangfu_bot.notify.outbox import status_counts, template_finished
 from bangfu_bot.todos.service import (
-    add_todo,
     call_member_text,
     finish_todo,
     open_todos,
@@ -271,10 +271,11 @@ class ChatBot:
         where = ""
         if session.status == "active" and session.flow:
             where = say("human_todo_where", title=self.engine.flows[session.flow].title)
-        for secretary_id in secretaries:
-            await add_todo(ctx.conn, assignee_id=secretary_id, kind="call_member",
-                           text=say("human_todo", name=person.name, where=where), now=ctx.now,
-                           subject_id=person.id, key=f"human:{ctx.message.dedupe_key}")
+        text = say("human_todo", name=person.name, where=where)
+        await write(ctx.conn, [
+            Todo(secretary_id, "call_member", text,
+                 f"human:{ctx.message.dedupe_key}:{secretary_id}", subject_id=person.id)
+            for secretary_id in secretaries], now=ctx.now)
         return [say("human_asked"), *after]
 
     async def _progress(self, ctx: Context) -> list[str]:
@@ -500,11 +501,11 @@ class ChatBot:
         # As few messages as fit: each follow-up spends one of the member's five
         # customer-service messages in the window.
         passive, *rest = _joined(parts)
-        for n, extra in enumerate(rest, start=1):
-            await queue_message(ctx.conn, key=f"followup:{ctx.message.dedupe_key}:{n}",
-                                openid=ctx.openid, kind="followup", content=extra,
-                                reason="continuation of a long answer", now=ctx.now,
-                                urgent=True)
+        await write(ctx.conn, [
+            Tell(f"followup:{ctx.message.dedupe_key}:{n}", extra,
+                 "continuation of a long answer", openid=ctx.openid, kind="followup",
+                 urgent=True)
+            for n, extra in enumerate(rest, start=1)], now=ctx.now)
         return passive
 
 

@@ -9,13 +9,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bangfu_bot.cases.procedure import tell
 from bangfu_bot.conversation.engine import yuan
 from bangfu_bot.loans.models import instalments, loans
 from bangfu_bot.loans.service import L, load_loan, loan_subject, say
 from bangfu_bot.members.models import people
 from bangfu_bot.members.service import people_able
-from bangfu_bot.todos.service import add_todo
+from bangfu_bot.notify.intents import add_todo, tell
 
 
 async def loan_context(conn: AsyncConnection, loan_id: int) -> dict[str, Any]:
