@@ -424,7 +424,7 @@ async def _branch_of(url: str, size: int) -> list[str]:
     from sqlalchemy import insert
 
     from bangfu_bot.members.models import bindings, organisations, people, person_roles
-    from bangfu_bot.notify.outbox import queue_message
+    from bangfu_bot.notify.queue import queue_message
     from bangfu_bot.wechat.models import wechat_users
 
     now = datetime.now(UTC)

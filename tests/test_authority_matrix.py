@@ -33,6 +33,7 @@ from tests.conversation.chat import Chat
 from tests.factories import _org, make_person, make_tree
 
 SERIALS = itertools.count(300)
+TODO_SERIAL = itertools.count(1)  # each hand-over writes a to-do of its own
 ALL_ROLES = ("member", "secretary", "committee", "department")
 
 
@@ -260,6 +261,7 @@ async def hand_over(bot: Any, actor: Persona, subject: Persona, act: Act, target
                 await conn.execute(insert(todos).values(
                     assignee_id=actor.person_id, kind=act.todo, text="待办",
                     subject_id=subject.person_id, created_at=bot.clock.now(),
+                    key=f"matrix:{act.todo}:{target}:{actor.person_id}:{next(TODO_SERIAL)}",
                     **({"loan_id": target} if act.on_loan else {"case_id": target})))
 
 

@@ -134,3 +134,52 @@ def test_sqlite_timestamps_refuse_naive_and_read_other_text_forms() -> None:
     assert read("2026-12-01 05:00:00") == datetime(2026, 12, 1, 5, tzinfo=UTC)
     assert read("2026-12-01 13:00:00+08:00") == datetime(2026, 12, 1, 5, tzinfo=UTC)
     assert read(None) is None
+
+
+async def test_migration_0013_gives_each_todo_a_unique_key(database_url: str) -> None:
+    """Existing to-dos get `legacy:<id>`; a guarantor call the key the reminder scan wrote it
+    with (from the 「（第N期）」 of its text), unless that key is taken. A visit's send pointing
+    at a to-do does not stand in the way (SQLite: the table is not rebuilt)."""
+    from alembic import command
+    from sqlalchemy import exc, insert, select
+
+    from bangfu_bot.loans.models import loans
+    from bangfu_bot.todos.models import todos
+    from bangfu_bot.visits.models import visit_campaigns, visit_sends
+    from tests.factories import make_person
+
+    now = datetime(2026, 12, 9, tzinfo=UTC)
+    engine = db.make_engine(database_url)
+    async with engine.begin() as conn:
+        await conn.run_sync(lambda sync: command.upgrade(db._alembic_config(sync), "0012"))
+    staff, _ = await make_person(engine, now, name="孙丽", branch=None, roles=("department",))
+    rows = [("call_member", None, "请联系王德福"),
+            ("guarantor_call", "loan", "借款已逾期 31 天，请联系担保方。（第2期）"),
+            ("guarantor_call", "loan", "又写了一遍。（第2期）"),  # the same key: taken
+            ("guarantor_call", "loan", "没有期数"),
+            ("loan_write_off", "loan", "如需核销（第2期）")]
+    async with engine.begin() as conn:
+        loan = (await conn.execute(insert(loans).values(
+            person_id=staff, status="disbursed", amount_fen=500_000, project="养殖",
+            earnings="出栏", schedule_kind="bullet", term_years=1, annual_rate_bp=435,
+            created_at=now, updated_at=now).returning(loans.c.id))).scalar_one()
+        ids = [(await conn.execute(insert(todos).values(
+            assignee_id=staff, kind=kind, text=text, loan_id=loan if on else None,
+            created_at=now).returning(todos.c.id))).scalar_one() for kind, on, text in rows]
+        campaign = (await conn.execute(insert(visit_campaigns).values(
+            key="spring", occasion="festival", name="春节走访", occasion_on=now.date(),
+            deadline=now.date(), ledger_year=2026, cash_fen=0, reminder_days=[],
+            late_reports=False, opened_at=now).returning(visit_campaigns.c.id))).scalar_one()
+        await conn.execute(insert(visit_sends).values(
+            campaign_id=campaign, person_id=staff, what="list", todo_id=ids[0], sent_at=now))
+    await db.migrate(engine)
+    async with engine.connect() as conn:
+        keys = (await conn.execute(select(todos.c.key).order_by(todos.c.id))).scalars().all()
+    assert keys == [f"legacy:{ids[0]}", f"loan:{loan}:2:guarantor:{staff}",
+                    f"legacy:{ids[2]}", f"legacy:{ids[3]}", f"legacy:{ids[4]}"]
+    with pytest.raises(exc.IntegrityError):  # unique
+        async with engine.begin() as conn:
+            await conn.execute(insert(todos).values(
+                assignee_id=staff, kind="call_member", text="再来", created_at=now,
+                key=f"legacy:{ids[0]}"))
+    await engine.dispose()

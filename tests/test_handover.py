@@ -55,7 +55,7 @@ async def test_a_moved_officer_s_to_do_goes_to_her_old_township(engine: Any,
         for officer in await procedure.hands(conn, "case.decide", await load_case(conn, case_id)):
             await conn.execute(insert(todos).values(
                 assignee_id=officer, kind="approve", text="请审批", subject_id=wang,
-                case_id=case_id, created_at=NOW))
+                case_id=case_id, created_at=NOW, key=f"case:{case_id}:approve:{officer}"))
         await conn.execute(cases.update().values(status=S.REPORTED))
     assert sorted(await open_todos(engine)) == sorted([(zhao, "approve"), (liu, "approve")])
 

@@ -35,7 +35,7 @@ async def test_one_of_two_leads_and_the_other_takes_over(start_bot: Any) -> None
     assert await wait_until(lambda: second.services.leadership.leading)
     # The new leader's dispatcher sends what is queued.
     await second.driver().text("o-late", "你好")
-    from bangfu_bot.notify.outbox import queue_message
+    from bangfu_bot.notify.queue import queue_message
 
     async with second.services.engine.begin() as conn:
         await queue_message(conn, key="after-handover", openid="o-late", kind="notice",

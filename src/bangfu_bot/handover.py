@@ -25,9 +25,9 @@ from bangfu_bot.loans.models import loans
 from bangfu_bot.loans.transitions import load_loan, loan_subject
 from bangfu_bot.members.models import people
 from bangfu_bot.members.service import people_able, person_by_id
+from bangfu_bot.notify.intents import add_todo
 from bangfu_bot.texts import speaker
 from bangfu_bot.todos.models import todos
-from bangfu_bot.todos.service import add_todo
 
 say = speaker("bangfu_bot")
 
@@ -81,10 +81,12 @@ async def hand_over(conn: AsyncConnection, *, now: datetime) -> Handover:
         text = texts.get((kind, case_id, loan_id)) or say(
             "handover_todo", name=await _name(conn, subject.person_id),
             step=BY_NAME[act].label)
-        for person_id in hands:
+        for person_id in hands:  # a to-do of this hand-over's own (the step may be handed
+            # to the same person again after a later change)
             await add_todo(conn, assignee_id=person_id, kind=kind, text=text, now=now,
                            subject_id=subject.person_id, case_id=case_id, loan_id=loan_id,
-                           key=f"handover:{kind}:{case_id}:{loan_id}:{person_id}")
+                           key=f"handover:{kind}:{case_id}:{loan_id}:{now.isoformat()}:"
+                               f"{person_id}")
             done.handed += 1
     if done.closed or done.handed or done.unowned:
         log.info("roster change: %d to-do(s) closed, %d handed over, %d step(s) without "

@@ -12,6 +12,7 @@ from bangfu_bot.app import run_jobs
 from bangfu_bot.cases.models import case_events, cases, objections, public_notices
 from bangfu_bot.cases.procedure import Rules as ProcedureRules
 from bangfu_bot.ledger.models import ledger_entries
+from bangfu_bot.todos.models import todos
 from tests.conversation.test_apply import fill
 from tests.county import bind
 
@@ -271,6 +272,39 @@ async def test_return_to_evaluation_and_the_audit_story(bot: Any, county: Any,
     steps = [step[:2] for step in await story(bot)]
     assert steps[-3:] == [("notice_closed", "reported"), ("reported", "returned"),
                           ("returned", "under_evaluation")]
+
+
+async def test_a_case_reported_again_after_a_return_is_a_new_todo(bot: Any, county: Any,
+                                                                 chat: Any) -> None:
+    """The second round's report and approval are to-dos of their own (keys with the round),
+    pushed again: a to-do key is written once, so the first round's would be a no-op."""
+    wang, secretary, officer, _ = await personas(chat, county)
+    await report_after_notice(bot, wang, secretary)
+    await return_case(officer, "重新民主评议", "到会人数记录不清")
+    await pushed_to(bot, officer)
+    # public_notices keeps one notice per case (a second round's is refused, a limit of its
+    # own): the first round's goes, so that the second round can be noticed and reported.
+    async with bot.services.engine.begin() as conn:
+        await conn.execute(public_notices.delete())
+    await secretary.send("待办")
+    assert "哪天开的" in await secretary.send("1")
+    await fill(secretary, MEETING)
+    await secretary.send("跳过")
+    await secretary.send("1")
+    bot.clock.advance(days=8)
+    await run_jobs(bot.services)
+    listed = await secretary.send("待办")  # below the secretary's to-dos to tell 王德福
+    number = next(line.split(".")[0] for line in listed.splitlines() if "公示已结束" in line)
+    for line in [number, "跳过"]:
+        await secretary.send(line)
+    assert "已上报党委" in await secretary.send("1")
+    assert any("王德福" in text for text in await pushed_to(bot, officer))
+    assert "王德福" in await officer.send("待办")
+    async with bot.services.engine.connect() as conn:
+        keys = (await conn.execute(select(todos.c.key).where(
+            todos.c.kind.in_(["report", "approve"])).order_by(todos.c.id))).scalars().all()
+    assert [key.split(":")[2:-1] for key in keys] == [
+        ["report"], ["approve"], ["report", "round2"], ["approve", "round2"]]
 
 
 async def test_return_for_more_papers_goes_back_to_the_start(bot: Any, county: Any,

@@ -217,6 +217,25 @@ async def test_human_reaches_the_secretary_as_a_todo(bot: Any, county: Any, chat
     assert "王德福请您联系他（她）" in todos
 
 
+async def test_human_reaches_every_secretary_of_the_branch(bot: Any, county: Any,
+                                                           chat: Any) -> None:
+    """Each secretary's to-do has a key of its own (a to-do key names one to-do)."""
+    from datetime import date
+
+    from tests.factories import make_person
+
+    _, liu_number = await make_person(bot.services.engine, bot.clock.now(), name="刘书记",
+                                      branch=county.tree.branch, serial=458,
+                                      roles=("member", "secretary"), born=date(1971, 6, 3))
+    zhang, liu, wang = chat("o-zhang"), chat("o-liu"), chat("o-wang")
+    await bind(zhang, "张建国", county.secretary_number)
+    await bind(liu, "刘书记", liu_number)
+    await bind(wang, "王德福", county.wang_number)
+    await wang.send("人工")
+    for secretary in (zhang, liu):
+        assert "王德福请您联系他（她）" in await secretary.send("待办")
+
+
 async def test_two_messages_in_the_same_second_are_taken_in_order(
     bot: Any, county: Any, chat: Any
 ) -> None:

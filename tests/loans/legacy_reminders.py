@@ -1,8 +1,8 @@
 """The reminder scan as it was before it became set-based (one loan at a time, several
 queries a loan), kept verbatim as the oracle the new scan is checked against. Only the
-imports changed, and `position` is the old one too, so a slip in the shared arithmetic
-cannot hide in both (the interest by the day is counted here a day at a time). Not used by
-the bot."""
+imports changed (and the instalment's number, now in the guarantor text's template), and
+`position` is the old one too, so a slip in the shared arithmetic cannot hide in both
+(the interest by the day is counted here a day at a time). Not used by the bot."""
 
 from __future__ import annotations
 
@@ -13,14 +13,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bangfu_bot.cases.procedure import people_with_role, tell
+from bangfu_bot.cases.procedure import people_with_role
 from bangfu_bot.common.money import yuan
 from bangfu_bot.loans.enums import L
 from bangfu_bot.loans.models import instalments, loans, repayments
 from bangfu_bot.loans.service import Position, say
 from bangfu_bot.members.models import people
 from bangfu_bot.members.service import people_able, secretaries_of
-from bangfu_bot.todos.service import add_todo
+from bangfu_bot.notify.intents import add_todo, tell
 
 BEFORE = (30, 7, 1)
 AFTER = (1, 7, 30)
@@ -141,7 +141,7 @@ async def _call_guarantor(conn: AsyncConnection, loan: Any, name: str, amount: s
     if exists is not None:
         return 0
     text = say("guarantor_todo", name=name, days=days, amount=amount,
-               guarantor=loan.guarantor or "") + f"（第{item.number}期）"
+               guarantor=loan.guarantor or "", n=item.number)
     for staff in await people_with_role(conn, "department"):
         await add_todo(conn, assignee_id=staff, kind="guarantor_call", text=text, now=now,
                        subject_id=loan.person_id, loan_id=loan.id,

@@ -166,15 +166,19 @@ async def stages(engine: Any, tree: Any, baiyun_branch: int) -> dict[str, int]:
         await conn.execute(bindings.update().where(  # 解绑 of the first of two WeChat users
             bindings.c.person_id == await _person_of(engine, made["rebound"]),
             bindings.c.openid.like("%-0")).values(unbound_at=NOW))
+        called = await _person_of(engine, made["called_before"])
         await conn.execute(insert(todos).values(
-            assignee_id=await _person_of(engine, made["called_before"]), kind="guarantor_call",
+            assignee_id=called, kind="guarantor_call",
             text="已打的借款已逾期 30 天，请联系担保方。（第1期）",
-            loan_id=made["called_before"], created_at=NOW))
+            loan_id=made["called_before"], created_at=NOW,
+            key=f"loan:{made['called_before']}:1:guarantor:{called}"))
         # A call about another instalment (第12期 contains 第1 but not 第1期) does not count.
+        other = await _person_of(engine, made["called_other"])
         await conn.execute(insert(todos).values(
-            assignee_id=await _person_of(engine, made["called_other"]), kind="guarantor_call",
+            assignee_id=other, kind="guarantor_call",
             text="另期的借款已逾期 30 天，请联系担保方。（第12期）",
-            loan_id=made["called_other"], created_at=NOW))
+            loan_id=made["called_other"], created_at=NOW,
+            key=f"loan:{made['called_other']}:12:guarantor:{other}"))
     return made
 
 

@@ -13,13 +13,8 @@ import pytest
 from sqlalchemy import select
 
 from bangfu_bot.notify.models import outbox, outbox_attempts
-from bangfu_bot.notify.outbox import (
-    DeliveryRules,
-    Dispatcher,
-    outbox_row,
-    queue_message,
-    queue_messages,
-)
+from bangfu_bot.notify.outbox import DeliveryRules, Dispatcher
+from bangfu_bot.notify.queue import outbox_row, queue_message, queue_messages
 from bangfu_bot.settings import SettingsError, load_settings
 from tests.county import bind
 

@@ -14,13 +14,8 @@ from sqlalchemy import event, select, update
 
 from bangfu_bot.members.models import bindings
 from bangfu_bot.notify.models import outbox, outbox_attempts
-from bangfu_bot.notify.outbox import (
-    DeliveryRules,
-    Dispatcher,
-    outbox_row,
-    queue_messages,
-    status_counts,
-)
+from bangfu_bot.notify.outbox import DeliveryRules, Dispatcher, status_counts
+from bangfu_bot.notify.queue import outbox_row, queue_messages
 from bangfu_bot.todos.models import todos
 from bangfu_bot.wechat.client import WeChatAPIError
 from tests.broadcasts.test_broadcasts import add_members as bulk_members

@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy import select, update
 
 from bangfu_bot.notify.models import outbox, outbox_attempts
-from bangfu_bot.notify.outbox import DeliveryRules, Dispatcher, queue_message
+from bangfu_bot.notify.outbox import DeliveryRules, Dispatcher
+from bangfu_bot.notify.queue import queue_message
 from tests.county import bind
 
 OPENID = "o-wang"

@@ -11,9 +11,8 @@ from bangfu_bot.conversation.bot import say
 from bangfu_bot.conversation.engine import ActionResult, Session
 from bangfu_bot.conversation.registry import Answer, Chat, Context
 from bangfu_bot.members import service as members
-from bangfu_bot.notify.outbox import queue_message
+from bangfu_bot.notify.intents import Todo, tell_user, write
 from bangfu_bot.texts import speaker
-from bangfu_bot.todos.service import add_todo
 
 tell = speaker("bangfu_bot.accounts")
 
@@ -22,9 +21,9 @@ async def _tell_ended(conn: AsyncConnection, ended: list[tuple[int, str]], now: 
                       ) -> None:
     """The WeChat users whose binding to the person ended learn it (once per binding)."""
     for binding_id, previous in ended:
-        await queue_message(conn, key=f"bound-elsewhere:{binding_id}", openid=previous,
-                            kind="binding", content=tell("bound_elsewhere"),
-                            reason="the person was bound from another WeChat user", now=now)
+        await tell_user(conn, previous, tell("bound_elsewhere"),
+                        key=f"bound-elsewhere:{binding_id}", kind="binding",
+                        reason="the person was bound from another WeChat user", now=now)
 
 
 async def bind_guard(ctx: Context) -> str | None:
@@ -89,10 +88,12 @@ async def human(ctx: Context) -> Answer:
     where = ""
     if session.status == "active" and session.flow:
         where = say("human_todo_where", title=flows[session.flow].title)
-    for secretary_id in secretaries:
-        await add_todo(ctx.conn, assignee_id=secretary_id, kind="call_member",
-                       text=say("human_todo", name=person.name, where=where), now=ctx.now,
-                       subject_id=person.id, key=f"human:{ctx.message.dedupe_key}")
+    text = say("human_todo", name=person.name, where=where)
+    # One to-do per secretary, each with its own key: a to-do key names one person's to-do.
+    await write(ctx.conn, [
+        Todo(secretary_id, "call_member", text,
+             f"human:{ctx.message.dedupe_key}:{secretary_id}", subject_id=person.id)
+        for secretary_id in secretaries], now=ctx.now)
     return [say("human_asked"), *after]
 
 

@@ -23,8 +23,9 @@ from bangfu_bot.dbutil import chunked, inserted_id
 from bangfu_bot.ledger.models import ledger_entries
 from bangfu_bot.members.models import bindings, organisations, people, person_roles
 from bangfu_bot.members.roster import ROLE_NAMES
-from bangfu_bot.notify.outbox import STALE_CLAIM, DeliveryRules, outbox_row, queue_messages
+from bangfu_bot.notify.outbox import STALE_CLAIM, DeliveryRules
 from bangfu_bot.notify.platform import NETWORK_ERRCODE, Platform, WeChatAPIError
+from bangfu_bot.notify.queue import outbox_row, queue_messages
 from bangfu_bot.texts import speaker
 
 MASS_PER_MONTH = 4

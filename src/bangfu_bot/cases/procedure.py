@@ -14,7 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bangfu_bot import db
 from bangfu_bot.authority import acting_role, check
 from bangfu_bot.cases.enums import CaseStatus as S
-from bangfu_bot.cases.models import cases, evaluations, ledger_entries, objections, public_notices
+from bangfu_bot.cases.models import (
+    case_events,
+    cases,
+    evaluations,
+    ledger_entries,
+    objections,
+    public_notices,
+)
 from bangfu_bot.cases.transitions import (
     TransitionRefused,
     case_subject,
@@ -26,11 +33,10 @@ from bangfu_bot.cases.transitions import (
 from bangfu_bot.common.dates import chinese_date
 from bangfu_bot.dbutil import inserted_id
 from bangfu_bot.members.models import organisations, people, person_roles
-from bangfu_bot.members.service import Person, openids_of, people_able
-from bangfu_bot.notify.outbox import queue_message
+from bangfu_bot.members.service import Person, people_able
+from bangfu_bot.notify.intents import add_todo, tell
 from bangfu_bot.settings import Settings
 from bangfu_bot.todos.models import todos
-from bangfu_bot.todos.service import add_todo
 
 
 @dataclass(frozen=True)
@@ -66,12 +72,13 @@ def local_day(instant: datetime, rules: Rules) -> date:
     return instant.astimezone(rules.tz).date()
 
 
-async def tell(conn: AsyncConnection, person_id: int, text: str, *, key: str, now: datetime,
-               reason: str) -> None:
-    """Push a text to a person's WeChat through the outbox."""
-    for openid in await openids_of(conn, person_id):
-        await queue_message(conn, key=f"{key}:{openid}", openid=openid, kind="case",
-                            content=text, reason=reason, now=now)
+async def round_of(conn: AsyncConnection, case_id: int) -> str:
+    """'' in a case's first round of the procedure, ':round<n>' in its n-th (after n - 1
+    returns by the committee): in the keys of the steps that come round again without a
+    date in their key (report, approval), so each round's to-do is a to-do of its own."""
+    returns = (await conn.execute(select(func.count()).select_from(case_events).where(
+        case_events.c.case_id == case_id, case_events.c.to_status == S.RETURNED))).scalar_one()
+    return f":round{returns + 1}" if returns else ""
 
 
 async def member_name(conn: AsyncConnection, case: Any) -> str:
@@ -319,11 +326,12 @@ async def close_due_notices(conn: AsyncConnection, *, now: datetime, rules: Rule
                          role="system", channel="system", now=now)
         await conn.execute(update(public_notices).where(public_notices.c.case_id == case_id)
                            .values(closed_at=now))
+        again = await round_of(conn, case_id)
         for secretary_id in await hands(conn, "case.report", case):
             await add_todo(conn, assignee_id=secretary_id, kind="report",
                            text=say("notice_closed_todo", name=name), now=now,
                            subject_id=case.person_id, case_id=case_id,
-                           key=f"case:{case_id}:report:{secretary_id}")
+                           key=f"case:{case_id}:report{again}:{secretary_id}")
         closed += 1
     return closed
 
@@ -350,11 +358,12 @@ async def report(conn: AsyncConnection, *, case_id: int, secretary: Person, note
                             channel="chat", now=now, reason=note, expected=S.NOTICE_CLOSED)
     name = await member_name(conn, case)
     branch = await branch_name(conn, case.branch_id)
+    again = await round_of(conn, case_id)
     for officer in await hands(conn, "case.decide", case):
         await add_todo(conn, assignee_id=officer, kind="approve",
                        text=say("report_todo", branch=branch, name=name), now=now,
                        subject_id=case.person_id, case_id=case_id,
-                       key=f"case:{case_id}:approve:{officer}")
+                       key=f"case:{case_id}:approve{again}:{officer}")
     return say("reported")
 
 

@@ -23,12 +23,10 @@ from bangfu_bot.dbutil import inserted_id
 from bangfu_bot.members.service import (
     Person,
     find_by_name_and_id_tail,
-    openids_of,
     person_by_id,
 )
-from bangfu_bot.notify.outbox import queue_message
+from bangfu_bot.notify.intents import add_todo, tell
 from bangfu_bot.texts import speaker
-from bangfu_bot.todos.service import add_todo
 
 INCOME_FIELDS = ("income_farming", "income_wages", "income_allowances", "income_pension",
                  "income_other")
@@ -79,11 +77,10 @@ async def submit_application(conn: AsyncConnection, *, filing: Filing, answers: 
     replies = []
     if role == "secretary":
         replies.append(say("submitted_for", name=filing.member.name, case_id=case_id))
-        for openid in await openids_of(conn, filing.member.id):
-            await queue_message(conn, key=f"case:{case_id}:proxy:{openid}", openid=openid,
-                                kind="case", reason="application filed by the secretary",
-                                content=say("member_told_of_proxy", secretary=filing.filer.name,
-                                            case_id=case_id), now=now)
+        await tell(conn, filing.member.id, say("member_told_of_proxy",
+                                                secretary=filing.filer.name, case_id=case_id),
+                   key=f"case:{case_id}:proxy", now=now,
+                   reason="application filed by the secretary")
     else:
         replies.append(say("submitted", case_id=case_id))
     if verdict.above and verdict.line_fen is not None:

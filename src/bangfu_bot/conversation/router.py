@@ -34,7 +34,8 @@ from bangfu_bot.conversation.engine import say as engine_say
 from bangfu_bot.conversation.flows import Flow, load_flows
 from bangfu_bot.conversation.registry import Context, Registry
 from bangfu_bot.members.service import Person, person_for_openid
-from bangfu_bot.notify.outbox import queue_message, template_finished
+from bangfu_bot.notify.intents import Tell, write
+from bangfu_bot.notify.outbox import template_finished
 from bangfu_bot.todos.service import call_member_text, finish_todo, open_todos, todo_by_id
 
 log = logging.getLogger(__name__)
@@ -311,11 +312,11 @@ class ChatBot:
         # As few messages as fit: each follow-up spends one of the member's five
         # customer-service messages in the window.
         passive, *rest = _joined(parts)
-        for n, extra in enumerate(rest, start=1):
-            await queue_message(ctx.conn, key=f"followup:{ctx.message.dedupe_key}:{n}",
-                                openid=ctx.openid, kind="followup", content=extra,
-                                reason="continuation of a long answer", now=ctx.now,
-                                urgent=True)
+        await write(ctx.conn, [
+            Tell(f"followup:{ctx.message.dedupe_key}:{n}", extra,
+                 "continuation of a long answer", openid=ctx.openid, kind="followup",
+                 urgent=True)
+            for n, extra in enumerate(rest, start=1)], now=ctx.now)
         return passive
 
 

@@ -16,8 +16,8 @@ from bangfu_bot.common.money import yuan
 from bangfu_bot.ledger.models import ledger_entries
 from bangfu_bot.members.models import people
 from bangfu_bot.members.service import Person, people_able, person_by_id, secretaries_of
+from bangfu_bot.notify.intents import add_todo
 from bangfu_bot.texts import speaker
-from bangfu_bot.todos.service import add_todo
 
 say = speaker("bangfu_bot.ledger")
 

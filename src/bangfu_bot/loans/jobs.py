@@ -10,9 +10,13 @@ a marker, the due date of its first instalment not covered by what was repaid (m
 out the markers that are missing, then reads only the loans whose marker falls within the
 next 30 days, with their instalments up to then, the member and what was repaid. A loan
 repaid ahead is not read again until its next instalment comes near. The arithmetic is
-`Ledger`'s (the same as `position`'s); recipients and the keys already queued are read in
-chunks of 500; only the new rows are written, in bulk, loan by loan in the order the
-one-at-a-time scan wrote them."""
+`Ledger`'s (the same as `position`'s); what is to be told is written by `notify.intents`
+in one bulk `write` (recipients and the keys already queued read in chunks, only the new
+rows written), loan by loan in the order the one-at-a-time scan wrote them.
+
+A guarantor is called once per overdue instalment: the department's to-dos for it have the
+keys `loan:<loan>:<instalment>:guarantor:<staff>`, and the scan asks for those keys (not
+for words in the to-dos' text)."""
 
 from __future__ import annotations
 
@@ -45,7 +49,6 @@ from bangfu_bot.cases.procedure import people_with_role
 from bangfu_bot.common.dates import chinese_date
 from bangfu_bot.common.money import yuan
 from bangfu_bot.dbutil import in_list, insert_ignore, rows_in
-from bangfu_bot.loans.batch import Tell, Todo, secretaries_by_branch, send
 from bangfu_bot.loans.models import instalments, loans, reminder_inputs, repayments
 from bangfu_bot.loans.service import (
     DUE_ON,
@@ -56,7 +59,8 @@ from bangfu_bot.loans.service import (
     say,
 )
 from bangfu_bot.members.models import organisations, people
-from bangfu_bot.members.service import people_able
+from bangfu_bot.members.service import people_able, secretaries_by_branch
+from bangfu_bot.notify.intents import Tell, Todo, write
 from bangfu_bot.scheduler import Job, JobContext
 from bangfu_bot.todos.models import todos
 
@@ -111,7 +115,7 @@ async def _remind(conn: AsyncConnection, *, now: datetime, today: date, call_day
         due += count
         # Guarantor calls are made once: a re-run the same day does not count them again.
         reminded.append({"loan": loan.id, "version": loan.version, "count": count - calls})
-    await send(conn, items, now=now)
+    await write(conn, items, now=now)
     await _record_done(conn, reminded, today, inputs.version)
     if skip_done:
         due += await _counted_before(conn, today, horizon)
@@ -328,10 +332,10 @@ def _before(loan: Borrower, today: date) -> list[Tell]:
         by_then = book.on(due_on)
         if by_then.overdue_fen == 0:
             continue  # already paid ahead: no reminder
-        told.append(Tell(loan.person_id, f"loan:{loan.id}:{number}:-{BEFORE_OFFSET[days_left]}",
-                         "repayment reminder",
+        told.append(Tell(f"loan:{loan.id}:{number}:-{BEFORE_OFFSET[days_left]}",
                          partial(_before_text, loan.name, number, due_on, by_then.overdue_fen,
-                                 days_left)))
+                                 days_left),
+                         "repayment reminder", loan.person_id))
     return told
 
 
@@ -379,10 +383,10 @@ def _copy_text(late: Arrears) -> str:
 class Recipients:
     """Who hears of arrears besides the member, loaded once for the whole scan: branch
     secretaries, department staff, committee officers by township, and the guarantor
-    calls already made (a to-do per overdue instalment, once)."""
+    calls already made (once per overdue instalment: `call_key`s)."""
 
     def __init__(self, secretaries: dict[int, list[int]], department: list[int],
-                 officers: dict[int | None, list[int]], called: dict[int, list[str]]) -> None:
+                 officers: dict[int | None, list[int]], called: set[str]) -> None:
         self.secretaries = secretaries
         self.department = department
         self.officers = officers
@@ -397,10 +401,10 @@ class Recipients:
             conn, sorted(branch for branch in copied if branch is not None))
         calls = [a for a in late if a.days >= call_days]
         if not calls:
-            return cls(secretaries, [], {}, {})
-        called: dict[int, list[str]] = {}
-        for loan_id, text in await rows_in(conn, _calls_of, sorted({a.loan.id for a in calls})):
-            called.setdefault(loan_id, []).append(text)
+            return cls(secretaries, [], {}, set())
+        # A call's to-do key is its call_key and whom it is for.
+        called = {key.rpartition(":")[0]
+                  for (key,) in await rows_in(conn, _calls_of, sorted({a.loan.id for a in calls}))}
         officers = {committee: await _write_off_hands(conn, committee)
                     for committee in {_committee(a.loan) for a in calls}}
         return cls(secretaries, await people_with_role(conn, "department"), officers, called)
@@ -413,14 +417,14 @@ class Recipients:
         count = 0
         if late.offset is not None:
             key = f"loan:{loan.id}:{late.number}:+{late.offset}"
-            told.append(Tell(loan.person_id, key, "overdue reminder",
-                             partial(_overdue_text, late)))
+            told.append(Tell(key, partial(_overdue_text, late), "overdue reminder",
+                             loan.person_id))
             count += 1
             if late.offset >= SECRETARY_FROM:
                 copy = partial(_copy_text, late)
                 secretaries = (self.secretaries.get(loan.branch_id, [])
                                if loan.branch_id is not None else [])
-                told += [Tell(secretary, f"{key}:copy", "overdue copy to the secretary", copy)
+                told += [Tell(f"{key}:copy", copy, "overdue copy to the secretary", secretary)
                          for secretary in secretaries]
         if late.days >= call_days and not self._called(loan.id, late.number):
             told += self._call_guarantor(late)
@@ -428,27 +432,32 @@ class Recipients:
         return told, count
 
     def _called(self, loan_id: int, number: int) -> bool:
-        # The to-do text ends with （第N期）: one call per overdue instalment.
-        return any(f"第{number}期" in text for text in self.called.get(loan_id, []))
+        return call_key(loan_id, number) in self.called
 
     def _call_guarantor(self, late: Arrears) -> list[Tell | Todo]:
         loan, n = late.loan, late.number
         text = say("guarantor_todo", name=loan.name, days=late.days, amount=late.amount,
-                   guarantor=loan.guarantor or "") + f"（第{n}期）"
+                   guarantor=loan.guarantor or "", n=n)
         notice = say("guarantor_notice", name=loan.name, days=late.days, amount=late.amount)
         calls: list[Tell | Todo] = [
-            Todo(staff, "guarantor_call", text, loan.person_id, loan.id,
-                 f"loan:{loan.id}:{n}:guarantor:{staff}") for staff in self.department]
-        calls += [Todo(officer, "loan_write_off", notice, loan.person_id, loan.id,
-                       f"loan:{loan.id}:{n}:writeoff:{officer}")
+            Todo(staff, "guarantor_call", text, f"{call_key(loan.id, n)}:{staff}",
+                 subject_id=loan.person_id, loan_id=loan.id) for staff in self.department]
+        calls += [Todo(officer, "loan_write_off", notice, f"loan:{loan.id}:{n}:writeoff:{officer}",
+                       subject_id=loan.person_id, loan_id=loan.id)
                   for officer in self.officers[_committee(loan)]]
         return calls
 
 
+def call_key(loan_id: int, number: int) -> str:
+    """What the keys of the guarantor call about a loan's overdue instalment begin with
+    (then `:<staff>`, one to-do for each of the department)."""
+    return f"loan:{loan_id}:{number}:guarantor"
+
+
 @lru_cache(maxsize=16)
 def _calls_of(size: int) -> Select[Any]:
-    return select(todos.c.loan_id, todos.c.text).where(in_list(todos.c.loan_id, size),
-                                                       todos.c.kind == "guarantor_call")
+    return select(todos.c.key).where(in_list(todos.c.loan_id, size),
+                                     todos.c.kind == "guarantor_call")
 
 
 def _committee(loan: Borrower) -> int | None:

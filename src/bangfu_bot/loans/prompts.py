@@ -9,7 +9,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bangfu_bot.cases.procedure import tell
 from bangfu_bot.common.dates import chinese_date
 from bangfu_bot.common.money import yuan
 from bangfu_bot.loans.enums import L
@@ -18,7 +17,7 @@ from bangfu_bot.loans.service import say
 from bangfu_bot.loans.transitions import load_loan, loan_subject
 from bangfu_bot.members.models import people
 from bangfu_bot.members.service import people_able
-from bangfu_bot.todos.service import add_todo
+from bangfu_bot.notify.intents import add_todo, tell
 
 
 async def loan_context(conn: AsyncConnection, loan_id: int) -> dict[str, Any]:

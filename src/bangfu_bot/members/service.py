@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import Executable, and_, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu_bot.authority import BY_NAME, Scope, Subject, able
@@ -268,6 +268,24 @@ async def secretaries_of(conn: AsyncConnection, branch_id: int | None) -> list[i
         .where(people.c.branch_id == branch_id, people.c.active.is_(True))
         .order_by(people.c.id))
     return list(rows.scalars())
+
+
+async def secretaries_by_branch(conn: AsyncConnection, branch_ids: Sequence[int]
+                                ) -> dict[int, list[int]]:
+    """`secretaries_of` for many branches: each branch's active secretaries, by id."""
+    found: dict[int, list[int]] = {branch_id: [] for branch_id in branch_ids}
+    for row in await rows_in(conn, _secretaries_in, list(found)):
+        found[row.branch_id].append(row.id)
+    return found
+
+
+@lru_cache(maxsize=16)
+def _secretaries_in(size: int) -> Executable:
+    return (select(people.c.id, people.c.branch_id)
+            .select_from(people.join(person_roles, person_roles.c.person_id == people.c.id))
+            .where(person_roles.c.role == "secretary", people.c.active.is_(True),
+                   in_list(people.c.branch_id, size))
+            .order_by(people.c.id))
 
 
 async def find_person(conn: AsyncConnection, name_or_id: str) -> list[int]:

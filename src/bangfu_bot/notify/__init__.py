@@ -1,1 +1,2 @@
-"""Outbound notifications: the outbox and its dispatcher."""
+"""Outbound notifications: what the domain tells people (intents), the outbox and its
+dispatcher."""

@@ -1,6 +1,7 @@
 """Writing to the outbox, and the dispatcher that sends what is written.
 
-Domain code calls `queue_message` inside its own transaction; it never calls WeChat.
+Domain code writes intents (`notify.intents`) inside its own transaction; it never calls
+WeChat.
 The dispatcher claims due rows in batches (a conditional UPDATE, so two processes never
 send the same row), chooses the channel open now, sends with bounded concurrency, and
 records every attempt.
@@ -22,7 +23,7 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from functools import lru_cache
@@ -33,8 +34,9 @@ from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bangfu_bot.clock import Clock
-from bangfu_bot.dbutil import insert_ignore
+from bangfu_bot.members.service import person_for_openid, secretaries_of
 from bangfu_bot.notify.channels import quiet_until, shorten, window_room
+from bangfu_bot.notify.intents import Todo, write
 from bangfu_bot.notify.models import outbox, outbox_attempts
 from bangfu_bot.notify.platform import ErrorKind, Platform, WeChatAPIError
 from bangfu_bot.settings import Settings
@@ -43,8 +45,6 @@ from bangfu_bot.texts import speaker, texts
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
-# Rows per multi-row insert of `queue_messages`.
-QUEUE_CHUNK = 5_000
 # Rows one dispatcher pass sends at most, so stale claims and the `also` hooks (the mass
 # calls of new broadcasts) are looked at every few seconds even under a big backlog.
 PASS_LIMIT = 2_000
@@ -56,55 +56,6 @@ STALE_CLAIM = timedelta(minutes=5)
 TAKEOVER = timedelta(seconds=30)
 # How much of an `unknown` message its to-do quotes on its first line (the 待办 list).
 UNKNOWN_START = 30
-
-
-def outbox_row(
-    *,
-    key: str,
-    openid: str,
-    kind: str,
-    content: str,
-    reason: str,
-    now: datetime,
-    urgent: bool = False,
-) -> dict[str, Any]:
-    """The one shape of a new outbox row (both queue functions write exactly this)."""
-    return {
-        "idempotency_key": key[:200],
-        "openid": openid,
-        "kind": kind,
-        "content": content,
-        "reason": reason[:200],
-        "urgent": urgent,
-        "status": "pending",
-        "attempts": 0,
-        "next_attempt_at": now,
-        "created_at": now,
-    }
-
-
-async def queue_message(
-    conn: AsyncConnection,
-    *,
-    key: str,
-    openid: str,
-    kind: str,
-    content: str,
-    reason: str,
-    now: datetime,
-    urgent: bool = False,
-) -> None:
-    """Write one outbox row; a second write with the same key is ignored."""
-    await queue_messages(conn, [outbox_row(key=key, openid=openid, kind=kind, content=content,
-                                           reason=reason, now=now, urgent=urgent)])
-
-
-async def queue_messages(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
-    """Write many outbox rows (each made by `outbox_row`) with multi-row inserts in chunks;
-    a row whose key was already written is ignored, as in `queue_message`."""
-    statement = insert_ignore(conn, outbox, ["idempotency_key"])
-    for start in range(0, len(rows), QUEUE_CHUNK):
-        await conn.execute(statement, list(rows[start:start + QUEUE_CHUNK]))
 
 
 def backoff(attempts: int) -> timedelta:
@@ -760,9 +711,6 @@ async def _ask_secretaries(conn: AsyncConnection, *, row: Any, now: datetime, ke
                            text: Callable[[str], str]) -> bool:
     """A `tell_member` to-do, worded by `text(member's name)`, for each branch secretary of
     the row's recipient (the recipient left out); False when there is nobody to ask."""
-    from bangfu_bot.members.service import person_for_openid, secretaries_of
-    from bangfu_bot.todos.service import add_todo
-
     if row.kind == "todo":
         return False  # an official's to-do stays in 待办; escalating it would loop
     person = await person_for_openid(conn, row.openid)
@@ -772,9 +720,8 @@ async def _ask_secretaries(conn: AsyncConnection, *, row: Any, now: datetime, ke
     if not secretaries:
         return False
     told = text(person.name)
-    for secretary_id in secretaries:
-        await add_todo(conn, assignee_id=secretary_id, kind="tell_member", text=told, now=now,
-                       subject_id=person.id, key=f"{key}:{secretary_id}")
+    await write(conn, [Todo(secretary_id, "tell_member", told, f"{key}:{secretary_id}",
+                            subject_id=person.id) for secretary_id in secretaries], now=now)
     return True
 
 

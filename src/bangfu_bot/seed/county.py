@@ -51,9 +51,9 @@ from bangfu_bot.loans.models import loans
 from bangfu_bot.members.models import organisations, people, person_roles
 from bangfu_bot.members.roster import HEADERS, RosterRow, import_roster
 from bangfu_bot.members.service import Person, person_by_id
+from bangfu_bot.notify.intents import add_todo
 from bangfu_bot.reports.fund import reconciliation_fen
 from bangfu_bot.texts import texts
-from bangfu_bot.todos.service import add_todo
 
 __all__ = ["DEMO_COUNTY", "DemoSummary", "add_arguments", "demo_people", "run_seed_demo",
            "seed_demo"]
@@ -829,9 +829,12 @@ class _Cases:
         assignees = await hands(self.conn, TODO_ACTS[kind], case)
         kind = "evaluate" if kind == "evaluating" else kind  # one kind opens both
         for assignee in assignees:
-            # The keys the procedure uses (a returned case's carries when it was returned).
-            key = (f"case:{case_id}:returned:{at.isoformat()}:{assignee}"
-                   if kind == "returned" else f"case:{case_id}:{kind}:{assignee}")
+            # The keys the procedure uses (a returned case's, and an evaluation under way's,
+            # carry when the step began).
+            key = (f"case:{case_id}:returned:{at.isoformat()}:{assignee}" if kind == "returned"
+                   else f"case:{case_id}:evaluating:{at.isoformat()}:{assignee}"
+                   if status == S.UNDER_EVALUATION
+                   else f"case:{case_id}:{kind}:{assignee}")
             await add_todo(self.conn, assignee_id=assignee, kind=kind, text=text, now=at,
                            subject_id=member.id, case_id=case_id, key=key)
 

@@ -17,5 +17,8 @@ todos = Table(
     Column("text", Text, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("done_at", UtcDateTime, nullable=True),
+    Column("key", String(200), nullable=False, unique=True, index=True,
+           comment="names the one to-do: the event that calls for it and whom it is for; "
+                   "a second write of it is ignored (legacy:<id> before 0013)"),
     comment="To-dos (待办), oldest first",
 )

@@ -1,32 +1,17 @@
-"""Creating and listing to-dos (待办); each new one is also pushed to its assignee."""
+"""Reading and finishing to-dos (待办). They are written, and pushed to their assignee, by
+`notify.intents` (`Todo`, `write`, `add_todo`)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu_bot.members.models import people
-from bangfu_bot.members.service import openids_of
-from bangfu_bot.notify.outbox import queue_message
 from bangfu_bot.texts import texts
 from bangfu_bot.todos.models import todos
-
-
-async def add_todo(conn: AsyncConnection, *, assignee_id: int, kind: str, text: str,
-                   now: datetime, subject_id: int | None = None,
-                   case_id: int | None = None, loan_id: int | None = None, key: str) -> int:
-    """Create a to-do and push its text to the assignee's WeChat (once per `key`)."""
-    result = await conn.execute(insert(todos).values(
-        assignee_id=assignee_id, kind=kind, text=text, subject_id=subject_id, case_id=case_id,
-        loan_id=loan_id, created_at=now))
-    todo_id = int(result.inserted_primary_key[0])
-    for openid in await openids_of(conn, assignee_id):
-        await queue_message(conn, key=f"todo:{key}:{openid}", openid=openid, kind="todo",
-                            content=text, reason=f"to-do {kind}", now=now, urgent=False)
-    return todo_id
 
 
 async def open_todos(conn: AsyncConnection, assignee_id: int) -> list[Any]:

@@ -28,10 +28,9 @@ from bangfu_bot.fund import service as fund
 from bangfu_bot.ledger.models import ledger_entries
 from bangfu_bot.members.models import organisations, people, person_roles
 from bangfu_bot.members.service import Person, openids_of, secretaries_of
-from bangfu_bot.notify.outbox import queue_message
+from bangfu_bot.notify.intents import add_todo, tell
 from bangfu_bot.texts import speaker
-from bangfu_bot.todos.models import todos
-from bangfu_bot.todos.service import add_todo, finish_todo
+from bangfu_bot.todos.service import finish_todo
 from bangfu_bot.visits.enums import FESTIVALS, AssignedAs, Occasion, Source
 from bangfu_bot.visits.festivals import default_deadline, festival_after
 from bangfu_bot.visits.models import visit_campaigns, visit_sends, visits
@@ -394,10 +393,11 @@ async def open_event_visit(conn: AsyncConnection, *, secretary: Person, member_n
         campaign_id=campaign_id, person_id=member.id, branch_id=secretary.branch_id,
         source=Source.EVENT, assignee_id=secretary.id, assigned_as=AssignedAs.OPENER))
     # The secretary reads the answer right now: the to-do needs no push of its own.
-    todo_id = inserted_id(await conn.execute(insert(todos).values(
-        assignee_id=secretary.id, kind=TODO_KIND, subject_id=member.id, created_at=now,
-        text=say("event_todo", name=member.name, kind=what,
-                 deadline=short_day(deadline)))))
+    todo_id = await add_todo(conn, assignee_id=secretary.id, kind=TODO_KIND,
+                             subject_id=member.id, now=now, push=False,
+                             key=f"visit:{campaign_id}:list:{secretary.id}",
+                             text=say("event_todo", name=member.name, kind=what,
+                                      deadline=short_day(deadline)))
     await _sent(conn, campaign_id, secretary.id, "list", now, todo_id)
     return say("event_opened", name=member.name, kind=what, deadline=short_day(deadline),
                standard=standard_text(cash_fen, goods))
@@ -667,11 +667,9 @@ async def _remind(conn: AsyncConnection, campaign: Any, days: int, *, today: dat
         text = say("reminder", campaign=campaign.name, deadline=short_day(campaign.deadline),
                    when=say("due_today") if left == 0 else say("due_in", days=left),
                    count=len(names), names=_names(names))
-        for openid in openids:
-            await queue_message(conn, key=f"visit:{campaign.id}:{assignee_id}:{what}:{openid}",
-                                openid=openid, kind="visit_reminder", content=text,
-                                reason=f"visit reminder, {days} days before the deadline",
-                                now=now)
+        await tell(conn, assignee_id, text, key=f"visit:{campaign.id}:{assignee_id}:{what}",
+                   kind="visit_reminder", now=now,
+                   reason=f"visit reminder, {days} days before the deadline")
         await _sent(conn, campaign.id, assignee_id, what, now)
         sent += 1
     return sent

@@ -30,7 +30,7 @@ from bangfu_bot.db import Availability, unavailable
 from bangfu_bot.dbutil import in_list, rows_in, upsert
 from bangfu_bot.group_commit import Batch, GroupCommitter, Hints, current_batch, write
 from bangfu_bot.metrics import Metrics
-from bangfu_bot.notify.outbox import queue_message
+from bangfu_bot.notify.intents import tell_user
 from bangfu_bot.wechat.crypto import PushRejected
 from bangfu_bot.wechat.inbound import metric_kind, read_inbound
 from bangfu_bot.wechat.models import inbound_messages, wechat_users
@@ -280,12 +280,12 @@ class Inbox:
         self, conn: AsyncConnection, message: Inbound, reply: str | None
     ) -> None:
         if reply:
-            await queue_message(
+            await tell_user(
                 conn,
+                message.openid,
+                reply,
                 key=f"reply:{message.dedupe_key}",
-                openid=message.openid,
                 kind="late_reply",
-                content=reply,
                 reason="answer to a message that could not be answered in time",
                 urgent=True,
                 now=self._clock.now(),
