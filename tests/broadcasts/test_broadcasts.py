@@ -84,13 +84,12 @@ async def test_a_token_expiring_between_mass_calls_is_refreshed_and_none_is_lost
         await broadcasts.create(conn, author=None, text="明天开会。",
                                 audience="branch:桃源村党支部", training=False,
                                 now=bot.clock.now(), tz=bot.services.settings.tz)
-    bot.api.delay_next("message/mass/send", 0.3)  # the first call is slow...
-
-    async def expire_during_the_first_call() -> None:
-        await asyncio.sleep(0.1)
-        bot.api.expire_tokens()  # ...and the token runs out meanwhile
-
-    await asyncio.gather(bot.flush_outbox(), expire_during_the_first_call())
+    held = bot.api.hold_next("message/mass/send")  # the first call is under way...
+    sending = asyncio.create_task(bot.flush_outbox())
+    await asyncio.wait_for(held.arrived.wait(), 10)
+    bot.api.expire_tokens()  # ...when the token runs out
+    held.release()
+    await sending
     jobs = bot.api.mass_jobs()
     assert len(jobs) == 3
     reached = sorted(openid for job in jobs for openid in job.attempted)

@@ -437,14 +437,10 @@ async def test_a_day_of_downtime_is_caught_up_at_start(bot: Any, county: Any, ch
     await bot.server.close()  # the bot is down over the end of the notice period
     bot.clock.advance(days=8)
     again = await start_bot()  # nobody runs the jobs by hand: the start-up catch-up does
-    for _ in range(100):
-        async with again.services.engine.connect() as conn:
-            status = (await conn.execute(select(cases.c.status))).scalar_one()
-            runs = {row.job_id: row for row in (await conn.execute(select(job_runs))).all()}
-        done = runs.get("cases.close_due_notices")
-        # The job's run is recorded just after its work commits: wait for both.
-        if status == "notice_closed" and done and done.last_success_at == again.clock.now():
-            break
-        await asyncio.sleep(0.05)
+    # It ends after each job's work and run record have committed.
+    await asyncio.wait_for(again.services.caught_up.wait(), 30)
+    async with again.services.engine.connect() as conn:
+        status = (await conn.execute(select(cases.c.status))).scalar_one()
+        runs = {row.job_id: row for row in (await conn.execute(select(job_runs))).all()}
     assert status == "notice_closed"
     assert runs["cases.close_due_notices"].last_success_at == again.clock.now()

@@ -54,17 +54,6 @@ async def attempts_of(bot: Any, row: Any) -> list[tuple[str, int]]:
             if a.outbox_id == row.id]
 
 
-async def wait_for(bot: Any, key: str, status: str, channel: str | None) -> bool:
-    """Whether the row reaches (status, channel) within two seconds."""
-    deadline = time.monotonic() + 2
-    while time.monotonic() < deadline:
-        row = (await by_key(bot)).get(key)
-        if row is not None and (row.status, row.channel) == (status, channel):
-            return True
-        await asyncio.sleep(0.01)
-    return False
-
-
 async def test_many_rows_each_sent_exactly_once_and_each_users_in_order(bot: Any) -> None:
     writers = [f"o-writer-{n}" for n in range(3)]
     for openid in writers:
@@ -114,12 +103,14 @@ async def test_calls_are_made_concurrently(bot: Any) -> None:
     for openid in openids:
         bot.api.follow(openid)
     await queue_all(bot, [notice(o, f"slow:{o}", "通知", bot) for o in openids])
-    bot.api.latency_s = 0.1  # one at a time this would take 4 s; eight at a time 0.5 s
-    started = time.monotonic()
-    await bot.flush_outbox()
-    took = time.monotonic() - started
+    held = bot.api.hold_next("message/template/send", times=8)
+    sending = asyncio.create_task(bot.flush_outbox())
+    # WeChat holds the first calls: all eight are under way at once, none waits for another.
+    await asyncio.wait_for(held.arrived.wait(), 10)
+    assert bot.api.sent_templates() == []
+    held.release()
+    await sending
     assert len(bot.api.sent_templates()) == 40
-    assert took < 2.5, f"40 calls of 0.1 s took {took:.2f} s"
 
 
 async def test_a_batch_with_mixed_outcomes_records_each(bot: Any, county: Any,
@@ -163,13 +154,16 @@ async def test_a_batch_with_mixed_outcomes_records_each(bot: Any, county: Any,
 
 async def test_a_row_is_marked_with_its_channel_before_the_call(bot: Any) -> None:
     bot.api.follow("o-a")
-    bot.api.delay_next("message/template/send", 1.0)
+    held = bot.api.hold_next("message/template/send")
     await queue_all(bot, [notice("o-a", "held", "通知", bot)])
     sending = asyncio.create_task(bot.flush_outbox())
+    await asyncio.wait_for(held.arrived.wait(), 10)
     # While WeChat holds the call, the row says it is out by template: a process killed now
     # leaves that trace for `_recover_stale_claims`.
-    assert await wait_for(bot, "held", "sending", "template")
+    row = (await by_key(bot))["held"]
+    assert (row.status, row.channel) == ("sending", "template")
     assert bot.api.sent_templates() == []
+    held.release()
     await sending
     assert (await by_key(bot))["held"].status == "sent"
 
@@ -180,12 +174,17 @@ async def test_stopping_mid_batch_returns_rows_not_yet_called(start_bot: Any) ->
     openids = [f"o-stop-{n}" for n in range(4)]
     for openid in openids:
         bot.api.follow(openid)
-    bot.api.delay_next("message/template/send", 1.0)
+    held = bot.api.hold_next("message/template/send")
     await queue_all(bot, [notice(o, f"stop:{o}", "通知", bot) for o in openids])
     dispatcher = bot.services.dispatcher
     dispatcher.wake()
-    assert await wait_for(bot, "stop:o-stop-0", "sending", "template")
-    await dispatcher.close()  # the call under way finishes; the others are not made
+    await asyncio.wait_for(held.arrived.wait(), 10)
+    row = (await by_key(bot))["stop:o-stop-0"]
+    assert (row.status, row.channel) == ("sending", "template")
+    # WeChat answers once close() has begun (it marks the dispatcher stopping before it
+    # first waits): the call under way finishes; the others are not made.
+    asyncio.get_running_loop().call_soon(held.release)
+    await dispatcher.close()
     statuses = {key: (row.status, row.channel) for key, row in (await by_key(bot)).items()}
     assert statuses == {"stop:o-stop-0": ("sent", "template"),
                         **{f"stop:{o}": ("pending", None) for o in openids[1:]}}
@@ -227,13 +226,15 @@ async def test_a_process_killed_mid_dispatch_of_ten_thousand_rows(
     """`serve` as a real process, SIGKILLed while it sends 10,000 templates; a restarted bot
     on the same store sends each row exactly once, or says why not."""
     import signal
-    import socket
     import sys
     from datetime import UTC, datetime, timedelta
 
     from bangfu_bot import db
     from tests.test_cli_wechat import real_env
 
+    # The process runs on the real clock: so does the fake WeChat, or the tokens it hands
+    # that process would have expired by the fixture's date when the restart uses them.
+    clock.set(datetime.now(UTC))
     fake_api.add_template(TEMPLATE, TEMPLATE_KEYS)
     openids = [f"o-kill-{n}" for n in range(10_000)]
     for openid in openids:
@@ -244,17 +245,21 @@ async def test_a_process_killed_mid_dispatch_of_ten_thousand_rows(
         await queue_messages(conn, [outbox_row(
             key=f"kill:{openid}", openid=openid, kind="notice", content="明天上午九点开会。",
             reason="test", now=datetime.now(UTC), urgent=True) for openid in openids])
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {**real_env(database_url, fake_api_url, tmp_path), "BANGFU_PORT": str(port),
+    await engine.dispose()  # the process has the store to itself
+    # Nothing here talks to the process's webhook: port 0 lets it bind any free port, where
+    # a port picked beforehand could be taken by someone else before the process binds it.
+    env = {**real_env(database_url, fake_api_url, tmp_path), "BANGFU_PORT": "0",
            "BANGFU_HOST": "127.0.0.1", "BANGFU_WECHAT_TEMPLATE_ID": TEMPLATE}
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bangfu_bot.cli", "serve", env={"PATH": "/usr/bin:/bin", **env},
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    log = tmp_path / "serve.log"
+    with log.open("wb") as written:  # the process keeps its own descriptor
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bangfu_bot.cli", "serve", env={"PATH": "/usr/bin:/bin", **env},
+            stdout=asyncio.subprocess.DEVNULL, stderr=written)
     deadline = time.monotonic() + 120
-    while len(fake_api.sent_templates()) < 1_000 and time.monotonic() < deadline:
+    while (len(fake_api.sent_templates()) < 1_000 and process.returncode is None
+           and time.monotonic() < deadline):
         await asyncio.sleep(0.02)
+    assert process.returncode is None, log.read_text(errors="replace")[-2000:]
     process.send_signal(signal.SIGKILL)  # no shutdown, no finally: rows left as they were
     await process.wait()
     before_restart = len(fake_api.sent_templates())

@@ -272,17 +272,15 @@ async def test_the_mark_is_committed_before_the_call_and_only_for_it(start_bot: 
         bot.api.follow(openid)
         await bot.driver().text(openid, "你好")
     await queue_notice(bot, ["o-a", "o-b", "o-c"])
-    bot.api.delay_next("message/custom/send", 1.0)
+    held = bot.api.hold_next("message/custom/send")
     sending = asyncio.create_task(bot.flush_outbox())
-    deadline = time.monotonic() + 2
-    while time.monotonic() < deadline:  # read on another connection: only what committed
-        marked = {openid: row.calling_at is not None
-                  for openid, row in (await by_openid(bot)).items()}
-        if any(marked.values()):
-            break
-        await asyncio.sleep(0.01)
+    await asyncio.wait_for(held.arrived.wait(), 10)  # o-a's call is under way, held by WeChat
+    # Read on another connection: only what committed.
+    marked = {openid: row.calling_at is not None
+              for openid, row in (await by_openid(bot)).items()}
     assert marked == {"o-a": True, "o-b": False, "o-c": False}
-    assert bot.api.sent_texts() == []  # o-a's call is under way, held by WeChat
+    assert bot.api.sent_texts() == []
+    held.release()
     await sending
     assert {row.status for row in (await by_openid(bot)).values()} == {"sent"}
 

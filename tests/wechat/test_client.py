@@ -245,17 +245,18 @@ async def test_no_second_refresh_when_another_process_already_refreshed(
     await client.access_token()
     # Hold our call on the platform while another process force-refreshes the token,
     # which invalidates the one our call carries.
-    fake.delay_next("message/custom/send", 0.3)
+    held = fake.hold_next("message/custom/send")
+    sending = asyncio.create_task(client.send_text(openid="u1", content="您好"))
+    await asyncio.wait_for(held.arrived.wait(), 10)
 
-    async def other_process_refreshes() -> None:
-        body = {"grant_type": "client_credential", "appid": APPID, "secret": SECRET,
-                "force_refresh": True}
-        async with session.post(f"{fake.base_url}/cgi-bin/stable_token", json=body) as resp:
-            answer = await resp.json()
-        expires_at = clock.now() + timedelta(seconds=answer["expires_in"])
-        await store.save(APPID, StoredToken(answer["access_token"], expires_at))
-
-    await asyncio.gather(client.send_text(openid="u1", content="您好"), other_process_refreshes())
+    body = {"grant_type": "client_credential", "appid": APPID, "secret": SECRET,
+            "force_refresh": True}
+    async with session.post(f"{fake.base_url}/cgi-bin/stable_token", json=body) as resp:
+        answer = await resp.json()
+    expires_at = clock.now() + timedelta(seconds=answer["expires_in"])
+    await store.save(APPID, StoredToken(answer["access_token"], expires_at))
+    held.release()
+    await sending
 
     assert [c.errcode for c in calls_to(fake, "message/custom/send")] == [40001, 0]
     assert len(forced_refreshes(fake)) == 1  # the other process's, not ours
@@ -317,7 +318,7 @@ async def test_timeout_is_a_retryable_network_error(fake, make_client, reported)
     chatting(fake, "u1")
     client = make_client(fake.base_url, timeout_s=0.2)
     await client.access_token()
-    fake.delay_next("message/custom/send", 5)
+    fake.hold_next("message/custom/send")  # answered only when the fake stops
 
     with pytest.raises(WeChatAPIError) as caught:
         await client.send_text(openid="u1", content="您好")
@@ -651,16 +652,25 @@ async def test_fake_plain_token_endpoint_keeps_the_previous_token_five_minutes(
 
 
 class LaggingStore(MemoryTokenStore):
-    """A shared token store whose reads take a while and return what was stored when they
-    began (a database read's snapshot), like a busy database under a process's calls."""
+    """A shared token store whose next read, once `lag_next()` is called, returns what was
+    stored when it began (a database read's snapshot) only when the test `ends` it, like a
+    busy database under a process's calls."""
 
-    def __init__(self, lag_s: float) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.lag_s = lag_s
+        self.lagging = False
+        self.began = asyncio.Event()
+        self.ends = asyncio.Event()
+
+    def lag_next(self) -> None:
+        self.lagging = True
 
     async def load(self, appid: str) -> StoredToken | None:
         seen = await super().load(appid)
-        await asyncio.sleep(self.lag_s)
+        if self.lagging:
+            self.lagging = False
+            self.began.set()
+            await self.ends.wait()
         return seen
 
 
@@ -668,18 +678,20 @@ async def test_a_read_begun_before_a_refresh_does_not_bring_the_old_token_back(
     fake, make_client
 ):
     chatting(fake, "u1")
-    store = LaggingStore(lag_s=0.2)
+    store = LaggingStore()
     await make_client(fake.base_url, token_store=store).access_token()  # a process now gone
     fake.expire_tokens()  # the platform has let that token go; the store still holds it
     client = make_client(fake.base_url, token_store=store)  # the restarted process
 
-    async def later(delay_s: float) -> None:
-        await asyncio.sleep(delay_s)
-        await client.send_text(openid="u1", content="您好")
-
-    # The first call meets the expired token and refreshes it; the second begins its read
-    # of the store before that refresh is saved; the third starts after.
-    await asyncio.gather(later(0), later(0.25), later(0.5))
+    # One call begins its read of the store before the refresh is saved, and ends it after;
+    # meanwhile another call meets the expired token and refreshes it; a third starts after.
+    store.lag_next()
+    lagging = asyncio.create_task(client.send_text(openid="u1", content="您好"))
+    await asyncio.wait_for(store.began.wait(), 10)
+    await client.send_text(openid="u1", content="您好")
+    store.ends.set()
+    await lagging
+    await client.send_text(openid="u1", content="您好")
 
     sends = [c.errcode for c in calls_to(fake, "message/custom/send")]
     assert [code for code in sends if code] == [42001]  # only the first met the old token

@@ -13,7 +13,14 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from bangfu_bot.app import StartupError, create_app
-from tests.wechat.test_webhook import OPENID, CountingBot, _lock_store, stored_pushes
+from tests.wechat.test_webhook import (
+    OPENID,
+    CountingBot,
+    _lock_store,
+    metric,
+    stored_pushes,
+    until,
+)
 
 
 def break_journal(bot: Any) -> Any:
@@ -37,12 +44,16 @@ async def health(bot: Any) -> tuple[int, dict[str, Any]]:
 
 async def test_an_unwritable_journal_never_answers_success_for_what_is_not_stored(
         start_bot: Any) -> None:
-    bot = await start_bot(bot=CountingBot(delay=0.3), reply_budget_s="0.1")
+    counting = CountingBot(held=True)
+    bot = await start_bot(bot=counting, reply_budget_s="0.1")
     mend = break_journal(bot)
     driver = bot.driver("safe", tries=1)
-    # Each answer takes 0.3 s, past the budget: it cannot be journaled, so the webhook waits
-    # for the commit (well inside WeChat's 5 s) and answers it passively.
-    deliveries = await asyncio.gather(*(driver.text(f"o-{n}", f"第{n}条") for n in range(5)))
+    # The answers are held past the budget: they cannot be journaled, so the webhook waits
+    # for the commit (well inside WeChat's 5 s) and answers them passively.
+    sending = [asyncio.create_task(driver.text(f"o-{n}", f"第{n}条")) for n in range(5)]
+    await until(lambda: metric(bot, "bangfu_shed_pushes_total", reason="unheld") == 5)
+    counting.release.set()
+    deliveries = await asyncio.gather(*sending)
     assert all(d.statuses == [200] and d.body != "success" for d in deliveries)
     assert await stored_pushes(bot) == 5
     status, body = await health(bot)

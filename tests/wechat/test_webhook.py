@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -21,6 +22,21 @@ OPENID = "o6_bmjrPTlm6_2sgVt7hMZOPfL2M"
 async def stored_pushes(bot: Any) -> int:
     async with bot.services.engine.connect() as conn:
         return (await conn.execute(select(func.count()).select_from(inbound_messages))).scalar()
+
+
+def metric(bot: Any, name: str, **labels: str) -> float:
+    """A sample of the bot's /metrics (0 if it was never counted)."""
+    return bot.services.metrics.registry.get_sample_value(name, labels) or 0.0
+
+
+async def until(condition: Callable[[], bool], timeout: float = 10) -> None:
+    """Wait until `condition()` holds, looking again each time the loop has turned (the
+    timeout only turns a hang into a failure)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        assert loop.time() < deadline, "the condition never came true"
+        await asyncio.sleep(0.005)
 
 
 async def post_raw(bot: Any, query: dict[str, str], body: bytes) -> tuple[int, str]:
@@ -218,25 +234,37 @@ async def test_photo_and_location_get_a_plain_answer(bot: Any) -> None:
 
 
 class CountingBot:
-    """Counts how often it is asked, optionally slowly; answers with the count."""
+    """Counts how often it is asked; answers with the count. A `held` one answers only once
+    the test sets `release`, so a push stays under way for as long as a test needs it to,
+    with no race against a timer; `started` is set when it is first asked."""
 
-    def __init__(self, delay: float = 0.0) -> None:
+    def __init__(self, held: bool = False) -> None:
         self.calls = 0
-        self.delay = delay
+        self.started = asyncio.Event()
+        self.release = asyncio.Event()
+        if not held:
+            self.release.set()
 
     async def handle(self, conn: Any, message: Any, now: Any) -> str:
         self.calls += 1
-        await asyncio.sleep(self.delay)
+        self.started.set()
+        await self.release.wait()
         return f"第{self.calls}次处理：{message.content}"
 
 
 async def test_same_msgid_three_times_at_once_is_handled_once(start_bot: Any) -> None:
-    counting = CountingBot(delay=0.3)
+    counting = CountingBot(held=True)
     bot = await start_bot(bot=counting)
     driver = bot.driver("safe")
     query, body = driver.envelope(driver.message_xml(OPENID, "text", {"Content": "申请"}, 77),
                                   OPENID)
-    deliveries = await asyncio.gather(*(driver.post(query, body, OPENID) for _ in range(3)))
+    # The push is under way when WeChat sends it twice more.
+    first = asyncio.create_task(driver.post(query, body, OPENID))
+    await asyncio.wait_for(counting.started.wait(), 10)
+    copies = [asyncio.create_task(driver.post(query, body, OPENID)) for _ in range(2)]
+    await until(lambda: metric(bot, "bangfu_duplicates_total", stage="in_flight") == 2)
+    counting.release.set()
+    deliveries = await asyncio.gather(first, *copies)
     assert {d.text for d in deliveries} == {"第1次处理：申请"}
     assert counting.calls == 1
     assert await stored_pushes(bot) == 1
@@ -278,12 +306,26 @@ class BatchRecordingBot:
 async def test_one_user_in_order_other_users_share_the_transaction(start_bot: Any) -> None:
     recorder = BatchRecordingBot()
     bot = await start_bot(bot=recorder, batch_window_ms="100")
-    recorder.committer = bot.services.inbox._committer
+    inbox = bot.services.inbox
+    committer = recorder.committer = inbox._committer
+    # The writer is busy with a transaction of its own, so the pushes queue behind it, and
+    # what shares the next transaction does not depend on when each push arrives.
+    busy, done = asyncio.Event(), asyncio.Event()
+
+    async def occupy(conn: Any) -> None:
+        busy.set()
+        await done.wait()
+
+    occupying = committer.enqueue(occupy)
+    await asyncio.wait_for(busy.wait(), 10)
     driver = bot.driver()
     a1 = asyncio.create_task(driver.text("user-a", "a-1"))
-    await asyncio.sleep(0.02)
+    await until(lambda: inbox.under_way == 1)
     a2 = asyncio.create_task(driver.text("user-a", "a-2"))
     b1 = asyncio.create_task(driver.text("user-b", "b-1"))
+    await until(lambda: inbox.under_way == 3)
+    done.set()
+    await occupying
     replies = [(await task).text for task in (a1, a2, b1)]
     assert replies == ["a-1", "a-2", "b-1"]
     # User B rides in user A's transaction; A's second message waits for the first's commit.
@@ -315,37 +357,45 @@ async def wait_for_texts(api: Any, openid: str, count: int = 1, timeout: float =
 
 
 async def test_slow_answer_leaves_as_a_customer_service_message(start_bot: Any) -> None:
-    bot = await start_bot(bot=CountingBot(delay=0.8), reply_budget_s="0.2")
+    counting = CountingBot(held=True)  # still working on it when the budget is spent
+    bot = await start_bot(bot=counting, reply_budget_s="0.2")
     delivery = await bot.driver().text(OPENID, "慢一点")
     assert delivery.body == "success" and not delivery.shown_error
+    counting.release.set()
     assert await wait_for_texts(bot.api, OPENID) == ["第1次处理：慢一点"]
     metrics = await (await bot.session.get(bot.url("/metrics"))).text()
     assert 'bangfu_reply_seconds_count{channel="late"} 1.0' in metrics
 
 
 class EchoBot:
-    """Answers with what it was sent, slowly; notes the most pushes ever under way."""
+    """Answers with what it was sent once the test sets `release`; notes the most pushes
+    ever under way."""
 
-    def __init__(self, delay: float) -> None:
-        self.delay = delay
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
         self.inbox: Any = None
         self.most_under_way = 0
 
     async def handle(self, conn: Any, message: Any, now: Any) -> str:
         self.most_under_way = max(self.most_under_way, self.inbox.under_way)
-        await asyncio.sleep(self.delay)
+        await self.release.wait()
         return f"收到：{message.content}"
 
 
 async def test_overload_is_answered_at_once_and_every_member_still_gets_an_answer(
         start_bot: Any) -> None:
-    echo = EchoBot(delay=0.05)
+    echo = EchoBot()
     bot = await start_bot(bot=echo, max_inflight="4")
     echo.inbox = bot.services.inbox
     driver = bot.driver("safe")
     users = [f"user-{n}" for n in range(20)]
-    deliveries = await asyncio.gather(*(driver.text(user, f"第{n}条")
-                                        for n, user in enumerate(users)))
+    sending = [asyncio.create_task(driver.text(user, f"第{n}条"))
+               for n, user in enumerate(users)]
+    # While the answers are held, every push is either under way or answered at once.
+    inbox = bot.services.inbox
+    await until(lambda: sum(task.done() for task in sending) + inbox.under_way == len(users))
+    echo.release.set()
+    deliveries = await asyncio.gather(*sending)
     assert not any(d.shown_error for d in deliveries)
     assert all(d.tries == 1 for d in deliveries)  # nobody waited into a platform retry
     passive = {user for user, d in zip(users, deliveries, strict=True) if d.text}

@@ -4,7 +4,7 @@ A real aiohttp server with the platform's request and answer shapes, error codes
 (customer-service windows, template field rules, 4 mass messages a month, one mass send a day
 on a subscription account, tag limits),
 used by the tests, the sandbox page and the demo. Errors and slow answers can be injected
-per endpoint, every call can be given the platform's round-trip time (`latency_s`, for the
+per endpoint (or a call held until a test releases it), every call can be given the platform's round-trip time (`latency_s`, for the
 bench), and everything it was sent is recorded in `calls`.
 """
 
@@ -117,6 +117,21 @@ class QRCode:
 
 
 @dataclass
+class Hold:
+    """Calls held by `hold_next` until `release()`: a test acts while they are under way,
+    with no race against a timer. `arrived` is set once all of them are held."""
+
+    times: int
+    held: int = 0
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    released: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def release(self) -> None:
+        """Let the held calls (and any later ones this hold would take) be answered."""
+        self.released.set()
+
+
+@dataclass
 class _Token:
     value: str
     expires_at: datetime
@@ -167,7 +182,8 @@ class FakeWeChatAPI:
         # Failures by time (until an instant of the fake's clock) and by chance (a rate).
         self._failing_until: dict[str, tuple[datetime, int]] = {}
         self._failing_at_random: dict[str, tuple[float, int, random.Random]] = {}
-        self._delays: defaultdict[str, deque[float]] = defaultdict(deque)
+        self._delays: defaultdict[str, deque[float | Hold]] = defaultdict(deque)
+        self._holds: list[Hold] = []
         self._stopping = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self._routes: dict[str, tuple[str, Handler, bool]] = {
@@ -212,8 +228,11 @@ class FakeWeChatAPI:
         return self.base_url
 
     async def stop(self) -> None:
-        """Stop serving; requests still held by `delay_next` are released first."""
+        """Stop serving; requests still held by `delay_next` or `hold_next` are released
+        first."""
         self._stopping.set()
+        for hold in self._holds:
+            hold.release()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -266,6 +285,13 @@ class FakeWeChatAPI:
         """Hold the next `times` calls to an endpoint for `seconds` of real time."""
         self._delays[self._known(endpoint)].extend([seconds] * times)
 
+    def hold_next(self, endpoint: str, times: int = 1) -> Hold:
+        """Hold the next `times` calls to an endpoint until the returned hold is released."""
+        hold = Hold(times)
+        self._delays[self._known(endpoint)].extend([hold] * times)
+        self._holds.append(hold)
+        return hold
+
     def _known(self, endpoint: str) -> str:
         endpoint = endpoint.removeprefix("/").removeprefix("cgi-bin/")
         if endpoint not in self._routes:
@@ -289,6 +315,13 @@ class FakeWeChatAPI:
         if not queue:
             return
         seconds = queue.popleft()
+        if isinstance(seconds, Hold):  # held until the test releases it, not for a time
+            hold = seconds
+            hold.held += 1
+            if hold.held == hold.times:
+                hold.arrived.set()
+            await hold.released.wait()
+            return
         # Waiting on the stop event lets stop() release held requests instead of the
         # server waiting for them; the request is then handled like any other.
         try:
