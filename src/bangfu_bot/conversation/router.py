@@ -34,6 +34,7 @@ from bangfu_bot.conversation import store
 from bangfu_bot.conversation.engine import ActionResult, Engine, Input, Session, Turn
 from bangfu_bot.conversation.flows import Flow, load_flows
 from bangfu_bot.conversation.loan_actions import LOAN_ACTIONS, TODO_FLOWS
+from bangfu_bot.group_commit import UnitOfWork
 from bangfu_bot.ledger import service as ledger
 from bangfu_bot.loans.service import Terms as LoanTerms
 from bangfu_bot.members import service as members
@@ -121,11 +122,13 @@ class ChatBot:
             return None
         if message.is_event and message.event in SILENT_EVENTS:
             return None
-        dialogue = await store.load(conn, message.openid)
-        person = await members.person_for_openid(conn, message.openid)
+        # The push's unit of work (a group commit's, with the batch's prefetched reads).
+        uow = UnitOfWork.of(conn)
+        dialogue = await store.load(uow, message.openid)
+        person = await members.person_for_openid(conn, message.openid, uow)
         ctx = Context(conn, message.openid, person, dialogue, now, message)
         replies = await self._route(ctx)
-        await store.save(conn, message.openid, dialogue, now)
+        await store.save(uow, message.openid, dialogue, now)
         return await self._deliver(ctx, replies)
 
     # --- routing -------------------------------------------------------------------------------
