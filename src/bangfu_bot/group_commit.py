@@ -148,7 +148,9 @@ class UnitOfWork:
         if not self._deferring:
             await self.conn.execute(statement, row)
             return
-        self.wrote(statement.table.name, row)
+        table = statement.table.name
+        if table in self._readers:  # (the rule's test, done here: most rows need no call)
+            self.wrote(table, row)
         self._writes.setdefault(id(statement), (statement, []))[1].append(row)
 
     def wrote(self, table: str, row: dict[str, Any] | None = None) -> None:

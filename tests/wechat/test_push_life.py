@@ -250,6 +250,20 @@ async def test_not_late_after_all_is_answered_as_usual(life: Harness) -> None:
     assert await life.late_replies(message) == []
 
 
+async def test_a_step_that_breaks_still_ends_the_push(life: Harness,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(key: str) -> None:
+        raise OSError("the journal's disk is gone")
+
+    monkeypatch.setattr(life.spool, "resolve", broken)
+    message = life.message()
+    life.spool.add(message.dedupe_key, message.xml)
+    answer = life.inbox.submit(message, late=True)
+    push = life.inbox.push_of(message)
+    assert (await answer).status is S.UNAVAILABLE  # never left hanging
+    assert push is not None and push.state is S.JOURNALED and life.inbox.under_way == 0
+
+
 # --- the moves ---------------------------------------------------------------------------
 
 

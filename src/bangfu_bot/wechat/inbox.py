@@ -20,7 +20,8 @@ A push's life is a `Push` moving through `PushState`s, read top to bottom in `In
 HANDLED, DUPLICATE, FAILED and UNAVAILABLE end a push the webhook still waits for; a late
 one (the webhook stopped waiting and journaled it) ends LATE, answered through the outbox,
 or JOURNALED, left to the replayer. A push moves by callbacks on its units' futures, never
-in a task of its own (a task per push was a tenth of the message path's CPU).
+in a task of its own (a task per push was a tenth of the message path's CPU); every such
+step ends the push whatever goes wrong (`_give_up`).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
 from sqlalchemy import exc as sa_exc
@@ -175,14 +176,17 @@ class Inbox:
         shared transaction committed (or failed)."""
         if push.state is S.RECEIVED:
             push.move(S.QUEUED)
-        message, late = push.message, push.late
-        ran = self._committer.enqueue(lambda uow: self._work(uow, message, late),
+        message = push.message
+        ran = self._committer.enqueue(partial(self._work, message=message, late=push.late),
                                       Hints(message.openid, message.dedupe_key))
-        self._then(push, ran, self._ran)
+        ran.add_done_callback(partial(self._ran, push))
 
-    async def _work(self, uow: UnitOfWork, message: Inbound, late: bool) -> Outcome:
+    async def _work(self, uow: UnitOfWork, *, message: Inbound, late: bool) -> Outcome:
         """The push's unit, in the shared transaction: the stored answer, or the bot's."""
-        stored = await stored_answer(uow, message.dedupe_key)
+        stored = uow.get(ANSWERS, message.dedupe_key)
+        if stored is UNKNOWN:
+            stored = (await uow.conn.execute(
+                _STORED.where(inbound_messages.c.dedupe_key == message.dedupe_key))).first()
         if stored is not None:
             if late:
                 await self._queue_late_reply(uow.conn, message, stored.reply_text)
@@ -200,26 +204,29 @@ class Inbox:
     def _ran(self, push: Push, ran: asyncio.Future[Any]) -> None:
         """The unit's transaction ended: its outcome, or a failure sorted (tried again,
         apologised for, or left for later when the database is away)."""
-        if ran.cancelled():
-            self._queue(push)  # its transaction never ran it: run it again
-            return
-        error = ran.exception()
-        if error is None:
-            self._committed(push, ran.result())
-            return
-        cause = unavailable(error)
-        if cause is not None:
-            # One line when the outage starts and one when it ends, with a count: not a
-            # line, let alone a traceback, per push while it lasts.
-            self.availability.failed(cause)
-            self._committed(push, UNAVAILABLE)
-        elif isinstance(error, sa_exc.IntegrityError) and push.tries == 0:
-            push.tries += 1
-            self._queue(push)  # another process recorded it first: read its answer
-        else:
-            log.error("push %s failed in the bot", push.message.dedupe_key[:24],
-                      exc_info=error)
-            self._record_failure(push)
+        try:
+            if ran.cancelled():
+                self._queue(push)  # its transaction never ran it: run it again
+                return
+            error = ran.exception()
+            if error is None:
+                self._committed(push, ran.result())
+                return
+            cause = unavailable(error)
+            if cause is not None:
+                # One line when the outage starts and one when it ends, with a count: not a
+                # line, let alone a traceback, per push while it lasts.
+                self.availability.failed(cause)
+                self._committed(push, UNAVAILABLE)
+            elif isinstance(error, sa_exc.IntegrityError) and push.tries == 0:
+                push.tries += 1
+                self._queue(push)  # another process recorded it first: read its answer
+            else:
+                log.error("push %s failed in the bot", push.message.dedupe_key[:24],
+                          exc_info=error)
+                self._record_failure(push)
+        except Exception:  # noqa: BLE001 - the answer must always settle
+            self._give_up(push)
 
     def _record_failure(self, push: Push) -> None:
         """Still QUEUED: a unit of its own records the apology (and queues it if late)."""
@@ -231,19 +238,20 @@ class Inbox:
                 await self._queue_late_reply(uow.conn, message, apology)
             return Outcome(apology, S.FAILED)
 
-        self._then(push, self._committer.enqueue(work), self._failure_recorded)
+        self._committer.enqueue(work).add_done_callback(partial(self._failure_recorded, push))
 
     def _failure_recorded(self, push: Push, ran: asyncio.Future[Any]) -> None:
-        error = ran.exception() if not ran.cancelled() else None
-        if ran.cancelled():
-            self._committed(push, UNAVAILABLE)
-        elif error is None:
-            self._committed(push, ran.result())
-        elif isinstance(error, sa_exc.IntegrityError):
-            push.tries = 0  # recorded meanwhile by another process: read its answer
-            self._queue(push)
-        else:
-            self._committed(push, UNAVAILABLE)
+        try:
+            error = ran.exception() if not ran.cancelled() else None
+            if error is None:
+                self._committed(push, UNAVAILABLE if ran.cancelled() else ran.result())
+            elif isinstance(error, sa_exc.IntegrityError):
+                push.tries = 0  # recorded meanwhile by another process: read its answer
+                self._queue(push)
+            else:
+                self._committed(push, UNAVAILABLE)
+        except Exception:  # noqa: BLE001 - the answer must always settle
+            self._give_up(push)
 
     def _committed(self, push: Push, outcome: Outcome) -> None:
         """HANDLED, DUPLICATE, FAILED or UNAVAILABLE: the end for a push the webhook waits
@@ -264,20 +272,22 @@ class Inbox:
             reply = outcome.reply
             queued = self._committer.enqueue(
                 lambda uow: self._queue_late_reply(uow.conn, push.message, reply))
-            self._then(push, queued, lambda push, done: self._late_reply_queued(
-                push, outcome, done))
+            queued.add_done_callback(partial(self._late_reply_queued, push, outcome))
 
     def _late_reply_queued(self, push: Push, outcome: Outcome, queued: asyncio.Future[Any]
                            ) -> None:
-        if queued.cancelled() or queued.exception() is not None:
-            log.error("push %s: its late reply could not be queued",
-                      push.message.dedupe_key[:24],
-                      exc_info=None if queued.cancelled() else queued.exception())
-            push.move(S.JOURNALED)  # the replayer finds its stored answer and queues it
-            self._settle(push, UNAVAILABLE)
-            return
-        self._on_outbox()
-        self._answered_late(push, outcome)
+        try:
+            if queued.cancelled() or queued.exception() is not None:
+                log.error("push %s: its late reply could not be queued",
+                          push.message.dedupe_key[:24],
+                          exc_info=None if queued.cancelled() else queued.exception())
+                push.move(S.JOURNALED)  # the replayer finds its stored answer and queues it
+                self._settle(push, UNAVAILABLE)
+                return
+            self._on_outbox()
+            self._answered_late(push, outcome)
+        except Exception:  # noqa: BLE001 - the answer must always settle
+            self._give_up(push)
 
     def _answered_late(self, push: Push, outcome: Outcome) -> None:
         """LATE: the answer is in the outbox, so the journal need not hold the push."""
@@ -300,22 +310,15 @@ class Inbox:
         elif self._last_of.get(message.openid) is push:
             del self._last_of[message.openid]
 
-    def _then(self, push: Push, future: asyncio.Future[Any],
-              step: Callable[[Push, asyncio.Future[Any]], None]) -> None:
-        """Run `step` once `future` is done; whatever goes wrong, the push still ends."""
-
-        def advance(done: asyncio.Future[Any]) -> None:
-            try:
-                step(push, done)
-            except Exception:  # noqa: BLE001 - the answer must always settle
-                log.exception("push %s could not be resolved", push.message.dedupe_key[:24])
-                if not push.answer.done():
-                    end = S.JOURNALED if push.late else S.UNAVAILABLE
-                    if end in MOVES[push.state]:
-                        push.move(end)
-                    self._settle(push, UNAVAILABLE)
-
-        future.add_done_callback(advance)
+    def _give_up(self, push: Push) -> None:
+        """Whatever went wrong in a step (a bug), the push ends, as if the database were away:
+        UNAVAILABLE, or JOURNALED when late."""
+        log.exception("push %s could not be resolved", push.message.dedupe_key[:24])
+        if not push.answer.done():
+            end = S.JOURNALED if push.late else S.UNAVAILABLE
+            if end in MOVES[push.state]:
+                push.move(end)
+            self._settle(push, UNAVAILABLE)
 
     # --- what the webhook and the replayer ask -----------------------------------------
 
@@ -443,15 +446,6 @@ ANSWERS: Kind[Any] = Kind("answer", tables=("inbound_messages",), key="dedupe_ke
 @lru_cache(maxsize=16)
 def _stored_of(size: int) -> Any:
     return _STORED.where(in_list(inbound_messages.c.dedupe_key, size))
-
-
-async def stored_answer(uow: UnitOfWork, dedupe_key: str) -> Any:
-    """The recorded outcome and reply of a push, if it was handled before."""
-    answer = uow.get(ANSWERS, dedupe_key)
-    if answer is not UNKNOWN:
-        return answer
-    return (await uow.conn.execute(
-        _STORED.where(inbound_messages.c.dedupe_key == dedupe_key))).first()
 
 
 async def prefetch_answers(uow: UnitOfWork) -> None:
