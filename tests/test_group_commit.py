@@ -7,12 +7,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy.exc import IntegrityError
 
 from bangfu_bot import db
+from bangfu_bot.conversation import store as dialogues
 from bangfu_bot.conversation.bot import say
 from bangfu_bot.conversation.models import conversations
-from bangfu_bot.group_commit import GroupCommitter, UnitTimeout
+from bangfu_bot.conversation.store import DIALOGUES
+from bangfu_bot.dbutil import upsert
+from bangfu_bot.group_commit import UNKNOWN, GroupCommitter, Hints, Kind, UnitOfWork, UnitTimeout
+from bangfu_bot.members.models import bindings, organisations, people, person_roles
+from bangfu_bot.members.service import PEOPLE, prefetch_people
+from bangfu_bot.wechat.inbox import ANSWERS, prefetch_answers
 from bangfu_bot.wechat.models import inbound_messages, wechat_users
 from tests.broadcasts.test_broadcasts import add_members
 
@@ -20,8 +27,8 @@ NOW = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
 
 
 def add_user(openid: str, fail: bool = False):  # type: ignore[no-untyped-def]
-    async def work(conn):  # type: ignore[no-untyped-def]
-        await conn.execute(insert(wechat_users).values(openid=openid, subscribed=True,
+    async def work(uow):  # type: ignore[no-untyped-def]
+        await uow.conn.execute(insert(wechat_users).values(openid=openid, subscribed=True,
                                                        first_seen_at=NOW))
         if fail:
             raise ValueError(f"bad unit {openid}")
@@ -80,8 +87,8 @@ async def test_a_hung_unit_fails_alone_and_its_batch_mates_commit(database_url: 
     group = GroupCommitter(engine, window_s=0.05, max_batch=100, unit_timeout_s=0.3)
     group.start()
 
-    async def hangs(conn):  # type: ignore[no-untyped-def]
-        await add_user("hung")(conn)
+    async def hangs(uow):  # type: ignore[no-untyped-def]
+        await add_user("hung")(uow)
         await asyncio.Event().wait()  # never returns: only the unit time limit ends it
 
     try:
@@ -102,9 +109,9 @@ async def test_the_queue_predicts_its_wait(committer) -> None:  # type: ignore[n
     group, _ = committer
 
     def slow(openid: str):  # type: ignore[no-untyped-def]
-        async def work(conn):  # type: ignore[no-untyped-def]
+        async def work(uow):  # type: ignore[no-untyped-def]
             await asyncio.sleep(0.02)
-            return await add_user(openid)(conn)
+            return await add_user(openid)(uow)
         return work
 
     await asyncio.gather(*(group.run(slow(f"s{n}")) for n in range(5)))
@@ -125,9 +132,9 @@ async def test_two_writers_split_a_burst_and_take_turns_running_units(database_u
     overlaps: list[list[str]] = []
 
     def unit(openid: str):  # type: ignore[no-untyped-def]
-        async def work(conn):  # type: ignore[no-untyped-def]
+        async def work(uow):  # type: ignore[no-untyped-def]
             running.append(openid)
-            await add_user(openid)(conn)  # a statement: the other writer gets to run
+            await add_user(openid)(uow)  # a statement: the other writer gets to run
             await asyncio.sleep(0.01)
             if len(running) > 1 and running not in overlaps:
                 overlaps.append(list(running))
@@ -220,3 +227,148 @@ async def test_a_restarted_database_costs_no_unit(committer, database_url: str) 
     results = await asyncio.gather(*(group.run(add_user(f"b{n}")) for n in range(5)))
     assert results == [f"b{n}" for n in range(5)]
     assert await count_users(engine) == 7
+
+
+# --- the unit of work: prefetched kinds, one freshness rule, deferred writes -------------
+
+KINDS = {"answer": ANSWERS, "dialogue": DIALOGUES, "person": PEOPLE}
+# One write statement per table a kind is read from (matching no row: a write all the same).
+WRITES = {
+    "inbound_messages": update(inbound_messages).where(inbound_messages.c.id == -1)
+    .values(outcome="failed"),
+    "conversations": delete(conversations).where(conversations.c.openid == "nobody"),
+    "people": update(people).where(people.c.id == -1).values(name="x"),
+    "bindings": update(bindings).where(bindings.c.id == -1).values(channel="x"),
+    "person_roles": delete(person_roles).where(person_roles.c.person_id == -1),
+    "organisations": update(organisations).where(organisations.c.id == -1).values(name="x"),
+}
+
+
+@pytest.fixture
+async def message_path(database_url: str):  # type: ignore[no-untyped-def]
+    """A committer with the message path's three prefetches, as app.py builds it."""
+    engine = db.make_engine(database_url)
+    await db.migrate(engine)
+    group = GroupCommitter(engine, window_s=0.05, max_batch=100,
+                           prefetch=[prefetch_answers, dialogues.prefetch, prefetch_people])
+    group.start()
+    yield group, engine
+    await group.close()
+    await engine.dispose()
+
+
+HINT = Hints("o-member", "msg:1")
+KEYS = {"answer": "msg:1", "dialogue": "o-member", "person": "o-member"}
+
+
+def held(uow: UnitOfWork) -> set[str]:
+    return {name for name, kind in KINDS.items() if uow.get(kind, KEYS[name]) is not UNKNOWN}
+
+
+@pytest.mark.parametrize("table", sorted(WRITES))
+async def test_every_kind_is_dropped_by_a_write_to_a_table_it_is_read_from(
+        message_path, table: str) -> None:  # type: ignore[no-untyped-def]
+    group, _ = message_path
+    read_from = {name for name, kind in KINDS.items() if table in kind.tables}
+    assert read_from  # every table here is read by a kind
+
+    async def work(uow: UnitOfWork) -> tuple[set[str], set[str]]:
+        before = held(uow)
+        await uow.conn.execute(WRITES[table])  # seen by the engine's listener
+        return before, held(uow)
+
+    before, after = await group.run(work, HINT)
+    assert before == set(KINDS)  # all three prefetched, None values included
+    assert after == set(KINDS) - read_from  # the same rule, whichever kind it is
+
+
+async def test_a_deferred_row_becomes_its_keys_value_or_drops_the_kind(message_path) -> None:  # type: ignore[no-untyped-def]
+    group, engine = message_path
+
+    async def work(uow: UnitOfWork) -> tuple[Any, Any, set[str]]:
+        assert uow.get(ANSWERS, "msg:1") is None and uow.get(DIALOGUES, "o-member") is None
+        await uow.defer(insert(inbound_messages), {
+            "dedupe_key": "msg:1", "openid": "o-member", "msg_type": "text", "event": None,
+            "created_at": NOW, "received_at": NOW, "payload": "<xml/>", "outcome": "replied",
+            "reply_text": "好"})
+        await uow.defer(upsert(uow.conn, conversations, ["openid"], ["status", "state",
+                                                                      "updated_at"]),
+                        {"openid": "o-member", "flow": None, "status": "idle", "state": {},
+                         "started_at": None, "updated_at": NOW})
+        # PEOPLE is read from four tables, so a deferred row cannot be its value: dropped.
+        await uow.defer(insert(people), {"name": "新人", "id_number": "110101199001011234",
+                                         "active": True, "created_at": NOW, "updated_at": NOW})
+        answer, dialogue = uow.get(ANSWERS, "msg:1"), uow.get(DIALOGUES, "o-member")
+        return answer.reply_text, dialogue.status, held(uow)  # type: ignore[union-attr]
+
+    assert await group.run(work, HINT) == ("好", "idle", {"answer", "dialogue"})
+    async with engine.connect() as conn:  # and the rows were written at the flush
+        assert (await conn.execute(select(inbound_messages.c.reply_text))).scalar() == "好"
+
+
+USERS: Kind[Any] = Kind("user", tables=("wechat_users",), key="openid")
+
+
+async def prefetch_users(uow: UnitOfWork) -> None:
+    rows = await uow.conn.execute(select(wechat_users).where(
+        wechat_users.c.openid.in_([hint.openid for hint in uow.hints])))
+    uow.fill(USERS, {row.openid: row for row in rows})
+
+
+async def test_a_unit_retried_alone_sees_fresh_data(database_url: str) -> None:
+    """A unit's deferred row fails the shared transaction at the flush (as a second
+    process's copy of a push record does); its batch-mate, which read that row, is run again
+    alone and reads the store afresh, not what the rolled-back transaction held."""
+    engine = db.make_engine(database_url)
+    await db.migrate(engine)
+    group = GroupCommitter(engine, window_s=0.05, prefetch=[prefetch_users])
+    group.start()
+    seen: list[bool] = []
+    await group.run(add_user("o-1"))  # subscribed
+
+    async def adds_again(uow: UnitOfWork) -> None:
+        await uow.defer(insert(wechat_users),  # o-1 exists: fails at the flush
+                        {"openid": "o-1", "subscribed": False, "first_seen_at": NOW})
+
+    async def reads(uow: UnitOfWork) -> bool:
+        user = uow.get(USERS, "o-1")
+        assert user is not UNKNOWN
+        seen.append(user.subscribed)
+        return bool(user.subscribed)
+
+    try:
+        results = await asyncio.gather(group.run(adds_again, Hints("o-1")),
+                                       group.run(reads, Hints("o-1")), return_exceptions=True)
+    finally:
+        await group.close()
+    assert isinstance(results[0], IntegrityError)
+    assert seen == [False, True]  # in the shared transaction; then alone, afresh
+    assert results[1] is True
+    assert await count_users(engine) == 1
+    await engine.dispose()
+
+
+async def test_outside_a_group_commit_a_unit_of_work_holds_nothing_and_writes_at_once(
+        database_url: str) -> None:
+    engine = db.make_engine(database_url)
+    await db.migrate(engine)
+    async with engine.begin() as conn:
+        uow = UnitOfWork.of(conn)
+        assert uow.get(ANSWERS, "msg:1") is UNKNOWN
+        await uow.defer(insert(wechat_users), {"openid": "o-now", "subscribed": True,
+                                               "first_seen_at": NOW})
+        assert (await conn.execute(select(func.count()).select_from(wechat_users))
+                ).scalar() == 1
+    await engine.dispose()
+
+
+async def test_the_units_of_one_transaction_share_its_unit_of_work(committer) -> None:  # type: ignore[no-untyped-def]
+    group, _ = committer
+
+    async def which(uow: UnitOfWork) -> UnitOfWork:
+        assert UnitOfWork.of(uow.conn) is uow  # what the chat bot finds from its conn
+        return uow
+
+    first, second = await asyncio.gather(group.run(which), group.run(which))
+    assert first is second
+    assert (await group.run(which)) is not first  # a new transaction, a new one

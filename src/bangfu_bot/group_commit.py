@@ -3,31 +3,40 @@
 One SQLAlchemy async transaction per message is the measured ceiling of the message path
 (3.5–4.5 ms of CPU each), and so is each statement (every one is bridged to the driver's
 thread or connection). Units of work queue here; a single writer task runs up to `max_batch`
-of them, gathered within `window_s`, in one transaction, with a `Batch` beside it:
+of them, gathered within `window_s`, in one transaction, each handed the transaction's
+`UnitOfWork`:
 
 - reads every unit will need (its push's stored answer, its user's dialogue, who the user
-  is) are *prefetched* for the whole batch in a few `IN (...)` queries, and units read them
-  from the batch; a write to a table a prefetch depends on drops that prefetch, so a unit
-  never reads a stale value;
+  is) are *prefetched* for the whole batch in a few `IN (...)` queries, one `Kind` each,
+  and units read them with `uow.get(kind, key)`;
 - writes that nothing reads back inside the transaction (the push record, the dialogue, the
-  user's last-message time) are *deferred* and flushed before the commit as one
-  executemany per statement.
+  user's last-message time) are *deferred* with `uow.defer(...)` and flushed before the
+  commit as one executemany per statement.
+
+One rule keeps every kind fresh: a write to a table a kind is read from drops the kind, so
+units read on from the database, unless it is a deferred row of the very table a kind is
+read from, keyed by one of its columns, which then becomes that key's value (the database
+holds it only at the flush). Every statement executed in the transaction passes the rule
+(an engine listener), and so does every deferred row.
 
 If the shared transaction fails, it is rolled back and every unit is run again alone (with
-its own batch), so one bad unit cannot undo the others. Units must therefore touch nothing
-but the database. Nothing is cached across transactions, so several processes cannot see
-each other's stale state.
+a unit of work of its own, prefetched afresh), so one bad unit cannot undo the others, and
+no unit reads what a rolled-back batch-mate wrote. Units must therefore touch nothing but
+the database. Nothing is cached across transactions, so several processes cannot see each
+other's stale state.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
@@ -43,8 +52,7 @@ log = logging.getLogger(__name__)
 # file was, and keeps it so; only a new connection sees the file writable again.
 _STALE_CONNECTION = frozenset({"readonly database", "unable to open database file"})
 
-Work = Callable[[AsyncConnection], Awaitable[Any]]
-_BATCH = "bangfu_batch"  # key in Connection.info while a batch's transaction is open
+V = TypeVar("V")
 
 
 class UnitTimeout(Exception):
@@ -60,60 +68,119 @@ class Hints:
     dedupe_key: str = ""
 
 
-# A read done once per batch: it fills `batch.fill(kind, values, depends_on)` for all hints.
-Prefetch = Callable[[AsyncConnection, "Batch", list[Hints]], Awaitable[None]]
+class Kind(Generic[V]):
+    """One kind of read that units share: its values by key (an openid, a dedupe key), and
+    the tables they are read from, which is all the freshness rule needs to know.
+
+    `key` names the column of a kind read from one table that its values are keyed by; a
+    row deferred to that table then becomes its key's value (as attributes, like a row), so
+    such rows must be what will be stored (an INSERT, or an upsert of every column read).
+    Without `key`, any write to one of its tables drops the kind."""
+
+    __slots__ = ("key", "name", "tables")
+
+    def __init__(self, name: str, *, tables: Iterable[str], key: str | None = None) -> None:
+        self.name = name
+        self.tables = frozenset(tables)
+        if not self.tables:
+            raise ValueError(f"kind {name!r} must name the tables it is read from")
+        if key is not None and len(self.tables) != 1:
+            raise ValueError(f"kind {name!r} is keyed by a column of one table only")
+        self.key = key
+
+    def __repr__(self) -> str:
+        return f"Kind({self.name!r})"
 
 
-class Batch:
-    """Reads shared by, and writes deferred to the end of, one transaction."""
+class Unknown(enum.Enum):
+    """What `UnitOfWork.get` returns for a value it does not hold: read it yourself."""
 
-    def __init__(self, hints: list[Hints]) -> None:
-        self.hints = hints
-        self._cache: dict[str, dict[Any, Any]] = {}
-        self._watch: dict[str, list[str]] = {}
+    UNKNOWN = "unknown"
+
+
+UNKNOWN = Unknown.UNKNOWN
+
+
+class UnitOfWork:
+    """What the units of one transaction share: the connection, the batch's hints, the
+    values prefetched for them (by kind) and the writes deferred to the commit.
+
+    Outside a group commit (`UnitOfWork.of` a plain connection) it holds nothing and a
+    deferred write is executed at once, so code that takes one works either way."""
+
+    __slots__ = ("_deferring", "_readers", "_values", "_writes", "conn", "hints")
+
+    def __init__(self, conn: AsyncConnection, hints: list[Hints] | None = None, *,
+                 deferring: bool = True) -> None:
+        self.conn = conn
+        self.hints: list[Hints] = hints or []
+        self._values: dict[Kind[Any], dict[str, Any]] = {}
+        self._readers: dict[str, list[Kind[Any]]] = {}  # table -> kinds read from it
         self._writes: dict[int, tuple[Any, list[dict[str, Any]]]] = {}
+        self._deferring = deferring
 
-    def cache(self, kind: str) -> dict[Any, Any] | None:
-        """The prefetched values of `kind` (None if not prefetched, or dropped)."""
-        return self._cache.get(kind)
+    @staticmethod
+    def of(conn: AsyncConnection) -> UnitOfWork:
+        """The unit of work of the group commit whose transaction `conn` is in, or, outside
+        one, a unit of work of its own that holds nothing and defers nothing."""
+        sync = conn.sync_connection
+        uow: UnitOfWork | None = sync.info.get(_OPEN) if sync is not None else None
+        return uow if uow is not None else UnitOfWork(conn, deferring=False)
 
-    def fill(self, kind: str, values: dict[Any, Any], depends_on: frozenset[str] = frozenset()
-             ) -> None:
-        """Keep prefetched values of `kind`, until a write to a table in `depends_on`."""
-        self._cache[kind] = values
-        for table in depends_on:
-            self._watch.setdefault(table, []).append(kind)
+    def get(self, kind: Kind[V], key: str) -> V | Unknown:
+        """The value of `key` held for `kind`, or UNKNOWN (not prefetched, or dropped)."""
+        values = self._values.get(kind)
+        if values is None:
+            return UNKNOWN
+        return values.get(key, UNKNOWN)
 
-    def defer(self, statement: Any, row: dict[str, Any]) -> None:
-        """Queue a write; the rows of one statement go in one executemany."""
+    def fill(self, kind: Kind[V], values: dict[str, V]) -> None:
+        """Hold prefetched values of `kind` until a write to one of its tables."""
+        self._values[kind] = values
+        for table in kind.tables:
+            self._readers.setdefault(table, []).append(kind)
+
+    async def defer(self, statement: Any, row: dict[str, Any]) -> None:
+        """Write one row (an INSERT/upsert) with the batch's other rows just before the
+        commit; outside a group commit, now. Only for writes nothing reads back in the same
+        transaction except through a kind. `statement` must be a shared object (e.g. from
+        dbutil's caches): rows of one statement go in one executemany."""
+        if not self._deferring:
+            await self.conn.execute(statement, row)
+            return
+        table = statement.table.name
+        if table in self._readers:  # (the rule's test, done here: most rows need no call)
+            self.wrote(table, row)
         self._writes.setdefault(id(statement), (statement, []))[1].append(row)
 
-    def wrote(self, table: str) -> None:
-        for kind in self._watch.get(table, ()):
-            self._cache.pop(kind, None)
+    def wrote(self, table: str, row: dict[str, Any] | None = None) -> None:
+        """The freshness rule, for every kind read from `table`: a deferred `row` of the
+        kind's own table becomes its key's value; any other write drops the kind."""
+        kinds = self._readers.get(table)
+        if not kinds:
+            return
+        for kind in kinds:
+            values = self._values.get(kind)
+            if values is None:
+                continue
+            if row is not None and kind.key is not None and kind.key in row:
+                values[row[kind.key]] = SimpleNamespace(**row)
+            else:
+                del self._values[kind]
 
-    async def flush(self, conn: AsyncConnection) -> None:
-        """Write what was deferred, in the order the groups were first used."""
+    async def flush(self) -> None:
+        """Write what was deferred, in the order the statements were first used."""
         writes, self._writes = self._writes, {}
         for statement, rows in writes.values():
-            await conn.execute(statement, rows)
+            await self.conn.execute(statement, rows)
 
 
-async def write(conn: AsyncConnection, statement: Any, row: dict[str, Any]) -> None:
-    """Execute an INSERT/upsert of one row now, or, inside a group commit, with the
-    batch's other rows just before the commit. Only for writes nothing reads back in the
-    same transaction. `statement` must be a shared object (e.g. from dbutil's caches)."""
-    batch = current_batch(conn)
-    if batch is None:
-        await conn.execute(statement, row)
-    else:
-        batch.defer(statement, row)
-
-
-def current_batch(conn: AsyncConnection) -> Batch | None:
-    """The batch of this connection's transaction, if it is a group commit's."""
-    batch: Batch | None = conn.sync_connection.info.get(_BATCH) if conn.sync_connection else None
-    return batch
+Work = Callable[[UnitOfWork], Awaitable[Any]]
+# A read done once per batch: it fills `uow.fill(kind, values)` for all of `uow.hints`.
+Prefetch = Callable[[UnitOfWork], Awaitable[None]]
+# Where a group commit's transaction keeps its unit of work (Connection.info), for
+# `UnitOfWork.of` and the write listener; nothing else reads it.
+_OPEN = object()
 
 
 class _Held:
@@ -300,50 +367,51 @@ class GroupCommitter:
             return await self._attempt(jobs, held)
 
     async def _attempt(self, jobs: list[_Job], held: _Held) -> list[Any]:
-        batch = Batch([job.hints for job in jobs if job.hints is not None])
         conn = await held.get()
+        uow = UnitOfWork(conn, [job.hints for job in jobs if job.hints is not None])
         try:
             async with conn.begin():
                 info = conn.sync_connection.info  # type: ignore[union-attr]
-                info[_BATCH] = batch
+                info[_OPEN] = uow
                 try:
-                    await self._load(conn, batch)
+                    await self._load(uow)
                     async with self._working:
-                        results = await self._work(conn, jobs)
-                    await batch.flush(conn)
+                        results = await self._work(uow, jobs)
+                    await uow.flush()
                 finally:
-                    del info[_BATCH]  # info outlives the transaction (the DBAPI conn's)
+                    del info[_OPEN]  # info outlives the transaction (the DBAPI conn's)
         except BaseException as error:
             # It may be broken: the next transaction takes a fresh one.
             await held.release(discard=unavailable(error) in _STALE_CONNECTION)
             raise
         return results
 
-    async def _work(self, conn: AsyncConnection, jobs: list[_Job]) -> list[Any]:
+    async def _work(self, uow: UnitOfWork, jobs: list[_Job]) -> list[Any]:
         # One timer for the whole batch rather than one per unit: a batch past the limit is
         # rolled back and its units run alone, each under the same limit, so only the unit
         # that hangs fails.
         limit = asyncio.timeout(self._unit_timeout_s)
         try:
             async with limit:
-                return [await job.work(conn) for job in jobs]
+                return [await job.work(uow) for job in jobs]
         except TimeoutError:
             if not limit.expired():
                 raise  # the work's own timeout (a driver's, say), not ours
             raise UnitTimeout(f"{len(jobs)} unit(s) took over {self._unit_timeout_s} s") from None
 
-    async def _load(self, conn: AsyncConnection, batch: Batch) -> None:
-        if not batch.hints:
+    async def _load(self, uow: UnitOfWork) -> None:
+        if not uow.hints:
             return
         for prefetch in self._prefetch:
-            await prefetch(conn, batch, batch.hints)
+            await prefetch(uow)
 
 
 def _note_write(conn: Connection, clause: Any, *args: Any) -> None:
-    """Drop prefetched reads that a write in the same transaction may have made stale."""
-    batch = conn.info.get(_BATCH)
-    if batch is not None and isinstance(clause, UpdateBase):
-        batch.wrote(clause.table.name)
+    """Every statement executed in a group commit's transaction passes the freshness rule
+    (`UnitOfWork.wrote`): an INSERT, UPDATE or DELETE drops the kinds read from its table."""
+    uow = conn.info.get(_OPEN)
+    if uow is not None and isinstance(clause, UpdateBase):
+        uow.wrote(clause.table.name)
 
 
 def _settle(job: _Job, *, result: Any = None, error: BaseException | None = None) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from bangfu_bot import db
-from bangfu_bot.group_commit import Batch, Hints, current_batch
-from bangfu_bot.members.service import bind, person_for_openid, prefetch_people
+from bangfu_bot.group_commit import Hints, UnitOfWork
+from bangfu_bot.members.service import PEOPLE, bind, person_for_openid, prefetch_people
 from tests.factories import make_person, make_tree
 
 NOW = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
@@ -29,16 +29,12 @@ async def test_the_batch_knows_each_user_as_a_lookup_of_its_own_does(database_ur
     openids = ["o-sec-phone", "o-sec-pad", "o-member", "o-official", "o-stranger"]
     async with engine.connect() as conn:
         alone = {openid: await person_for_openid(conn, openid) for openid in openids}
-        batch = Batch([Hints(openid) for openid in openids])
-        await prefetch_people(conn, batch, batch.hints)
-        conn.sync_connection.info["bangfu_batch"] = batch  # type: ignore[union-attr]
-        try:
-            assert current_batch(conn) is batch
-            together = {openid: await person_for_openid(conn, openid) for openid in openids}
-        finally:
-            del conn.sync_connection.info["bangfu_batch"]  # type: ignore[union-attr]
+        uow = UnitOfWork(conn, [Hints(openid) for openid in openids])
+        await prefetch_people(uow)
+        prefetched = {openid: uow.get(PEOPLE, openid) for openid in openids}
+        together = {openid: await person_for_openid(conn, openid, uow) for openid in openids}
     await engine.dispose()
-    assert batch.cache("person") == alone == together
+    assert prefetched == alone == together
     assert alone["o-sec-pad"].roles == frozenset({"member", "secretary"})  # type: ignore[union-attr]
     assert alone["o-official"].roles == frozenset()  # type: ignore[union-attr]
     assert alone["o-member"].committee_name == "青山镇党委"  # type: ignore[union-attr]

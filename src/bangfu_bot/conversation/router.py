@@ -33,6 +33,7 @@ from bangfu_bot.conversation.engine import ActionResult, Engine, Input, Session,
 from bangfu_bot.conversation.engine import say as engine_say
 from bangfu_bot.conversation.flows import Flow, load_flows
 from bangfu_bot.conversation.registry import Context, Registry
+from bangfu_bot.group_commit import UnitOfWork
 from bangfu_bot.members.service import Person, person_for_openid
 from bangfu_bot.notify.intents import Tell, write
 from bangfu_bot.notify.outbox import template_finished
@@ -89,11 +90,13 @@ class ChatBot:
             return None
         if message.is_event and message.event in SILENT_EVENTS:
             return None
-        dialogue = await store.load(conn, message.openid)
-        person = await person_for_openid(conn, message.openid)
+        # The push's unit of work (a group commit's, with the batch's prefetched reads).
+        uow = UnitOfWork.of(conn)
+        dialogue = await store.load(uow, message.openid)
+        person = await person_for_openid(conn, message.openid, uow)
         ctx = Context(conn, message.openid, person, dialogue, now, message, self.tz, self)
         replies = await self._route(ctx)
-        await store.save(conn, message.openid, dialogue, now)
+        await store.save(uow, message.openid, dialogue, now)
         return await self._deliver(ctx, replies)
 
     # --- what domains call back (through Context) ----------------------------------------------

@@ -1,7 +1,8 @@
 """Loading and saving a user's dialogue state, inside the push's transaction.
 
 Under group commit the dialogues of a whole batch are read in one query and written in one
-executemany (see group_commit); the batch's copy is the one units read and change.
+executemany (see group_commit): `DIALOGUES` of the unit of work is the copy units read, and
+a saved dialogue's deferred row becomes its new value there.
 """
 
 from __future__ import annotations
@@ -9,18 +10,18 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from functools import lru_cache
-from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu_bot.conversation.engine import Session
 from bangfu_bot.conversation.models import conversations
 from bangfu_bot.dbutil import in_list, rows_in, upsert
-from bangfu_bot.group_commit import Batch, Hints, current_batch, write
+from bangfu_bot.group_commit import UNKNOWN, Kind, UnitOfWork
 
 _COLUMNS = ["flow", "status", "state", "started_at", "updated_at"]
+# Each user's stored dialogue row by openid (None: none stored yet).
+DIALOGUES: Kind[Any] = Kind("dialogue", tables=("conversations",), key="openid")
 
 
 @lru_cache(maxsize=16)
@@ -64,15 +65,12 @@ class Dialogue:
         return next(iter(self.drafts), None)
 
 
-async def load(conn: AsyncConnection, openid: str) -> Dialogue:
+async def load(uow: UnitOfWork, openid: str) -> Dialogue:
     """The user's dialogue (empty for a newcomer)."""
-    batch = current_batch(conn)
-    stored = batch.cache("dialogue") if batch else None
-    if stored is not None and openid in stored:
-        row = stored[openid]
-    else:
-        row = (await conn.execute(select(conversations).where(conversations.c.openid == openid))
-               ).first()
+    row = uow.get(DIALOGUES, openid)
+    if row is UNKNOWN:
+        row = (await uow.conn.execute(
+            select(conversations).where(conversations.c.openid == openid))).first()
     if row is None:
         return Dialogue(Session(), {})
     stored = dict(row.state or {})
@@ -81,7 +79,7 @@ async def load(conn: AsyncConnection, openid: str) -> Dialogue:
     return Dialogue(session, dict(stored.get("drafts", {})))
 
 
-async def save(conn: AsyncConnection, openid: str, dialogue: Dialogue, now: datetime) -> None:
+async def save(uow: UnitOfWork, openid: str, dialogue: Dialogue, now: datetime) -> None:
     """Store the dialogue if it changed; `updated_at` (last change) drives expiry."""
     session = dialogue.current
     if session.updated_at is not None and dialogue.snapshot() == dialogue.loaded:
@@ -89,19 +87,16 @@ async def save(conn: AsyncConnection, openid: str, dialogue: Dialogue, now: date
     row = {"openid": openid, "flow": session.flow, "status": session.status,
            "state": {"current": session.state, "drafts": dialogue.drafts},
            "started_at": session.started_at, "updated_at": now}
-    batch = current_batch(conn)
-    stored = batch.cache("dialogue") if batch else None
-    if stored is not None:
-        stored[openid] = SimpleNamespace(**row)  # what a later load in this batch reads
-    await write(conn, upsert(conn, conversations, ["openid"], _COLUMNS), row)
+    # Deferred; a later load in this batch reads this row from DIALOGUES (group_commit).
+    await uow.defer(upsert(uow.conn, conversations, ["openid"], _COLUMNS), row)
 
 
-async def prefetch(conn: AsyncConnection, batch: Batch, hints: list[Hints]) -> None:
+async def prefetch(uow: UnitOfWork) -> None:
     """One query for the dialogues of every user in the batch."""
-    openids = list({hint.openid for hint in hints if hint.openid})
+    openids = list({hint.openid for hint in uow.hints if hint.openid})
     found: dict[str, object] = dict.fromkeys(openids)
-    found.update({row.openid: row for row in await rows_in(conn, _dialogues_of, openids)})
-    batch.fill("dialogue", found)  # conversations is written only through save()
+    found.update({row.openid: row for row in await rows_in(uow.conn, _dialogues_of, openids)})
+    uow.fill(DIALOGUES, found)
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu_bot.authority import BY_NAME, Scope, Subject, able
 from bangfu_bot.dbutil import in_list, rows_in
-from bangfu_bot.group_commit import Batch, Hints, current_batch
+from bangfu_bot.group_commit import UNKNOWN, Kind, UnitOfWork
 from bangfu_bot.members.models import (
     binding_attempts,
     binding_tickets,
@@ -60,8 +60,10 @@ _PERSON = (
     .where(people.c.active.is_(True))
 )
 _BOUND = and_(bindings.c.person_id == people.c.id, bindings.c.unbound_at.is_(None))
-# Who a WeChat user is depends on these; a write to one drops the batch's prefetched copy.
-_PERSON_TABLES = frozenset({"people", "bindings", "person_roles", "organisations"})
+# Who each WeChat user of a batch is, by openid (None: bound to nobody); read from these
+# tables, so a write to any of them drops it (see group_commit).
+PEOPLE: Kind[Person | None] = Kind(
+    "person", tables=("people", "bindings", "person_roles", "organisations"))
 
 
 @lru_cache(maxsize=16)
@@ -90,12 +92,13 @@ async def person_by_id(conn: AsyncConnection, person_id: int) -> Person | None:
     return _person(row, roles)
 
 
-async def person_for_openid(conn: AsyncConnection, openid: str) -> Person | None:
-    """The person bound to this WeChat user, if any."""
-    batch = current_batch(conn)
-    known = batch.cache("person") if batch else None
-    if known is not None and openid in known:
-        return known[openid]  # type: ignore[no-any-return]
+async def person_for_openid(conn: AsyncConnection, openid: str,
+                            uow: UnitOfWork | None = None) -> Person | None:
+    """The person bound to this WeChat user, if any (as `uow` prefetched it, if it did)."""
+    if uow is not None:
+        known = uow.get(PEOPLE, openid)
+        if known is not UNKNOWN:
+            return known
     person_id = (
         await conn.execute(select(bindings.c.person_id).where(
             bindings.c.openid == openid, bindings.c.unbound_at.is_(None)))
@@ -103,11 +106,11 @@ async def person_for_openid(conn: AsyncConnection, openid: str) -> Person | None
     return await person_by_id(conn, person_id) if person_id is not None else None
 
 
-async def prefetch_people(conn: AsyncConnection, batch: Batch, hints: list[Hints]) -> None:
+async def prefetch_people(uow: UnitOfWork) -> None:
     """Who every user in the batch is: one query for the whole batch."""
-    openids = list({hint.openid for hint in hints if hint.openid})
+    openids = list({hint.openid for hint in uow.hints if hint.openid})
     found: dict[str, Person | None] = dict.fromkeys(openids)
-    rows = await rows_in(conn, _people_of, openids)  # by binding id within each openid
+    rows = await rows_in(uow.conn, _people_of, openids)  # by binding id within each openid
     roles: dict[int, list[str]] = {}
     for row in rows:
         if row.role is not None:
@@ -115,7 +118,7 @@ async def prefetch_people(conn: AsyncConnection, batch: Batch, hints: list[Hints
     for row in rows:  # the first active binding, as person_for_openid takes
         if found[row.openid] is None:
             found[row.openid] = _person(row, roles.get(row.id, ()))
-    batch.fill("person", found, _PERSON_TABLES)
+    uow.fill(PEOPLE, found)
 
 
 async def openids_of(conn: AsyncConnection, person_id: int) -> list[str]:

@@ -19,7 +19,7 @@ from bangfu_bot.conversation.bot import Inbound
 from bangfu_bot.metrics import Metrics
 from bangfu_bot.wechat.crypto import Opened, PushRejected, PushVerifier, seal
 from bangfu_bot.wechat.inbound import read_inbound
-from bangfu_bot.wechat.inbox import Inbox, Outcome
+from bangfu_bot.wechat.inbox import Inbox, Outcome, PushState
 from bangfu_bot.wechat.replay import ReplayGuard
 from bangfu_bot.wechat.spool import JournalUnavailable
 
@@ -122,13 +122,13 @@ class Webhook:
             log.info("push %s: reply budget spent, answering later", message.dedupe_key[:24])
             return await self._later(message, future, started)
         outcome: Outcome = future.result()
-        if outcome.status == "unavailable":
+        if outcome.status is PushState.UNAVAILABLE:
             return await self._later(message, future, started)
         return self._answered(outcome)
 
     @staticmethod
     def _answered(outcome: Outcome) -> tuple[str | None, str]:
-        if outcome.status == "failed":
+        if outcome.status is PushState.FAILED:
             return outcome.reply, "apology"
         return outcome.reply, "passive"
 
@@ -140,12 +140,12 @@ class Webhook:
             await self._inbox.stop_waiting(message)
         except JournalUnavailable as error:
             self._journal_failed(error)
-            if future.done() and future.result().status != "unavailable":
+            if future.done() and future.result().status is not PushState.UNAVAILABLE:
                 return None, "late"  # committed meanwhile; its answer left as a late reply
             self._inbox.not_late(message)
             left = HARD_DEADLINE_S - (time.monotonic() - started)
             if await self._budgets.wait(future, left) and \
-                    future.result().status != "unavailable":
+                    future.result().status is not PushState.UNAVAILABLE:
                 return self._answered(future.result())
             return None, "unheld"
         if self._journal_trouble is not None:
