@@ -69,7 +69,8 @@ async def test_complete_application_with_a_household_of_three(
         assert line in summary, summary
     done = await wang.send("1")
     assert "申请已经交上去了" in done and "进度" in done
-    assert "高于本地标准 865元" in done  # 4700.50 yuan a year is above the rural line
+    # The rural line is per person: 4700.50 yuan for three people is about 1567 yuan each.
+    assert "家里一年 4700.50元，3 口人，每人约 1567元，高于本地标准每人每年 865元" in done
     (case,) = await stored_cases(bot)
     assert case.status == "submitted" and case.household_size == 3
     assert case.household_income_fen == 350000 + 120050
