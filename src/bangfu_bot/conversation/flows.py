@@ -27,7 +27,7 @@ STEP_KEYS = {
     "id", "label", "prompt", "type", "choices", "min", "max", "min_yuan", "max_yuan",
     "allow_future", "allow_past", "max_length", "pattern", "pattern_hint", "optional",
     "when", "next", "fields", "more", "item", "max_items", "hint", "synonyms", "first",
-    "none_words", "empty",
+    "none_words", "empty", "not_before", "not_before_hint",
 }
 GROUP_KEYS = {"fields", "more", "item", "max_items", "first", "none_words", "empty"}
 WHEN_KEYS = {"field", "is", "in", "not"}
@@ -304,12 +304,19 @@ def _step(raw: dict[str, Any], line: int, lines: _Lines, field_cursor: Any, show
     else:
         for key in sorted(set(raw) & (GROUP_KEYS - {"fields", "more"})):
             problem(f"{key!r} applies to a group step only", key)
+    if "not_before" in raw:
+        if kind != "date":
+            problem("not_before applies to a date step only", "not_before")
+        elif not str(raw.get("not_before_hint", "")).strip():
+            problem("not_before needs a not_before_hint telling the user what to type",
+                    "not_before")
     if "synonyms" in raw:
         _check_synonyms(raw, lambda message: problems.append(
                             Problem(shown, lines.subtable("synonyms", line), f"{where}: {message}")))
     options: dict[str, Any] = {key: raw[key] for key in ("choices", "min", "max", "min_yuan", "max_yuan",
                                            "allow_future", "allow_past", "max_length",
-                                           "pattern", "pattern_hint", "hint", "synonyms")
+                                           "pattern", "pattern_hint", "hint", "synonyms",
+                                           "not_before", "not_before_hint")
                                if key in raw}
     none_words = raw.get("none_words", [])
     return Step(id=step_id, label=str(raw.get("label", step_id)), prompt=str(raw.get("prompt", "")),
