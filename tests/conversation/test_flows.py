@@ -140,3 +140,13 @@ def test_group_words_and_edit_examples_are_checked(tmp_path: Path, old: str, new
     with pytest.raises(FlowsInvalid) as invalid:
         load_flows(folder, ACTIONS, PREVIEWS)
     assert any(message in p.message for p in invalid.value.problems), invalid.value.problems
+
+
+def test_not_before_needs_its_hint_and_a_date_step(tmp_path: Path) -> None:
+    folder = copy_with(tmp_path, 'not_before_hint = ', 'hint = ', name="evaluate.toml")
+    with pytest.raises(FlowsInvalid) as invalid:
+        load_flows(folder, ACTIONS, PREVIEWS)
+    (problem,) = invalid.value.problems
+    assert problem.message == ("step 'meeting_date': not_before needs a not_before_hint "
+                               "telling the user what to type")
+    assert problem.line == line_of(folder, "not_before =", name="evaluate.toml")
