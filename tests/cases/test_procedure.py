@@ -13,8 +13,8 @@ from bangfu_bot.cases.models import case_events, cases, objections, public_notic
 from bangfu_bot.cases.procedure import Rules as ProcedureRules
 from bangfu_bot.cases.procedure import record_evaluation
 from bangfu_bot.cases.transitions import TransitionRefused
-from bangfu_bot.members.service import person_by_id
 from bangfu_bot.ledger.models import ledger_entries
+from bangfu_bot.members.service import person_by_id
 from tests.conversation.test_apply import fill
 from tests.county import bind
 
@@ -212,7 +212,8 @@ async def test_a_meeting_before_the_application_is_asked_again(bot: Any, county:
     await secretary.send("待办")
     await secretary.send("1")
     refused = await secretary.send("昨天")
-    assert refused.startswith("评议会不能早于申请的日子（2026年11月10日）。请再看一下是哪天开的会。")
+    assert refused.startswith(
+        "评议会不能早于申请的日子（2026年11月10日）。请再看一下是哪天开的会。")
     assert "哪天开的" in refused
     assert "应到党员" in await secretary.send("今天")
 

@@ -362,8 +362,8 @@ BEFORE_HOUSEHOLD = FULL_ANSWERS[:4]  # up to the first household question
 AFTER_HOUSEHOLD = FULL_ANSWERS[13:]  # from the end of the household to the photos
 
 
-@pytest.mark.parametrize("said", ["没有", "无", "跳过", "就我一个", "就我一个人", "就我一个人。",
-                                  "没有了", "2"])
+@pytest.mark.parametrize("said", ["没有", "无", "跳过", "就我一个", "就我一个人",
+                                  "就我一个人。", "没有了", "2"])
 async def test_a_member_who_lives_alone_says_so_at_the_first_question(
         bot: Any, county: Any, chat: Any, said: str) -> None:
     wang = chat("o-wang")
@@ -514,8 +514,8 @@ async def test_change_the_household_offers_add_change_remove_or_keep(
                     "2. 王小军（儿子，35岁，身体好，在外打工）\n"
                     "要怎么改？回复数字：\n1. 加一个\n2. 改其中一个\n3. 删掉一个\n4. 不改了")
     summary = await wang.send("4")
-    assert "4. 家里人：李秀英（配偶，68岁，有高血压，在家）；王小军（儿子，35岁，身体好，在外打工）" \
-        in summary and "都对吗" in summary
+    assert ("4. 家里人：李秀英（配偶，68岁，有高血压，在家）；"
+            "王小军（儿子，35岁，身体好，在外打工）") in summary and "都对吗" in summary
 
 
 async def test_change_one_member_s_age_without_retyping_the_rest(

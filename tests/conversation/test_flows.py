@@ -100,11 +100,15 @@ def test_serve_refuses_to_start_on_a_bad_flow(tmp_path: Path, monkeypatch: pytes
 @pytest.mark.parametrize(
     ("old", "new", "message"),
     [
-        ('"配偶" = ["老伴"', '"老伴" = ["老伴"', "synonyms: '老伴' is not one of the choices"),
-        ('"儿媳" = ["儿媳妇"', '"儿媳" = ["老伴"', "synonyms: '老伴' is given for both '配偶' and '儿媳'"),
-        ('"儿媳" = ["儿媳妇"', '"儿媳" = ["儿子"', "synonyms: '儿子' is given for both '儿子' and '儿媳'"),
+        ('"配偶" = ["老伴"', '"老伴" = ["老伴"',
+         "synonyms: '老伴' is not one of the choices"),
+        ('"儿媳" = ["儿媳妇"', '"儿媳" = ["老伴"',
+         "synonyms: '老伴' is given for both '配偶' and '儿媳'"),
+        ('"儿媳" = ["儿媳妇"', '"儿媳" = ["儿子"',
+         "synonyms: '儿子' is given for both '儿子' and '儿媳'"),
         ('"女婿" = ["姑爷"', '"女婿" = ["3"', "synonyms: '3' is a number"),
-        ('"女婿" = ["姑爷", "上门女婿"]', '"女婿" = "姑爷"', "synonyms: '女婿' needs a list of words"),
+        ('"女婿" = ["姑爷", "上门女婿"]', '"女婿" = "姑爷"',
+         "synonyms: '女婿' needs a list of words"),
     ],
 )
 def test_a_bad_synonym_is_reported_at_its_table(tmp_path: Path, old: str, new: str,

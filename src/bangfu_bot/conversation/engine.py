@@ -688,7 +688,7 @@ class Engine:
             lines.append(say("current_answer", answer=show(step, group["item"].get(step.id))))
         prompt = step.prompt
         if group is not None and group["field"] == 0 and not group.get("mode"):
-            group_step = flow.step(step_id)
+            group_step = flow.step(str(step_id))
             if group_step.first and not state["answers"].get(step_id):
                 prompt = group_step.first
         lines.append(prompt.format_map(_Blank(state.get("context", {}))))

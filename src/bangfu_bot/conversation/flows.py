@@ -311,8 +311,9 @@ def _step(raw: dict[str, Any], line: int, lines: _Lines, field_cursor: Any, show
             problem("not_before needs a not_before_hint telling the user what to type",
                     "not_before")
     if "synonyms" in raw:
+        synonyms_line = lines.subtable("synonyms", line)
         _check_synonyms(raw, lambda message: problems.append(
-                            Problem(shown, lines.subtable("synonyms", line), f"{where}: {message}")))
+            Problem(shown, synonyms_line, f"{where}: {message}")))
     options: dict[str, Any] = {key: raw[key] for key in ("choices", "min", "max", "min_yuan", "max_yuan",
                                            "allow_future", "allow_past", "max_length",
                                            "pattern", "pattern_hint", "hint", "synonyms",
