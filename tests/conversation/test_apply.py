@@ -578,6 +578,23 @@ async def test_one_member_goes_straight_to_its_fields_and_back_leaves_it(
     assert "就您一个人生活的话" in await wang.send("修改 4")
 
 
+async def test_hostile_answers_to_the_household_menu(bot: Any, county: Any,
+                                                     chat: Any) -> None:
+    wang = chat("o-wang")
+    await at_summary(wang, county)
+    await wang.send("修改 4")
+    for hostile in ["", "   ", "🙂", "好" * 5000, "'; DROP TABLE cases; --", "9"]:
+        answered = await wang.send(hostile)
+        assert "要怎么改？回复数字" in answered and answered.startswith("请回复"), hostile
+    assert (await wang.photo()).startswith("请回复数字。")
+    pick = await wang.send("２")  # full-width: change one
+    assert pick.startswith("改第几个")
+    assert "请回复 1 到 2 之间的数字" in await wang.send("0")
+    assert "没有第 99 项" in await wang.send("修改 99")
+    assert "现在填的是：农村" in await wang.send("修改 2")  # another item leaves the menu
+    assert "2. 住在：城镇" in await wang.send("城镇")
+
+
 @pytest.mark.parametrize("said", ["修改 99", "修改 0", "修改 ９９", "修改 13"])
 async def test_change_a_number_the_summary_does_not_have(bot: Any, county: Any, chat: Any,
                                                          said: str) -> None:
@@ -600,10 +617,13 @@ async def test_the_intro_says_honestly_how_many_questions(bot: Any, county: Any,
     await bind(wang, "王德福", county.wang_number)
     intro = await wang.send("申请")
     assert "大约" not in intro
-    assert f"家里人（每位 {len(household.fields)} 题）" in intro
+    # Each member: the group's fields, then 还有其他…吗; the rest after the household.
+    assert f"家里人（每位 {len(household.fields) + 1} 题）" in intro
     assert f"收入和生活情况（{len(after)} 题）" in intro
-    # A household of three, as the member answers it: 4 questions each, then those 8.
-    assert len(household.fields) == 4 and len(after) == len(AFTER_HOUSEHOLD[1:]) + 1 == 8
+    # A household of three, as the member answers it: 3 + 2 × 5 + 8 = 21 answers.
+    answers = [*FULL_ANSWERS[1:], ("好了", "都对吗")]
+    assert len(answers) == 3 + 2 * (len(household.fields) + 1) + len(after) == 21
+    await fill(wang, answers)
 
 
 @pytest.mark.parametrize("name", ["王", "王" * 21, "好" * 5000, "🙂🙂", "   ", "１２３"])
