@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from bangfu_bot.cases.eligibility import Rule, judge, load_rules, rule_for
 
 RULES = [
@@ -49,5 +51,28 @@ def test_the_shipped_lines_load(tmp_path: Path) -> None:
     shipped = load_rules(Path(__file__).resolve().parents[2] / "conversations" /
                          "eligibility.toml")
     rural = rule_for(shipped, year=2026, area="青山镇党委", urban_rural="农村")
-    assert rural is not None and (rural.basis, rural.max_fen) == ("household", 86_500)
+    # 865 yuan is a rural poverty line: net income per person a year, not per household.
+    assert rural is not None and (rural.basis, rural.max_fen) == ("per_capita", 86_500)
     assert load_rules(tmp_path / "none.toml") == []  # no file: no rules, nothing flagged
+
+
+def test_a_line_is_per_person_unless_it_says_otherwise(tmp_path: Path) -> None:
+    path = tmp_path / "eligibility.toml"
+    path.write_text('[[rule]]\nyear = 2026\nurban_rural = "农村"\nmax_yuan = 865\n',
+                    encoding="utf-8")
+    (rule,) = load_rules(path)
+    assert rule.basis == "per_capita"
+    # 7,700 yuan for a household of three is 2,566 yuan each: compared per person.
+    verdict = judge(rule, household_income_fen=770_000, household_size=3, receives_dibao=None)
+    assert verdict.above and verdict.basis == "per_capita"
+    assert verdict.income_fen == 256_666 and verdict.line_fen == 86_500
+    assert not judge(rule, household_income_fen=250_000, household_size=3,
+                     receives_dibao=None).above  # 833 yuan each: under the line
+
+
+def test_a_line_with_an_unknown_basis_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "eligibility.toml"
+    path.write_text('[[rule]]\nyear = 2026\nurban_rural = "农村"\nbasis = "per_head"\n'
+                    'max_yuan = 865\n', encoding="utf-8")
+    with pytest.raises(ValueError, match="per_head"):
+        load_rules(path)

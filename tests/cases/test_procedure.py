@@ -11,13 +11,16 @@ from sqlalchemy import select
 from bangfu_bot.app import run_jobs
 from bangfu_bot.cases.models import case_events, cases, objections, public_notices
 from bangfu_bot.cases.procedure import Rules as ProcedureRules
+from bangfu_bot.cases.procedure import record_evaluation
+from bangfu_bot.cases.transitions import TransitionRefused
 from bangfu_bot.ledger.models import ledger_entries
+from bangfu_bot.members.service import person_by_id
 from bangfu_bot.todos.models import todos
 from tests.conversation.test_apply import fill
 from tests.county import bind
 
 MEETING = [
-    ("昨天", "应到党员"), ("9", "实际到会"), ("8", "监督"), ("李书文、王芳", "计票人"),
+    ("今天", "应到党员"), ("9", "实际到会"), ("8", "监督"), ("李书文、王芳", "计票人"),
     ("刘洋", "监票人"), ("陈红", "赞成"), ("6", "反对"), ("1", "弃权"), ("1", "会上的意见"),
     ("大家同意王德福家确实困难", "会议照片"),
 ]
@@ -201,6 +204,61 @@ async def test_a_meeting_tomorrow_is_asked_again_and_a_meeting_without_quorum_no
     async with bot.services.engine.connect() as conn:
         status = (await conn.execute(select(cases.c.status))).scalar()
     assert status == "under_evaluation"
+
+
+async def test_a_meeting_before_the_application_is_asked_again(bot: Any, county: Any,
+                                                             chat: Any) -> None:
+    wang, secretary, _, _ = await personas(chat, county)
+    await submit(wang)  # on 10 November 2026
+    await secretary.send("待办")
+    await secretary.send("1")
+    refused = await secretary.send("昨天")
+    assert refused.startswith(
+        "评议会不能早于申请的日子（2026年11月10日）。请再看一下是哪天开的会。")
+    assert "哪天开的" in refused
+    assert "应到党员" in await secretary.send("今天")
+
+
+async def test_recording_a_meeting_before_the_application_is_refused(
+        bot: Any, county: Any, chat: Any) -> None:
+    """The rule holds in the procedure too, whatever the dialogue let through."""
+    wang, secretary, _, _ = await personas(chat, county)
+    await submit(wang)
+    await secretary.send("待办")
+    await secretary.send("1")  # the case is now under evaluation
+    answers = {"meeting_date": "2026-11-09", "entitled": 9, "present": 8, "supervisors": "无",
+               "counter": "刘洋", "scrutineer": "陈红", "votes_for": 6, "votes_against": 1,
+               "abstain": 1, "minutes": "同意", "photo": []}
+    async with bot.services.engine.begin() as conn:
+        person = await person_by_id(conn, county.secretary_id)
+        assert person is not None
+        with pytest.raises(TransitionRefused) as refused:
+            await record_evaluation(conn, case_id=1, secretary=person, answers=answers,
+                                    rules=ProcedureRules.from_settings(bot.services.settings),
+                                    now=bot.clock.now())
+    assert refused.value.message.startswith(
+        "评议会日期 2026年11月9日 早于申请的日子 2026年11月10日。")
+    assert refused.value.fixable
+
+
+async def test_the_report_question_says_how_to_skip_once_and_its_summary_fits(
+        bot: Any, county: Any, chat: Any) -> None:
+    wang, secretary, _, _ = await personas(chat, county)
+    await submit(wang)
+    await evaluate(secretary)
+    await secretary.send("1")
+    bot.clock.advance(days=8)
+    await run_jobs(bot.services)
+    await secretary.send("待办")
+    asked = await secretary.send("1")
+    assert asked.count("跳过") == 1, asked
+    summary = await secretary.send("跳过")
+    assert "1. 情况说明：（跳过）" in summary and "2." not in summary
+    # A one-line summary suggests 修改 1, the only number it has.
+    assert "比如“修改 1”" in await secretary.send("不对")
+    assert "修改 2" not in await secretary.send("什么意思")
+    assert "只有 1 项，要改请回复“修改 1”" in await secretary.send("修改 2")
+    assert "有要跟党委说明的吗" in await secretary.send("修改 1")
 
 
 async def test_objection_holds_the_notice_until_resolved(bot: Any, county: Any,

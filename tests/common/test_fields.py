@@ -10,9 +10,11 @@ from bangfu_bot.common.fields import (
     KINDS,
     OPTION_KEYS,
     FieldError,
+    clip_text,
     id_birth_date,
     mask_id,
     mask_phone,
+    name_lead,
     parse,
     parse_choice,
     parse_date,
@@ -23,6 +25,7 @@ from bangfu_bot.common.fields import (
     parse_phone,
     parse_text,
     parse_yes_no,
+    word_key,
 )
 
 TODAY = date(2026, 5, 10)
@@ -408,6 +411,33 @@ def test_parse_choice_rejects(text: str, choices: list[str], message: str) -> No
     assert caught.value.message == message
 
 
+RELATIONS = ["配偶", "儿子", "女儿", "儿媳", "女婿", "父亲", "母亲", "孙子女", "其他"]
+KIN = {"配偶": ["老伴", "老头", "老头子", "老婆", "老婆子", "爱人", "媳妇"],
+       "儿媳": ["儿媳妇"], "孙子女": ["孙子", "孙女"], "女儿": ["闺女"]}
+
+
+@pytest.mark.parametrize(
+    ("text", "index"),
+    [
+        ("老伴", 0), ("我老伴", 0), ("老头子", 0), ("是我老婆子", 0), ("媳妇", 0),
+        ("儿媳妇", 3),  # holds 媳妇 (配偶) too: the longer word wins
+        ("儿媳", 3), ("孙女", 7), ("闺女", 2), ("配偶", 0), ("1", 0), ("９", 8),
+    ],
+)
+def test_parse_choice_understands_synonyms(text: str, index: int) -> None:
+    assert parse_choice(text, RELATIONS, KIN) == index
+
+
+def test_parse_choice_synonyms_do_not_make_guesses() -> None:
+    with pytest.raises(FieldError):
+        parse_choice("老伴和儿子", RELATIONS, KIN)  # two people: ask again
+    with pytest.raises(FieldError):
+        parse_choice("老伴", RELATIONS)  # without the flow's synonyms, not a choice
+    assert parse_choice("养猪", CROPS, {"生猪养殖": ["养猪", "喂猪"]}) == 0
+    assert parse("choice", "喂猪", options={"choices": CROPS, "synonyms": {"生猪养殖": ["喂猪"]}},
+                 today=TODAY) == 0
+
+
 def test_parse_choice_needs_choices() -> None:
     with pytest.raises(ValueError, match="choice"):
         parse_choice("1", [])
@@ -553,6 +583,18 @@ def test_mask_id() -> None:
         ("张㛃", "张㛃"),  # Extension A
         ("吉𠮷", "吉𠮷"),  # Extension B, outside the BMP
         ("王" * 20, "王" * 20),
+        ("王㛃", "王㛃"),
+        # What people say around a name goes.
+        ("我叫王琼翠", "王琼翠"),
+        ("我是王琼翠。", "王琼翠"),
+        ("名字叫王琼翠", "王琼翠"),
+        ("我的名字是王琼翠", "王琼翠"),
+        ("叫王琼翠", "王琼翠"),
+        ("姓名：王琼翠", "王琼翠"),
+        ("我叫 王㛃", "王㛃"),
+        ("老伴叫李长贵", "李长贵"),
+        ("我儿子叫王小军", "王小军"),
+        ("叶叫天", "叶叫天"),  # 叫 inside a name, nothing after it shaped like a name
     ],
 )
 def test_parse_name_accepts(text: str, expected: str) -> None:
@@ -562,8 +604,6 @@ def test_parse_name_accepts(text: str, expected: str) -> None:
 @pytest.mark.parametrize(
     "text",
     [
-        "王",
-        "王" * 21,
         "王小明2",
         "Wang Xiaoming",
         "王xiaoming",
@@ -580,6 +620,48 @@ def test_parse_name_rejects(text: str) -> None:
     with pytest.raises(FieldError) as caught:
         parse_name(text)
     assert caught.value.message == "请回复姓名，用汉字，比如：王小明。"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("王", "名字至少两个字，请回复全名，比如：王小明。"),
+        ("王" * 21, "名字最多 20 个字，请再看一下。"),
+        ("没有", "“没有”不是名字。请回复姓名，比如：王小明。"),
+        ("生病", "“生病”不是名字。请回复姓名，比如：王小明。"),
+        ("不知道", "“不知道”不是名字。请回复姓名，比如：王小明。"),
+        ("就我一个人", "“就我一个人”不是名字。请回复姓名，比如：王小明。"),
+        ("老伴", "“老伴”不是名字。请回复姓名，比如：王小明。"),
+        ("我自己", "“我自己”不是名字。请回复姓名，比如：王小明。"),
+        ("好的", "“好的”不是名字。请回复姓名，比如：王小明。"),
+    ],
+)
+def test_parse_name_refuses_with_a_plain_hint(text: str, message: str) -> None:
+    with pytest.raises(FieldError) as caught:
+        parse_name(text)
+    assert caught.value.message == message
+
+
+@pytest.mark.parametrize(
+    ("text", "split"),
+    [
+        ("老伴叫李长贵", ("老伴", "李长贵")),
+        ("我老伴叫李长贵。", ("我老伴", "李长贵")),
+        ("我叫王琼翠", ("我叫", "王琼翠")),
+        ("李长贵", ("", "李长贵")),
+        ("叫", ("", "叫")),
+        ("叶叫天", ("", "叶叫天")),
+        ("好" * 2000, ("", "好" * 2000)),
+    ],
+)
+def test_name_lead_splits_what_comes_before_the_name(text: str, split: tuple[str, str]) -> None:
+    assert name_lead(text) == split
+
+
+def test_word_key_drops_what_does_not_change_a_word() -> None:
+    assert word_key(" 没有了。") == "没有"
+    assert word_key("就我一个人啊！") == "就我一个人"
+    assert word_key("ＯＫ👍🏻") == "ok👍"
 
 
 # --- parse_text ----------------------------------------------------------------------------
@@ -615,6 +697,20 @@ def test_parse_text_rejects() -> None:
     with pytest.raises(FieldError) as caught:
         parse_text("字", min_length=5)
     assert caught.value.message == "太短了，请至少写 5 个字。"
+
+
+def test_clip_text_keeps_whole_sentences_within_the_limit() -> None:
+    first = "老伴生病住院，欠了两万块钱。"  # 14 characters
+    second = "儿子在外打工，一年回来一次。"
+    kept, cut = clip_text(first + second + "房子漏雨", 20)
+    assert (kept, cut) == (first, second + "房子漏雨")
+    assert clip_text(first, 20) == (first, "")
+    # No sentence end in the second half: the last clause end, without its comma.
+    kept, cut = clip_text("老伴生病住院，欠了两万块钱没钱看病", 12)
+    assert (kept, cut) == ("老伴生病住院", "欠了两万块钱没钱看病")
+    # No punctuation at all: cut at the limit.
+    assert clip_text("好" * 5000, 300) == ("好" * 300, "好" * 4700)
+    assert clip_text("  房子\n\n 漏雨  ", 300) == ("房子 漏雨", "")
 
 
 # --- parse (dispatch) ----------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import insert, select
 
 from bangfu_bot.members.models import binding_tickets, bindings
@@ -31,6 +32,16 @@ async def test_binding_with_name_and_id_tail(bot: Any, county: Any, chat: Any) -
     assert done.startswith("绑定好了！王德福，您好。")
     assert "申请帮扶" in await wang.send("帮助") or "申请" in await wang.send("帮助")
     assert "已经绑定了，是王德福" in await wang.send("绑定")
+
+
+@pytest.mark.parametrize("said", ["我叫王德福", "我是王德福。", "名字叫王德福", "姓名：王德福"])
+async def test_a_name_said_in_a_sentence_binds(bot: Any, county: Any, chat: Any,
+                                               said: str) -> None:
+    wang = chat("o-wang")
+    await wang.send("绑定")
+    assert "最后 6 位" in await wang.send(said)
+    assert "1. 姓名：王德福" in await wang.send(county.wang_number[-6:])
+    assert (await wang.send("1")).startswith("绑定好了！王德福，您好。")
 
 
 async def test_bad_id_tail_is_asked_again_without_losing_the_name(

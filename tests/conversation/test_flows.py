@@ -95,3 +95,62 @@ def test_serve_refuses_to_start_on_a_bad_flow(tmp_path: Path, monkeypatch: pytes
     err = capsys.readouterr().err
     assert "bind.toml:" in err and "type 'nmae'" in err
     assert main(["flows", "check"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ('"配偶" = ["老伴"', '"老伴" = ["老伴"',
+         "synonyms: '老伴' is not one of the choices"),
+        ('"儿媳" = ["儿媳妇"', '"儿媳" = ["老伴"',
+         "synonyms: '老伴' is given for both '配偶' and '儿媳'"),
+        ('"儿媳" = ["儿媳妇"', '"儿媳" = ["儿子"',
+         "synonyms: '儿子' is given for both '儿子' and '儿媳'"),
+        ('"女婿" = ["姑爷"', '"女婿" = ["3"', "synonyms: '3' is a number"),
+        ('"女婿" = ["姑爷", "上门女婿"]', '"女婿" = "姑爷"',
+         "synonyms: '女婿' needs a list of words"),
+    ],
+)
+def test_a_bad_synonym_is_reported_at_its_table(tmp_path: Path, old: str, new: str,
+                                                message: str) -> None:
+    folder = copy_with(tmp_path, old, new)
+    with pytest.raises(FlowsInvalid) as invalid:
+        load_flows(folder, ACTIONS, PREVIEWS)
+    problem = next(p for p in invalid.value.problems if message in p.message)
+    assert problem.message.startswith("step 'relation': ")
+    assert problem.line == line_of(folder, "[step.fields.synonyms]")
+
+
+def test_synonyms_on_a_step_that_is_not_a_choice_are_reported(tmp_path: Path) -> None:
+    folder = copy_with(tmp_path, 'type = "yes_no"\n', 'type = "yes_no"\nsynonyms = {}\n')
+    with pytest.raises(FlowsInvalid) as invalid:
+        load_flows(folder, ACTIONS, PREVIEWS)
+    assert "step 'dibao': 'synonyms' does not apply to a yes_no step" in [
+        p.message for p in invalid.value.problems]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ('none_words = ["没有"', 'none_words = [""', "none_words must be a list of words"),
+        ('type = "yes_no"\n', 'type = "yes_no"\nfirst = "有吗？"\n',
+         "'first' applies to a group step only"),
+        ('比如“修改 {example}”。"', '比如“修改 2”。"', "a fixed number after 修改"),
+    ],
+)
+def test_group_words_and_edit_examples_are_checked(tmp_path: Path, old: str, new: str,
+                                                   message: str) -> None:
+    folder = copy_with(tmp_path, old, new)
+    with pytest.raises(FlowsInvalid) as invalid:
+        load_flows(folder, ACTIONS, PREVIEWS)
+    assert any(message in p.message for p in invalid.value.problems), invalid.value.problems
+
+
+def test_not_before_needs_its_hint_and_a_date_step(tmp_path: Path) -> None:
+    folder = copy_with(tmp_path, 'not_before_hint = ', 'hint = ', name="evaluate.toml")
+    with pytest.raises(FlowsInvalid) as invalid:
+        load_flows(folder, ACTIONS, PREVIEWS)
+    (problem,) = invalid.value.problems
+    assert problem.message == ("step 'meeting_date': not_before needs a not_before_hint "
+                               "telling the user what to type")
+    assert problem.line == line_of(folder, "not_before =", name="evaluate.toml")

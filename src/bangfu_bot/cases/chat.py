@@ -26,6 +26,7 @@ async def case_context(ctx: Context, todo: Any) -> dict[str, Any]:
     """What a case's flows show: whose case, from which branch, and the to-do behind it."""
     case = await load_case(ctx.conn, todo.case_id)
     return {"case_id": case.id, "todo_id": todo.id,
+            "applied_on": case.created_at.astimezone(ctx.tz).date().isoformat(),
             "name": await procedure.member_name(ctx.conn, case),
             "branch": await procedure.branch_name(ctx.conn, case.branch_id)}
 

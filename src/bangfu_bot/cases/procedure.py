@@ -164,6 +164,13 @@ def _result_line(answers: dict[str, Any], rules: Rules) -> str:
 async def record_evaluation(conn: AsyncConnection, *, case_id: int, secretary: Person,
                             answers: dict[str, Any], rules: Rules, now: datetime) -> str:
     """Record the meeting, apply the result, start the notice or tell the member kindly."""
+    meeting = date.fromisoformat(answers["meeting_date"])
+    case = await load_case(conn, case_id)
+    applied = local_day(case.created_at, rules) if case is not None else meeting
+    if meeting < applied:
+        raise TransitionRefused(say("meeting_before_application", meeting=chinese_date(meeting),
+                                    applied=chinese_date(applied)),
+                                "meeting before the application", fixable=True)
     preview = evaluation_preview(answers, rules)
     if preview.problems:
         raise TransitionRefused(" ".join(preview.problems), "inconsistent evaluation")
@@ -174,7 +181,7 @@ async def record_evaluation(conn: AsyncConnection, *, case_id: int, secretary: P
                             expected=S.UNDER_EVALUATION)
     photos = answers.get("photo") or []
     await conn.execute(insert(evaluations).values(
-        case_id=case_id, meeting_date=date.fromisoformat(answers["meeting_date"]),
+        case_id=case_id, meeting_date=meeting,
         entitled=answers["entitled"], present=answers["present"],
         supervisors=answers["supervisors"], counter=answers["counter"],
         scrutineer=answers["scrutineer"], votes_for=answers["votes_for"],

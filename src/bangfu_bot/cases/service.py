@@ -12,7 +12,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu_bot.authority import Subject, check
-from bangfu_bot.cases.eligibility import Rule, judge, rule_for
+from bangfu_bot.cases.eligibility import Rule, Verdict, judge, rule_for
 from bangfu_bot.cases.enums import CaseStatus
 from bangfu_bot.cases.models import case_events, cases
 from bangfu_bot.cases.procedure import hands
@@ -84,8 +84,19 @@ async def submit_application(conn: AsyncConnection, *, filing: Filing, answers: 
     else:
         replies.append(say("submitted", case_id=case_id))
     if verdict.above and verdict.line_fen is not None:
-        replies.append(say("above_line", income=yuan(income), line=yuan(verdict.line_fen)))
+        replies.append(above_line(verdict, income, size))
     return "\n\n".join(replies)
+
+
+def above_line(verdict: Verdict, income_fen: int, size: int) -> str:
+    """The reminder that the household looks above the line, saying whether the line is per
+    person or per household (and so what was compared with it)."""
+    line = yuan(verdict.line_fen or 0)
+    if verdict.basis == "per_capita":
+        each = yuan(round(income_fen / max(size, 1) / 100) * 100)
+        return say("above_line_per_capita", income=yuan(income_fen), size=size, each=each,
+                   line=line)
+    return say("above_line_household", income=yuan(income_fen), line=line)
 
 
 async def _tell_secretaries(conn: AsyncConnection, filing: Filing, case_id: int, category: str,

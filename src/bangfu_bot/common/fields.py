@@ -18,9 +18,11 @@ __all__ = [
     "KINDS",
     "OPTION_KEYS",
     "FieldError",
+    "clip_text",
     "id_birth_date",
     "mask_id",
     "mask_phone",
+    "name_lead",
     "parse",
     "parse_choice",
     "parse_date",
@@ -31,6 +33,7 @@ __all__ = [
     "parse_phone",
     "parse_text",
     "parse_yes_no",
+    "word_key",
 ]
 
 
@@ -66,6 +69,9 @@ MSG_ID_CHARS = _TEXTS["id_chars"]
 MSG_ID_CHECKSUM = _TEXTS["id_checksum"]
 MSG_ID_BIRTH = _TEXTS["id_birth"]
 MSG_NAME = _TEXTS["name"]
+MSG_NAME_SHORT = _TEXTS["name_short"]
+MSG_NAME_LONG = _TEXTS["name_long"]
+MSG_NAME_WORD = _TEXTS["name_word"]
 MSG_TEXT_EMPTY = _TEXTS["text_empty"]
 MSG_TEXT_SHORT = _TEXTS["text_short"]
 MSG_TEXT_LONG = _TEXTS["text_long"]
@@ -474,6 +480,13 @@ def parse_yes_no(text: str) -> bool:
     raise FieldError(MSG_YES_NO)
 
 
+def word_key(text: str) -> str:
+    """A short answer reduced for comparing with a list of words: NFKC, lower case, no
+    spaces, no edge punctuation, no trailing particles ("没有了。" -> "没有")."""
+    squashed = _EMOJI_MODIFIERS.sub("", _squash(text))
+    return squashed.rstrip(_PARTICLES + _EDGE_PUNCT)
+
+
 # --- Choices -------------------------------------------------------------------------------
 
 _CHOICE_NUMBER = re.compile(
@@ -490,8 +503,13 @@ def _choice_key(text: str) -> str:
     )
 
 
-def parse_choice(text: str, choices: list[str]) -> int:
-    """Return the 0-based index of the choice the user picked, by number or by text."""
+def parse_choice(text: str, choices: list[str],
+                 synonyms: Mapping[str, list[str]] | None = None) -> int:
+    """Return the 0-based index of the choice the user picked, by number or by text.
+
+    `synonyms` maps a choice to other words people use for it (老伴 for 配偶, 养猪 for
+    生猪养殖); a flow file declares them. They match like the choice's own text does.
+    """
     if not choices:
         raise ValueError("parse_choice needs at least one choice")
     if len(text) > _MAX_CHOICE_CHARS:
@@ -499,9 +517,14 @@ def parse_choice(text: str, choices: list[str]) -> int:
     key = _choice_key(text)
     if not key:
         raise FieldError(MSG_CHOICE)
-    keys = [_choice_key(choice) for choice in choices]
-    if key in keys:
-        return keys.index(key)
+    # Every word that names a choice: the choice itself first, then its synonyms.
+    words: list[tuple[str, int]] = [(_choice_key(choice), i) for i, choice in enumerate(choices)]
+    for i, choice in enumerate(choices):
+        words.extend((_choice_key(word), i) for word in (synonyms or {}).get(choice, []))
+    words = [(word, i) for word, i in words if word]
+    exact = {i for word, i in words if word == key}
+    if len(exact) == 1:
+        return exact.pop()
 
     number: int | None = None
     bare = _squash(text).strip("()[]【】<>《》")
@@ -511,17 +534,19 @@ def parse_choice(text: str, choices: list[str]) -> int:
         if number is not None and 1 <= number <= len(choices):
             return number - 1
 
-    contained = [i for i, k in enumerate(keys) if k and k in key]
-    if len(contained) > 1:
-        # "我不需要" contains both "需要" and "不需要"; the longer one that holds the rest wins.
-        covering = [i for i in contained if all(keys[j] in keys[i] for j in contained)]
-        contained = covering if len(covering) == 1 else contained
-    if len(contained) == 1:
-        return contained[0]
+    contained = [(word, i) for word, i in words if word in key]
+    if len({i for _, i in contained}) > 1:
+        # "我不需要" contains both "需要" and "不需要"; "儿媳妇" both "媳妇" and "儿媳妇": the
+        # longer word that holds the others wins.
+        covering = [(word, i) for word, i in contained
+                    if all(other in word for other, _ in contained)]
+        contained = covering if len({i for _, i in covering}) == 1 else contained
+    if len({i for _, i in contained}) == 1:
+        return contained[0][1]
     if not contained:
-        inside = [i for i, k in enumerate(keys) if key in k]
+        inside = {i for word, i in words[: len(choices)] if key in word}
         if len(inside) == 1:
-            return inside[0]
+            return inside.pop()
     if number is not None:
         raise FieldError(_range_message(1, len(choices)))
     raise FieldError(MSG_CHOICE)
@@ -626,30 +651,99 @@ def _is_ideograph(ch: str) -> bool:
     )
 
 
-def parse_name(text: str) -> str:
-    """Parse a Chinese personal name of 2-20 characters, e.g. "王小明" or "阿卜杜拉·买买提"."""
-    if len(text) > _MAX_FIELD_CHARS:
-        raise FieldError(MSG_NAME)
+# stays in Python: words people type, which are answers but never a person's name
+_NOT_NAMES = frozenset({
+    "没有", "没有人", "没人", "不知道", "不清楚", "不晓得", "不记得", "忘了", "跳过", "不用",
+    "不要", "不是", "可以", "知道", "谢谢", "生病", "有病", "病了", "看病", "住院", "残疾",
+    "打工", "种地", "务农", "在家", "下岗", "困难", "自己", "本人", "一个人", "就我一个",
+    "就我一个人", "只有我", "老伴", "爱人", "配偶", "儿子", "女儿", "孙子", "孙女", "父亲",
+    "母亲", "其他", "其它", "同意", "确认", "取消", "返回", "继续", "帮助", "人工", "菜单",
+    "申请", "绑定", "好了", "完了", "就这些",
+})
+# stays in Python: characters people type around a name but that no name is written with
+_NOT_NAME_CHARS = frozenset("我你您他她它的吗呢吧啊呀哦嘛")
+# stays in Python: what people type before their name ("我叫王琼翠", "名字是王琼翠")
+_NAME_LEADS = re.compile(
+    r"^(?:(?:我|本人|他|她|这位)?(?:的)?(?:名字|姓名)?(?:叫做|叫|是)|(?:名字|姓名)[:：]?)"
+)
+# A lead of at most this many characters before 叫 ("老伴叫李长贵", "我儿子叫王小军").
+_LEAD_MAX = 4
+
+
+def _squeeze_name(text: str) -> str:
     # No NFKC here: it would rewrite rare or compatibility ideographs that a real name uses.
     name = _WHITESPACE.sub("", text).strip(_NAME_EDGE)
-    name = _NAME_DOTS.sub("·", name)
+    return _NAME_DOTS.sub("·", name)
+
+
+def _name_shape(name: str) -> str | None:
+    """Why `name` is not shaped like a name (a message), or None if it is."""
     parts = name.split("·")
-    if not 2 <= len(name) <= 20 or not all(
-        part and all(_is_ideograph(ch) for ch in part) for part in parts
-    ):
+    if not all(part and all(_is_ideograph(ch) for ch in part) for part in parts):
+        return MSG_NAME
+    if len(name) < 2:
+        return MSG_NAME_SHORT
+    if len(name) > 20:
+        return MSG_NAME_LONG
+    return None
+
+
+def name_lead(text: str) -> tuple[str, str]:
+    """Split "老伴叫李长贵" into ("老伴", "李长贵"); ("", text) when nothing leads the name.
+
+    Only a short lead ending in 叫 or 是, or a label (姓名：) is split off, and only when what
+    follows is shaped like a name; the lead itself is returned as typed.
+    """
+    if len(text) > _MAX_FIELD_CHARS:
+        return "", text
+    squeezed = _squeeze_name(text)
+    match = _NAME_LEADS.match(squeezed)
+    if match and len(squeezed) > match.end():
+        rest = squeezed[match.end():].lstrip(":：")
+        if _name_shape(rest) is None:
+            return squeezed[: match.end()], rest
+    for marker in ("叫做", "叫"):
+        head, found, rest = squeezed.partition(marker)
+        rest = rest.lstrip(":：")
+        if found and 0 < len(head) <= _LEAD_MAX and _name_shape(rest) is None:
+            return head, rest
+    return "", text
+
+
+def parse_name(text: str) -> str:
+    """Parse a Chinese personal name of 2-20 characters, e.g. "王小明" or "阿卜杜拉·买买提".
+
+    What people say around it goes ("我叫王琼翠", "老伴叫李长贵"); a common word that is an
+    answer but not a name ("没有", "生病", "不知道") is refused with a hint.
+    """
+    if len(text) > _MAX_FIELD_CHARS:
         raise FieldError(MSG_NAME)
+    _, said = name_lead(text)
+    name = _squeeze_name(said)
+    problem = _name_shape(name)
+    if problem is not None:
+        raise FieldError(problem)
+    if name in _NOT_NAMES or _NOT_NAME_CHARS & set(name):
+        raise FieldError(MSG_NAME_WORD.format(word=name))
     return name
 
 
 # --- Free text -----------------------------------------------------------------------------
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Where a sentence ends, and (second best) where a clause ends, for keeping a long answer.
+_SENTENCE_ENDS = "。！？!?；;…"
+_CLAUSE_ENDS = "，,、：: "
+
+
+def _clean_text(text: str) -> str:
+    # No NFKC: Chinese full-width punctuation is what the reader expects to see.
+    return _WHITESPACE.sub(" ", _CONTROL.sub("", text)).strip()
 
 
 def parse_text(text: str, *, max_length: int = 200, min_length: int = 1) -> str:
     """Free text, trimmed, with runs of whitespace collapsed to one space."""
-    # No NFKC: Chinese full-width punctuation is what the reader expects to see.
-    cleaned = _WHITESPACE.sub(" ", _CONTROL.sub("", text)).strip()
+    cleaned = _clean_text(text)
     if not cleaned:
         raise FieldError(MSG_TEXT_EMPTY)
     if len(cleaned) > max_length:
@@ -657,6 +751,27 @@ def parse_text(text: str, *, max_length: int = 200, min_length: int = 1) -> str:
     if len(cleaned) < min_length:
         raise FieldError(MSG_TEXT_SHORT.format(min_length=min_length))
     return cleaned
+
+
+def clip_text(text: str, max_length: int) -> tuple[str, str]:
+    """Keep what fits of a long free-text answer: (kept, cut).
+
+    The cut falls after the last sentence end within `max_length` characters, or failing
+    one in the second half, the last clause end, or failing that at `max_length` itself, so
+    what is kept reads as whole sentences wherever the writer made them.
+    """
+    cleaned = _clean_text(text)
+    if len(cleaned) <= max_length:
+        return cleaned, ""
+    window = cleaned[:max_length]
+    at = max_length
+    for ends in (_SENTENCE_ENDS, _CLAUSE_ENDS):
+        found = max(window.rfind(ch) for ch in ends)
+        if found + 1 >= max_length // 2:
+            at = found + 1
+            break
+    kept, cut = cleaned[:at].rstrip(_CLAUSE_ENDS.strip() + " "), cleaned[at:].strip()
+    return kept or cleaned[:max_length], cut
 
 
 # --- Dispatch for the TOML-driven engine ---------------------------------------------------
@@ -671,7 +786,7 @@ OPTION_KEYS: Mapping[str, frozenset[str]] = MappingProxyType({
     "money": frozenset({"min_yuan", "max_yuan"}),
     "date": frozenset({"allow_future", "allow_past"}),
     "yes_no": frozenset(),
-    "choice": frozenset({"choices"}),
+    "choice": frozenset({"choices", "synonyms"}),
     "phone": frozenset(),
     "id_number": frozenset(),
     "name": frozenset(),
@@ -735,7 +850,8 @@ def parse(kind: str, text: str, *, options: dict[str, object], today: date) -> o
             allow_past=bool(options.get("allow_past", True)),
         ),
         "yes_no": lambda: parse_yes_no(text),
-        "choice": lambda: parse_choice(text, _choices_option(options)),
+        "choice": lambda: parse_choice(text, _choices_option(options),
+                                       _synonyms_option(options)),
         "phone": lambda: parse_phone(text),
         "id_number": lambda: parse_id_number(text, today=today),
         "name": lambda: parse_name(text),
@@ -755,3 +871,13 @@ def _choices_option(options: dict[str, object]) -> list[str]:
     ):
         raise ValueError(f"option 'choices' must be a non-empty list of strings, got {choices!r}")
     return choices
+
+
+def _synonyms_option(options: dict[str, object]) -> dict[str, list[str]]:
+    synonyms = options.get("synonyms") or {}
+    if not isinstance(synonyms, dict) or not all(
+        isinstance(words, list) and all(isinstance(w, str) for w in words)
+        for words in synonyms.values()
+    ):
+        raise ValueError(f"option 'synonyms' must map choices to lists of words, got {synonyms!r}")
+    return synonyms

@@ -26,11 +26,15 @@ FLOW_KEYS = {"name", "title", "requires", "intro", "action", "preview", "summary
 STEP_KEYS = {
     "id", "label", "prompt", "type", "choices", "min", "max", "min_yuan", "max_yuan",
     "allow_future", "allow_past", "max_length", "pattern", "pattern_hint", "optional",
-    "when", "next", "fields", "more", "item", "max_items", "hint",
+    "when", "next", "fields", "more", "item", "max_items", "hint", "synonyms", "first",
+    "none_words", "empty", "not_before", "not_before_hint",
 }
+GROUP_KEYS = {"fields", "more", "item", "max_items", "first", "none_words", "empty"}
 WHEN_KEYS = {"field", "is", "in", "not"}
 STEP_OPTIONS = {"choices", "min", "max", "min_yuan", "max_yuan", "allow_future", "allow_past",
-               "max_length", "pattern", "pattern_hint"}
+               "max_length", "pattern", "pattern_hint", "synonyms"}
+# A fixed number after 修改 in a flow's texts may not fit its summary: write {example}.
+FIXED_EDIT_EXAMPLE = re.compile(r"修改\s*[0-9]")
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,9 @@ class Step:
     more: str = ""
     item: str = ""
     max_items: int = 20
+    first: str = ""
+    none_words: tuple[str, ...] = ()
+    empty: str = ""
     line: int = 0
 
     @property
@@ -132,6 +139,15 @@ class _Lines:
                            if re.match(r"\s*\[\[step\]\]", line)]
         self.field_lines = [n + 1 for n, line in enumerate(self.lines)
                             if re.match(r"\s*\[\[step\.fields\]\]", line)]
+
+    def subtable(self, name: str, start: int) -> int:
+        """The line of `[step.synonyms]` (or `[step.fields.synonyms]`) after `start`."""
+        for n in range(max(start, 1), len(self.lines)):
+            if re.match(rf"\s*\[step(?:\.fields)?\.{re.escape(name)}\]", self.lines[n]):
+                return n + 1
+            if n >= start and re.match(r"\s*\[\[step", self.lines[n]):
+                break
+        return start
 
     def table_line(self, name: str) -> int:
         for n, line in enumerate(self.lines, start=1):
@@ -211,6 +227,11 @@ def _load_one(path: Path, actions: set[str], previews: set[str],
     for key in ("title", "intro"):
         if not str(head.get(key, "")).strip():
             problems.append(Problem(shown, 1, f"[flow] missing {key}"))
+    for key in ("summary", "confirm"):
+        if FIXED_EDIT_EXAMPLE.search(str(head.get(key, ""))):
+            problems.append(Problem(shown, lines.key(key, top, top),
+                                    f"[flow] {key}: a fixed number after 修改 may not fit the "
+                                    "summary; write {example}"))
     raw_steps = data.get("step", [])
     if not isinstance(raw_steps, list) or not raw_steps:
         problems.append(Problem(shown, 1, "a flow needs at least one [[step]]"))
@@ -274,13 +295,68 @@ def _step(raw: dict[str, Any], line: int, lines: _Lines, field_cursor: Any, show
             fields.append(_step(sub, sub_line, lines, field_cursor, shown, problems, nested=True))
         if not fields:
             problem("a group needs [[step.fields]]")
+        none_words = raw.get("none_words", [])
+        if not isinstance(none_words, list) or not all(
+                isinstance(word, str) and word.strip() for word in none_words):
+            problem("none_words must be a list of words", "none_words")
+        elif none_words and not (fields and fields[0].type == "name"):
+            problem("none_words needs a group whose first field is a name", "none_words")
+    else:
+        for key in sorted(set(raw) & (GROUP_KEYS - {"fields", "more"})):
+            problem(f"{key!r} applies to a group step only", key)
+    if "not_before" in raw:
+        if kind != "date":
+            problem("not_before applies to a date step only", "not_before")
+        elif not str(raw.get("not_before_hint", "")).strip():
+            problem("not_before needs a not_before_hint telling the user what to type",
+                    "not_before")
+    if "synonyms" in raw:
+        synonyms_line = lines.subtable("synonyms", line)
+        _check_synonyms(raw, lambda message: problems.append(
+            Problem(shown, synonyms_line, f"{where}: {message}")))
     options: dict[str, Any] = {key: raw[key] for key in ("choices", "min", "max", "min_yuan", "max_yuan",
                                            "allow_future", "allow_past", "max_length",
-                                           "pattern", "pattern_hint", "hint") if key in raw}
+                                           "pattern", "pattern_hint", "hint", "synonyms",
+                                           "not_before", "not_before_hint")
+                               if key in raw}
+    none_words = raw.get("none_words", [])
     return Step(id=step_id, label=str(raw.get("label", step_id)), prompt=str(raw.get("prompt", "")),
                 type=kind, options=options, optional=bool(raw.get("optional", False)), when=when,
                 next=raw.get("next"), fields=tuple(fields), more=str(raw.get("more", "")),
-                item=str(raw.get("item", "")), max_items=int(raw.get("max_items", 20)), line=line)
+                item=str(raw.get("item", "")), max_items=int(raw.get("max_items", 20)),
+                first=str(raw.get("first", "")),
+                none_words=tuple(str(w) for w in none_words) if isinstance(none_words, list)
+                else (), empty=str(raw.get("empty", "")), line=line)
+
+
+def _check_synonyms(raw: dict[str, Any], problem: Any) -> None:
+    """A choice's synonyms: a table from a choice to the other words people use for it.
+
+    Each word names one choice only, is not another choice's text, and is not a number
+    (numbers pick a choice by its position)."""
+    synonyms = raw["synonyms"]
+    if not isinstance(synonyms, dict):
+        problem("synonyms must be a table: a choice = [the words people use for it]")
+        return
+    choices = [str(choice) for choice in raw.get("choices", []) or []]
+    owner: dict[str, str] = {choice: choice for choice in choices}
+    for choice, words in synonyms.items():
+        if choice not in choices:
+            problem(f"synonyms: {choice!r} is not one of the choices")
+            continue
+        if not isinstance(words, list) or not all(isinstance(w, str) and w.strip()
+                                                   for w in words):
+            problem(f"synonyms: {choice!r} needs a list of words")
+            continue
+        for word in words:
+            if word.strip().isdigit():
+                problem(f"synonyms: {word!r} is a number, which picks a choice by position")
+            elif word in owner and owner[word] != choice:
+                problem(f"synonyms: {word!r} is given for both {owner[word]!r} and {choice!r}")
+            elif word in owner:
+                problem(f"synonyms: {word!r} is repeated for {choice!r}")
+            else:
+                owner[word] = choice
 
 
 def _condition(raw: Any, problem: Any) -> Condition | None:
