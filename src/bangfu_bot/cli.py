@@ -50,6 +50,14 @@ def build_parser() -> argparse.ArgumentParser:
                          help="import the valid rows even if some are rejected")
     # stays in Python: a default, the name the county's organisation is stored under
     members.add_argument("--county", default="县委组织部", help="name of the county organisation")
+    members.add_argument("--committee-column", metavar="NAME",
+                         help="the column holding the 党委 (else a 党委 column, else read "
+                              "from the branch's full name)")
+    roles = import_commands.add_parser(
+        "roles", help="set roles (支部书记, 党委委员, ...) from 姓名, 身份证号, 角色 columns")
+    roles.add_argument("file")
+    roles.add_argument("--skip-invalid", action="store_true",
+                       help="set the valid lines' roles even if some lines are rejected")
     broadcast = commands.add_parser("broadcast", help="send a notice (通知) to an audience")
     broadcast.add_argument("--text", required=True)
     broadcast.add_argument("--to", required=True, dest="audience",
@@ -148,8 +156,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(outbox_status(settings))
     if args.command == "export":
         return asyncio.run(export(settings, args))
+    if args.command == "import" and args.import_command == "roles":
+        return asyncio.run(import_roles(settings, args.file, args.skip_invalid))
     if args.command == "import":
-        return asyncio.run(import_members(settings, args.file, args.skip_invalid, args.county))
+        return asyncio.run(import_members(settings, args.file, args.skip_invalid, args.county,
+                                          args.committee_column))
     return 2
 
 
@@ -381,35 +392,66 @@ async def issue_qrcode(settings: Settings, person: str, days: int) -> int:
     return 0
 
 
-async def import_members(settings: Settings, file: str, skip_invalid: bool, county: str) -> int:
+async def import_members(settings: Settings, file: str, skip_invalid: bool, county: str,
+                         committee_column: str | None = None) -> int:
     """Import the roster; nothing is written if a row is invalid (unless --skip-invalid)."""
     from pathlib import Path
 
     from bangfu_bot.clock import SystemClock
-    from bangfu_bot.handover import hand_over
     from bangfu_bot.members.roster import RosterError, import_roster
 
     now = SystemClock().now()
     async with _engine(settings) as engine:
         try:
             report = await import_roster(engine, Path(file), county_name=county,
-                                         skip_invalid=skip_invalid, now=now)
+                                         skip_invalid=skip_invalid, now=now,
+                                         committee_column=committee_column)
         except (RosterError, OSError) as error:
             print(f"bangfu-bot: {file}: {error}", file=sys.stderr)
             return 1
-        done = None
+        for line in report.lines():
+            print(line)
         if not report.refused and (report.updated or report.created):
             # People moved, came or changed roles: the to-dos follow their authority.
-            async with engine.begin() as conn:
-                done = await hand_over(conn, now=now)
-    for line in report.lines():
-        print(line)
-    if done is not None and (done.closed or done.handed):
-        print(f"to-dos: {done.closed} closed (no longer theirs to act on), "
-              f"{done.handed} handed over")
-    for step in done.unowned if done is not None else []:
-        print(f"bangfu-bot: nobody on the roster may take {step}", file=sys.stderr)
+            await _hand_over(engine, now)
     return 1 if report.refused else 0
+
+
+async def import_roles(settings: Settings, file: str, skip_invalid: bool) -> int:
+    """Set roles from a short list; nothing is written if a line is invalid (unless
+    --skip-invalid); the to-dos then follow, as after `import members`."""
+    from pathlib import Path
+
+    from bangfu_bot.clock import SystemClock
+    from bangfu_bot.members.roles import import_roles as set_roles
+    from bangfu_bot.members.tables import RosterError
+
+    now = SystemClock().now()
+    async with _engine(settings) as engine:
+        try:
+            report = await set_roles(engine, Path(file), skip_invalid=skip_invalid, now=now)
+        except (RosterError, OSError) as error:
+            print(f"bangfu-bot: {file}: {error}", file=sys.stderr)
+            return 1
+        for line in report.lines():
+            print(line)
+        if report.changed:
+            await _hand_over(engine, now)
+    return 1 if report.refused else 0
+
+
+async def _hand_over(engine: Any, now: Any) -> None:
+    """After the roster or the roles changed: close and hand over to-dos, and say so."""
+    from bangfu_bot.handover import hand_over
+    from bangfu_bot.texts import speaker
+
+    say = speaker("bangfu_bot.members")
+    async with engine.begin() as conn:
+        done = await hand_over(conn, now=now)
+    if done.closed or done.handed:
+        print(say("import_handover", closed=done.closed, handed=done.handed))
+    for step in done.unowned:
+        print(f"bangfu-bot: {say('import_unowned', step=step)}", file=sys.stderr)
 
 
 async def export(settings: Settings, args: argparse.Namespace) -> int:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from openpyxl import Workbook
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bangfu_bot.common.idnumbers import with_check
@@ -23,6 +23,7 @@ from bangfu_bot.members.roster import (
     RosterRow,
     import_roster,
     read_roster,
+    split_branch,
     validate,
 )
 
@@ -39,6 +40,10 @@ def bad_checksum(id_number: str) -> str:
     """The same ID with a wrong check character."""
     return id_number[:17] + ("0" if id_number[17] != "0" else "1")
 
+
+CHECKSUM = "身份证号最后一位（校验位）对不上，多半是抄错了一位，请对照身份证重填"
+REFUSED_ONE = ("有 1 行有错，名单没有导入。请改正这些行后重新导入；"
+               "加上 --skip-invalid 可以跳过这些行，先导入其余的。")
 
 HEADER = ["姓名", "性别", "出生日期", "入党日期", "身份证号", "手机号", "党委", "支部", "角色", "城乡"]
 
@@ -277,10 +282,10 @@ async def test_one_bad_checksum_refuses_the_whole_file(engine: AsyncEngine,
     report = await import_roster(engine, path, county_name=COUNTY, skip_invalid=False, now=NOW)
 
     assert report.refused
-    assert report.rejected == [Rejection(3, "身份证号校验位不对")]
+    assert report.rejected == [Rejection(3, CHECKSUM)]
     assert (report.created, report.updated, report.unchanged) == (0, 0, 0)
-    assert report.lines() == ["第 3 行：身份证号校验位不对",
-                              "有 1 行有错，名单没有导入。请改正后重新导入，或选择跳过错误行。"]
+    assert report.lines() == ["第 3 行：" + CHECKSUM,
+                              REFUSED_ONE]
     assert await count(engine, people) == 0
     assert await count(engine, organisations) == 0
 
@@ -293,7 +298,7 @@ async def test_skip_invalid_imports_the_good_lines(engine: AsyncEngine, tmp_path
     report = await import_roster(engine, path, county_name=COUNTY, skip_invalid=True, now=NOW)
 
     assert not report.refused
-    assert (report.created, report.rejected) == (5, [Rejection(3, "身份证号校验位不对")])
+    assert (report.created, report.rejected) == (5, [Rejection(3, CHECKSUM)])
     assert report.lines()[-1].startswith("导入完成：新增 5 人") and "跳过 1 行" in report.lines()[-1]
     stored = await load(engine)
     assert set(stored) == {ZHANG, WANG, ZHAO, LIU, CHEN}
@@ -308,7 +313,7 @@ async def test_a_duplicate_id_rejects_the_later_line(engine: AsyncEngine, tmp_pa
     refused = await import_roster(engine, path, county_name=COUNTY, skip_invalid=False, now=NOW)
     skipped = await import_roster(engine, path, county_name=COUNTY, skip_invalid=True, now=NOW)
 
-    assert refused.rejected == [Rejection(8, "身份证号与第 2 行重复")]
+    assert refused.rejected == [Rejection(8, "身份证号与第 2 行重复，同一个人只留一行")]
     assert skipped.created == 6
     assert (await load(engine))[ZHANG]["name"] == "张建国"
 
@@ -346,10 +351,13 @@ def test_a_missing_required_header_is_one_error_before_any_row(tmp_path: Path) -
 
 async def test_a_missing_header_writes_nothing(engine: AsyncEngine, tmp_path: Path) -> None:
     path = write_csv(tmp_path / "花名册.csv", roster(),
-                     header=[name if name != "角色" else "职务" for name in HEADER])
+                     header=[name if name != "身份证号" else "证件" for name in HEADER])
 
-    with pytest.raises(RosterError, match="角色"):
+    with pytest.raises(RosterError) as raised:
         await import_roster(engine, path, county_name=COUNTY, skip_invalid=True, now=NOW)
+    assert str(raised.value) == (
+        "表头（第 1 行）缺少列：「身份证号」（也可以叫 公民身份号码、公民身份证号码、身份证号码、"
+        "公民身份证号、身份证）。请在表头加上后再导入。")
     assert await count(engine, organisations) == 0
 
 
@@ -491,8 +499,8 @@ def test_role_lists(typed: str, roles: set[str]) -> None:
 
 def test_an_unknown_role_is_named() -> None:
     assert check(角色="党员、会计") == (
-        "角色「会计」不认识（可填：党员、支部书记、党委委员、组织部、监督小组）")
-    assert check(角色="") == "角色不能为空"
+        "角色里的「会计」不认识，可填：党员、支部书记、党委委员、组织部、监督小组")
+    assert check(角色="") == "角色是空的，请填角色，比如 党员"
 
 
 def test_department_staff_need_no_branch() -> None:
@@ -501,8 +509,10 @@ def test_department_staff_need_no_branch() -> None:
 
     assert (staff.committee, staff.branch, staff.roles) == (None, None, {"department"})
     assert (supervisor.committee, supervisor.branch) == (None, None)
-    assert check(角色="组织部、党员", 党委="", 支部="") == "党委不能为空；支部不能为空"
-    assert check(角色="党员", 支部=" ") == "支部不能为空"
+    assert check(角色="组织部、党员", 党委="", 支部="") == (
+        "党委是空的，请填所属党委，比如 桃源镇党委；或在支部一栏写全称，比如 桃源镇桃源村党支部；"
+        "支部是空的，请填所在党支部，比如 桃源镇桃源村党支部")
+    assert check(角色="党员", 支部=" ") == "支部是空的，请填所在党支部，比如 桃源镇桃源村党支部"
 
 
 def test_gender_and_birth_date_come_from_the_id_when_blank() -> None:
@@ -510,37 +520,39 @@ def test_gender_and_birth_date_come_from_the_id_when_blank() -> None:
 
     assert (person.gender, person.birth_date) == ("男", date(1948, 3, 12))
     assert check(出生日期=datetime(1948, 3, 12)).birth_date == date(1948, 3, 12)
-    assert check(出生日期="1948年3月13日") == "出生日期与身份证号不符"
-    assert check(性别="男的") == "性别只能填男或女"
+    assert check(出生日期="1948年3月13日") == (
+        "出生日期与身份证号不符，请改正，或空着（按身份证号算）")
+    assert check(性别="男的") == "性别只能填男或女（也可以空着，按身份证号算）"
 
 
 def test_joining_date_must_fall_between_birth_and_today() -> None:
     assert check(入党日期="1972.7.1").joined_on == date(1972, 7, 1)
-    assert check(入党日期="1940-07-01") == "入党日期早于出生日期"
-    assert check(入党日期="2026-03-03") == "入党日期不能晚于今天"
-    assert check(入党日期=datetime(2027, 1, 1)) == "入党日期不能晚于今天"
+    assert check(入党日期="1940-07-01") == "入党日期早于出生日期，请核对后重填"
+    assert check(入党日期="2026-03-03") == "入党日期不能晚于今天，请核对后重填"
+    assert check(入党日期=datetime(2027, 1, 1)) == "入党日期不能晚于今天，请核对后重填"
     assert check(入党日期="去年").startswith("入党日期看不懂")
 
 
 def test_urban_rural_phone_and_name() -> None:
     assert check(城乡="城市").urban_rural == "城镇"
     assert check(城乡="乡村").urban_rural == "农村"
-    assert check(城乡="郊区") == "城乡只能填城镇或农村"
+    assert check(城乡="郊区") == "城乡只能填城镇或农村（也可以空着）"
     assert check(手机号=13812340001.0).phone == "13812340001"
-    assert check(姓名="Zhang") == "姓名应为 2 到 20 个汉字"
+    assert check(姓名="Zhang") == "姓名应为 2 到 20 个汉字，请只填姓名本身"
 
 
 def test_every_problem_of_a_line_is_reported_together() -> None:
     reason = check(姓名="", 身份证号=ZHANG[:17], 城乡="郊区")
 
-    assert reason == "姓名不能为空；身份证号应为 18 位；城乡只能填城镇或农村"
+    assert reason == ("姓名是空的，请填上姓名；身份证号应为 18 位，请对照身份证重填；"
+                      "城乡只能填城镇或农村（也可以空着）")
 
 
 def test_a_report_prints_one_line_per_rejection_and_a_summary() -> None:
-    report = ImportReport(rejected=[Rejection(12, "身份证号校验位不对")], refused=True)
+    report = ImportReport(rejected=[Rejection(12, CHECKSUM)], refused=True)
 
-    assert report.lines() == ["第 12 行：身份证号校验位不对",
-                              "有 1 行有错，名单没有导入。请改正后重新导入，或选择跳过错误行。"]
+    assert report.lines() == ["第 12 行：" + CHECKSUM,
+                              REFUSED_ONE]
 
 
 def test_people_and_rows_keep_numbers_out_of_their_repr() -> None:
@@ -548,3 +560,237 @@ def test_people_and_rows_keep_numbers_out_of_their_repr() -> None:
 
     assert ZHANG not in repr(person) and "13812340001" not in repr(person)
     assert ZHANG not in repr(row())
+
+
+# --- The national system's export (全国党员管理信息系统) ------------------------------------
+
+NATIONAL_HEADER = ["序号", "姓名", "性别", "民族", "公民身份号码", "出生日期", "学历", "人员类别",
+                   "入党时间", "联系电话", "所在党支部"]
+
+
+def national(number: int, name: str, id_number: str, branch: str, *, phone: str = "",
+             joined: str = "") -> list[Any]:
+    """A line of the export: columns the roster has no place for (民族, 学历, 人员类别) too."""
+    return [number, name, "", "汉族", id_number, "", "高中", "正式党员", joined, phone, branch]
+
+
+def write_national_xlsx(path: Path, lines: Sequence[Sequence[Any]],
+                        header: Sequence[str] = NATIONAL_HEADER) -> Path:
+    """The export as the system writes it: a title row and a blank row above the header."""
+    workbook = Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    sheet.append(["党员基本信息（导出时间：2026-03-01）"])
+    sheet.append([])
+    sheet.append(list(header))
+    for cells in lines:
+        sheet.append([cell if cell != "" else None for cell in cells])
+    workbook.save(path)
+    return path
+
+
+def write_national_csv(path: Path, lines: Sequence[Sequence[Any]], *, encoding: str = "gbk",
+                       header: Sequence[str] = NATIONAL_HEADER) -> Path:
+    rows = ["党员基本信息" + "," * (len(header) - 1), ",".join(header)]
+    rows += [",".join(str(cell) for cell in cells) for cells in lines]
+    path.write_bytes(("\r\n".join(rows) + "\r\n").encode(encoding))
+    return path
+
+
+def export() -> list[list[Any]]:
+    return [
+        national(1, "张建国", ZHANG, "中共城关镇委员会东街社区党支部", phone="13812340001",
+                 joined="1972-07-01"),
+        national(2, "李秀英", LI, "城关镇东街社区党支部", phone="+86 138 1234 0002"),
+        national(3, "王德明", WANG, "中共城关镇委员会西村党支部"),
+        national(4, "赵桂兰", ZHAO, "河口乡河口村党支部", phone="138-1234-0004"),
+        national(5, "刘志强", LIU, "中国共产党河口乡委员会河口村党支部"),
+    ]
+
+
+NATIONAL_TREE = {
+    ("county", COUNTY, None),
+    ("committee", "城关镇党委", COUNTY),
+    ("committee", "河口乡党委", COUNTY),
+    ("branch", "东街社区党支部", "城关镇党委"),
+    ("branch", "西村党支部", "城关镇党委"),
+    ("branch", "河口村党支部", "河口乡党委"),
+}
+
+
+async def test_the_national_export_builds_the_tree_from_branch_names(engine: AsyncEngine,
+                                                                     tmp_path: Path) -> None:
+    path = write_national_xlsx(tmp_path / "党员信息.xlsx", export())
+
+    report = await import_roster(engine, path, county_name=COUNTY, skip_invalid=False, now=NOW)
+
+    assert (report.created, report.rejected) == (5, [])
+    assert (report.committees_created, report.branches_created) == (2, 3)
+    assert await tree(engine) == NATIONAL_TREE
+    stored = await load(engine)
+    assert all(person["roles"] == {"member"} for person in stored.values())  # no 角色 column
+    assert (stored[ZHANG]["joined_on"], stored[ZHANG]["phone"]) == (date(1972, 7, 1),
+                                                                    "13812340001")
+    assert stored[LI]["phone"] == "13812340002"  # spaces and +86
+    assert stored[ZHAO]["phone"] == "13812340004"
+    assert (stored[LI]["gender"], stored[LI]["birth_date"]) == ("女", date(1965, 8, 20))
+
+
+@pytest.mark.parametrize("encoding", ["gbk", "utf-8-sig"])
+async def test_the_national_export_as_csv(engine: AsyncEngine, tmp_path: Path,
+                                          encoding: str) -> None:
+    path = write_national_csv(tmp_path / "党员信息.csv", export(), encoding=encoding)
+
+    report = await import_roster(engine, path, county_name=COUNTY, skip_invalid=False, now=NOW)
+
+    assert (report.created, report.rejected) == (5, [])
+    assert await tree(engine) == NATIONAL_TREE
+    assert [row.line for row in read_roster(path)] == [3, 4, 5, 6, 7]
+
+
+async def test_bad_lines_of_the_export_name_its_own_columns(engine: AsyncEngine,
+                                                            tmp_path: Path) -> None:
+    lines = export()
+    lines[1][4] = bad_checksum(LI)
+    lines[2][10] = "西村党支部"  # no township in the name
+    lines.append(national(6, "张建华", ZHANG, "城关镇西村党支部"))  # the same ID again
+    lines.append(national(7, "陈静", CHEN, "桃源乡村党支部", phone="1381234"))
+    path = write_national_xlsx(tmp_path / "党员信息.xlsx", lines)
+
+    refused = await import_roster(engine, path, county_name=COUNTY, skip_invalid=False, now=NOW)
+
+    assert refused.refused and await count(engine, people) == 0
+    assert refused.lines() == [
+        "第 5 行：公民身份号码最后一位（校验位）对不上，多半是抄错了一位，请对照身份证重填",
+        "第 6 行：所在党支部「西村党支部」看不出属于哪个乡镇党委："
+        "请写全称，比如 桃源镇桃源村党支部；或加一列「党委」，"
+        "或用 --committee-column 指定党委所在的列",
+        "第 9 行：公民身份号码与第 4 行重复，同一个人只留一行",
+        "第 10 行：联系电话不对，应为 11 位手机号（或带区号的座机），请改正或空着；"
+        "所在党支部「桃源乡村党支部」看不出属于哪个乡镇党委：请写全称，比如 桃源镇桃源村党支部；"
+        "或加一列「党委」，或用 --committee-column 指定党委所在的列",
+        "有 4 行有错，名单没有导入。请改正这些行后重新导入；"
+        "加上 --skip-invalid 可以跳过这些行，先导入其余的。",
+    ]
+
+    skipped = await import_roster(engine, path, county_name=COUNTY, skip_invalid=True, now=NOW)
+
+    assert (skipped.created, len(skipped.rejected)) == (3, 4)
+    assert set(await load(engine)) == {ZHANG, ZHAO, LIU}
+
+
+async def test_the_committee_from_a_column_the_operator_names(engine: AsyncEngine,
+                                                              tmp_path: Path) -> None:
+    header = [*NATIONAL_HEADER, "所属乡镇"]
+    lines = [[*line, township] for line, township in zip(
+        export(), ["城关镇党委", "城关镇党委", "城关镇党委", "河口乡党委", "河口乡党委"],
+        strict=True)]
+    lines[0][10] = "东街社区党支部"
+    path = write_national_xlsx(tmp_path / "党员信息.xlsx", lines, header=header)
+
+    report = await import_roster(engine, path, county_name=COUNTY, skip_invalid=False, now=NOW,
+                                 committee_column="所属乡镇")
+
+    assert (report.created, report.rejected) == (5, [])
+    stored = await load(engine)
+    assert (stored[ZHANG]["committee"], stored[ZHANG]["branch"]) == ("城关镇党委", "东街社区党支部")
+    # With a column for the 党委 the branch is taken as written.
+    assert stored[LIU]["branch"] == "中国共产党河口乡委员会河口村党支部"
+    with pytest.raises(RosterError) as raised:
+        read_roster(path, committee_column="乡镇")
+    assert str(raised.value) == ("表头里没有 --committee-column 指定的「乡镇」列，"
+                                 "请核对列名（要和表头写得一样）。")
+
+
+def test_a_blank_committee_cell_is_read_from_the_branch_name() -> None:
+    person = check(党委="", 支部="中共河口乡委员会河口村党支部")
+
+    assert (person.committee, person.branch) == ("河口乡党委", "河口村党支部")
+    assert check(党委="", 支部="河口村党支部").startswith("党委是空的，请填所属党委")
+
+
+@pytest.mark.parametrize(("full_name", "split"), [
+    ("中共桃源镇委员会桃源村党支部", ("桃源镇党委", "桃源村党支部")),
+    ("中国共产党桃源镇委员会桃源村党支部", ("桃源镇党委", "桃源村党支部")),
+    ("桃源镇桃源村党支部", ("桃源镇党委", "桃源村党支部")),
+    ("桃源镇党委桃源村党支部", ("桃源镇党委", "桃源村党支部")),
+    ("桃源镇 桃源村党支部", ("桃源镇党委", "桃源村党支部")),
+    ("中共城关街道工作委员会东街社区党支部", ("城关街道党委", "东街社区党支部")),
+    ("城关街道东街社区党支部", ("城关街道党委", "东街社区党支部")),
+    ("河口乡河口村党支部", ("河口乡党委", "河口村党支部")),
+    ("桃源镇新乡村党支部", ("桃源镇党委", "新乡村党支部")),  # the first township wins
+    ("桃源镇机关党支部", ("桃源镇党委", "机关党支部")),
+    ("中共某县教育局委员会实验小学党支部", ("某县教育局党委", "实验小学党支部")),
+    ("桃源村党支部", None),  # no township
+    ("镇江路社区党支部", None),  # 镇 starts the name: not a township
+    ("乡村振兴局党支部", None),
+    ("桃源乡村党支部", None),  # 桃源乡 + 村党支部 does not name a branch
+    ("桃源镇党支部", None),
+    ("中共桃源镇委员会", None),
+])
+def test_split_branch(full_name: str, split: tuple[str, str] | None) -> None:
+    assert split_branch(full_name) == split
+
+
+async def test_without_a_roles_column_stored_roles_are_kept(engine: AsyncEngine,
+                                                            tmp_path: Path) -> None:
+    await import_roster(engine, write_csv(tmp_path / "模板.csv", roster()),
+                        county_name=COUNTY, skip_invalid=False, now=NOW)
+    lines = export()
+    lines[0][9] = "13999990001"  # 张建国's new phone
+    lines.append(national(6, "孙丽", SUN := make_id("19900101", "028"), "城关镇西村党支部"))
+    later = datetime(2026, 4, 1, tzinfo=UTC)
+
+    report = await import_roster(engine, write_national_xlsx(tmp_path / "导出.xlsx", lines),
+                                 county_name=COUNTY, skip_invalid=False, now=later)
+
+    assert (report.created, report.updated, report.unchanged) == (1, 1, 4)
+    stored = await load(engine)
+    assert stored[LI]["roles"] == {"member", "secretary"}  # from the template, kept
+    assert stored[LIU]["roles"] == {"member", "committee"}
+    assert stored[SUN]["roles"] == {"member"}
+    assert stored[ZHANG]["phone"] == "13999990001"
+    assert stored[CHEN]["branch_id"] is None  # county staff, not in the export
+
+
+async def test_county_staff_in_the_export_stay_with_the_county(engine: AsyncEngine,
+                                                                tmp_path: Path) -> None:
+    await import_roster(engine, write_csv(tmp_path / "模板.csv", roster()),
+                        county_name=COUNTY, skip_invalid=False, now=NOW)
+    lines = [national(1, "陈静", CHEN, "中共城关镇委员会东街社区党支部")]
+
+    report = await import_roster(engine, write_national_xlsx(tmp_path / "导出.xlsx", lines),
+                                 county_name=COUNTY, skip_invalid=False, now=NOW)
+
+    assert (report.updated, report.unchanged) == (0, 1)
+    chen = (await load(engine))[CHEN]
+    assert (chen["branch_id"], chen["roles"]) == (None, {"department"})
+
+
+async def test_fifty_thousand_rows_are_one_bulk_import(engine: AsyncEngine,
+                                                       tmp_path: Path) -> None:
+    size = 50_000
+    lines = [national(n, "张建国", with_check(f"{532901 + n // 1000}19600101{n % 1000:03d}"),
+                      f"中共镇{n % 20}镇委员会村{n % 300}村党支部",
+                      phone=f"138 1234 {n % 10_000:04d}", joined="1990-07-01")
+             for n in range(size)]
+    path = write_national_csv(tmp_path / "全县.csv", lines)
+    statements = 0
+
+    def counted(*_: Any) -> None:
+        nonlocal statements
+        statements += 1
+
+    event.listen(engine.sync_engine, "before_cursor_execute", counted)
+    try:
+        report = await import_roster(engine, path, county_name=COUNTY, skip_invalid=False,
+                                     now=NOW)
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", counted)
+
+    assert (report.created, report.rejected, report.branches_created) == (size, [], 300)
+    assert await count(engine, people) == size
+    assert await count(engine, person_roles) == size
+    # Lookups and writes go in batches: one statement per 500 people at most (and one per
+    # new organisation), never one per row.
+    assert statements < size / 50
