@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bangfu_bot import db
 from bangfu_bot.broadcasts.service import send_pending
+from bangfu_bot.cases.procedure import Rules as ProcedureRules
 from bangfu_bot.chats import chat_bot
 from bangfu_bot.clock import Clock, OffsetClock, SystemClock
 from bangfu_bot.conversation import store as dialogues
@@ -104,10 +105,20 @@ def _database(services: Services, should_migrate: bool):
             await engine.dispose()
             raise
         services.engine = engine
+        if settings.notice_working_days:
+            _warn_missing_holidays(services)
         yield
         await engine.dispose()
 
     return ctx
+
+
+def _warn_missing_holidays(services: Services) -> None:
+    """One line in the log when the holidays file lacks this year: its notices' working
+    days are counted Monday to Friday."""
+    settings = services.settings
+    year = services.clock.now().astimezone(settings.tz).year
+    ProcedureRules.from_settings(settings).holidays.warn_missing(year)
 
 
 class StartupError(Exception):
