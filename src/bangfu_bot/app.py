@@ -54,7 +54,8 @@ def create_app(
     """Build the application; raises FlowsInvalid if a dialogue file is wrong.
 
     `migrate` defaults to True on the embedded SQLite store. In the sandbox the clock is an
-    OffsetClock the sandbox page can move forward.
+    OffsetClock the sandbox page can move forward; where it stood is read back from the
+    database at start.
     """
     if bot is None:
         bot = chat_bot(settings)
@@ -105,6 +106,11 @@ def _database(services: Services, should_migrate: bool):
             await engine.dispose()
             raise
         services.engine = engine
+        if settings.sandbox and isinstance(services.clock, OffsetClock):
+            # Before the jobs' catch-up run: they run at the time the data was left at.
+            from bangfu_bot.sandbox.clock import restore
+
+            await restore(engine, services.clock)
         if settings.notice_working_days:
             _warn_missing_holidays(services)
         yield
