@@ -51,7 +51,8 @@ def create_app(
     bot: Bot | None = None,
     migrate: bool | None = None,
 ) -> web.Application:
-    """Build the application; raises FlowsInvalid if a dialogue file is wrong.
+    """Build the application; raises FlowsInvalid if a dialogue file is wrong, and
+    HolidaysInvalid if conversations/holidays.toml is.
 
     `migrate` defaults to True on the embedded SQLite store. In the sandbox the clock is an
     OffsetClock the sandbox page can move forward; where it stood is read back from the
