@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bangfu_bot import db
 from bangfu_bot.broadcasts.service import send_pending
+from bangfu_bot.cases.procedure import Rules as ProcedureRules
 from bangfu_bot.chats import chat_bot
 from bangfu_bot.clock import Clock, OffsetClock, SystemClock
 from bangfu_bot.conversation import store as dialogues
@@ -50,10 +51,12 @@ def create_app(
     bot: Bot | None = None,
     migrate: bool | None = None,
 ) -> web.Application:
-    """Build the application; raises FlowsInvalid if a dialogue file is wrong.
+    """Build the application; raises FlowsInvalid if a dialogue file is wrong, and
+    HolidaysInvalid if conversations/holidays.toml is.
 
     `migrate` defaults to True on the embedded SQLite store. In the sandbox the clock is an
-    OffsetClock the sandbox page can move forward.
+    OffsetClock the sandbox page can move forward; where it stood is read back from the
+    database at start.
     """
     if bot is None:
         bot = chat_bot(settings)
@@ -104,10 +107,25 @@ def _database(services: Services, should_migrate: bool):
             await engine.dispose()
             raise
         services.engine = engine
+        if settings.sandbox and isinstance(services.clock, OffsetClock):
+            # Before the jobs' catch-up run: they run at the time the data was left at.
+            from bangfu_bot.sandbox.clock import restore
+
+            await restore(engine, services.clock)
+        if settings.notice_working_days:
+            _warn_missing_holidays(services)
         yield
         await engine.dispose()
 
     return ctx
+
+
+def _warn_missing_holidays(services: Services) -> None:
+    """One line in the log when the holidays file lacks this year: its notices' working
+    days are counted Monday to Friday."""
+    settings = services.settings
+    year = services.clock.now().astimezone(settings.tz).year
+    ProcedureRules.from_settings(settings).holidays.warn_missing(year)
 
 
 class StartupError(Exception):

@@ -32,7 +32,17 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("authority", help="print the authority table: who may do which act")
     flows = commands.add_parser("flows", help="the dialogues in conversations/")
     flows_commands = flows.add_subparsers(dest="flows_command", required=True)
-    flows_commands.add_parser("check", help="check every flow file; problems with file:line")
+    flows_commands.add_parser("check", help="check every flow file and holidays.toml; "
+                                            "problems with file:line")
+    holidays = commands.add_parser("holidays", help="public holidays and make-up working days "
+                                                    "in conversations/holidays.toml")
+    holidays_commands = holidays.add_subparsers(dest="holidays_command", required=True)
+    holidays_update = holidays_commands.add_parser(
+        "update", help="write the years the chinese-calendar package knows into the file")
+    holidays_update.add_argument("--years", help="FIRST-LAST or YEAR (default: last year to "
+                                                 "next year)")
+    holidays_update.add_argument("--file", help="the file to write (default: "
+                                                "BANGFU_CONVERSATIONS_DIR/holidays.toml)")
     menu = commands.add_parser("menu", help="the custom menu in conversations/menu.toml")
     menu_commands = menu.add_subparsers(dest="menu_command", required=True)
     menu_commands.add_parser("push", help="check the menu and push it to WeChat")
@@ -125,6 +135,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "flows":
         return flows_check(settings)
+    if args.command == "holidays":
+        return holidays_update(settings, args.years, args.file)
     if args.command == "menu":
         return asyncio.run(menu_push(settings))
     if args.command == "qrcode":
@@ -179,6 +191,7 @@ def serve(settings: Settings) -> int:
     from aiohttp import web
 
     from bangfu_bot.app import StartupError, create_app
+    from bangfu_bot.common.holidays import HolidaysInvalid
     from bangfu_bot.conversation.flows import FlowsInvalid
 
     try:
@@ -187,6 +200,10 @@ def serve(settings: Settings) -> int:
         # Refuse to start rather than serve a half-working dialogue.
         for problem in invalid.problems:
             print(f"bangfu-bot: {problem}", file=sys.stderr)
+        return 2
+    except HolidaysInvalid as invalid:
+        # Nor count a notice's working days from a calendar it cannot read.
+        print(f"bangfu-bot: {invalid}", file=sys.stderr)
         return 2
     _announce(settings)
     app.on_startup.append(_settle_heap)  # after the cleanup contexts: the app is built
@@ -255,8 +272,10 @@ def db_upgrade(settings: Settings) -> int:
 
 
 def flows_check(settings: Settings) -> int:
-    """Check every flow file; print problems as file:line: message."""
+    """Check every flow file and the holidays file; print problems as file:line: message,
+    and a warning when the holidays file lacks this year."""
     from bangfu_bot.chats import chat_bot
+    from bangfu_bot.common.holidays import HolidaysInvalid
     from bangfu_bot.conversation.flows import FlowsInvalid
 
     try:
@@ -265,11 +284,77 @@ def flows_check(settings: Settings) -> int:
         for problem in invalid.problems:
             print(problem, file=sys.stderr)
         return 1
+    except HolidaysInvalid as invalid:
+        print(invalid, file=sys.stderr)
+        return 1
     except (OSError, KeyError, ValueError) as error:
         print(f"bangfu-bot: {settings.conversations_dir}: {error}", file=sys.stderr)
         return 1
     names = ", ".join(sorted(bot.engine.flows))
     print(f"{len(bot.engine.flows)} flows OK ({names}) in {settings.conversations_dir}")
+    _holidays_status(settings)
+    return 0
+
+
+def _holidays_status(settings: Settings) -> None:
+    """Which years the holidays file holds; a warning on stderr when this year is missing
+    (a malformed file is the caller's to report: HolidaysInvalid)."""
+    from bangfu_bot.clock import SystemClock
+
+    holidays = ProcedureRules.from_settings(settings).holidays
+    print(holidays.describe())
+    missing = holidays.missing(SystemClock().now().astimezone(settings.tz).year)
+    if missing is not None:
+        print(f"bangfu-bot: warning: {missing}", file=sys.stderr)
+
+
+def holidays_update(settings: Settings, years: str | None, file: str | None) -> int:
+    """`bangfu-bot holidays update`: write the years chinese-calendar knows into the file."""
+    from pathlib import Path
+
+    from bangfu_bot.clock import SystemClock
+    from bangfu_bot.common import holidays
+
+    say = holidays.say
+    this_year = SystemClock().now().astimezone(settings.tz).year
+    try:
+        wanted = (holidays.parse_years(years) if years
+                  else [this_year - 1, this_year, this_year + 1])
+    except ValueError as error:
+        print(f"bangfu-bot: {error}", file=sys.stderr)
+        return 2
+    try:
+        import chinese_calendar
+    except ImportError:
+        print(f"bangfu-bot: {say('holidays_update_no_library')}", file=sys.stderr)
+        return 1
+    path = Path(file) if file else Path(settings.conversations_dir) / holidays.FILE_NAME
+    known, unknown = holidays.from_library(wanted, chinese_calendar)
+    source = f"chinese-calendar {chinese_calendar.__version__}"
+    try:
+        before = holidays.load_holidays(path)
+        for found in known:
+            print(say("holidays_update_year", year=found.year, off=len(found.days_off),
+                      make_up=len(found.make_up_days), source=found.source))
+        for year in unknown:
+            kept = (say("holidays_update_kept", year=year) if before.covers(year)
+                    else say("holidays_update_absent"))
+            print(say("holidays_update_unknown", year=year, source=source, kept=kept))
+        if not known:
+            print(f"bangfu-bot: {say('holidays_update_nothing', source=source)}",
+                  file=sys.stderr)
+            return 1
+        held = holidays.update_file(path, known)
+    except holidays.HolidaysInvalid as invalid:
+        print(f"bangfu-bot: {invalid}", file=sys.stderr)
+        return 1
+    except OSError as error:
+        print(f"bangfu-bot: {path}: {error.strerror}", file=sys.stderr)
+        return 1
+    print(say("holidays_update_wrote", path=path, years=holidays.year_ranges(held)))
+    missing = holidays.load_holidays(path).missing(this_year)
+    if missing is not None:
+        print(f"bangfu-bot: warning: {missing}", file=sys.stderr)
     return 0
 
 
@@ -601,6 +686,13 @@ def show_config(settings: Settings) -> int:
         if isinstance(value, frozenset):
             shown = ",".join(sorted(value))
         print(f"{name} = {shown}")
+    from bangfu_bot.common.holidays import HolidaysInvalid
+
+    try:
+        _holidays_status(settings)
+    except HolidaysInvalid as invalid:
+        print(f"bangfu-bot: {invalid}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -42,10 +42,11 @@ class FrozenClock:
 
 class OffsetClock:
     """Real time plus an offset the sandbox can move forward (to see reminders and notice
-    periods end), never backward."""
+    periods end), never backward. The sandbox keeps the offset in the database and gives it
+    back at start (sandbox/clock.py), so a restart does not take the clock back to today."""
 
-    def __init__(self) -> None:
-        self.offset = timedelta(0)
+    def __init__(self, offset: timedelta = timedelta(0)) -> None:
+        self.offset = offset
 
     def now(self) -> datetime:
         """Current instant plus the offset."""

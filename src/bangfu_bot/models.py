@@ -1,6 +1,6 @@
 """Imports every domain's tables so the shared MetaData (and Alembic) sees them all."""
 
-from bangfu_bot import scheduler_models
+from bangfu_bot import clock_models, scheduler_models
 from bangfu_bot.broadcasts import models as broadcasts_models
 from bangfu_bot.cases import models as cases_models
 from bangfu_bot.conversation import models as conversation_models
@@ -17,6 +17,7 @@ from bangfu_bot.wechat import models as wechat_models
 __all__ = [
     "broadcasts_models",
     "cases_models",
+    "clock_models",
     "conversation_models",
     "fund_models",
     "ledger_models",

@@ -1,17 +1,20 @@
 """The sandbox page in a real headless Chromium, used as a person would: make the demo
 county, play a member who binds and applies through the menu, then play their branch
-secretary and see the application's prompt arrive.
+secretary and see the application's prompt arrive; on a phone (390×844) and a laptop
+(1366×768), choose a person and see their chat at once.
 
 Needs Debian's `chromium` (installed by .ci/run) and Playwright for Python, driven with
-`executable_path`; Playwright's own browser download is never used.
+`executable_path`; Playwright's own browser download is never used. The screenshots go to
+the test's temporary folder, and also to BANGFU_SCREENSHOTS when that names a folder.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -49,6 +52,55 @@ async def browser_page(page: Page) -> AsyncIterator[playwright_api.Page]:
             await context.close()
         finally:
             await browser.close()
+
+
+Tab = Callable[[int, int], Awaitable[playwright_api.Page]]
+
+
+@pytest.fixture
+async def tab_at(page: Page) -> AsyncIterator[Tab]:
+    """Opens the sandbox page in a Chromium tab of a given viewport (width, height)."""
+    async with playwright_api.async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        problems: list[str] = []
+
+        async def open_tab(width: int, height: int) -> playwright_api.Page:
+            context = await browser.new_context(viewport={"width": width, "height": height},
+                                                locale="zh-CN")
+            tab = await context.new_page()
+            tab.set_default_timeout(TIMEOUT_MS)
+            tab.on("pageerror", lambda error: problems.append(str(error)))
+            tab.on("dialog", lambda dialog: problems.append(f"alert: {dialog.message}"))
+            await tab.goto(page.url("/sandbox"))
+            return tab
+
+        try:
+            yield open_tab
+            assert not problems, problems
+        finally:
+            await browser.close()
+
+
+async def shoot(tab: playwright_api.Page, tmp_path: Path, name: str) -> Path:
+    """A screenshot of the viewport as a person sees it; kept in BANGFU_SCREENSHOTS too."""
+    shot = tmp_path / name
+    await tab.screenshot(path=str(shot))
+    assert shot.stat().st_size > 0
+    keep = os.environ.get("BANGFU_SCREENSHOTS")
+    if keep:
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        shutil.copy(shot, Path(keep) / name)
+    print(f"screenshot: {shot}")
+    return shot
+
+
+async def in_view(tab: playwright_api.Page, selector: str) -> bool:
+    """Whether the element is wholly inside the viewport, as it stands (no scrolling)."""
+    box = await tab.locator(selector).bounding_box()
+    size = tab.viewport_size
+    assert box is not None and size is not None, selector
+    return (box["y"] >= 0 and box["x"] >= 0 and box["y"] + box["height"] <= size["height"] + 1
+            and box["x"] + box["width"] <= size["width"] + 1)
 
 
 async def choose(tab: playwright_api.Page, name: str, role: str) -> None:
@@ -136,3 +188,53 @@ async def test_apply_as_a_member_and_the_secretary_sees_it(
     await tab.screenshot(path=str(shot))
     assert shot.stat().st_size > 0
     print(f"screenshot: {shot}")
+
+
+async def test_on_a_phone_choosing_a_person_shows_their_chat_at_once(
+        demo_page: Page, tab_at: Tab, tmp_path: Path) -> None:
+    expect = playwright_api.expect
+    tab = await tab_at(390, 844)
+    member = (await demo_page.personas())["党员"][0]
+    # The list of people first, the chat out of the way.
+    await expect(tab.locator("#groups h3").first).to_contain_text("党员")
+    await expect(tab.locator(".phone")).to_be_hidden()
+    await shoot(tab, tmp_path, "phone-list.png")
+
+    # Tapping a person shows their chat at once: the list gives way, the chat, the composer
+    # and the menu are on the screen without scrolling.
+    await choose(tab, member["name"], "党员")
+    await expect(tab.locator(".people")).to_be_hidden()
+    await bind(tab, member["name"])
+    for part in ("#who", "#messages", "#text", "#send", "#menu", "#next"):
+        assert await in_view(tab, part), part
+    await expect(tab.locator("#messages .bubble.side-bot").last).to_be_in_viewport()
+    await shoot(tab, tmp_path, "phone-390x844.png")
+
+    # 「到下一件事」 from the phone: the line in the chat, and what it was, under the banner.
+    await tab.locator("#next").click()
+    await expect(tab.locator("#notice")).to_contain_text("到下一件事：")
+    await expect(tab.locator("#messages .bubble.side-note").last).to_contain_text("到下一件事")
+    await expect(tab.locator("#next")).to_be_enabled()
+    await shoot(tab, tmp_path, "phone-next.png")
+
+    # 「换人」 brings the list back, the person still marked.
+    await tab.locator("#switch").click()
+    await expect(tab.locator(".phone")).to_be_hidden()
+    await expect(tab.locator("#groups .person.current")).to_be_in_viewport()
+
+
+async def test_on_a_laptop_the_list_and_the_chat_are_side_by_side(
+        demo_page: Page, tab_at: Tab, tmp_path: Path) -> None:
+    expect = playwright_api.expect
+    tab = await tab_at(1366, 768)
+    member = (await demo_page.personas())["党员"][1]
+    await choose(tab, member["name"], "党员")
+    await bind(tab, member["name"])
+    await expect(tab.locator(".people")).to_be_visible()
+    for part in ("#search", "#who", "#messages", "#text", "#send", "#menu", "#plus30", "#next"):
+        assert await in_view(tab, part), part
+    await shoot(tab, tmp_path, "laptop-1366x768.png")
+    # +30 天 moves a month, the jobs run, and the page says how far ahead it is.
+    await tab.locator("#plus30").click()
+    await expect(tab.locator("#date")).to_contain_text("往前拨了 30 天")
+    await expect(tab.locator("#messages .bubble.side-note").last).to_contain_text("过了 30 天")

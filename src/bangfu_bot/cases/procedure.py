@@ -3,8 +3,9 @@ filing into the ledger. Each step is a `transition` plus the prompts to whoever 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -31,6 +32,7 @@ from bangfu_bot.cases.transitions import (
     transition,
 )
 from bangfu_bot.common.dates import chinese_date
+from bangfu_bot.common.holidays import FILE_NAME, Holidays, load_holidays
 from bangfu_bot.dbutil import inserted_id
 from bangfu_bot.members.models import organisations, people, person_roles
 from bangfu_bot.members.service import Person, people_able
@@ -45,6 +47,9 @@ class Rules:
 
     notice_days: int = 7
     notice_working_days: bool = False
+    # Public holidays and make-up days for counting working days (conversations/holidays.toml);
+    # none: Monday to Friday.
+    holidays: Holidays = field(default_factory=Holidays)
     evaluation_basis: str = "entitled"  # votes for must exceed half of entitled | present
     # stays in Python: the default of BANGFU_COMPLAINTS_CONTACT (settings.py), as there
     complaints_contact: str = "乡镇党委组织委员"
@@ -52,9 +57,11 @@ class Rules:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Rules:
-        """The county's procedure as configured."""
+        """The county's procedure as configured; raises HolidaysInvalid when the holidays
+        file is malformed."""
         return cls(notice_days=settings.notice_days,
                    notice_working_days=settings.notice_working_days,
+                   holidays=load_holidays(Path(settings.conversations_dir) / FILE_NAME),
                    evaluation_basis=settings.evaluation_basis,
                    complaints_contact=settings.complaints_contact, tz=settings.tz)
 
@@ -205,16 +212,12 @@ async def record_evaluation(conn: AsyncConnection, *, case_id: int, secretary: P
 
 
 def notice_end(start: date, rules: Rules) -> date:
-    """Last day of the notice: N calendar days, or N working days (Mon–Fri)."""
+    """Last day of the notice: N calendar days, or N working days (Monday to Friday less
+    the public holidays, plus the make-up days (调休) of the holidays file; a year the file
+    does not hold is counted Monday to Friday, with a warning in the log)."""
     if not rules.notice_working_days:
         return start + timedelta(days=rules.notice_days - 1)
-    day, counted = start, 0
-    while True:
-        if day.weekday() < 5:
-            counted += 1
-            if counted == rules.notice_days:
-                return day
-        day += timedelta(days=1)
+    return rules.holidays.nth_working_day(start, rules.notice_days)
 
 
 async def start_notice(conn: AsyncConnection, *, case_id: int, rules: Rules,

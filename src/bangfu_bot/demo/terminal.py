@@ -3,19 +3,26 @@
 The same in-process setup as the demo: the fake WeChat on loopback, the bot served over HTTP
 on the configured database, every typed line a signed push. `/天 N` moves the simulated clock
 N days ahead and runs the scheduled jobs; `/退出` (or Ctrl-D) quits.
+
+On an empty store (a fresh clone) the demo county is created first, as `bangfu-bot
+seed-demo` would, so the README's `bangfu-bot chat --as 王德福` works from the start.
 """
 
 from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bangfu_bot.cases.eligibility import load_rules
 from bangfu_bot.clock import FrozenClock
 from bangfu_bot.demo.play import BOT_NAME, Sandbox
 from bangfu_bot.members.models import bindings, people
+from bangfu_bot.seed.county import seed_demo
 from bangfu_bot.texts import speaker
 
 __all__ = ["chat_as"]
@@ -30,6 +37,20 @@ def _show(prefix: str, text: str) -> None:
         print(" " * 8 + line)
 
 
+async def _seed_if_empty(engine: AsyncEngine, settings: Any, clock: FrozenClock) -> None:
+    """Create the demo county when nobody is on the roster yet, and say so."""
+    async with engine.connect() as conn:
+        anyone = (await conn.execute(select(func.count()).select_from(people))).scalar_one()
+    if anyone:
+        return
+    print(say("seeding_demo"))
+    summary = await seed_demo(
+        engine, now=clock.now(), tz=settings.tz,
+        rules=load_rules(Path(settings.conversations_dir) / "eligibility.toml"))
+    for line in summary.lines():
+        print(f"  {line}")
+
+
 async def chat_as(persona: str, settings: Any) -> int:
     """A line-based REPL as `persona` (a name or ID number on the roster)."""
     env = {"BANGFU_DATABASE_URL": settings.database_url,
@@ -37,6 +58,7 @@ async def chat_as(persona: str, settings: Any) -> int:
     clock = FrozenClock(datetime.now(UTC).replace(microsecond=0))
     async with Sandbox(env, clock) as box:
         engine = box.services.engine
+        await _seed_if_empty(engine, settings, clock)
         async with engine.begin() as conn:
             found = (await conn.execute(select(people.c.id, people.c.name).where(
                 (people.c.name == persona) | (people.c.id_number == persona))

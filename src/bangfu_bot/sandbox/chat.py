@@ -242,6 +242,8 @@ class Sandbox:
         self.session = session
         self.transcripts = Transcripts()
         self.seeding = asyncio.Lock()
+        # One clock move at a time: two taps of 「+1 天」 make two days, each with its jobs.
+        self.moving = asyncio.Lock()
         self._locks: dict[str, asyncio.Lock] = {}
         self._photos = itertools.count(1)
         self._feed: PushFeed | None = None

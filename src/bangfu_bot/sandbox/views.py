@@ -20,7 +20,9 @@ from aiohttp import web
 from sqlalchemy import select
 
 from bangfu_bot.cases.eligibility import load_rules
+from bangfu_bot.clock import OffsetClock
 from bangfu_bot.members.models import organisations
+from bangfu_bot.sandbox.agenda import Agenda, next_thing
 from bangfu_bot.sandbox.chat import (
     KINDS,
     MODES,
@@ -30,6 +32,8 @@ from bangfu_bot.sandbox.chat import (
     menu_buttons,
     say,
 )
+from bangfu_bot.sandbox.clock import MICROSECOND
+from bangfu_bot.sandbox.clock import save as save_clock
 from bangfu_bot.sandbox.personas import (
     person_id_of,
     persona,
@@ -203,13 +207,13 @@ async def _state(sandbox: Sandbox) -> dict[str, Any]:
         roster = await roster_size(conn)
         demo = (await conn.execute(select(organisations.c.id).where(
             organisations.c.kind == "county", organisations.c.name == DEMO_COUNTY))).first()
-    offset = getattr(sandbox.clock, "offset", None)
+    offset = sandbox.clock.offset if isinstance(sandbox.clock, OffsetClock) else None
     return {
         "title": TITLE,
         "date": local_date(now, sandbox.tz),
         "time": now.astimezone(sandbox.tz).strftime("%H:%M"),
         "days_ahead": offset.days if offset is not None else 0,
-        "clock_movable": callable(getattr(sandbox.clock, "advance", None)),
+        "clock_movable": isinstance(sandbox.clock, OffsetClock),
         "roster": roster,
         "demo": demo is not None,
         "fake": services.fake is not None,
@@ -287,31 +291,57 @@ async def bind(request: web.Request) -> web.Response:
 
 
 async def move_clock(request: web.Request) -> web.Response:
-    """Move the sandbox clock ahead (days, or hours past the night's quiet time), run the
-    scheduled jobs and send what is due."""
+    """Move the sandbox clock ahead (days, hours past the night's quiet time, or to the next
+    scheduled thing), write down where it stands, run the scheduled jobs and send what is
+    due."""
     sandbox = request.app[SANDBOX]
     try:
         body = await request.json()
         days, hours = int(body.get("days", 0)), int(body.get("hours", 0))
+        to_next = body.get("next", False) is True
     except (ValueError, TypeError, AttributeError):
         return _bad("days")
-    if not ((1 <= days <= MAX_DAYS and hours == 0) or (days == 0 and 1 <= hours <= MAX_HOURS)):
+    if not (to_next and days == hours == 0) and not (
+            (1 <= days <= MAX_DAYS and hours == 0) or (days == 0 and 1 <= hours <= MAX_HOURS)):
         return web.json_response({"error": say("clock_days")}, status=400, dumps=_dumps)
-    advance = getattr(sandbox.clock, "advance", None)
-    if not callable(advance):
+    clock = sandbox.clock
+    if not isinstance(clock, OffsetClock):
         return web.json_response({"error": say("clock_fixed")}, status=409, dumps=_dumps)
-    advance(days=days, hours=hours)
-    await sandbox.sync()
-    moved = await _state(sandbox)
-    # The line goes in first, so what the jobs send shows under it.
-    step = say("days", n=days) if days else say("hours", n=hours)
-    sandbox.note_everywhere(say("clock_moved", step=step, date=moved["date"], time=moved["time"]))
-    services = sandbox.services
-    await run_jobs(services)
-    if services.dispatcher is not None:
-        await services.dispatcher.send_due()
-    await sandbox.sync()
+    async with sandbox.moving:
+        if to_next:
+            async with sandbox.engine.connect() as conn:
+                thing = await next_thing(conn, now=clock.now(), agenda=_agenda(sandbox))
+            if thing is None:
+                return web.json_response({"error": say("nothing_next")}, status=409,
+                                         dumps=_dumps)
+            # Whole microseconds, never short of the instant: the jobs must see it come.
+            clock.advance(microseconds=-((clock.now() - thing.at) // MICROSECOND))
+        else:
+            clock.advance(days=days, hours=hours)
+        await save_clock(sandbox.engine, clock)
+        await sandbox.sync()
+        moved = await _state(sandbox)
+        # The line goes in first, so what the jobs send shows under it.
+        if to_next:
+            assert thing is not None
+            line = say("clock_next", what=thing.what, date=moved["date"], time=moved["time"])
+            moved["next"] = thing.what
+        else:
+            step = say("days", n=days) if days else say("hours", n=hours)
+            line = say("clock_moved", step=step, date=moved["date"], time=moved["time"])
+        sandbox.note_everywhere(line)
+        services = sandbox.services
+        await run_jobs(services)
+        if services.dispatcher is not None:
+            await services.dispatcher.send_due()
+        await sandbox.sync()
     return _json(moved)
+
+
+def _agenda(sandbox: Sandbox) -> Agenda:
+    settings = sandbox.services.settings
+    return Agenda(tz=sandbox.tz, review_opens=settings.review_opens,
+                  guarantor_call_days=settings.guarantor_call_days)
 
 
 async def _body(request: web.Request) -> tuple[dict[str, Any], web.Response | None]:

@@ -24,7 +24,7 @@ import random
 import sys
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -284,6 +284,21 @@ def demo_people() -> list[DemoPerson]:
                                     **county))
     for _ in range(SUPERVISORS):
         everyone.append(make.person(born=(1960, 1970), roles=("监督小组",), **county))
+    return _named(everyone)
+
+
+# The member the README and the demo play speak of (`bangfu-bot chat --as 王德福`): an older
+# member of 桃源村 with no case yet, so the chat can start with 申请. Renamed after the draw,
+# so everyone else stays as the generator made them.
+NAMED_MEMBER = "王德福"
+NAMED_BRANCH = "桃源村党支部"
+
+
+def _named(everyone: list[DemoPerson]) -> list[DemoPerson]:
+    index = next(n for n, p in enumerate(everyone)
+                 if p.branch == NAMED_BRANCH and p.roles == ("党员",) and p.gender == "男"
+                 and not p.pre1949 and p.birth_date.year < 1960)
+    everyone[index] = replace(everyone[index], name=NAMED_MEMBER)
     return everyone
 
 

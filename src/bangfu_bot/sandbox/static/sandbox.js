@@ -3,11 +3,13 @@
 
 const POLL_MS = 1500;
 const STATE_MS = 10000;
+const FLASH_MS = 8000;
+const CLOCK_BUTTONS = ["plus1h", "plus1", "plus7", "plus30", "next"];
 const $ = (id) => document.getElementById(id);
 
 const page = {
   persona: null, seq: 0, polling: false, state: null, search: "",
-  queue: Promise.resolve(), pending: 0,
+  queue: Promise.resolve(), pending: 0, moving: false, flashing: null,
 };
 
 async function api(path, body) {
@@ -35,16 +37,18 @@ async function loadState() {
   page.state = state;
   const ahead = state.days_ahead ? `（往前拨了 ${state.days_ahead} 天）` : "";
   $("date").textContent = `沙盒时间：${state.date} ${state.time}${ahead}`;
-  for (const id of ["plus1h", "plus1", "plus7"]) {
-    $(id).disabled = !state.clock_movable;
+  for (const id of CLOCK_BUTTONS) {
+    $(id).disabled = !state.clock_movable || page.moving;
   }
   $("safe").disabled = !state.safe_mode;
   if (!state.safe_mode) {
     $("safe").checked = false;
   }
   $("demo").hidden = state.roster > 0;
-  $("notice").hidden = !state.notice;
-  $("notice").textContent = state.notice;
+  if (!page.flashing) {
+    $("notice").hidden = !state.notice;
+    $("notice").textContent = state.notice;
+  }
   drawMenu(state.menu);
   return state;
 }
@@ -96,13 +100,39 @@ function closeSubmenu() {
   }
 }
 
+// A line under the banner for a while (what the clock was moved to, or why it was not).
+function flash(text) {
+  clearTimeout(page.flashing);
+  $("notice").textContent = text;
+  $("notice").hidden = false;
+  page.flashing = setTimeout(() => {
+    page.flashing = null;
+    const notice = page.state ? page.state.notice : "";
+    $("notice").textContent = notice;
+    $("notice").hidden = !notice;
+  }, FLASH_MS);
+}
+
+// One move at a time: the buttons wait for the jobs the last move ran.
 async function moveClock(step) {
+  if (page.moving) {
+    return;
+  }
+  page.moving = true;
+  for (const id of CLOCK_BUTTONS) {
+    $(id).disabled = true;
+  }
   try {
-    await api("clock", step);
-    await loadState();
-    await poll();
+    const moved = await api("clock", step);
+    if (moved.next) {
+      flash(`到下一件事：${moved.next}`);
+    }
   } catch (error) {
-    alert(error.message);
+    flash(error.message);
+  } finally {
+    page.moving = false;
+    await loadState().catch(() => {});
+    await poll();
   }
 }
 
@@ -190,8 +220,19 @@ async function choose(person) {
   for (const button of document.querySelectorAll(".person")) {
     button.classList.remove("current");
   }
+  // On a phone the list gives way to the chat at once (「换人」 brings it back).
+  document.body.classList.add("chatting");
+  window.scrollTo(0, 0);
   await loadPersonas();
   await poll();
+}
+
+function backToList() {
+  document.body.classList.remove("chatting");
+  const current = document.querySelector(".person.current");
+  if (current) {
+    current.scrollIntoView({ block: "center" });
+  }
 }
 
 function showPersona(person) {
@@ -344,6 +385,9 @@ function start() {
   $("plus1h").addEventListener("click", () => moveClock({ hours: 1 }));
   $("plus1").addEventListener("click", () => moveClock({ days: 1 }));
   $("plus7").addEventListener("click", () => moveClock({ days: 7 }));
+  $("plus30").addEventListener("click", () => moveClock({ days: 30 }));
+  $("next").addEventListener("click", () => moveClock({ next: true }));
+  $("switch").addEventListener("click", backToList);
   $("make-demo").addEventListener("click", makeDemo);
   let searching = null;
   $("search").addEventListener("input", () => {
