@@ -22,23 +22,33 @@ from datetime import UTC, datetime
 from bench import broadcast, memory, reminders, webhook
 from bench.common import ROOT, Context
 
-SCENARIOS = {"webhook": webhook.run, "reminders": reminders.run, "broadcast": broadcast.run,
-             "memory": memory.run}
+SCENARIOS = {
+    "webhook": webhook.run,
+    "reminders": reminders.run,
+    "broadcast": broadcast.run,
+    "memory": memory.run,
+}
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 PG_BENCH = "postgresql+asyncpg://postgres@127.0.0.1:5432/bangfu_bench"
 
 
 def ensure_tools() -> None:
     """wrk (the load generator) and libev (to build the peer's bjoern), from Debian."""
-    missing = [package for package, present in (
-        ("wrk", shutil.which("wrk")), ("libev-dev", os.path.exists("/usr/include/ev.h")))
-        if not present]
+    missing = [
+        package
+        for package, present in (
+            ("wrk", shutil.which("wrk")),
+            ("libev-dev", os.path.exists("/usr/include/ev.h")),
+        )
+        if not present
+    ]
     if not missing:
         return
     print(f"installing {' '.join(missing)} from Debian's packages…", flush=True)
     prefix = [] if os.geteuid() == 0 else ["sudo"]
-    subprocess.run([*prefix, "apt-get", "install", "-y", "-q", *missing], check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [*prefix, "apt-get", "install", "-y", "-q", *missing], check=True, stdout=subprocess.DEVNULL
+    )
 
 
 async def bench_database() -> str | None:
@@ -47,7 +57,7 @@ async def bench_database() -> str | None:
         import asyncpg
 
         admin = await asyncpg.connect(PG_ADMIN, timeout=5)
-    except (OSError, ImportError, asyncio.TimeoutError) as error:
+    except (TimeoutError, OSError, ImportError) as error:
         print(f"PostgreSQL not reachable ({type(error).__name__}): its rows are skipped")
         return None
     try:
@@ -73,8 +83,14 @@ def table(ctx: Context) -> str:
 
 
 def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
-                if line.startswith("model name")), platform.processor())
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in open("/proc/cpuinfo")
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
     return f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}"
 
 
@@ -94,16 +110,24 @@ async def main(args: argparse.Namespace) -> int:
         print(f"    {time.monotonic() - took:.0f} s", flush=True)
     report = table(ctx)
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    print(f"\nbench of {stamp} on {machine()}; scale {ctx.scale:.2f} (the wechatpy bot "
-          f"{ctx.wechatpy_rps:,.0f}/s here vs 3,100/s on the reference; bare aiohttp "
-          f"{ctx.bare_rps:,.0f}/s vs 6,100/s, {ctx.bare_scale:.2f})\n")
+    print(
+        f"\nbench of {stamp} on {machine()}; scale {ctx.scale:.2f} (the wechatpy bot "
+        f"{ctx.wechatpy_rps:,.0f}/s here vs 3,100/s on the reference; bare aiohttp "
+        f"{ctx.bare_rps:,.0f}/s vs 6,100/s, {ctx.bare_scale:.2f})\n"
+    )
     print(report)
     out = workdir / "latest.json"
-    out.write_text(json.dumps({"when": stamp, "machine": machine(), **ctx.as_json()},
-                              ensure_ascii=False, indent=2), encoding="utf-8")
+    out.write_text(
+        json.dumps(
+            {"when": stamp, "machine": machine(), **ctx.as_json()}, ensure_ascii=False, indent=2
+        ),
+        encoding="utf-8",
+    )
     (workdir / "latest.md").write_text(report + "\n", encoding="utf-8")
-    print(f"\n{len(ctx.verdicts)} targets, {sum(not v.passed for v in ctx.verdicts)} failed; "
-          f"{time.monotonic() - started:.0f} s; written to {out.relative_to(ROOT)}")
+    print(
+        f"\n{len(ctx.verdicts)} targets, {sum(not v.passed for v in ctx.verdicts)} failed; "
+        f"{time.monotonic() - started:.0f} s; written to {out.relative_to(ROOT)}"
+    )
     return 0
 
 

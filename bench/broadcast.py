@@ -79,39 +79,76 @@ async def _mass_quota_used_up(engine: AsyncEngine, county: BigCounty) -> None:
     month = month_of(NOW, TZ)
     async with engine.begin() as conn:
         for n in range(MASS_PER_MONTH):
-            result = await conn.execute(insert(broadcasts).values(
-                author_id=None, text=f"本月第{n + 1}条通知", audience="everyone",
-                training=False, status="sent", recipients=len(county.members),
-                mass_msg_ids="", mass_sent=0, mass_errors=0, created_at=NOW, sent_at=NOW))
+            result = await conn.execute(
+                insert(broadcasts).values(
+                    author_id=None,
+                    text=f"本月第{n + 1}条通知",
+                    audience="everyone",
+                    training=False,
+                    status="sent",
+                    recipients=len(county.members),
+                    mass_msg_ids="",
+                    mass_sent=0,
+                    mass_errors=0,
+                    created_at=NOW,
+                    sent_at=NOW,
+                )
+            )
             broadcast_id = int(result.inserted_primary_key[0])
             for start in range(0, len(county.members), CHUNK):
-                await conn.execute(insert(broadcast_recipients), [
-                    {"broadcast_id": broadcast_id, "openid": openid, "person_id": person_id,
-                     "channel": "mass", "month": month}
-                    for person_id, openid in county.members[start:start + CHUNK]])
+                await conn.execute(
+                    insert(broadcast_recipients),
+                    [
+                        {
+                            "broadcast_id": broadcast_id,
+                            "openid": openid,
+                            "person_id": person_id,
+                            "channel": "mass",
+                            "month": month,
+                        }
+                        for person_id, openid in county.members[start : start + CHUNK]
+                    ],
+                )
 
 
 async def _plan(ctx: Context, engine: AsyncEngine, members: int) -> None:
     with stopwatch() as baseline:
         async with engine.connect() as conn:
-            rows = (await conn.execute(
-                select(people.c.id, bindings.c.openid)
-                .select_from(people.join(bindings, and_(bindings.c.person_id == people.c.id,
-                                                        bindings.c.unbound_at.is_(None))))
-                .where(people.c.active.is_(True)).order_by(people.c.id))).all()
+            rows = (
+                await conn.execute(
+                    select(people.c.id, bindings.c.openid)
+                    .select_from(
+                        people.join(
+                            bindings,
+                            and_(
+                                bindings.c.person_id == people.c.id, bindings.c.unbound_at.is_(None)
+                            ),
+                        )
+                    )
+                    .where(people.c.active.is_(True))
+                    .order_by(people.c.id)
+                )
+            ).all()
     assert len(rows) == members
     with stopwatch() as took:
         async with engine.begin() as conn:
-            _, count = await create(conn, author=None, text=NOTICE, audience="everyone",
-                                    training=False, now=NOW, tz=TZ)
+            _, count = await create(
+                conn, author=None, text=NOTICE, audience="everyone", training=False, now=NOW, tz=TZ
+            )
     async with engine.connect() as conn:
         queued = (await conn.execute(select(func.count()).select_from(outbox))).scalar_one()
     if count != members or queued != members:
-        raise AssertionError(f"planned {count} recipients and {queued} outbox rows "
-                             f"for {members} members")
-    ctx.add(SCENARIO, f"broadcast planning ({members:,} recipients, all via outbox)",
-            took[0], "s", baseline="one SELECT of the recipients' rows",
-            baseline_value=baseline[0])
+        raise AssertionError(
+            f"planned {count} recipients and {queued} outbox rows for {members} members"
+        )
+    ctx.add(
+        SCENARIO,
+        f"broadcast planning ({members:,} recipients, all via outbox)",
+        took[0],
+        "s",
+        baseline="one SELECT of the recipients' rows",
+        baseline_value=baseline[0],
+    )
     ctx.seconds_target("broadcast planning ≤ 10 s", took[0], 10)
 
 
@@ -119,14 +156,27 @@ async def _dispatch(ctx: Context, engine: AsyncEngine, county: BigCounty) -> Non
     """Run the dispatcher loop for DISPATCH_S (or until nothing is pending); its rate."""
     clock = FrozenClock(NOW)
     sent_before = await _count(engine, "sent")
-    async with (_fake_wechat(len(county.members)) as (base_url, received),
-                aiohttp.ClientSession() as session):
+    async with (
+        _fake_wechat(len(county.members)) as (base_url, received),
+        aiohttp.ClientSession() as session,
+    ):
         store = DatabaseTokenStore(engine, clock)
-        client = WeChatClient(appid=APPID, secret=SECRET, api_base=base_url,
-                              token_store=store, session=session, clock=clock)
+        client = WeChatClient(
+            appid=APPID,
+            secret=SECRET,
+            api_base=base_url,
+            token_store=store,
+            session=session,
+            clock=clock,
+        )
         rules = DeliveryRules(template_id=TEMPLATE, tz=TZ, concurrency=CONCURRENCY)
-        dispatcher = Dispatcher(engine=engine, client=client, clock=clock, rules=rules,
-                                also=[lambda: send_pending(engine, client, clock, rules)])
+        dispatcher = Dispatcher(
+            engine=engine,
+            client=client,
+            clock=clock,
+            rules=rules,
+            also=[lambda: send_pending(engine, client, clock, rules)],
+        )
         started = time.perf_counter()
         dispatcher.start()
         await _until_sent_or(engine, started + DISPATCH_S)
@@ -135,14 +185,22 @@ async def _dispatch(ctx: Context, engine: AsyncEngine, county: BigCounty) -> Non
     sent = await _count(engine, "sent") - sent_before
     # Exactly once: WeChat got one template per row marked sent, each row's only once.
     if received != {"templates": sent, "rows": sent} or await _count(engine, "sending"):
-        raise AssertionError(f"{sent} rows sent, WeChat received {received}, "
-                             "or rows were left in flight")
+        raise AssertionError(
+            f"{sent} rows sent, WeChat received {received}, or rows were left in flight"
+        )
     rate = sent / elapsed
-    ctx.add(SCENARIO, f"dispatch ({sent:,} sends in {elapsed:.1f} s, concurrency "
-            f"{CONCURRENCY}, {LATENCY_S * 1000:.0f} ms a call)", rate, "sends/s",
-            baseline="concurrency / 20 ms", baseline_value=CONCURRENCY / LATENCY_S)
-    ctx.slots_rate_target("dispatch ≥ 1,000 sends/s", rate, 1000, slots=CONCURRENCY,
-                          latency_s=LATENCY_S)
+    ctx.add(
+        SCENARIO,
+        f"dispatch ({sent:,} sends in {elapsed:.1f} s, concurrency "
+        f"{CONCURRENCY}, {LATENCY_S * 1000:.0f} ms a call)",
+        rate,
+        "sends/s",
+        baseline="concurrency / 20 ms",
+        baseline_value=CONCURRENCY / LATENCY_S,
+    )
+    ctx.slots_rate_target(
+        "dispatch ≥ 1,000 sends/s", rate, 1000, slots=CONCURRENCY, latency_s=LATENCY_S
+    )
 
 
 @asynccontextmanager
@@ -152,7 +210,8 @@ async def _fake_wechat(members: int) -> AsyncIterator[tuple[str, dict[str, int]]
     server_cores, _ = cores()
     parent, child = multiprocessing.Pipe()
     process = multiprocessing.get_context("spawn").Process(
-        target=_serve_fake, args=(members, child, server_cores), daemon=True)
+        target=_serve_fake, args=(members, child, server_cores), daemon=True
+    )
     process.start()
     received: dict[str, int] = {}
     try:
@@ -181,8 +240,7 @@ def _serve_fake(members: int, conn: Connection, cpus: set[int]) -> None:
 
 
 async def _fake_main(members: int, conn: Connection) -> None:
-    api = FakeWeChatAPI(appid=APPID, secret=SECRET, clock=FrozenClock(NOW),
-                        latency_s=LATENCY_S)
+    api = FakeWeChatAPI(appid=APPID, secret=SECRET, clock=FrozenClock(NOW), latency_s=LATENCY_S)
     for n in range(members):
         api.follow(openid_of(n))
     api.add_template(TEMPLATE, {"thing1": "thing", "thing2": "thing", "time3": "time"})
@@ -202,5 +260,10 @@ async def _until_sent_or(engine: AsyncEngine, deadline: float) -> None:
 
 async def _count(engine: AsyncEngine, status: str) -> int:
     async with engine.connect() as conn:
-        return int((await conn.execute(select(func.count()).select_from(outbox).where(
-            outbox.c.status == status))).scalar_one())
+        return int(
+            (
+                await conn.execute(
+                    select(func.count()).select_from(outbox).where(outbox.c.status == status)
+                )
+            ).scalar_one()
+        )

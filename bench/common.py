@@ -71,8 +71,16 @@ class Context:
         """The same, by bare aiohttp (printed for comparison, not used for targets)."""
         return self.bare_rps / REFERENCE_BARE_RPS
 
-    def add(self, scenario: str, metric: str, value: float, unit: str, *,
-            baseline: str = "", baseline_value: float | None = None) -> Result:
+    def add(
+        self,
+        scenario: str,
+        metric: str,
+        value: float,
+        unit: str,
+        *,
+        baseline: str = "",
+        baseline_value: float | None = None,
+    ) -> Result:
         """Record a figure; with a baseline value, its ratio is value / baseline_value."""
         ratio = value / baseline_value if baseline_value else None
         result = Result(scenario, metric, value, unit, baseline, ratio)
@@ -86,19 +94,25 @@ class Context:
     def seconds_target(self, name: str, seconds: float, limit_s: float) -> None:
         """A target in seconds on the reference machine, judged on this machine's scale."""
         normalised = seconds * self.scale
-        self.target(name, normalised <= limit_s,
-                    f"{seconds:.2f} s here = {normalised:.2f} s at reference speed "
-                    f"(limit {limit_s:g} s)")
+        self.target(
+            name,
+            normalised <= limit_s,
+            f"{seconds:.2f} s here = {normalised:.2f} s at reference speed (limit {limit_s:g} s)",
+        )
 
     def rate_target(self, name: str, per_s: float, floor_per_s: float) -> None:
         """A target in events a second on the reference machine, judged on this scale."""
         normalised = per_s / self.scale
-        self.target(name, normalised >= floor_per_s,
-                    f"{per_s:,.0f}/s here = {normalised:,.0f}/s at reference speed "
-                    f"(floor {floor_per_s:,.0f}/s)")
+        self.target(
+            name,
+            normalised >= floor_per_s,
+            f"{per_s:,.0f}/s here = {normalised:,.0f}/s at reference speed "
+            f"(floor {floor_per_s:,.0f}/s)",
+        )
 
-    def slots_rate_target(self, name: str, per_s: float, floor_per_s: float, *, slots: int,
-                          latency_s: float) -> None:
+    def slots_rate_target(
+        self, name: str, per_s: float, floor_per_s: float, *, slots: int, latency_s: float
+    ) -> None:
         """A target in calls a second made through `slots` calls at once, each waiting
         `latency_s` on the far side. That wait is the same on any machine; only the rest of
         each call's time (both sides' CPU and queueing) is scaled, so a latency-bound rate
@@ -106,18 +120,26 @@ class Context:
         per_call = slots / per_s
         rest = max(per_call - latency_s, 0.0)
         normalised = slots / (latency_s + rest * self.scale)
-        self.target(name, normalised >= floor_per_s,
-                    f"{per_s:,.0f}/s here: {per_call * 1000:.1f} ms a call, "
-                    f"{latency_s * 1000:.0f} ms of it the far side's wait; with the rest "
-                    f"×{self.scale:.2f}, {normalised:,.0f}/s at reference speed "
-                    f"(floor {floor_per_s:,.0f}/s)")
+        self.target(
+            name,
+            normalised >= floor_per_s,
+            f"{per_s:,.0f}/s here: {per_call * 1000:.1f} ms a call, "
+            f"{latency_s * 1000:.0f} ms of it the far side's wait; with the rest "
+            f"×{self.scale:.2f}, {normalised:,.0f}/s at reference speed "
+            f"(floor {floor_per_s:,.0f}/s)",
+        )
 
     def as_json(self) -> dict[str, Any]:
         """The whole run, for the JSON file."""
-        return {"bare_rps": self.bare_rps, "wechatpy_rps": self.wechatpy_rps,
-                "scale": self.scale, "bare_scale": self.bare_scale, "quick": self.quick,
-                "results": [asdict(r) for r in self.results],
-                "verdicts": [asdict(v) for v in self.verdicts]}
+        return {
+            "bare_rps": self.bare_rps,
+            "wechatpy_rps": self.wechatpy_rps,
+            "scale": self.scale,
+            "bare_scale": self.bare_scale,
+            "quick": self.quick,
+            "results": [asdict(r) for r in self.results],
+            "verdicts": [asdict(v) for v in self.verdicts],
+        }
 
 
 def cores() -> tuple[set[int], set[int]]:

@@ -42,42 +42,91 @@ def openid_of(n: int) -> str:
     return f"o-bench-{n:07d}"
 
 
-async def seed(engine: AsyncEngine, members: int, now: datetime, *, townships: int = 20,
-               branches_per_township: int = 25) -> BigCounty:
+async def seed(
+    engine: AsyncEngine,
+    members: int,
+    now: datetime,
+    *,
+    townships: int = 20,
+    branches_per_township: int = 25,
+) -> BigCounty:
     """Create the county and `members` bound, following members spread over its branches."""
     async with engine.begin() as conn:
-        county = (await conn.execute(insert(organisations).values(
-            kind="county", name="基准县委组织部", parent_id=None))).inserted_primary_key[0]
+        county = (
+            await conn.execute(
+                insert(organisations).values(kind="county", name="基准县委组织部", parent_id=None)
+            )
+        ).inserted_primary_key[0]
         branches: list[int] = []
         for t in range(townships):
-            committee = (await conn.execute(insert(organisations).values(
-                kind="committee", name=f"基准{t + 1}镇党委", parent_id=county))
+            committee = (
+                await conn.execute(
+                    insert(organisations).values(
+                        kind="committee", name=f"基准{t + 1}镇党委", parent_id=county
+                    )
+                )
             ).inserted_primary_key[0]
             for b in range(branches_per_township):
-                branches.append(int((await conn.execute(insert(organisations).values(
-                    kind="branch", name=f"基准{t + 1}镇{b + 1}村党支部", parent_id=committee))
-                ).inserted_primary_key[0]))
+                branches.append(
+                    int(
+                        (
+                            await conn.execute(
+                                insert(organisations).values(
+                                    kind="branch",
+                                    name=f"基准{t + 1}镇{b + 1}村党支部",
+                                    parent_id=committee,
+                                )
+                            )
+                        ).inserted_primary_key[0]
+                    )
+                )
     created: list[tuple[int, str]] = []
     for start in range(0, members, CHUNK):
         numbers = range(start, min(start + CHUNK, members))
         async with engine.begin() as conn:
-            await conn.execute(insert(people), [
-                {"name": SURNAMES[n % 20] + GIVEN[n // 20 % 16] + GIVEN[n // 320 % 16],
-                 "id_number": id_number(n), "branch_id": branches[n % len(branches)],
-                 "gender": "男" if n % 2 else "女", "urban_rural": "农村", "active": True,
-                 "created_at": now, "updated_at": now} for n in numbers])
-            ids = dict((await conn.execute(
-                people.select().with_only_columns(people.c.id_number, people.c.id)
-                .where(people.c.id_number.in_([id_number(n) for n in numbers])))).all())
+            await conn.execute(
+                insert(people),
+                [
+                    {
+                        "name": SURNAMES[n % 20] + GIVEN[n // 20 % 16] + GIVEN[n // 320 % 16],
+                        "id_number": id_number(n),
+                        "branch_id": branches[n % len(branches)],
+                        "gender": "男" if n % 2 else "女",
+                        "urban_rural": "农村",
+                        "active": True,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for n in numbers
+                ],
+            )
+            ids = dict(
+                (
+                    await conn.execute(
+                        people.select()
+                        .with_only_columns(people.c.id_number, people.c.id)
+                        .where(people.c.id_number.in_([id_number(n) for n in numbers]))
+                    )
+                ).all()
+            )
             pairs = [(int(ids[id_number(n)]), openid_of(n)) for n in numbers]
-            await conn.execute(insert(person_roles), [
-                {"person_id": pid, "role": "member"} for pid, _ in pairs])
-            await conn.execute(insert(bindings), [
-                {"openid": oid, "person_id": pid, "channel": "import", "bound_at": now}
-                for pid, oid in pairs])
-            await conn.execute(insert(wechat_users), [
-                {"openid": oid, "subscribed": True, "first_seen_at": now, "subscribed_at": now}
-                for _, oid in pairs])
+            await conn.execute(
+                insert(person_roles), [{"person_id": pid, "role": "member"} for pid, _ in pairs]
+            )
+            await conn.execute(
+                insert(bindings),
+                [
+                    {"openid": oid, "person_id": pid, "channel": "import", "bound_at": now}
+                    for pid, oid in pairs
+                ],
+            )
+            await conn.execute(
+                insert(wechat_users),
+                [
+                    {"openid": oid, "subscribed": True, "first_seen_at": now, "subscribed_at": now}
+                    for _, oid in pairs
+                ],
+            )
         created.extend(pairs)
     await refresh_statistics(engine)  # as the roster import does after a bulk load
     return BigCounty(branches, created)

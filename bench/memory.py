@@ -37,8 +37,9 @@ async def run(ctx: Context) -> None:
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
-        load, _ = await asyncio.to_thread(webhook.measure, ctx, port, process.pid, "plain",
-                                          seconds=5)
+        load, _ = await asyncio.to_thread(
+            webhook.measure, ctx, port, process.pid, "plain", seconds=5
+        )
         done.set()
         sampler.join()
         after = rss_mb(process.pid)
@@ -49,5 +50,8 @@ async def run(ctx: Context) -> None:
     ctx.add(name, "RSS peak under load", peak[0], "MB", baseline="idle", baseline_value=idle)
     ctx.add(name, "RSS after load", after, "MB")
     ctx.add(name, "load", load.rps, "messages/s")
-    ctx.target("RSS ≤ 200 MB idle with 100,000 members", idle <= 200 and members == MEMBERS,
-               f"{idle:.0f} MB idle, {peak[0]:.0f} MB at peak under load")
+    ctx.target(
+        "RSS ≤ 200 MB idle with 100,000 members",
+        idle <= 200 and members == MEMBERS,
+        f"{idle:.0f} MB idle, {peak[0]:.0f} MB at peak under load",
+    )

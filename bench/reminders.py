@@ -65,45 +65,69 @@ async def _measure(ctx: Context, engine: AsyncEngine, *, members: int) -> None:
         await _give_roles(engine, county)
         due = await _lend(engine, county)
     count = await _count(engine, instalments)
-    print(f"{SCENARIO}: seeded {members:,} members, {count:,} instalments "
-          f"({due:,} owing a reminder today) in {took[0]:.1f} s")
+    print(
+        f"{SCENARIO}: seeded {members:,} members, {count:,} instalments "
+        f"({due:,} owing a reminder today) in {took[0]:.1f} s"
+    )
     baseline = await _baseline(engine)
     ctx.add(SCENARIO, BASELINE, baseline, "s")
 
     first, added = await _scan(engine)
-    ctx.add(SCENARIO, f"first scan of {count:,} instalments, {due:,} due", first, "s",
-            baseline=BASELINE, baseline_value=baseline)
+    ctx.add(
+        SCENARIO,
+        f"first scan of {count:,} instalments, {due:,} due",
+        first,
+        "s",
+        baseline=BASELINE,
+        baseline_value=baseline,
+    )
     ctx.add(SCENARIO, "rows written by the first scan", added, "rows")
     ctx.seconds_target("reminder scan ≤ 20 s", first, 20)
     reminded = await _member_reminders(engine)
-    ctx.target("every due instalment reminded once", reminded == due,
-               f"{reminded:,} member reminders for {due:,} due instalments")
+    ctx.target(
+        "every due instalment reminded once",
+        reminded == due,
+        f"{reminded:,} member reminders for {due:,} due instalments",
+    )
 
     again, added_again = await _scan(engine)
     ctx.add(SCENARIO, "immediate re-run", again, "s", baseline=BASELINE, baseline_value=baseline)
     ctx.seconds_target("reminder re-run ≤ 2 s", again, 2)
-    ctx.target("reminder re-run creates nothing", added_again == 0,
-               f"{added_again} rows added by the re-run")
+    ctx.target(
+        "reminder re-run creates nothing",
+        added_again == 0,
+        f"{added_again} rows added by the re-run",
+    )
     following, added_following = await _scan(engine, TODAY + timedelta(days=1))
-    ctx.add(SCENARIO, f"the next day's scan ({added_following:,} rows)", following, "s",
-            baseline=BASELINE, baseline_value=baseline)
-    print(f"{SCENARIO}: baseline {baseline:.3f} s, first scan {first:.2f} s "
-          f"({added:,} rows), re-run {again:.2f} s ({added_again} rows), next day "
-          f"{following:.2f} s ({added_following:,} rows)")
+    ctx.add(
+        SCENARIO,
+        f"the next day's scan ({added_following:,} rows)",
+        following,
+        "s",
+        baseline=BASELINE,
+        baseline_value=baseline,
+    )
+    print(
+        f"{SCENARIO}: baseline {baseline:.3f} s, first scan {first:.2f} s "
+        f"({added:,} rows), re-run {again:.2f} s ({added_again} rows), next day "
+        f"{following:.2f} s ({added_following:,} rows)"
+    )
 
 
 async def _give_roles(engine: AsyncEngine, county: BigCounty) -> None:
     """A secretary in every branch (member n sits in branch n mod branches), a committee
     officer in each township's first branch, two department staff."""
     branches = len(county.branches)
-    roles = [(county.members[n][0], "secretary")
-             for n in range(min(branches, len(county.members)))]
-    roles += [(county.members[n][0], "committee")
-              for n in range(branches, min(2 * branches, len(county.members)), 25)]
+    roles = [(county.members[n][0], "secretary") for n in range(min(branches, len(county.members)))]
+    roles += [
+        (county.members[n][0], "committee")
+        for n in range(branches, min(2 * branches, len(county.members)), 25)
+    ]
     roles += [(county.members[-n][0], "department") for n in (1, 2)]
     async with engine.begin() as conn:
-        await conn.execute(insert(person_roles),
-                           [{"person_id": pid, "role": role} for pid, role in roles])
+        await conn.execute(
+            insert(person_roles), [{"person_id": pid, "role": role} for pid, role in roles]
+        )
 
 
 async def _lend(engine: AsyncEngine, county: BigCounty) -> int:
@@ -113,9 +137,14 @@ async def _lend(engine: AsyncEngine, county: BigCounty) -> int:
     total = len(people) * LOANS_PER_MEMBER
     due = 0
     for start in range(0, total, CHUNK):
-        rows = [_loan(k, people[k % len(people)][0],
-                      county.branches[k % len(people) % len(county.branches)])
-                for k in range(start, min(start + CHUNK, total))]
+        rows = [
+            _loan(
+                k,
+                people[k % len(people)][0],
+                county.branches[k % len(people) % len(county.branches)],
+            )
+            for k in range(start, min(start + CHUNK, total))
+        ]
         async with engine.begin() as conn:
             await conn.execute(insert(loans), [row["loan"] for row in rows])
             await conn.execute(insert(instalments), [i for row in rows for i in row["plan"]])
@@ -130,24 +159,40 @@ def _loan(k: int, person_id: int, branch_id: int) -> dict[str, Any]:
     """Loan k: its current instalment (1–4) due in `days`; the ones before it repaid."""
     current = 1 + k // DUE_EVERY % TERM
     owes = k % DUE_EVERY == 0
-    days = (DUE_OFFSETS[k // (DUE_EVERY * TERM) % len(DUE_OFFSETS)] if owes
-            else 31 + k * 7919 % 300)
+    days = DUE_OFFSETS[k // (DUE_EVERY * TERM) % len(DUE_OFFSETS)] if owes else 31 + k * 7919 % 300
     first_due = anniversary(TODAY + timedelta(days), 1 - current)
     disbursed = anniversary(first_due, -1)
     plan = list(_plan(k + 1, disbursed))
-    before = plan[:current - 1]
+    before = plan[: current - 1]
     paid = None
     if before:
         paid_interest = sum(i["interest_fen"] for i in before)
         paid_principal = sum(i["principal_fen"] for i in before)
-        paid = {"loan_id": k + 1, "amount_fen": paid_interest + paid_principal,
-                "interest_fen": paid_interest, "principal_fen": paid_principal,
-                "paid_on": before[-1]["due_on"], "receipt": f"B{k}", "recorded_at": NOW}
-    loan = {"id": k + 1, "person_id": person_id, "branch_id": branch_id, "status": "disbursed",
-            "amount_fen": AMOUNT_FEN, "project": "生猪养殖", "earnings": "年底出栏",
-            "schedule_kind": "equal_principal", "term_years": TERM, "annual_rate_bp": RATE_BP,
-            "guarantor": "基准镇财政所", "disbursed_on": disbursed, "created_at": NOW,
-            "updated_at": NOW}
+        paid = {
+            "loan_id": k + 1,
+            "amount_fen": paid_interest + paid_principal,
+            "interest_fen": paid_interest,
+            "principal_fen": paid_principal,
+            "paid_on": before[-1]["due_on"],
+            "receipt": f"B{k}",
+            "recorded_at": NOW,
+        }
+    loan = {
+        "id": k + 1,
+        "person_id": person_id,
+        "branch_id": branch_id,
+        "status": "disbursed",
+        "amount_fen": AMOUNT_FEN,
+        "project": "生猪养殖",
+        "earnings": "年底出栏",
+        "schedule_kind": "equal_principal",
+        "term_years": TERM,
+        "annual_rate_bp": RATE_BP,
+        "guarantor": "基准镇财政所",
+        "disbursed_on": disbursed,
+        "created_at": NOW,
+        "updated_at": NOW,
+    }
     return {"loan": loan, "plan": plan, "paid": paid, "due": int(owes)}
 
 
@@ -155,8 +200,13 @@ def _plan(loan_id: int, disbursed: date) -> Iterator[dict[str, Any]]:
     """Equal principal on each anniversary, simple interest on what is outstanding."""
     part, outstanding = AMOUNT_FEN // TERM, AMOUNT_FEN
     for n in range(1, TERM + 1):
-        yield {"loan_id": loan_id, "number": n, "due_on": anniversary(disbursed, n),
-               "principal_fen": part, "interest_fen": interest(outstanding, RATE_BP, 365)}
+        yield {
+            "loan_id": loan_id,
+            "number": n,
+            "due_on": anniversary(disbursed, n),
+            "principal_fen": part,
+            "interest_fen": interest(outstanding, RATE_BP, 365),
+        }
         outstanding -= part
 
 
@@ -166,8 +216,12 @@ async def _baseline(engine: AsyncEngine) -> float:
     for _ in range(3):
         with stopwatch() as took:
             async with engine.connect() as conn:
-                await conn.execute(select(func.count(), func.sum(
-                    instalments.c.principal_fen + instalments.c.interest_fen)))
+                await conn.execute(
+                    select(
+                        func.count(),
+                        func.sum(instalments.c.principal_fen + instalments.c.interest_fen),
+                    )
+                )
         best = min(best, took[0])
     return best
 
@@ -190,6 +244,16 @@ async def _count(engine: AsyncEngine, table: Any) -> int:
 
 async def _member_reminders(engine: AsyncEngine) -> int:
     async with engine.connect() as conn:
-        return int((await conn.execute(select(func.count()).select_from(outbox).where(
-            outbox.c.kind == "case", outbox.c.idempotency_key.like("loan:%"),
-            outbox.c.idempotency_key.not_like("%:copy:%")))).scalar_one())
+        return int(
+            (
+                await conn.execute(
+                    select(func.count())
+                    .select_from(outbox)
+                    .where(
+                        outbox.c.kind == "case",
+                        outbox.c.idempotency_key.like("loan:%"),
+                        outbox.c.idempotency_key.not_like("%:copy:%"),
+                    )
+                )
+            ).scalar_one()
+        )

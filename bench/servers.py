@@ -54,11 +54,11 @@ def wechatpy_echo(port: int) -> None:
         body = await request.read()
         safe = query.get("encrypt_type") == "aes"
         try:
-            check_signature(SANDBOX_TOKEN, query["signature"], query["timestamp"],
-                            query["nonce"])
+            check_signature(SANDBOX_TOKEN, query["signature"], query["timestamp"], query["nonce"])
             if safe:
-                body = crypto.decrypt_message(body, query["msg_signature"],
-                                              query["timestamp"], query["nonce"])
+                body = crypto.decrypt_message(
+                    body, query["msg_signature"], query["timestamp"], query["nonce"]
+                )
         except (InvalidSignatureException, KeyError):
             return web.Response(status=403)
         message = parse_message(body)

@@ -11,8 +11,9 @@ import werobot
 from werobot.session.sqlitestorage import SQLiteStorage
 
 port, token, appid, aes_key, session_db = sys.argv[1:6]
-robot = werobot.WeRoBot(token=token, app_id=appid, encoding_aes_key=aes_key,
-                        session_storage=SQLiteStorage(session_db))
+robot = werobot.WeRoBot(
+    token=token, app_id=appid, encoding_aes_key=aes_key, session_storage=SQLiteStorage(session_db)
+)
 
 
 @robot.text

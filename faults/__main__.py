@@ -118,17 +118,29 @@ class Server:
     starts: int = 0
 
     def start(self) -> None:
-        env = {**os.environ, "BANGFU_DATABASE_URL": self.url, "BANGFU_WECHAT_APPID": APPID,
-               "BANGFU_WECHAT_SECRET": SECRET, "BANGFU_WECHAT_TOKEN": TOKEN,
-               "BANGFU_WECHAT_AES_KEY": AES_KEY, "BANGFU_WECHAT_API_BASE": self.api_url,
-               "BANGFU_PORT": str(self.port), "BANGFU_STORAGE_DIR": str(self.workdir),
-               "BANGFU_CONVERSATIONS_DIR": str(ROOT / "conversations"),
-               "BANGFU_QUIET_HOURS": awake_window(), **self.env}
+        env = {
+            **os.environ,
+            "BANGFU_DATABASE_URL": self.url,
+            "BANGFU_WECHAT_APPID": APPID,
+            "BANGFU_WECHAT_SECRET": SECRET,
+            "BANGFU_WECHAT_TOKEN": TOKEN,
+            "BANGFU_WECHAT_AES_KEY": AES_KEY,
+            "BANGFU_WECHAT_API_BASE": self.api_url,
+            "BANGFU_PORT": str(self.port),
+            "BANGFU_STORAGE_DIR": str(self.workdir),
+            "BANGFU_CONVERSATIONS_DIR": str(ROOT / "conversations"),
+            "BANGFU_QUIET_HOURS": awake_window(),
+            **self.env,
+        }
         log = open(self.workdir / f"serve-{self.starts}.log", "wb")  # noqa: SIM115
         self.starts += 1
-        self.process = subprocess.Popen([sys.executable, "-m", "bangfu_bot.cli", "serve"],
-                                        env=env, stdout=log, stderr=subprocess.STDOUT,
-                                        cwd=self.workdir)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bangfu_bot.cli", "serve"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=self.workdir,
+        )
 
     async def ready(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
@@ -158,8 +170,10 @@ class Server:
                 self.kill9()
 
     def log(self) -> str:
-        return "".join((self.workdir / f"serve-{n}.log").read_text(errors="replace")
-                       for n in range(self.starts))
+        return "".join(
+            (self.workdir / f"serve-{n}.log").read_text(errors="replace")
+            for n in range(self.starts)
+        )
 
     @property
     def webhook(self) -> str:
@@ -170,13 +184,18 @@ class Pusher:
     """WeChat's side: each push tried up to three times (a refused connection is tried again
     after a pause, as the platform's retries come seconds apart)."""
 
-    def __init__(self, server: Server, session: aiohttp.ClientSession, mode: str = "safe"
-                 ) -> None:
+    def __init__(self, server: Server, session: aiohttp.ClientSession, mode: str = "safe") -> None:
         self.server = server
         self.session = session
-        self.driver = PushDriver(url=server.webhook, token=TOKEN, appid=APPID,
-                                 aes_key=AES_KEY, clock=SystemClock(), session=session,
-                                 mode=mode)
+        self.driver = PushDriver(
+            url=server.webhook,
+            token=TOKEN,
+            appid=APPID,
+            aes_key=AES_KEY,
+            clock=SystemClock(),
+            session=session,
+            mode=mode,
+        )
         self.results: dict[str, str] = {}  # MsgId → ok | answered | 5xx | gave_up | 4xx
 
     async def push(self, openid: str, content: str, msg_id: int) -> None:
@@ -185,8 +204,12 @@ class Pusher:
         outcome = "gave_up"
         for _ in range(3):
             try:
-                async with self.session.post(self.server.webhook, params=query, data=body,
-                                             timeout=aiohttp.ClientTimeout(total=5)) as reply:
+                async with self.session.post(
+                    self.server.webhook,
+                    params=query,
+                    data=body,
+                    timeout=aiohttp.ClientTimeout(total=5),
+                ) as reply:
                     answer = await reply.text()
                     if reply.status == 200:
                         outcome = "ok" if answer.strip() == "success" else "answered"
@@ -199,10 +222,16 @@ class Pusher:
             await asyncio.sleep(1.5)
         self.results[f"msg:{msg_id}"] = outcome  # the dedupe key the bot stores it under
 
-    async def load(self, openids: int, each: int, start_id: int,
-                   during: Callable[[], Awaitable[None]] | None = None) -> None:
+    async def load(
+        self,
+        openids: int,
+        each: int,
+        start_id: int,
+        during: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         """`openids` members sending `each` messages one after the other, while `during`
         does its damage."""
+
         async def member(n: int) -> None:
             for k in range(each):
                 await self.push(f"o-fault-{n}", f"第{k}条", start_id + n * each + k)
@@ -223,8 +252,7 @@ async def stored_keys(url: str, keys: set[str], timeout: float = 40) -> set[str]
     try:
         while True:
             async with engine.connect() as conn:
-                found = set((await conn.execute(select(inbound_messages.c.dedupe_key))
-                             ).scalars())
+                found = set((await conn.execute(select(inbound_messages.c.dedupe_key))).scalars())
             if keys <= found or time.monotonic() > deadline:
                 return keys & found
             await asyncio.sleep(0.5)
@@ -239,8 +267,15 @@ async def twice(url: str, answered: set[str]) -> int:
     engine = db.make_engine(url)
     try:
         async with engine.connect() as conn:
-            late = set((await conn.execute(select(outbox.c.idempotency_key).where(
-                outbox.c.idempotency_key.like("reply:%")))).scalars())
+            late = set(
+                (
+                    await conn.execute(
+                        select(outbox.c.idempotency_key).where(
+                            outbox.c.idempotency_key.like("reply:%")
+                        )
+                    )
+                ).scalars()
+            )
     finally:
         await engine.dispose()
     return len({key for key in answered if f"reply:{key}" in late})
@@ -250,9 +285,15 @@ async def apologies(url: str) -> int:
     engine = db.make_engine(url)
     try:
         async with engine.connect() as conn:
-            return int((await conn.execute(select(func.count()).select_from(inbound_messages)
-                                           .where(inbound_messages.c.outcome == "failed"))
-                        ).scalar_one())
+            return int(
+                (
+                    await conn.execute(
+                        select(func.count())
+                        .select_from(inbound_messages)
+                        .where(inbound_messages.c.outcome == "failed")
+                    )
+                ).scalar_one()
+            )
     finally:
         await engine.dispose()
 
@@ -262,10 +303,16 @@ async def load_figures(pusher: Pusher, url: str) -> dict[str, int]:
     stored = await stored_keys(url, acknowledged)
     answered = {key for key, outcome in pusher.results.items() if outcome == "answered"}
     outcomes = list(pusher.results.values())
-    return {"sent": len(outcomes), "acknowledged": len(acknowledged), "stored": len(stored),
-            "lost": len(acknowledged - stored), "twice": await twice(url, answered),
-            "5xx": outcomes.count("5xx"), "apologies": await apologies(url),
-            "gave up": outcomes.count("gave_up")}
+    return {
+        "sent": len(outcomes),
+        "acknowledged": len(acknowledged),
+        "stored": len(stored),
+        "lost": len(acknowledged - stored),
+        "twice": await twice(url, answered),
+        "5xx": outcomes.count("5xx"),
+        "apologies": await apologies(url),
+        "gave up": outcomes.count("gave_up"),
+    }
 
 
 # --- scenarios ------------------------------------------------------------------------------
@@ -295,8 +342,12 @@ async def kill_under_load(store: Store, workdir: Path, api_url: str) -> Row:
 
 async def database_away(store: Store, workdir: Path, api_url: str, kind: str) -> Row:
     url = await store.fresh(workdir)
-    server = Server(url, workdir, api_url, env={"BANGFU_REPLY_BUDGET_S": "1.0",
-                                                "BANGFU_DB_BUSY_TIMEOUT_MS": "200"})
+    server = Server(
+        url,
+        workdir,
+        api_url,
+        env={"BANGFU_REPLY_BUDGET_S": "1.0", "BANGFU_DB_BUSY_TIMEOUT_MS": "200"},
+    )
     server.start()
     await server.ready()
     damage = DAMAGE[kind]
@@ -313,8 +364,7 @@ async def database_away(store: Store, workdir: Path, api_url: str, kind: str) ->
     server.stop()
     tracebacks = server.log().count("Traceback")
     figures["tracebacks"] = tracebacks
-    return Row(store.name, SCENARIO_NAMES[kind], figures,
-               bad=("lost", "twice", "5xx", "apologies"))
+    return Row(store.name, SCENARIO_NAMES[kind], figures, bad=("lost", "twice", "5xx", "apologies"))
 
 
 async def _admin(url: str, *statements: str) -> None:
@@ -331,8 +381,10 @@ async def _admin(url: str, *statements: str) -> None:
         await admin.dispose()
 
 
-TERMINATE = ("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-             "WHERE datname = '{db}' AND pid <> pg_backend_pid()")
+TERMINATE = (
+    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+    "WHERE datname = '{db}' AND pid <> pg_backend_pid()"
+)
 
 
 async def _terminate_three_times(url: str) -> None:
@@ -351,12 +403,10 @@ async def _refuse_ten_seconds(url: str) -> None:
 
 async def _read_only_then_writable(url: str) -> None:
     try:
-        await _admin(url, "ALTER DATABASE {db} SET default_transaction_read_only = on",
-                     TERMINATE)
+        await _admin(url, "ALTER DATABASE {db} SET default_transaction_read_only = on", TERMINATE)
         await asyncio.sleep(5)
     finally:
-        await _admin(url, "ALTER DATABASE {db} SET default_transaction_read_only = off",
-                     TERMINATE)
+        await _admin(url, "ALTER DATABASE {db} SET default_transaction_read_only = off", TERMINATE)
 
 
 async def _lock_sqlite_ten_seconds(url: str) -> None:
@@ -370,19 +420,23 @@ async def _lock_sqlite_ten_seconds(url: str) -> None:
 
 
 DAMAGE: dict[str, Callable[[str], Awaitable[None]]] = {
-    "terminate": _terminate_three_times, "refuse": _refuse_ten_seconds,
-    "read_only": _read_only_then_writable, "locked": _lock_sqlite_ten_seconds}
-SCENARIO_NAMES = {"terminate": "all backends cut 3× under load",
-                  "refuse": "PostgreSQL refusing connections 10 s",
-                  "read_only": "PostgreSQL read-only 5 s, then writable",
-                  "locked": "store locked 10 s under load"}
+    "terminate": _terminate_three_times,
+    "refuse": _refuse_ten_seconds,
+    "read_only": _read_only_then_writable,
+    "locked": _lock_sqlite_ten_seconds,
+}
+SCENARIO_NAMES = {
+    "terminate": "all backends cut 3× under load",
+    "refuse": "PostgreSQL refusing connections 10 s",
+    "read_only": "PostgreSQL read-only 5 s, then writable",
+    "locked": "store locked 10 s under load",
+}
 
 
 NOTICE = "12月5日上午九点在镇党委会议室开全体党员大会，请准时参加。"
 
 
-async def kill_mid_dispatch(store: Store, workdir: Path, api: FakeWeChatAPI,
-                            api_url: str) -> Row:
+async def kill_mid_dispatch(store: Store, workdir: Path, api: FakeWeChatAPI, api_url: str) -> Row:
     """250 members, a notice to each through the outbox as a customer-service message, four
     calls at once; the server killed with about 100 delivered, then started again."""
     url = await store.fresh(workdir)
@@ -411,11 +465,18 @@ async def kill_mid_dispatch(store: Store, workdir: Path, api: FakeWeChatAPI,
     counts = [len(api.sent_texts(o)) - before[o] for o in openids]
     escalated = await _escalated(url)
     never = [o for o, n in zip(openids, counts, strict=True) if n == 0]
-    return Row(store.name, "kill -9 mid-dispatch (250, one by one)",
-               {"members": len(openids), "once": counts.count(1),
-                "twice": sum(n > 1 for n in counts), "never": len(set(never) - escalated),
-                "in doubt, secretary asked": len(escalated)},
-               bad=("twice", "never"))
+    return Row(
+        store.name,
+        "kill -9 mid-dispatch (250, one by one)",
+        {
+            "members": len(openids),
+            "once": counts.count(1),
+            "twice": sum(n > 1 for n in counts),
+            "never": len(set(never) - escalated),
+            "in doubt, secretary asked": len(escalated),
+        },
+        bad=("twice", "never"),
+    )
 
 
 async def _branch_of(url: str, size: int) -> list[str]:
@@ -433,28 +494,61 @@ async def _branch_of(url: str, size: int) -> list[str]:
         await db.migrate(engine)
     openids = [f"o-member-{n}" for n in range(size)]
     async with engine.begin() as conn:
-        county = (await conn.execute(insert(organisations).values(
-            kind="county", name="故障县委组织部", parent_id=None))).inserted_primary_key[0]
-        township = (await conn.execute(insert(organisations).values(
-            kind="committee", name="青山镇党委", parent_id=county))).inserted_primary_key[0]
-        branch = (await conn.execute(insert(organisations).values(
-            kind="branch", name="桃源村党支部", parent_id=township))).inserted_primary_key[0]
+        county = (
+            await conn.execute(
+                insert(organisations).values(kind="county", name="故障县委组织部", parent_id=None)
+            )
+        ).inserted_primary_key[0]
+        township = (
+            await conn.execute(
+                insert(organisations).values(kind="committee", name="青山镇党委", parent_id=county)
+            )
+        ).inserted_primary_key[0]
+        branch = (
+            await conn.execute(
+                insert(organisations).values(kind="branch", name="桃源村党支部", parent_id=township)
+            )
+        ).inserted_primary_key[0]
         for n, openid in enumerate([*openids, "o-secretary"]):
-            person = (await conn.execute(insert(people).values(
-                name=f"党员{n}", gender="男", birth_date=datetime(1960, 1, 1).date(),
-                id_number=f"52010219600101{n:04d}", phone=None, branch_id=branch,
-                urban_rural="农村", active=True, created_at=now, updated_at=now))
+            person = (
+                await conn.execute(
+                    insert(people).values(
+                        name=f"党员{n}",
+                        gender="男",
+                        birth_date=datetime(1960, 1, 1).date(),
+                        id_number=f"52010219600101{n:04d}",
+                        phone=None,
+                        branch_id=branch,
+                        urban_rural="农村",
+                        active=True,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
             ).inserted_primary_key[0]
             roles = ["member", "secretary"] if openid == "o-secretary" else ["member"]
             for role in roles:
                 await conn.execute(insert(person_roles).values(person_id=person, role=role))
-            await conn.execute(insert(bindings).values(openid=openid, person_id=person,
-                                                       channel="chat", bound_at=now))
-            await conn.execute(insert(wechat_users).values(
-                openid=openid, subscribed=True, first_seen_at=now, last_message_at=now))
+            await conn.execute(
+                insert(bindings).values(
+                    openid=openid, person_id=person, channel="chat", bound_at=now
+                )
+            )
+            await conn.execute(
+                insert(wechat_users).values(
+                    openid=openid, subscribed=True, first_seen_at=now, last_message_at=now
+                )
+            )
         for openid in openids:
-            await queue_message(conn, key=f"notice:{openid}", openid=openid, kind="case",
-                                content=NOTICE, reason="faults: a notice", now=now)
+            await queue_message(
+                conn,
+                key=f"notice:{openid}",
+                openid=openid,
+                kind="case",
+                content=NOTICE,
+                reason="faults: a notice",
+                now=now,
+            )
     await engine.dispose()
     return openids
 
@@ -467,9 +561,13 @@ async def _outbox_settled(url: str, timeout: float) -> None:
     try:
         while time.monotonic() < deadline:
             async with engine.connect() as conn:
-                waiting = (await conn.execute(select(func.count()).select_from(outbox).where(
-                    outbox.c.status.in_(["pending", "sending"]),
-                    outbox.c.kind == "case"))).scalar_one()
+                waiting = (
+                    await conn.execute(
+                        select(func.count())
+                        .select_from(outbox)
+                        .where(outbox.c.status.in_(["pending", "sending"]), outbox.c.kind == "case")
+                    )
+                ).scalar_one()
             if waiting == 0:
                 return
             await asyncio.sleep(0.5)
@@ -485,9 +583,17 @@ async def _escalated(url: str) -> set[str]:
     engine = db.make_engine(url)
     try:
         async with engine.connect() as conn:
-            return set((await conn.execute(select(outbox.c.openid).where(
-                outbox.c.kind == "case", outbox.c.status == "unknown",
-                outbox.c.channel == "escalated"))).scalars())
+            return set(
+                (
+                    await conn.execute(
+                        select(outbox.c.openid).where(
+                            outbox.c.kind == "case",
+                            outbox.c.status == "unknown",
+                            outbox.c.channel == "escalated",
+                        )
+                    )
+                ).scalars()
+            )
     finally:
         await engine.dispose()
 
@@ -502,9 +608,13 @@ async def journal_unwritable(store: Store, workdir: Path, api_url: str) -> Row:
     code = server.process.wait(60)
     said = server.log()
     named = f"cannot write the journal in {blocker}/spool" in said
-    return Row(store.name, "journal directory unwritable at start",
-               {"exit status": code, "path and cause named": int(named)},
-               bad=(), note="" if code == 1 and named else " (not refused with its cause)")
+    return Row(
+        store.name,
+        "journal directory unwritable at start",
+        {"exit status": code, "path and cause named": int(named)},
+        bad=(),
+        note="" if code == 1 and named else " (not refused with its cause)",
+    )
 
 
 async def hostile(store: Store, workdir: Path, api_url: str) -> Row:
@@ -528,26 +638,54 @@ async def hostile(store: Store, workdir: Path, api_url: str) -> Row:
                 statuses.append(reply.status)
     engine = db.make_engine(url)
     async with engine.connect() as conn:
-        count = (await conn.execute(select(func.count()).select_from(inbound_messages))
-                 ).scalar_one()
+        count = (
+            await conn.execute(select(func.count()).select_from(inbound_messages))
+        ).scalar_one()
     await engine.dispose()
     server.stop()
-    figures = {"sent": len(statuses), "400": statuses.count(400), "403": statuses.count(403),
-               "stored": int(count), "5xx": sum(s >= 500 for s in statuses)}
+    figures = {
+        "sent": len(statuses),
+        "400": statuses.count(400),
+        "403": statuses.count(403),
+        "stored": int(count),
+        "5xx": sum(s >= 500 for s in statuses),
+    }
     ok = statuses[:2] == [400, 400] and statuses[2:] == [403] * 12 and count == 0
-    return Row(store.name, "deep XML, plain downgrade", figures, bad=("5xx", "stored"),
-               note="" if ok else " (unexpected statuses)")
+    return Row(
+        store.name,
+        "deep XML, plain downgrade",
+        figures,
+        bad=("5xx", "stored"),
+        note="" if ok else " (unexpected statuses)",
+    )
 
 
 async def formulas(store: Store, workdir: Path, api_url: str) -> Row:
-    env = {**os.environ, "BANGFU_TEST_DATABASE_URL": store.url if store.name != "sqlite"
-           else ""}
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                           str(ROOT / "tests" / "test_xlsx.py"), "-k", "shows_typed_formulas"],
-                          env=env, cwd=ROOT, capture_output=True, text=True)
+    env = {**os.environ, "BANGFU_TEST_DATABASE_URL": store.url if store.name != "sqlite" else ""}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            str(ROOT / "tests" / "test_xlsx.py"),
+            "-k",
+            "shows_typed_formulas",
+        ],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     passed = done.returncode == 0
-    return Row(store.name, "formulas typed into every free-text answer, exports scanned",
-               {"exports": 3, "formula cells": 0 if passed else 1}, bad=("formula cells",))
+    return Row(
+        store.name,
+        "formulas typed into every free-text answer, exports scanned",
+        {"exports": 3, "formula cells": 0 if passed else 1},
+        bad=("formula cells",),
+    )
 
 
 SCENARIOS = [kill_under_load, journal_unwritable, hostile, formulas]
@@ -558,10 +696,12 @@ async def run_store(store: Store, root: Path) -> list[Row]:
     api_url = await api.start()
     rows: list[Row] = []
     plan: list[tuple[str, Callable[[Path], Awaitable[Row]]]] = [
-        (scenario.__name__, lambda w, s=scenario: s(store, w, api_url)) for scenario in SCENARIOS]
+        (scenario.__name__, lambda w, s=scenario: s(store, w, api_url)) for scenario in SCENARIOS
+    ]
     kinds = ["terminate", "refuse", "read_only"] if store.name != "sqlite" else ["locked"]
-    plan += [(f"away-{kind}", lambda w, k=kind: database_away(store, w, api_url, k))
-             for kind in kinds]
+    plan += [
+        (f"away-{kind}", lambda w, k=kind: database_away(store, w, api_url, k)) for kind in kinds
+    ]
     plan.insert(1, ("dispatch", lambda w: kill_mid_dispatch(store, w, api, api_url)))
     try:
         for name, scenario in plan:
@@ -570,7 +710,7 @@ async def run_store(store: Store, root: Path) -> list[Row]:
             started = time.monotonic()
             try:
                 row = await scenario(workdir)
-            except Exception as error:  # noqa: BLE001 - a scenario that breaks is a failure
+            except Exception as error:
                 row = Row(store.name, name, {}, note=f" ({type(error).__name__}: {error})")
             print(f"  {row.scenario}: {time.monotonic() - started:.0f} s", flush=True)
             rows.append(row)
@@ -586,8 +726,7 @@ def main() -> int:
     stores = [Store("sqlite", "")]
     pg = os.environ.get("BANGFU_TEST_DATABASE_URL", "")
     if pg:
-        stores.append(Store("postgresql",
-                            load_settings({"BANGFU_DATABASE_URL": pg}).database_url))
+        stores.append(Store("postgresql", load_settings({"BANGFU_DATABASE_URL": pg}).database_url))
     root = Path(tempfile.mkdtemp(prefix="bangfu-faults-"))
     rows: list[Row] = []
     try:

@@ -108,8 +108,7 @@ def fake_api_url(_fake_api_started: tuple[FakeWeChatAPI, str]) -> str:
 
 
 @pytest.fixture
-def make_settings(database_url: str, tmp_path: Path, fake_api_url: str
-                  ) -> Callable[..., Settings]:
+def make_settings(database_url: str, tmp_path: Path, fake_api_url: str) -> Callable[..., Settings]:
     """Settings for a bot wired to the fake API; keyword arguments override env values."""
 
     def make(**env: str) -> Settings:
@@ -134,8 +133,14 @@ def make_settings(database_url: str, tmp_path: Path, fake_api_url: str
 class Bot:
     """A running bot: its HTTP server, its services, and drivers that push to it."""
 
-    def __init__(self, server: TestServer, app: web.Application, session: aiohttp.ClientSession,
-                 clock: FrozenClock, api: FakeWeChatAPI) -> None:
+    def __init__(
+        self,
+        server: TestServer,
+        app: web.Application,
+        session: aiohttp.ClientSession,
+        clock: FrozenClock,
+        api: FakeWeChatAPI,
+    ) -> None:
         self.server = server
         self.app = app
         self.session = session
@@ -156,24 +161,34 @@ class Bot:
     def driver(self, mode: str = "plain", **kwargs: Any) -> PushDriver:
         settings = self.services.settings
         options: dict[str, Any] = dict(
-            url=self.url(), token=settings.wechat_token, appid=settings.wechat_appid,
-            aes_key=settings.wechat_aes_key, clock=self.clock, session=self.session,
-            mode=mode, api=self.api,
+            url=self.url(),
+            token=settings.wechat_token,
+            appid=settings.wechat_appid,
+            aes_key=settings.wechat_aes_key,
+            clock=self.clock,
+            session=self.session,
+            mode=mode,
+            api=self.api,
         )
         options.update(kwargs)
         return PushDriver(**options)
 
 
 @pytest.fixture
-async def start_bot(make_settings: Callable[..., Settings], clock: FrozenClock,
-                    fake_api: FakeWeChatAPI) -> AsyncIterator[Callable[..., Any]]:
+async def start_bot(
+    make_settings: Callable[..., Settings], clock: FrozenClock, fake_api: FakeWeChatAPI
+) -> AsyncIterator[Callable[..., Any]]:
     """Start a bot over HTTP (call again to start a second process on the same store)."""
     servers: list[TestServer] = []
     session = aiohttp.ClientSession()
 
     async def start(*, bot: Any = None, spool_retry_s: float = 0.2, **env: str) -> Bot:
-        settings = make_settings(BANGFU_SPOOL_RETRY_S=str(spool_retry_s),
-                                 BANGFU_SHUTDOWN_GRACE_S="1", BANGFU_LEADER_RETRY_S="0.2", **env)
+        settings = make_settings(
+            BANGFU_SPOOL_RETRY_S=str(spool_retry_s),
+            BANGFU_SHUTDOWN_GRACE_S="1",
+            BANGFU_LEADER_RETRY_S="0.2",
+            **env,
+        )
         app = create_app(settings, clock=clock, bot=bot, migrate=True)
         server = TestServer(app)
         await server.start_server()

@@ -36,19 +36,37 @@ async def county(bot: Any) -> County:
     engine, now = bot.services.engine, bot.clock.now()
     tree = await make_tree(engine, now)
     wang, wang_no = await make_person(engine, now, name="王德福", branch=tree.branch, serial=231)
-    sec, sec_no = await make_person(engine, now, name="张建国", branch=tree.branch,
-                                    roles=("member", "secretary"), serial=457,
-                                    born=date(1970, 5, 2))
-    li, li_no = await make_person(engine, now, name="李大山", branch=tree.other_branch,
-                                  serial=615, born=date(1949, 9, 9))
-    officer, officer_no = await make_person(engine, now, name="赵明", branch=tree.other_branch,
-                                            roles=("member", "committee"), serial=773,
-                                            born=date(1978, 1, 20))
-    staff, staff_no = await make_person(engine, now, name="孙丽", branch=None,
-                                        roles=("department",), serial=884,
-                                        born=date(1985, 8, 8))
-    return County(tree, wang, wang_no, sec, sec_no, li, li_no, officer, officer_no, staff,
-                  staff_no)
+    sec, sec_no = await make_person(
+        engine,
+        now,
+        name="张建国",
+        branch=tree.branch,
+        roles=("member", "secretary"),
+        serial=457,
+        born=date(1970, 5, 2),
+    )
+    li, li_no = await make_person(
+        engine, now, name="李大山", branch=tree.other_branch, serial=615, born=date(1949, 9, 9)
+    )
+    officer, officer_no = await make_person(
+        engine,
+        now,
+        name="赵明",
+        branch=tree.other_branch,
+        roles=("member", "committee"),
+        serial=773,
+        born=date(1978, 1, 20),
+    )
+    staff, staff_no = await make_person(
+        engine,
+        now,
+        name="孙丽",
+        branch=None,
+        roles=("department",),
+        serial=884,
+        born=date(1985, 8, 8),
+    )
+    return County(tree, wang, wang_no, sec, sec_no, li, li_no, officer, officer_no, staff, staff_no)
 
 
 @pytest.fixture

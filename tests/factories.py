@@ -38,21 +38,40 @@ async def make_tree(engine: Any, now: datetime) -> Tree:
 
 
 async def _org(conn: Any, kind: str, name: str, parent: int | None) -> int:
-    result = await conn.execute(insert(organisations).values(kind=kind, name=name,
-                                                             parent_id=parent))
+    result = await conn.execute(
+        insert(organisations).values(kind=kind, name=name, parent_id=parent)
+    )
     return int(result.inserted_primary_key[0])
 
 
-async def make_person(engine: Any, now: datetime, *, name: str, branch: int | None,
-                      roles: tuple[str, ...] = ("member",), serial: int = 123,
-                      born: date = date(1956, 3, 14), urban_rural: str = "农村") -> tuple[int, str]:
+async def make_person(
+    engine: Any,
+    now: datetime,
+    *,
+    name: str,
+    branch: int | None,
+    roles: tuple[str, ...] = ("member",),
+    serial: int = 123,
+    born: date = date(1956, 3, 14),
+    urban_rural: str = "农村",
+) -> tuple[int, str]:
     """A person on the roster; returns (id, ID number)."""
     number = id_number(born=born, serial=serial)
     async with engine.begin() as conn:
-        result = await conn.execute(insert(people).values(
-            name=name, gender="男", birth_date=born, id_number=number, phone="13800138000",
-            branch_id=branch, urban_rural=urban_rural, active=True, created_at=now,
-            updated_at=now))
+        result = await conn.execute(
+            insert(people).values(
+                name=name,
+                gender="男",
+                birth_date=born,
+                id_number=number,
+                phone="13800138000",
+                branch_id=branch,
+                urban_rural=urban_rural,
+                active=True,
+                created_at=now,
+                updated_at=now,
+            )
+        )
         person_id = int(result.inserted_primary_key[0])
         for role in roles:
             await conn.execute(insert(person_roles).values(person_id=person_id, role=role))

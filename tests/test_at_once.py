@@ -30,17 +30,37 @@ NOW = datetime(2026, 11, 10, 2, 0, tzinfo=UTC)
 async def staff_trio(bot: Any, county: Any, chat: Any) -> tuple[Any, Any, int]:
     """孙丽 and 周敏 (department) bound in chat; 钱进 (department) records disbursements."""
     engine, now = bot.services.engine, bot.clock.now()
-    zhou_id, zhou_no = await make_person(engine, now, name="周敏", branch=None,
-                                         roles=("department",), serial=886,
-                                         born=date(1983, 6, 6))
-    qian_id, _ = await make_person(engine, now, name="钱进", branch=None,
-                                   roles=("department",), serial=885, born=date(1982, 4, 4))
+    zhou_id, zhou_no = await make_person(
+        engine,
+        now,
+        name="周敏",
+        branch=None,
+        roles=("department",),
+        serial=886,
+        born=date(1983, 6, 6),
+    )
+    qian_id, _ = await make_person(
+        engine,
+        now,
+        name="钱进",
+        branch=None,
+        roles=("department",),
+        serial=885,
+        born=date(1982, 4, 4),
+    )
     sun, zhou = chat("o-sun"), chat("o-zhou")
     await bind(sun, "孙丽", county.staff_number)
     await bind(zhou, "周敏", zhou_no)
     async with engine.begin() as conn:
-        await contribute(conn, actor=None, amount_fen=10_000_000, source="county_finance",
-                         document="县财政〔2026〕3号", occurred_on=date(2026, 1, 5), now=now)
+        await contribute(
+            conn,
+            actor=None,
+            amount_fen=10_000_000,
+            source="county_finance",
+            document="县财政〔2026〕3号",
+            occurred_on=date(2026, 1, 5),
+            now=now,
+        )
     return sun, zhou, qian_id
 
 
@@ -52,17 +72,40 @@ async def recorded_loan(bot: Any, county: Any, qian_id: int, *, confirm: bool = 
         officer = await person_by_id(conn, county.officer_id)
         qian = await person_by_id(conn, qian_id)
         staff = await person_by_id(conn, county.staff_id)
-        loan_id = await loans.apply(conn, member=member, amount_fen=300_000, project="烤烟",
-                                    earnings="卖烟", schedule_kind="bullet",
-                                    terms=loans.Terms(term_years=1), now=now)
-        await loans.decide(conn, loan_id=loan_id, officer=officer, approve=True, reason=None,
-                           now=now)
-        await loans.inspect(conn, loan_id=loan_id, staff=qian, on=date(2026, 11, 10),
-                            inspector="钱进", finding="属实", passed=True, now=now)
-        await loans.guarantee(conn, loan_id=loan_id, staff=qian, guarantor="青山镇财政所",
-                              document="青财担7号", now=now)
-        await loans.record_disbursement(conn, loan_id=loan_id, staff=qian,
-                                        on=date(2026, 11, 10), document="放款单 7", now=now)
+        loan_id = await loans.apply(
+            conn,
+            member=member,
+            amount_fen=300_000,
+            project="烤烟",
+            earnings="卖烟",
+            schedule_kind="bullet",
+            terms=loans.Terms(term_years=1),
+            now=now,
+        )
+        await loans.decide(
+            conn, loan_id=loan_id, officer=officer, approve=True, reason=None, now=now
+        )
+        await loans.inspect(
+            conn,
+            loan_id=loan_id,
+            staff=qian,
+            on=date(2026, 11, 10),
+            inspector="钱进",
+            finding="属实",
+            passed=True,
+            now=now,
+        )
+        await loans.guarantee(
+            conn,
+            loan_id=loan_id,
+            staff=qian,
+            guarantor="青山镇财政所",
+            document="青财担7号",
+            now=now,
+        )
+        await loans.record_disbursement(
+            conn, loan_id=loan_id, staff=qian, on=date(2026, 11, 10), document="放款单 7", now=now
+        )
         if confirm:
             await loans.confirm_disbursement(conn, loan_id=loan_id, staff=staff, now=now)
         await prompts.after(conn, loan_id=loan_id, now=now)
@@ -72,12 +115,18 @@ async def recorded_loan(bot: Any, county: Any, qian_id: int, *, confirm: bool = 
 async def movements(bot: Any, kind: str) -> int:
     async with bot.services.engine.connect() as conn:
         assert await reconciliation_fen(conn) == 0
-        return int((await conn.execute(select(func.count()).select_from(fund_movements).where(
-            fund_movements.c.kind == kind))).scalar_one())
+        return int(
+            (
+                await conn.execute(
+                    select(func.count())
+                    .select_from(fund_movements)
+                    .where(fund_movements.c.kind == kind)
+                )
+            ).scalar_one()
+        )
 
 
-async def test_two_confirmations_at_once_pay_out_once(bot: Any, county: Any,
-                                                      chat: Any) -> None:
+async def test_two_confirmations_at_once_pay_out_once(bot: Any, county: Any, chat: Any) -> None:
     sun, zhou, qian_id = await staff_trio(bot, county, chat)
     loan_id = await recorded_loan(bot, county, qian_id)
     for staff in (sun, zhou):
@@ -91,8 +140,7 @@ async def test_two_confirmations_at_once_pay_out_once(bot: Any, county: Any,
     assert f"这笔借款刚由{winner}办过了" in later
     assert await movements(bot, "loan_out") == 1
     async with bot.services.engine.connect() as conn:
-        loan = (await conn.execute(select(loans.loans).where(loans.loans.c.id == loan_id))
-                ).one()
+        loan = (await conn.execute(select(loans.loans).where(loans.loans.c.id == loan_id))).one()
     assert loan.status == "disbursed"
 
 
@@ -106,8 +154,9 @@ async def test_a_double_tap_on_confirm_pays_out_once(bot: Any, county: Any, chat
     assert await movements(bot, "loan_out") == 1
 
 
-async def test_two_repayments_with_one_receipt_are_booked_once(bot: Any, county: Any,
-                                                               chat: Any) -> None:
+async def test_two_repayments_with_one_receipt_are_booked_once(
+    bot: Any, county: Any, chat: Any
+) -> None:
     sun, zhou, qian_id = await staff_trio(bot, county, chat)
     loan_id = await recorded_loan(bot, county, qian_id, confirm=True)
     for staff in (sun, zhou):
@@ -118,33 +167,61 @@ async def test_two_repayments_with_one_receipt_are_booked_once(bot: Any, county:
     later, winner = (second, "孙丽") if "已记下还款" in first else (first, "周敏")
     assert f"这张收据（收据 0098）{winner}已经登记过了" in later
     async with bot.services.engine.connect() as conn:
-        booked = (await conn.execute(select(func.count()).select_from(repayments).where(
-            repayments.c.loan_id == loan_id))).scalar_one()
+        booked = (
+            await conn.execute(
+                select(func.count()).select_from(repayments).where(repayments.c.loan_id == loan_id)
+            )
+        ).scalar_one()
     assert booked == 1 and await movements(bot, "principal_in") == 1
 
 
-async def test_two_secretaries_resolving_one_objection_resolve_it_once(bot: Any, county: Any,
-                                                                       chat: Any) -> None:
+async def test_two_secretaries_resolving_one_objection_resolve_it_once(
+    bot: Any, county: Any, chat: Any
+) -> None:
     engine, now = bot.services.engine, bot.clock.now()
-    _, meng_no = await make_person(engine, now, name="孟书记", branch=county.tree.branch,
-                                   roles=("member", "secretary"), serial=458,
-                                   born=date(1972, 7, 7))
-    objector_id, _ = await make_person(engine, now, name="陈群众", branch=county.tree.branch,
-                                       serial=459, born=date(1966, 6, 6))
+    _, meng_no = await make_person(
+        engine,
+        now,
+        name="孟书记",
+        branch=county.tree.branch,
+        roles=("member", "secretary"),
+        serial=458,
+        born=date(1972, 7, 7),
+    )
+    objector_id, _ = await make_person(
+        engine, now, name="陈群众", branch=county.tree.branch, serial=459, born=date(1966, 6, 6)
+    )
     zhang, meng = chat("o-zhang"), chat("o-meng")
     await bind(zhang, "张建国", county.secretary_number)
     await bind(meng, "孟书记", meng_no)
     async with engine.begin() as conn:
-        case_id = int((await conn.execute(insert(cases).values(
-            person_id=county.wang_id, branch_id=county.tree.branch, kind="hardship",
-            status=S.ON_NOTICE, category="缺资金", help_wanted="资金", household_size=1,
-            household_income_fen=0, looks_above_line=False, answers={},
-            filed_by=county.wang_id, consent_recorded=False, created_at=now, updated_at=now))
-        ).inserted_primary_key[0])
+        case_id = int(
+            (
+                await conn.execute(
+                    insert(cases).values(
+                        person_id=county.wang_id,
+                        branch_id=county.tree.branch,
+                        kind="hardship",
+                        status=S.ON_NOTICE,
+                        category="缺资金",
+                        help_wanted="资金",
+                        household_size=1,
+                        household_income_fen=0,
+                        looks_above_line=False,
+                        answers={},
+                        filed_by=county.wang_id,
+                        consent_recorded=False,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+            ).inserted_primary_key[0]
+        )
         objector = await person_by_id(conn, objector_id)
         assert objector is not None
-        await procedure.raise_objection(conn, person=objector, name="王德福", text="他家有车",
-                                        now=now)
+        await procedure.raise_objection(
+            conn, person=objector, name="王德福", text="他家有车", now=now
+        )
     for secretary in (zhang, meng):  # both secretaries hold a copy of the to-do
         assert "对王德福的公示有异议" in await secretary.send("待办")
         await secretary.send("1")
@@ -154,10 +231,22 @@ async def test_two_secretaries_resolving_one_objection_resolve_it_once(bot: Any,
     winner = "张建国" if "已记下处理结果" in first else "孟书记"
     assert f"这条异议{winner}已经处理过了" in (second if winner == "张建国" else first)
     async with engine.connect() as conn:
-        resolved = (await conn.execute(select(func.count()).select_from(objections).where(
-            objections.c.case_id == case_id, objections.c.resolved_at.is_not(None)))
+        resolved = (
+            await conn.execute(
+                select(func.count())
+                .select_from(objections)
+                .where(objections.c.case_id == case_id, objections.c.resolved_at.is_not(None))
+            )
         ).scalar_one()
-        open_copies = (await conn.execute(select(func.count()).select_from(todos).where(
-            todos.c.case_id == case_id, todos.c.kind == "objection",
-            todos.c.done_at.is_(None)))).scalar_one()
+        open_copies = (
+            await conn.execute(
+                select(func.count())
+                .select_from(todos)
+                .where(
+                    todos.c.case_id == case_id,
+                    todos.c.kind == "objection",
+                    todos.c.done_at.is_(None),
+                )
+            )
+        ).scalar_one()
     assert resolved == 1 and open_copies == 0  # every copy of the to-do closed with it

@@ -75,22 +75,46 @@ class Act:
 
 
 ACTS = [
-    Act("case.open_evaluation", S.SUBMITTED, "evaluate",
-        ["今天", "9", "8", "李监督", "王计票", "赵监票", "7", "1", "0", "同意", "跳过", "1"]),
+    Act(
+        "case.open_evaluation",
+        S.SUBMITTED,
+        "evaluate",
+        ["今天", "9", "8", "李监督", "王计票", "赵监票", "7", "1", "0", "同意", "跳过", "1"],
+    ),
     Act("case.report", S.NOTICE_CLOSED, "report", ["跳过", "1"]),
     Act("case.decide", S.REPORTED, "approve", ["批准", "1"]),
     Act("case.file", S.APPROVED, "file", ["跳过", "1"]),
     Act("objection.resolve", S.ON_NOTICE, "objection", ["经核实，情况属实，异议不成立", "1"]),
     Act("loan.decide", "applied", "loan_review", ["批准", "1"], on_loan=True),
-    Act("loan.inspect", "approved", "loan_inspect", ["今天", "孙丽", "猪圈已建好", "是", "1"],
-        on_loan=True),
-    Act("loan.guarantee", "inspected", "loan_guarantee", ["青山镇财政所", "青财担〔2026〕7号", "1"],
-        on_loan=True),
-    Act("loan.record_disbursement", "guaranteed", "loan_disburse", ["今天", "放款单 001", "1"],
-        on_loan=True),
+    Act(
+        "loan.inspect",
+        "approved",
+        "loan_inspect",
+        ["今天", "孙丽", "猪圈已建好", "是", "1"],
+        on_loan=True,
+    ),
+    Act(
+        "loan.guarantee",
+        "inspected",
+        "loan_guarantee",
+        ["青山镇财政所", "青财担〔2026〕7号", "1"],
+        on_loan=True,
+    ),
+    Act(
+        "loan.record_disbursement",
+        "guaranteed",
+        "loan_disburse",
+        ["今天", "放款单 001", "1"],
+        on_loan=True,
+    ),
     Act("loan.confirm_disbursement", "recorded", "loan_confirm", ["是", "1"], on_loan=True),
-    Act("loan.write_off", "disbursed", "loan_write_off", ["核销", "本人病重，无力偿还", "1"],
-        on_loan=True),
+    Act(
+        "loan.write_off",
+        "disbursed",
+        "loan_write_off",
+        ["核销", "本人病重，无力偿还", "1"],
+        on_loan=True,
+    ),
     Act("loan.repay", "disbursed", None, [], on_loan=True),
 ]
 
@@ -101,23 +125,40 @@ async def build_county(bot: Any) -> Place:
     async with engine.begin() as conn:
         township_2 = await _org(conn, "committee", "绿水镇党委", tree.county)
         branch_c = await _org(conn, "branch", "河口村党支部", township_2)
-        await contribute(conn, actor=None, amount_fen=100_000_000, source="county_finance",
-                         document="县财政〔2026〕3号", occurred_on=date(2026, 1, 5), now=now)
+        await contribute(
+            conn,
+            actor=None,
+            amount_fen=100_000_000,
+            source="county_finance",
+            document="县财政〔2026〕3号",
+            occurred_on=date(2026, 1, 5),
+            now=now,
+        )
     place = Place(tree.branch, tree.other_branch, branch_c, tree.committee, township_2)
     people_here = [
         ("member", "王老汉 (a member of the branch)", ("member",), tree.branch),
         ("secretary", "张书记 (secretary of the branch)", ("member", "secretary"), tree.branch),
-        ("secretary_other", "刘书记 (secretary of another branch)", ("member", "secretary"),
-         tree.other_branch),
-        ("officer", "赵委员 (officer of the township)", ("member", "committee"),
-         tree.other_branch),
-        ("officer_other", "周委员 (officer of another township)", ("member", "committee"),
-         branch_c),
-        ("officer_moved", "郑委员 (officer moved to another township by a re-import)",
-         ("member", "committee"), tree.branch),
+        (
+            "secretary_other",
+            "刘书记 (secretary of another branch)",
+            ("member", "secretary"),
+            tree.other_branch,
+        ),
+        ("officer", "赵委员 (officer of the township)", ("member", "committee"), tree.other_branch),
+        (
+            "officer_other",
+            "周委员 (officer of another township)",
+            ("member", "committee"),
+            branch_c,
+        ),
+        (
+            "officer_moved",
+            "郑委员 (officer moved to another township by a re-import)",
+            ("member", "committee"),
+            tree.branch,
+        ),
         ("department", "孙丽 (department)", ("department",), None),
-        ("department_maker", "钱进 (department; recorded the disbursement)", ("department",),
-         None),
+        ("department_maker", "钱进 (department; recorded the disbursement)", ("department",), None),
         ("supervisor", "吴监督 (supervision group)", ("supervisor",), None),
     ]
     for key, label, roles, branch in people_here:
@@ -125,27 +166,40 @@ async def build_county(bot: Any) -> Place:
     # The re-import moved her: she keeps her to-dos, but no longer her township's authority.
     moved = place.personas["officer_moved"]
     async with engine.begin() as conn:
-        await conn.execute(update(people).where(people.c.id == moved.person_id)
-                           .values(branch_id=branch_c))
+        await conn.execute(
+            update(people).where(people.c.id == moved.person_id).values(branch_id=branch_c)
+        )
     moved.branch, moved.township = branch_c, township_2
     place.personas["unbound"] = Persona("a WeChat user who never bound", "o-unbound")
     return place
 
 
-async def persona(bot: Any, place: Place, key: str, label: str, roles: tuple[str, ...],
-                  branch: int | None) -> Persona:
+async def persona(
+    bot: Any, place: Place, key: str, label: str, roles: tuple[str, ...], branch: int | None
+) -> Persona:
     serial = next(SERIALS)
     name = label.split(" ")[0] + "".join("零一二三四五六七八九"[int(d)] for d in str(serial))
-    person_id, _ = await make_person(bot.services.engine, bot.clock.now(),
-                                     name=name, branch=branch,
-                                     roles=roles, serial=serial % 1000,
-                                     born=date(1950 + serial // 1000, 1, 1))
+    person_id, _ = await make_person(
+        bot.services.engine,
+        bot.clock.now(),
+        name=name,
+        branch=branch,
+        roles=roles,
+        serial=serial % 1000,
+        born=date(1950 + serial // 1000, 1, 1),
+    )
     openid = f"o-{key}-{serial}"
     async with bot.services.engine.begin() as conn:
-        await conn.execute(insert(bindings).values(openid=openid, person_id=person_id,
-                                                   channel="chat", bound_at=bot.clock.now()))
-    township = {place.branch_a: place.township_1, place.branch_b: place.township_1,
-                place.branch_c: place.township_2}.get(branch)  # type: ignore[arg-type]
+        await conn.execute(
+            insert(bindings).values(
+                openid=openid, person_id=person_id, channel="chat", bound_at=bot.clock.now()
+            )
+        )
+    township = {
+        place.branch_a: place.township_1,
+        place.branch_b: place.township_1,
+        place.branch_c: place.township_2,
+    }.get(branch)  # type: ignore[arg-type]
     return Persona(label, openid, name, person_id, roles, branch, township)
 
 
@@ -175,47 +229,98 @@ def expected(act: str, actor: Persona, subject: Persona, maker: int | None) -> b
 async def subject_at(bot: Any, place: Place, act: Act) -> tuple[Persona, int]:
     """A new member of the branch holding every role (so only the rule on one's own matter
     stops them acting on it), with a case or loan just before the act."""
-    subject = await persona(bot, place, "subject", "何某 (the subject themself)", ALL_ROLES,
-                            place.branch_a)
+    subject = await persona(
+        bot, place, "subject", "何某 (the subject themself)", ALL_ROLES, place.branch_a
+    )
     now = bot.clock.now()
     async with bot.services.engine.begin() as conn:
         if act.on_loan:
             target = await _loan(conn, subject, act, place, now)
         else:
-            target = int((await conn.execute(insert(cases).values(
-                person_id=subject.person_id, branch_id=place.branch_a, kind="hardship",
-                status=act.status, category="缺资金", help_wanted="帮扶资金", household_size=2,
-                household_income_fen=500_000, looks_above_line=False,
-                answers={"household": [{"name": "何妻", "relation": "配偶"}]},
-                filed_by=subject.person_id, consent_recorded=False, created_at=now,
-                updated_at=now))).inserted_primary_key[0])
+            target = int(
+                (
+                    await conn.execute(
+                        insert(cases).values(
+                            person_id=subject.person_id,
+                            branch_id=place.branch_a,
+                            kind="hardship",
+                            status=act.status,
+                            category="缺资金",
+                            help_wanted="帮扶资金",
+                            household_size=2,
+                            household_income_fen=500_000,
+                            looks_above_line=False,
+                            answers={"household": [{"name": "何妻", "relation": "配偶"}]},
+                            filed_by=subject.person_id,
+                            consent_recorded=False,
+                            created_at=now,
+                            updated_at=now,
+                        )
+                    )
+                ).inserted_primary_key[0]
+            )
             if act.todo == "objection":
                 member = place.personas["member"]
-                await conn.execute(insert(objections).values(
-                    case_id=target, raised_by=member.person_id, text="他家有车", raised_at=now))
+                await conn.execute(
+                    insert(objections).values(
+                        case_id=target, raised_by=member.person_id, text="他家有车", raised_at=now
+                    )
+                )
     return subject, target
 
 
 async def _loan(conn: Any, subject: Persona, act: Act, place: Place, now: Any) -> int:
     maker = place.personas["department_maker"].person_id
     disbursed = act.status == "disbursed"
-    loan_id = int((await conn.execute(insert(loans).values(
-        person_id=subject.person_id, branch_id=place.branch_a, status=act.status,
-        amount_fen=300_000, project="生猪养殖", earnings="出栏", schedule_kind="bullet",
-        term_years=1, annual_rate_bp=435, guarantor="青山镇财政所",
-        recorded_by=maker if act.status in {"recorded", "disbursed"} else None,
-        disbursement_document="放款单 001" if act.status == "recorded" else None,
-        disbursed_on=date(2026, 11, 1) if act.status in {"recorded", "disbursed"} else None,
-        created_at=now, updated_at=now))).inserted_primary_key[0])
+    loan_id = int(
+        (
+            await conn.execute(
+                insert(loans).values(
+                    person_id=subject.person_id,
+                    branch_id=place.branch_a,
+                    status=act.status,
+                    amount_fen=300_000,
+                    project="生猪养殖",
+                    earnings="出栏",
+                    schedule_kind="bullet",
+                    term_years=1,
+                    annual_rate_bp=435,
+                    guarantor="青山镇财政所",
+                    recorded_by=maker if act.status in {"recorded", "disbursed"} else None,
+                    disbursement_document="放款单 001" if act.status == "recorded" else None,
+                    disbursed_on=date(2026, 11, 1)
+                    if act.status in {"recorded", "disbursed"}
+                    else None,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+        ).inserted_primary_key[0]
+    )
     if disbursed:
-        for item in build(kind="bullet", principal_fen=300_000, start=date(2026, 11, 1),
-                          term_years=1, rate_bp=435):
-            await conn.execute(insert(instalments).values(
-                loan_id=loan_id, number=item.number, due_on=item.due_on,
-                principal_fen=item.principal_fen, interest_fen=item.interest_fen))
-        await conn.execute(insert(fund_movements).values(
-            kind="loan_out", amount_fen=300_000, document="放款单 001",
-            occurred_on=date(2026, 11, 1), loan_id=loan_id, recorded_by=maker, recorded_at=now))
+        for item in build(
+            kind="bullet", principal_fen=300_000, start=date(2026, 11, 1), term_years=1, rate_bp=435
+        ):
+            await conn.execute(
+                insert(instalments).values(
+                    loan_id=loan_id,
+                    number=item.number,
+                    due_on=item.due_on,
+                    principal_fen=item.principal_fen,
+                    interest_fen=item.interest_fen,
+                )
+            )
+        await conn.execute(
+            insert(fund_movements).values(
+                kind="loan_out",
+                amount_fen=300_000,
+                document="放款单 001",
+                occurred_on=date(2026, 11, 1),
+                loan_id=loan_id,
+                recorded_by=maker,
+                recorded_at=now,
+            )
+        )
     return loan_id
 
 
@@ -225,28 +330,51 @@ WRITES = (case_events, loan_events, fund_movements, repayments, evaluations, led
 async def footprint(bot: Any) -> tuple[int, ...]:
     """How many rows every table an act writes holds (objections resolved counted apart)."""
     async with bot.services.engine.connect() as conn:
-        counts = [(await conn.execute(select(func.count()).select_from(table))).scalar_one()
-                  for table in WRITES]
-        resolved = (await conn.execute(select(func.count()).select_from(objections).where(
-            objections.c.resolved_at.is_not(None)))).scalar_one()
+        counts = [
+            (await conn.execute(select(func.count()).select_from(table))).scalar_one()
+            for table in WRITES
+        ]
+        resolved = (
+            await conn.execute(
+                select(func.count())
+                .select_from(objections)
+                .where(objections.c.resolved_at.is_not(None))
+            )
+        ).scalar_one()
         # To-dos of the next step; not those the dispatcher makes in the background for
         # earlier messages members could not be reached with.
-        steps = (await conn.execute(select(func.count()).select_from(todos).where(
-            todos.c.kind.not_in(["tell_member", "call_member"])))).scalar_one()
+        steps = (
+            await conn.execute(
+                select(func.count())
+                .select_from(todos)
+                .where(todos.c.kind.not_in(["tell_member", "call_member"]))
+            )
+        ).scalar_one()
     return (*counts, resolved, steps)
 
 
 async def took_effect(bot: Any, act: Act, target: int) -> bool:
     async with bot.services.engine.connect() as conn:
         if act.name == "loan.repay":
-            return bool((await conn.execute(select(func.count()).select_from(repayments).where(
-                repayments.c.loan_id == target))).scalar_one())
+            return bool(
+                (
+                    await conn.execute(
+                        select(func.count())
+                        .select_from(repayments)
+                        .where(repayments.c.loan_id == target)
+                    )
+                ).scalar_one()
+            )
         if act.name == "objection.resolve":
-            return (await conn.execute(select(objections.c.resolved_at).where(
-                objections.c.case_id == target))).scalar() is not None
+            return (
+                await conn.execute(
+                    select(objections.c.resolved_at).where(objections.c.case_id == target)
+                )
+            ).scalar() is not None
         table = loans if act.on_loan else cases
-        status = (await conn.execute(select(table.c.status).where(table.c.id == target))
-                  ).scalar_one()
+        status = (
+            await conn.execute(select(table.c.status).where(table.c.id == target))
+        ).scalar_one()
     return bool(status != act.status)
 
 
@@ -254,19 +382,26 @@ async def hand_over(bot: Any, actor: Persona, subject: Persona, act: Act, target
     """The step's to-do is the only one open for the actor."""
     async with bot.services.engine.begin() as conn:
         if actor.person_id is not None:  # only this step's to-do is open for them
-            await conn.execute(update(todos).where(todos.c.assignee_id == actor.person_id,
-                                                   todos.c.done_at.is_(None))
-                               .values(done_at=bot.clock.now()))
+            await conn.execute(
+                update(todos)
+                .where(todos.c.assignee_id == actor.person_id, todos.c.done_at.is_(None))
+                .values(done_at=bot.clock.now())
+            )
             if act.todo is not None:
-                await conn.execute(insert(todos).values(
-                    assignee_id=actor.person_id, kind=act.todo, text="待办",
-                    subject_id=subject.person_id, created_at=bot.clock.now(),
-                    key=f"matrix:{act.todo}:{target}:{actor.person_id}:{next(TODO_SERIAL)}",
-                    **({"loan_id": target} if act.on_loan else {"case_id": target})))
+                await conn.execute(
+                    insert(todos).values(
+                        assignee_id=actor.person_id,
+                        kind=act.todo,
+                        text="待办",
+                        subject_id=subject.person_id,
+                        created_at=bot.clock.now(),
+                        key=f"matrix:{act.todo}:{target}:{actor.person_id}:{next(TODO_SERIAL)}",
+                        **({"loan_id": target} if act.on_loan else {"case_id": target}),
+                    )
+                )
 
 
-async def try_act(bot: Any, actor: Persona, subject: Persona, act: Act, receipt: str
-                  ) -> list[str]:
+async def try_act(bot: Any, actor: Persona, subject: Persona, act: Act, receipt: str) -> list[str]:
     chat = Chat(bot, actor.openid)
     if act.todo is None:
         number = await _id_number(bot, subject.person_id)
@@ -280,8 +415,11 @@ async def try_act(bot: Any, actor: Persona, subject: Persona, act: Act, receipt:
 
 async def _id_number(bot: Any, person_id: int | None) -> str:
     async with bot.services.engine.connect() as conn:
-        return str((await conn.execute(select(people.c.id_number).where(
-            people.c.id == person_id))).scalar_one())
+        return str(
+            (
+                await conn.execute(select(people.c.id_number).where(people.c.id == person_id))
+            ).scalar_one()
+        )
 
 
 async def test_every_act_by_every_actor_through_the_webhook(bot: Any, capsys: Any) -> None:
@@ -313,13 +451,17 @@ async def test_every_act_by_every_actor_through_the_webhook(bot: Any, capsys: An
                 # Refused: nothing at all was written, and the actor was told in Chinese.
                 after = await footprint(bot)
                 if after != before:
-                    wrong.append(f"{act.name} by {actor.label}: refused but wrote "
-                                 f"{[b - a for a, b in zip(before, after, strict=True)]}")
+                    wrong.append(
+                        f"{act.name} by {actor.label}: refused but wrote "
+                        f"{[b - a for a, b in zip(before, after, strict=True)]}"
+                    )
                 assert any(reply.strip() for reply in replies), (act.name, actor.label)
         assert allowed_someone, f"nobody may make {act.name}"
     with capsys.disabled():
-        print(f"\nauthority matrix: {tally['tried']} tried / {tally['refused']} refused / "
-              f"{tally['allowed']} allowed / {tally['wrongly allowed']} wrongly allowed / "
-              f"{tally['wrongly refused']} wrongly refused")
+        print(
+            f"\nauthority matrix: {tally['tried']} tried / {tally['refused']} refused / "
+            f"{tally['allowed']} allowed / {tally['wrongly allowed']} wrongly allowed / "
+            f"{tally['wrongly refused']} wrongly refused"
+        )
     assert wrong == []
     assert tally["wrongly allowed"] == 0 and tally["tried"] == len(ACTS) * 11

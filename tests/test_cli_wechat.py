@@ -16,30 +16,42 @@ from tests.factories import make_person, make_tree
 
 async def run_cli(env: dict[str, str], *args: str) -> tuple[int, str, str]:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bangfu_bot.cli", *args, env={"PATH": "/usr/bin:/bin", **env},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "bangfu_bot.cli",
+        *args,
+        env={"PATH": "/usr/bin:/bin", **env},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await process.communicate()
     return process.returncode or 0, out.decode(), err.decode()
 
 
 def real_env(database_url: str, api: str, tmp_path: Any) -> dict[str, str]:
-    return {"BANGFU_DATABASE_URL": database_url, "BANGFU_WECHAT_APPID": APPID,
-            "BANGFU_WECHAT_SECRET": SECRET, "BANGFU_WECHAT_TOKEN": TOKEN,
-            "BANGFU_WECHAT_API_BASE": api, "BANGFU_CONVERSATIONS_DIR": str(CONVERSATIONS),
-            "BANGFU_STORAGE_DIR": str(tmp_path)}
+    return {
+        "BANGFU_DATABASE_URL": database_url,
+        "BANGFU_WECHAT_APPID": APPID,
+        "BANGFU_WECHAT_SECRET": SECRET,
+        "BANGFU_WECHAT_TOKEN": TOKEN,
+        "BANGFU_WECHAT_API_BASE": api,
+        "BANGFU_CONVERSATIONS_DIR": str(CONVERSATIONS),
+        "BANGFU_STORAGE_DIR": str(tmp_path),
+    }
 
 
-async def test_menu_push_sends_the_menu(database_url: str, fake_api: Any, fake_api_url: str,
-                                        tmp_path: Any) -> None:
+async def test_menu_push_sends_the_menu(
+    database_url: str, fake_api: Any, fake_api_url: str, tmp_path: Any
+) -> None:
     code, out, err = await run_cli(real_env(database_url, fake_api_url, tmp_path), "menu", "push")
     assert (code, out.strip()) == (0, "menu pushed"), err
     names = [button["name"] for button in fake_api.menu["button"]]
     assert names == ["申请帮扶", "查进度", "更多"]
 
 
-async def test_tags_sync_puts_the_roster_on_the_platform(database_url: str, fake_api: Any,
-                                                         fake_api_url: str, tmp_path: Any
-                                                         ) -> None:
+async def test_tags_sync_puts_the_roster_on_the_platform(
+    database_url: str, fake_api: Any, fake_api_url: str, tmp_path: Any
+) -> None:
     from datetime import UTC, datetime
 
     from bangfu_bot.members.models import bindings
@@ -51,10 +63,14 @@ async def test_tags_sync_puts_the_roster_on_the_platform(database_url: str, fake
     tree = await make_tree(engine, now)
     wang, _ = await make_person(engine, now, name="王德福", branch=tree.branch)
     async with engine.begin() as conn:
-        await conn.execute(insert(bindings).values(openid="o-wang", person_id=wang,
-                                                   channel="import", bound_at=now))
-        await conn.execute(insert(wechat_users).values(  # he followed, and the bot heard
-            openid="o-wang", subscribed=True, first_seen_at=now, subscribed_at=now))
+        await conn.execute(
+            insert(bindings).values(openid="o-wang", person_id=wang, channel="import", bound_at=now)
+        )
+        await conn.execute(
+            insert(wechat_users).values(  # he followed, and the bot heard
+                openid="o-wang", subscribed=True, first_seen_at=now, subscribed_at=now
+            )
+        )
     await engine.dispose()
     fake_api.follow("o-wang")
     env = real_env(database_url, fake_api_url, tmp_path)
@@ -69,8 +85,9 @@ async def test_tags_sync_puts_the_roster_on_the_platform(database_url: str, fake
     assert code == 1 and "errcode 40164" in err
 
 
-async def test_qrcode_issues_a_ticket_for_one_person(database_url: str, fake_api: Any,
-                                                     fake_api_url: str, tmp_path: Any) -> None:
+async def test_qrcode_issues_a_ticket_for_one_person(
+    database_url: str, fake_api: Any, fake_api_url: str, tmp_path: Any
+) -> None:
     engine = db.make_engine(database_url)
     await db.migrate(engine)
     from datetime import UTC, datetime
@@ -103,7 +120,8 @@ async def test_import_members_reports_bad_rows_and_writes_nothing(
         "姓名,性别,出生日期,入党日期,身份证号,手机号,党委,支部,角色,城乡\n"
         f"王德福,男,,1975-07-01,{good},13800138000,青山镇党委,桃源村党支部,党员,农村\n"
         f"张建国,男,,,{bad},,青山镇党委,桃源村党支部,党员、支部书记,农村\n",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     env = {"BANGFU_DATABASE_URL": database_url, "BANGFU_STORAGE_DIR": str(tmp_path)}
     code, out, err = await run_cli(env, "import", "members", str(roster))
     assert code == 1, err
@@ -111,8 +129,9 @@ async def test_import_members_reports_bad_rows_and_writes_nothing(
     code, out, err = await run_cli(env, "import", "members", str(roster), "--skip-invalid")
     assert code == 0, err
     assert "新增 1 人" in out
-    code, out, err = await run_cli(env, "import", "members", str(roster), "--skip-invalid",
-                                   "--county", "示范县委组织部")
+    code, out, err = await run_cli(
+        env, "import", "members", str(roster), "--skip-invalid", "--county", "示范县委组织部"
+    )
     assert code == 0 and "新增 0 人" in out, out + err  # keyed by ID number: no duplicate
 
 
@@ -135,12 +154,33 @@ async def test_fund_contribute_and_report_commands(database_url: str, tmp_path: 
     await db.migrate(engine)
     await engine.dispose()
     env = {"BANGFU_DATABASE_URL": database_url, "BANGFU_STORAGE_DIR": str(tmp_path)}
-    code, out, err = await run_cli(env, "fund", "contribute", "--source", "county_finance",
-                                   "--amount", "27万", "--document", "县财政〔2026〕3号",
-                                   "--date", "2026-01-05")
+    code, out, err = await run_cli(
+        env,
+        "fund",
+        "contribute",
+        "--source",
+        "county_finance",
+        "--amount",
+        "27万",
+        "--document",
+        "县财政〔2026〕3号",
+        "--date",
+        "2026-01-05",
+    )
     assert code == 0 and "270000.00" in out, err
-    code, _, err = await run_cli(env, "fund", "contribute", "--source", "donation",
-                                 "--amount", "很多", "--document", "x", "--date", "2026-01-05")
+    code, _, err = await run_cli(
+        env,
+        "fund",
+        "contribute",
+        "--source",
+        "donation",
+        "--amount",
+        "很多",
+        "--document",
+        "x",
+        "--date",
+        "2026-01-05",
+    )
     assert code == 2 and err.strip().splitlines()[-1].startswith("bangfu-bot: --amount:")
     report = tmp_path / "fund.xlsx"
     code, out, err = await run_cli(env, "fund", "report", "--year", "2026", "--out", str(report))
@@ -151,13 +191,16 @@ async def test_seed_demo_then_chat_as_and_exports(tmp_path: Any) -> None:
     """The README's newcomer commands, run as a person would (on the embedded SQLite)."""
     import openpyxl
 
-    env = {"BANGFU_STORAGE_DIR": str(tmp_path / "storage"),
-           "BANGFU_DATABASE_URL": f"sqlite:///{tmp_path}/storage/bangfu.db",
-           "BANGFU_CONVERSATIONS_DIR": str(CONVERSATIONS)}
+    env = {
+        "BANGFU_STORAGE_DIR": str(tmp_path / "storage"),
+        "BANGFU_DATABASE_URL": f"sqlite:///{tmp_path}/storage/bangfu.db",
+        "BANGFU_CONVERSATIONS_DIR": str(CONVERSATIONS),
+    }
     code, out, err = await run_cli(env, "seed-demo")
     assert code == 0, err
-    code, out, err = await run_cli(env, "export", "ledger", "--year", "2026", "--out",
-                                   str(tmp_path / "台帐.xlsx"))
+    code, out, err = await run_cli(
+        env, "export", "ledger", "--year", "2026", "--out", str(tmp_path / "台帐.xlsx")
+    )
     assert code == 0 and "ledger rows" in out, err
     assert openpyxl.load_workbook(tmp_path / "台帐.xlsx")["汇总"]
     code, out, err = await run_cli(env, "export", "audit", "--out", str(tmp_path / "审计.xlsx"))
@@ -171,26 +214,45 @@ async def test_seed_demo_then_chat_as_and_exports(tmp_path: Any) -> None:
     code, out, err = await run_cli(env, "export", "minutes", str(noticed))
     assert code == 0 and "赞成" in out, err
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bangfu_bot.cli", "chat", "--as", "没有这个人",
-        env={"PATH": "/usr/bin:/bin", **env}, stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "bangfu_bot.cli",
+        "chat",
+        "--as",
+        "没有这个人",
+        env={"PATH": "/usr/bin:/bin", **env},
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out_b, err_b = await process.communicate("/退出\n".encode())
     assert process.returncode != 0 and "seed-demo" in (out_b + err_b).decode()
     with sqlite3.connect(tmp_path / "storage" / "bangfu.db") as raw:
         (name,) = raw.execute("SELECT name FROM people ORDER BY id LIMIT 1").fetchone()
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bangfu_bot.cli", "chat", "--as", name,
-        env={"PATH": "/usr/bin:/bin", **env}, stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "bangfu_bot.cli",
+        "chat",
+        "--as",
+        name,
+        env={"PATH": "/usr/bin:/bin", **env},
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out_b, err_b = await process.communicate("帮助\n/退出\n".encode())
     assert process.returncode == 0, err_b.decode()
     assert "您可以回复" in out_b.decode() or "书记您好" in out_b.decode()
     # The person chatted as is bound now: a notice to everyone reaches them.
-    code, out, err = await run_cli(env, "broadcast", "--text", "周五下午开支部大会。",
-                                   "--to", "everyone", "--training")
+    code, out, err = await run_cli(
+        env, "broadcast", "--text", "周五下午开支部大会。", "--to", "everyone", "--training"
+    )
     assert code == 0 and "queued for 1 people" in out, err
     code, out, err = await run_cli(env, "outbox", "status")
-    assert code == 0 and "最近一条通知（编号 1，发给全县已绑定的人，共 1 人）：还在发送。" in out, err
+    assert code == 0 and "最近一条通知（编号 1，发给全县已绑定的人，共 1 人）：还在发送。" in out, (
+        err
+    )
 
 
 async def test_serve_answers_a_member_and_stops_cleanly(database_url: str, tmp_path: Any) -> None:
@@ -210,12 +272,22 @@ async def test_serve_answers_a_member_and_stops_cleanly(database_url: str, tmp_p
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    env = {"BANGFU_DATABASE_URL": database_url, "BANGFU_PORT": str(port),
-           "BANGFU_HOST": "127.0.0.1", "BANGFU_STORAGE_DIR": str(tmp_path),
-           "BANGFU_CONVERSATIONS_DIR": str(CONVERSATIONS)}
+    env = {
+        "BANGFU_DATABASE_URL": database_url,
+        "BANGFU_PORT": str(port),
+        "BANGFU_HOST": "127.0.0.1",
+        "BANGFU_STORAGE_DIR": str(tmp_path),
+        "BANGFU_CONVERSATIONS_DIR": str(CONVERSATIONS),
+    }
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bangfu_bot.cli", "serve", env={"PATH": "/usr/bin:/bin", **env},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "bangfu_bot.cli",
+        "serve",
+        env={"PATH": "/usr/bin:/bin", **env},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         async with aiohttp.ClientSession() as session:
@@ -227,9 +299,15 @@ async def test_serve_answers_a_member_and_stops_cleanly(database_url: str, tmp_p
                 except aiohttp.ClientError:
                     pass
                 await asyncio.sleep(0.2)
-            driver = PushDriver(url=f"{url}/wechat", token=SANDBOX_TOKEN, appid=SANDBOX_APPID,
-                                aes_key=SANDBOX_AES_KEY, clock=SystemClock(), session=session,
-                                mode="safe")
+            driver = PushDriver(
+                url=f"{url}/wechat",
+                token=SANDBOX_TOKEN,
+                appid=SANDBOX_APPID,
+                aes_key=SANDBOX_AES_KEY,
+                clock=SystemClock(),
+                session=session,
+                mode="safe",
+            )
             delivery = await driver.text("o-newcomer", "帮助")
         assert not delivery.shown_error and "绑定" in (delivery.text or "")
     finally:
@@ -241,8 +319,10 @@ async def test_serve_answers_a_member_and_stops_cleanly(database_url: str, tmp_p
 
 async def test_the_demo_command_tells_the_whole_story(tmp_path: Any) -> None:
     """`bangfu-bot demo`, which `make demo` runs, as a process."""
-    env = {"BANGFU_STORAGE_DIR": str(tmp_path / "storage"),
-           "BANGFU_CONVERSATIONS_DIR": str(CONVERSATIONS)}
+    env = {
+        "BANGFU_STORAGE_DIR": str(tmp_path / "storage"),
+        "BANGFU_CONVERSATIONS_DIR": str(CONVERSATIONS),
+    }
     code, out, err = await run_cli(env, "demo")
     assert code == 0, err[-500:]
     assert "基金对账：平" in out and "台帐：" in out and "基金报告：" in out

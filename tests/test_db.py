@@ -15,8 +15,9 @@ from bangfu_bot.wechat.client import StoredToken
 from bangfu_bot.wechat.tokens import DatabaseTokenStore
 
 
-def test_db_upgrade_command_migrates_any_url(database_url: str, monkeypatch: pytest.MonkeyPatch,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_db_upgrade_command_migrates_any_url(
+    database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("BANGFU_DATABASE_URL", database_url)
     assert main(["db", "upgrade"]) == 0
     assert "database at head" in capsys.readouterr().out
@@ -42,8 +43,14 @@ async def test_migrations_create_every_table(database_url: str) -> None:
             keys = (await conn.execute(text("PRAGMA foreign_keys"))).scalar()
             assert mode == "wal" and keys == 1
     await engine.dispose()
-    assert {"inbound_messages", "outbox", "outbox_attempts", "wechat_tokens",
-            "wechat_users", "alembic_version"} <= tables
+    assert {
+        "inbound_messages",
+        "outbox",
+        "outbox_attempts",
+        "wechat_tokens",
+        "wechat_users",
+        "alembic_version",
+    } <= tables
 
 
 async def test_token_is_shared_through_the_store_in_utc(database_url: str) -> None:
@@ -78,8 +85,9 @@ async def test_errors_never_carry_sql_parameters(database_url: str) -> None:
     engine = db.make_engine(database_url)
     await db.migrate(engine)
     now = datetime(2026, 11, 30, tzinfo=UTC)
-    row = dict(name="王德福", id_number="520102195603142319", active=True, created_at=now,
-               updated_at=now)
+    row = dict(
+        name="王德福", id_number="520102195603142319", active=True, created_at=now, updated_at=now
+    )
     with pytest.raises(exc.IntegrityError) as error:
         async with engine.begin() as conn:
             await conn.execute(insert(people).values(**row))
@@ -99,15 +107,21 @@ async def test_migrations_match_the_models(database_url: str) -> None:
     engine = db.make_engine(database_url)
     await db.migrate(engine)
     async with engine.connect() as conn:
-        diff = await conn.run_sync(lambda sync: compare_metadata(
-            MigrationContext.configure(sync, opts={"compare_type": False}), metadata))
+        diff = await conn.run_sync(
+            lambda sync: compare_metadata(
+                MigrationContext.configure(sync, opts={"compare_type": False}), metadata
+            )
+        )
     await engine.dispose()
     assert diff == []
 
 
 @settings(max_examples=300, deadline=None)
-@given(moment=st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 30),
-                           timezones=st.just(UTC)))
+@given(
+    moment=st.datetimes(
+        min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 30), timezones=st.just(UTC)
+    )
+)
 def test_sqlite_timestamps_read_and_write_as_sqlalchemy_would(moment: datetime) -> None:
     from sqlalchemy.dialects import sqlite
 
@@ -153,33 +167,90 @@ async def test_migration_0013_gives_each_todo_a_unique_key(database_url: str) ->
     async with engine.begin() as conn:
         await conn.run_sync(lambda sync: command.upgrade(db._alembic_config(sync), "0012"))
     staff, _ = await make_person(engine, now, name="孙丽", branch=None, roles=("department",))
-    rows = [("call_member", None, "请联系王德福"),
-            ("guarantor_call", "loan", "借款已逾期 31 天，请联系担保方。（第2期）"),
-            ("guarantor_call", "loan", "又写了一遍。（第2期）"),  # the same key: taken
-            ("guarantor_call", "loan", "没有期数"),
-            ("loan_write_off", "loan", "如需核销（第2期）")]
+    rows = [
+        ("call_member", None, "请联系王德福"),
+        ("guarantor_call", "loan", "借款已逾期 31 天，请联系担保方。（第2期）"),
+        ("guarantor_call", "loan", "又写了一遍。（第2期）"),  # the same key: taken
+        ("guarantor_call", "loan", "没有期数"),
+        ("loan_write_off", "loan", "如需核销（第2期）"),
+    ]
     async with engine.begin() as conn:
-        loan = (await conn.execute(insert(loans).values(
-            person_id=staff, status="disbursed", amount_fen=500_000, project="养殖",
-            earnings="出栏", schedule_kind="bullet", term_years=1, annual_rate_bp=435,
-            created_at=now, updated_at=now).returning(loans.c.id))).scalar_one()
-        ids = [(await conn.execute(insert(todos).values(
-            assignee_id=staff, kind=kind, text=text, loan_id=loan if on else None,
-            created_at=now).returning(todos.c.id))).scalar_one() for kind, on, text in rows]
-        campaign = (await conn.execute(insert(visit_campaigns).values(
-            key="spring", occasion="festival", name="春节走访", occasion_on=now.date(),
-            deadline=now.date(), ledger_year=2026, cash_fen=0, reminder_days=[],
-            late_reports=False, opened_at=now).returning(visit_campaigns.c.id))).scalar_one()
-        await conn.execute(insert(visit_sends).values(
-            campaign_id=campaign, person_id=staff, what="list", todo_id=ids[0], sent_at=now))
+        loan = (
+            await conn.execute(
+                insert(loans)
+                .values(
+                    person_id=staff,
+                    status="disbursed",
+                    amount_fen=500_000,
+                    project="养殖",
+                    earnings="出栏",
+                    schedule_kind="bullet",
+                    term_years=1,
+                    annual_rate_bp=435,
+                    created_at=now,
+                    updated_at=now,
+                )
+                .returning(loans.c.id)
+            )
+        ).scalar_one()
+        ids = [
+            (
+                await conn.execute(
+                    insert(todos)
+                    .values(
+                        assignee_id=staff,
+                        kind=kind,
+                        text=text,
+                        loan_id=loan if on else None,
+                        created_at=now,
+                    )
+                    .returning(todos.c.id)
+                )
+            ).scalar_one()
+            for kind, on, text in rows
+        ]
+        campaign = (
+            await conn.execute(
+                insert(visit_campaigns)
+                .values(
+                    key="spring",
+                    occasion="festival",
+                    name="春节走访",
+                    occasion_on=now.date(),
+                    deadline=now.date(),
+                    ledger_year=2026,
+                    cash_fen=0,
+                    reminder_days=[],
+                    late_reports=False,
+                    opened_at=now,
+                )
+                .returning(visit_campaigns.c.id)
+            )
+        ).scalar_one()
+        await conn.execute(
+            insert(visit_sends).values(
+                campaign_id=campaign, person_id=staff, what="list", todo_id=ids[0], sent_at=now
+            )
+        )
     await db.migrate(engine)
     async with engine.connect() as conn:
         keys = (await conn.execute(select(todos.c.key).order_by(todos.c.id))).scalars().all()
-    assert keys == [f"legacy:{ids[0]}", f"loan:{loan}:2:guarantor:{staff}",
-                    f"legacy:{ids[2]}", f"legacy:{ids[3]}", f"legacy:{ids[4]}"]
+    assert keys == [
+        f"legacy:{ids[0]}",
+        f"loan:{loan}:2:guarantor:{staff}",
+        f"legacy:{ids[2]}",
+        f"legacy:{ids[3]}",
+        f"legacy:{ids[4]}",
+    ]
     with pytest.raises(exc.IntegrityError):  # unique
         async with engine.begin() as conn:
-            await conn.execute(insert(todos).values(
-                assignee_id=staff, kind="call_member", text="再来", created_at=now,
-                key=f"legacy:{ids[0]}"))
+            await conn.execute(
+                insert(todos).values(
+                    assignee_id=staff,
+                    kind="call_member",
+                    text="再来",
+                    created_at=now,
+                    key=f"legacy:{ids[0]}",
+                )
+            )
     await engine.dispose()

@@ -28,8 +28,9 @@ NOW = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
 
 def add_user(openid: str, fail: bool = False):  # type: ignore[no-untyped-def]
     async def work(uow):  # type: ignore[no-untyped-def]
-        await uow.conn.execute(insert(wechat_users).values(openid=openid, subscribed=True,
-                                                       first_seen_at=NOW))
+        await uow.conn.execute(
+            insert(wechat_users).values(openid=openid, subscribed=True, first_seen_at=NOW)
+        )
         if fail:
             raise ValueError(f"bad unit {openid}")
         return openid
@@ -93,8 +94,7 @@ async def test_a_hung_unit_fails_alone_and_its_batch_mates_commit(database_url: 
 
     try:
         units = [add_user("before"), hangs, add_user("after")]
-        results = await asyncio.gather(*(group.run(unit) for unit in units),
-                                       return_exceptions=True)
+        results = await asyncio.gather(*(group.run(unit) for unit in units), return_exceptions=True)
     finally:
         await group.close()
     assert results[0] == "before" and results[2] == "after"
@@ -112,6 +112,7 @@ async def test_the_queue_predicts_its_wait(committer) -> None:  # type: ignore[n
         async def work(uow):  # type: ignore[no-untyped-def]
             await asyncio.sleep(0.02)
             return await add_user(openid)(uow)
+
         return work
 
     await asyncio.gather(*(group.run(slow(f"s{n}")) for n in range(5)))
@@ -126,8 +127,7 @@ async def test_two_writers_split_a_burst_and_take_turns_running_units(database_u
     engine = db.make_engine(database_url)
     await db.migrate(engine)
     sizes: list[int] = []  # the batch sizes, as metrics see them
-    group = GroupCommitter(engine, window_s=0.05, max_batch=20, writers=2,
-                           on_batch=sizes.append)
+    group = GroupCommitter(engine, window_s=0.05, max_batch=20, writers=2, on_batch=sizes.append)
     running: list[str] = []  # the units running now, across both writers
     overlaps: list[list[str]] = []
 
@@ -140,6 +140,7 @@ async def test_two_writers_split_a_burst_and_take_turns_running_units(database_u
                 overlaps.append(list(running))
             running.remove(openid)
             return openid
+
         return work
 
     group.start()
@@ -161,13 +162,16 @@ async def test_concurrent_members_keep_order_and_exactly_once(bot: Any, county: 
     openids = await add_members(bot, county.tree.branch, 12)
     driver = bot.driver("safe")
     steps = ["申请", "取消", "继续", "取消"]
-    msg_ids = {(openid, n): 9_000_000 + i * 10 + n for i, openid in enumerate(openids)
-               for n in range(len(steps))}
+    msg_ids = {
+        (openid, n): 9_000_000 + i * 10 + n
+        for i, openid in enumerate(openids)
+        for n in range(len(steps))
+    }
 
     async def member(openid: str) -> list[str]:
         replies = []
-        for n, text in enumerate(steps):
-            xml = driver.message_xml(openid, "text", {"Content": text}, msg_ids[(openid, n)])
+        for n, step in enumerate(steps):
+            xml = driver.message_xml(openid, "text", {"Content": step}, msg_ids[(openid, n)])
             # The platform's retry arrives while the first is still under way.
             first, again = await asyncio.gather(driver.send(openid, xml), driver.send(openid, xml))
             assert first.text == again.text
@@ -180,9 +184,16 @@ async def test_concurrent_members_keep_order_and_exactly_once(bot: Any, county: 
         assert "困难" in replies[0] and "先不填了" in replies[1]
         assert replies[2].startswith("接着上次") and "先不填了" in replies[3]
     async with bot.services.engine.connect() as conn:
-        handled = (await conn.execute(select(func.count()).select_from(inbound_messages)))
-        states = dict((await conn.execute(select(conversations.c.openid, conversations.c.status)
-                                          .where(conversations.c.openid.in_(openids)))).all())
+        handled = await conn.execute(select(func.count()).select_from(inbound_messages))
+        states = dict(
+            (
+                await conn.execute(
+                    select(conversations.c.openid, conversations.c.status).where(
+                        conversations.c.openid.in_(openids)
+                    )
+                )
+            ).all()
+        )
     assert handled.scalar() == 12 * len(steps)  # every push once, the retries not again
     assert set(states.values()) == {"paused"} and len(states) == 12
 
@@ -199,8 +210,9 @@ class FailOn:
         return await self.real.handle(conn, message, now)
 
 
-async def test_a_failing_step_does_not_undo_its_batch_mates(start_bot: Any, bot: Any,
-                                                            county: Any) -> None:
+async def test_a_failing_step_does_not_undo_its_batch_mates(
+    start_bot: Any, bot: Any, county: Any
+) -> None:
     openids = await add_members(bot, county.tree.branch, 6)
     failing = await start_bot(bot=FailOn(bot.services.bot, openids[0]), batch_window_ms="200")
     driver = failing.driver()
@@ -209,8 +221,13 @@ async def test_a_failing_step_does_not_undo_its_batch_mates(start_bot: Any, bot:
     assert deliveries[0].text == say("apology")
     assert all("困难" in (d.text or "") for d in deliveries[1:])
     async with bot.services.engine.connect() as conn:
-        started = set((await conn.execute(select(conversations.c.openid).where(
-            conversations.c.flow == "apply"))).scalars())
+        started = set(
+            (
+                await conn.execute(
+                    select(conversations.c.openid).where(conversations.c.flow == "apply")
+                )
+            ).scalars()
+        )
     assert started == set(openids[1:])
 
 
@@ -220,9 +237,12 @@ async def test_a_restarted_database_costs_no_unit(committer, database_url: str) 
     group, engine = committer
     await group.run(add_user("before"))  # the writer now keeps a connection
     async with engine.connect() as conn:  # what a server restart does to every connection
-        await conn.execute(text(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
+        await conn.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
     assert await group.run(add_user("alone")) == "alone"
     results = await asyncio.gather(*(group.run(add_user(f"b{n}")) for n in range(5)))
     assert results == [f"b{n}" for n in range(5)]
@@ -234,7 +254,8 @@ async def test_a_restarted_database_costs_no_unit(committer, database_url: str) 
 KINDS = {"answer": ANSWERS, "dialogue": DIALOGUES, "person": PEOPLE}
 # One write statement per table a kind is read from (matching no row: a write all the same).
 WRITES = {
-    "inbound_messages": update(inbound_messages).where(inbound_messages.c.id == -1)
+    "inbound_messages": update(inbound_messages)
+    .where(inbound_messages.c.id == -1)
     .values(outcome="failed"),
     "conversations": delete(conversations).where(conversations.c.openid == "nobody"),
     "people": update(people).where(people.c.id == -1).values(name="x"),
@@ -249,8 +270,12 @@ async def message_path(database_url: str):  # type: ignore[no-untyped-def]
     """A committer with the message path's three prefetches, as app.py builds it."""
     engine = db.make_engine(database_url)
     await db.migrate(engine)
-    group = GroupCommitter(engine, window_s=0.05, max_batch=100,
-                           prefetch=[prefetch_answers, dialogues.prefetch, prefetch_people])
+    group = GroupCommitter(
+        engine,
+        window_s=0.05,
+        max_batch=100,
+        prefetch=[prefetch_answers, dialogues.prefetch, prefetch_people],
+    )
     group.start()
     yield group, engine
     await group.close()
@@ -267,7 +292,8 @@ def held(uow: UnitOfWork) -> set[str]:
 
 @pytest.mark.parametrize("table", sorted(WRITES))
 async def test_every_kind_is_dropped_by_a_write_to_a_table_it_is_read_from(
-        message_path, table: str) -> None:  # type: ignore[no-untyped-def]
+    message_path, table: str
+) -> None:  # type: ignore[no-untyped-def]
     group, _ = message_path
     read_from = {name for name, kind in KINDS.items() if table in kind.tables}
     assert read_from  # every table here is read by a kind
@@ -287,17 +313,42 @@ async def test_a_deferred_row_becomes_its_keys_value_or_drops_the_kind(message_p
 
     async def work(uow: UnitOfWork) -> tuple[Any, Any, set[str]]:
         assert uow.get(ANSWERS, "msg:1") is None and uow.get(DIALOGUES, "o-member") is None
-        await uow.defer(insert(inbound_messages), {
-            "dedupe_key": "msg:1", "openid": "o-member", "msg_type": "text", "event": None,
-            "created_at": NOW, "received_at": NOW, "payload": "<xml/>", "outcome": "replied",
-            "reply_text": "好"})
-        await uow.defer(upsert(uow.conn, conversations, ["openid"], ["status", "state",
-                                                                      "updated_at"]),
-                        {"openid": "o-member", "flow": None, "status": "idle", "state": {},
-                         "started_at": None, "updated_at": NOW})
+        await uow.defer(
+            insert(inbound_messages),
+            {
+                "dedupe_key": "msg:1",
+                "openid": "o-member",
+                "msg_type": "text",
+                "event": None,
+                "created_at": NOW,
+                "received_at": NOW,
+                "payload": "<xml/>",
+                "outcome": "replied",
+                "reply_text": "好",
+            },
+        )
+        await uow.defer(
+            upsert(uow.conn, conversations, ["openid"], ["status", "state", "updated_at"]),
+            {
+                "openid": "o-member",
+                "flow": None,
+                "status": "idle",
+                "state": {},
+                "started_at": None,
+                "updated_at": NOW,
+            },
+        )
         # PEOPLE is read from four tables, so a deferred row cannot be its value: dropped.
-        await uow.defer(insert(people), {"name": "新人", "id_number": "110101199001011234",
-                                         "active": True, "created_at": NOW, "updated_at": NOW})
+        await uow.defer(
+            insert(people),
+            {
+                "name": "新人",
+                "id_number": "110101199001011234",
+                "active": True,
+                "created_at": NOW,
+                "updated_at": NOW,
+            },
+        )
         answer, dialogue = uow.get(ANSWERS, "msg:1"), uow.get(DIALOGUES, "o-member")
         return answer.reply_text, dialogue.status, held(uow)  # type: ignore[union-attr]
 
@@ -310,8 +361,9 @@ USERS: Kind[Any] = Kind("user", tables=("wechat_users",), key="openid")
 
 
 async def prefetch_users(uow: UnitOfWork) -> None:
-    rows = await uow.conn.execute(select(wechat_users).where(
-        wechat_users.c.openid.in_([hint.openid for hint in uow.hints])))
+    rows = await uow.conn.execute(
+        select(wechat_users).where(wechat_users.c.openid.in_([hint.openid for hint in uow.hints]))
+    )
     uow.fill(USERS, {row.openid: row for row in rows})
 
 
@@ -327,8 +379,10 @@ async def test_a_unit_retried_alone_sees_fresh_data(database_url: str) -> None:
     await group.run(add_user("o-1"))  # subscribed
 
     async def adds_again(uow: UnitOfWork) -> None:
-        await uow.defer(insert(wechat_users),  # o-1 exists: fails at the flush
-                        {"openid": "o-1", "subscribed": False, "first_seen_at": NOW})
+        await uow.defer(
+            insert(wechat_users),  # o-1 exists: fails at the flush
+            {"openid": "o-1", "subscribed": False, "first_seen_at": NOW},
+        )
 
     async def reads(uow: UnitOfWork) -> bool:
         user = uow.get(USERS, "o-1")
@@ -337,8 +391,11 @@ async def test_a_unit_retried_alone_sees_fresh_data(database_url: str) -> None:
         return bool(user.subscribed)
 
     try:
-        results = await asyncio.gather(group.run(adds_again, Hints("o-1")),
-                                       group.run(reads, Hints("o-1")), return_exceptions=True)
+        results = await asyncio.gather(
+            group.run(adds_again, Hints("o-1")),
+            group.run(reads, Hints("o-1")),
+            return_exceptions=True,
+        )
     finally:
         await group.close()
     assert isinstance(results[0], IntegrityError)
@@ -349,16 +406,17 @@ async def test_a_unit_retried_alone_sees_fresh_data(database_url: str) -> None:
 
 
 async def test_outside_a_group_commit_a_unit_of_work_holds_nothing_and_writes_at_once(
-        database_url: str) -> None:
+    database_url: str,
+) -> None:
     engine = db.make_engine(database_url)
     await db.migrate(engine)
     async with engine.begin() as conn:
         uow = UnitOfWork.of(conn)
         assert uow.get(ANSWERS, "msg:1") is UNKNOWN
-        await uow.defer(insert(wechat_users), {"openid": "o-now", "subscribed": True,
-                                               "first_seen_at": NOW})
-        assert (await conn.execute(select(func.count()).select_from(wechat_users))
-                ).scalar() == 1
+        await uow.defer(
+            insert(wechat_users), {"openid": "o-now", "subscribed": True, "first_seen_at": NOW}
+        )
+        assert (await conn.execute(select(func.count()).select_from(wechat_users))).scalar() == 1
     await engine.dispose()
 
 

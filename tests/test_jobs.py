@@ -12,8 +12,9 @@ from bangfu_bot.jobs import all_jobs
 from bangfu_bot.settings import Settings
 
 
-def test_every_domain_job_in_order_with_what_it_needs(make_settings: Callable[..., Settings]
-                                                       ) -> None:
+def test_every_domain_job_in_order_with_what_it_needs(
+    make_settings: Callable[..., Settings],
+) -> None:
     settings = make_settings(review_opens="11-15", guarantor_call_days="45", notice_days="5")
     client: Any = object()  # only bound, never called here
     jobs = all_jobs(settings, client)
@@ -35,8 +36,9 @@ def test_every_domain_job_in_order_with_what_it_needs(make_settings: Callable[..
 async def test_the_running_bot_runs_them_with_one_context(bot: Any) -> None:
     services = bot.services
     await services.caught_up.wait()
-    assert [job.id for job in services.jobs] == [job.id for job in all_jobs(
-        services.settings, services.client)]
+    assert [job.id for job in services.jobs] == [
+        job.id for job in all_jobs(services.settings, services.client)
+    ]
     context = services.job_context
     assert context.engine is services.engine and context.clock is services.clock
     assert context.tz == services.settings.tz

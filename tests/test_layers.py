@@ -13,8 +13,17 @@ import grimp
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "bangfu_bot"
-DOMAINS = ("accounts", "broadcasts", "cases", "fund", "ledger", "loans", "members", "reports",
-           "visits")
+DOMAINS = (
+    "accounts",
+    "broadcasts",
+    "cases",
+    "fund",
+    "ledger",
+    "loans",
+    "members",
+    "reports",
+    "visits",
+)
 # Where a domain may use the conversation engine: its chat, and its command line.
 SPEAKERS = {"chat.py", "cli.py"}
 
@@ -44,7 +53,7 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
         path.append(node)
         for nxt in sorted(graph.get(node, ())):
             if state.get(nxt) == 1:
-                return [*path[path.index(nxt):], nxt]
+                return [*path[path.index(nxt) :], nxt]
             if nxt not in state:
                 found = visit(nxt)
                 if found:
@@ -72,9 +81,13 @@ def _imports(path: Path) -> set[str]:
 
 
 def test_the_import_contracts_hold() -> None:
-    run = subprocess.run([str(Path(sys.executable).with_name("lint-imports"))],
-                         capture_output=True, text=True, check=False,
-                         cwd=SRC.parents[1])
+    run = subprocess.run(
+        [str(Path(sys.executable).with_name("lint-imports"))],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=SRC.parents[1],
+    )
     assert run.returncode == 0, run.stdout[-3000:]
 
 
@@ -89,14 +102,20 @@ def test_the_cycle_finder_finds_a_cycle() -> None:
 
 @pytest.mark.parametrize("domain", DOMAINS)
 def test_only_chat_and_cli_speak_to_the_conversation_engine(domain: str) -> None:
-    offenders = [path.name for path in sorted((SRC / domain).glob("*.py"))
-                 if path.name not in SPEAKERS
-                 and any(name.startswith("bangfu_bot.conversation") for name in _imports(path))]
+    offenders = [
+        path.name
+        for path in sorted((SRC / domain).glob("*.py"))
+        if path.name not in SPEAKERS
+        and any(name.startswith("bangfu_bot.conversation") for name in _imports(path))
+    ]
     assert offenders == []
 
 
 @pytest.mark.parametrize("domain", DOMAINS)
 def test_no_domain_reaches_the_wechat_edge(domain: str) -> None:
-    offenders = [path.name for path in sorted((SRC / domain).glob("*.py"))
-                 if any(name.startswith("bangfu_bot.wechat") for name in _imports(path))]
+    offenders = [
+        path.name
+        for path in sorted((SRC / domain).glob("*.py"))
+        if any(name.startswith("bangfu_bot.wechat") for name in _imports(path))
+    ]
     assert offenders == []

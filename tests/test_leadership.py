@@ -38,8 +38,15 @@ async def test_one_of_two_leads_and_the_other_takes_over(start_bot: Any) -> None
     from bangfu_bot.notify.queue import queue_message
 
     async with second.services.engine.begin() as conn:
-        await queue_message(conn, key="after-handover", openid="o-late", kind="notice",
-                            content="交接后照常发送", reason="test", now=second.clock.now(),
-                            urgent=True)
+        await queue_message(
+            conn,
+            key="after-handover",
+            openid="o-late",
+            kind="notice",
+            content="交接后照常发送",
+            reason="test",
+            now=second.clock.now(),
+            urgent=True,
+        )
     second.services.dispatcher.wake()
     assert await wait_until(lambda: second.api.sent_texts("o-late") == ["交接后照常发送"])

@@ -36,10 +36,15 @@ DATA_MODULES = frozenset({"demo/play.py", "seed/county.py"})
 # Sentences in modules other engineers are changing right now (notify/, todos/,
 # loans/batch.py, loans/jobs.py, ...): exact texts, so anything new there still fails.
 # Delete an entry once its text has moved to a messages.toml.
-PENDING = frozenset({
-    ("loans/jobs.py", "（第{}期）"),  # the guarantor call's to-do, and the marker it is found by
-    ("todos/service.py", "（没有登记）"),  # call_member's phone when none is on the roster
-})
+PENDING = frozenset(
+    {
+        (
+            "loans/jobs.py",
+            "（第{}期）",
+        ),  # the guarantor call's to-do, and the marker it is found by
+        ("todos/service.py", "（没有登记）"),  # call_member's phone when none is on the roster
+    }
+)
 
 # A string that is not the bot's words (vocabulary a parser matches, a configuration
 # default, WeChat's own text it recognises) carries this comment, with the reason, on its
@@ -78,8 +83,11 @@ class Found:
 
 def modules() -> list[Path]:
     """The package's modules, migrations aside."""
-    return sorted(path for path in PACKAGE.rglob("*.py")
-                  if "migrations" not in path.relative_to(PACKAGE).parts)
+    return sorted(
+        path
+        for path in PACKAGE.rglob("*.py")
+        if "migrations" not in path.relative_to(PACKAGE).parts
+    )
 
 
 def relative(path: Path) -> str:
@@ -96,17 +104,23 @@ def _docstrings(tree: ast.Module) -> set[int]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
             first = node.body[0] if node.body else None
-            if (isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant)
-                    and isinstance(first.value.value, str)):
+            if (
+                isinstance(first, ast.Expr)
+                and isinstance(first.value, ast.Constant)
+                and isinstance(first.value.value, str)
+            ):
                 found.add(id(first.value))
     return found
 
 
 def _column_comments(tree: ast.Module) -> set[int]:
     """The `comment=` of columns and tables: for whoever reads the schema, in English."""
-    return {id(node) for keyword in ast.walk(tree)
-            if isinstance(keyword, ast.keyword) and keyword.arg == "comment"
-            for node in ast.walk(keyword.value)}
+    return {
+        id(node)
+        for keyword in ast.walk(tree)
+        if isinstance(keyword, ast.keyword) and keyword.arg == "comment"
+        for node in ast.walk(keyword.value)
+    }
 
 
 def strings(path: Path) -> Iterator[tuple[ast.expr, str, ast.stmt]]:
@@ -114,16 +128,22 @@ def strings(path: Path) -> Iterator[tuple[ast.expr, str, ast.stmt]]:
     tree = parsed(path)
     skipped = _docstrings(tree) | _column_comments(tree)
 
-    def visit(node: ast.AST, statement: ast.stmt | None) -> Iterator[tuple[ast.expr, str,
-                                                                            ast.stmt]]:
+    def visit(
+        node: ast.AST, statement: ast.stmt | None
+    ) -> Iterator[tuple[ast.expr, str, ast.stmt]]:
         if isinstance(node, ast.stmt):
             statement = node
         if id(node) in skipped:
             return
         if isinstance(node, ast.JoinedStr):
             assert statement is not None
-            yield node, "".join(part.value if isinstance(part, ast.Constant) else "{}"
-                                for part in node.values), statement
+            yield (
+                node,
+                "".join(
+                    part.value if isinstance(part, ast.Constant) else "{}" for part in node.values
+                ),
+                statement,
+            )
             return  # its parts are not strings of their own
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
             assert statement is not None
@@ -138,9 +158,11 @@ def strings(path: Path) -> Iterator[tuple[ast.expr, str, ast.stmt]]:
 def comments(path: Path) -> tuple[dict[int, str], frozenset[int]]:
     """Comments by line, and the lines that hold nothing but a comment."""
     source = path.read_text(encoding="utf-8")
-    by_line = {token.start[0]: token.string for token in
-               tokenize.generate_tokens(io.StringIO(source).readline)
-               if token.type == tokenize.COMMENT}
+    by_line = {
+        token.start[0]: token.string
+        for token in tokenize.generate_tokens(io.StringIO(source).readline)
+        if token.type == tokenize.COMMENT
+    }
     lines = source.splitlines()
     alone = frozenset(n for n in by_line if lines[n - 1].lstrip().startswith("#"))
     return by_line, alone
@@ -176,12 +198,31 @@ def sentences_in_python() -> list[Found]:
 
 
 def test_the_sentence_rule_tells_sentences_from_words() -> None:
-    for sentence in ("请写明资金来源。", "逾期90天以上", "对账差额（应为 0.00）", "情况：{}",
-                     "{}不能晚于今天", "（推送）", "米一袋、油一桶"):
+    for sentence in (
+        "请写明资金来源。",
+        "逾期90天以上",
+        "对账差额（应为 0.00）",
+        "情况：{}",
+        "{}不能晚于今天",
+        "（推送）",
+        "米一袋、油一桶",
+    ):
         assert is_sentence(sentence), sentence
-    for word in ("男", "跳过", "没收入", "支部书记", "汇总", "第{}期", "逾期1-30天", "元", "3500",
-                 "；", "spring (春节), july1 (七一)", "category:台帐类别",
-                 "^(?:修改|改)\\s*第?\\s*(\\d{1,2})\\s*(?:项|条|个)?$"):
+    for word in (
+        "男",
+        "跳过",
+        "没收入",
+        "支部书记",
+        "汇总",
+        "第{}期",
+        "逾期1-30天",
+        "元",
+        "3500",
+        "；",
+        "spring (春节), july1 (七一)",
+        "category:台帐类别",
+        "^(?:修改|改)\\s*第?\\s*(\\d{1,2})\\s*(?:项|条|个)?$",
+    ):
         assert not is_sentence(word), word
 
 
@@ -190,14 +231,17 @@ def test_no_chinese_sentence_in_python() -> None:
     assert not found, (
         "Chinese sentences in Python: move each to the package's messages.toml and read it "
         "with bangfu_bot.texts.speaker(...); a word a parser matches or a configuration "
-        "default may stay with a `# stays in Python: <why>` comment.\n"
-        + "\n".join(map(str, found)))
+        "default may stay with a `# stays in Python: <why>` comment.\n" + "\n".join(map(str, found))
+    )
 
 
 def test_every_marker_says_why() -> None:
-    bare = [f"src/bangfu_bot/{relative(path)}:{line}"
-            for path in modules() for line, comment in comments(path)[0].items()
-            if (match := MARKER.search(comment)) and not match.group("why").strip()]
+    bare = [
+        f"src/bangfu_bot/{relative(path)}:{line}"
+        for path in modules()
+        for line, comment in comments(path)[0].items()
+        if (match := MARKER.search(comment)) and not match.group("why").strip()
+    ]
     assert not bare, "a `# stays in Python:` marker without a reason:\n" + "\n".join(bare)
 
 
@@ -212,17 +256,24 @@ def test_pending_entries_are_modules_that_exist() -> None:
 
 
 def _package_of(call: ast.expr, function: str) -> str | None:
-    """"bangfu_bot.x" when `call` is function("bangfu_bot.x")."""
-    if (isinstance(call, ast.Call) and isinstance(call.func, ast.Name)
-            and call.func.id == function and call.args
-            and isinstance(call.args[0], ast.Constant) and isinstance(call.args[0].value, str)):
+    """ "bangfu_bot.x" when `call` is function("bangfu_bot.x")."""
+    if (
+        isinstance(call, ast.Call)
+        and isinstance(call.func, ast.Name)
+        and call.func.id == function
+        and call.args
+        and isinstance(call.args[0], ast.Constant)
+        and isinstance(call.args[0].value, str)
+    ):
         return call.args[0].value
     return None
 
 
 def _module_path(module: str) -> Path | None:
-    for path in (SRC / (module.replace(".", "/") + ".py"),
-                 SRC / module.replace(".", "/") / "__init__.py"):
+    for path in (
+        SRC / (module.replace(".", "/") + ".py"),
+        SRC / module.replace(".", "/") / "__init__.py",
+    ):
         if path.is_file():
             return path
     return None
@@ -246,15 +297,19 @@ def _own_bindings(module: str) -> tuple[dict[str, tuple[str, str]], dict[str, tu
                     for target in targets:
                         if isinstance(target, ast.Name):
                             own[target.id] = (kind, package)
-        elif (isinstance(node, ast.ImportFrom) and node.module
-              and node.module.startswith("bangfu_bot.")):
+        elif (
+            isinstance(node, ast.ImportFrom)
+            and node.module
+            and node.module.startswith("bangfu_bot.")
+        ):
             for alias in node.names:
                 imported[alias.asname or alias.name] = (node.module, alias.name)
     return own, imported
 
 
-def _resolve(module: str, name: str, seen: frozenset[tuple[str, str]] = frozenset()
-             ) -> tuple[str, str] | None:
+def _resolve(
+    module: str, name: str, seen: frozenset[tuple[str, str]] = frozenset()
+) -> tuple[str, str] | None:
     own, imported = _own_bindings(module)
     if name in own:
         return own[name]
@@ -287,8 +342,10 @@ def keys_named() -> Iterator[tuple[str, int, str, str]]:
                 key = _literal(node.args[0])
                 if key is None:
                     continue  # a variable or an f-string: its keys are not known here
-                if isinstance(node.func, ast.Name) and bound.get(node.func.id, ("",))[0] == \
-                        "speaker":
+                if (
+                    isinstance(node.func, ast.Name)
+                    and bound.get(node.func.id, ("",))[0] == "speaker"
+                ):
                     yield relative(path), node.lineno, bound[node.func.id][1], key
                 elif isinstance(node.func, ast.Attribute) and node.func.attr == "get":
                     # texts("bangfu_bot.x").get("key", ...) or table.get("key", ...)
@@ -316,8 +373,15 @@ def test_keys_are_found_in_the_source() -> None:
     named = list(keys_named())
     packages = {package for _, _, package, _ in named}
     assert len(named) > 400
-    assert {"bangfu_bot", "bangfu_bot.cases", "bangfu_bot.common", "bangfu_bot.members",
-            "bangfu_bot.reports", "bangfu_bot.demo", "bangfu_bot.wechat"} <= packages
+    assert {
+        "bangfu_bot",
+        "bangfu_bot.cases",
+        "bangfu_bot.common",
+        "bangfu_bot.members",
+        "bangfu_bot.reports",
+        "bangfu_bot.demo",
+        "bangfu_bot.wechat",
+    } <= packages
     # Imported and renamed speakers count too.
     assert any(path == "loans/prompts.py" for path, _, _, _ in named)
     assert any(path == "accounts/chat.py" for path, _, _, _ in named)
@@ -326,7 +390,9 @@ def test_keys_are_found_in_the_source() -> None:
 @pytest.mark.parametrize("package", sorted({package for _, _, package, _ in keys_named()}))
 def test_every_key_said_is_in_its_messages_toml(package: str) -> None:
     known = texts(package)
-    missing = [f"src/bangfu_bot/{path}:{line}: {key!r}"
-               for path, line, named, key in keys_named() if named == package
-               and key not in known]
+    missing = [
+        f"src/bangfu_bot/{path}:{line}: {key!r}"
+        for path, line, named, key in keys_named()
+        if named == package and key not in known
+    ]
     assert not missing, f"keys not in {package}'s messages.toml:\n" + "\n".join(missing)

@@ -20,9 +20,26 @@ from bangfu_bot.clock import FrozenClock
 from bangfu_bot.scheduler import Job, JobContext, run_all, start_scheduler
 from bangfu_bot.scheduler_models import job_runs
 
-DOMAINS = {"authority", "broadcasts", "cases", "conversation", "demo", "fund", "ledger",
-           "loans", "members", "notify", "sandbox", "todos", "visits", "wechat", "app", "cli",
-           "jobs", "bot"}
+DOMAINS = {
+    "authority",
+    "broadcasts",
+    "cases",
+    "conversation",
+    "demo",
+    "fund",
+    "ledger",
+    "loans",
+    "members",
+    "notify",
+    "sandbox",
+    "todos",
+    "visits",
+    "wechat",
+    "app",
+    "cli",
+    "jobs",
+    "bot",
+}
 
 
 @pytest.fixture
@@ -43,7 +60,8 @@ async def runs(context: JobContext) -> dict[str, Any]:
 
 
 async def test_every_job_runs_in_order_with_the_context_and_its_run_is_recorded(
-        context: JobContext) -> None:
+    context: JobContext,
+) -> None:
     seen: list[tuple[str, JobContext]] = []
 
     def job(job_id: str) -> Job:
@@ -71,15 +89,18 @@ async def test_the_start_up_catch_up_leaves_out_jobs_not_at_start(context: JobCo
 
 
 async def test_a_failing_job_is_logged_by_its_id_and_the_others_still_run(
-        context: JobContext, caplog: pytest.LogCaptureFixture) -> None:
+    context: JobContext, caplog: pytest.LogCaptureFixture
+) -> None:
     ran: list[str] = []
 
     async def broken(context: JobContext) -> None:
         raise ValueError("a bug")
 
     caplog.set_level(logging.INFO, logger="bangfu_bot.scheduler")
-    await run_all([Job(id="cases.broken", every_minutes=10, run=broken),
-                   recorder(ran, "ledger.fine")], context)
+    await run_all(
+        [Job(id="cases.broken", every_minutes=10, run=broken), recorder(ran, "ledger.fine")],
+        context,
+    )
     assert ran == ["ledger.fine"]
     [line] = [r for r in caplog.records if r.name == "bangfu_bot.scheduler"]
     assert line.levelno == logging.ERROR and line.getMessage() == "job cases.broken failed"
@@ -90,7 +111,8 @@ async def test_a_failing_job_is_logged_by_its_id_and_the_others_still_run(
 
 
 async def test_an_outage_is_one_line_naming_the_job_without_a_traceback(
-        context: JobContext, caplog: pytest.LogCaptureFixture) -> None:
+    context: JobContext, caplog: pytest.LogCaptureFixture
+) -> None:
     async def away(context: JobContext) -> None:
         raise ConnectionRefusedError("the database is away")
 
@@ -98,13 +120,17 @@ async def test_an_outage_is_one_line_naming_the_job_without_a_traceback(
     await run_all([Job(id="loans.reminders", every_minutes=60, run=away)], context)
     [line] = [r for r in caplog.records if r.name == "bangfu_bot.scheduler"]
     assert line.levelno == logging.WARNING and line.exc_info is None
-    assert line.getMessage() == "job loans.reminders waits for the database (ConnectionRefusedError)"
+    assert (
+        line.getMessage() == "job loans.reminders waits for the database (ConnectionRefusedError)"
+    )
     assert await runs(context) == {}  # nothing recorded: the job catches up next time
 
 
 async def test_apscheduler_names_each_job_by_its_id(context: JobContext) -> None:
-    jobs = [recorder([], "cases.close_due_notices"),
-            dataclasses.replace(recorder([], "broadcasts.tags"), at_start=False)]
+    jobs = [
+        recorder([], "cases.close_due_notices"),
+        dataclasses.replace(recorder([], "broadcasts.tags"), at_start=False),
+    ]
     scheduler = start_scheduler(jobs, context)
     try:
         planned = {job.id: job for job in scheduler.get_jobs()}
@@ -140,16 +166,22 @@ def _imported_modules(path: Path) -> set[str]:
 def test_the_scheduler_imports_no_domain_package() -> None:
     assert bangfu_bot.scheduler.__file__ is not None
     imported = _imported_modules(Path(bangfu_bot.scheduler.__file__))
-    ours = {name.split(".")[1] for name in imported
-            if name.startswith("bangfu_bot.") and name.count(".") >= 1}
+    ours = {
+        name.split(".")[1]
+        for name in imported
+        if name.startswith("bangfu_bot.") and name.count(".") >= 1
+    }
     assert ours, "the check found none of our imports: is it reading the right file?"
     assert not ours & DOMAINS, sorted(ours & DOMAINS)
 
 
 def test_importing_the_scheduler_loads_no_domain_package() -> None:
-    script = ("import sys, bangfu_bot.scheduler\n"
-              "print(' '.join(name for name in sys.modules if name.startswith('bangfu_bot')))")
-    loaded = subprocess.run([sys.executable, "-c", script], check=True, capture_output=True,
-                            text=True).stdout.split()
+    script = (
+        "import sys, bangfu_bot.scheduler\n"
+        "print(' '.join(name for name in sys.modules if name.startswith('bangfu_bot')))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", script], check=True, capture_output=True, text=True
+    ).stdout.split()
     assert "bangfu_bot.scheduler" in loaded
     assert not {name.split(".")[1] for name in loaded if name.count(".")} & DOMAINS

@@ -12,8 +12,11 @@ from bangfu_bot.cli import main
 from bangfu_bot.notify.outbox import DeliveryRules
 from bangfu_bot.settings import SettingsError, load_settings
 
-REAL = {"BANGFU_WECHAT_APPID": "wx1234567890abcdef", "BANGFU_WECHAT_SECRET": "s",
-        "BANGFU_WECHAT_TOKEN": "t"}
+REAL = {
+    "BANGFU_WECHAT_APPID": "wx1234567890abcdef",
+    "BANGFU_WECHAT_SECRET": "s",
+    "BANGFU_WECHAT_TOKEN": "t",
+}
 
 
 def test_defaults_are_the_embedded_store_and_the_sandbox() -> None:
@@ -76,11 +79,14 @@ def test_bad_value_names_the_variable(env: dict[str, str], named: str) -> None:
     assert message.startswith(named) and "\n" not in message
 
 
-@pytest.mark.parametrize(("quiet_hours", "awake"), [
-    ("21:00-08:00", ("08:00", "21:00")),  # crossing midnight
-    ("12:00-14:00", ("14:00", "12:00")),  # within a day: awake from 14:00 to noon the next day
-    (" 7:30-9:00 ", ("09:00", "07:30")),
-])
+@pytest.mark.parametrize(
+    ("quiet_hours", "awake"),
+    [
+        ("21:00-08:00", ("08:00", "21:00")),  # crossing midnight
+        ("12:00-14:00", ("14:00", "12:00")),  # within a day: awake from 14:00 to noon the next day
+        (" 7:30-9:00 ", ("09:00", "07:30")),
+    ],
+)
 def test_quiet_hours_either_way_round_midnight(quiet_hours: str, awake: tuple[str, str]) -> None:
     rules = DeliveryRules.from_settings(load_settings({"BANGFU_QUIET_HOURS": quiet_hours}))
     assert (f"{rules.quiet_start:%H:%M}", f"{rules.quiet_end:%H:%M}") == awake
@@ -96,7 +102,9 @@ def test_cli_exits_2_with_one_line_and_no_traceback() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "bangfu_bot.cli", "config"],
         env={"BANGFU_PORT": "abc", "PATH": "/usr/bin:/bin"},
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
@@ -111,8 +119,9 @@ def test_cli_bad_config_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "--config" in capsys.readouterr().err
 
 
-def test_cli_config_hides_secrets(monkeypatch: pytest.MonkeyPatch,
-                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_config_hides_secrets(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     for key, value in REAL.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("BANGFU_WECHAT_SECRET", "very-secret-value")

@@ -43,11 +43,21 @@ def sheet() -> Any:
     return Workbook().active
 
 
-@pytest.mark.parametrize("typed", [
-    LINK, DDE, "-2+3+cmd|' /C calc'!A0", "@SUM(1+1)*cmd|' /C calc'!A0", "\t=1+1", "\r=1+1",
-    "=", "-", "-5"])
-def test_text_that_a_spreadsheet_could_run_is_quoted_and_stays_text(sheet: Any,
-                                                                     typed: str) -> None:
+@pytest.mark.parametrize(
+    "typed",
+    [
+        LINK,
+        DDE,
+        "-2+3+cmd|' /C calc'!A0",
+        "@SUM(1+1)*cmd|' /C calc'!A0",
+        "\t=1+1",
+        "\r=1+1",
+        "=",
+        "-",
+        "-5",
+    ],
+)
+def test_text_that_a_spreadsheet_could_run_is_quoted_and_stays_text(sheet: Any, typed: str) -> None:
     cell = xlsx.put(sheet, 1, 1, typed)
     xlsx.append(sheet, [typed])
 
@@ -57,7 +67,14 @@ def test_text_that_a_spreadsheet_could_run_is_quoted_and_stays_text(sheet: Any,
 
 
 def test_ordinary_chinese_text_is_written_as_typed(sheet: Any) -> None:
-    typed = ["种两亩地，靠低保过日子", "王建国-李秀英", "慰问金500元", "'已有引号", " =前面有空格", ""]
+    typed = [
+        "种两亩地，靠低保过日子",
+        "王建国-李秀英",
+        "慰问金500元",
+        "'已有引号",
+        " =前面有空格",
+        "",
+    ]
     xlsx.append(sheet, typed)
 
     assert [(cell.value, cell.data_type) for cell in sheet[1]] == [(t, "s") for t in typed]
@@ -67,13 +84,23 @@ def test_text_that_reads_like_an_error_code_is_text(sheet: Any) -> None:
     # openpyxl on its own would store these as error cells.
     xlsx.append(sheet, ["#N/A", "#DIV/0!"])
 
-    assert [(cell.value, cell.data_type) for cell in sheet[1]] == [("#N/A", "s"),
-                                                                    ("#DIV/0!", "s")]
+    assert [(cell.value, cell.data_type) for cell in sheet[1]] == [("#N/A", "s"), ("#DIV/0!", "s")]
 
 
-@pytest.mark.parametrize(("value", "data_type"), [
-    (4700, "n"), (Decimal("4700.50"), "n"), (0.01, "n"), (-3, "n"), (Decimal("-12.50"), "n"),
-    (-0.5, "n"), (True, "b"), (date(2026, 3, 2), "d"), (datetime(2026, 3, 2, 9, 30), "d")])
+@pytest.mark.parametrize(
+    ("value", "data_type"),
+    [
+        (4700, "n"),
+        (Decimal("4700.50"), "n"),
+        (0.01, "n"),
+        (-3, "n"),
+        (Decimal("-12.50"), "n"),
+        (-0.5, "n"),
+        (True, "b"),
+        (date(2026, 3, 2), "d"),
+        (datetime(2026, 3, 2, 9, 30), "d"),
+    ],
+)
 def test_numbers_and_dates_stay_what_they_are(sheet: Any, value: Any, data_type: str) -> None:
     cell = xlsx.put(sheet, 1, 1, value)
     xlsx.append(sheet, [value])
@@ -113,13 +140,25 @@ def test_append_writes_the_next_row_and_keeps_blank_rows(sheet: Any) -> None:
     xlsx.append(sheet, ["", "合计", 3])
 
     assert [[cell.value for cell in row] for row in sheet.iter_rows()] == [
-        ["标题", None, None], [None, None, None], ["", "合计", 3]]
+        ["标题", None, None],
+        [None, None, None],
+        ["", "合计", 3],
+    ]
 
 
 def test_a_saved_workbook_reads_back_as_written(tmp_path: Path) -> None:
     book = Workbook()
-    row = [LINK, "\t=1+1", "\r=1+1", "#N/A", "种两亩地", -3, Decimal("4700.50"),
-           date(2026, 3, 2), xlsx.Formula("=SUM(F1:G1)")]
+    row = [
+        LINK,
+        "\t=1+1",
+        "\r=1+1",
+        "#N/A",
+        "种两亩地",
+        -3,
+        Decimal("4700.50"),
+        date(2026, 3, 2),
+        xlsx.Formula("=SUM(F1:G1)"),
+    ]
     xlsx.append(book.active, row)
     book.save(tmp_path / "x.xlsx")
 
@@ -127,8 +166,16 @@ def test_a_saved_workbook_reads_back_as_written(tmp_path: Path) -> None:
     assert [cell.data_type for cell in cells] == ["s"] * 5 + ["n", "n", "d", "f"]
     # XML turns a carriage return into a line feed; the text is otherwise as written.
     assert [cell.value for cell in cells] == [
-        "'" + LINK, "'\t=1+1", "'\n=1+1", "#N/A", "种两亩地", -3, 4700.5,
-        datetime(2026, 3, 2), "=SUM(F1:G1)"]
+        "'" + LINK,
+        "'\t=1+1",
+        "'\n=1+1",
+        "#N/A",
+        "种两亩地",
+        -3,
+        4700.5,
+        datetime(2026, 3, 2),
+        "=SUM(F1:G1)",
+    ]
 
 
 # --- Every export ----------------------------------------------------------------------------
@@ -138,12 +185,21 @@ def assert_only_text_and_numbers(path: Path, shown: dict[str, str]) -> None:
     """No cell of the workbook is a formula or an error (no export builds a formula), text is
     text, and each field's typed text is shown as `shown` says."""
     book = load_workbook(path)
-    cells = [cell for sheet in book.worksheets for row in sheet.iter_rows() for cell in row
-             if cell.value is not None]
-    assert [(c.parent.title, c.coordinate, c.value) for c in cells
-            if c.data_type not in ("s", "n")] == []
-    assert [(c.parent.title, c.coordinate) for c in cells
-            if isinstance(c.value, str) != (c.data_type == "s")] == []
+    cells = [
+        cell
+        for sheet in book.worksheets
+        for row in sheet.iter_rows()
+        for cell in row
+        if cell.value is not None
+    ]
+    assert [
+        (c.parent.title, c.coordinate, c.value) for c in cells if c.data_type not in ("s", "n")
+    ] == []
+    assert [
+        (c.parent.title, c.coordinate)
+        for c in cells
+        if isinstance(c.value, str) != (c.data_type == "s")
+    ] == []
     values = {cell.value for cell in cells}
     for field, text in shown.items():
         # XML reads a carriage return back as a line feed.
@@ -152,13 +208,13 @@ def assert_only_text_and_numbers(path: Path, shown: dict[str, str]) -> None:
 
 async def add_org(engine: AsyncEngine, kind: str, name: str, parent: int | None) -> int:
     async with engine.begin() as conn:
-        result = await conn.execute(insert(organisations).values(kind=kind, name=name,
-                                                                 parent_id=parent))
+        result = await conn.execute(
+            insert(organisations).values(kind=kind, name=name, parent_id=parent)
+        )
         return int(result.inserted_primary_key[0])
 
 
-async def test_the_ledger_shows_typed_formulas_as_text(engine: AsyncEngine,
-                                                       tmp_path: Path) -> None:
+async def test_the_ledger_shows_typed_formulas_as_text(engine: AsyncEngine, tmp_path: Path) -> None:
     county = await add_org(engine, "county", "示范县委组织部", None)
     township = await add_org(engine, "committee", "@青山镇党委", county)
     branch = await add_org(engine, "branch", "+桃源村党支部", township)
@@ -166,109 +222,223 @@ async def test_the_ledger_shows_typed_formulas_as_text(engine: AsyncEngine,
     leaver, _ = await make_person(engine, NOW, name="#N/A", branch=branch, serial=102)
     async with engine.begin() as conn:
         await conn.execute(update(people).where(people.c.id == member).values(gender="=1+1"))
-        for person, status, exit_reason in ((member, "active", None),
-                                            (leaver, "exited", LINK)):
-            await conn.execute(insert(ledger_entries).values(
-                person_id=person, year=2025, case_id=None, category="-因病", causes=DDE,
-                household=[{"name": LINK, "relation": "配偶", "age": 68}], household_size=2,
-                annual_income_fen=-470050, situation="\t" + LINK, paired_cadre="@SUM(1+1)",
-                assistance=["\r=1+1", "医疗救助"], status=status, exit_reason=exit_reason,
-                created_at=NOW, exited_at=NOW if exit_reason else None))
+        for person, status, exit_reason in ((member, "active", None), (leaver, "exited", LINK)):
+            await conn.execute(
+                insert(ledger_entries).values(
+                    person_id=person,
+                    year=2025,
+                    case_id=None,
+                    category="-因病",
+                    causes=DDE,
+                    household=[{"name": LINK, "relation": "配偶", "age": 68}],
+                    household_size=2,
+                    annual_income_fen=-470050,
+                    situation="\t" + LINK,
+                    paired_cadre="@SUM(1+1)",
+                    assistance=["\r=1+1", "医疗救助"],
+                    status=status,
+                    exit_reason=exit_reason,
+                    created_at=NOW,
+                    exited_at=NOW if exit_reason else None,
+                )
+            )
 
     result = await export_ledger(engine, year=2025, out=tmp_path / "台帐.xlsx", today=TODAY)
 
-    assert_only_text_and_numbers(result.path, {
-        "township": "'@青山镇党委", "branch": "'+桃源村党支部", "name": "'" + LINK,
-        "name like an error": "#N/A", "gender": "'=1+1", "category": "'-因病", "causes": "'" + DDE,
-        "household": "'" + LINK + "（配偶，68岁）", "situation": "'\t" + LINK,
-        "paired cadre": "'@SUM(1+1)", "assistance": "'\r=1+1；医疗救助",
-        "exit reason": "已退出：" + LINK})
+    assert_only_text_and_numbers(
+        result.path,
+        {
+            "township": "'@青山镇党委",
+            "branch": "'+桃源村党支部",
+            "name": "'" + LINK,
+            "name like an error": "#N/A",
+            "gender": "'=1+1",
+            "category": "'-因病",
+            "causes": "'" + DDE,
+            "household": "'" + LINK + "（配偶，68岁）",
+            "situation": "'\t" + LINK,
+            "paired cadre": "'@SUM(1+1)",
+            "assistance": "'\r=1+1；医疗救助",
+            "exit reason": "已退出：" + LINK,
+        },
+    )
     sheet = load_workbook(result.path)["@青山镇党委"]
     # A negative income is a number still, and the counts under the rows are numbers.
     assert (sheet["K3"].value, sheet["K3"].data_type) == (-4700.5, "n")
-    assert [row[1:3] for row in sheet.iter_rows(min_row=5, values_only=True)
-            if row[1] is not None] == [("困难类别", "人数"), ("'-因病", 2), ("合计", 2)]
+    assert [
+        row[1:3] for row in sheet.iter_rows(min_row=5, values_only=True) if row[1] is not None
+    ] == [("困难类别", "人数"), ("'-因病", 2), ("合计", 2)]
 
 
-async def test_the_audit_shows_typed_formulas_as_text(engine: AsyncEngine,
-                                                      tmp_path: Path) -> None:
+async def test_the_audit_shows_typed_formulas_as_text(engine: AsyncEngine, tmp_path: Path) -> None:
     county = await add_org(engine, "county", "示范县委组织部", None)
     township = await add_org(engine, "committee", "青山镇党委", county)
     branch = await add_org(engine, "branch", "桃源村党支部", township)
     member, _ = await make_person(engine, NOW, name=LINK, branch=branch, serial=101)
-    secretary, _ = await make_person(engine, NOW, name=DDE, branch=branch,
-                                     roles=("member", "secretary"), serial=201)
+    secretary, _ = await make_person(
+        engine, NOW, name=DDE, branch=branch, roles=("member", "secretary"), serial=201
+    )
     async with engine.begin() as conn:
-        case_id = int((await conn.execute(insert(cases).values(
-            person_id=member, branch_id=branch, kind="hardship", status="on_notice",
-            category="因病", help_wanted=LINK, household_size=3, household_income_fen=470050,
-            looks_above_line=False, answers={"situation": LINK}, filed_by=member,
-            consent_recorded=False, created_at=NOW, updated_at=NOW))).inserted_primary_key[0])
-        for minute, (before, after, reason) in enumerate([
-                (None, "submitted", None), ("submitted", "evaluated_passed", "\t" + LINK),
-                ("evaluated_passed", "on_notice", "-3"), ("on_notice", "returned", "#N/A"),
-                ("returned", "submitted", "@SUM(1+1)")]):
-            await conn.execute(insert(case_events).values(
-                case_id=case_id, actor_id=secretary if before else member,
-                role="secretary" if before else "member", channel="chat",
-                at=NOW.replace(minute=minute), from_status=before, to_status=after,
-                reason=reason))
+        case_id = int(
+            (
+                await conn.execute(
+                    insert(cases).values(
+                        person_id=member,
+                        branch_id=branch,
+                        kind="hardship",
+                        status="on_notice",
+                        category="因病",
+                        help_wanted=LINK,
+                        household_size=3,
+                        household_income_fen=470050,
+                        looks_above_line=False,
+                        answers={"situation": LINK},
+                        filed_by=member,
+                        consent_recorded=False,
+                        created_at=NOW,
+                        updated_at=NOW,
+                    )
+                )
+            ).inserted_primary_key[0]
+        )
+        for minute, (before, after, reason) in enumerate(
+            [
+                (None, "submitted", None),
+                ("submitted", "evaluated_passed", "\t" + LINK),
+                ("evaluated_passed", "on_notice", "-3"),
+                ("on_notice", "returned", "#N/A"),
+                ("returned", "submitted", "@SUM(1+1)"),
+            ]
+        ):
+            await conn.execute(
+                insert(case_events).values(
+                    case_id=case_id,
+                    actor_id=secretary if before else member,
+                    role="secretary" if before else "member",
+                    channel="chat",
+                    at=NOW.replace(minute=minute),
+                    from_status=before,
+                    to_status=after,
+                    reason=reason,
+                )
+            )
 
     count = await export_audit(engine, out=tmp_path / "审计.xlsx", tz=SHANGHAI)
 
     assert count == 5
-    assert_only_text_and_numbers(tmp_path / "审计.xlsx", {
-        "member": "'" + LINK, "secretary": "'" + DDE, "reason": "'\t" + LINK,
-        "number-like reason": "'-3", "error-like reason": "#N/A", "at reason": "'@SUM(1+1)"})
+    assert_only_text_and_numbers(
+        tmp_path / "审计.xlsx",
+        {
+            "member": "'" + LINK,
+            "secretary": "'" + DDE,
+            "reason": "'\t" + LINK,
+            "number-like reason": "'-3",
+            "error-like reason": "#N/A",
+            "at reason": "'@SUM(1+1)",
+        },
+    )
     sheet = load_workbook(tmp_path / "审计.xlsx")["审计记录"]
     assert (sheet["B2"].value, sheet["B2"].data_type) == (case_id, "n")
 
 
-async def test_the_fund_report_shows_typed_formulas_as_text(engine: AsyncEngine,
-                                                            tmp_path: Path) -> None:
+async def test_the_fund_report_shows_typed_formulas_as_text(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
     county = await add_org(engine, "county", "示范县委组织部", None)
     township = await add_org(engine, "committee", "青山镇党委", county)
     branch = await add_org(engine, "branch", "桃源村党支部", township)
     ids = {
         "wang": (await make_person(engine, NOW, name="-王德福", branch=branch))[0],
-        "zhao": (await make_person(engine, NOW, name="赵明", branch=branch,
-                                   roles=("member", "committee"), serial=773))[0],
-        "sun": (await make_person(engine, NOW, name="孙丽", branch=None,
-                                  roles=("department",), serial=884))[0],
-        "qian": (await make_person(engine, NOW, name="钱进", branch=None,
-                                   roles=("department",), serial=885))[0],
+        "zhao": (
+            await make_person(
+                engine, NOW, name="赵明", branch=branch, roles=("member", "committee"), serial=773
+            )
+        )[0],
+        "sun": (
+            await make_person(
+                engine, NOW, name="孙丽", branch=None, roles=("department",), serial=884
+            )
+        )[0],
+        "qian": (
+            await make_person(
+                engine, NOW, name="钱进", branch=None, roles=("department",), serial=885
+            )
+        )[0],
     }
     async with engine.begin() as conn:
         who = {key: await person_by_id(conn, value) for key, value in ids.items()}
-        await record(conn, kind=Movement.CONTRIBUTION, amount_fen=27_000_000,
-                     source="county_finance", document=LINK, occurred_on=date(2026, 1, 5),
-                     now=NOW, note="@SUM(1+1)")
-        loan_id = await loans.apply(conn, member=who["wang"], amount_fen=500_000, project=DDE,
-                                    earnings=LINK, schedule_kind="bullet", terms=loans.Terms(),
-                                    now=NOW)
-        await loans.decide(conn, loan_id=loan_id, officer=who["zhao"], approve=True,
-                           reason=LINK, now=NOW)
-        await loans.inspect(conn, loan_id=loan_id, staff=who["sun"], on=date(2026, 3, 5),
-                            inspector=LINK, finding=LINK, passed=True, now=NOW)
-        await loans.guarantee(conn, loan_id=loan_id, staff=who["sun"], guarantor=LINK,
-                              document=LINK, now=NOW)
-        await loans.record_disbursement(conn, loan_id=loan_id, staff=who["sun"],
-                                        on=date(2026, 3, 10), document="=1+1", now=NOW)
+        await record(
+            conn,
+            kind=Movement.CONTRIBUTION,
+            amount_fen=27_000_000,
+            source="county_finance",
+            document=LINK,
+            occurred_on=date(2026, 1, 5),
+            now=NOW,
+            note="@SUM(1+1)",
+        )
+        loan_id = await loans.apply(
+            conn,
+            member=who["wang"],
+            amount_fen=500_000,
+            project=DDE,
+            earnings=LINK,
+            schedule_kind="bullet",
+            terms=loans.Terms(),
+            now=NOW,
+        )
+        await loans.decide(
+            conn, loan_id=loan_id, officer=who["zhao"], approve=True, reason=LINK, now=NOW
+        )
+        await loans.inspect(
+            conn,
+            loan_id=loan_id,
+            staff=who["sun"],
+            on=date(2026, 3, 5),
+            inspector=LINK,
+            finding=LINK,
+            passed=True,
+            now=NOW,
+        )
+        await loans.guarantee(
+            conn, loan_id=loan_id, staff=who["sun"], guarantor=LINK, document=LINK, now=NOW
+        )
+        await loans.record_disbursement(
+            conn, loan_id=loan_id, staff=who["sun"], on=date(2026, 3, 10), document="=1+1", now=NOW
+        )
         await loans.confirm_disbursement(conn, loan_id=loan_id, staff=who["qian"], now=NOW)
-        await loans.repay(conn, loan_id=loan_id, staff=who["sun"], amount_fen=100_000,
-                          paid_on=date(2026, 6, 1), receipt=RECEIPT, now=NOW)
+        await loans.repay(
+            conn,
+            loan_id=loan_id,
+            staff=who["sun"],
+            amount_fen=100_000,
+            paid_on=date(2026, 6, 1),
+            receipt=RECEIPT,
+            now=NOW,
+        )
 
-    report = await export_fund_report(engine, year=2026, out=tmp_path / "基金.xlsx",
-                                      today=date(2026, 12, 31))
+    report = await export_fund_report(
+        engine, year=2026, out=tmp_path / "基金.xlsx", today=date(2026, 12, 31)
+    )
 
     assert (report.movements, report.reconciliation_fen) == (4, 0)
-    assert_only_text_and_numbers(report.path, {
-        "contribution document": "'" + LINK, "note": "'@SUM(1+1)",
-        "disbursement document": "'=1+1", "receipt": "'" + RECEIPT, "borrower": "'-王德福",
-        "project": "'" + DDE})
+    assert_only_text_and_numbers(
+        report.path,
+        {
+            "contribution document": "'" + LINK,
+            "note": "'@SUM(1+1)",
+            "disbursement document": "'=1+1",
+            "receipt": "'" + RECEIPT,
+            "borrower": "'-王德福",
+            "project": "'" + DDE,
+        },
+    )
     book = load_workbook(report.path)
     moves = list(book["资金变动"].iter_rows(min_row=2, values_only=True))
     assert [(move[1], move[4]) for move in moves] == [
-        ("筹集", "'" + LINK), ("借款发放", "'=1+1"), ("利息收入", "'" + RECEIPT),
-        ("收回本金", "'" + RECEIPT)]
+        ("筹集", "'" + LINK),
+        ("借款发放", "'=1+1"),
+        ("利息收入", "'" + RECEIPT),
+        ("收回本金", "'" + RECEIPT),
+    ]
     assert all(isinstance(move[3], float | int) for move in moves)

@@ -62,10 +62,14 @@ def create_app(
         bot = chat_bot(settings)
     if clock is None:
         clock = OffsetClock() if settings.sandbox else SystemClock()
-    services = Services(settings=settings, clock=clock, bot=bot,
-                        spool_retry_s=settings.spool_retry_s,
-                        shutdown_grace_s=settings.shutdown_grace_s,
-                        leader_retry_s=settings.leader_retry_s)
+    services = Services(
+        settings=settings,
+        clock=clock,
+        bot=bot,
+        spool_retry_s=settings.spool_retry_s,
+        shutdown_grace_s=settings.shutdown_grace_s,
+        leader_retry_s=settings.leader_retry_s,
+    )
     app = web.Application(client_max_size=settings.max_body_bytes + 1024)
     app[SERVICES] = services
     should_migrate = settings.is_sqlite if migrate is None else migrate
@@ -143,8 +147,9 @@ async def _check_writable(engine: AsyncEngine, settings: Settings) -> None:
         if settings.is_sqlite:
             path = settings.database_url.split(":///", 1)[-1]
             raise StartupError(f"the database {path} cannot be written: {cause}") from None
-        log.warning("database unavailable at start (%s): pushes are journaled until it "
-                    "returns", cause)
+        log.warning(
+            "database unavailable at start (%s): pushes are journaled until it returns", cause
+        )
 
 
 def _wechat(services: Services):
@@ -153,13 +158,16 @@ def _wechat(services: Services):
         api_base = settings.wechat_api_base
         if settings.sandbox and not settings.has_credentials:
             services.fake = FakeWeChatAPI(
-                appid=settings.wechat_appid, secret=settings.wechat_secret, clock=services.clock,
+                appid=settings.wechat_appid,
+                secret=settings.wechat_secret,
+                clock=services.clock,
                 account_type=settings.wechat_account_type,
             )
             delivery = DeliveryRules.from_settings(settings)
             if delivery.template_id:
-                services.fake.add_template(delivery.template_id,
-                                           {"thing1": "thing", "thing2": "thing", "time3": "time"})
+                services.fake.add_template(
+                    delivery.template_id, {"thing1": "thing", "thing2": "thing", "time3": "time"}
+                )
             api_base = await services.fake.start()
             log.info("sandbox: fake WeChat API at %s", api_base)
         session = aiohttp.ClientSession()
@@ -187,7 +195,8 @@ def _message_path(services: Services):
         settings = services.settings
         assert services.engine is not None and services.client is not None
         committer = GroupCommitter(
-            services.engine, window_s=settings.batch_window_ms / 1000,
+            services.engine,
+            window_s=settings.batch_window_ms / 1000,
             max_batch=settings.batch_max,
             # What every push reads, fetched once per batch (see group_commit).
             prefetch=[prefetch_answers, dialogues.prefetch, prefetch_people],
@@ -205,11 +214,22 @@ def _message_path(services: Services):
         services.job_context = JobContext(engine=engine, clock=clock, tz=settings.tz)
         services.jobs = all_jobs(settings, client)
         rules = DeliveryRules.from_settings(settings)
-        dispatcher = Dispatcher(engine=engine, client=client, clock=clock, rules=rules,
-                                also=[lambda: send_pending(engine, client, clock, rules)])
-        inbox = Inbox(committer=committer, bot=services.bot, clock=services.clock, spool=spool,
-                      metrics=services.metrics, on_outbox=dispatcher.wake,
-                      capacity=settings.max_inflight)
+        dispatcher = Dispatcher(
+            engine=engine,
+            client=client,
+            clock=clock,
+            rules=rules,
+            also=[lambda: send_pending(engine, client, clock, rules)],
+        )
+        inbox = Inbox(
+            committer=committer,
+            bot=services.bot,
+            clock=services.clock,
+            spool=spool,
+            metrics=services.metrics,
+            on_outbox=dispatcher.wake,
+            capacity=settings.max_inflight,
+        )
         services.inbox = inbox
         services.dispatcher = dispatcher
         app[WEBHOOK] = Webhook(
@@ -224,9 +244,11 @@ def _message_path(services: Services):
             ),
             # Shared through the database where several processes may serve (not the
             # loopback-only sandbox, where the bench measures the message path).
-            replay=ReplayGuard(window_s=settings.max_clock_skew_s, clock=services.clock,
-                               engine=None if settings.sandbox or settings.is_sqlite
-                               else services.engine),
+            replay=ReplayGuard(
+                window_s=settings.max_clock_skew_s,
+                clock=services.clock,
+                engine=None if settings.sandbox or settings.is_sqlite else services.engine,
+            ),
             inbox=inbox,
             clock=services.clock,
             metrics=services.metrics,
@@ -234,13 +256,16 @@ def _message_path(services: Services):
             max_body_bytes=settings.max_body_bytes,
         )
         leader_work = _LeaderWork(services, dispatcher)
-        leadership = Leadership(services.engine, on_elected=leader_work.start,
-                                on_deposed=leader_work.stop, retry_s=services.leader_retry_s)
+        leadership = Leadership(
+            services.engine,
+            on_elected=leader_work.start,
+            on_deposed=leader_work.stop,
+            retry_s=services.leader_retry_s,
+        )
         services.leadership = leadership
         leadership.start()
         stop_replaying = asyncio.Event()
-        replayer = asyncio.create_task(_replay_spool(inbox, services.spool_retry_s,
-                                                     stop_replaying))
+        replayer = asyncio.create_task(_replay_spool(inbox, services.spool_retry_s, stop_replaying))
         yield
         await leadership.close()
         stop_replaying.set()

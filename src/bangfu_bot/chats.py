@@ -27,21 +27,28 @@ from bangfu_bot.visits import chat as visits
 
 def registry(settings: Settings) -> Registry:
     """Every domain's chat under the county's settings."""
-    return Registry.of([
-        accounts.CHAT,
-        cases.chat(rules=ProcedureRules.from_settings(settings),
-                   eligibility=load_rules(Path(settings.conversations_dir) / "eligibility.toml")),
-        ledger.CHAT,
-        loans.chat(terms=Terms.from_settings(settings)),
-        visits.chat(),
-        broadcasts.CHAT,
-        reports.CHAT,
-    ])
+    return Registry.of(
+        [
+            accounts.CHAT,
+            cases.chat(
+                rules=ProcedureRules.from_settings(settings),
+                eligibility=load_rules(Path(settings.conversations_dir) / "eligibility.toml"),
+            ),
+            ledger.CHAT,
+            loans.chat(terms=Terms.from_settings(settings)),
+            visits.chat(),
+            broadcasts.CHAT,
+            reports.CHAT,
+        ]
+    )
 
 
 def chat_bot(settings: Settings) -> ChatBot:
     """The chat bot with the flows in the settings' conversations directory; raises
     FlowsInvalid if a dialogue file is wrong."""
-    return ChatBot.from_directory(settings.conversations_dir, registry=registry(settings),
-                                  tz=settings.tz,
-                                  expiry=timedelta(hours=settings.flow_expiry_h))
+    return ChatBot.from_directory(
+        settings.conversations_dir,
+        registry=registry(settings),
+        tz=settings.tz,
+        expiry=timedelta(hours=settings.flow_expiry_h),
+    )

@@ -27,22 +27,29 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("serve", help="serve the webhook, /healthz and /metrics")
     database = commands.add_parser("db", help="database maintenance")
     database_commands = database.add_subparsers(dest="db_command", required=True)
-    database_commands.add_parser("upgrade", help="run the Alembic migrations on BANGFU_DATABASE_URL")
+    database_commands.add_parser(
+        "upgrade", help="run the Alembic migrations on BANGFU_DATABASE_URL"
+    )
     commands.add_parser("config", help="print the effective settings (secrets hidden)")
     commands.add_parser("authority", help="print the authority table: who may do which act")
     flows = commands.add_parser("flows", help="the dialogues in conversations/")
     flows_commands = flows.add_subparsers(dest="flows_command", required=True)
-    flows_commands.add_parser("check", help="check every flow file and holidays.toml; "
-                                            "problems with file:line")
-    holidays = commands.add_parser("holidays", help="public holidays and make-up working days "
-                                                    "in conversations/holidays.toml")
+    flows_commands.add_parser(
+        "check", help="check every flow file and holidays.toml; problems with file:line"
+    )
+    holidays = commands.add_parser(
+        "holidays", help="public holidays and make-up working days in conversations/holidays.toml"
+    )
     holidays_commands = holidays.add_subparsers(dest="holidays_command", required=True)
     holidays_update = holidays_commands.add_parser(
-        "update", help="write the years the chinese-calendar package knows into the file")
-    holidays_update.add_argument("--years", help="FIRST-LAST or YEAR (default: last year to "
-                                                 "next year)")
-    holidays_update.add_argument("--file", help="the file to write (default: "
-                                                "BANGFU_CONVERSATIONS_DIR/holidays.toml)")
+        "update", help="write the years the chinese-calendar package knows into the file"
+    )
+    holidays_update.add_argument(
+        "--years", help="FIRST-LAST or YEAR (default: last year to next year)"
+    )
+    holidays_update.add_argument(
+        "--file", help="the file to write (default: BANGFU_CONVERSATIONS_DIR/holidays.toml)"
+    )
     menu = commands.add_parser("menu", help="the custom menu in conversations/menu.toml")
     menu_commands = menu.add_subparsers(dest="menu_command", required=True)
     menu_commands.add_parser("push", help="check the menu and push it to WeChat")
@@ -56,30 +63,45 @@ def build_parser() -> argparse.ArgumentParser:
     import_commands = importer.add_subparsers(dest="import_command", required=True)
     members = import_commands.add_parser("members", help="the roster, from CSV or XLSX")
     members.add_argument("file")
-    members.add_argument("--skip-invalid", action="store_true",
-                         help="import the valid rows even if some are rejected")
+    members.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help="import the valid rows even if some are rejected",
+    )
     # stays in Python: a default, the name the county's organisation is stored under
     members.add_argument("--county", default="县委组织部", help="name of the county organisation")
-    members.add_argument("--committee-column", metavar="NAME",
-                         help="the column holding the 党委 (else a 党委 column, else read "
-                              "from the branch's full name)")
+    members.add_argument(
+        "--committee-column",
+        metavar="NAME",
+        help="the column holding the 党委 (else a 党委 column, else read "
+        "from the branch's full name)",
+    )
     roles = import_commands.add_parser(
-        "roles", help="set roles (支部书记, 党委委员, ...) from 姓名, 身份证号, 角色 columns")
+        "roles", help="set roles (支部书记, 党委委员, ...) from 姓名, 身份证号, 角色 columns"
+    )
     roles.add_argument("file")
-    roles.add_argument("--skip-invalid", action="store_true",
-                       help="set the valid lines' roles even if some lines are rejected")
+    roles.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help="set the valid lines' roles even if some lines are rejected",
+    )
     broadcast = commands.add_parser("broadcast", help="send a notice (通知) to an audience")
     broadcast.add_argument("--text", required=True)
-    broadcast.add_argument("--to", required=True, dest="audience",
-                           help="everyone | township:党委全称 | branch:支部全称 | "
-                                "role:secretary | category:台帐类别")
+    broadcast.add_argument(
+        "--to",
+        required=True,
+        dest="audience",
+        help="everyone | township:党委全称 | branch:支部全称 | role:secretary | category:台帐类别",
+    )
     broadcast.add_argument("--training", action="store_true", help="members may answer 报名")
     fund = commands.add_parser("fund", help="the assistance fund")
     fund_commands = fund.add_subparsers(dest="fund_command", required=True)
     contribute = fund_commands.add_parser("contribute", help="record money coming in")
-    contribute.add_argument("--source", required=True,
-                            choices=["county_finance", "committee", "party_dues", "donation",
-                                     "welfare_fund"])
+    contribute.add_argument(
+        "--source",
+        required=True,
+        choices=["county_finance", "committee", "party_dues", "donation", "welfare_fund"],
+    )
     contribute.add_argument("--amount", required=True, help="yuan, e.g. 100000 or 10万")
     contribute.add_argument("--document", required=True, help="the source document")
     contribute.add_argument("--date", required=True, help="YYYY-MM-DD on the document")
@@ -171,8 +193,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "import" and args.import_command == "roles":
         return asyncio.run(import_roles(settings, args.file, args.skip_invalid))
     if args.command == "import":
-        return asyncio.run(import_members(settings, args.file, args.skip_invalid, args.county,
-                                          args.committee_column))
+        return asyncio.run(
+            import_members(
+                settings, args.file, args.skip_invalid, args.county, args.committee_column
+            )
+        )
     return 2
 
 
@@ -213,8 +238,10 @@ def serve(settings: Settings) -> int:
         print(f"bangfu-bot: cannot start: {error}", file=sys.stderr)
         return 1
     except OSError as error:
-        print(f"bangfu-bot: cannot serve on {settings.host}:{settings.port}: {error.strerror}",
-              file=sys.stderr)
+        print(
+            f"bangfu-bot: cannot serve on {settings.host}:{settings.port}: {error.strerror}",
+            file=sys.stderr,
+        )
         return 1
     return 0
 
@@ -232,12 +259,18 @@ async def _settle_heap(app: object) -> None:
 
 def _announce(settings: Settings) -> None:
     where = f"http://{settings.host}:{settings.port}"
-    print(f"bangfu-bot {__version__} serving {where}/wechat (health {where}/healthz, "
-          f"metrics {where}/metrics)", flush=True)
+    print(
+        f"bangfu-bot {__version__} serving {where}/wechat (health {where}/healthz, "
+        f"metrics {where}/metrics)",
+        flush=True,
+    )
     print(f"store: {_safe_url(settings.database_url)}", flush=True)
     if settings.sandbox:
-        print(f"sandbox WeChat (no credentials set): token {settings.wechat_token!r}, "
-              f"appid {settings.wechat_appid!r}; loopback only", flush=True)
+        print(
+            f"sandbox WeChat (no credentials set): token {settings.wechat_token!r}, "
+            f"appid {settings.wechat_appid!r}; loopback only",
+            flush=True,
+        )
         print(f"sandbox page: open {where}/sandbox in a browser on this computer", flush=True)
     allowed = [name for name, on in settings.features().items() if on]
     print(f"account type {settings.wechat_account_type}: {', '.join(allowed)}", flush=True)
@@ -263,9 +296,11 @@ def db_upgrade(settings: Settings) -> int:
     try:
         asyncio.run(run())
     except Exception as error:  # noqa: BLE001 - one line for the operator, not a traceback
-        print(f"bangfu-bot: db upgrade failed on {_safe_url(settings.database_url)}: "
-              f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}",
-              file=sys.stderr)
+        print(
+            f"bangfu-bot: db upgrade failed on {_safe_url(settings.database_url)}: "
+            f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}",
+            file=sys.stderr,
+        )
         return 1
     print(f"database at head: {_safe_url(settings.database_url)}")
     return 0
@@ -318,8 +353,7 @@ def holidays_update(settings: Settings, years: str | None, file: str | None) -> 
     say = holidays.say
     this_year = SystemClock().now().astimezone(settings.tz).year
     try:
-        wanted = (holidays.parse_years(years) if years
-                  else [this_year - 1, this_year, this_year + 1])
+        wanted = holidays.parse_years(years) if years else [this_year - 1, this_year, this_year + 1]
     except ValueError as error:
         print(f"bangfu-bot: {error}", file=sys.stderr)
         return 2
@@ -334,15 +368,24 @@ def holidays_update(settings: Settings, years: str | None, file: str | None) -> 
     try:
         before = holidays.load_holidays(path)
         for found in known:
-            print(say("holidays_update_year", year=found.year, off=len(found.days_off),
-                      make_up=len(found.make_up_days), source=found.source))
+            print(
+                say(
+                    "holidays_update_year",
+                    year=found.year,
+                    off=len(found.days_off),
+                    make_up=len(found.make_up_days),
+                    source=found.source,
+                )
+            )
         for year in unknown:
-            kept = (say("holidays_update_kept", year=year) if before.covers(year)
-                    else say("holidays_update_absent"))
+            kept = (
+                say("holidays_update_kept", year=year)
+                if before.covers(year)
+                else say("holidays_update_absent")
+            )
             print(say("holidays_update_unknown", year=year, source=source, kept=kept))
         if not known:
-            print(f"bangfu-bot: {say('holidays_update_nothing', source=source)}",
-                  file=sys.stderr)
+            print(f"bangfu-bot: {say('holidays_update_nothing', source=source)}", file=sys.stderr)
             return 1
         held = holidays.update_file(path, known)
     except holidays.HolidaysInvalid as invalid:
@@ -380,11 +423,15 @@ async def _client(settings: Settings, engine: Any) -> AsyncIterator[Any]:
     from bangfu_bot.wechat.tokens import DatabaseTokenStore
 
     async with aiohttp.ClientSession() as session:
-        yield WeChatClient(appid=settings.wechat_appid, secret=settings.wechat_secret,
-                           api_base=settings.wechat_api_base,
-                           token_store=DatabaseTokenStore(engine, SystemClock()),
-                           session=session, clock=SystemClock(),
-                           timeout_s=settings.http_timeout_s)
+        yield WeChatClient(
+            appid=settings.wechat_appid,
+            secret=settings.wechat_secret,
+            api_base=settings.wechat_api_base,
+            token_store=DatabaseTokenStore(engine, SystemClock()),
+            session=session,
+            clock=SystemClock(),
+            timeout_s=settings.http_timeout_s,
+        )
 
 
 async def menu_push(settings: Settings) -> int:
@@ -410,8 +457,10 @@ async def menu_push(settings: Settings) -> int:
         try:
             await client.create_menu(menu=menu)
         except WeChatAPIError as error:
-            print(f"bangfu-bot: menu push failed: errcode {error.errcode} {error.errmsg}",
-                  file=sys.stderr)
+            print(
+                f"bangfu-bot: menu push failed: errcode {error.errcode} {error.errmsg}",
+                file=sys.stderr,
+            )
             return 1
     print("menu pushed")
     return 0
@@ -423,15 +472,19 @@ async def tags_sync(settings: Settings) -> int:
     from bangfu_bot.wechat.client import WeChatAPIError
 
     if not settings.has_credentials or settings.sandbox:
-        print("sandbox (no credentials): the fake WeChat lives inside `serve`, which keeps "
-              "its tags in step")
+        print(
+            "sandbox (no credentials): the fake WeChat lives inside `serve`, which keeps "
+            "its tags in step"
+        )
         return 0
     async with _engine(settings) as engine, _client(settings, engine) as client:
         try:
             report = await tags.sync(engine, client)
         except WeChatAPIError as error:
-            print(f"bangfu-bot: tags sync failed: errcode {error.errcode} {error.errmsg}",
-                  file=sys.stderr)
+            print(
+                f"bangfu-bot: tags sync failed: errcode {error.errcode} {error.errmsg}",
+                file=sys.stderr,
+            )
             return 1
     print(report)
     for name in report.without_room:
@@ -448,8 +501,7 @@ async def issue_qrcode(settings: Settings, person: str, days: int) -> int:
     from bangfu_bot.wechat.client import WeChatAPIError
 
     if not 1 <= days <= 30:
-        print("bangfu-bot: --days must be between 1 and 30 (the platform's limit)",
-              file=sys.stderr)
+        print("bangfu-bot: --days must be between 1 and 30 (the platform's limit)", file=sys.stderr)
         return 2
     now = SystemClock().now()
     async with _engine(settings) as engine:
@@ -457,28 +509,39 @@ async def issue_qrcode(settings: Settings, person: str, days: int) -> int:
             found = await find_person(conn, person)
             if len(found) != 1:
                 what = "nobody" if not found else f"{len(found)} people"
-                print(f"bangfu-bot: {what} on the roster match {person!r}; use the ID number",
-                      file=sys.stderr)
+                print(
+                    f"bangfu-bot: {what} on the roster match {person!r}; use the ID number",
+                    file=sys.stderr,
+                )
                 return 1
-            scene = await issue_binding_ticket(conn, person_id=found[0], now=now,
-                                               valid=timedelta(days=days))
+            scene = await issue_binding_ticket(
+                conn, person_id=found[0], now=now, valid=timedelta(days=days)
+            )
         if not settings.has_credentials or settings.sandbox:
             print(f"scene bind:{scene} (sandbox: no QR image without credentials)")
             return 0
         async with _client(settings, engine) as client:
             try:
-                answer = await client.create_qrcode(scene_str=f"bind:{scene}", permanent=False,
-                                                    expire_seconds=days * 86400)
+                answer = await client.create_qrcode(
+                    scene_str=f"bind:{scene}", permanent=False, expire_seconds=days * 86400
+                )
             except WeChatAPIError as error:
-                print(f"bangfu-bot: QR code failed: errcode {error.errcode} {error.errmsg}",
-                      file=sys.stderr)
+                print(
+                    f"bangfu-bot: QR code failed: errcode {error.errcode} {error.errmsg}",
+                    file=sys.stderr,
+                )
                 return 1
     print(f"https://mp.weixin.qq.com/cgi-bin/showqrcode?ticket={answer['ticket']}")
     return 0
 
 
-async def import_members(settings: Settings, file: str, skip_invalid: bool, county: str,
-                         committee_column: str | None = None) -> int:
+async def import_members(
+    settings: Settings,
+    file: str,
+    skip_invalid: bool,
+    county: str,
+    committee_column: str | None = None,
+) -> int:
     """Import the roster; nothing is written if a row is invalid (unless --skip-invalid)."""
     from pathlib import Path
 
@@ -488,9 +551,14 @@ async def import_members(settings: Settings, file: str, skip_invalid: bool, coun
     now = SystemClock().now()
     async with _engine(settings) as engine:
         try:
-            report = await import_roster(engine, Path(file), county_name=county,
-                                         skip_invalid=skip_invalid, now=now,
-                                         committee_column=committee_column)
+            report = await import_roster(
+                engine,
+                Path(file),
+                county_name=county,
+                skip_invalid=skip_invalid,
+                now=now,
+                committee_column=committee_column,
+            )
         except (RosterError, OSError) as error:
             print(f"bangfu-bot: {file}: {error}", file=sys.stderr)
             return 1
@@ -555,8 +623,9 @@ async def export(settings: Settings, args: argparse.Namespace) -> int:
         try:
             if args.export_command == "ledger":
                 today = SystemClock().now().astimezone(settings.tz).date()
-                result = await export_ledger(engine, year=args.year, out=out,
-                                             township=args.township, today=today)
+                result = await export_ledger(
+                    engine, year=args.year, out=out, township=args.township, today=today
+                )
                 print(f"{result.rows} ledger rows, {len(result.townships)} townships -> {out}")
             else:
                 rows = await export_audit(engine, out=out, tz=settings.tz)
@@ -573,8 +642,11 @@ async def _print_notice(engine: Any, case_id: int) -> int:
     from bangfu_bot.cases.models import public_notices
 
     async with engine.connect() as conn:
-        text = (await conn.execute(select(public_notices.c.text)
-                                   .where(public_notices.c.case_id == case_id))).scalar()
+        text = (
+            await conn.execute(
+                select(public_notices.c.text).where(public_notices.c.case_id == case_id)
+            )
+        ).scalar()
     if text is None:
         print(f"bangfu-bot: case {case_id} has no public notice", file=sys.stderr)
         return 1
@@ -586,7 +658,9 @@ async def _print_minutes(engine: Any, case_id: int, settings: Settings) -> int:
     from bangfu_bot.cases.procedure import minutes_text
 
     async with engine.connect() as conn:
-        text = await minutes_text(conn, case_id=case_id, rules=ProcedureRules.from_settings(settings))
+        text = await minutes_text(
+            conn, case_id=case_id, rules=ProcedureRules.from_settings(settings)
+        )
     if text is None:
         print(f"bangfu-bot: case {case_id} has no evaluation record", file=sys.stderr)
         return 1
@@ -603,13 +677,21 @@ async def broadcast_command(settings: Settings, args: argparse.Namespace) -> int
         try:
             async with engine.begin() as conn:
                 broadcast_id, count = await create(
-                    conn, author=None, text=args.text, audience=args.audience,
-                    training=args.training, now=SystemClock().now(), tz=settings.tz)
+                    conn,
+                    author=None,
+                    text=args.text,
+                    audience=args.audience,
+                    training=args.training,
+                    now=SystemClock().now(),
+                    tz=settings.tz,
+                )
         except AudienceError as error:
             print(f"bangfu-bot: {error.message}", file=sys.stderr)
             return 1
-    print(f"broadcast {broadcast_id} queued for {count} people ({describe(args.audience)}); "
-          "the running bot sends it")
+    print(
+        f"broadcast {broadcast_id} queued for {count} people ({describe(args.audience)}); "
+        "the running bot sends it"
+    )
     return 0
 
 
@@ -622,8 +704,17 @@ async def outbox_status(settings: Settings) -> int:
         counts = await status_counts(conn)
         latest = await latest_report(conn, settings.tz)
     # unknown: nobody asked to make sure; unknown_escalated: a secretary was (a to-do)
-    for status in ("pending", "sending", "sent", "delivered", "escalated", "undeliverable",
-                   "unknown", "unknown_escalated", "failed"):
+    for status in (
+        "pending",
+        "sending",
+        "sent",
+        "delivered",
+        "escalated",
+        "undeliverable",
+        "unknown",
+        "unknown_escalated",
+        "failed",
+    ):
         print(f"{status:18} {counts.get(status, 0)}")
     if latest:
         print(latest)
@@ -652,17 +743,27 @@ async def fund_command(settings: Settings, args: argparse.Namespace) -> int:
     now = SystemClock().now()
     async with _engine(settings) as engine:
         if args.fund_command == "report":
-            report = await export_fund_report(engine, year=args.year, out=Path(args.out),
-                                              today=now.astimezone(settings.tz).date())
-            print(f"{report.movements} movements -> {report.path}; reconciliation "
-                  f"{report.reconciliation_fen / 100:.2f}")
+            report = await export_fund_report(
+                engine, year=args.year, out=Path(args.out), today=now.astimezone(settings.tz).date()
+            )
+            print(
+                f"{report.movements} movements -> {report.path}; reconciliation "
+                f"{report.reconciliation_fen / 100:.2f}"
+            )
             return 0 if report.reconciliation_fen == 0 else 1
         try:
             amount = parse_money_fen(args.amount)
             on = date.fromisoformat(args.date)
             async with engine.begin() as conn:
-                await contribute(conn, actor=None, amount_fen=amount, source=args.source,
-                                 document=args.document, occurred_on=on, now=now)
+                await contribute(
+                    conn,
+                    actor=None,
+                    amount_fen=amount,
+                    source=args.source,
+                    document=args.document,
+                    occurred_on=on,
+                    now=now,
+                )
         except FieldError as error:
             print(f"bangfu-bot: --amount: {error.message}", file=sys.stderr)
             return 2

@@ -188,8 +188,14 @@ async def migrate(engine: AsyncEngine) -> None:
 # ALLOW_CONNECTIONS off).
 _PG_AWAY = ("08", "53", "57P", "58", "25006", "55000")
 # SQLite's words for the same.
-_SQLITE_AWAY = ("database is locked", "unable to open database file", "readonly database",
-                "disk i/o error", "database or disk is full", "database is busy")
+_SQLITE_AWAY = (
+    "database is locked",
+    "unable to open database file",
+    "readonly database",
+    "disk i/o error",
+    "database or disk is full",
+    "database is busy",
+)
 
 
 def unavailable(error: BaseException) -> str | None:
@@ -200,8 +206,7 @@ def unavailable(error: BaseException) -> str | None:
     if isinstance(error, sa_exc.DBAPIError):
         if error.connection_invalidated:
             return "connection lost"
-        code = str(getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", "")
-                   or "")
+        code = str(getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", "") or "")
         if code and code.startswith(_PG_AWAY):
             return f"SQLSTATE {code}"
         words = str(error.orig).lower()
@@ -239,14 +244,21 @@ class Availability:
         self._count += 1
         if self._cause is None:
             self._cause, self._since = cause, time.monotonic()
-            log.warning("%s: database unavailable (%s); pushes are journaled and answered "
-                        "when it returns", self._name, cause)
+            log.warning(
+                "%s: database unavailable (%s); pushes are journaled and answered when it returns",
+                self._name,
+                cause,
+            )
 
     def worked(self) -> None:
         """The database took a unit of work again."""
         if self._cause is not None:
-            log.warning("%s: database back after %.0f s; %d push(es) waited for it",
-                        self._name, time.monotonic() - self._since, self._count)
+            log.warning(
+                "%s: database back after %.0f s; %d push(es) waited for it",
+                self._name,
+                time.monotonic() - self._since,
+                self._count,
+            )
             self._cause, self._count = None, 0
 
 

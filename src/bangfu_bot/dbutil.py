@@ -40,14 +40,12 @@ def _insert_ignore(dialect_name: str, table: Table, key: tuple[str, ...]) -> Any
 
 
 @lru_cache(maxsize=256)
-def _upsert(dialect_name: str, table: Table, key: tuple[str, ...], update: tuple[str, ...]
-            ) -> Any:
+def _upsert(dialect_name: str, table: Table, key: tuple[str, ...], update: tuple[str, ...]) -> Any:
     dialect = postgresql if dialect_name == "postgresql" else sqlite
     statement = dialect.insert(table)
     return statement.on_conflict_do_update(
         index_elements=list(key), set_={column: statement.excluded[column] for column in update}
     )
-
 
 
 # --- IN lists of many values ----------------------------------------------------------------
@@ -69,7 +67,7 @@ T = TypeVar("T")
 def chunked(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     """`items` in slices of at most `size`."""
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 def in_list(column: ColumnElement[Any], size: int) -> ColumnElement[bool]:
@@ -89,8 +87,9 @@ def _element(column: ColumnElement[Any]) -> Any:
     return Text() if isinstance(column.type, String) else column.type
 
 
-def in_chunks(conn: AsyncConnection, values: Sequence[T]
-              ) -> Iterator[tuple[int, Sequence[T], dict[str, Any]]]:
+def in_chunks(
+    conn: AsyncConnection, values: Sequence[T]
+) -> Iterator[tuple[int, Sequence[T], dict[str, Any]]]:
     """`values` in chunks for `in_list`: each chunk's list size (a power of two, so a few
     statements serve every chunk), the chunk, and its parameters, the last value repeated
     to fill the list (a repeat matches nothing more). On PostgreSQL: AS_ARRAY and the chunk."""
@@ -98,16 +97,21 @@ def in_chunks(conn: AsyncConnection, values: Sequence[T]
         for chunk in chunked(values, IN_MAX):
             yield AS_ARRAY, chunk, {"in_all": list(chunk)}
         return
-    most = (IN_MAX if conn.dialect.insertmanyvalues_max_parameters > 2 * IN_MAX
-            else IN_MAX_OLD_SQLITE)
+    most = (
+        IN_MAX if conn.dialect.insertmanyvalues_max_parameters > 2 * IN_MAX else IN_MAX_OLD_SQLITE
+    )
     for chunk in chunked(values, most):
         size = min(most, max(16, 1 << (len(chunk) - 1).bit_length()))
         padded = [*chunk, *[chunk[-1]] * (size - len(chunk))]
-        yield size, chunk, dict(zip(IN_NAMES, padded))
+        yield size, chunk, dict(zip(IN_NAMES, padded, strict=False))
 
 
-async def rows_in(conn: AsyncConnection, statement: Callable[[int], Executable],
-                  values: Sequence[Any], **params: Any) -> list[Row[Any]]:
+async def rows_in(
+    conn: AsyncConnection,
+    statement: Callable[[int], Executable],
+    values: Sequence[Any],
+    **params: Any,
+) -> list[Row[Any]]:
     """The rows of `statement(size)` (which filters with `in_list(..., size)`) for all
     `values`, chunk by chunk; `params` are its other parameters."""
     rows: list[Row[Any]] = []

@@ -110,8 +110,9 @@ class UnitOfWork:
 
     __slots__ = ("_deferring", "_readers", "_values", "_writes", "conn", "hints")
 
-    def __init__(self, conn: AsyncConnection, hints: list[Hints] | None = None, *,
-                 deferring: bool = True) -> None:
+    def __init__(
+        self, conn: AsyncConnection, hints: list[Hints] | None = None, *, deferring: bool = True
+    ) -> None:
         self.conn = conn
         self.hints: list[Hints] = hints or []
         self._values: dict[Kind[Any], dict[str, Any]] = {}
@@ -218,7 +219,8 @@ class _Job:
     work: Work
     hints: Hints | None = None
     future: asyncio.Future[Any] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future())
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
 
 
 class GroupCommitter:
@@ -234,10 +236,17 @@ class GroupCommitter:
     starts after the previous one committed, so per-user order still holds.
     """
 
-    def __init__(self, engine: AsyncEngine, *, window_s: float = 0.002, max_batch: int = 64,
-                 prefetch: list[Prefetch] | None = None,
-                 on_batch: Callable[[int], None] = lambda size: None,
-                 writers: int = 1, unit_timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        window_s: float = 0.002,
+        max_batch: int = 64,
+        prefetch: list[Prefetch] | None = None,
+        on_batch: Callable[[int], None] = lambda size: None,
+        writers: int = 1,
+        unit_timeout_s: float = 10.0,
+    ) -> None:
         self._engine = engine
         self._writers = writers
         self._unit_timeout_s = unit_timeout_s
@@ -258,8 +267,10 @@ class GroupCommitter:
     def start(self) -> None:
         """Start the writer task."""
         self._held = [_Held(self._engine) for _ in range(self._writers)]
-        self._tasks = [asyncio.create_task(self._writer(held), name=f"group-commit-writer-{n}")
-                       for n, held in enumerate(self._held)]
+        self._tasks = [
+            asyncio.create_task(self._writer(held), name=f"group-commit-writer-{n}")
+            for n, held in enumerate(self._held)
+        ]
 
     async def close(self, grace_s: float = 5.0) -> None:
         """Finish what is queued (waiting at most `grace_s`), then stop the writers."""
@@ -307,7 +318,7 @@ class GroupCommitter:
             started = time.monotonic()
             try:
                 await self._run_batch(batch, held)
-            except Exception:  # noqa: BLE001 - never let the writer die
+            except Exception:
                 log.exception("group commit writer failed")
             finally:
                 self._running -= len(batch)
@@ -339,8 +350,11 @@ class GroupCommitter:
                 results = await self._transaction(batch, held)
             except Exception as exc:  # noqa: BLE001 - fall back to one transaction each
                 if unavailable(exc) is None:  # an outage is logged once, by the inbox
-                    log.warning("shared transaction of %d failed (%s); retrying each alone",
-                                len(batch), type(exc).__name__)
+                    log.warning(
+                        "shared transaction of %d failed (%s); retrying each alone",
+                        len(batch),
+                        type(exc).__name__,
+                    )
             else:
                 for job, result in zip(batch, results, strict=True):
                     _settle(job, result=result)
@@ -362,8 +376,9 @@ class GroupCommitter:
             # The server went away (a restart, a failover). Nothing of this transaction
             # stayed, unless the commit itself was cut off; a push's stored answer then
             # makes its second run a replay.
-            log.warning("database connection lost; running %d unit(s) again on a new one",
-                        len(jobs))
+            log.warning(
+                "database connection lost; running %d unit(s) again on a new one", len(jobs)
+            )
             return await self._attempt(jobs, held)
 
     async def _attempt(self, jobs: list[_Job], held: _Held) -> list[Any]:
@@ -411,7 +426,7 @@ def _note_write(conn: Connection, clause: Any, *args: Any) -> None:
     (`UnitOfWork.wrote`): an INSERT, UPDATE or DELETE drops the kinds read from its table."""
     uow = conn.info.get(_OPEN)
     if uow is not None and isinstance(clause, UpdateBase):
-        uow.wrote(clause.table.name)
+        uow.wrote(str(getattr(clause.table, "name", clause.table)))
 
 
 def _settle(job: _Job, *, result: Any = None, error: BaseException | None = None) -> None:

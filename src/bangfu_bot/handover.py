@@ -34,13 +34,23 @@ say = speaker("bangfu_bot")
 log = logging.getLogger(__name__)
 
 # The act a to-do of this kind stands for (an evaluation under way is recorded, not opened).
-CASE_ACTS = {"evaluate": "case.open_evaluation", "report": "case.report",
-             "approve": "case.decide", "file": "case.file",
-             "returned": "case.resume_returned", "objection": "objection.resolve",
-             "review": "case.review"}
-LOAN_ACTS = {"loan_review": "loan.decide", "loan_inspect": "loan.inspect",
-             "loan_guarantee": "loan.guarantee", "loan_disburse": "loan.record_disbursement",
-             "loan_confirm": "loan.confirm_disbursement", "loan_write_off": "loan.write_off"}
+CASE_ACTS = {
+    "evaluate": "case.open_evaluation",
+    "report": "case.report",
+    "approve": "case.decide",
+    "file": "case.file",
+    "returned": "case.resume_returned",
+    "objection": "objection.resolve",
+    "review": "case.review",
+}
+LOAN_ACTS = {
+    "loan_review": "loan.decide",
+    "loan_inspect": "loan.inspect",
+    "loan_guarantee": "loan.guarantee",
+    "loan_disburse": "loan.record_disbursement",
+    "loan_confirm": "loan.confirm_disbursement",
+    "loan_write_off": "loan.write_off",
+}
 
 
 @dataclass
@@ -57,9 +67,13 @@ async def hand_over(conn: AsyncConnection, *, now: datetime) -> Handover:
     """Close open to-dos their holder may no longer act on; hand every step that waits for
     a person and has no open to-do (those just closed, and any left before because nobody
     could take them) to those who may now."""
-    rows = (await conn.execute(select(todos).where(
-        todos.c.done_at.is_(None), todos.c.kind.in_([*CASE_ACTS, *LOAN_ACTS]))
-        .order_by(todos.c.id))).all()
+    rows = (
+        await conn.execute(
+            select(todos)
+            .where(todos.c.done_at.is_(None), todos.c.kind.in_([*CASE_ACTS, *LOAN_ACTS]))
+            .order_by(todos.c.id)
+        )
+    ).all()
     closed: list[Any] = []
     for row in rows:
         step = await _step(conn, row)
@@ -79,46 +93,72 @@ async def hand_over(conn: AsyncConnection, *, now: datetime) -> Handover:
         if not hands:
             done.unowned.append(f"{'case' if case_id else 'loan'} {case_id or loan_id}: {act}")
         text = texts.get((kind, case_id, loan_id)) or say(
-            "handover_todo", name=await _name(conn, subject.person_id),
-            step=BY_NAME[act].label)
+            "handover_todo", name=await _name(conn, subject.person_id), step=BY_NAME[act].label
+        )
         for person_id in hands:  # a to-do of this hand-over's own (the step may be handed
             # to the same person again after a later change)
-            await add_todo(conn, assignee_id=person_id, kind=kind, text=text, now=now,
-                           subject_id=subject.person_id, case_id=case_id, loan_id=loan_id,
-                           key=f"handover:{kind}:{case_id}:{loan_id}:{now.isoformat()}:"
-                               f"{person_id}")
+            await add_todo(
+                conn,
+                assignee_id=person_id,
+                kind=kind,
+                text=text,
+                now=now,
+                subject_id=subject.person_id,
+                case_id=case_id,
+                loan_id=loan_id,
+                key=f"handover:{kind}:{case_id}:{loan_id}:{now.isoformat()}:{person_id}",
+            )
             done.handed += 1
     if done.closed or done.handed or done.unowned:
-        log.info("roster change: %d to-do(s) closed, %d handed over, %d step(s) without "
-                 "anyone to take them", done.closed, done.handed, len(done.unowned))
+        log.info(
+            "roster change: %d to-do(s) closed, %d handed over, %d step(s) without "
+            "anyone to take them",
+            done.closed,
+            done.handed,
+            len(done.unowned),
+        )
     return done
 
 
 # A case or loan in this status waits for this to-do and act (the rest the system moves by
 # date, or they have ended).
-CASE_WAITS = {S.SUBMITTED: ("evaluate", "case.open_evaluation"),
-              S.UNDER_EVALUATION: ("evaluate", "case.record_evaluation"),
-              S.NOTICE_CLOSED: ("report", "case.report"),
-              S.REPORTED: ("approve", "case.decide"),
-              S.RETURNED: ("returned", "case.resume_returned"),
-              S.APPROVED: ("file", "case.file")}
-LOAN_WAITS = {"applied": ("loan_review", "loan.decide"),
-              "approved": ("loan_inspect", "loan.inspect"),
-              "inspected": ("loan_guarantee", "loan.guarantee"),
-              "guaranteed": ("loan_disburse", "loan.record_disbursement"),
-              "recorded": ("loan_confirm", "loan.confirm_disbursement")}
+CASE_WAITS = {
+    S.SUBMITTED: ("evaluate", "case.open_evaluation"),
+    S.UNDER_EVALUATION: ("evaluate", "case.record_evaluation"),
+    S.NOTICE_CLOSED: ("report", "case.report"),
+    S.REPORTED: ("approve", "case.decide"),
+    S.RETURNED: ("returned", "case.resume_returned"),
+    S.APPROVED: ("file", "case.file"),
+}
+LOAN_WAITS = {
+    "applied": ("loan_review", "loan.decide"),
+    "approved": ("loan_inspect", "loan.inspect"),
+    "inspected": ("loan_guarantee", "loan.guarantee"),
+    "guaranteed": ("loan_disburse", "loan.record_disbursement"),
+    "recorded": ("loan_confirm", "loan.confirm_disbursement"),
+}
 
 
 async def _waiting(conn: AsyncConnection) -> list[tuple[str, str, Subject, Any, Any]]:
     """Every case and loan waiting for a person: (to-do kind, act, subject, case, loan)."""
     found: list[tuple[str, str, Subject, Any, Any]] = []
-    for case_id, status in (await conn.execute(select(cases.c.id, cases.c.status).where(
-            cases.c.status.in_(list(CASE_WAITS))).order_by(cases.c.id))).all():
+    for case_id, status in (
+        await conn.execute(
+            select(cases.c.id, cases.c.status)
+            .where(cases.c.status.in_(list(CASE_WAITS)))
+            .order_by(cases.c.id)
+        )
+    ).all():
         kind, act = CASE_WAITS[S(status)]
         case = await load_case(conn, case_id)
         found.append((kind, act, await case_subject(conn, case), case_id, None))
-    for loan_id, status in (await conn.execute(select(loans.c.id, loans.c.status).where(
-            loans.c.status.in_(list(LOAN_WAITS))).order_by(loans.c.id))).all():
+    for loan_id, status in (
+        await conn.execute(
+            select(loans.c.id, loans.c.status)
+            .where(loans.c.status.in_(list(LOAN_WAITS)))
+            .order_by(loans.c.id)
+        )
+    ).all():
         kind, act = LOAN_WAITS[status]
         found.append((kind, act, loan_subject(await load_loan(conn, loan_id)), None, loan_id))
     return found
@@ -140,12 +180,16 @@ async def _step(conn: AsyncConnection, row: Any) -> tuple[str, Subject] | None:
 
 
 async def _name(conn: AsyncConnection, person_id: int | None) -> str:
-    return str((await conn.execute(select(people.c.name).where(people.c.id == person_id))
-                ).scalar() or "")
+    return str(
+        (await conn.execute(select(people.c.name).where(people.c.id == person_id))).scalar() or ""
+    )
 
 
 async def _held(conn: AsyncConnection, kind: str, case_id: Any, loan_id: Any) -> bool:
     """Whether someone holds an open to-do of this step."""
     same = todos.c.loan_id == loan_id if loan_id is not None else todos.c.case_id == case_id
-    return (await conn.execute(select(todos.c.id).where(
-        same, todos.c.kind == kind, todos.c.done_at.is_(None)))).first() is not None
+    return (
+        await conn.execute(
+            select(todos.c.id).where(same, todos.c.kind == kind, todos.c.done_at.is_(None))
+        )
+    ).first() is not None

@@ -25,8 +25,14 @@ LOCK_KEY = 0x62616E6766
 class Leadership:
     """Holds the leader lock while it can, and starts/stops the leader's work."""
 
-    def __init__(self, engine: AsyncEngine, *, on_elected: Callable[[], None],
-                 on_deposed: Callable[[], Awaitable[None]], retry_s: float = 15.0) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        on_elected: Callable[[], None],
+        on_deposed: Callable[[], Awaitable[None]],
+        retry_s: float = 15.0,
+    ) -> None:
         self._engine = engine
         self._on_elected = on_elected
         self._on_deposed = on_deposed
@@ -86,8 +92,9 @@ class Leadership:
     async def _try_lock(self) -> bool:
         if self._conn is None:
             self._conn = await self._engine.connect()
-        got = (await self._conn.execute(text("SELECT pg_try_advisory_lock(:key)"),
-                                        {"key": LOCK_KEY})).scalar()
+        got = (
+            await self._conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": LOCK_KEY})
+        ).scalar()
         await self._conn.commit()  # end the implicit transaction; the lock is per session
         if not got:
             await self._drop_connection()

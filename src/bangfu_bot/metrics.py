@@ -64,8 +64,9 @@ class Metrics:
         """Count one resolved push (label children cached: this runs on every message)."""
         child = self._messages.get((kind, outcome))
         if child is None:
-            child = self._messages[(kind, outcome)] = self.messages.labels(type=kind,
-                                                                           outcome=outcome)
+            child = self._messages[(kind, outcome)] = self.messages.labels(
+                type=kind, outcome=outcome
+            )
         child.inc()
 
     def replied(self, channel: str, seconds: float) -> None:

@@ -95,8 +95,16 @@ def start_scheduler(jobs: Sequence[Job], context: JobContext) -> AsyncIOSchedule
     APScheduler's own log lines name each job by its id."""
     scheduler = AsyncIOScheduler(timezone=context.tz)
     for job in jobs:
-        scheduler.add_job(_safely, "interval", minutes=job.every_minutes, args=[job, context],
-                          id=job.id, name=job.id, replace_existing=True, coalesce=True,
-                          max_instances=1)
+        scheduler.add_job(
+            _safely,
+            "interval",
+            minutes=job.every_minutes,
+            args=[job, context],
+            id=job.id,
+            name=job.id,
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
+        )
     scheduler.start()
     return scheduler

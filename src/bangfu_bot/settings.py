@@ -90,8 +90,9 @@ class Settings:
     @property
     def has_credentials(self) -> bool:
         """Whether real WeChat credentials were configured (not the public sandbox ones)."""
-        return (self.wechat_appid != SANDBOX_APPID
-                and bool(self.wechat_appid and self.wechat_secret and self.wechat_token))
+        return self.wechat_appid != SANDBOX_APPID and bool(
+            self.wechat_appid and self.wechat_secret and self.wechat_token
+        )
 
     @property
     def template_id(self) -> str:
@@ -165,7 +166,7 @@ def _database_url(value: str, name: str) -> str:
         url = "postgresql+asyncpg://" + url[len("postgresql://") :]
     elif url.startswith("sqlite:///"):
         url = "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
-    if not (url.startswith("sqlite+aiosqlite:///") or url.startswith("postgresql+asyncpg://")):
+    if not url.startswith(("sqlite+aiosqlite:///", "postgresql+asyncpg://")):
         raise SettingsError(
             f"{name}: expected a sqlite:/// or postgresql:// URL, got {_redact_url(url)!r}"
         )
@@ -210,15 +211,22 @@ def _one_of(*allowed: str) -> Callable[[str, str], str]:
 def _quiet_hours(value: str, name: str) -> str:
     text = value.strip()
     match = re.fullmatch(r"(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})", text)
-    if not match or int(match[1]) > 23 or int(match[3]) > 23 or int(match[2]) > 59 \
-            or int(match[4]) > 59:
+    if (
+        not match
+        or int(match[1]) > 23
+        or int(match[3]) > 23
+        or int(match[2]) > 59
+        or int(match[4]) > 59
+    ):
         raise SettingsError(f"{name}: expected HH:MM-HH:MM (e.g. 21:00-08:00), got {value!r}")
     quiet = f"{int(match[1]):02d}:{match[2]}-{int(match[3]):02d}:{match[4]}"
     start, end = quiet.split("-")
     if start == end:
         # Whether 08:00-08:00 means "always quiet" or "never" cannot be told: refuse it.
-        raise SettingsError(f"{name}: the quiet hours start and end at the same time, got "
-                            f"{value!r} (e.g. 21:00-08:00 or 12:00-14:00)")
+        raise SettingsError(
+            f"{name}: the quiet hours start and end at the same time, got "
+            f"{value!r} (e.g. 21:00-08:00 or 12:00-14:00)"
+        )
     return quiet
 
 
@@ -388,6 +396,7 @@ def _finish(values: dict[str, Any]) -> Settings:
         # a captured URL could carry a forged one. Compatible must be asked for by name.
         values["wechat_modes"] = frozenset({"safe"} if values["wechat_aes_key"] else {"plain"})
     elif values["wechat_modes"] - {"plain"} and not values["wechat_aes_key"]:
-        raise SettingsError("BANGFU_WECHAT_MODES: compatible and safe mode need "
-                            "BANGFU_WECHAT_AES_KEY")
+        raise SettingsError(
+            "BANGFU_WECHAT_MODES: compatible and safe mode need BANGFU_WECHAT_AES_KEY"
+        )
     return Settings(**values)

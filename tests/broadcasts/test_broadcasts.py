@@ -19,27 +19,47 @@ from tests.county import bind
 from tests.factories import id_number
 
 
-async def add_members(bot: Any, branch: int, count: int, start: int = 0, *,
-                      wrote: bool = False) -> list[str]:
+async def add_members(
+    bot: Any, branch: int, count: int, start: int = 0, *, wrote: bool = False
+) -> list[str]:
     """Bulk-add bound members to a branch, following the account (and, with `wrote`, in
     their 48-hour window); returns their openids."""
     now = bot.clock.now()
     openids = []
     async with bot.services.engine.begin() as conn:
         for n in range(start, start + count):
-            result = await conn.execute(insert(people).values(
-                name=f"党员{n}", id_number=id_number(region=f"52{n // 1000 % 100:02d}01",
-                                                    serial=n % 1000),
-                branch_id=branch, active=True, created_at=now, updated_at=now))
+            result = await conn.execute(
+                insert(people).values(
+                    name=f"党员{n}",
+                    id_number=id_number(region=f"52{n // 1000 % 100:02d}01", serial=n % 1000),
+                    branch_id=branch,
+                    active=True,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
             person_id = int(result.inserted_primary_key[0])
             await conn.execute(insert(person_roles).values(person_id=person_id, role="member"))
             openid = f"o-member-{n}"
-            await conn.execute(insert(bindings).values(openid=openid, person_id=person_id,
-                                                       channel="import", bound_at=now))
+            await conn.execute(
+                insert(bindings).values(
+                    openid=openid, person_id=person_id, channel="import", bound_at=now
+                )
+            )
             openids.append(openid)
-        await conn.execute(insert(wechat_users), [  # as their follow events recorded them
-            {"openid": openid, "subscribed": True, "first_seen_at": now, "subscribed_at": now,
-             "last_message_at": now if wrote else None} for openid in openids])
+        await conn.execute(
+            insert(wechat_users),
+            [  # as their follow events recorded them
+                {
+                    "openid": openid,
+                    "subscribed": True,
+                    "first_seen_at": now,
+                    "subscribed_at": now,
+                    "last_message_at": now if wrote else None,
+                }
+                for openid in openids
+            ],
+        )
     for openid in openids:
         bot.api.follow(openid)
     return openids
@@ -57,33 +77,53 @@ async def test_a_township_of_five_thousand(bot: Any, county: Any) -> None:
     async with bot.services.engine.begin() as conn:
         staff = await person_by_id(conn, county.staff_id)
         broadcast_id, count = await broadcasts.create(
-            conn, author=staff, text="12月5日镇上开党员大会。",
-            audience="township:青山镇党委", training=False, now=bot.clock.now(),
-            tz=bot.services.settings.tz)
+            conn,
+            author=staff,
+            text="12月5日镇上开党员大会。",
+            audience="township:青山镇党委",
+            training=False,
+            now=bot.clock.now(),
+            tz=bot.services.settings.tz,
+        )
     assert count == 5000
     await bot.flush_outbox()
     (job,) = bot.api.mass_jobs()  # one send by the township's tag
     assert job.clientmsgid == f"bangfu-bc{broadcast_id}-tag"
     stats = bot.api.mass_job(job.msg_id)
     assert stats["SentCount"] == 5000 and stats["ErrorCount"] == 0
-    await bot.driver().event("o-member-1", "MASSSENDJOBFINISH", MsgID=str(job.msg_id),
-                             Status="send success", TotalCount="5000", FilterCount="5000",
-                             SentCount="5000", ErrorCount="0")
+    await bot.driver().event(
+        "o-member-1",
+        "MASSSENDJOBFINISH",
+        MsgID=str(job.msg_id),
+        Status="send success",
+        TotalCount="5000",
+        FilterCount="5000",
+        SentCount="5000",
+        ErrorCount="0",
+    )
     async with bot.services.engine.connect() as conn:
-        row = (await conn.execute(select(broadcast_table)
-                                  .where(broadcast_table.c.id == broadcast_id))).one()
+        row = (
+            await conn.execute(select(broadcast_table).where(broadcast_table.c.id == broadcast_id))
+        ).one()
     assert (row.status, row.recipients, row.mass_sent) == ("sent", 5000, 5000)
 
 
 async def test_a_token_expiring_between_mass_calls_is_refreshed_and_none_is_lost(
-        bot: Any, county: Any, monkeypatch: Any) -> None:
+    bot: Any, county: Any, monkeypatch: Any
+) -> None:
     monkeypatch.setattr(broadcasts, "MASS_CHUNK", 4)  # three mass calls for ten members
     no_tag_room(bot.api)
     openids = await add_members(bot, county.tree.branch, 10)
     async with bot.services.engine.begin() as conn:
-        await broadcasts.create(conn, author=None, text="明天开会。",
-                                audience="branch:桃源村党支部", training=False,
-                                now=bot.clock.now(), tz=bot.services.settings.tz)
+        await broadcasts.create(
+            conn,
+            author=None,
+            text="明天开会。",
+            audience="branch:桃源村党支部",
+            training=False,
+            now=bot.clock.now(),
+            tz=bot.services.settings.tz,
+        )
     held = bot.api.hold_next("message/mass/send")  # the first call is under way...
     sending = asyncio.create_task(bot.flush_outbox())
     await asyncio.wait_for(held.arrived.wait(), 10)
@@ -102,11 +142,20 @@ async def test_a_send_cut_off_by_a_crash_is_taken_up_once(bot: Any, county: Any)
     openids = await add_members(bot, county.tree.branch, 3)
     async with bot.services.engine.begin() as conn:
         broadcast_id, _ = await broadcasts.create(
-            conn, author=None, text="明天开会。", audience="branch:桃源村党支部",
-            training=False, now=bot.clock.now(), tz=bot.services.settings.tz)
+            conn,
+            author=None,
+            text="明天开会。",
+            audience="branch:桃源村党支部",
+            training=False,
+            now=bot.clock.now(),
+            tz=bot.services.settings.tz,
+        )
         # A dispatcher claimed it and died before recording anything.
-        await conn.execute(update(broadcast_table).where(broadcast_table.c.id == broadcast_id)
-                           .values(status="sending", sent_at=bot.clock.now()))
+        await conn.execute(
+            update(broadcast_table)
+            .where(broadcast_table.c.id == broadcast_id)
+            .values(status="sending", sent_at=bot.clock.now())
+        )
     await bot.flush_outbox()
     assert bot.api.mass_jobs() == []  # a fresh claim may still be at work: leave it
     bot.clock.advance(minutes=10)
@@ -123,15 +172,30 @@ async def test_the_fifth_notice_in_a_month_goes_another_way(bot: Any, county: An
         await bot.driver().text(openid, "你好")  # their windows are open
     for n in range(5):
         async with bot.services.engine.begin() as conn:
-            await broadcasts.create(conn, author=None, text=f"第{n + 1}条通知",
-                                    audience="branch:桃源村党支部", training=False,
-                                    now=bot.clock.now(), tz=bot.services.settings.tz)
+            await broadcasts.create(
+                conn,
+                author=None,
+                text=f"第{n + 1}条通知",
+                audience="branch:桃源村党支部",
+                training=False,
+                now=bot.clock.now(),
+                tz=bot.services.settings.tz,
+            )
         await bot.flush_outbox()
     assert len(bot.api.mass_jobs()) == 4
     assert bot.api.sent_texts(openids[0]) == ["第5条通知"]
     async with bot.services.engine.connect() as conn:
-        channels = (await conn.execute(select(broadcast_recipients.c.channel).where(
-            broadcast_recipients.c.openid == openids[0]))).scalars().all()
+        channels = (
+            (
+                await conn.execute(
+                    select(broadcast_recipients.c.channel).where(
+                        broadcast_recipients.c.openid == openids[0]
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
     assert channels.count("tag") == 4 and channels.count("outbox") == 1
 
 
@@ -140,24 +204,64 @@ async def test_a_big_audience_over_the_limit_is_planned_in_bulk(bot: Any, county
     month = broadcasts.month_of(bot.clock.now(), bot.services.settings.tz)
     used_up = openids[:700]  # these had this month's 4 mass messages already
     async with bot.services.engine.begin() as conn:
-        people_of = dict((await conn.execute(select(bindings.c.openid, bindings.c.person_id)))
-                         .all())
+        people_of = dict(
+            (await conn.execute(select(bindings.c.openid, bindings.c.person_id))).all()
+        )
         for n in range(broadcasts.MASS_PER_MONTH):
-            earlier = (await conn.execute(insert(broadcast_table).values(
-                author_id=None, text=f"第{n + 1}条", audience="everyone", training=False,
-                status="sent", recipients=len(used_up), mass_msg_ids="", mass_sent=0,
-                mass_errors=0, created_at=bot.clock.now()))).inserted_primary_key[0]
-            await conn.execute(insert(broadcast_recipients), [
-                {"broadcast_id": earlier, "openid": openid, "person_id": people_of[openid],
-                 "channel": "mass", "month": month} for openid in used_up])
+            earlier = (
+                await conn.execute(
+                    insert(broadcast_table).values(
+                        author_id=None,
+                        text=f"第{n + 1}条",
+                        audience="everyone",
+                        training=False,
+                        status="sent",
+                        recipients=len(used_up),
+                        mass_msg_ids="",
+                        mass_sent=0,
+                        mass_errors=0,
+                        created_at=bot.clock.now(),
+                    )
+                )
+            ).inserted_primary_key[0]
+            await conn.execute(
+                insert(broadcast_recipients),
+                [
+                    {
+                        "broadcast_id": earlier,
+                        "openid": openid,
+                        "person_id": people_of[openid],
+                        "channel": "mass",
+                        "month": month,
+                    }
+                    for openid in used_up
+                ],
+            )
         broadcast_id, count = await broadcasts.create(
-            conn, author=None, text="年底前交党费。", audience="branch:桃源村党支部",
-            training=False, now=bot.clock.now(), tz=bot.services.settings.tz)
-        planned = dict((await conn.execute(
-            select(broadcast_recipients.c.openid, broadcast_recipients.c.channel).where(
-                broadcast_recipients.c.broadcast_id == broadcast_id))).all())
-        keys = set((await conn.execute(select(outbox.c.idempotency_key).where(
-            outbox.c.kind == "notice"))).scalars())
+            conn,
+            author=None,
+            text="年底前交党费。",
+            audience="branch:桃源村党支部",
+            training=False,
+            now=bot.clock.now(),
+            tz=bot.services.settings.tz,
+        )
+        planned = dict(
+            (
+                await conn.execute(
+                    select(broadcast_recipients.c.openid, broadcast_recipients.c.channel).where(
+                        broadcast_recipients.c.broadcast_id == broadcast_id
+                    )
+                )
+            ).all()
+        )
+        keys = set(
+            (
+                await conn.execute(
+                    select(outbox.c.idempotency_key).where(outbox.c.kind == "notice")
+                )
+            ).scalars()
+        )
         found = await broadcasts.recipients(conn, "branch:桃源村党支部", year=2026)
     assert count == 1200 and len(planned) == 1200
     assert {o for o, channel in planned.items() if channel == "outbox"} == set(used_up)
@@ -166,20 +270,32 @@ async def test_a_big_audience_over_the_limit_is_planned_in_bulk(bot: Any, county
 
 
 async def test_a_recipient_who_cannot_be_mass_sent_gets_it_through_the_outbox(
-        bot: Any, county: Any) -> None:
+    bot: Any, county: Any
+) -> None:
     no_tag_room(bot.api)
     (openid,) = await add_members(bot, county.tree.branch, 1)  # an openid list needs two
     await bot.driver().text(openid, "你好")
     async with bot.services.engine.begin() as conn:
         broadcast_id, _ = await broadcasts.create(
-            conn, author=None, text="明天开会。", audience="branch:桃源村党支部",
-            training=False, now=bot.clock.now(), tz=bot.services.settings.tz)
+            conn,
+            author=None,
+            text="明天开会。",
+            audience="branch:桃源村党支部",
+            training=False,
+            now=bot.clock.now(),
+            tz=bot.services.settings.tz,
+        )
     await bot.flush_outbox()
     assert bot.api.mass_jobs() == []
     assert bot.api.sent_texts(openid) == ["明天开会。"]
     async with bot.services.engine.connect() as conn:
-        channel = (await conn.execute(select(broadcast_recipients.c.channel).where(
-            broadcast_recipients.c.broadcast_id == broadcast_id))).scalar_one()
+        channel = (
+            await conn.execute(
+                select(broadcast_recipients.c.channel).where(
+                    broadcast_recipients.c.broadcast_id == broadcast_id
+                )
+            )
+        ).scalar_one()
     assert channel == "outbox"
 
 
@@ -209,19 +325,29 @@ async def test_compose_by_chat_sign_up_and_list(bot: Any, county: Any, chat: Any
     listing = await staff.send("报名情况")
     assert "共 1 人" in listing and "王德福" in listing
     assert "只有组织部能用" in await wang.send("发送情况")
-    await bot.driver().event("o-wang", "MASSSENDJOBFINISH", MsgID=str(job.msg_id),
-                             Status="send success", TotalCount="2", FilterCount="2",
-                             SentCount="2", ErrorCount="0")
+    await bot.driver().event(
+        "o-wang",
+        "MASSSENDJOBFINISH",
+        MsgID=str(job.msg_id),
+        Status="send success",
+        TotalCount="2",
+        FilterCount="2",
+        SentCount="2",
+        ErrorCount="0",
+    )
     report = await staff.send("发送情况")
     assert "最近一条通知（编号 1，发给桃源村党支部，共 2 人）" in report
     assert "按标签群发 2 人，按名单群发 0 人，单独发送 0 人；微信回报群发送达 2 人" in report
 
 
 async def test_a_summary_too_long_for_one_reply_arrives_whole_in_parts(
-        bot: Any, county: Any, chat: Any) -> None:
+    bot: Any, county: Any, chat: Any
+) -> None:
     staff = chat("o-sun")
     await bind(staff, "孙丽", county.staff_number)
-    text = ("各位党员同志：" + "请按时参加十二月份的组织生活会，会上学习有关文件并交流心得。" * 16)[:500]
+    text = ("各位党员同志：" + "请按时参加十二月份的组织生活会，会上学习有关文件并交流心得。" * 16)[
+        :500
+    ]
     await staff.send("通知")
     await staff.send(text)
     await staff.send("一个支部")
@@ -242,8 +368,14 @@ async def test_a_ledger_category_is_found_by_either_of_its_words(bot: Any, count
     await add_entry(engine, county.wang_id, year=year, category="缺技术、缺资金")
     await add_entry(engine, county.secretary_id, year=year, category="生病")
     async with engine.begin() as conn:
-        await conn.execute(insert(bindings).values(openid="o-wang", person_id=county.wang_id,
-                                                   channel="import", bound_at=bot.clock.now()))
+        await conn.execute(
+            insert(bindings).values(
+                openid="o-wang",
+                person_id=county.wang_id,
+                channel="import",
+                bound_at=bot.clock.now(),
+            )
+        )
         for audience in ("category:缺技术", "category:缺资金", "category:缺技术、缺资金"):
             found = await broadcasts.recipients(conn, audience, year=year)
             assert [r.openid for r in found] == ["o-wang"], audience
@@ -265,7 +397,13 @@ async def test_empty_audience_is_refused(bot: Any, county: Any) -> None:
 
     async with bot.services.engine.begin() as conn:
         with pytest.raises(broadcasts.AudienceError) as refused:
-            await broadcasts.create(conn, author=None, text="x", audience="role:supervisor",
-                                    training=False, now=bot.clock.now(),
-                                    tz=bot.services.settings.tz)
+            await broadcasts.create(
+                conn,
+                author=None,
+                text="x",
+                audience="role:supervisor",
+                training=False,
+                now=bot.clock.now(),
+                tz=bot.services.settings.tz,
+            )
     assert "0 人" in refused.value.message

@@ -19,8 +19,7 @@ from tests.broadcasts.test_broadcasts import add_members
 
 EVERYONE, TOWNSHIP = "帮扶·全体", "帮扶·青山镇党委"
 TAOYUAN, LIJIA, SECRETARIES = "帮扶·桃源村党支部", "帮扶·李家村党支部", "帮扶·支部书记"
-WRITES = ("tags/create", "tags/delete", "tags/members/batchtagging",
-          "tags/members/batchuntagging")
+WRITES = ("tags/create", "tags/delete", "tags/members/batchtagging", "tags/members/batchuntagging")
 
 
 async def settled(bot: Any) -> None:
@@ -31,14 +30,27 @@ async def settled(bot: Any) -> None:
 async def bind_county(bot: Any, county: Any) -> dict[str, str]:
     """Bind everyone of the small county; their openids by name."""
     await settled(bot)
-    openids = {"王德福": "o-wang", "张建国": "o-zhang", "李大山": "o-li", "赵明": "o-zhao",
-               "孙丽": "o-sun"}
-    ids = {"王德福": county.wang_id, "张建国": county.secretary_id, "李大山": county.li_id,
-           "赵明": county.officer_id, "孙丽": county.staff_id}
+    openids = {
+        "王德福": "o-wang",
+        "张建国": "o-zhang",
+        "李大山": "o-li",
+        "赵明": "o-zhao",
+        "孙丽": "o-sun",
+    }
+    ids = {
+        "王德福": county.wang_id,
+        "张建国": county.secretary_id,
+        "李大山": county.li_id,
+        "赵明": county.officer_id,
+        "孙丽": county.staff_id,
+    }
     async with bot.services.engine.begin() as conn:
         for name, openid in openids.items():
-            await conn.execute(insert(bindings).values(
-                openid=openid, person_id=ids[name], channel="import", bound_at=bot.clock.now()))
+            await conn.execute(
+                insert(bindings).values(
+                    openid=openid, person_id=ids[name], channel="import", bound_at=bot.clock.now()
+                )
+            )
     for openid in openids.values():
         await follow(bot, openid)
     return openids
@@ -61,8 +73,14 @@ def writes(bot: Any) -> list[str]:
 async def notice(bot: Any, audience: str, text: str = "明天上午开会。") -> int:
     async with bot.services.engine.begin() as conn:
         broadcast_id, _ = await broadcasts.create(
-            conn, author=None, text=text, audience=audience, training=False,
-            now=bot.clock.now(), tz=bot.services.settings.tz)
+            conn,
+            author=None,
+            text=text,
+            audience=audience,
+            training=False,
+            now=bot.clock.now(),
+            tz=bot.services.settings.tz,
+        )
     await bot.flush_outbox()
     return broadcast_id
 
@@ -72,8 +90,7 @@ def received(bot: Any, openid: str) -> list[str]:
     return [job.content for job in bot.api.mass_jobs() if openid in job.delivered]
 
 
-async def test_a_sync_puts_the_tree_and_the_roles_on_the_platform(bot: Any, county: Any
-                                                                  ) -> None:
+async def test_a_sync_puts_the_tree_and_the_roles_on_the_platform(bot: Any, county: Any) -> None:
     await bind_county(bot, county)
     bot.api.add_tag("县里自己的标签", ["o-wang"])  # made by hand: never touched
     report = await sync(bot)
@@ -92,16 +109,22 @@ async def test_a_sync_puts_the_tree_and_the_roles_on_the_platform(bot: Any, coun
 
 
 async def test_a_move_an_unbinding_and_a_departure_follow_at_the_next_sync(
-        bot: Any, county: Any) -> None:
+    bot: Any, county: Any
+) -> None:
     await bind_county(bot, county)
     await sync(bot)
     async with bot.services.engine.begin() as conn:
-        await conn.execute(update(people).where(people.c.id == county.wang_id)
-                           .values(branch_id=county.tree.other_branch))
-        await conn.execute(update(bindings).where(bindings.c.openid == "o-zhang")
-                           .values(unbound_at=bot.clock.now()))
-        await conn.execute(update(people).where(people.c.id == county.li_id)
-                           .values(active=False))
+        await conn.execute(
+            update(people)
+            .where(people.c.id == county.wang_id)
+            .values(branch_id=county.tree.other_branch)
+        )
+        await conn.execute(
+            update(bindings)
+            .where(bindings.c.openid == "o-zhang")
+            .values(unbound_at=bot.clock.now())
+        )
+        await conn.execute(update(people).where(people.c.id == county.li_id).values(active=False))
     report = await sync(bot)
     assert bot.api.tagged(LIJIA) == {"o-wang", "o-zhao"}
     assert bot.api.tagged(EVERYONE) == {"o-wang", "o-zhao", "o-sun"}
@@ -110,31 +133,41 @@ async def test_a_move_an_unbinding_and_a_departure_follow_at_the_next_sync(
     assert sorted(report.deleted) == sorted([TAOYUAN, SECRETARIES])
 
 
-async def test_a_renamed_branch_gets_a_new_tag_and_the_old_one_goes(bot: Any, county: Any
-                                                                   ) -> None:
+async def test_a_renamed_branch_gets_a_new_tag_and_the_old_one_goes(bot: Any, county: Any) -> None:
     await bind_county(bot, county)
     await sync(bot)
     async with bot.services.engine.begin() as conn:
-        await conn.execute(update(organisations).where(
-            organisations.c.id == county.tree.branch).values(name="桃园村党支部"))
+        await conn.execute(
+            update(organisations)
+            .where(organisations.c.id == county.tree.branch)
+            .values(name="桃园村党支部")
+        )
     await sync(bot)
     assert bot.api.tag_named(TAOYUAN) is None
     assert bot.api.tagged("帮扶·桃园村党支部") == {"o-wang", "o-zhang"}
 
 
-async def test_names_too_long_or_shared_get_the_organisations_id(bot: Any, county: Any
-                                                                ) -> None:
+async def test_names_too_long_or_shared_get_the_organisations_id(bot: Any, county: Any) -> None:
     long = "青山镇桃源村第一党支部联合党支部"  # 16 characters: 50 bytes with the prefix
     async with bot.services.engine.begin() as conn:
-        await conn.execute(update(organisations).where(
-            organisations.c.id == county.tree.branch).values(name=long))
-        await conn.execute(update(organisations).where(
-            organisations.c.id == county.tree.other_branch).values(name="新村党支部"))
-        other = (await conn.execute(insert(organisations).values(
-            kind="committee", name="白云镇党委", parent_id=county.tree.county))
+        await conn.execute(
+            update(organisations).where(organisations.c.id == county.tree.branch).values(name=long)
+        )
+        await conn.execute(
+            update(organisations)
+            .where(organisations.c.id == county.tree.other_branch)
+            .values(name="新村党支部")
+        )
+        other = (
+            await conn.execute(
+                insert(organisations).values(
+                    kind="committee", name="白云镇党委", parent_id=county.tree.county
+                )
+            )
         ).inserted_primary_key[0]
-        await conn.execute(insert(organisations).values(kind="branch", name="新村党支部",
-                                                        parent_id=other))
+        await conn.execute(
+            insert(organisations).values(kind="branch", name="新村党支部", parent_id=other)
+        )
         names = await tags.org_tags(conn)
     await bind_county(bot, county)
     report = await sync(bot)
@@ -146,8 +179,7 @@ async def test_names_too_long_or_shared_get_the_organisations_id(bot: Any, count
     assert not any(call.errcode == 45158 for call in bot.api.calls) and not report.refused
 
 
-async def test_a_member_at_twenty_tags_is_reached_once_another_way(bot: Any, county: Any
-                                                                     ) -> None:
+async def test_a_member_at_twenty_tags_is_reached_once_another_way(bot: Any, county: Any) -> None:
     await settled(bot)
     openids = await add_members(bot, county.tree.branch, 60)
     for n in range(20):  # staff's own tags fill one member's twenty
@@ -162,8 +194,7 @@ async def test_a_member_at_twenty_tags_is_reached_once_another_way(bot: Any, cou
     assert bot.api.sent_texts(openids[7]) == ["明天上午开会。"]
 
 
-async def test_an_account_short_of_tags_makes_the_general_ones_first(bot: Any, county: Any
-                                                                     ) -> None:
+async def test_an_account_short_of_tags_makes_the_general_ones_first(bot: Any, county: Any) -> None:
     for n in range(97):
         bot.api.add_tag(f"手工{n}")
     await bind_county(bot, county)
@@ -176,8 +207,9 @@ async def test_an_account_short_of_tags_makes_the_general_ones_first(bot: Any, c
     assert sorted(job.attempted) == ["o-li", "o-zhao"] and job.clientmsgid.endswith("-0")
 
 
-async def test_a_tag_edited_by_hand_is_put_right_before_a_notice_goes(bot: Any, county: Any
-                                                                       ) -> None:
+async def test_a_tag_edited_by_hand_is_put_right_before_a_notice_goes(
+    bot: Any, county: Any
+) -> None:
     await bind_county(bot, county)
     await sync(bot)
     bot.api.follow("o-outsider")
@@ -191,20 +223,37 @@ async def test_a_tag_edited_by_hand_is_put_right_before_a_notice_goes(bot: Any, 
     assert sorted(job.delivered) == ["o-wang", "o-zhang"]  # not the outsider
 
 
-async def test_a_tag_carrying_someone_outside_the_notice_is_not_used(bot: Any, county: Any
-                                                                     ) -> None:
+async def test_a_tag_carrying_someone_outside_the_notice_is_not_used(bot: Any, county: Any) -> None:
     await bind_county(bot, county)
     await sync(bot)
     month = broadcasts.month_of(bot.clock.now(), bot.services.settings.tz)
     async with bot.services.engine.begin() as conn:
         for n in range(broadcasts.MASS_PER_MONTH):  # 王德福 had this month's four
-            earlier = (await conn.execute(insert(broadcast_table).values(
-                author_id=None, text=f"第{n + 1}条", audience="everyone", training=False,
-                status="sent", recipients=1, mass_msg_ids="", mass_sent=0, mass_errors=0,
-                created_at=bot.clock.now()))).inserted_primary_key[0]
-            await conn.execute(insert(broadcast_recipients).values(
-                broadcast_id=earlier, openid="o-wang", person_id=county.wang_id,
-                channel="mass", month=month))
+            earlier = (
+                await conn.execute(
+                    insert(broadcast_table).values(
+                        author_id=None,
+                        text=f"第{n + 1}条",
+                        audience="everyone",
+                        training=False,
+                        status="sent",
+                        recipients=1,
+                        mass_msg_ids="",
+                        mass_sent=0,
+                        mass_errors=0,
+                        created_at=bot.clock.now(),
+                    )
+                )
+            ).inserted_primary_key[0]
+            await conn.execute(
+                insert(broadcast_recipients).values(
+                    broadcast_id=earlier,
+                    openid="o-wang",
+                    person_id=county.wang_id,
+                    channel="mass",
+                    month=month,
+                )
+            )
     await bot.driver().text("o-wang", "你好")  # his window is open
     await notice(bot, "branch:桃源村党支部")
     # The tag carries 王德福, whom this notice reaches another way: an openid list instead
@@ -213,8 +262,10 @@ async def test_a_tag_carrying_someone_outside_the_notice_is_not_used(bot: Any, c
     assert bot.api.sent_texts("o-wang") == ["明天上午开会。"]
 
 
-async def test_a_subscription_account_sends_by_tag(start_bot: Any, fake_api: Any,
-                                                   ) -> None:
+async def test_a_subscription_account_sends_by_tag(
+    start_bot: Any,
+    fake_api: Any,
+) -> None:
     from tests.factories import make_person, make_tree
 
     fake_api.account_type = "subscription"
@@ -225,8 +276,11 @@ async def test_a_subscription_account_sends_by_tag(start_bot: Any, fake_api: Any
     zhang, _ = await make_person(engine, now, name="张建国", branch=tree.branch, serial=457)
     async with engine.begin() as conn:
         for openid, person in (("o-wang", wang), ("o-zhang", zhang)):
-            await conn.execute(insert(bindings).values(openid=openid, person_id=person,
-                                                       channel="import", bound_at=now))
+            await conn.execute(
+                insert(bindings).values(
+                    openid=openid, person_id=person, channel="import", bound_at=now
+                )
+            )
     for openid in ("o-wang", "o-zhang"):
         await follow(bot, openid)
     await notice(bot, "township:青山镇党委")
@@ -238,8 +292,7 @@ async def test_a_subscription_account_sends_by_tag(start_bot: Any, fake_api: Any
     await notice(bot, "township:青山镇党委", text="后天下午学习。")
     assert len(bot.api.mass_jobs()) == 1
     async with engine.connect() as conn:
-        queued = (await conn.execute(select(outbox.c.id).where(outbox.c.kind == "notice"))
-                  ).all()
+        queued = (await conn.execute(select(outbox.c.id).where(outbox.c.kind == "notice"))).all()
         report = await broadcasts.latest_report(conn, bot.services.settings.tz)
     assert queued == [] and "微信今天的群发次数已用完，11月11日08:00 再发" in report
     bot.clock.advance(hours=12)  # 22:00: still today's quota... and then quiet hours
@@ -255,19 +308,29 @@ async def test_a_send_by_tag_taken_up_after_a_crash_goes_once(bot: Any, county: 
     await bind_county(bot, county)
     async with bot.services.engine.begin() as conn:
         broadcast_id, _ = await broadcasts.create(
-            conn, author=None, text="明天开会。", audience="township:青山镇党委",
-            training=False, now=bot.clock.now(), tz=bot.services.settings.tz)
+            conn,
+            author=None,
+            text="明天开会。",
+            audience="township:青山镇党委",
+            training=False,
+            now=bot.clock.now(),
+            tz=bot.services.settings.tz,
+        )
     # The first process planned and sent by tag, then died before recording that it had:
     # played here by letting it finish and putting the claim back as a dead process leaves it.
     await bot.flush_outbox()
     async with bot.services.engine.begin() as conn:
-        row = (await conn.execute(select(broadcast_table).where(
-            broadcast_table.c.id == broadcast_id))).one()
+        row = (
+            await conn.execute(select(broadcast_table).where(broadcast_table.c.id == broadcast_id))
+        ).one()
     assert row.tag_id is not None and row.planned_at is not None
     first = len(bot.api.mass_jobs())
     async with bot.services.engine.begin() as conn:
-        await conn.execute(update(broadcast_table).where(broadcast_table.c.id == broadcast_id)
-                           .values(status="sending", sent_at=bot.clock.now()))
+        await conn.execute(
+            update(broadcast_table)
+            .where(broadcast_table.c.id == broadcast_id)
+            .values(status="sending", sent_at=bot.clock.now())
+        )
     # Meanwhile staff put an outsider on the tag: planned afresh, the notice would now go by
     # openid list, a second mass job to the same people. The stored plan makes the same call.
     bot.api.follow("o-outsider")
@@ -280,7 +343,8 @@ async def test_a_send_by_tag_taken_up_after_a_crash_goes_once(bot: Any, county: 
 
 
 async def test_the_hourly_job_keeps_tags_in_step_and_survives_failing_calls(
-        bot: Any, county: Any) -> None:
+    bot: Any, county: Any
+) -> None:
     assert "broadcasts.tags" in [job.id for job in bot.services.jobs]
     await settled(bot)
     openids = await add_members(bot, county.tree.branch, 120)
@@ -299,9 +363,14 @@ async def test_only_followers_we_have_seen_are_tagged(bot: Any, county: Any) -> 
     await bot.driver().event("o-li", "unsubscribe")
     bot.api.unfollow("o-li")
     async with bot.services.engine.begin() as conn:  # bound from an import, never seen
-        await conn.execute(insert(bindings).values(
-            openid="o-imported", person_id=county.li_id, channel="import",
-            bound_at=bot.clock.now()))
+        await conn.execute(
+            insert(bindings).values(
+                openid="o-imported",
+                person_id=county.li_id,
+                channel="import",
+                bound_at=bot.clock.now(),
+            )
+        )
     report = await sync(bot)
     assert bot.api.tagged(LIJIA) == {"o-zhao"} and report.refused == 0
     bot.api.unfollow("o-zhao")  # unfollowed, and we have not heard of it
@@ -311,7 +380,8 @@ async def test_only_followers_we_have_seen_are_tagged(bot: Any, county: Any) -> 
     before = len(bot.api.calls)
     third = await sync(bot)  # noted as gone: not tried again
     assert third.refused == 0 and not any(
-        "o-zhao" in call.payload.get("openid_list", []) for call in bot.api.calls[before:])
+        "o-zhao" in call.payload.get("openid_list", []) for call in bot.api.calls[before:]
+    )
     bot.clock.advance(minutes=1)
     await follow(bot, "o-zhao")  # back: tagged again at the next sync
     await sync(bot)
@@ -319,7 +389,8 @@ async def test_only_followers_we_have_seen_are_tagged(bot: Any, county: Any) -> 
 
 
 async def test_followers_lost_wholesale_cost_a_bounded_number_of_calls(
-        bot: Any, county: Any, monkeypatch: Any) -> None:
+    bot: Any, county: Any, monkeypatch: Any
+) -> None:
     monkeypatch.setattr(tags, "ALONE_PER_SYNC", 60)
     await settled(bot)
     openids = await add_members(bot, county.tree.branch, 120)

@@ -20,8 +20,15 @@ from tests.conversation.test_apply import fill
 from tests.county import bind
 
 MEETING = [
-    ("今天", "应到党员"), ("9", "实际到会"), ("8", "监督"), ("李书文、王芳", "计票人"),
-    ("刘洋", "监票人"), ("陈红", "赞成"), ("6", "反对"), ("1", "弃权"), ("1", "会上的意见"),
+    ("今天", "应到党员"),
+    ("9", "实际到会"),
+    ("8", "监督"),
+    ("李书文、王芳", "计票人"),
+    ("刘洋", "监票人"),
+    ("陈红", "赞成"),
+    ("6", "反对"),
+    ("1", "弃权"),
+    ("1", "会上的意见"),
     ("大家同意王德福家确实困难", "会议照片"),
 ]
 
@@ -81,8 +88,9 @@ async def story(bot: Any) -> list[tuple[str, str, str, str | None]]:
     return [(row.from_status or "-", row.to_status, row.role, row.channel) for row in rows]
 
 
-async def test_a_case_from_application_to_ledger(bot: Any, county: Any, chat: Any,
-                                                 tmp_path: Any) -> None:
+async def test_a_case_from_application_to_ledger(
+    bot: Any, county: Any, chat: Any, tmp_path: Any
+) -> None:
     wang, secretary, officer, staff = await personas(chat, county)
     await submit(wang)
     summary = await evaluate(secretary)
@@ -134,7 +142,10 @@ async def test_a_case_from_application_to_ledger(bot: Any, county: Any, chat: An
     async with bot.services.engine.connect() as conn:
         (entry,) = (await conn.execute(select(ledger_entries))).all()
     assert (entry.person_id, entry.household_size, entry.paired_cadre) == (
-        county.wang_id, 3, "刘洋")
+        county.wang_id,
+        3,
+        "刘洋",
+    )
     assert entry.annual_income_fen == 470050
     await ledger_opens_with_the_row(bot, tmp_path)
 
@@ -146,16 +157,16 @@ async def ledger_opens_with_the_row(bot: Any, tmp_path: Any) -> None:
 
     out = tmp_path / "台帐.xlsx"
     year = bot.clock.now().astimezone(bot.services.settings.tz).year
-    result = await export_ledger(bot.services.engine, year=year, out=out,
-                                 today=bot.clock.now().date())
+    result = await export_ledger(
+        bot.services.engine, year=year, out=out, today=bot.clock.now().date()
+    )
     assert result.rows == 1 and result.townships == ["青山镇党委"]
     sheet = openpyxl.load_workbook(out)["青山镇党委"]
     values = [cell for row in sheet.iter_rows(values_only=True) for cell in row if cell]
     assert "王德福" in values and "刘洋" in values and 4700.5 in values
 
 
-async def test_failed_evaluation_closes_the_case_kindly(bot: Any, county: Any,
-                                                        chat: Any) -> None:
+async def test_failed_evaluation_closes_the_case_kindly(bot: Any, county: Any, chat: Any) -> None:
     wang, secretary, _, _ = await personas(chat, county)
     await submit(wang)
     meeting = [*MEETING]
@@ -169,13 +180,14 @@ async def test_failed_evaluation_closes_the_case_kindly(bot: Any, county: Any,
     assert "评议没有通过" in await wang.send("进度")
 
 
-async def test_inconsistent_votes_block_recording_until_changed(bot: Any, county: Any,
-                                                                chat: Any) -> None:
+async def test_inconsistent_votes_block_recording_until_changed(
+    bot: Any, county: Any, chat: Any
+) -> None:
     wang, secretary, _, _ = await personas(chat, county)
     await submit(wang)
     meeting = [*MEETING]
     meeting[5] = ("刘洋", "赞成")  # the same person as counter and scrutineer
-    meeting[6] = ("9", "反对")     # 9 + 1 + 1 votes from 8 present
+    meeting[6] = ("9", "反对")  # 9 + 1 + 1 votes from 8 present
     summary = await evaluate(secretary, meeting)
     assert "计票人和监票人不能是同一个人" in summary and "比实到的 8 人还多" in summary
     assert "计票人和监票人" in await secretary.send("1")  # refused: nothing recorded
@@ -188,7 +200,8 @@ async def test_inconsistent_votes_block_recording_until_changed(bot: Any, county
 
 
 async def test_a_meeting_tomorrow_is_asked_again_and_a_meeting_without_quorum_not_recorded(
-        bot: Any, county: Any, chat: Any) -> None:
+    bot: Any, county: Any, chat: Any
+) -> None:
     wang, secretary, _, _ = await personas(chat, county)
     await submit(wang)
     await secretary.send("待办")
@@ -206,43 +219,63 @@ async def test_a_meeting_tomorrow_is_asked_again_and_a_meeting_without_quorum_no
     assert status == "under_evaluation"
 
 
-async def test_a_meeting_before_the_application_is_asked_again(bot: Any, county: Any,
-                                                             chat: Any) -> None:
+async def test_a_meeting_before_the_application_is_asked_again(
+    bot: Any, county: Any, chat: Any
+) -> None:
     wang, secretary, _, _ = await personas(chat, county)
     await submit(wang)  # on 10 November 2026
     await secretary.send("待办")
     await secretary.send("1")
     refused = await secretary.send("昨天")
     assert refused.startswith(
-        "评议会不能早于申请的日子（2026年11月10日）。请再看一下是哪天开的会。")
+        "评议会不能早于申请的日子（2026年11月10日）。请再看一下是哪天开的会。"
+    )
     assert "哪天开的" in refused
     assert "应到党员" in await secretary.send("今天")
 
 
 async def test_recording_a_meeting_before_the_application_is_refused(
-        bot: Any, county: Any, chat: Any) -> None:
+    bot: Any, county: Any, chat: Any
+) -> None:
     """The rule holds in the procedure too, whatever the dialogue let through."""
     wang, secretary, _, _ = await personas(chat, county)
     await submit(wang)
     await secretary.send("待办")
     await secretary.send("1")  # the case is now under evaluation
-    answers = {"meeting_date": "2026-11-09", "entitled": 9, "present": 8, "supervisors": "无",
-               "counter": "刘洋", "scrutineer": "陈红", "votes_for": 6, "votes_against": 1,
-               "abstain": 1, "minutes": "同意", "photo": []}
+    answers = {
+        "meeting_date": "2026-11-09",
+        "entitled": 9,
+        "present": 8,
+        "supervisors": "无",
+        "counter": "刘洋",
+        "scrutineer": "陈红",
+        "votes_for": 6,
+        "votes_against": 1,
+        "abstain": 1,
+        "minutes": "同意",
+        "photo": [],
+    }
     async with bot.services.engine.begin() as conn:
         person = await person_by_id(conn, county.secretary_id)
         assert person is not None
         with pytest.raises(TransitionRefused) as refused:
-            await record_evaluation(conn, case_id=1, secretary=person, answers=answers,
-                                    rules=ProcedureRules.from_settings(bot.services.settings),
-                                    now=bot.clock.now())
+            await record_evaluation(
+                conn,
+                case_id=1,
+                secretary=person,
+                answers=answers,
+                rules=ProcedureRules.from_settings(bot.services.settings),
+                now=bot.clock.now(),
+            )
     assert refused.value.message.startswith(
-        "评议会日期 2026年11月9日 早于申请的日子 2026年11月10日。")
+        "评议会日期 2026年11月9日 早于申请的日子 2026年11月10日。"
+    )
     assert refused.value.fixable
 
 
 async def test_the_report_question_says_how_to_skip_once_and_its_summary_fits(
-        bot: Any, county: Any, chat: Any) -> None:
+    bot: Any, county: Any, chat: Any
+) -> None:
     wang, secretary, _, _ = await personas(chat, county)
     await submit(wang)
     await evaluate(secretary)
@@ -261,8 +294,7 @@ async def test_the_report_question_says_how_to_skip_once_and_its_summary_fits(
     assert "有要跟党委说明的吗" in await secretary.send("修改 1")
 
 
-async def test_objection_holds_the_notice_until_resolved(bot: Any, county: Any,
-                                                         chat: Any) -> None:
+async def test_objection_holds_the_notice_until_resolved(bot: Any, county: Any, chat: Any) -> None:
     wang, secretary, _, _ = await personas(chat, county)
     await submit(wang)
     await evaluate(secretary)
@@ -274,8 +306,14 @@ async def test_objection_holds_the_notice_until_resolved(bot: Any, county: Any,
 
     from tests.factories import make_person
 
-    await make_person(bot.services.engine, bot.clock.now(), name="周大姐",
-                      branch=county.tree.branch, serial=991, born=date(1960, 2, 2))
+    await make_person(
+        bot.services.engine,
+        bot.clock.now(),
+        name="周大姐",
+        branch=county.tree.branch,
+        serial=991,
+        born=date(1960, 2, 2),
+    )
     await bind(neighbour, "周大姐", (await _number_of(bot, "周大姐")))
     await neighbour.send("异议")
     await neighbour.send("王德福")
@@ -312,12 +350,14 @@ async def _number_of(bot: Any, name: str) -> str:
     from bangfu_bot.members.models import people
 
     async with bot.services.engine.connect() as conn:
-        return str((await conn.execute(select(people.c.id_number)
-                                       .where(people.c.name == name))).scalar_one())
+        return str(
+            (
+                await conn.execute(select(people.c.id_number).where(people.c.name == name))
+            ).scalar_one()
+        )
 
 
-async def test_return_to_evaluation_and_the_audit_story(bot: Any, county: Any,
-                                                        chat: Any) -> None:
+async def test_return_to_evaluation_and_the_audit_story(bot: Any, county: Any, chat: Any) -> None:
     wang, secretary, officer, _ = await personas(chat, county)
     await report_after_notice(bot, wang, secretary)
     await wang.send("进度")
@@ -328,12 +368,16 @@ async def test_return_to_evaluation_and_the_audit_story(bot: Any, county: Any,
     reopened = await secretary.send("1")
     assert "重新回到「支部正在评议」" in reopened and "哪天开的" in reopened
     steps = [step[:2] for step in await story(bot)]
-    assert steps[-3:] == [("notice_closed", "reported"), ("reported", "returned"),
-                          ("returned", "under_evaluation")]
+    assert steps[-3:] == [
+        ("notice_closed", "reported"),
+        ("reported", "returned"),
+        ("returned", "under_evaluation"),
+    ]
 
 
-async def test_a_case_reported_again_after_a_return_is_a_new_todo(bot: Any, county: Any,
-                                                                 chat: Any) -> None:
+async def test_a_case_reported_again_after_a_return_is_a_new_todo(
+    bot: Any, county: Any, chat: Any
+) -> None:
     """The second round's report and approval are to-dos of their own (keys with the round),
     pushed again: a to-do key is written once, so the first round's would be a no-op."""
     wang, secretary, officer, _ = await personas(chat, county)
@@ -359,14 +403,28 @@ async def test_a_case_reported_again_after_a_return_is_a_new_todo(bot: Any, coun
     assert any("王德福" in text for text in await pushed_to(bot, officer))
     assert "王德福" in await officer.send("待办")
     async with bot.services.engine.connect() as conn:
-        keys = (await conn.execute(select(todos.c.key).where(
-            todos.c.kind.in_(["report", "approve"])).order_by(todos.c.id))).scalars().all()
+        keys = (
+            (
+                await conn.execute(
+                    select(todos.c.key)
+                    .where(todos.c.kind.in_(["report", "approve"]))
+                    .order_by(todos.c.id)
+                )
+            )
+            .scalars()
+            .all()
+        )
     assert [key.split(":")[2:-1] for key in keys] == [
-        ["report"], ["approve"], ["report", "round2"], ["approve", "round2"]]
+        ["report"],
+        ["approve"],
+        ["report", "round2"],
+        ["approve", "round2"],
+    ]
 
 
-async def test_return_for_more_papers_goes_back_to_the_start(bot: Any, county: Any,
-                                                             chat: Any) -> None:
+async def test_return_for_more_papers_goes_back_to_the_start(
+    bot: Any, county: Any, chat: Any
+) -> None:
     wang, secretary, officer, _ = await personas(chat, county)
     await report_after_notice(bot, wang, secretary)
     await return_case(officer, "补充申请材料", "缺少医院的诊断证明")
@@ -376,16 +434,23 @@ async def test_return_for_more_papers_goes_back_to_the_start(bot: Any, county: A
     assert steps[-2:] == [("reported", "returned"), ("returned", "submitted")]
 
 
-async def test_two_officers_approving_at_once_exactly_one_wins(bot: Any, county: Any,
-                                                               chat: Any) -> None:
+async def test_two_officers_approving_at_once_exactly_one_wins(
+    bot: Any, county: Any, chat: Any
+) -> None:
     wang, secretary, officer, _ = await personas(chat, county)
     from datetime import date
 
     from tests.factories import make_person
 
-    await make_person(bot.services.engine, bot.clock.now(), name="钱伟",
-                      branch=county.tree.other_branch, roles=("committee",), serial=312,
-                      born=date(1980, 3, 3))
+    await make_person(
+        bot.services.engine,
+        bot.clock.now(),
+        name="钱伟",
+        branch=county.tree.other_branch,
+        roles=("committee",),
+        serial=312,
+        born=date(1980, 3, 3),
+    )
     other = chat("o-qian")
     await bind(other, "钱伟", await _number_of(bot, "钱伟"))
     await report_after_notice(bot, wang, secretary)
@@ -439,15 +504,17 @@ async def test_yearly_review_continues_into_next_year(bot: Any, county: Any, cha
     await secretary.send("没有")
     assert "继续列入 2027 年台帐" in await secretary.send("1")
     async with bot.services.engine.connect() as conn:
-        entries = (await conn.execute(select(ledger_entries).order_by(ledger_entries.c.year))
-                   ).all()
+        entries = (await conn.execute(select(ledger_entries).order_by(ledger_entries.c.year))).all()
     assert [(e.year, e.annual_income_fen, e.status) for e in entries] == [
-        (2026, 470050, "active"), (2027, 300000, "active")]
+        (2026, 470050, "active"),
+        (2027, 300000, "active"),
+    ]
 
 
 @pytest.mark.parametrize("reason", ["收入超过标准", "去世", "迁出", "其他"])
-async def test_yearly_review_exit_keeps_history(bot: Any, county: Any, chat: Any,
-                                                reason: str) -> None:
+async def test_yearly_review_exit_keeps_history(
+    bot: Any, county: Any, chat: Any, reason: str
+) -> None:
     wang, secretary = await file_a_case(bot, county, chat)
     bot.clock.advance(days=13)
     await run_jobs(bot.services)
@@ -478,14 +545,17 @@ async def test_batch_filing_and_printed_records(bot: Any, county: Any, chat: Any
     assert "已备案 1 件" in await staff.send("1")
     assert "现在没有等备案的申请" in await staff.send("批量备案")
     async with bot.services.engine.connect() as conn:
-        record = await minutes_text(conn, case_id=1, rules=ProcedureRules.from_settings(bot.services.settings))
+        record = await minutes_text(
+            conn, case_id=1, rules=ProcedureRules.from_settings(bot.services.settings)
+        )
     assert record is not None
     assert "应到党员 9 人，实到 8 人" in record and "计票人：刘洋；监票人：陈红" in record
     assert "评议通过" in record and "记录人：张建国" in record
 
 
-async def test_a_day_of_downtime_is_caught_up_at_start(bot: Any, county: Any, chat: Any,
-                                                       start_bot: Any) -> None:
+async def test_a_day_of_downtime_is_caught_up_at_start(
+    bot: Any, county: Any, chat: Any, start_bot: Any
+) -> None:
     from bangfu_bot.scheduler_models import job_runs
 
     wang, secretary, _, _ = await personas(chat, county)

@@ -23,8 +23,15 @@ from tests.conftest import CONVERSATIONS
 # Working days as the county counts them: the shipped conversations/holidays.toml.
 WORKING = Rules(notice_working_days=True, holidays=load_holidays(CONVERSATIONS / "holidays.toml"))
 
-MEETING = {"entitled": 9, "present": 7, "votes_for": 4, "votes_against": 2, "abstain": 1,
-           "counter": "李书文", "scrutineer": "刘洋"}
+MEETING = {
+    "entitled": 9,
+    "present": 7,
+    "votes_for": 4,
+    "votes_against": 2,
+    "abstain": 1,
+    "counter": "李书文",
+    "scrutineer": "刘洋",
+}
 
 
 def test_a_notice_of_seven_calendar_or_seven_working_days() -> None:
@@ -48,22 +55,32 @@ def test_a_notice_starting_before_national_day_ends_after_the_holiday() -> None:
 def test_a_make_up_saturday_counts_as_a_working_day() -> None:
     saturday = date(2025, 10, 11)
     assert saturday.weekday() == 5
-    assert notice_end(saturday, Rules(notice_days=1, notice_working_days=True,
-                                      holidays=WORKING.holidays)) == saturday
+    assert (
+        notice_end(
+            saturday, Rules(notice_days=1, notice_working_days=True, holidays=WORKING.holidays)
+        )
+        == saturday
+    )
     # An ordinary Saturday does not: a one-day notice begun on it ends on Monday.
-    assert notice_end(date(2025, 10, 18), Rules(notice_days=1, notice_working_days=True,
-                                                holidays=WORKING.holidays)) == date(2025, 10, 20)
+    assert notice_end(
+        date(2025, 10, 18),
+        Rules(notice_days=1, notice_working_days=True, holidays=WORKING.holidays),
+    ) == date(2025, 10, 20)
     # 2026's Spring Festival: Fri 13, Sat 14 (made up); 15-23 February off (a Monday among
     # them); Tue 24 to Fri 27, and Sat 28 (made up) is the seventh.
     assert notice_end(date(2026, 2, 13), WORKING) == date(2026, 2, 28)
 
 
 def test_a_year_missing_from_the_file_is_warned_about_and_counted_monday_to_friday(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     folder = tmp_path / "conversations"
     shutil.copytree(CONVERSATIONS, folder)
-    rules = ProcedureRules.from_settings(load_settings({
-        "BANGFU_CONVERSATIONS_DIR": str(folder), "BANGFU_NOTICE_WORKING_DAYS": "true"}))
+    rules = ProcedureRules.from_settings(
+        load_settings(
+            {"BANGFU_CONVERSATIONS_DIR": str(folder), "BANGFU_NOTICE_WORKING_DAYS": "true"}
+        )
+    )
     assert not rules.holidays.covers(2035)
     with caplog.at_level(logging.WARNING):
         # 1 October 2035 is a Monday: with no holidays for 2035, seven weekdays.
@@ -72,18 +89,24 @@ def test_a_year_missing_from_the_file_is_warned_about_and_counted_monday_to_frid
     assert warning == (
         f"{folder / 'holidays.toml'} has no 2035: working days in 2035 are counted Monday to "
         "Friday only, without its public holidays and make-up days (run `bangfu-bot holidays "
-        "update`, or add [2035] by hand from the State Council's notice)")
+        "update`, or add [2035] by hand from the State Council's notice)"
+    )
 
 
 async def test_the_bot_warns_at_start_when_this_year_is_missing(
-        tmp_path: Path, database_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    tmp_path: Path, database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
     folder = tmp_path / "conversations"
     shutil.copytree(CONVERSATIONS, folder)
     (folder / "holidays.toml").write_text("# no year yet\n", encoding="utf-8")
-    settings = load_settings({"BANGFU_CONVERSATIONS_DIR": str(folder),
-                              "BANGFU_DATABASE_URL": database_url,
-                              "BANGFU_STORAGE_DIR": str(tmp_path / "storage"),
-                              "BANGFU_NOTICE_WORKING_DAYS": "true"})
+    settings = load_settings(
+        {
+            "BANGFU_CONVERSATIONS_DIR": str(folder),
+            "BANGFU_DATABASE_URL": database_url,
+            "BANGFU_STORAGE_DIR": str(tmp_path / "storage"),
+            "BANGFU_NOTICE_WORKING_DAYS": "true",
+        }
+    )
     server = TestServer(create_app(settings, migrate=True))
     with caplog.at_level(logging.WARNING):
         await server.start_server()
@@ -94,9 +117,9 @@ async def test_the_bot_warns_at_start_when_this_year_is_missing(
     assert "\n" not in warning and "Monday to Friday only" in warning
 
 
-def test_flows_check_warns_when_this_year_is_missing(tmp_path: Path,
-                                                     monkeypatch: pytest.MonkeyPatch,
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_flows_check_warns_when_this_year_is_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     folder = tmp_path / "conversations"
     shutil.copytree(CONVERSATIONS, folder)
     (folder / "holidays.toml").write_text("# no year yet\n", encoding="utf-8")
@@ -109,8 +132,8 @@ def test_flows_check_warns_when_this_year_is_missing(tmp_path: Path,
 
 
 def test_a_malformed_holidays_file_is_one_line_naming_file_and_line(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     folder = tmp_path / "conversations"
     shutil.copytree(CONVERSATIONS, folder)
     path = folder / "holidays.toml"
@@ -118,8 +141,9 @@ def test_a_malformed_holidays_file_is_one_line_naming_file_and_line(
     broken = next(n for n, line in enumerate(lines) if line.startswith("  2025-10-01"))
     lines[broken] = lines[broken].replace("2025-10-01", "2025-10-32")
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    settings = load_settings({"BANGFU_CONVERSATIONS_DIR": str(folder),
-                              "BANGFU_STORAGE_DIR": str(tmp_path / "storage")})
+    settings = load_settings(
+        {"BANGFU_CONVERSATIONS_DIR": str(folder), "BANGFU_STORAGE_DIR": str(tmp_path / "storage")}
+    )
     with pytest.raises(HolidaysInvalid) as invalid:
         ProcedureRules.from_settings(settings)
     assert str(invalid.value).startswith(f"{path}:{broken + 1}: TOML: ")
@@ -139,20 +163,25 @@ def test_the_majority_is_of_those_entitled_or_of_those_present() -> None:
     assert "没有通过" not in evaluation_preview(MEETING, Rules(evaluation_basis="present")).lines[0]
 
 
-@pytest.mark.parametrize(("change", "problem"), [
-    ({"present": 10}, "比应到的 9 人还多"),
-    ({"present": 4, "votes_for": 1}, "没有超过应到 9 人的一半"),
-    ({"scrutineer": "李书文"}, "不能是同一个人"),
-])
-def test_a_record_that_does_not_add_up_is_not_read_as_a_result(change: dict[str, object],
-                                                                problem: str) -> None:
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"present": 10}, "比应到的 9 人还多"),
+        ({"present": 4, "votes_for": 1}, "没有超过应到 9 人的一半"),
+        ({"scrutineer": "李书文"}, "不能是同一个人"),
+    ],
+)
+def test_a_record_that_does_not_add_up_is_not_read_as_a_result(
+    change: dict[str, object], problem: str
+) -> None:
     preview = evaluation_preview({**MEETING, **change}, Rules())
     assert preview.lines == [] and any(problem in line for line in preview.problems)
 
 
 def test_the_settings_reach_the_rules() -> None:
-    rules = ProcedureRules.from_settings(load_settings({"BANGFU_NOTICE_WORKING_DAYS": "true",
-                           "BANGFU_EVALUATION_BASIS": "present"}))
+    rules = ProcedureRules.from_settings(
+        load_settings({"BANGFU_NOTICE_WORKING_DAYS": "true", "BANGFU_EVALUATION_BASIS": "present"})
+    )
     assert rules.notice_working_days and rules.evaluation_basis == "present"
     # The holidays come from the conversations folder's holidays.toml.
     assert rules.holidays.covers(2025)

@@ -26,21 +26,61 @@ async def world(database_url: str) -> Any:
     tree = await make_tree(engine, NOW)
     ids = {
         "wang": (await make_person(engine, NOW, name="王德福", branch=tree.branch, serial=231))[0],
-        "zhang": (await make_person(engine, NOW, name="张建国", branch=tree.branch,
-                                    roles=("member", "secretary"), serial=457))[0],
-        "li_sec": (await make_person(engine, NOW, name="李书记", branch=tree.other_branch,
-                                     roles=("member", "secretary"), serial=458))[0],
-        "zhao": (await make_person(engine, NOW, name="赵明", branch=tree.other_branch,
-                                   roles=("member", "committee"), serial=773))[0],
-        "sun": (await make_person(engine, NOW, name="孙丽", branch=None,
-                                  roles=("department",), serial=884))[0],
+        "zhang": (
+            await make_person(
+                engine,
+                NOW,
+                name="张建国",
+                branch=tree.branch,
+                roles=("member", "secretary"),
+                serial=457,
+            )
+        )[0],
+        "li_sec": (
+            await make_person(
+                engine,
+                NOW,
+                name="李书记",
+                branch=tree.other_branch,
+                roles=("member", "secretary"),
+                serial=458,
+            )
+        )[0],
+        "zhao": (
+            await make_person(
+                engine,
+                NOW,
+                name="赵明",
+                branch=tree.other_branch,
+                roles=("member", "committee"),
+                serial=773,
+            )
+        )[0],
+        "sun": (
+            await make_person(
+                engine, NOW, name="孙丽", branch=None, roles=("department",), serial=884
+            )
+        )[0],
     }
     async with engine.begin() as conn:
-        result = await conn.execute(insert(cases).values(
-            person_id=ids["wang"], branch_id=tree.branch, kind="hardship", status=S.SUBMITTED,
-            category="生病", help_wanted="走访慰问、救济", household_size=3,
-            household_income_fen=0, looks_above_line=False, answers={}, filed_by=ids["wang"],
-            consent_recorded=False, created_at=NOW, updated_at=NOW))
+        result = await conn.execute(
+            insert(cases).values(
+                person_id=ids["wang"],
+                branch_id=tree.branch,
+                kind="hardship",
+                status=S.SUBMITTED,
+                category="生病",
+                help_wanted="走访慰问、救济",
+                household_size=3,
+                household_income_fen=0,
+                looks_above_line=False,
+                answers={},
+                filed_by=ids["wang"],
+                consent_recorded=False,
+                created_at=NOW,
+                updated_at=NOW,
+            )
+        )
         case_id = int(result.inserted_primary_key[0])
     yield engine, ids, case_id
     await engine.dispose()
@@ -49,8 +89,9 @@ async def world(database_url: str) -> Any:
 async def move(engine: Any, case_id: int, target: S, who: int | None, role: str) -> Any:
     async with engine.begin() as conn:
         actor = await person_by_id(conn, who) if who else None
-        return await transition(conn, case_id=case_id, target=target, actor=actor, role=role,
-                                channel="cli", now=NOW)
+        return await transition(
+            conn, case_id=case_id, target=target, actor=actor, role=role, channel="cli", now=NOW
+        )
 
 
 async def events(engine: Any) -> int:
@@ -73,7 +114,8 @@ async def test_secretary_of_another_branch_is_refused(world: Any) -> None:
 
 
 async def test_an_officer_of_another_township_is_refused_and_one_of_its_own_may_act(
-        world: Any) -> None:
+    world: Any,
+) -> None:
     from sqlalchemy import update
 
     from tests.factories import _org
@@ -83,8 +125,9 @@ async def test_an_officer_of_another_township_is_refused_and_one_of_its_own_may_
         other_committee = await _org(conn, "committee", "河口乡党委", None)
         other_branch = await _org(conn, "branch", "河口村党支部", other_committee)
         await conn.execute(update(cases).values(status=S.REPORTED))
-    stranger, _ = await make_person(engine, NOW, name="钱委员", branch=other_branch,
-                                    roles=("member", "committee"), serial=774)
+    stranger, _ = await make_person(
+        engine, NOW, name="钱委员", branch=other_branch, roles=("member", "committee"), serial=774
+    )
     with pytest.raises(TransitionRefused) as refused:
         await move(engine, case_id, S.APPROVED, stranger, "committee")
     assert refused.value.message == "「党委审批」这件事不归您管。"
@@ -113,11 +156,24 @@ async def test_a_role_the_actor_does_not_hold_is_refused(world: Any) -> None:
 async def test_an_official_may_not_act_on_their_own_case(world: Any) -> None:
     engine, ids, _ = world
     async with engine.begin() as conn:
-        result = await conn.execute(insert(cases).values(
-            person_id=ids["zhao"], branch_id=None, kind="hardship", status=S.REPORTED,
-            category="生病", help_wanted="", household_size=1, household_income_fen=0,
-            looks_above_line=False, answers={}, filed_by=ids["zhao"], consent_recorded=False,
-            created_at=NOW, updated_at=NOW))
+        result = await conn.execute(
+            insert(cases).values(
+                person_id=ids["zhao"],
+                branch_id=None,
+                kind="hardship",
+                status=S.REPORTED,
+                category="生病",
+                help_wanted="",
+                household_size=1,
+                household_income_fen=0,
+                looks_above_line=False,
+                answers={},
+                filed_by=ids["zhao"],
+                consent_recorded=False,
+                created_at=NOW,
+                updated_at=NOW,
+            )
+        )
         own = int(result.inserted_primary_key[0])
     with pytest.raises(TransitionRefused) as refused:
         await move(engine, own, S.APPROVED, ids["zhao"], "committee")

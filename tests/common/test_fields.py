@@ -412,16 +412,29 @@ def test_parse_choice_rejects(text: str, choices: list[str], message: str) -> No
 
 
 RELATIONS = ["配偶", "儿子", "女儿", "儿媳", "女婿", "父亲", "母亲", "孙子女", "其他"]
-KIN = {"配偶": ["老伴", "老头", "老头子", "老婆", "老婆子", "爱人", "媳妇"],
-       "儿媳": ["儿媳妇"], "孙子女": ["孙子", "孙女"], "女儿": ["闺女"]}
+KIN = {
+    "配偶": ["老伴", "老头", "老头子", "老婆", "老婆子", "爱人", "媳妇"],
+    "儿媳": ["儿媳妇"],
+    "孙子女": ["孙子", "孙女"],
+    "女儿": ["闺女"],
+}
 
 
 @pytest.mark.parametrize(
     ("text", "index"),
     [
-        ("老伴", 0), ("我老伴", 0), ("老头子", 0), ("是我老婆子", 0), ("媳妇", 0),
+        ("老伴", 0),
+        ("我老伴", 0),
+        ("老头子", 0),
+        ("是我老婆子", 0),
+        ("媳妇", 0),
         ("儿媳妇", 3),  # holds 媳妇 (配偶) too: the longer word wins
-        ("儿媳", 3), ("孙女", 7), ("闺女", 2), ("配偶", 0), ("1", 0), ("９", 8),
+        ("儿媳", 3),
+        ("孙女", 7),
+        ("闺女", 2),
+        ("配偶", 0),
+        ("1", 0),
+        ("９", 8),
     ],
 )
 def test_parse_choice_understands_synonyms(text: str, index: int) -> None:
@@ -434,8 +447,15 @@ def test_parse_choice_synonyms_do_not_make_guesses() -> None:
     with pytest.raises(FieldError):
         parse_choice("老伴", RELATIONS)  # without the flow's synonyms, not a choice
     assert parse_choice("养猪", CROPS, {"生猪养殖": ["养猪", "喂猪"]}) == 0
-    assert parse("choice", "喂猪", options={"choices": CROPS, "synonyms": {"生猪养殖": ["喂猪"]}},
-                 today=TODAY) == 0
+    assert (
+        parse(
+            "choice",
+            "喂猪",
+            options={"choices": CROPS, "synonyms": {"生猪养殖": ["喂猪"]}},
+            today=TODAY,
+        )
+        == 0
+    )
 
 
 def test_parse_choice_needs_choices() -> None:
@@ -771,7 +791,7 @@ def test_parse_dispatch_programming_errors(kind: str, options: dict) -> None:
 
 
 def test_kinds_and_option_keys_agree() -> None:
-    assert KINDS == {
+    assert {
         "number", "money", "date", "yes_no", "choice", "phone", "id_number", "name", "text",
-    }  # fmt: skip
+    } == KINDS  # fmt: skip
     assert set(OPTION_KEYS) == KINDS

@@ -43,10 +43,14 @@ def fake_library(version: str = "9.9") -> SimpleNamespace:
     off = {date(2025, 10, day): national.value for day in (1, 2, 3, 4, 5, 7, 8)}
     off[date(2025, 10, 6)] = autumn.value
     # The package also lists every ordinary weekday as a workday: only weekend ones are kept.
-    work = {date(2025, 9, 28): national.value, date(2025, 10, 11): national.value,
-            date(2025, 10, 9): national.value}
-    return SimpleNamespace(Holiday=[national, autumn], holidays=off, workdays=work,
-                           __version__=version)
+    work = {
+        date(2025, 9, 28): national.value,
+        date(2025, 10, 11): national.value,
+        date(2025, 10, 9): national.value,
+    }
+    return SimpleNamespace(
+        Holiday=[national, autumn], holidays=off, workdays=work, __version__=version
+    )
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -67,8 +71,10 @@ def test_a_file_written_by_hand_reads_with_its_comments(tmp_path: Path) -> None:
     holidays = load_holidays(write(tmp_path, GOOD))
     assert holidays.years == {2025}
     assert len(holidays.days_off) == 8 and len(holidays.make_up_days) == 2
-    assert holidays.describe() == f"{tmp_path / 'holidays.toml'}: public holidays and " \
+    assert (
+        holidays.describe() == f"{tmp_path / 'holidays.toml'}: public holidays and "
         "make-up days of 2025"
+    )
 
 
 def test_a_missing_file_holds_no_year_and_counts_monday_to_friday(tmp_path: Path) -> None:
@@ -79,27 +85,37 @@ def test_a_missing_file_holds_no_year_and_counts_monday_to_friday(tmp_path: Path
     assert "no year" in holidays.describe()
 
 
-@pytest.mark.parametrize(("text", "line", "words"), [
-    # TOML itself: the parser's line.
-    (GOOD.replace("2025-10-02,", "2025-10-02 2025-10-03,", 1), 5, "TOML"),
-    # A table that is not a year.
-    (GOOD + "\n[national]\ndays_off = []\n", 11, "'national' is not a year"),
-    # A key the file does not know.
-    (GOOD.replace('source = "typed in by hand"', 'sauce = "typed"'), 3, "unknown key 'sauce'"),
-    # A day of another year, on its own line.
-    (GOOD.replace("  2025-10-06,  # 中秋", "  2026-10-06,  # 中秋"), 6, "another year"),
-    # A make-up day that is not a Saturday or Sunday.
-    (GOOD.replace("2025-10-11]", "2025-10-10]"), 9, "make-up working day on a weekday"),
-    # Not a list, not a date.
-    (GOOD.replace("make_up_days = [2025-09-28, 2025-10-11]", 'make_up_days = "none"'), 9,
-     "must be a list"),
-    (GOOD.replace("make_up_days = [2025-09-28, 2025-10-11]", 'make_up_days = ["09-28"]'), 9,
-     "is not a date"),
-    # The same day off and worked.
-    (GOOD.replace("2025-10-11]", "2025-10-11, 2025-10-04]"), 5, "both a day off and a make-up"),
-])
-def test_a_malformed_file_is_one_line_naming_file_and_line(tmp_path: Path, text: str,
-                                                           line: int, words: str) -> None:
+@pytest.mark.parametrize(
+    ("text", "line", "words"),
+    [
+        # TOML itself: the parser's line.
+        (GOOD.replace("2025-10-02,", "2025-10-02 2025-10-03,", 1), 5, "TOML"),
+        # A table that is not a year.
+        (GOOD + "\n[national]\ndays_off = []\n", 11, "'national' is not a year"),
+        # A key the file does not know.
+        (GOOD.replace('source = "typed in by hand"', 'sauce = "typed"'), 3, "unknown key 'sauce'"),
+        # A day of another year, on its own line.
+        (GOOD.replace("  2025-10-06,  # 中秋", "  2026-10-06,  # 中秋"), 6, "another year"),
+        # A make-up day that is not a Saturday or Sunday.
+        (GOOD.replace("2025-10-11]", "2025-10-10]"), 9, "make-up working day on a weekday"),
+        # Not a list, not a date.
+        (
+            GOOD.replace("make_up_days = [2025-09-28, 2025-10-11]", 'make_up_days = "none"'),
+            9,
+            "must be a list",
+        ),
+        (
+            GOOD.replace("make_up_days = [2025-09-28, 2025-10-11]", 'make_up_days = ["09-28"]'),
+            9,
+            "is not a date",
+        ),
+        # The same day off and worked.
+        (GOOD.replace("2025-10-11]", "2025-10-11, 2025-10-04]"), 5, "both a day off and a make-up"),
+    ],
+)
+def test_a_malformed_file_is_one_line_naming_file_and_line(
+    tmp_path: Path, text: str, line: int, words: str
+) -> None:
     path = write(tmp_path, text)
     with pytest.raises(HolidaysInvalid) as invalid:
         load_holidays(path)
@@ -140,8 +156,13 @@ def test_the_library_gives_the_days_off_and_the_weekend_days_worked() -> None:
 
 
 def test_an_update_writes_the_library_years_and_keeps_the_others(tmp_path: Path) -> None:
-    path = write(tmp_path, GOOD.replace("[2025]", "[2027]").replace("2025-", "2027-")
-                 .replace("2027-10-11", "2027-10-09").replace("2027-09-28", "2027-09-26"))
+    path = write(
+        tmp_path,
+        GOOD.replace("[2025]", "[2027]")
+        .replace("2025-", "2027-")
+        .replace("2027-10-11", "2027-10-09")
+        .replace("2027-09-28", "2027-09-26"),
+    )
     known, _ = from_library([2025], fake_library())
     assert update_file(path, known) == [2025, 2027]
     text = path.read_text(encoding="utf-8")
@@ -151,7 +172,8 @@ def test_an_update_writes_the_library_years_and_keeps_the_others(tmp_path: Path)
     holidays = load_holidays(path)
     assert holidays.years == {2025, 2027}
     assert holidays.is_working_day(date(2025, 10, 11)) and not holidays.is_working_day(
-        date(2025, 10, 8))
+        date(2025, 10, 8)
+    )
     # A second run changes nothing.
     update_file(path, known)
     assert path.read_text(encoding="utf-8") == text
@@ -165,8 +187,9 @@ def test_an_update_never_overwrites_a_malformed_file(tmp_path: Path) -> None:
     assert path.read_text(encoding="utf-8") == "[2025\n"
 
 
-def test_the_command_with_the_installed_package(tmp_path: Path,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_command_with_the_installed_package(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     chinese_calendar = pytest.importorskip("chinese_calendar")
     path = tmp_path / "holidays.toml"
     assert main(["holidays", "update", "--years", "2024-2025", "--file", str(path)]) == 0
@@ -175,19 +198,17 @@ def test_the_command_with_the_installed_package(tmp_path: Path,
     holidays = load_holidays(path)
     assert not holidays.is_working_day(date(2025, 10, 8))
     assert holidays.is_working_day(date(2025, 9, 28)) and holidays.is_working_day(
-        date(2025, 10, 11))
+        date(2025, 10, 11)
+    )
     # The shipped file says what the package says, for every year it holds.
     shipped = load_holidays(SHIPPED)
     known, _ = from_library(sorted(shipped.years), chinese_calendar)
     assert {y.year for y in known} == set(shipped.years)
     for year in known:
         assert {d for d in shipped.days_off if d.year == year.year} == set(year.days_off)
-        assert {d for d in shipped.make_up_days if d.year == year.year} == set(
-            year.make_up_days)
+        assert {d for d in shipped.make_up_days if d.year == year.year} == set(year.make_up_days)
 
 
-def test_the_command_refuses_bad_years(tmp_path: Path,
-                                       capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["holidays", "update", "--years", "soon", "--file",
-                 str(tmp_path / "h.toml")]) == 2
+def test_the_command_refuses_bad_years(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["holidays", "update", "--years", "soon", "--file", str(tmp_path / "h.toml")]) == 2
     assert "--years" in capsys.readouterr().err

@@ -23,8 +23,9 @@ class Chat:
 
     async def voice(self, recognition: str) -> str:
         """Speak; WeChat's transcript (possibly empty) arrives as Recognition."""
-        return self._took(f"> (语音) {recognition}", await self.driver.voice(self.openid,
-                                                                         recognition))
+        return self._took(
+            f"> (语音) {recognition}", await self.driver.voice(self.openid, recognition)
+        )
 
     async def photo(self, media_id: str = "media-photo-1") -> str:
         """Send a photo."""
@@ -32,8 +33,9 @@ class Chat:
 
     async def event(self, event: str, key: str | None = None) -> str:
         """Cause an event (follow, menu click, QR scan)."""
-        return self._took(f"> [{event} {key or ''}]", await self.driver.event(self.openid,
-                                                                            event, key))
+        return self._took(
+            f"> [{event} {key or ''}]", await self.driver.event(self.openid, event, key)
+        )
 
     def pushed(self) -> list[str]:
         """Customer-service messages WeChat delivered to this user so far."""

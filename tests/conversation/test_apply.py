@@ -13,11 +13,11 @@ from tests.county import bind
 
 FULL_ANSWERS = [
     ("申请", "困难主要是哪一种"),
-    ("3", "农村还是城镇"),           # 生病
+    ("3", "农村还是城镇"),  # 生病
     ("农村", "领低保吗"),
     ("不是", "叫什么名字"),
     ("李秀英", "什么人"),
-    ("1", "多大"),                   # 配偶
+    ("1", "多大"),  # 配偶
     ("六十八", "身体怎样"),
     ("有高血压，在家", "还有其他"),
     ("有", "叫什么名字"),
@@ -36,8 +36,18 @@ FULL_ANSWERS = [
 ]
 
 
-MEETING = [("今天", ""), ("9", ""), ("8", ""), ("李书文、王芳", ""), ("刘洋", ""), ("陈红", ""),
-           ("6", ""), ("1", ""), ("1", ""), ("大家同意确实困难", "")]
+MEETING = [
+    ("今天", ""),
+    ("9", ""),
+    ("8", ""),
+    ("李书文、王芳", ""),
+    ("刘洋", ""),
+    ("陈红", ""),
+    ("6", ""),
+    ("1", ""),
+    ("1", ""),
+    ("大家同意确实困难", ""),
+]
 
 
 async def fill(chat: Any, answers: list[tuple[str, str]] = FULL_ANSWERS) -> str:
@@ -63,9 +73,15 @@ async def test_complete_application_with_a_household_of_three(
     await fill(wang)
     assert "收到照片" in await wang.photo("media-dibao-card")
     summary = await wang.send("好了")
-    for line in ["1. 困难类别：生病", "2. 住在：农村", "3. 领低保：否",
-                 "4. 家里人：李秀英（配偶，68岁，有高血压，在家）；王小军（儿子，35岁，身体好，在外打工）",
-                 "5. 种地养殖收入：3500元", "8. 养老金：1200.50元", "12. 证明照片：1 张照片"]:
+    for line in [
+        "1. 困难类别：生病",
+        "2. 住在：农村",
+        "3. 领低保：否",
+        "4. 家里人：李秀英（配偶，68岁，有高血压，在家）；王小军（儿子，35岁，身体好，在外打工）",
+        "5. 种地养殖收入：3500元",
+        "8. 养老金：1200.50元",
+        "12. 证明照片：1 张照片",
+    ]:
         assert line in summary, summary
     done = await wang.send("1")
     assert "申请已经交上去了" in done and "进度" in done
@@ -218,16 +234,23 @@ async def test_human_reaches_the_secretary_as_a_todo(bot: Any, county: Any, chat
     assert "王德福请您联系他（她）" in todos
 
 
-async def test_human_reaches_every_secretary_of_the_branch(bot: Any, county: Any,
-                                                           chat: Any) -> None:
+async def test_human_reaches_every_secretary_of_the_branch(
+    bot: Any, county: Any, chat: Any
+) -> None:
     """Each secretary's to-do has a key of its own (a to-do key names one to-do)."""
     from datetime import date
 
     from tests.factories import make_person
 
-    _, liu_number = await make_person(bot.services.engine, bot.clock.now(), name="刘书记",
-                                      branch=county.tree.branch, serial=458,
-                                      roles=("member", "secretary"), born=date(1971, 6, 3))
+    _, liu_number = await make_person(
+        bot.services.engine,
+        bot.clock.now(),
+        name="刘书记",
+        branch=county.tree.branch,
+        serial=458,
+        roles=("member", "secretary"),
+        born=date(1971, 6, 3),
+    )
     zhang, liu, wang = chat("o-zhang"), chat("o-liu"), chat("o-wang")
     await bind(zhang, "张建国", county.secretary_number)
     await bind(liu, "刘书记", liu_number)
@@ -278,7 +301,8 @@ async def test_proxy_filing_by_the_secretary(bot: Any, county: Any, chat: Any) -
 
 
 async def test_the_only_secretary_s_own_application_goes_to_the_township(
-        bot: Any, county: Any, chat: Any) -> None:
+    bot: Any, county: Any, chat: Any
+) -> None:
     secretary, officer = chat("o-zhang"), chat("o-zhao")
     await bind(secretary, "张建国", county.secretary_number)
     await bind(officer, "赵明", county.officer_number)
@@ -298,8 +322,7 @@ async def test_the_only_secretary_s_own_application_goes_to_the_township(
     assert case.status == "on_notice"
 
 
-async def test_proxy_refuses_a_member_of_another_branch(bot: Any, county: Any,
-                                                        chat: Any) -> None:
+async def test_proxy_refuses_a_member_of_another_branch(bot: Any, county: Any, chat: Any) -> None:
     secretary = chat("o-zhang")
     await bind(secretary, "张建国", county.secretary_number)
     await secretary.send("代办")
@@ -315,8 +338,7 @@ async def test_members_cannot_use_proxy(bot: Any, county: Any, chat: Any) -> Non
     assert "只有支部书记能用" in await wang.send("代办")
 
 
-async def test_unfollow_mid_flow_and_return_a_month_later(bot: Any, county: Any,
-                                                          chat: Any) -> None:
+async def test_unfollow_mid_flow_and_return_a_month_later(bot: Any, county: Any, chat: Any) -> None:
     wang = chat("o-wang")
     await bind(wang, "王德福", county.wang_number)
     await fill(wang, FULL_ANSWERS[:6])
@@ -333,10 +355,12 @@ async def test_unfollow_mid_flow_and_return_a_month_later(bot: Any, county: Any,
 STICKER = "【收到不支持的消息类型，暂无法显示】"  # what WeChat passes on for a sticker
 
 
-@pytest.mark.parametrize("at", [1, 3, 4, 6, 14, 19], ids=[
-    "choice", "yes-no", "name", "number", "money", "free-text"])
+@pytest.mark.parametrize(
+    "at", [1, 3, 4, 6, 14, 19], ids=["choice", "yes-no", "name", "number", "money", "free-text"]
+)
 async def test_every_answer_type_fed_rubbish_asks_again_and_loses_nothing(
-        bot: Any, county: Any, chat: Any, at: int) -> None:
+    bot: Any, county: Any, chat: Any, at: int
+) -> None:
     wang = chat("o-wang")
     await bind(wang, "王德福", county.wang_number)
     await fill(wang, FULL_ANSWERS[:at])
@@ -355,7 +379,8 @@ async def test_every_answer_type_fed_rubbish_asks_again_and_loses_nothing(
 
 @pytest.mark.parametrize("word", ["帮助", "菜单"])
 async def test_help_or_menu_in_a_flow_explains_and_asks_the_same_question(
-        bot: Any, county: Any, chat: Any, word: str) -> None:
+    bot: Any, county: Any, chat: Any, word: str
+) -> None:
     wang = chat("o-wang")
     await bind(wang, "王德福", county.wang_number)
     await fill(wang, FULL_ANSWERS[:4])  # now asking the first household member's name
@@ -381,10 +406,12 @@ BEFORE_HOUSEHOLD = FULL_ANSWERS[:4]  # up to the first household question
 AFTER_HOUSEHOLD = FULL_ANSWERS[13:]  # from the end of the household to the photos
 
 
-@pytest.mark.parametrize("said", ["没有", "无", "跳过", "就我一个", "就我一个人",
-                                  "就我一个人。", "没有了", "2"])
+@pytest.mark.parametrize(
+    "said", ["没有", "无", "跳过", "就我一个", "就我一个人", "就我一个人。", "没有了", "2"]
+)
 async def test_a_member_who_lives_alone_says_so_at_the_first_question(
-        bot: Any, county: Any, chat: Any, said: str) -> None:
+    bot: Any, county: Any, chat: Any, said: str
+) -> None:
     wang = chat("o-wang")
     await bind(wang, "王德福", county.wang_number)
     asked = await fill(wang, BEFORE_HOUSEHOLD)
@@ -399,8 +426,9 @@ async def test_a_member_who_lives_alone_says_so_at_the_first_question(
     assert case.household_size == 1 and case.answers["household"] == []
 
 
-async def test_yes_at_the_first_question_asks_for_the_name(bot: Any, county: Any,
-                                                            chat: Any) -> None:
+async def test_yes_at_the_first_question_asks_for_the_name(
+    bot: Any, county: Any, chat: Any
+) -> None:
     wang = chat("o-wang")
     await bind(wang, "王德福", county.wang_number)
     await fill(wang, BEFORE_HOUSEHOLD)
@@ -410,8 +438,9 @@ async def test_yes_at_the_first_question_asks_for_the_name(bot: Any, county: Any
 
 
 @pytest.mark.parametrize("word", ["生病", "不知道", "不清楚", "老伴"])
-async def test_a_common_word_is_not_taken_as_a_name(bot: Any, county: Any, chat: Any,
-                                                     word: str) -> None:
+async def test_a_common_word_is_not_taken_as_a_name(
+    bot: Any, county: Any, chat: Any, word: str
+) -> None:
     wang = chat("o-wang")
     await bind(wang, "王德福", county.wang_number)
     await fill(wang, BEFORE_HOUSEHOLD)
@@ -421,7 +450,8 @@ async def test_a_common_word_is_not_taken_as_a_name(bot: Any, county: Any, chat:
 
 
 async def test_no_name_after_saying_there_is_someone_else_ends_the_household(
-        bot: Any, county: Any, chat: Any) -> None:
+    bot: Any, county: Any, chat: Any
+) -> None:
     wang = chat("o-wang")
     await bind(wang, "王德福", county.wang_number)
     await fill(wang, FULL_ANSWERS[:9])  # 李秀英 given, then 有 (one more)
@@ -431,14 +461,18 @@ async def test_no_name_after_saying_there_is_someone_else_ends_the_household(
     assert "4. 家里人：李秀英（配偶，68岁，有高血压，在家）\n" in summary
 
 
-@pytest.mark.parametrize(("said", "name", "relation"), [
-    ("老伴叫李长贵", "李长贵", "配偶"),
-    ("我老伴叫李长贵。", "李长贵", "配偶"),
-    ("我儿子叫王小军", "王小军", "儿子"),
-    ("孙女叫王㛃", "王㛃", "孙子女"),
-])
+@pytest.mark.parametrize(
+    ("said", "name", "relation"),
+    [
+        ("老伴叫李长贵", "李长贵", "配偶"),
+        ("我老伴叫李长贵。", "李长贵", "配偶"),
+        ("我儿子叫王小军", "王小军", "儿子"),
+        ("孙女叫王㛃", "王㛃", "孙子女"),
+    ],
+)
 async def test_a_name_with_who_they_are_answers_both_questions(
-        bot: Any, county: Any, chat: Any, said: str, name: str, relation: str) -> None:
+    bot: Any, county: Any, chat: Any, said: str, name: str, relation: str
+) -> None:
     wang = chat("o-wang")
     await bind(wang, "王德福", county.wang_number)
     await fill(wang, BEFORE_HOUSEHOLD)
@@ -451,27 +485,57 @@ async def test_a_name_with_who_they_are_answers_both_questions(
     assert f"4. 家里人：{name}（{relation}，70岁，身体还行）" in summary
 
 
-@pytest.mark.parametrize(("said", "relation"), [
-    ("老伴", "配偶"), ("老头子", "配偶"), ("我老婆", "配偶"), ("爱人", "配偶"), ("媳妇", "配偶"),
-    ("儿媳妇", "儿媳"), ("儿媳", "儿媳"), ("女婿", "女婿"), ("孙子", "孙子女"), ("孙女", "孙子女"),
-    ("闺女", "女儿"), ("儿子", "儿子"), ("女儿", "女儿"), ("1", "配偶"),
-])
-async def test_kinship_words_answer_the_relation(bot: Any, county: Any, chat: Any, said: str,
-                                                 relation: str) -> None:
+@pytest.mark.parametrize(
+    ("said", "relation"),
+    [
+        ("老伴", "配偶"),
+        ("老头子", "配偶"),
+        ("我老婆", "配偶"),
+        ("爱人", "配偶"),
+        ("媳妇", "配偶"),
+        ("儿媳妇", "儿媳"),
+        ("儿媳", "儿媳"),
+        ("女婿", "女婿"),
+        ("孙子", "孙子女"),
+        ("孙女", "孙子女"),
+        ("闺女", "女儿"),
+        ("儿子", "儿子"),
+        ("女儿", "女儿"),
+        ("1", "配偶"),
+    ],
+)
+async def test_kinship_words_answer_the_relation(
+    bot: Any, county: Any, chat: Any, said: str, relation: str
+) -> None:
     wang = chat("o-wang")
     await bind(wang, "王德福", county.wang_number)
-    await fill(wang, [*BEFORE_HOUSEHOLD, ("李秀英", "什么人"), (said, "多大"), ("68", "身体"),
-                      ("在家", "还有其他"), ("没有", "种地")])
+    await fill(
+        wang,
+        [
+            *BEFORE_HOUSEHOLD,
+            ("李秀英", "什么人"),
+            (said, "多大"),
+            ("68", "身体"),
+            ("在家", "还有其他"),
+            ("没有", "种地"),
+        ],
+    )
     await fill(wang, AFTER_HOUSEHOLD[1:])
     assert f"李秀英（{relation}，68岁，在家）" in await wang.send("跳过")
 
 
-@pytest.mark.parametrize(("said", "chosen"), [
-    ("年纪大了", "1. 困难类别：年纪大、没劳力、没退休金"), ("有病", "1. 困难类别：生病"),
-    ("下岗了", "1. 困难类别：企业下岗"), ("没本钱", "1. 困难类别：缺技术、缺资金"),
-])
-async def test_category_words_pick_the_category(bot: Any, county: Any, chat: Any, said: str,
-                                                chosen: str) -> None:
+@pytest.mark.parametrize(
+    ("said", "chosen"),
+    [
+        ("年纪大了", "1. 困难类别：年纪大、没劳力、没退休金"),
+        ("有病", "1. 困难类别：生病"),
+        ("下岗了", "1. 困难类别：企业下岗"),
+        ("没本钱", "1. 困难类别：缺技术、缺资金"),
+    ],
+)
+async def test_category_words_pick_the_category(
+    bot: Any, county: Any, chat: Any, said: str, chosen: str
+) -> None:
     wang = chat("o-wang")
     await bind(wang, "王德福", county.wang_number)
     await wang.send("申请")
@@ -482,8 +546,10 @@ async def test_category_words_pick_the_category(bot: Any, county: Any, chat: Any
 
 # --- long answers are kept ------------------------------------------------------------------
 
+
 async def test_a_long_answer_is_kept_up_to_a_sentence_end_and_read_back(
-        bot: Any, county: Any, chat: Any) -> None:
+    bot: Any, county: Any, chat: Any
+) -> None:
     said = ("老伴生病住院两个多月了，花了三万多块钱，欠了亲戚两万块钱。" * 11)[:318]
     assert len(said) == 318
     wang = chat("o-wang")
@@ -492,9 +558,11 @@ async def test_a_long_answer_is_kept_up_to_a_sentence_end_and_read_back(
     kept = said[:290]  # ten whole sentences of 29 characters
     answered = await wang.send(said)
     assert "太长了" not in answered
-    assert answered.startswith("字太多了，只记下前 290 个字，到“……块钱，欠了亲戚两万块钱。”为止。\n"
-                               "后面 28 个字没记下（从“老伴生病住院两个多月了，……”起）。"
-                               "要改，核对时回复“修改 10”。"), answered
+    assert answered.startswith(
+        "字太多了，只记下前 290 个字，到“……块钱，欠了亲戚两万块钱。”为止。\n"
+        "后面 28 个字没记下（从“老伴生病住院两个多月了，……”起）。"
+        "要改，核对时回复“修改 10”。"
+    ), answered
     assert "最需要哪种帮扶" in answered
     await fill(wang, FULL_ANSWERS[20:])
     summary = await wang.send("跳过")
@@ -506,8 +574,9 @@ async def test_a_long_answer_is_kept_up_to_a_sentence_end_and_read_back(
     assert case.answers["situation"] == "房子漏雨。"
 
 
-async def test_a_five_thousand_character_paste_is_kept_clipped(bot: Any, county: Any,
-                                                               chat: Any) -> None:
+async def test_a_five_thousand_character_paste_is_kept_clipped(
+    bot: Any, county: Any, chat: Any
+) -> None:
     wang = chat("o-wang")
     await bind(wang, "王德福", county.wang_number)
     await fill(wang, FULL_ANSWERS[:19])
@@ -518,6 +587,7 @@ async def test_a_five_thousand_character_paste_is_kept_clipped(bot: Any, county:
 
 # --- changing one household member at the summary --------------------------------------------
 
+
 async def at_summary(wang: Any, county: Any) -> str:
     await bind(wang, "王德福", county.wang_number)
     await fill(wang)
@@ -525,20 +595,25 @@ async def at_summary(wang: Any, county: Any) -> str:
 
 
 async def test_change_the_household_offers_add_change_remove_or_keep(
-        bot: Any, county: Any, chat: Any) -> None:
+    bot: Any, county: Any, chat: Any
+) -> None:
     wang = chat("o-wang")
     await at_summary(wang, county)
     menu = await wang.send("修改 4")
-    assert menu == ("家里人现在是：\n1. 李秀英（配偶，68岁，有高血压，在家）\n"
-                    "2. 王小军（儿子，35岁，身体好，在外打工）\n"
-                    "要怎么改？回复数字：\n1. 加一个\n2. 改其中一个\n3. 删掉一个\n4. 不改了")
+    assert menu == (
+        "家里人现在是：\n1. 李秀英（配偶，68岁，有高血压，在家）\n"
+        "2. 王小军（儿子，35岁，身体好，在外打工）\n"
+        "要怎么改？回复数字：\n1. 加一个\n2. 改其中一个\n3. 删掉一个\n4. 不改了"
+    )
     summary = await wang.send("4")
-    assert ("4. 家里人：李秀英（配偶，68岁，有高血压，在家）；"
-            "王小军（儿子，35岁，身体好，在外打工）") in summary and "都对吗" in summary
+    assert (
+        "4. 家里人：李秀英（配偶，68岁，有高血压，在家）；王小军（儿子，35岁，身体好，在外打工）"
+    ) in summary and "都对吗" in summary
 
 
 async def test_change_one_member_s_age_without_retyping_the_rest(
-        bot: Any, county: Any, chat: Any) -> None:
+    bot: Any, county: Any, chat: Any
+) -> None:
     wang = chat("o-wang")
     await at_summary(wang, county)
     await wang.send("修改 4")
@@ -578,7 +653,8 @@ async def test_add_one_member_then_remove_another(bot: Any, county: Any, chat: A
 
 
 async def test_one_member_goes_straight_to_its_fields_and_back_leaves_it(
-        bot: Any, county: Any, chat: Any) -> None:
+    bot: Any, county: Any, chat: Any
+) -> None:
     wang = chat("o-wang")
     await bind(wang, "王德福", county.wang_number)
     await fill(wang, FULL_ANSWERS[:8])
@@ -597,8 +673,7 @@ async def test_one_member_goes_straight_to_its_fields_and_back_leaves_it(
     assert "就您一个人生活的话" in await wang.send("修改 4")
 
 
-async def test_hostile_answers_to_the_household_menu(bot: Any, county: Any,
-                                                     chat: Any) -> None:
+async def test_hostile_answers_to_the_household_menu(bot: Any, county: Any, chat: Any) -> None:
     wang = chat("o-wang")
     await at_summary(wang, county)
     await wang.send("修改 4")
@@ -615,8 +690,9 @@ async def test_hostile_answers_to_the_household_menu(bot: Any, county: Any,
 
 
 @pytest.mark.parametrize("said", ["修改 99", "修改 0", "修改 ９９", "修改 13"])
-async def test_change_a_number_the_summary_does_not_have(bot: Any, county: Any, chat: Any,
-                                                         said: str) -> None:
+async def test_change_a_number_the_summary_does_not_have(
+    bot: Any, county: Any, chat: Any, said: str
+) -> None:
     wang = chat("o-wang")
     await at_summary(wang, county)
     number = said.split()[1]
@@ -627,11 +703,11 @@ async def test_change_a_number_the_summary_does_not_have(bot: Any, county: Any, 
 
 # --- the intro, hostile answers -----------------------------------------------------------
 
-async def test_the_intro_says_honestly_how_many_questions(bot: Any, county: Any,
-                                                          chat: Any) -> None:
+
+async def test_the_intro_says_honestly_how_many_questions(bot: Any, county: Any, chat: Any) -> None:
     flow = bot.services.bot.engine.flows["apply"]
     household = flow.step("household")
-    after = flow.steps[flow.index("household") + 1:]
+    after = flow.steps[flow.index("household") + 1 :]
     wang = chat("o-wang")
     await bind(wang, "王德福", county.wang_number)
     intro = await wang.send("申请")
@@ -647,7 +723,8 @@ async def test_the_intro_says_honestly_how_many_questions(bot: Any, county: Any,
 
 @pytest.mark.parametrize("name", ["王", "王" * 21, "好" * 5000, "🙂🙂", "   ", "１２３"])
 async def test_a_household_name_that_cannot_be_one_is_asked_again(
-        bot: Any, county: Any, chat: Any, name: str) -> None:
+    bot: Any, county: Any, chat: Any, name: str
+) -> None:
     wang = chat("o-wang")
     await bind(wang, "王德福", county.wang_number)
     await fill(wang, BEFORE_HOUSEHOLD)
@@ -668,7 +745,13 @@ async def test_nothing_but_no_to_every_question(bot: Any, county: Any, chat: Any
         if "回复选项前面的数字" in asked:  # a choice has no 没有: answered by number
             asked = await wang.send("1")
     assert "都对吗" in asked
-    for line in ["1. 困难类别：年纪大、没劳力、没退休金", "3. 领低保：否",
-                 "4. 家里人：没有，一个人生活", "5. 种地养殖收入：0元", "10. 生活情况：没有",
-                 "11. 想要的帮扶：走访慰问、救济", "12. 证明照片：（跳过）"]:
+    for line in [
+        "1. 困难类别：年纪大、没劳力、没退休金",
+        "3. 领低保：否",
+        "4. 家里人：没有，一个人生活",
+        "5. 种地养殖收入：0元",
+        "10. 生活情况：没有",
+        "11. 想要的帮扶：走访慰问、救济",
+        "12. 证明照片：（跳过）",
+    ]:
         assert line in asked, asked

@@ -35,8 +35,7 @@ async def test_binding_with_name_and_id_tail(bot: Any, county: Any, chat: Any) -
 
 
 @pytest.mark.parametrize("said", ["我叫王德福", "我是王德福。", "名字叫王德福", "姓名：王德福"])
-async def test_a_name_said_in_a_sentence_binds(bot: Any, county: Any, chat: Any,
-                                               said: str) -> None:
+async def test_a_name_said_in_a_sentence_binds(bot: Any, county: Any, chat: Any, said: str) -> None:
     wang = chat("o-wang")
     await wang.send("绑定")
     assert "最后 6 位" in await wang.send(said)
@@ -124,7 +123,9 @@ async def test_binding_the_same_person_from_a_second_account_ends_the_first(
     async with bot.services.engine.connect() as conn:
         rows = (await conn.execute(select(bindings).order_by(bindings.c.id))).all()
     assert [(row.openid, row.unbound_at is None) for row in rows] == [
-        ("o-wang-old", False), ("o-wang-new", True)]
+        ("o-wang-old", False),
+        ("o-wang-new", True),
+    ]
 
 
 async def test_a_qr_code_also_ends_the_persons_earlier_binding(
@@ -134,9 +135,14 @@ async def test_a_qr_code_also_ends_the_persons_earlier_binding(
     li = chat("o-li")
     await bind(li, "李大山", county.li_number)
     async with bot.services.engine.begin() as conn:
-        await conn.execute(insert(binding_tickets).values(
-            scene="p7Kq2", person_id=county.li_id, created_at=now,
-            expires_at=now + timedelta(days=30)))
+        await conn.execute(
+            insert(binding_tickets).values(
+                scene="p7Kq2",
+                person_id=county.li_id,
+                created_at=now,
+                expires_at=now + timedelta(days=30),
+            )
+        )
     assert "扫码绑定好了！李大山" in await chat("o-li-new").event("SCAN", "bind:p7Kq2")
     assert "还没有绑定" in await li.send("解绑")
     await bot.flush_outbox()
@@ -156,9 +162,14 @@ async def test_unbind_is_recorded_not_deleted(bot: Any, county: Any, chat: Any) 
 async def test_scanning_a_personal_qr_code_binds(bot: Any, county: Any, chat: Any) -> None:
     now = bot.clock.now()
     async with bot.services.engine.begin() as conn:
-        await conn.execute(insert(binding_tickets).values(
-            scene="p7Kq2", person_id=county.li_id, created_at=now,
-            expires_at=now + timedelta(days=30)))
+        await conn.execute(
+            insert(binding_tickets).values(
+                scene="p7Kq2",
+                person_id=county.li_id,
+                created_at=now,
+                expires_at=now + timedelta(days=30),
+            )
+        )
     li = chat("o-li")
     assert "扫码绑定好了！李大山" in await li.event("subscribe", "qrscene_bind:p7Kq2")
     assert "用过或过期" in await chat("o-thief").event("SCAN", "bind:p7Kq2")

@@ -17,8 +17,9 @@ REGISTRY = registry(load_settings({"BANGFU_CONVERSATIONS_DIR": str(CONVERSATIONS
 ACTIONS, PREVIEWS = REGISTRY.actions, REGISTRY.previews
 
 
-def test_the_shipped_flows_pass_the_check(monkeypatch: pytest.MonkeyPatch,
-                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_shipped_flows_pass_the_check(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("BANGFU_CONVERSATIONS_DIR", str(CONVERSATIONS))
     assert main(["flows", "check"]) == 0
     assert "flows OK" in capsys.readouterr().out
@@ -42,18 +43,31 @@ def line_of(folder: Path, needle: str, name: str = "apply.toml") -> int:
 @pytest.mark.parametrize(
     ("old", "new", "needle", "message"),
     [
-        ('prompt = "您家在农村还是城镇？"', 'promt = "您家在农村还是城镇？"', "promt",
-         "unknown key 'promt'"),
+        (
+            'prompt = "您家在农村还是城镇？"',
+            'promt = "您家在农村还是城镇？"',
+            "promt",
+            "unknown key 'promt'",
+        ),
         ('type = "yes_no"', 'type = "yesno"', 'type = "yesno"', "type 'yesno'"),
-        ('when = { field = "category", is = "其他" }', 'when = { field = "categroy", is = "其他" }',
-         "categroy", "not an earlier step"),
-        ('action = "cases.submit_application"', 'action = "cases.submit"', "action =",
-         "not a known domain service"),
-        ('max_length = 300', 'max_length = 300\nmin = 1', "min = 1", "does not apply"),
+        (
+            'when = { field = "category", is = "其他" }',
+            'when = { field = "categroy", is = "其他" }',
+            "categroy",
+            "not an earlier step",
+        ),
+        (
+            'action = "cases.submit_application"',
+            'action = "cases.submit"',
+            "action =",
+            "not a known domain service",
+        ),
+        ("max_length = 300", "max_length = 300\nmin = 1", "min = 1", "does not apply"),
     ],
 )
-def test_a_typo_is_reported_with_file_and_line(tmp_path: Path, old: str, new: str,
-                                               needle: str, message: str) -> None:
+def test_a_typo_is_reported_with_file_and_line(
+    tmp_path: Path, old: str, new: str, needle: str, message: str
+) -> None:
     folder = copy_with(tmp_path, old, new)
     with pytest.raises(FlowsInvalid) as invalid:
         load_flows(folder, ACTIONS, PREVIEWS)
@@ -86,8 +100,9 @@ def test_unreachable_step_is_reported(tmp_path: Path) -> None:
     assert invalid.value.problems[0].line == line_of(folder, 'id = "dibao"') - 1
 
 
-def test_serve_refuses_to_start_on_a_bad_flow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_serve_refuses_to_start_on_a_bad_flow(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     folder = copy_with(tmp_path, 'type = "name"', 'type = "nmae"', name="bind.toml")
     monkeypatch.setenv("BANGFU_CONVERSATIONS_DIR", str(folder))
     monkeypatch.setenv("BANGFU_STORAGE_DIR", str(tmp_path / "storage"))
@@ -100,19 +115,28 @@ def test_serve_refuses_to_start_on_a_bad_flow(tmp_path: Path, monkeypatch: pytes
 @pytest.mark.parametrize(
     ("old", "new", "message"),
     [
-        ('"配偶" = ["老伴"', '"老伴" = ["老伴"',
-         "synonyms: '老伴' is not one of the choices"),
-        ('"儿媳" = ["儿媳妇"', '"儿媳" = ["老伴"',
-         "synonyms: '老伴' is given for both '配偶' and '儿媳'"),
-        ('"儿媳" = ["儿媳妇"', '"儿媳" = ["儿子"',
-         "synonyms: '儿子' is given for both '儿子' and '儿媳'"),
+        ('"配偶" = ["老伴"', '"老伴" = ["老伴"', "synonyms: '老伴' is not one of the choices"),
+        (
+            '"儿媳" = ["儿媳妇"',
+            '"儿媳" = ["老伴"',
+            "synonyms: '老伴' is given for both '配偶' and '儿媳'",
+        ),
+        (
+            '"儿媳" = ["儿媳妇"',
+            '"儿媳" = ["儿子"',
+            "synonyms: '儿子' is given for both '儿子' and '儿媳'",
+        ),
         ('"女婿" = ["姑爷"', '"女婿" = ["3"', "synonyms: '3' is a number"),
-        ('"女婿" = ["姑爷", "上门女婿"]', '"女婿" = "姑爷"',
-         "synonyms: '女婿' needs a list of words"),
+        (
+            '"女婿" = ["姑爷", "上门女婿"]',
+            '"女婿" = "姑爷"',
+            "synonyms: '女婿' needs a list of words",
+        ),
     ],
 )
-def test_a_bad_synonym_is_reported_at_its_table(tmp_path: Path, old: str, new: str,
-                                                message: str) -> None:
+def test_a_bad_synonym_is_reported_at_its_table(
+    tmp_path: Path, old: str, new: str, message: str
+) -> None:
     folder = copy_with(tmp_path, old, new)
     with pytest.raises(FlowsInvalid) as invalid:
         load_flows(folder, ACTIONS, PREVIEWS)
@@ -126,20 +150,25 @@ def test_synonyms_on_a_step_that_is_not_a_choice_are_reported(tmp_path: Path) ->
     with pytest.raises(FlowsInvalid) as invalid:
         load_flows(folder, ACTIONS, PREVIEWS)
     assert "step 'dibao': 'synonyms' does not apply to a yes_no step" in [
-        p.message for p in invalid.value.problems]
+        p.message for p in invalid.value.problems
+    ]
 
 
 @pytest.mark.parametrize(
     ("old", "new", "message"),
     [
         ('none_words = ["没有"', 'none_words = [""', "none_words must be a list of words"),
-        ('type = "yes_no"\n', 'type = "yes_no"\nfirst = "有吗？"\n',
-         "'first' applies to a group step only"),
+        (
+            'type = "yes_no"\n',
+            'type = "yes_no"\nfirst = "有吗？"\n',
+            "'first' applies to a group step only",
+        ),
         ('比如“修改 {example}”。"', '比如“修改 2”。"', "a fixed number after 修改"),
     ],
 )
-def test_group_words_and_edit_examples_are_checked(tmp_path: Path, old: str, new: str,
-                                                   message: str) -> None:
+def test_group_words_and_edit_examples_are_checked(
+    tmp_path: Path, old: str, new: str, message: str
+) -> None:
     folder = copy_with(tmp_path, old, new)
     with pytest.raises(FlowsInvalid) as invalid:
         load_flows(folder, ACTIONS, PREVIEWS)
@@ -147,10 +176,11 @@ def test_group_words_and_edit_examples_are_checked(tmp_path: Path, old: str, new
 
 
 def test_not_before_needs_its_hint_and_a_date_step(tmp_path: Path) -> None:
-    folder = copy_with(tmp_path, 'not_before_hint = ', 'hint = ', name="evaluate.toml")
+    folder = copy_with(tmp_path, "not_before_hint = ", "hint = ", name="evaluate.toml")
     with pytest.raises(FlowsInvalid) as invalid:
         load_flows(folder, ACTIONS, PREVIEWS)
     (problem,) = invalid.value.problems
-    assert problem.message == ("step 'meeting_date': not_before needs a not_before_hint "
-                               "telling the user what to type")
+    assert problem.message == (
+        "step 'meeting_date': not_before needs a not_before_hint telling the user what to type"
+    )
     assert problem.line == line_of(folder, "not_before =", name="evaluate.toml")

@@ -16,15 +16,23 @@ CHECKOUT = CONVERSATIONS.parent
 async def chat(cwd: Path, *lines: str) -> tuple[int, str, str]:
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bangfu_bot.cli", "chat", "--as", "王德福", cwd=cwd, env=env,
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "bangfu_bot.cli",
+        "chat",
+        "--as",
+        "王德福",
+        cwd=cwd,
+        env=env,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await process.communicate("".join(f"{line}\n" for line in lines).encode())
     return process.returncode or 0, out.decode(), err.decode()
 
 
-async def test_chat_as_wang_defu_on_an_empty_store_creates_the_demo_county(
-        tmp_path: Path) -> None:
+async def test_chat_as_wang_defu_on_an_empty_store_creates_the_demo_county(tmp_path: Path) -> None:
     # A checkout of our own: the conversations beside it, storage/ not yet made.
     (tmp_path / "conversations").symlink_to(CHECKOUT / "conversations")
     code, out, err = await chat(tmp_path, "进度", "/退出")

@@ -33,11 +33,20 @@ async def position(conn: AsyncConnection, loan_id: int, on: date) -> Position:
     falls due is the plan's principal due by then with the interest accrued to the latest
     due date; the oldest unpaid is the first instalment whose principal is not all paid."""
     loan = (await conn.execute(select(loans).where(loans.c.id == loan_id))).one()
-    plan = (await conn.execute(select(instalments).where(instalments.c.loan_id == loan_id)
-                               .order_by(instalments.c.number))).all()
-    paid = (await conn.execute(select(repayments.c.paid_on, repayments.c.principal_fen,
-                                      repayments.c.interest_fen)
-                               .where(repayments.c.loan_id == loan_id))).all()
+    plan = (
+        await conn.execute(
+            select(instalments)
+            .where(instalments.c.loan_id == loan_id)
+            .order_by(instalments.c.number)
+        )
+    ).all()
+    paid = (
+        await conn.execute(
+            select(
+                repayments.c.paid_on, repayments.c.principal_fen, repayments.c.interest_fen
+            ).where(repayments.c.loan_id == loan_id)
+        )
+    ).all()
     interest_paid = sum(int(row.interest_fen) for row in paid)
     principal_paid = sum(int(row.principal_fen) for row in paid)
 
@@ -70,14 +79,21 @@ async def remind(conn: AsyncConnection, *, now: datetime, today: date, call_days
     """Send today's reminders and guarantor calls; return how many were queued."""
     sent = 0
     # In id order, as the status index gave it when this code ran (no index orders it now).
-    active = (await conn.execute(select(loans).where(loans.c.status == L.DISBURSED)
-                                 .order_by(loans.c.id))).all()
+    active = (
+        await conn.execute(select(loans).where(loans.c.status == L.DISBURSED).order_by(loans.c.id))
+    ).all()
     for loan in active:
-        name = (await conn.execute(select(people.c.name).where(people.c.id == loan.person_id))
-                ).scalar_one()
+        name = (
+            await conn.execute(select(people.c.name).where(people.c.id == loan.person_id))
+        ).scalar_one()
         owed = await position(conn, loan.id, today)
-        plan = (await conn.execute(select(instalments).where(instalments.c.loan_id == loan.id)
-                                   .order_by(instalments.c.number))).all()
+        plan = (
+            await conn.execute(
+                select(instalments)
+                .where(instalments.c.loan_id == loan.id)
+                .order_by(instalments.c.number)
+            )
+        ).all()
         for item in plan:
             sent += await _before(conn, loan, name, item, today, now)
         if owed.oldest_unpaid is not None:
@@ -85,8 +101,9 @@ async def remind(conn: AsyncConnection, *, now: datetime, today: date, call_days
     return sent
 
 
-async def _before(conn: AsyncConnection, loan: Any, name: str, item: Any, today: date,
-                  now: datetime) -> int:
+async def _before(
+    conn: AsyncConnection, loan: Any, name: str, item: Any, today: date, now: datetime
+) -> int:
     days_left = (item.due_on - today).days
     arrived = [offset for offset in (*BEFORE, 0) if offset >= days_left]
     if days_left < 0 or not arrived:
@@ -97,15 +114,31 @@ async def _before(conn: AsyncConnection, loan: Any, name: str, item: Any, today:
         return 0  # already paid ahead: no reminder
     amount = yuan(by_then.overdue_fen)
     day = f"{item.due_on.year}年{item.due_on.month}月{item.due_on.day}日"
-    text = (say("reminder_due", name=name, n=item.number, amount=amount) if days_left == 0
-            else say("reminder_before", name=name, n=item.number, day=day, amount=amount))
-    await tell(conn, loan.person_id, text, key=f"loan:{loan.id}:{item.number}:-{offset}",
-               now=now, reason="repayment reminder")
+    text = (
+        say("reminder_due", name=name, n=item.number, amount=amount)
+        if days_left == 0
+        else say("reminder_before", name=name, n=item.number, day=day, amount=amount)
+    )
+    await tell(
+        conn,
+        loan.person_id,
+        text,
+        key=f"loan:{loan.id}:{item.number}:-{offset}",
+        now=now,
+        reason="repayment reminder",
+    )
     return 1
 
 
-async def _overdue(conn: AsyncConnection, loan: Any, name: str, owed: Any, today: date,
-                   now: datetime, call_days: int) -> int:
+async def _overdue(
+    conn: AsyncConnection,
+    loan: Any,
+    name: str,
+    owed: Any,
+    today: date,
+    now: datetime,
+    call_days: int,
+) -> int:
     item, days = owed.oldest_unpaid, owed.days_overdue
     amount = yuan(owed.overdue_fen)
     day = f"{item.due_on.year}年{item.due_on.month}月{item.due_on.day}日"
@@ -113,39 +146,67 @@ async def _overdue(conn: AsyncConnection, loan: Any, name: str, owed: Any, today
     reached = [offset for offset in AFTER if offset <= days]
     if reached:
         offset = max(reached)
-        await tell(conn, loan.person_id, say("reminder_overdue", name=name, n=item.number,
-                                             day=day, amount=amount, days=days),
-                   key=f"loan:{loan.id}:{item.number}:+{offset}", now=now,
-                   reason="overdue reminder")
+        await tell(
+            conn,
+            loan.person_id,
+            say("reminder_overdue", name=name, n=item.number, day=day, amount=amount, days=days),
+            key=f"loan:{loan.id}:{item.number}:+{offset}",
+            now=now,
+            reason="overdue reminder",
+        )
         count += 1
         if offset >= SECRETARY_FROM:
             for secretary_id in await secretaries_of(conn, loan.branch_id):
-                await tell(conn, secretary_id, say("secretary_copy", name=name, n=item.number,
-                                                   days=days, amount=amount),
-                           key=f"loan:{loan.id}:{item.number}:+{offset}:copy", now=now,
-                           reason="overdue copy to the secretary")
+                await tell(
+                    conn,
+                    secretary_id,
+                    say("secretary_copy", name=name, n=item.number, days=days, amount=amount),
+                    key=f"loan:{loan.id}:{item.number}:+{offset}:copy",
+                    now=now,
+                    reason="overdue copy to the secretary",
+                )
     if days >= call_days:
         count += await _call_guarantor(conn, loan, name, amount, days, item, now)
     return count
 
 
-async def _call_guarantor(conn: AsyncConnection, loan: Any, name: str, amount: str, days: int,
-                          item: Any, now: datetime) -> int:
+async def _call_guarantor(
+    conn: AsyncConnection, loan: Any, name: str, amount: str, days: int, item: Any, now: datetime
+) -> int:
     # Once per overdue instalment: the keys of the to-dos and pushes make it idempotent,
     # and a to-do row is only added if none was added for this instalment yet.
     from bangfu_bot.todos.models import todos
 
-    exists = (await conn.execute(select(todos.c.id).where(
-        todos.c.loan_id == loan.id, todos.c.kind == "guarantor_call",
-        todos.c.text.like(f"%第{item.number}期%")))).first()
+    exists = (
+        await conn.execute(
+            select(todos.c.id).where(
+                todos.c.loan_id == loan.id,
+                todos.c.kind == "guarantor_call",
+                todos.c.text.like(f"%第{item.number}期%"),
+            )
+        )
+    ).first()
     if exists is not None:
         return 0
-    text = say("guarantor_todo", name=name, days=days, amount=amount,
-               guarantor=loan.guarantor or "", n=item.number)
+    text = say(
+        "guarantor_todo",
+        name=name,
+        days=days,
+        amount=amount,
+        guarantor=loan.guarantor or "",
+        n=item.number,
+    )
     for staff in await people_with_role(conn, "department"):
-        await add_todo(conn, assignee_id=staff, kind="guarantor_call", text=text, now=now,
-                       subject_id=loan.person_id, loan_id=loan.id,
-                       key=f"loan:{loan.id}:{item.number}:guarantor:{staff}")
+        await add_todo(
+            conn,
+            assignee_id=staff,
+            kind="guarantor_call",
+            text=text,
+            now=now,
+            subject_id=loan.person_id,
+            loan_id=loan.id,
+            key=f"loan:{loan.id}:{item.number}:guarantor:{staff}",
+        )
     # Whoever the authority policy lets write the loan off: its township's officers as the
     # roster places the borrower (a borrower who left it too), the department for a
     # borrower in no township.
@@ -153,8 +214,14 @@ async def _call_guarantor(conn: AsyncConnection, loan: Any, name: str, amount: s
 
     subject = loan_subject(await load_loan(conn, loan.id))
     for officer in await people_able(conn, "loan.write_off", subject):
-        await add_todo(conn, assignee_id=officer, kind="loan_write_off",
-                       text=say("guarantor_notice", name=name, days=days, amount=amount),
-                       now=now, subject_id=loan.person_id, loan_id=loan.id,
-                       key=f"loan:{loan.id}:{item.number}:writeoff:{officer}")
+        await add_todo(
+            conn,
+            assignee_id=officer,
+            kind="loan_write_off",
+            text=say("guarantor_notice", name=name, days=days, amount=amount),
+            now=now,
+            subject_id=loan.person_id,
+            loan_id=loan.id,
+            key=f"loan:{loan.id}:{item.number}:writeoff:{officer}",
+        )
     return 1

@@ -14,26 +14,41 @@ from bangfu_bot.loans.schedule import build, fen_days, interest_on
 from bangfu_bot.loans.service import Ledger
 
 
-def book(amount: int, start: date, kind: str, years: int, rate: int,
-         paid: list[tuple[date, int, int]]) -> Ledger:
+def book(
+    amount: int, start: date, kind: str, years: int, rate: int, paid: list[tuple[date, int, int]]
+) -> Ledger:
     """A loan's book with these (day, interest, principal) payments."""
-    plan = [(1, item.number, item.due_on, item.principal_fen, item.interest_fen)
-            for item in build(kind=kind, principal_fen=amount, start=start, term_years=years,
-                              rate_bp=rate)]
-    return Ledger(amount, "disbursed", plan, sum(p[1] for p in paid), sum(p[2] for p in paid),
-                  None, start, rate, [(day, principal) for day, _, principal in paid])
+    plan = [
+        (1, item.number, item.due_on, item.principal_fen, item.interest_fen)
+        for item in build(
+            kind=kind, principal_fen=amount, start=start, term_years=years, rate_bp=rate
+        )
+    ]
+    return Ledger(
+        amount,
+        "disbursed",
+        plan,
+        sum(p[1] for p in paid),
+        sum(p[2] for p in paid),
+        None,
+        start,
+        rate,
+        [(day, principal) for day, _, principal in paid],
+    )
 
 
-def pay(ledger_paid: list[tuple[date, int, int]], current: Ledger, day: date,
-        amount: int) -> tuple[int, int]:
+def pay(
+    ledger_paid: list[tuple[date, int, int]], current: Ledger, day: date, amount: int
+) -> tuple[int, int]:
     """What `loans.service.repay` books: the interest accrued to the day first."""
     to_interest = min(amount, current.on(day).interest_due_fen)
     ledger_paid.append((day, to_interest, amount - to_interest))
     return to_interest, amount - to_interest
 
 
-def by_the_day(amount: int, start: date, until: date, rate: int,
-               paid: list[tuple[date, int, int]]) -> int:
+def by_the_day(
+    amount: int, start: date, until: date, rate: int, paid: list[tuple[date, int, int]]
+) -> int:
     """Interest to `until`, counted one day at a time with exact fractions."""
     total, day = Fraction(0), start
     while day < until:
@@ -59,37 +74,49 @@ def test_the_worked_example_of_the_readme() -> None:
 
 
 @settings(max_examples=150, deadline=None)
-@given(amount=st.integers(min_value=300_000, max_value=500_000),
-       kind=st.sampled_from(["bullet", "yearly", "equal_principal"]),
-       years=st.integers(min_value=1, max_value=3),
-       rate=st.integers(min_value=0, max_value=1_500),
-       start=st.dates(min_value=date(2024, 1, 1), max_value=date(2030, 12, 31)))
+@given(
+    amount=st.integers(min_value=300_000, max_value=500_000),
+    kind=st.sampled_from(["bullet", "yearly", "equal_principal"]),
+    years=st.integers(min_value=1, max_value=3),
+    rate=st.integers(min_value=0, max_value=1_500),
+    start=st.dates(min_value=date(2024, 1, 1), max_value=date(2030, 12, 31)),
+)
 def test_paying_every_instalment_on_its_day_settles_exactly_the_schedule(
-        amount: int, kind: str, years: int, rate: int, start: date) -> None:
+    amount: int, kind: str, years: int, rate: int, start: date
+) -> None:
     paid: list[tuple[date, int, int]] = []
-    for item in build(kind=kind, principal_fen=amount, start=start, term_years=years,
-                      rate_bp=rate):
+    for item in build(kind=kind, principal_fen=amount, start=start, term_years=years, rate_bp=rate):
         ledger = book(amount, start, kind, years, rate, paid)
         position = ledger.on(item.due_on)
         # The reminder's figure is exactly the instalment, and paying it settles it.
         assert position.overdue_fen == item.total_fen
         assert position.interest_due_fen == item.interest_fen
-        assert pay(paid, ledger, item.due_on, item.total_fen) == (item.interest_fen,
-                                                                  item.principal_fen)
+        assert pay(paid, ledger, item.due_on, item.total_fen) == (
+            item.interest_fen,
+            item.principal_fen,
+        )
         assert book(amount, start, kind, years, rate, paid).on(item.due_on).overdue_fen == 0
     last = book(amount, start, kind, years, rate, paid)
     assert last.principal_paid_fen == amount
     assert last.interest_paid_fen == interest_on(
-        fen_days(amount, start, last.principal_paid, last.plan[-1][2]), rate)
+        fen_days(amount, start, last.principal_paid, last.plan[-1][2]), rate
+    )
 
 
 @settings(max_examples=150, deadline=None)
-@given(kind=st.sampled_from(["bullet", "yearly", "equal_principal"]),
-       rate=st.integers(min_value=1, max_value=1_500),
-       payments=st.lists(st.tuples(st.integers(min_value=0, max_value=500),
-                                   st.integers(min_value=1, max_value=400_000)), max_size=6))
+@given(
+    kind=st.sampled_from(["bullet", "yearly", "equal_principal"]),
+    rate=st.integers(min_value=1, max_value=1_500),
+    payments=st.lists(
+        st.tuples(
+            st.integers(min_value=0, max_value=500), st.integers(min_value=1, max_value=400_000)
+        ),
+        max_size=6,
+    ),
+)
 def test_any_payments_accrue_by_the_day_and_never_lose_a_fen(
-        kind: str, rate: int, payments: list[tuple[int, int]]) -> None:
+    kind: str, rate: int, payments: list[tuple[int, int]]
+) -> None:
     amount, start, years = 400_000, date(2026, 3, 10), 2
     paid: list[tuple[date, int, int]] = []
     amounts: list[int] = []
@@ -104,8 +131,9 @@ def test_any_payments_accrue_by_the_day_and_never_lose_a_fen(
         amounts.append(amount_paid)
         to_interest, to_principal = pay(paid, ledger, day, amount_paid)
         # Interest is what accrued to the day, counted a day at a time, less what was paid.
-        assert owed.interest_due_fen == (by_the_day(amount, start, day, rate, paid[:-1])
-                                         - sum(p[1] for p in paid[:-1]))
+        assert owed.interest_due_fen == (
+            by_the_day(amount, start, day, rate, paid[:-1]) - sum(p[1] for p in paid[:-1])
+        )
         assert to_interest == min(amount_paid, owed.interest_due_fen)
         after = book(amount, start, kind, years, rate, paid).on(day)
         assert after.principal_outstanding_fen == owed.principal_outstanding_fen - to_principal

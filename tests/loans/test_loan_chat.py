@@ -16,23 +16,34 @@ from tests.factories import make_person
 
 
 async def staff_pair(bot: Any, county: Any, chat: Any) -> tuple[Any, Any, Any, Any]:
-    _, qian_number = await make_person(bot.services.engine, bot.clock.now(), name="钱进",
-                                       branch=None, roles=("department", "supervisor"),
-                                       serial=885, born=date(1982, 4, 4))
+    _, qian_number = await make_person(
+        bot.services.engine,
+        bot.clock.now(),
+        name="钱进",
+        branch=None,
+        roles=("department", "supervisor"),
+        serial=885,
+        born=date(1982, 4, 4),
+    )
     wang, officer, sun, qian = chat("o-wang"), chat("o-zhao"), chat("o-sun"), chat("o-qian")
     await bind(wang, "王德福", county.wang_number)
     await bind(officer, "赵明", county.officer_number)
     await bind(sun, "孙丽", county.staff_number)
     await bind(qian, "钱进", qian_number)
     async with bot.services.engine.begin() as conn:
-        await record(conn, kind=Movement.CONTRIBUTION, amount_fen=27_000_000,
-                     source="county_finance", document="县财政〔2026〕3号",
-                     occurred_on=date(2026, 1, 5), now=bot.clock.now())
+        await record(
+            conn,
+            kind=Movement.CONTRIBUTION,
+            amount_fen=27_000_000,
+            source="county_finance",
+            document="县财政〔2026〕3号",
+            occurred_on=date(2026, 1, 5),
+            now=bot.clock.now(),
+        )
     return wang, officer, sun, qian
 
 
-async def test_loan_from_chat_to_repayment_with_reminders(bot: Any, county: Any,
-                                                          chat: Any) -> None:
+async def test_loan_from_chat_to_repayment_with_reminders(bot: Any, county: Any, chat: Any) -> None:
     wang, officer, sun, qian = await staff_pair(bot, county, chat)
     assert "想借多少元" in await wang.send("借款")
     assert "3000 到 5000" in await wang.send("8000")  # outside the bounds: asked again
@@ -114,24 +125,42 @@ async def test_arrears_guarantor_call_and_write_off(bot: Any, county: Any, chat:
         member = await person_by_id(conn, county.wang_id)
         zhao = await person_by_id(conn, county.officer_id)
         sun_p = await person_by_id(conn, county.staff_id)
-        loan_id = await loan_service.apply(conn, member=member, amount_fen=300_000,
-                                           project="烤烟", earnings="卖烟",
-                                           schedule_kind="bullet",
-                                           terms=loan_service.Terms(term_years=1), now=now)
-        await loan_service.decide(conn, loan_id=loan_id, officer=zhao, approve=True,
-                                  reason=None, now=now)
-        await loan_service.inspect(conn, loan_id=loan_id, staff=sun_p, on=date(2026, 11, 10),
-                                   inspector="孙丽", finding="好", passed=True, now=now)
-        await loan_service.guarantee(conn, loan_id=loan_id, staff=sun_p, guarantor="青山镇财政所",
-                                     document="文7", now=now)
-        await loan_service.record_disbursement(conn, loan_id=loan_id, staff=sun_p,
-                                               on=date(2026, 11, 10), document="单1", now=now)
+        loan_id = await loan_service.apply(
+            conn,
+            member=member,
+            amount_fen=300_000,
+            project="烤烟",
+            earnings="卖烟",
+            schedule_kind="bullet",
+            terms=loan_service.Terms(term_years=1),
+            now=now,
+        )
+        await loan_service.decide(
+            conn, loan_id=loan_id, officer=zhao, approve=True, reason=None, now=now
+        )
+        await loan_service.inspect(
+            conn,
+            loan_id=loan_id,
+            staff=sun_p,
+            on=date(2026, 11, 10),
+            inspector="孙丽",
+            finding="好",
+            passed=True,
+            now=now,
+        )
+        await loan_service.guarantee(
+            conn, loan_id=loan_id, staff=sun_p, guarantor="青山镇财政所", document="文7", now=now
+        )
+        await loan_service.record_disbursement(
+            conn, loan_id=loan_id, staff=sun_p, on=date(2026, 11, 10), document="单1", now=now
+        )
         from bangfu_bot.members.models import people
 
-        qian_person = await person_by_id(conn, (await conn.execute(
-            select(people.c.id).where(people.c.name == "钱进"))).scalar_one())
-        await loan_service.confirm_disbursement(conn, loan_id=loan_id, staff=qian_person,
-                                                now=now)
+        qian_person = await person_by_id(
+            conn,
+            (await conn.execute(select(people.c.id).where(people.c.name == "钱进"))).scalar_one(),
+        )
+        await loan_service.confirm_disbursement(conn, loan_id=loan_id, staff=qian_person, now=now)
     # Due 10 November 2027; 31 days later nothing has been paid.
     bot.clock.advance(days=365 + 31)
     for persona in (wang, secretary):

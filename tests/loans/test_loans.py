@@ -30,18 +30,38 @@ async def county(database_url: str) -> Any:
     tree = await make_tree(engine, NOW)
     ids = {
         "wang": (await make_person(engine, NOW, name="王德福", branch=tree.branch))[0],
-        "zhao": (await make_person(engine, NOW, name="赵明", branch=tree.other_branch,
-                                   roles=("member", "committee"), serial=773))[0],
-        "sun": (await make_person(engine, NOW, name="孙丽", branch=None,
-                                  roles=("department",), serial=884))[0],
-        "qian": (await make_person(engine, NOW, name="钱进", branch=None,
-                                   roles=("department",), serial=885))[0],
+        "zhao": (
+            await make_person(
+                engine,
+                NOW,
+                name="赵明",
+                branch=tree.other_branch,
+                roles=("member", "committee"),
+                serial=773,
+            )
+        )[0],
+        "sun": (
+            await make_person(
+                engine, NOW, name="孙丽", branch=None, roles=("department",), serial=884
+            )
+        )[0],
+        "qian": (
+            await make_person(
+                engine, NOW, name="钱进", branch=None, roles=("department",), serial=885
+            )
+        )[0],
     }
     async with engine.begin() as conn:
         people = {key: await person_by_id(conn, value) for key, value in ids.items()}
-        await record(conn, kind=Movement.CONTRIBUTION, amount_fen=27_000_000,
-                     source="county_finance", document="县财政拨款〔2026〕3号",
-                     occurred_on=date(2026, 1, 5), now=NOW)
+        await record(
+            conn,
+            kind=Movement.CONTRIBUTION,
+            amount_fen=27_000_000,
+            source="county_finance",
+            document="县财政拨款〔2026〕3号",
+            occurred_on=date(2026, 1, 5),
+            now=NOW,
+        )
     yield engine, people
     await engine.dispose()
 
@@ -53,29 +73,72 @@ async def step(engine: Any, work: Any) -> Any:
         return result
 
 
-async def disbursed_loan(engine: Any, people: Any, kind: str = "yearly",
-                         member: Any = None) -> int:
+async def disbursed_loan(engine: Any, people: Any, kind: str = "yearly", member: Any = None) -> int:
     terms = loans.Terms()
-    loan_id = await step(engine, lambda c: loans.apply(
-        c, member=member or people["wang"], amount_fen=500_000, project="生猪养殖",
-        earnings="年底出栏 10 头，约 2 万元", schedule_kind=kind, terms=terms, now=NOW))
-    await step(engine, lambda c: loans.decide(c, loan_id=loan_id, officer=people["zhao"],
-                                              approve=True, reason=None, now=NOW))
-    await step(engine, lambda c: loans.inspect(
-        c, loan_id=loan_id, staff=people["sun"], on=date(2026, 3, 5), inspector="孙丽",
-        finding="猪圈已建好", passed=True, now=NOW))
-    await step(engine, lambda c: loans.guarantee(
-        c, loan_id=loan_id, staff=people["sun"], guarantor="青山镇财政所",
-        document="青财担〔2026〕7号", now=NOW))
-    await step(engine, lambda c: loans.record_disbursement(
-        c, loan_id=loan_id, staff=people["sun"], on=date(2026, 3, 10), document="放款单001",
-        now=NOW))
+    loan_id = await step(
+        engine,
+        lambda c: loans.apply(
+            c,
+            member=member or people["wang"],
+            amount_fen=500_000,
+            project="生猪养殖",
+            earnings="年底出栏 10 头，约 2 万元",
+            schedule_kind=kind,
+            terms=terms,
+            now=NOW,
+        ),
+    )
+    await step(
+        engine,
+        lambda c: loans.decide(
+            c, loan_id=loan_id, officer=people["zhao"], approve=True, reason=None, now=NOW
+        ),
+    )
+    await step(
+        engine,
+        lambda c: loans.inspect(
+            c,
+            loan_id=loan_id,
+            staff=people["sun"],
+            on=date(2026, 3, 5),
+            inspector="孙丽",
+            finding="猪圈已建好",
+            passed=True,
+            now=NOW,
+        ),
+    )
+    await step(
+        engine,
+        lambda c: loans.guarantee(
+            c,
+            loan_id=loan_id,
+            staff=people["sun"],
+            guarantor="青山镇财政所",
+            document="青财担〔2026〕7号",
+            now=NOW,
+        ),
+    )
+    await step(
+        engine,
+        lambda c: loans.record_disbursement(
+            c,
+            loan_id=loan_id,
+            staff=people["sun"],
+            on=date(2026, 3, 10),
+            document="放款单001",
+            now=NOW,
+        ),
+    )
     with pytest.raises(loans.LoanRefused) as refused:
-        await step(engine, lambda c: loans.confirm_disbursement(
-            c, loan_id=loan_id, staff=people["sun"], now=NOW))
+        await step(
+            engine,
+            lambda c: loans.confirm_disbursement(c, loan_id=loan_id, staff=people["sun"], now=NOW),
+        )
     assert "另一位同志复核" in refused.value.message
-    await step(engine, lambda c: loans.confirm_disbursement(
-        c, loan_id=loan_id, staff=people["qian"], now=NOW))
+    await step(
+        engine,
+        lambda c: loans.confirm_disbursement(c, loan_id=loan_id, staff=people["qian"], now=NOW),
+    )
     return loan_id
 
 
@@ -86,21 +149,50 @@ async def test_from_application_to_full_repayment(county: Any) -> None:
         plan = (await conn.execute(select(instalments).order_by(instalments.c.number))).all()
         cash = (await figures_now(conn)).cash_fen
     assert [(i.due_on, i.principal_fen) for i in plan] == [
-        (date(2026, 12, 31), 250_000), (date(2027, 12, 31), 250_000)]
+        (date(2026, 12, 31), 250_000),
+        (date(2027, 12, 31), 250_000),
+    ]
     assert cash == 27_000_000 - 500_000
     first_interest = plan[0].interest_fen
     with pytest.raises(loans.LoanRefused) as refused:
-        await step(engine, lambda c: loans.repay(
-            c, loan_id=loan_id, staff=people["sun"], amount_fen=600_000,
-            paid_on=date(2026, 12, 31), receipt="R1", now=NOW))
+        await step(
+            engine,
+            lambda c: loans.repay(
+                c,
+                loan_id=loan_id,
+                staff=people["sun"],
+                amount_fen=600_000,
+                paid_on=date(2026, 12, 31),
+                receipt="R1",
+                now=NOW,
+            ),
+        )
     assert "多了不能收" in refused.value.message
     with pytest.raises(loans.LoanRefused):
-        await step(engine, lambda c: loans.repay(
-            c, loan_id=loan_id, staff=people["sun"], amount_fen=100, paid_on=date(2026, 3, 1),
-            receipt="R0", now=NOW))
-    text = await step(engine, lambda c: loans.repay(
-        c, loan_id=loan_id, staff=people["sun"], amount_fen=first_interest + 250_000,
-        paid_on=date(2026, 12, 31), receipt="R1", now=NOW))
+        await step(
+            engine,
+            lambda c: loans.repay(
+                c,
+                loan_id=loan_id,
+                staff=people["sun"],
+                amount_fen=100,
+                paid_on=date(2026, 3, 1),
+                receipt="R0",
+                now=NOW,
+            ),
+        )
+    text = await step(
+        engine,
+        lambda c: loans.repay(
+            c,
+            loan_id=loan_id,
+            staff=people["sun"],
+            amount_fen=first_interest + 250_000,
+            paid_on=date(2026, 12, 31),
+            receipt="R1",
+            now=NOW,
+        ),
+    )
     assert "还欠本金 2500元" in text
     async with engine.connect() as conn:
         early = await loans.position(conn, loan_id, date(2027, 6, 1))
@@ -110,19 +202,39 @@ async def test_from_application_to_full_repayment(county: Any) -> None:
     assert early.principal_outstanding_fen == 250_000
     assert early.interest_due_fen == 4529 and early.overdue_fen == 0
     with pytest.raises(loans.LoanRefused) as short:
-        await step(engine, lambda c: loans.repay(
-            c, loan_id=loan_id, staff=people["sun"], amount_fen=254_530,
-            paid_on=date(2027, 6, 1), receipt="R2", now=NOW))
+        await step(
+            engine,
+            lambda c: loans.repay(
+                c,
+                loan_id=loan_id,
+                staff=people["sun"],
+                amount_fen=254_530,
+                paid_on=date(2027, 6, 1),
+                receipt="R2",
+                now=NOW,
+            ),
+        )
     assert "最多应还 2545.29元（利息 45.29元，本金 2500元）" in short.value.message
-    done = await step(engine, lambda c: loans.repay(
-        c, loan_id=loan_id, staff=people["sun"], amount_fen=early.owed_now_fen,
-        paid_on=date(2027, 6, 1), receipt="R2", now=NOW))
+    done = await step(
+        engine,
+        lambda c: loans.repay(
+            c,
+            loan_id=loan_id,
+            staff=people["sun"],
+            amount_fen=early.owed_now_fen,
+            paid_on=date(2027, 6, 1),
+            receipt="R2",
+            now=NOW,
+        ),
+    )
     # Paying early saves the interest not yet accrued, not the interest accrued to the day.
     assert "全部还清" in done and "利息 45.29元" in done
     async with engine.connect() as conn:
         figures = await figures_now(conn)
-        story = [(e.from_status, e.to_status, e.role) for e in
-                 (await conn.execute(select(loan_events).order_by(loan_events.c.id))).all()]
+        story = [
+            (e.from_status, e.to_status, e.role)
+            for e in (await conn.execute(select(loan_events).order_by(loan_events.c.id))).all()
+        ]
     assert figures.cash_fen == 27_000_000 + first_interest + 4529
     assert story[-1] == ("disbursed", "repaid", "system") and story[0][1] == "applied"
 
@@ -136,16 +248,35 @@ async def test_arrears_and_write_off(county: Any) -> None:
     assert due.days_overdue == 0 and due.overdue_fen > 0
     assert late.days_overdue == 41 and late.overdue_fen == due.overdue_fen
     with pytest.raises(loans.LoanRefused):
-        await step(engine, lambda c: loans.write_off(
-            c, loan_id=loan_id, officer=people["sun"], reason="病故", on=date(2028, 5, 1),
-            now=NOW))
+        await step(
+            engine,
+            lambda c: loans.write_off(
+                c,
+                loan_id=loan_id,
+                officer=people["sun"],
+                reason="病故",
+                on=date(2028, 5, 1),
+                now=NOW,
+            ),
+        )
     with pytest.raises(loans.LoanRefused):
-        await step(engine, lambda c: loans.write_off(
-            c, loan_id=loan_id, officer=people["zhao"], reason=" ", on=date(2028, 5, 1),
-            now=NOW))
-    text = await step(engine, lambda c: loans.write_off(
-        c, loan_id=loan_id, officer=people["zhao"], reason="本人病故，家中无力偿还",
-        on=date(2028, 5, 1), now=NOW))
+        await step(
+            engine,
+            lambda c: loans.write_off(
+                c, loan_id=loan_id, officer=people["zhao"], reason=" ", on=date(2028, 5, 1), now=NOW
+            ),
+        )
+    text = await step(
+        engine,
+        lambda c: loans.write_off(
+            c,
+            loan_id=loan_id,
+            officer=people["zhao"],
+            reason="本人病故，家中无力偿还",
+            on=date(2028, 5, 1),
+            now=NOW,
+        ),
+    )
     assert "核销" in text and "5000元" in text
     async with engine.connect() as conn:
         figures = await figures_now(conn)
@@ -156,29 +287,57 @@ async def test_a_second_loan_while_one_is_open_is_refused(county: Any) -> None:
     engine, people = county
     await disbursed_loan(engine, people)
     with pytest.raises(loans.LoanRefused) as refused:
-        await step(engine, lambda c: loans.apply(
-            c, member=people["wang"], amount_fen=300_000, project="烤烟", earnings="",
-            schedule_kind="bullet", terms=loans.Terms(), now=NOW))
+        await step(
+            engine,
+            lambda c: loans.apply(
+                c,
+                member=people["wang"],
+                amount_fen=300_000,
+                project="烤烟",
+                earnings="",
+                schedule_kind="bullet",
+                terms=loans.Terms(),
+                now=NOW,
+            ),
+        )
     assert "还清后才能再借" in refused.value.message
-    second = await step(engine, lambda c: loans.apply(  # where the county allows a second
-        c, member=people["wang"], amount_fen=300_000, project="烤烟", earnings="",
-        schedule_kind="bullet", terms=loans.Terms(allow_second_loan=True), now=NOW))
+    second = await step(
+        engine,
+        lambda c: loans.apply(  # where the county allows a second
+            c,
+            member=people["wang"],
+            amount_fen=300_000,
+            project="烤烟",
+            earnings="",
+            schedule_kind="bullet",
+            terms=loans.Terms(allow_second_loan=True),
+            now=NOW,
+        ),
+    )
     assert second
 
 
 SERIALS = iter(range(1000))
 
 
-@settings(max_examples=20, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(payments=st.lists(st.integers(min_value=1, max_value=300_000), max_size=6),
-       kind=st.sampled_from(["bullet", "yearly", "equal_principal"]))
-async def test_any_valid_sequence_reconciles(county: Any, payments: list[int],
-                                             kind: str) -> None:
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    payments=st.lists(st.integers(min_value=1, max_value=300_000), max_size=6),
+    kind=st.sampled_from(["bullet", "yearly", "equal_principal"]),
+)
+async def test_any_valid_sequence_reconciles(county: Any, payments: list[int], kind: str) -> None:
     engine, people = county
     serial = next(SERIALS)
-    person_id, _ = await make_person(engine, NOW, name="借款人", branch=people["wang"].branch_id,
-                                     serial=serial % 1000, born=date(1960 + serial // 1000, 1, 1))
+    person_id, _ = await make_person(
+        engine,
+        NOW,
+        name="借款人",
+        branch=people["wang"].branch_id,
+        serial=serial % 1000,
+        born=date(1960 + serial // 1000, 1, 1),
+    )
     async with engine.connect() as conn:
         member = await person_by_id(conn, person_id)
     loan_id = await disbursed_loan(engine, people, kind=kind, member=member)
@@ -188,19 +347,30 @@ async def test_any_valid_sequence_reconciles(county: Any, payments: list[int],
 
         async def pay(conn: Any, amount: int = amount, day: date = day, n: int = n) -> None:
             owed = await loans.position(conn, loan_id, day)
-            status = (await conn.execute(select(loans.loans.c.status).where(
-                loans.loans.c.id == loan_id))).scalar_one()
+            status = (
+                await conn.execute(select(loans.loans.c.status).where(loans.loans.c.id == loan_id))
+            ).scalar_one()
             if owed.owed_now_fen and status == "disbursed":
-                await loans.repay(conn, loan_id=loan_id, staff=people["sun"],
-                                  amount_fen=min(amount, owed.owed_now_fen), paid_on=day,
-                                  receipt=f"P{loan_id}-{n}", now=NOW)
+                await loans.repay(
+                    conn,
+                    loan_id=loan_id,
+                    staff=people["sun"],
+                    amount_fen=min(amount, owed.owed_now_fen),
+                    paid_on=day,
+                    receipt=f"P{loan_id}-{n}",
+                    now=NOW,
+                )
 
         await step(engine, pay)
     async with engine.connect() as conn:
         figures = await figures_now(conn)
         cash = figures.cash_fen
-    assert cash == (figures.contributions_fen - figures.loans_out_fen
-                    + figures.principal_in_fen + figures.interest_in_fen)
+    assert cash == (
+        figures.contributions_fen
+        - figures.loans_out_fen
+        + figures.principal_in_fen
+        + figures.interest_in_fen
+    )
     assert cash >= 0
 
 
@@ -221,11 +391,18 @@ async def test_fund_report_reconciles_and_lists_ages(county: Any, tmp_path: Any)
     assert row[0] == loan_id and row[6] == "逾期90天以上" and risk[3] == 5000
 
 
-@pytest.mark.parametrize(("today", "age", "at_risk"), [
-    (date(2028, 3, 1), "未逾期", 0), (date(2028, 3, 25), "逾期1-30天", 0),
-    (date(2028, 5, 1), "逾期31-90天", 0), (date(2028, 8, 1), "逾期90天以上", 5000)])
+@pytest.mark.parametrize(
+    ("today", "age", "at_risk"),
+    [
+        (date(2028, 3, 1), "未逾期", 0),
+        (date(2028, 3, 25), "逾期1-30天", 0),
+        (date(2028, 5, 1), "逾期31-90天", 0),
+        (date(2028, 8, 1), "逾期90天以上", 5000),
+    ],
+)
 async def test_the_fund_report_ages_each_loan_and_lists_what_is_due(
-        county: Any, tmp_path: Any, today: date, age: str, at_risk: int) -> None:
+    county: Any, tmp_path: Any, today: date, age: str, at_risk: int
+) -> None:
     import openpyxl
 
     from bangfu_bot.reports.fund import export_fund_report
@@ -252,9 +429,18 @@ async def test_repayments_on_the_edges_of_the_schedule(county: Any) -> None:
     loan_id = await disbursed_loan(engine, people, kind="bullet")  # 5,000 yuan on 10 March
 
     def pay(amount: int, day: date, receipt: str) -> Any:
-        return step(engine, lambda c: loans.repay(c, loan_id=loan_id, staff=people["sun"],
-                                                  amount_fen=amount, paid_on=day,
-                                                  receipt=receipt, now=NOW))
+        return step(
+            engine,
+            lambda c: loans.repay(
+                c,
+                loan_id=loan_id,
+                staff=people["sun"],
+                amount_fen=amount,
+                paid_on=day,
+                receipt=receipt,
+                now=NOW,
+            ),
+        )
 
     for amount in (0, -100):
         with pytest.raises(loans.LoanRefused) as refused:
@@ -263,8 +449,9 @@ async def test_repayments_on_the_edges_of_the_schedule(county: Any) -> None:
     # On the day of disbursement no interest has accrued: all of it is principal.
     assert "利息 0元" in await pay(100_000, date(2026, 3, 10), "R1")
     async with engine.connect() as conn:
-        plan = (await conn.execute(select(instalments).where(
-            instalments.c.loan_id == loan_id))).one()
+        plan = (
+            await conn.execute(select(instalments).where(instalments.c.loan_id == loan_id))
+        ).one()
         eve = await loans.position(conn, loan_id, plan.due_on - timedelta(days=1))
         due = await loans.position(conn, loan_id, plan.due_on)
     # The day before the due date owes one day's interest less on the 4,000 yuan left.

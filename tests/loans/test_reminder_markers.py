@@ -35,8 +35,9 @@ RECEIPTS = itertools.count()
 
 async def marker(engine: Any, loan_id: int) -> date | None:
     async with engine.connect() as conn:
-        return (await conn.execute(select(loans.c.covered_through)
-                                   .where(loans.c.id == loan_id))).scalar()
+        return (
+            await conn.execute(select(loans.c.covered_through).where(loans.c.id == loan_id))
+        ).scalar()
 
 
 async def work_out(engine: Any) -> None:
@@ -48,43 +49,71 @@ async def ledgers_marker(engine: Any, loan_id: int) -> date:
     """The first instalment not covered, as `Ledger` (the single-loan arithmetic) has it."""
     async with engine.connect() as conn:
         loan = (await conn.execute(select(loans).where(loans.c.id == loan_id))).one()
-        plan = (await conn.execute(select(*PLAN_COLUMNS).where(
-            instalments.c.loan_id == loan_id).order_by(instalments.c.number))).all()
-        paid = (await conn.execute(select(repayments.c.interest_fen, repayments.c.principal_fen)
-                                   .where(repayments.c.loan_id == loan_id))).all()
-    book = Ledger(loan.amount_fen, L.DISBURSED, plan, sum(p[0] for p in paid),
-                  sum(p[1] for p in paid))
+        plan = (
+            await conn.execute(
+                select(*PLAN_COLUMNS)
+                .where(instalments.c.loan_id == loan_id)
+                .order_by(instalments.c.number)
+            )
+        ).all()
+        paid = (
+            await conn.execute(
+                select(repayments.c.interest_fen, repayments.c.principal_fen).where(
+                    repayments.c.loan_id == loan_id
+                )
+            )
+        ).all()
+    book = Ledger(
+        loan.amount_fen, L.DISBURSED, plan, sum(p[0] for p in paid), sum(p[1] for p in paid)
+    )
     first = book.on(jobs.ALL_COVERED).oldest_unpaid
     return first[DUE_ON] if first is not None else jobs.ALL_COVERED
 
 
-@settings(max_examples=40, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(kind=st.sampled_from(["bullet", "yearly", "equal_principal"]),
-       years=st.integers(min_value=1, max_value=5),
-       payments=st.lists(st.tuples(st.integers(min_value=0, max_value=40_000),
-                                   st.integers(min_value=0, max_value=250_000)), max_size=5),
-       exactly=st.integers(min_value=0, max_value=6))
-async def test_the_marker_is_ledgers_oldest_unpaid(county: Any, kind: str, years: int,
-                                                   payments: list[tuple[int, int]],
-                                                   exactly: int) -> None:
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    kind=st.sampled_from(["bullet", "yearly", "equal_principal"]),
+    years=st.integers(min_value=1, max_value=5),
+    payments=st.lists(
+        st.tuples(
+            st.integers(min_value=0, max_value=40_000), st.integers(min_value=0, max_value=250_000)
+        ),
+        max_size=5,
+    ),
+    exactly=st.integers(min_value=0, max_value=6),
+)
+async def test_the_marker_is_ledgers_oldest_unpaid(
+    county: Any, kind: str, years: int, payments: list[tuple[int, int]], exactly: int
+) -> None:
     engine, tree, _ = county
     lender = Lender(engine, tree.branch)
     lender.serial = 100 + next(RECEIPTS) % 800
     loan_id = await lender.loan("借款人", TODAY, kind=kind, years=years, openids=0)
     async with engine.begin() as conn:
         if exactly:  # paid to the fen what the first instalments come to: the boundary
-            plan = (await conn.execute(select(instalments.c.principal_fen,
-                                              instalments.c.interest_fen)
-                                       .where(instalments.c.loan_id == loan_id)
-                                       .order_by(instalments.c.number))).all()
+            plan = (
+                await conn.execute(
+                    select(instalments.c.principal_fen, instalments.c.interest_fen)
+                    .where(instalments.c.loan_id == loan_id)
+                    .order_by(instalments.c.number)
+                )
+            ).all()
             owed = [sum(row) for row in plan[:exactly]]
             payments = [*payments, (0, sum(owed))]
         for interest, principal in payments:
-            await conn.execute(insert(repayments).values(
-                loan_id=loan_id, amount_fen=interest + principal, interest_fen=interest,
-                principal_fen=principal, paid_on=TODAY, receipt=f"R{next(RECEIPTS)}",
-                recorded_at=NOW))
+            await conn.execute(
+                insert(repayments).values(
+                    loan_id=loan_id,
+                    amount_fen=interest + principal,
+                    interest_fen=interest,
+                    principal_fen=principal,
+                    paid_on=TODAY,
+                    receipt=f"R{next(RECEIPTS)}",
+                    recorded_at=NOW,
+                )
+            )
     await work_out(engine)
     assert await marker(engine, loan_id) == await ledgers_marker(engine, loan_id)
 
@@ -98,15 +127,18 @@ async def test_any_change_to_the_plan_or_repayments_clears_the_marker(county: An
     assert await marker(engine, loan_id) is None
     await work_out(engine)
     async with engine.begin() as conn:  # by hand, as a script or psql would
-        await conn.execute(update(repayments).where(repayments.c.loan_id == loan_id)
-                           .values(principal_fen=10**9))
+        await conn.execute(
+            update(repayments).where(repayments.c.loan_id == loan_id).values(principal_fen=10**9)
+        )
     assert await marker(engine, loan_id) is None
     await work_out(engine)
     assert await marker(engine, loan_id) == jobs.ALL_COVERED
     async with engine.begin() as conn:
-        await conn.execute(update(instalments).where(instalments.c.loan_id == loan_id,
-                                                     instalments.c.number == 1)
-                           .values(principal_fen=10**10))
+        await conn.execute(
+            update(instalments)
+            .where(instalments.c.loan_id == loan_id, instalments.c.number == 1)
+            .values(principal_fen=10**10)
+        )
     await work_out(engine)
     assert await marker(engine, loan_id) == TODAY + timedelta(40)
 
@@ -118,8 +150,9 @@ async def test_a_loan_repaid_ahead_is_not_read_until_it_comes_near(county: Any) 
     far = await lender.loan("远", TODAY + timedelta(45))
     async with engine.connect() as conn:
         await jobs._work_out_coverage(conn)
-        found = [row[0] for row in await conn.execute(jobs._candidates(TODAY + timedelta(30),
-                                                                       None))]
+        found = [
+            row[0] for row in await conn.execute(jobs._candidates(TODAY + timedelta(30), None))
+        ]
         await conn.rollback()
     assert near in found and far not in found
 
@@ -145,8 +178,10 @@ async def rerun(engine: Any, day: date = TODAY) -> tuple[int, int]:
 async def test_a_same_day_rerun_looks_at_nothing_and_counts_the_same(county: Any) -> None:
     engine, tree, _ = county
     lender = Lender(engine, tree.branch)
-    due = [await lender.loan(f"借{n}", TODAY + timedelta(days)) for n, days in
-           enumerate((7, 1, 0, -1, -8, -31))]
+    due = [
+        await lender.loan(f"借{n}", TODAY + timedelta(days))
+        for n, days in enumerate((7, 1, 0, -1, -8, -31))
+    ]
     first, looked = await rerun(engine)
     assert looked == len(due) and first > len(due)
     again, looked = await rerun(engine)
@@ -162,14 +197,16 @@ async def test_what_a_reminder_depends_on_makes_the_rerun_look_again(county: Any
     other = await lender.loan("乙", TODAY + timedelta(7))
     await rerun(engine)
     async with engine.connect() as conn:
-        member = (await conn.execute(select(loans.c.person_id).where(loans.c.id == loan_id))
-                  ).scalar_one()
+        member = (
+            await conn.execute(select(loans.c.person_id).where(loans.c.id == loan_id))
+        ).scalar_one()
     # The member binds another WeChat: only that loan is looked at again.
     await bind(engine, member, "o-new-phone")
     assert (await rerun(engine))[1] == 1
     # A new secretary for the branch (a role): every loan is looked at again.
-    secretary, _ = await make_person(engine, NOW, name="新书记", branch=tree.branch,
-                                     roles=("member", "secretary"), serial=950)
+    secretary, _ = await make_person(
+        engine, NOW, name="新书记", branch=tree.branch, roles=("member", "secretary"), serial=950
+    )
     assert (await rerun(engine))[1] == 2
     assert (await rerun(engine))[1] == 0
     # An official binds their WeChat: their to-do pushes go to it, so all again.
@@ -184,9 +221,17 @@ async def test_what_a_reminder_depends_on_makes_the_rerun_look_again(county: Any
     assert (await rerun(engine))[1] == 1
     # Untouched by the triggers: a member's own binding rows do not bump every loan.
     async with engine.begin() as conn:
-        holds = (await conn.execute(select(person_roles.c.role).where(
-            person_roles.c.person_id == member))).scalars().all()
+        holds = (
+            (
+                await conn.execute(
+                    select(person_roles.c.role).where(person_roles.c.person_id == member)
+                )
+            )
+            .scalars()
+            .all()
+        )
         assert set(holds) == {"member"}
-        await conn.execute(update(bindings).where(bindings.c.openid == "o-new-phone")
-                           .values(unbound_at=NOW))
+        await conn.execute(
+            update(bindings).where(bindings.c.openid == "o-new-phone").values(unbound_at=NOW)
+        )
     assert (await rerun(engine))[1] == 1

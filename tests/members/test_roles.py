@@ -29,8 +29,9 @@ from tests.members.test_roster import (
 )
 
 
-def write_roles(path: Path, lines: list[list[Any]],
-                header: tuple[str, ...] = ("姓名", "身份证号", "角色")) -> Path:
+def write_roles(
+    path: Path, lines: list[list[Any]], header: tuple[str, ...] = ("姓名", "身份证号", "角色")
+) -> Path:
     rows = [",".join(header)] + [",".join(str(cell) for cell in line) for line in lines]
     path.write_text("\r\n".join(rows) + "\r\n", encoding="utf-8")
     return path
@@ -41,8 +42,13 @@ async def members_only(engine: AsyncEngine, tmp_path: Path) -> None:
     lines = roster()
     for line in lines[:5]:
         line.roles = "党员"
-    await import_roster(engine, write_csv(tmp_path / "名单.csv", lines), county_name=COUNTY,
-                        skip_invalid=False, now=NOW)
+    await import_roster(
+        engine,
+        write_csv(tmp_path / "名单.csv", lines),
+        county_name=COUNTY,
+        skip_invalid=False,
+        now=NOW,
+    )
 
 
 async def roles_of(engine: AsyncEngine) -> dict[str, set[str]]:
@@ -51,12 +57,15 @@ async def roles_of(engine: AsyncEngine) -> dict[str, set[str]]:
 
 async def test_roles_by_full_id_or_last_six(engine: AsyncEngine, tmp_path: Path) -> None:
     await members_only(engine, tmp_path)
-    path = write_roles(tmp_path / "角色.csv", [
-        ["李秀英", LI, "支部书记"],
-        ["刘志强", LIU[-6:], "党委委员"],
-        ["刘志强", LIU, "监督小组"],  # a second line adds to the first
-        ["陈静", CHEN[-6:], "组织部、监督小组"],
-    ])
+    path = write_roles(
+        tmp_path / "角色.csv",
+        [
+            ["李秀英", LI, "支部书记"],
+            ["刘志强", LIU[-6:], "党委委员"],
+            ["刘志强", LIU, "监督小组"],  # a second line adds to the first
+            ["陈静", CHEN[-6:], "组织部、监督小组"],
+        ],
+    )
 
     report = await import_roles(engine, path, skip_invalid=False, now=NOW)
 
@@ -76,38 +85,50 @@ async def test_roles_by_full_id_or_last_six(engine: AsyncEngine, tmp_path: Path)
 
 async def test_a_later_list_takes_roles_away(engine: AsyncEngine, tmp_path: Path) -> None:
     await members_only(engine, tmp_path)
-    await import_roles(engine, write_roles(tmp_path / "v1.csv", [["李秀英", LI, "支部书记"]]),
-                       skip_invalid=False, now=NOW)
+    await import_roles(
+        engine,
+        write_roles(tmp_path / "v1.csv", [["李秀英", LI, "支部书记"]]),
+        skip_invalid=False,
+        now=NOW,
+    )
 
     report = await import_roles(
-        engine, write_roles(tmp_path / "v2.csv", [["李秀英", LI, "党员"],
-                                                  ["王德明", WANG[-6:], "支部书记"]]),
-        skip_invalid=False, now=NOW)
+        engine,
+        write_roles(
+            tmp_path / "v2.csv", [["李秀英", LI, "党员"], ["王德明", WANG[-6:], "支部书记"]]
+        ),
+        skip_invalid=False,
+        now=NOW,
+    )
 
     assert (report.changed, report.unchanged) == (2, 0)
     roles = await roles_of(engine)
     assert (roles[LI], roles[WANG]) == ({"member"}, {"member", "secretary"})
 
 
-async def test_bad_lines_refuse_the_list_with_reasons(engine: AsyncEngine,
-                                                      tmp_path: Path) -> None:
+async def test_bad_lines_refuse_the_list_with_reasons(engine: AsyncEngine, tmp_path: Path) -> None:
     await members_only(engine, tmp_path)
-    path = write_roles(tmp_path / "角色.csv", [
-        ["李秀英", LI, "支部书记"],
-        ["李秀兰", LI, "支部书记"],  # nobody of that name
-        ["张建国", WANG, "党委委员"],  # the ID is someone else's
-        ["王德明", WANG[-6:], "会计"],
-        ["陈静", CHEN[-6:], "支部书记"],  # county staff have no branch
-        ["赵桂兰", bad_checksum(ZHAO), "党员"],
-        ["赵桂兰", "12345", "党员"],
-        ["", "", ""],  # a blank line between is not a line
-        ["刘志强", "", "党员"],
-    ])
+    path = write_roles(
+        tmp_path / "角色.csv",
+        [
+            ["李秀英", LI, "支部书记"],
+            ["李秀兰", LI, "支部书记"],  # nobody of that name
+            ["张建国", WANG, "党委委员"],  # the ID is someone else's
+            ["王德明", WANG[-6:], "会计"],
+            ["陈静", CHEN[-6:], "支部书记"],  # county staff have no branch
+            ["赵桂兰", bad_checksum(ZHAO), "党员"],
+            ["赵桂兰", "12345", "党员"],
+            ["", "", ""],  # a blank line between is not a line
+            ["刘志强", "", "党员"],
+        ],
+    )
 
     report = await import_roles(engine, path, skip_invalid=False, now=NOW)
 
     assert report.refused and await roles_of(engine) == {
-        **{number: {"member"} for number in (ZHANG, LI, WANG, ZHAO, LIU)}, CHEN: {"department"}}
+        **{number: {"member"} for number in (ZHANG, LI, WANG, ZHAO, LIU)},
+        CHEN: {"department"},
+    }
     assert report.lines() == [
         "第 3 行：名单上没有叫李秀兰的人，请核对姓名，或先用 bangfu-bot import members 导入名单",
         "第 4 行：名单上叫张建国的人，身份证号都对不上，请核对身份证号",
@@ -127,28 +148,46 @@ async def test_bad_lines_refuse_the_list_with_reasons(engine: AsyncEngine,
     assert (await roles_of(engine))[LI] == {"member", "secretary"}
 
 
-async def test_two_people_with_one_name_and_one_tail_need_the_full_id(engine: AsyncEngine,
-                                                                      tmp_path: Path) -> None:
+async def test_two_people_with_one_name_and_one_tail_need_the_full_id(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
     lines = roster()[:1]
-    await import_roster(engine, write_csv(tmp_path / "名单.csv", lines), county_name=COUNTY,
-                        skip_invalid=False, now=NOW)
+    await import_roster(
+        engine,
+        write_csv(tmp_path / "名单.csv", lines),
+        county_name=COUNTY,
+        skip_invalid=False,
+        now=NOW,
+    )
     # Two 张建国 whose IDs end alike: same birth day and sequence, another area, and the
     # same check character.
     other = make_id("19480312", "013", area="110119")
     lines[0].id_number = other
-    await import_roster(engine, write_csv(tmp_path / "名单2.csv", lines), county_name=COUNTY,
-                        skip_invalid=False, now=NOW)
+    await import_roster(
+        engine,
+        write_csv(tmp_path / "名单2.csv", lines),
+        county_name=COUNTY,
+        skip_invalid=False,
+        now=NOW,
+    )
     assert other[-6:] == ZHANG[-6:]
 
-    by_tail = await import_roles(engine, write_roles(tmp_path / "角色.csv",
-                                                     [["张建国", ZHANG[-6:], "支部书记"]]),
-                                 skip_invalid=False, now=NOW)
-    by_id = await import_roles(engine, write_roles(tmp_path / "角色2.csv",
-                                                   [["张建国", ZHANG, "支部书记"]]),
-                               skip_invalid=False, now=NOW)
+    by_tail = await import_roles(
+        engine,
+        write_roles(tmp_path / "角色.csv", [["张建国", ZHANG[-6:], "支部书记"]]),
+        skip_invalid=False,
+        now=NOW,
+    )
+    by_id = await import_roles(
+        engine,
+        write_roles(tmp_path / "角色2.csv", [["张建国", ZHANG, "支部书记"]]),
+        skip_invalid=False,
+        now=NOW,
+    )
 
-    assert by_tail.rejected == [Rejection(2, "名单上有 2 个叫张建国的人身份证号后 6 位相同，"
-                                             "请填完整的 18 位身份证号")]
+    assert by_tail.rejected == [
+        Rejection(2, "名单上有 2 个叫张建国的人身份证号后 6 位相同，请填完整的 18 位身份证号")
+    ]
     assert by_id.changed == 1
     roles = await roles_of(engine)
     assert (roles[ZHANG], roles[other]) == ({"member", "secretary"}, {"member"})
@@ -170,8 +209,9 @@ async def test_the_headers_a_department_writes(engine: AsyncEngine, tmp_path: Pa
     report = await import_roles(engine, path, skip_invalid=True, now=NOW)
 
     assert report.changed == 2
-    assert report.rejected == [Rejection(5, "身份证号后六位存成了数字，数字会丢位，"
-                                            "请把这一列设成文本后重填")]
+    assert report.rejected == [
+        Rejection(5, "身份证号后六位存成了数字，数字会丢位，请把这一列设成文本后重填")
+    ]
     roles = await roles_of(engine)
     assert (roles[LI], roles[LIU]) == ({"member", "secretary"}, {"member", "committee"})
     assert await count(engine, person_roles) == 8

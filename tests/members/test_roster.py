@@ -31,6 +31,7 @@ COUNTY = "示范县委组织部"
 NOW = datetime(2026, 3, 2, 1, 30, tzinfo=UTC)
 TODAY = date(2026, 3, 2)
 
+
 def make_id(birth: str, sequence: str, area: str = "532901") -> str:
     """A made-up resident ID with a correct check character (sequence's last digit: odd = 男)."""
     return with_check(area + birth + sequence)
@@ -42,10 +43,23 @@ def bad_checksum(id_number: str) -> str:
 
 
 CHECKSUM = "身份证号最后一位（校验位）对不上，多半是抄错了一位，请对照身份证重填"
-REFUSED_ONE = ("有 1 行有错，名单没有导入。请改正这些行后重新导入；"
-               "加上 --skip-invalid 可以跳过这些行，先导入其余的。")
+REFUSED_ONE = (
+    "有 1 行有错，名单没有导入。请改正这些行后重新导入；"
+    "加上 --skip-invalid 可以跳过这些行，先导入其余的。"
+)
 
-HEADER = ["姓名", "性别", "出生日期", "入党日期", "身份证号", "手机号", "党委", "支部", "角色", "城乡"]
+HEADER = [
+    "姓名",
+    "性别",
+    "出生日期",
+    "入党日期",
+    "身份证号",
+    "手机号",
+    "党委",
+    "支部",
+    "角色",
+    "城乡",
+]
 
 
 @dataclass
@@ -64,8 +78,18 @@ class Line:
     urban_rural: str
 
     def cells(self) -> list[str]:
-        return [self.name, self.gender, self.birth, self.joined, self.id_number, self.phone,
-                self.committee, self.branch, self.roles, self.urban_rural]
+        return [
+            self.name,
+            self.gender,
+            self.birth,
+            self.joined,
+            self.id_number,
+            self.phone,
+            self.committee,
+            self.branch,
+            self.roles,
+            self.urban_rural,
+        ]
 
 
 ZHANG = make_id("19480312", "013")
@@ -79,22 +103,64 @@ CHEN = make_id("19850607", "068")
 def roster() -> list[Line]:
     """Six people over two committees and three branches, plus one county staff member."""
     return [
-        Line("张建国", "男", "1948-03-12", "1972-07-01", ZHANG, "13812340001",
-             "城关镇党委", "东街社区党支部", "党员", "城镇"),
-        Line("李秀英", "", "", "1990-06-15", LI, "138 1234 0002",
-             "城关镇党委", "东街社区党支部", "党员、支部书记", "城镇"),
-        Line("王德明", "男", "1955/11/02", "", WANG, "",
-             "城关镇党委", "西村党支部", "党员", "农村"),
-        Line("赵桂兰", "女", "", "1980年1月20日", ZHAO, "13812340004",
-             "河口乡党委", "河口村党支部", "党员", "乡村"),
-        Line("刘志强", "", "", "1995-07-01", LIU, "13812340005",
-             " 河口乡党委 ", "河口村党支部", "党委委员，党员", ""),
+        Line(
+            "张建国",
+            "男",
+            "1948-03-12",
+            "1972-07-01",
+            ZHANG,
+            "13812340001",
+            "城关镇党委",
+            "东街社区党支部",
+            "党员",
+            "城镇",
+        ),
+        Line(
+            "李秀英",
+            "",
+            "",
+            "1990-06-15",
+            LI,
+            "138 1234 0002",
+            "城关镇党委",
+            "东街社区党支部",
+            "党员、支部书记",
+            "城镇",
+        ),
+        Line(
+            "王德明", "男", "1955/11/02", "", WANG, "", "城关镇党委", "西村党支部", "党员", "农村"
+        ),
+        Line(
+            "赵桂兰",
+            "女",
+            "",
+            "1980年1月20日",
+            ZHAO,
+            "13812340004",
+            "河口乡党委",
+            "河口村党支部",
+            "党员",
+            "乡村",
+        ),
+        Line(
+            "刘志强",
+            "",
+            "",
+            "1995-07-01",
+            LIU,
+            "13812340005",
+            " 河口乡党委 ",
+            "河口村党支部",
+            "党委委员，党员",
+            "",
+        ),
         Line("陈静", "女", "", "", CHEN, "13812340006", "", "", "组织部", ""),
     ]
 
 
-def write_csv(path: Path, lines: Sequence[Line], *, header: Sequence[str] = HEADER,
-              encoding: str = "utf-8") -> Path:
+def write_csv(
+    path: Path, lines: Sequence[Line], *, header: Sequence[str] = HEADER, encoding: str = "utf-8"
+) -> Path:
     """Write a roster CSV the way Excel does (CRLF line ends)."""
     rows = [",".join(header)] + [",".join(line.cells()) for line in lines]
     path.write_bytes(("\r\n".join(rows) + "\r\n").encode(encoding))
@@ -106,10 +172,17 @@ async def load(engine: AsyncEngine) -> dict[str, dict[str, Any]]:
     branch = organisations.alias("branch")
     committee = organisations.alias("committee")
     async with engine.connect() as conn:
-        rows = (await conn.execute(
-            select(people, branch.c.name.label("branch"), committee.c.name.label("committee"))
-            .select_from(people.outerjoin(branch, branch.c.id == people.c.branch_id)
-                         .outerjoin(committee, committee.c.id == branch.c.parent_id)))).all()
+        rows = (
+            await conn.execute(
+                select(
+                    people, branch.c.name.label("branch"), committee.c.name.label("committee")
+                ).select_from(
+                    people.outerjoin(branch, branch.c.id == people.c.branch_id).outerjoin(
+                        committee, committee.c.id == branch.c.parent_id
+                    )
+                )
+            )
+        ).all()
         roles = (await conn.execute(select(person_roles))).all()
     found = {row.id_number: dict(row._mapping, roles=set()) for row in rows}
     by_id = {row.id: row.id_number for row in rows}
@@ -123,9 +196,10 @@ async def tree(engine: AsyncEngine) -> set[tuple[str, str, str | None]]:
     parent = organisations.alias("parent")
     async with engine.connect() as conn:
         rows = await conn.execute(
-            select(organisations.c.kind, organisations.c.name, parent.c.name)
-            .select_from(organisations.outerjoin(
-                parent, parent.c.id == organisations.c.parent_id)))
+            select(organisations.c.kind, organisations.c.name, parent.c.name).select_from(
+                organisations.outerjoin(parent, parent.c.id == organisations.c.parent_id)
+            )
+        )
         return {tuple(row) for row in rows}  # type: ignore[misc]
 
 
@@ -149,9 +223,16 @@ def assert_roster_stored(stored: dict[str, dict[str, Any]]) -> None:
     assert len(stored) == 6
     zhang = stored[ZHANG]
     assert (zhang["name"], zhang["gender"], zhang["birth_date"], zhang["joined_on"]) == (
-        "张建国", "男", date(1948, 3, 12), date(1972, 7, 1))
+        "张建国",
+        "男",
+        date(1948, 3, 12),
+        date(1972, 7, 1),
+    )
     assert (zhang["committee"], zhang["branch"], zhang["roles"]) == (
-        "城关镇党委", "东街社区党支部", {"member"})
+        "城关镇党委",
+        "东街社区党支部",
+        {"member"},
+    )
     assert (zhang["phone"], zhang["urban_rural"], zhang["active"]) == ("13812340001", "城镇", True)
     li = stored[LI]
     # Gender and birth date left blank are read from the ID number.
@@ -159,7 +240,10 @@ def assert_roster_stored(stored: dict[str, dict[str, Any]]) -> None:
     assert li["roles"] == {"member", "secretary"}
     assert (stored[WANG]["phone"], stored[WANG]["joined_on"]) == (None, None)
     assert (stored[ZHAO]["urban_rural"], stored[ZHAO]["joined_on"]) == ("农村", date(1980, 1, 20))
-    assert (stored[LIU]["committee"], stored[LIU]["roles"]) == ("河口乡党委", {"member", "committee"})
+    assert (stored[LIU]["committee"], stored[LIU]["roles"]) == (
+        "河口乡党委",
+        {"member", "committee"},
+    )
     chen = stored[CHEN]
     assert (chen["branch_id"], chen["roles"]) == (None, {"department"})
     assert all(row["created_at"] == NOW == row["updated_at"] for row in stored.values())
@@ -168,36 +252,46 @@ def assert_roster_stored(stored: dict[str, dict[str, Any]]) -> None:
 # --- A first import and a repeat -----------------------------------------------------------
 
 
-async def test_csv_import_builds_the_tree_and_stores_everyone(engine: AsyncEngine,
-                                                              tmp_path: Path) -> None:
+async def test_csv_import_builds_the_tree_and_stores_everyone(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
     path = write_csv(tmp_path / "花名册.csv", roster())
 
     report = await import_roster(engine, path, county_name=COUNTY, skip_invalid=False, now=NOW)
 
     assert (report.created, report.updated, report.unchanged, report.rejected) == (6, 0, 0, [])
     assert (report.committees_created, report.branches_created) == (2, 3)
-    assert report.lines() == ["导入完成：新增 6 人，更新 0 人，无变化 0 人，跳过 0 行；"
-                              "新建党委 2 个，新建支部 3 个。"]
+    assert report.lines() == [
+        "导入完成：新增 6 人，更新 0 人，无变化 0 人，跳过 0 行；新建党委 2 个，新建支部 3 个。"
+    ]
     assert await tree(engine) == EXPECTED_TREE
     assert_roster_stored(await load(engine))
 
 
-async def test_postgresql_counts_a_freshly_imported_roster(engine: AsyncEngine,
-                                                           tmp_path: Path) -> None:
+async def test_postgresql_counts_a_freshly_imported_roster(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
     if engine.dialect.name != "postgresql":
         pytest.skip("SQLite gathers no statistics (see db.refresh_statistics)")
-    await import_roster(engine, write_csv(tmp_path / "花名册.csv", roster()),
-                        county_name=COUNTY, skip_invalid=False, now=NOW)
+    await import_roster(
+        engine,
+        write_csv(tmp_path / "花名册.csv", roster()),
+        county_name=COUNTY,
+        skip_invalid=False,
+        now=NOW,
+    )
     async with engine.connect() as conn:
-        counted = (await conn.execute(text(
-            "SELECT reltuples FROM pg_class WHERE relname = 'people'"))).scalar_one()
+        counted = (
+            await conn.execute(text("SELECT reltuples FROM pg_class WHERE relname = 'people'"))
+        ).scalar_one()
     # What the planner believes, not left at "never counted" (-1) until autovacuum comes:
     # a lookup by openid would otherwise be planned as a scan of the whole roster.
     assert counted == 6
 
 
-async def test_importing_the_same_file_again_changes_nothing(engine: AsyncEngine,
-                                                             tmp_path: Path) -> None:
+async def test_importing_the_same_file_again_changes_nothing(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
     path = write_csv(tmp_path / "花名册.csv", roster())
     await import_roster(engine, path, county_name=COUNTY, skip_invalid=False, now=NOW)
 
@@ -212,18 +306,29 @@ async def test_importing_the_same_file_again_changes_nothing(engine: AsyncEngine
     assert all(row["updated_at"] == NOW for row in (await load(engine)).values())
 
 
-async def test_a_changed_phone_and_branch_update_those_people_only(engine: AsyncEngine,
-                                                                  tmp_path: Path) -> None:
+async def test_a_changed_phone_and_branch_update_those_people_only(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
     lines = roster()
-    await import_roster(engine, write_csv(tmp_path / "v1.csv", lines),
-                        county_name=COUNTY, skip_invalid=False, now=NOW)
+    await import_roster(
+        engine,
+        write_csv(tmp_path / "v1.csv", lines),
+        county_name=COUNTY,
+        skip_invalid=False,
+        now=NOW,
+    )
     lines[0].phone = "13999990001"
     lines[2].branch = "东街社区党支部"  # 王德明 moves from 西村 to 东街
     lines[3].branch = "新河村党支部"  # 赵桂兰 moves to a branch not seen before
     later = datetime(2026, 4, 1, tzinfo=UTC)
 
-    report = await import_roster(engine, write_csv(tmp_path / "v2.csv", lines),
-                                 county_name=COUNTY, skip_invalid=False, now=later)
+    report = await import_roster(
+        engine,
+        write_csv(tmp_path / "v2.csv", lines),
+        county_name=COUNTY,
+        skip_invalid=False,
+        now=later,
+    )
 
     assert (report.created, report.updated, report.unchanged) == (0, 3, 3)
     assert (report.committees_created, report.branches_created) == (0, 1)
@@ -237,31 +342,55 @@ async def test_a_changed_phone_and_branch_update_those_people_only(engine: Async
     assert await count(engine, people) == 6
 
 
-async def test_a_blank_optional_cell_keeps_what_is_stored(engine: AsyncEngine,
-                                                          tmp_path: Path) -> None:
+async def test_a_blank_optional_cell_keeps_what_is_stored(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
     lines = roster()
-    await import_roster(engine, write_csv(tmp_path / "v1.csv", lines),
-                        county_name=COUNTY, skip_invalid=False, now=NOW)
+    await import_roster(
+        engine,
+        write_csv(tmp_path / "v1.csv", lines),
+        county_name=COUNTY,
+        skip_invalid=False,
+        now=NOW,
+    )
     lines[0].phone = lines[0].joined = lines[0].urban_rural = ""
 
-    report = await import_roster(engine, write_csv(tmp_path / "v2.csv", lines),
-                                 county_name=COUNTY, skip_invalid=False, now=NOW)
+    report = await import_roster(
+        engine,
+        write_csv(tmp_path / "v2.csv", lines),
+        county_name=COUNTY,
+        skip_invalid=False,
+        now=NOW,
+    )
 
     assert (report.updated, report.unchanged) == (0, 6)
     zhang = (await load(engine))[ZHANG]
     assert (zhang["phone"], zhang["joined_on"], zhang["urban_rural"]) == (
-        "13812340001", date(1972, 7, 1), "城镇")
+        "13812340001",
+        date(1972, 7, 1),
+        "城镇",
+    )
 
 
 async def test_roles_are_replaced_by_the_files_roles(engine: AsyncEngine, tmp_path: Path) -> None:
     lines = roster()
-    await import_roster(engine, write_csv(tmp_path / "v1.csv", lines),
-                        county_name=COUNTY, skip_invalid=False, now=NOW)
+    await import_roster(
+        engine,
+        write_csv(tmp_path / "v1.csv", lines),
+        county_name=COUNTY,
+        skip_invalid=False,
+        now=NOW,
+    )
     lines[1].roles = "党员"  # 李秀英 is no longer secretary
     lines[2].roles = "党员/支部书记"  # 王德明 takes over in his branch
 
-    report = await import_roster(engine, write_csv(tmp_path / "v2.csv", lines),
-                                 county_name=COUNTY, skip_invalid=False, now=NOW)
+    report = await import_roster(
+        engine,
+        write_csv(tmp_path / "v2.csv", lines),
+        county_name=COUNTY,
+        skip_invalid=False,
+        now=NOW,
+    )
 
     assert (report.updated, report.unchanged) == (2, 4)
     stored = await load(engine)
@@ -273,8 +402,7 @@ async def test_roles_are_replaced_by_the_files_roles(engine: AsyncEngine, tmp_pa
 # --- Refusing and skipping bad lines -------------------------------------------------------
 
 
-async def test_one_bad_checksum_refuses_the_whole_file(engine: AsyncEngine,
-                                                       tmp_path: Path) -> None:
+async def test_one_bad_checksum_refuses_the_whole_file(engine: AsyncEngine, tmp_path: Path) -> None:
     lines = roster()
     lines[1].id_number = bad_checksum(LI)
     path = write_csv(tmp_path / "花名册.csv", lines)
@@ -284,8 +412,7 @@ async def test_one_bad_checksum_refuses_the_whole_file(engine: AsyncEngine,
     assert report.refused
     assert report.rejected == [Rejection(3, CHECKSUM)]
     assert (report.created, report.updated, report.unchanged) == (0, 0, 0)
-    assert report.lines() == ["第 3 行：" + CHECKSUM,
-                              REFUSED_ONE]
+    assert report.lines() == ["第 3 行：" + CHECKSUM, REFUSED_ONE]
     assert await count(engine, people) == 0
     assert await count(engine, organisations) == 0
 
@@ -299,7 +426,9 @@ async def test_skip_invalid_imports_the_good_lines(engine: AsyncEngine, tmp_path
 
     assert not report.refused
     assert (report.created, report.rejected) == (5, [Rejection(3, CHECKSUM)])
-    assert report.lines()[-1].startswith("导入完成：新增 5 人") and "跳过 1 行" in report.lines()[-1]
+    assert (
+        report.lines()[-1].startswith("导入完成：新增 5 人") and "跳过 1 行" in report.lines()[-1]
+    )
     stored = await load(engine)
     assert set(stored) == {ZHANG, WANG, ZHAO, LIU, CHEN}
     assert stored[ZHANG]["roles"] == {"member"}
@@ -318,8 +447,9 @@ async def test_a_duplicate_id_rejects_the_later_line(engine: AsyncEngine, tmp_pa
     assert (await load(engine))[ZHANG]["name"] == "张建国"
 
 
-async def test_rejections_never_show_a_full_id_or_phone(engine: AsyncEngine,
-                                                        tmp_path: Path) -> None:
+async def test_rejections_never_show_a_full_id_or_phone(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
     lines = roster()
     lines[0].id_number = bad_checksum(ZHANG)
     lines[1].roles = lines[1].phone  # the clerk shifted a column
@@ -339,8 +469,9 @@ async def test_rejections_never_show_a_full_id_or_phone(engine: AsyncEngine,
 def test_a_missing_required_header_is_one_error_before_any_row(tmp_path: Path) -> None:
     header = [name for name in HEADER if name != "支部"]
     path = tmp_path / "花名册.csv"
-    path.write_text(",".join(header) + "\n" + ",".join(["张建国"] + [""] * 8) + "\n",
-                    encoding="utf-8")
+    path.write_text(
+        ",".join(header) + "\n" + ",".join(["张建国"] + [""] * 8) + "\n", encoding="utf-8"
+    )
 
     with pytest.raises(RosterError) as raised:
         read_roster(path)
@@ -350,27 +481,36 @@ def test_a_missing_required_header_is_one_error_before_any_row(tmp_path: Path) -
 
 
 async def test_a_missing_header_writes_nothing(engine: AsyncEngine, tmp_path: Path) -> None:
-    path = write_csv(tmp_path / "花名册.csv", roster(),
-                     header=[name if name != "身份证号" else "证件" for name in HEADER])
+    path = write_csv(
+        tmp_path / "花名册.csv",
+        roster(),
+        header=[name if name != "身份证号" else "证件" for name in HEADER],
+    )
 
     with pytest.raises(RosterError) as raised:
         await import_roster(engine, path, county_name=COUNTY, skip_invalid=True, now=NOW)
     assert str(raised.value) == (
         "表头（第 1 行）缺少列：「身份证号」（也可以叫 公民身份号码、公民身份证号码、身份证号码、"
-        "公民身份证号、身份证）。请在表头加上后再导入。")
+        "公民身份证号、身份证）。请在表头加上后再导入。"
+    )
     assert await count(engine, organisations) == 0
 
 
 def test_headers_in_any_order_with_spaces(tmp_path: Path) -> None:
     path = tmp_path / "花名册.csv"
-    path.write_text(f" 角色 ,序号,身份证号 ,姓  名,支部,党委\n党员,1,{ZHANG},张建国,西村党支部,城关镇党委\n",
-                    encoding="utf-8")
+    path.write_text(
+        f" 角色 ,序号,身份证号 ,姓  名,支部,党委\n党员,1,{ZHANG},张建国,西村党支部,城关镇党委\n",
+        encoding="utf-8",
+    )
 
     rows = read_roster(path)
 
     assert [row.line for row in rows] == [2]
     assert (rows[0].value("姓名"), rows[0].value("身份证号"), rows[0].value("角色")) == (
-        "张建国", ZHANG, "党员")
+        "张建国",
+        ZHANG,
+        "党员",
+    )
     assert rows[0].value("手机号") is None
 
 
@@ -408,14 +548,17 @@ def write_xlsx(path: Path, lines: Sequence[Line]) -> Path:
     return path
 
 
-async def test_xlsx_import_reads_dates_and_numeric_phones(engine: AsyncEngine,
-                                                          tmp_path: Path) -> None:
+async def test_xlsx_import_reads_dates_and_numeric_phones(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
     path = write_xlsx(tmp_path / "花名册.xlsx", roster())
 
     rows = read_roster(path)
     report = await import_roster(engine, path, county_name=COUNTY, skip_invalid=False, now=NOW)
 
-    assert isinstance(rows[0].value("入党日期"), datetime) and rows[0].value("手机号") == 13812340001
+    assert (
+        isinstance(rows[0].value("入党日期"), datetime) and rows[0].value("手机号") == 13812340001
+    )
     assert (report.created, report.rejected) == (6, [])
     assert await tree(engine) == EXPECTED_TREE
     assert_roster_stored(await load(engine))
@@ -472,8 +615,13 @@ def test_other_file_types_are_refused(tmp_path: Path) -> None:
 
 def row(line: int = 2, **cells: Any) -> RosterRow:
     """A line of the template; keyword names are the Chinese headers."""
-    values: dict[str, Any] = {"姓名": "张建国", "身份证号": ZHANG, "党委": "城关镇党委",
-                              "支部": "西村党支部", "角色": "党员"}
+    values: dict[str, Any] = {
+        "姓名": "张建国",
+        "身份证号": ZHANG,
+        "党委": "城关镇党委",
+        "支部": "西村党支部",
+        "角色": "党员",
+    }
     values.update(cells)
     return RosterRow(line, values)
 
@@ -484,22 +632,26 @@ def check(**cells: Any) -> Any:
     return valid[0] if valid else rejected[0].reason
 
 
-@pytest.mark.parametrize(("typed", "roles"), [
-    ("党员", {"member"}),
-    ("党员、支部书记", {"member", "secretary"}),
-    ("党员，党委委员", {"member", "committee"}),
-    ("党员/支部书记", {"member", "secretary"}),
-    ("支部书记 党员", {"member", "secretary"}),
-    ("支部书记", {"secretary"}),  # a secretary is not made a member unless the file says so
-    ("组织部、监督小组", {"department", "supervisor"}),
-])
+@pytest.mark.parametrize(
+    ("typed", "roles"),
+    [
+        ("党员", {"member"}),
+        ("党员、支部书记", {"member", "secretary"}),
+        ("党员，党委委员", {"member", "committee"}),
+        ("党员/支部书记", {"member", "secretary"}),
+        ("支部书记 党员", {"member", "secretary"}),
+        ("支部书记", {"secretary"}),  # a secretary is not made a member unless the file says so
+        ("组织部、监督小组", {"department", "supervisor"}),
+    ],
+)
 def test_role_lists(typed: str, roles: set[str]) -> None:
     assert check(角色=typed).roles == roles
 
 
 def test_an_unknown_role_is_named() -> None:
     assert check(角色="党员、会计") == (
-        "角色里的「会计」不认识，可填：党员、支部书记、党委委员、组织部、监督小组")
+        "角色里的「会计」不认识，可填：党员、支部书记、党委委员、组织部、监督小组"
+    )
     assert check(角色="") == "角色是空的，请填角色，比如 党员"
 
 
@@ -511,7 +663,8 @@ def test_department_staff_need_no_branch() -> None:
     assert (supervisor.committee, supervisor.branch) == (None, None)
     assert check(角色="组织部、党员", 党委="", 支部="") == (
         "党委是空的，请填所属党委，比如 桃源镇党委；或在支部一栏写全称，比如 桃源镇桃源村党支部；"
-        "支部是空的，请填所在党支部，比如 桃源镇桃源村党支部")
+        "支部是空的，请填所在党支部，比如 桃源镇桃源村党支部"
+    )
     assert check(角色="党员", 支部=" ") == "支部是空的，请填所在党支部，比如 桃源镇桃源村党支部"
 
 
@@ -521,7 +674,8 @@ def test_gender_and_birth_date_come_from_the_id_when_blank() -> None:
     assert (person.gender, person.birth_date) == ("男", date(1948, 3, 12))
     assert check(出生日期=datetime(1948, 3, 12)).birth_date == date(1948, 3, 12)
     assert check(出生日期="1948年3月13日") == (
-        "出生日期与身份证号不符，请改正，或空着（按身份证号算）")
+        "出生日期与身份证号不符，请改正，或空着（按身份证号算）"
+    )
     assert check(性别="男的") == "性别只能填男或女（也可以空着，按身份证号算）"
 
 
@@ -544,15 +698,16 @@ def test_urban_rural_phone_and_name() -> None:
 def test_every_problem_of_a_line_is_reported_together() -> None:
     reason = check(姓名="", 身份证号=ZHANG[:17], 城乡="郊区")
 
-    assert reason == ("姓名是空的，请填上姓名；身份证号应为 18 位，请对照身份证重填；"
-                      "城乡只能填城镇或农村（也可以空着）")
+    assert reason == (
+        "姓名是空的，请填上姓名；身份证号应为 18 位，请对照身份证重填；"
+        "城乡只能填城镇或农村（也可以空着）"
+    )
 
 
 def test_a_report_prints_one_line_per_rejection_and_a_summary() -> None:
     report = ImportReport(rejected=[Rejection(12, CHECKSUM)], refused=True)
 
-    assert report.lines() == ["第 12 行：" + CHECKSUM,
-                              REFUSED_ONE]
+    assert report.lines() == ["第 12 行：" + CHECKSUM, REFUSED_ONE]
 
 
 def test_people_and_rows_keep_numbers_out_of_their_repr() -> None:
@@ -564,18 +719,31 @@ def test_people_and_rows_keep_numbers_out_of_their_repr() -> None:
 
 # --- The national system's export (全国党员管理信息系统) ------------------------------------
 
-NATIONAL_HEADER = ["序号", "姓名", "性别", "民族", "公民身份号码", "出生日期", "学历", "人员类别",
-                   "入党时间", "联系电话", "所在党支部"]
+NATIONAL_HEADER = [
+    "序号",
+    "姓名",
+    "性别",
+    "民族",
+    "公民身份号码",
+    "出生日期",
+    "学历",
+    "人员类别",
+    "入党时间",
+    "联系电话",
+    "所在党支部",
+]
 
 
-def national(number: int, name: str, id_number: str, branch: str, *, phone: str = "",
-             joined: str = "") -> list[Any]:
+def national(
+    number: int, name: str, id_number: str, branch: str, *, phone: str = "", joined: str = ""
+) -> list[Any]:
     """A line of the export: columns the roster has no place for (民族, 学历, 人员类别) too."""
     return [number, name, "", "汉族", id_number, "", "高中", "正式党员", joined, phone, branch]
 
 
-def write_national_xlsx(path: Path, lines: Sequence[Sequence[Any]],
-                        header: Sequence[str] = NATIONAL_HEADER) -> Path:
+def write_national_xlsx(
+    path: Path, lines: Sequence[Sequence[Any]], header: Sequence[str] = NATIONAL_HEADER
+) -> Path:
     """The export as the system writes it: a title row and a blank row above the header."""
     workbook = Workbook()
     sheet = workbook.active
@@ -589,8 +757,13 @@ def write_national_xlsx(path: Path, lines: Sequence[Sequence[Any]],
     return path
 
 
-def write_national_csv(path: Path, lines: Sequence[Sequence[Any]], *, encoding: str = "gbk",
-                       header: Sequence[str] = NATIONAL_HEADER) -> Path:
+def write_national_csv(
+    path: Path,
+    lines: Sequence[Sequence[Any]],
+    *,
+    encoding: str = "gbk",
+    header: Sequence[str] = NATIONAL_HEADER,
+) -> Path:
     rows = ["党员基本信息" + "," * (len(header) - 1), ",".join(header)]
     rows += [",".join(str(cell) for cell in cells) for cells in lines]
     path.write_bytes(("\r\n".join(rows) + "\r\n").encode(encoding))
@@ -599,8 +772,14 @@ def write_national_csv(path: Path, lines: Sequence[Sequence[Any]], *, encoding: 
 
 def export() -> list[list[Any]]:
     return [
-        national(1, "张建国", ZHANG, "中共城关镇委员会东街社区党支部", phone="13812340001",
-                 joined="1972-07-01"),
+        national(
+            1,
+            "张建国",
+            ZHANG,
+            "中共城关镇委员会东街社区党支部",
+            phone="13812340001",
+            joined="1972-07-01",
+        ),
         national(2, "李秀英", LI, "城关镇东街社区党支部", phone="+86 138 1234 0002"),
         national(3, "王德明", WANG, "中共城关镇委员会西村党支部"),
         national(4, "赵桂兰", ZHAO, "河口乡河口村党支部", phone="138-1234-0004"),
@@ -618,8 +797,9 @@ NATIONAL_TREE = {
 }
 
 
-async def test_the_national_export_builds_the_tree_from_branch_names(engine: AsyncEngine,
-                                                                     tmp_path: Path) -> None:
+async def test_the_national_export_builds_the_tree_from_branch_names(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
     path = write_national_xlsx(tmp_path / "党员信息.xlsx", export())
 
     report = await import_roster(engine, path, county_name=COUNTY, skip_invalid=False, now=NOW)
@@ -629,16 +809,16 @@ async def test_the_national_export_builds_the_tree_from_branch_names(engine: Asy
     assert await tree(engine) == NATIONAL_TREE
     stored = await load(engine)
     assert all(person["roles"] == {"member"} for person in stored.values())  # no 角色 column
-    assert (stored[ZHANG]["joined_on"], stored[ZHANG]["phone"]) == (date(1972, 7, 1),
-                                                                    "13812340001")
+    assert (stored[ZHANG]["joined_on"], stored[ZHANG]["phone"]) == (date(1972, 7, 1), "13812340001")
     assert stored[LI]["phone"] == "13812340002"  # spaces and +86
     assert stored[ZHAO]["phone"] == "13812340004"
     assert (stored[LI]["gender"], stored[LI]["birth_date"]) == ("女", date(1965, 8, 20))
 
 
 @pytest.mark.parametrize("encoding", ["gbk", "utf-8-sig"])
-async def test_the_national_export_as_csv(engine: AsyncEngine, tmp_path: Path,
-                                          encoding: str) -> None:
+async def test_the_national_export_as_csv(
+    engine: AsyncEngine, tmp_path: Path, encoding: str
+) -> None:
     path = write_national_csv(tmp_path / "党员信息.csv", export(), encoding=encoding)
 
     report = await import_roster(engine, path, county_name=COUNTY, skip_invalid=False, now=NOW)
@@ -648,8 +828,9 @@ async def test_the_national_export_as_csv(engine: AsyncEngine, tmp_path: Path,
     assert [row.line for row in read_roster(path)] == [3, 4, 5, 6, 7]
 
 
-async def test_bad_lines_of_the_export_name_its_own_columns(engine: AsyncEngine,
-                                                            tmp_path: Path) -> None:
+async def test_bad_lines_of_the_export_name_its_own_columns(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
     lines = export()
     lines[1][4] = bad_checksum(LI)
     lines[2][10] = "西村党支部"  # no township in the name
@@ -679,17 +860,24 @@ async def test_bad_lines_of_the_export_name_its_own_columns(engine: AsyncEngine,
     assert set(await load(engine)) == {ZHANG, ZHAO, LIU}
 
 
-async def test_the_committee_from_a_column_the_operator_names(engine: AsyncEngine,
-                                                              tmp_path: Path) -> None:
+async def test_the_committee_from_a_column_the_operator_names(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
     header = [*NATIONAL_HEADER, "所属乡镇"]
-    lines = [[*line, township] for line, township in zip(
-        export(), ["城关镇党委", "城关镇党委", "城关镇党委", "河口乡党委", "河口乡党委"],
-        strict=True)]
+    lines = [
+        [*line, township]
+        for line, township in zip(
+            export(),
+            ["城关镇党委", "城关镇党委", "城关镇党委", "河口乡党委", "河口乡党委"],
+            strict=True,
+        )
+    ]
     lines[0][10] = "东街社区党支部"
     path = write_national_xlsx(tmp_path / "党员信息.xlsx", lines, header=header)
 
-    report = await import_roster(engine, path, county_name=COUNTY, skip_invalid=False, now=NOW,
-                                 committee_column="所属乡镇")
+    report = await import_roster(
+        engine, path, county_name=COUNTY, skip_invalid=False, now=NOW, committee_column="所属乡镇"
+    )
 
     assert (report.created, report.rejected) == (5, [])
     stored = await load(engine)
@@ -698,8 +886,9 @@ async def test_the_committee_from_a_column_the_operator_names(engine: AsyncEngin
     assert stored[LIU]["branch"] == "中国共产党河口乡委员会河口村党支部"
     with pytest.raises(RosterError) as raised:
         read_roster(path, committee_column="乡镇")
-    assert str(raised.value) == ("表头里没有 --committee-column 指定的「乡镇」列，"
-                                 "请核对列名（要和表头写得一样）。")
+    assert str(raised.value) == (
+        "表头里没有 --committee-column 指定的「乡镇」列，请核对列名（要和表头写得一样）。"
+    )
 
 
 def test_a_blank_committee_cell_is_read_from_the_branch_name() -> None:
@@ -709,40 +898,54 @@ def test_a_blank_committee_cell_is_read_from_the_branch_name() -> None:
     assert check(党委="", 支部="河口村党支部").startswith("党委是空的，请填所属党委")
 
 
-@pytest.mark.parametrize(("full_name", "split"), [
-    ("中共桃源镇委员会桃源村党支部", ("桃源镇党委", "桃源村党支部")),
-    ("中国共产党桃源镇委员会桃源村党支部", ("桃源镇党委", "桃源村党支部")),
-    ("桃源镇桃源村党支部", ("桃源镇党委", "桃源村党支部")),
-    ("桃源镇党委桃源村党支部", ("桃源镇党委", "桃源村党支部")),
-    ("桃源镇 桃源村党支部", ("桃源镇党委", "桃源村党支部")),
-    ("中共城关街道工作委员会东街社区党支部", ("城关街道党委", "东街社区党支部")),
-    ("城关街道东街社区党支部", ("城关街道党委", "东街社区党支部")),
-    ("河口乡河口村党支部", ("河口乡党委", "河口村党支部")),
-    ("桃源镇新乡村党支部", ("桃源镇党委", "新乡村党支部")),  # the first township wins
-    ("桃源镇机关党支部", ("桃源镇党委", "机关党支部")),
-    ("中共某县教育局委员会实验小学党支部", ("某县教育局党委", "实验小学党支部")),
-    ("桃源村党支部", None),  # no township
-    ("镇江路社区党支部", None),  # 镇 starts the name: not a township
-    ("乡村振兴局党支部", None),
-    ("桃源乡村党支部", None),  # 桃源乡 + 村党支部 does not name a branch
-    ("桃源镇党支部", None),
-    ("中共桃源镇委员会", None),
-])
+@pytest.mark.parametrize(
+    ("full_name", "split"),
+    [
+        ("中共桃源镇委员会桃源村党支部", ("桃源镇党委", "桃源村党支部")),
+        ("中国共产党桃源镇委员会桃源村党支部", ("桃源镇党委", "桃源村党支部")),
+        ("桃源镇桃源村党支部", ("桃源镇党委", "桃源村党支部")),
+        ("桃源镇党委桃源村党支部", ("桃源镇党委", "桃源村党支部")),
+        ("桃源镇 桃源村党支部", ("桃源镇党委", "桃源村党支部")),
+        ("中共城关街道工作委员会东街社区党支部", ("城关街道党委", "东街社区党支部")),
+        ("城关街道东街社区党支部", ("城关街道党委", "东街社区党支部")),
+        ("河口乡河口村党支部", ("河口乡党委", "河口村党支部")),
+        ("桃源镇新乡村党支部", ("桃源镇党委", "新乡村党支部")),  # the first township wins
+        ("桃源镇机关党支部", ("桃源镇党委", "机关党支部")),
+        ("中共某县教育局委员会实验小学党支部", ("某县教育局党委", "实验小学党支部")),
+        ("桃源村党支部", None),  # no township
+        ("镇江路社区党支部", None),  # 镇 starts the name: not a township
+        ("乡村振兴局党支部", None),
+        ("桃源乡村党支部", None),  # 桃源乡 + 村党支部 does not name a branch
+        ("桃源镇党支部", None),
+        ("中共桃源镇委员会", None),
+    ],
+)
 def test_split_branch(full_name: str, split: tuple[str, str] | None) -> None:
     assert split_branch(full_name) == split
 
 
-async def test_without_a_roles_column_stored_roles_are_kept(engine: AsyncEngine,
-                                                            tmp_path: Path) -> None:
-    await import_roster(engine, write_csv(tmp_path / "模板.csv", roster()),
-                        county_name=COUNTY, skip_invalid=False, now=NOW)
+async def test_without_a_roles_column_stored_roles_are_kept(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    await import_roster(
+        engine,
+        write_csv(tmp_path / "模板.csv", roster()),
+        county_name=COUNTY,
+        skip_invalid=False,
+        now=NOW,
+    )
     lines = export()
     lines[0][9] = "13999990001"  # 张建国's new phone
     lines.append(national(6, "孙丽", SUN := make_id("19900101", "028"), "城关镇西村党支部"))
     later = datetime(2026, 4, 1, tzinfo=UTC)
 
-    report = await import_roster(engine, write_national_xlsx(tmp_path / "导出.xlsx", lines),
-                                 county_name=COUNTY, skip_invalid=False, now=later)
+    report = await import_roster(
+        engine,
+        write_national_xlsx(tmp_path / "导出.xlsx", lines),
+        county_name=COUNTY,
+        skip_invalid=False,
+        now=later,
+    )
 
     assert (report.created, report.updated, report.unchanged) == (1, 1, 4)
     stored = await load(engine)
@@ -753,27 +956,44 @@ async def test_without_a_roles_column_stored_roles_are_kept(engine: AsyncEngine,
     assert stored[CHEN]["branch_id"] is None  # county staff, not in the export
 
 
-async def test_county_staff_in_the_export_stay_with_the_county(engine: AsyncEngine,
-                                                                tmp_path: Path) -> None:
-    await import_roster(engine, write_csv(tmp_path / "模板.csv", roster()),
-                        county_name=COUNTY, skip_invalid=False, now=NOW)
+async def test_county_staff_in_the_export_stay_with_the_county(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    await import_roster(
+        engine,
+        write_csv(tmp_path / "模板.csv", roster()),
+        county_name=COUNTY,
+        skip_invalid=False,
+        now=NOW,
+    )
     lines = [national(1, "陈静", CHEN, "中共城关镇委员会东街社区党支部")]
 
-    report = await import_roster(engine, write_national_xlsx(tmp_path / "导出.xlsx", lines),
-                                 county_name=COUNTY, skip_invalid=False, now=NOW)
+    report = await import_roster(
+        engine,
+        write_national_xlsx(tmp_path / "导出.xlsx", lines),
+        county_name=COUNTY,
+        skip_invalid=False,
+        now=NOW,
+    )
 
     assert (report.updated, report.unchanged) == (0, 1)
     chen = (await load(engine))[CHEN]
     assert (chen["branch_id"], chen["roles"]) == (None, {"department"})
 
 
-async def test_fifty_thousand_rows_are_one_bulk_import(engine: AsyncEngine,
-                                                       tmp_path: Path) -> None:
+async def test_fifty_thousand_rows_are_one_bulk_import(engine: AsyncEngine, tmp_path: Path) -> None:
     size = 50_000
-    lines = [national(n, "张建国", with_check(f"{532901 + n // 1000}19600101{n % 1000:03d}"),
-                      f"中共镇{n % 20}镇委员会村{n % 300}村党支部",
-                      phone=f"138 1234 {n % 10_000:04d}", joined="1990-07-01")
-             for n in range(size)]
+    lines = [
+        national(
+            n,
+            "张建国",
+            with_check(f"{532901 + n // 1000}19600101{n % 1000:03d}"),
+            f"中共镇{n % 20}镇委员会村{n % 300}村党支部",
+            phone=f"138 1234 {n % 10_000:04d}",
+            joined="1990-07-01",
+        )
+        for n in range(size)
+    ]
     path = write_national_csv(tmp_path / "全县.csv", lines)
     statements = 0
 
@@ -783,8 +1003,7 @@ async def test_fifty_thousand_rows_are_one_bulk_import(engine: AsyncEngine,
 
     event.listen(engine.sync_engine, "before_cursor_execute", counted)
     try:
-        report = await import_roster(engine, path, county_name=COUNTY, skip_invalid=False,
-                                     now=NOW)
+        report = await import_roster(engine, path, county_name=COUNTY, skip_invalid=False, now=NOW)
     finally:
         event.remove(engine.sync_engine, "before_cursor_execute", counted)
 

@@ -16,15 +16,18 @@ async def test_the_batch_knows_each_user_as_a_lookup_of_its_own_does(database_ur
     engine = db.make_engine(database_url)
     await db.migrate(engine)
     tree = await make_tree(engine, NOW)
-    secretary, _ = await make_person(engine, NOW, name="王书记", branch=tree.branch,
-                                     roles=("member", "secretary"), serial=1)
-    member, _ = await make_person(engine, NOW, name="李大爷", branch=tree.other_branch,
-                                  serial=2)
-    official, _ = await make_person(engine, NOW, name="张部长", branch=None, roles=(),
-                                    serial=3)
+    secretary, _ = await make_person(
+        engine, NOW, name="王书记", branch=tree.branch, roles=("member", "secretary"), serial=1
+    )
+    member, _ = await make_person(engine, NOW, name="李大爷", branch=tree.other_branch, serial=2)
+    official, _ = await make_person(engine, NOW, name="张部长", branch=None, roles=(), serial=3)
     async with engine.begin() as conn:
-        for openid, person in (("o-sec-phone", secretary), ("o-sec-pad", secretary),
-                               ("o-member", member), ("o-official", official)):
+        for openid, person in (
+            ("o-sec-phone", secretary),
+            ("o-sec-pad", secretary),
+            ("o-member", member),
+            ("o-official", official),
+        ):
             await bind(conn, openid=openid, person_id=person, channel="chat", now=NOW)
     openids = ["o-sec-phone", "o-sec-pad", "o-member", "o-official", "o-stranger"]
     async with engine.connect() as conn:

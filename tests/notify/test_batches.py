@@ -31,8 +31,9 @@ async def bot(start_bot: Any) -> Any:
 
 
 def notice(openid: str, key: str, content: str, bot: Any) -> dict[str, Any]:
-    return outbox_row(key=key, openid=openid, kind="notice", content=content, reason="test",
-                      now=bot.clock.now())
+    return outbox_row(
+        key=key, openid=openid, kind="notice", content=content, reason="test", now=bot.clock.now()
+    )
 
 
 async def queue_all(bot: Any, rows: list[dict[str, Any]]) -> None:
@@ -50,8 +51,9 @@ async def by_key(bot: Any) -> dict[str, Any]:
 
 
 async def attempts_of(bot: Any, row: Any) -> list[tuple[str, int]]:
-    return [(a.channel, a.errcode) for a in await rows(bot, outbox_attempts)
-            if a.outbox_id == row.id]
+    return [
+        (a.channel, a.errcode) for a in await rows(bot, outbox_attempts) if a.outbox_id == row.id
+    ]
 
 
 async def test_many_rows_each_sent_exactly_once_and_each_users_in_order(bot: Any) -> None:
@@ -66,8 +68,12 @@ async def test_many_rows_each_sent_exactly_once_and_each_users_in_order(bot: Any
     await queue_all(bot, queued)
     await queue_all(bot, queued)  # the same intents again: nothing new
     services = bot.services
-    other = Dispatcher(engine=services.engine, client=services.client, clock=bot.clock,
-                       rules=DeliveryRules.from_settings(services.settings))
+    other = Dispatcher(
+        engine=services.engine,
+        client=services.client,
+        clock=bot.clock,
+        rules=DeliveryRules.from_settings(services.settings),
+    )
     await asyncio.gather(services.dispatcher.send_due(), other.send_due())
     await bot.flush_outbox()
     for openid in writers:  # one user's messages arrive in the order they were written
@@ -88,8 +94,11 @@ async def test_the_next_batch_does_not_count_on_a_window_already_used(start_bot:
     for openid in others:
         bot.api.follow(openid)
     await bot.driver().text("o-writer", "你好")  # 5 customer-service messages allowed
-    await queue_all(bot, [notice(o, f"o:{o}", "通知", bot) for o in others]
-                    + [notice("o-writer", f"w:{k}", f"第{k}条", bot) for k in range(1, 7)])
+    await queue_all(
+        bot,
+        [notice(o, f"o:{o}", "通知", bot) for o in others]
+        + [notice("o-writer", f"w:{k}", f"第{k}条", bot) for k in range(1, 7)],
+    )
     await bot.flush_outbox()
     # Two of the writer's rows are in the first batch, four in the second, claimed while
     # the first was still under way: it still knew only three were left.
@@ -113,8 +122,7 @@ async def test_calls_are_made_concurrently(bot: Any) -> None:
     assert len(bot.api.sent_templates()) == 40
 
 
-async def test_a_batch_with_mixed_outcomes_records_each(bot: Any, county: Any,
-                                                        chat: Any) -> None:
+async def test_a_batch_with_mixed_outcomes_records_each(bot: Any, county: Any, chat: Any) -> None:
     secretary = chat("o-zhang")
     await bind(secretary, "张建国", county.secretary_number)
     wang = chat("o-wang")
@@ -126,22 +134,38 @@ async def test_a_batch_with_mixed_outcomes_records_each(bot: Any, county: Any,
     bot.api.unfollow("o-wang")  # the template to 王德福 is refused: his secretary tells him
     await bot.flush_outbox()
     bot.api.fail_next("message/custom/send", errcode=45009)  # the platform is busy once
-    await queue_all(bot, [notice("o-fine", "fine", "明天开会。", bot),
-                          notice("o-wang", "wang", "您的申请已批准。", bot),
-                          notice("o-busy", "busy", "请带身份证。", bot)])
+    await queue_all(
+        bot,
+        [
+            notice("o-fine", "fine", "明天开会。", bot),
+            notice("o-wang", "wang", "您的申请已批准。", bot),
+            notice("o-busy", "busy", "请带身份证。", bot),
+        ],
+    )
     await bot.flush_outbox()
     rows_now = await by_key(bot)
     fine, escalated, busy = rows_now["fine"], rows_now["wang"], rows_now["busy"]
     assert (fine.status, fine.channel, fine.attempts, fine.last_errcode) == (
-        "sent", "template", 1, 0)
+        "sent",
+        "template",
+        1,
+        0,
+    )
     assert fine.wechat_msgid == bot.api.sent_templates("o-fine")[0]["msgid"]
     assert await attempts_of(bot, fine) == [("template", 0)]
     assert (escalated.status, escalated.channel, escalated.last_errcode) == (
-        "escalated", "escalated", 43004)
+        "escalated",
+        "escalated",
+        43004,
+    )
     assert await attempts_of(bot, escalated) == [("template", 43004)]
     assert "请打电话或上门告诉王德福：您的申请已批准。" in await secretary.send("待办")
     assert (busy.status, busy.channel, busy.attempts, busy.last_errcode) == (
-        "pending", "custom", 1, 45009)
+        "pending",
+        "custom",
+        1,
+        45009,
+    )
     assert (busy.next_attempt_at - busy.created_at).total_seconds() == 10  # backoff
     assert await attempts_of(bot, busy) == [("custom", 45009)]
     bot.clock.advance(seconds=11)
@@ -186,8 +210,10 @@ async def test_stopping_mid_batch_returns_rows_not_yet_called(start_bot: Any) ->
     asyncio.get_running_loop().call_soon(held.release)
     await dispatcher.close()
     statuses = {key: (row.status, row.channel) for key, row in (await by_key(bot)).items()}
-    assert statuses == {"stop:o-stop-0": ("sent", "template"),
-                        **{f"stop:{o}": ("pending", None) for o in openids[1:]}}
+    assert statuses == {
+        "stop:o-stop-0": ("sent", "template"),
+        **{f"stop:{o}": ("pending", None) for o in openids[1:]},
+    }
     assert len(await rows(bot, outbox_attempts)) == 1
     await bot.flush_outbox()  # due again for whoever sends next
     templates = Counter(t["touser"] for t in bot.api.sent_templates())
@@ -197,13 +223,33 @@ async def test_stopping_mid_batch_returns_rows_not_yet_called(start_bot: Any) ->
 async def test_bulk_queue_writes_the_same_rows_and_ignores_written_keys(bot: Any) -> None:
     now = bot.clock.now()
     async with bot.services.engine.begin() as conn:
-        await queue_message(conn, key="one", openid="o-a", kind="notice", content="通知",
-                            reason="test", now=now, urgent=True)
-        await queue_messages(conn, [
-            outbox_row(key="one", openid="o-a", kind="notice", content="另一条", reason="x",
-                       now=now),
-            outbox_row(key="two", openid="o-a", kind="notice", content="通知", reason="test",
-                       now=now, urgent=True)])
+        await queue_message(
+            conn,
+            key="one",
+            openid="o-a",
+            kind="notice",
+            content="通知",
+            reason="test",
+            now=now,
+            urgent=True,
+        )
+        await queue_messages(
+            conn,
+            [
+                outbox_row(
+                    key="one", openid="o-a", kind="notice", content="另一条", reason="x", now=now
+                ),
+                outbox_row(
+                    key="two",
+                    openid="o-a",
+                    kind="notice",
+                    content="通知",
+                    reason="test",
+                    now=now,
+                    urgent=True,
+                ),
+            ],
+        )
     one, two = await rows(bot)
     assert one.content == "通知"  # the first write of an intent stands
     columns = [c.name for c in outbox.c if c.name not in ("id", "idempotency_key")]
@@ -212,7 +258,10 @@ async def test_bulk_queue_writes_the_same_rows_and_ignores_written_keys(bot: Any
 
 def test_concurrency_is_a_setting(tmp_path: Path) -> None:
     assert DeliveryRules.from_settings(load_settings({})).concurrency == 16
-    assert DeliveryRules.from_settings(load_settings({"BANGFU_OUTBOX_CONCURRENCY": "64"})).concurrency == 64
+    assert (
+        DeliveryRules.from_settings(load_settings({"BANGFU_OUTBOX_CONCURRENCY": "64"})).concurrency
+        == 64
+    )
     config = tmp_path / "bangfu.toml"
     config.write_text("outbox_concurrency = 4\n", encoding="utf-8")
     assert load_settings({}, config_file=config).outbox_concurrency == 4
@@ -221,8 +270,8 @@ def test_concurrency_is_a_setting(tmp_path: Path) -> None:
 
 
 async def test_a_process_killed_mid_dispatch_of_ten_thousand_rows(
-        database_url: str, fake_api: Any, fake_api_url: str, tmp_path: Path, clock: Any,
-        start_bot: Any) -> None:
+    database_url: str, fake_api: Any, fake_api_url: str, tmp_path: Path, clock: Any, start_bot: Any
+) -> None:
     """`serve` as a real process, SIGKILLed while it sends 10,000 templates; a restarted bot
     on the same store sends each row exactly once, or says why not."""
     import signal
@@ -242,22 +291,47 @@ async def test_a_process_killed_mid_dispatch_of_ten_thousand_rows(
     engine = db.make_engine(database_url)
     await db.migrate(engine)
     async with engine.begin() as conn:  # urgent: quiet hours do not hold them, whenever CI runs
-        await queue_messages(conn, [outbox_row(
-            key=f"kill:{openid}", openid=openid, kind="notice", content="明天上午九点开会。",
-            reason="test", now=datetime.now(UTC), urgent=True) for openid in openids])
+        await queue_messages(
+            conn,
+            [
+                outbox_row(
+                    key=f"kill:{openid}",
+                    openid=openid,
+                    kind="notice",
+                    content="明天上午九点开会。",
+                    reason="test",
+                    now=datetime.now(UTC),
+                    urgent=True,
+                )
+                for openid in openids
+            ],
+        )
     await engine.dispose()  # the process has the store to itself
     # Nothing here talks to the process's webhook: port 0 lets it bind any free port, where
     # a port picked beforehand could be taken by someone else before the process binds it.
-    env = {**real_env(database_url, fake_api_url, tmp_path), "BANGFU_PORT": "0",
-           "BANGFU_HOST": "127.0.0.1", "BANGFU_WECHAT_TEMPLATE_ID": TEMPLATE}
+    env = {
+        **real_env(database_url, fake_api_url, tmp_path),
+        "BANGFU_PORT": "0",
+        "BANGFU_HOST": "127.0.0.1",
+        "BANGFU_WECHAT_TEMPLATE_ID": TEMPLATE,
+    }
     log = tmp_path / "serve.log"
     with log.open("wb") as written:  # the process keeps its own descriptor
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bangfu_bot.cli", "serve", env={"PATH": "/usr/bin:/bin", **env},
-            stdout=asyncio.subprocess.DEVNULL, stderr=written)
+            sys.executable,
+            "-m",
+            "bangfu_bot.cli",
+            "serve",
+            env={"PATH": "/usr/bin:/bin", **env},
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=written,
+        )
     deadline = time.monotonic() + 120
-    while (len(fake_api.sent_templates()) < 1_000 and process.returncode is None
-           and time.monotonic() < deadline):
+    while (
+        len(fake_api.sent_templates()) < 1_000
+        and process.returncode is None
+        and time.monotonic() < deadline
+    ):
         await asyncio.sleep(0.02)
     assert process.returncode is None, log.read_text(errors="replace")[-2000:]
     process.send_signal(signal.SIGKILL)  # no shutdown, no finally: rows left as they were
@@ -265,8 +339,9 @@ async def test_a_process_killed_mid_dispatch_of_ten_thousand_rows(
     before_restart = len(fake_api.sent_templates())
     assert 1_000 <= before_restart < 10_000
     async with engine.connect() as conn:
-        in_flight = (await conn.execute(select(outbox.c.id).where(
-            outbox.c.status == "sending"))).all()
+        in_flight = (
+            await conn.execute(select(outbox.c.id).where(outbox.c.status == "sending"))
+        ).all()
     await engine.dispose()
     assert in_flight  # the kill left claimed rows behind
 
@@ -279,8 +354,11 @@ async def test_a_process_killed_mid_dispatch_of_ten_thousand_rows(
             break
         await bot.flush_outbox()
     unsent = [row.id for row in await rows(bot) if row.status != "sent"]
-    tried = [(a.outbox_id, a.channel, a.errcode, a.errmsg)
-             for a in await rows(bot, outbox_attempts) if a.outbox_id in unsent]
+    tried = [
+        (a.outbox_id, a.channel, a.errcode, a.errmsg)
+        for a in await rows(bot, outbox_attempts)
+        if a.outbox_id in unsent
+    ]
     assert statuses == Counter({"sent": 10_000}), tried  # what was tried, if not
     delivered = Counter(template["touser"] for template in fake_api.sent_templates())
     assert delivered == Counter(openids)  # each member once: a retried call carried its

@@ -14,16 +14,21 @@ from bangfu_bot.settings import load_settings
 
 HALF_HOURS = [time(minute // 60, minute % 60) for minute in range(0, 24 * 60, 30)]
 # Just before, on and just after each half-hour, and between two of them.
-NUDGES = [timedelta(microseconds=-1), timedelta(0), timedelta(microseconds=1),
-          timedelta(minutes=15)]
+NUDGES = [
+    timedelta(microseconds=-1),
+    timedelta(0),
+    timedelta(microseconds=1),
+    timedelta(minutes=15),
+]
 
 
 def windows(crossing_midnight: bool) -> st.SearchStrategy[tuple[time, time]]:
     """Quiet windows from one half-hour to another: crossing midnight (21:00-08:00) or not
     (12:00-14:00)."""
     pairs = st.tuples(st.sampled_from(HALF_HOURS), st.sampled_from(HALF_HOURS))
-    return pairs.filter(lambda pair: pair[0] != pair[1]
-                        and (pair[0] > pair[1]) == crossing_midnight)
+    return pairs.filter(
+        lambda pair: pair[0] != pair[1] and (pair[0] > pair[1]) == crossing_midnight
+    )
 
 
 def minutes(moment: time) -> int:
@@ -32,13 +37,19 @@ def minutes(moment: time) -> int:
 
 @pytest.mark.parametrize("crossing_midnight", [True, False], ids=["crossing", "within-a-day"])
 @settings(max_examples=500)
-@given(data=st.data(), day=st.dates(date(2026, 1, 1), date(2027, 12, 31)),
-       half_hour=st.sampled_from(HALF_HOURS), nudge=st.sampled_from(NUDGES))
+@given(
+    data=st.data(),
+    day=st.dates(date(2026, 1, 1), date(2027, 12, 31)),
+    half_hour=st.sampled_from(HALF_HOURS),
+    nudge=st.sampled_from(NUDGES),
+)
 def test_a_non_urgent_send_waits_exactly_until_the_quiet_hours_end(
-        crossing_midnight: bool, data: st.DataObject, day: date, half_hour: time,
-        nudge: timedelta) -> None:
+    crossing_midnight: bool, data: st.DataObject, day: date, half_hour: time, nudge: timedelta
+) -> None:
     start, end = data.draw(windows(crossing_midnight), label="quiet window")
-    rules = DeliveryRules.from_settings(load_settings({"BANGFU_QUIET_HOURS": f"{start:%H:%M}-{end:%H:%M}"}))
+    rules = DeliveryRules.from_settings(
+        load_settings({"BANGFU_QUIET_HOURS": f"{start:%H:%M}-{end:%H:%M}"})
+    )
     local = datetime.combine(day, half_hour, tzinfo=rules.tz) + nudge
     at = local.hour * 60 + local.minute + local.second / 60 + local.microsecond / 60e6
 
@@ -79,6 +90,9 @@ def test_the_boundaries(quiet_hours: str, moment: str, waits_until: str | None) 
     rules = DeliveryRules.from_settings(load_settings({"BANGFU_QUIET_HOURS": quiet_hours}))
     local = datetime.combine(date(2026, 11, 10), time.fromisoformat(moment), tzinfo=rules.tz)
     waits = quiet_until(local.astimezone(UTC), rules.tz, rules.quiet_start, rules.quiet_end)
-    expected = (None if waits_until is None
-                else datetime.fromisoformat(waits_until).replace(tzinfo=rules.tz))
+    expected = (
+        None
+        if waits_until is None
+        else datetime.fromisoformat(waits_until).replace(tzinfo=rules.tz)
+    )
     assert waits == expected

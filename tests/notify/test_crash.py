@@ -44,15 +44,29 @@ async def add_members(bot: Any, branch: int, count: int, *, wrote: bool = True) 
 
 async def queue_notice(bot: Any, openids: list[str]) -> None:
     async with bot.services.engine.begin() as conn:
-        await queue_messages(conn, [outbox_row(
-            key=f"notice:{openid}", openid=openid, kind="notice", content=NOTICE,
-            reason="test", now=bot.clock.now(), urgent=True) for openid in openids])
+        await queue_messages(
+            conn,
+            [
+                outbox_row(
+                    key=f"notice:{openid}",
+                    openid=openid,
+                    kind="notice",
+                    content=NOTICE,
+                    reason="test",
+                    now=bot.clock.now(),
+                    urgent=True,
+                )
+                for openid in openids
+            ],
+        )
 
 
 async def by_openid(bot: Any) -> dict[str, Any]:
     async with bot.services.engine.connect() as conn:
-        return {row.openid: row for row in await conn.execute(
-            select(outbox).where(outbox.c.kind == "notice"))}
+        return {
+            row.openid: row
+            for row in await conn.execute(select(outbox).where(outbox.c.kind == "notice"))
+        }
 
 
 class FreezesAfter:
@@ -73,8 +87,9 @@ class FreezesAfter:
             await asyncio.Event().wait()
         self._left -= 1
         if kwargs["openid"] in self._refuse:
-            raise WeChatAPIError(errcode=self._refuse[kwargs["openid"]], errmsg="injected",
-                                 endpoint=method)
+            raise WeChatAPIError(
+                errcode=self._refuse[kwargs["openid"]], errmsg="injected", endpoint=method
+            )
         return await getattr(self._client, method)(**kwargs)
 
     async def send_text(self, **kwargs: Any) -> Any:
@@ -84,16 +99,18 @@ class FreezesAfter:
         return await self._call("send_template", **kwargs)
 
 
-async def kill_mid_batch(bot: Any, calls: int, batches: int = 2,
-                         refuse: dict[str, int] | None = None) -> FreezesAfter:
+async def kill_mid_batch(
+    bot: Any, calls: int, batches: int = 2, refuse: dict[str, int] | None = None
+) -> FreezesAfter:
     """Another dispatcher process claims `batches` batches, gets `calls` calls through and
     freezes with every slot holding a call; then it is killed (its task cancelled: with no
     next claim under way, that writes nothing, just as kill -9 would not)."""
     services = bot.services
     rules = DeliveryRules.from_settings(services.settings)
     client = FreezesAfter(services.client, calls, refuse)
-    doomed = Dispatcher(engine=services.engine, client=cast(Any, client), clock=bot.clock,
-                        rules=rules)
+    doomed = Dispatcher(
+        engine=services.engine, client=cast(Any, client), clock=bot.clock, rules=rules
+    )
     running = asyncio.create_task(doomed.send_due(limit=batches * max(32, 8 * rules.concurrency)))
     deadline = time.monotonic() + 10
     while client.hung < rules.concurrency and time.monotonic() < deadline:
@@ -104,8 +121,9 @@ async def kill_mid_batch(bot: Any, calls: int, batches: int = 2,
     return client
 
 
-async def test_a_notice_one_by_one_killed_mid_batch(bot: Any, county: Any, chat: Any,
-                                                    capsys: Any) -> None:
+async def test_a_notice_one_by_one_killed_mid_batch(
+    bot: Any, county: Any, chat: Any, capsys: Any
+) -> None:
     """The measured kill in-process: 100 members, concurrency 4. Only the calls under way
     (at most the concurrency) are in doubt; each of those is a to-do for the branch
     secretary. Every call that returned was committed as it did, batch recorded or not."""
@@ -122,12 +140,14 @@ async def test_a_notice_one_by_one_killed_mid_batch(bot: Any, county: Any, chat:
     # between the claim and the calls, more), and no batch was recorded at its end.
     completed, hung = set(frozen.started[:40]), set(frozen.started[40:])
     assert len(hung) == DeliveryRules.from_settings(bot.services.settings).concurrency == 4
-    assert {openid: at_kill[openid].status for openid in completed} \
-        == dict.fromkeys(completed, "sent")  # each committed as its call returned
+    assert {openid: at_kill[openid].status for openid in completed} == dict.fromkeys(
+        completed, "sent"
+    )  # each committed as its call returned
     async with bot.services.engine.connect() as conn:
         tried = list(await conn.execute(select(outbox_attempts)))
-    assert sorted((a.outbox_id, a.channel, a.errcode) for a in tried) \
-        == sorted((at_kill[openid].id, "custom", 0) for openid in completed)
+    assert sorted((a.outbox_id, a.channel, a.errcode) for a in tried) == sorted(
+        (at_kill[openid].id, "custom", 0) for openid in completed
+    )
     in_flight = {openid for openid, row in at_kill.items() if row.status == "sending"}
     started = {openid for openid in frozen.started if openid in in_flight}
     assert started == hung and len(in_flight) >= len(hung)
@@ -136,19 +156,30 @@ async def test_a_notice_one_by_one_killed_mid_batch(bot: Any, county: Any, chat:
     await bot.services.dispatcher.send_due()  # before the claim is stale: the rows never
     # claimed go; those left claimed wait
     assert bot.api.sent_texts().count(NOTICE) == 100 - len(in_flight)
-    assert {o for o, row in (await by_openid(bot)).items() if row.status == "sending"} \
-        == in_flight
+    assert {o for o, row in (await by_openid(bot)).items() if row.status == "sending"} == in_flight
     bot.clock.advance(minutes=6)  # the restarted dispatcher takes the stale claim up
     await bot.flush_outbox()
 
     rows = await by_openid(bot)
     async with bot.services.engine.connect() as conn:
-        asked = list(await conn.execute(select(todos).where(
-            todos.c.assignee_id == county.secretary_id, todos.c.kind == "tell_member")))
+        asked = list(
+            await conn.execute(
+                select(todos).where(
+                    todos.c.assignee_id == county.secretary_id, todos.c.kind == "tell_member"
+                )
+            )
+        )
     asked_about = {todo.subject_id: todo for todo in asked}
     async with bot.services.engine.connect() as conn:
-        person_of = dict((await conn.execute(select(bindings.c.openid, bindings.c.person_id)
-                                             .where(bindings.c.openid.in_(members)))).all())
+        person_of = dict(
+            (
+                await conn.execute(
+                    select(bindings.c.openid, bindings.c.person_id).where(
+                        bindings.c.openid.in_(members)
+                    )
+                )
+            ).all()
+        )
     for n, openid in enumerate(members):
         received = bot.api.sent_texts(openid).count(NOTICE)
         row = rows[openid]
@@ -161,7 +192,10 @@ async def test_a_notice_one_by_one_killed_mid_batch(bot: Any, county: Any, chat:
         assert (row.status, row.channel) == ("unknown", "escalated")
         todo = asked_about[person_of[openid]]
         first_line, *rest = todo.text.splitlines()
-        assert first_line == f"党员{n}可能没收到：“12月5日上午九点在镇党委会议室开全体党员大会…”，请告知"
+        assert (
+            first_line
+            == f"党员{n}可能没收到：“12月5日上午九点在镇党委会议室开全体党员大会…”，请告知"
+        )
         assert f"全文：{NOTICE}" in rest
     assert len(asked) == len(hung)
     # The 4 that hung never reached WeChat.
@@ -173,8 +207,9 @@ async def test_a_notice_one_by_one_killed_mid_batch(bot: Any, county: Any, chat:
         tried = list(await conn.execute(select(outbox_attempts)))
     assert counts["unknown_escalated"] == 4 and "unknown" not in counts
     # One attempt row per message sent: none written twice, by the call or its batch.
-    assert sorted((a.outbox_id, a.errcode) for a in tried) \
-        == sorted((row.id, 0) for row in rows.values() if row.status == "sent")
+    assert sorted((a.outbox_id, a.errcode) for a in tried) == sorted(
+        (row.id, 0) for row in rows.values() if row.status == "sent"
+    )
     report = await staff.send("发送情况")
     assert "发送中断、已请书记确认 4" in report and "发送中断、不确定" not in report
     from bangfu_bot.cli import outbox_status
@@ -186,7 +221,8 @@ async def test_a_notice_one_by_one_killed_mid_batch(bot: Any, county: Any, chat:
 
 
 async def test_calls_that_returned_are_not_in_doubt_whatever_they_answered(
-        bot: Any, county: Any) -> None:
+    bot: Any, county: Any
+) -> None:
     """Killed before its batch was recorded: a call refused (it did not arrive) is sent
     again, a busy one is due again after its backoff, the sent ones stay sent; only the
     calls under way are in doubt."""
@@ -194,39 +230,47 @@ async def test_calls_that_returned_are_not_in_doubt_whatever_they_answered(
     members = await add_members(bot, county.tree.branch, 12)
     await queue_notice(bot, members)
     refused, busy = members[1], members[2]  # no template configured: a refusal escalates
-    frozen = await kill_mid_batch(bot, calls=8, batches=1,
-                                  refuse={refused: 45015, busy: 45009})
+    frozen = await kill_mid_batch(bot, calls=8, batches=1, refuse={refused: 45015, busy: 45009})
     hung = set(frozen.started[8:])
     assert len(hung) == 4
     at_kill = await by_openid(bot)
     async with bot.services.engine.connect() as conn:
-        tried = {a.outbox_id: (a.channel, a.errcode)
-                 for a in await conn.execute(select(outbox_attempts))}
+        tried = {
+            a.outbox_id: (a.channel, a.errcode) for a in await conn.execute(select(outbox_attempts))
+        }
     for openid in frozen.started[:8]:
         row = at_kill[openid]
-        expected = {refused: ("sending", False, 0, 45015),  # the batch was to escalate it
-                    busy: ("pending", True, 1, 45009)}.get(openid, ("sent", True, 1, 0))
-        assert (row.status, row.calling_at is not None, row.attempts, row.last_errcode) \
-            == expected, openid
+        expected = {
+            refused: ("sending", False, 0, 45015),  # the batch was to escalate it
+            busy: ("pending", True, 1, 45009),
+        }.get(openid, ("sent", True, 1, 0))
+        assert (
+            row.status,
+            row.calling_at is not None,
+            row.attempts,
+            row.last_errcode,
+        ) == expected, openid
         assert tried[row.id] == ("custom", expected[-1])
-    assert {o for o, row in at_kill.items() if row.calling_at and row.status == "sending"} \
-        == hung
+    assert {o for o, row in at_kill.items() if row.calling_at and row.status == "sending"} == hung
 
     bot.clock.advance(minutes=6)
     await bot.flush_outbox()
     rows = await by_openid(bot)
     assert {o: row.status for o, row in rows.items()} == {
-        o: "unknown" if o in hung else "sent" for o in members}
+        o: "unknown" if o in hung else "sent" for o in members
+    }
     for openid in members:  # the refused one reached its member on the second try
         assert bot.api.sent_texts(openid).count(NOTICE) == (0 if openid in hung else 1)
     async with bot.services.engine.connect() as conn:
-        asked = (await conn.execute(select(todos.c.text).where(
-            todos.c.kind == "tell_member"))).scalars().all()
+        asked = (
+            (await conn.execute(select(todos.c.text).where(todos.c.kind == "tell_member")))
+            .scalars()
+            .all()
+        )
     assert len(asked) == 4 and all("可能没收到" in text for text in asked)
 
 
-async def test_templates_killed_mid_batch_each_arrive_once(start_bot: Any, county: Any
-                                                           ) -> None:
+async def test_templates_killed_mid_batch_each_arrive_once(start_bot: Any, county: Any) -> None:
     """Templates carry a client_msg_id: a started call is made again and WeChat drops the
     second copy; nothing is in doubt."""
     bot = await start_bot(outbox_concurrency="4", wechat_template_id=TEMPLATE)
@@ -241,23 +285,36 @@ async def test_templates_killed_mid_batch_each_arrive_once(start_bot: Any, count
     assert sorted(t["touser"] for t in bot.api.sent_templates()) == sorted(members)
 
 
-async def test_an_officials_message_in_doubt_is_not_escalated(bot: Any, county: Any,
-                                                               chat: Any) -> None:
+async def test_an_officials_message_in_doubt_is_not_escalated(
+    bot: Any, county: Any, chat: Any
+) -> None:
     secretary = chat("o-zhang")
     await bind(secretary, "张建国", county.secretary_number)
     await secretary.send("帮助")  # his window is open
     async with bot.services.engine.begin() as conn:
         # What a killed process leaves: a to-do's push to the secretary, during its call.
-        await queue_messages(conn, [outbox_row(key="todo:x", openid="o-zhang", kind="todo",
-                                               content="请审核王德福的申请。", reason="test",
-                                               now=bot.clock.now())])
-        await conn.execute(update(outbox).where(outbox.c.idempotency_key == "todo:x").values(
-            status="sending", channel="custom", calling_at=bot.clock.now()))
+        await queue_messages(
+            conn,
+            [
+                outbox_row(
+                    key="todo:x",
+                    openid="o-zhang",
+                    kind="todo",
+                    content="请审核王德福的申请。",
+                    reason="test",
+                    now=bot.clock.now(),
+                )
+            ],
+        )
+        await conn.execute(
+            update(outbox)
+            .where(outbox.c.idempotency_key == "todo:x")
+            .values(status="sending", channel="custom", calling_at=bot.clock.now())
+        )
     bot.clock.advance(minutes=6)
     await bot.flush_outbox()
     async with bot.services.engine.connect() as conn:
-        row = (await conn.execute(select(outbox).where(
-            outbox.c.idempotency_key == "todo:x"))).one()
+        row = (await conn.execute(select(outbox).where(outbox.c.idempotency_key == "todo:x"))).one()
         asked = (await conn.execute(select(todos).where(todos.c.kind == "tell_member"))).all()
         counts = await status_counts(conn)
     assert (row.status, row.channel, asked) == ("unknown", "custom", [])
@@ -276,8 +333,7 @@ async def test_the_mark_is_committed_before_the_call_and_only_for_it(start_bot: 
     sending = asyncio.create_task(bot.flush_outbox())
     await asyncio.wait_for(held.arrived.wait(), 10)  # o-a's call is under way, held by WeChat
     # Read on another connection: only what committed.
-    marked = {openid: row.calling_at is not None
-              for openid, row in (await by_openid(bot)).items()}
+    marked = {openid: row.calling_at is not None for openid, row in (await by_openid(bot)).items()}
     assert marked == {"o-a": True, "o-b": False, "o-c": False}
     assert bot.api.sent_texts() == []
     held.release()

@@ -18,11 +18,24 @@ OPENID = "o-wang"
 TEMPLATE = "TM-notice-001"
 
 
-async def queue(bot: Any, key: str = "notice:1", content: str = "明天上午九点开会。",
-                urgent: bool = False, openid: str = OPENID) -> None:
+async def queue(
+    bot: Any,
+    key: str = "notice:1",
+    content: str = "明天上午九点开会。",
+    urgent: bool = False,
+    openid: str = OPENID,
+) -> None:
     async with bot.services.engine.begin() as conn:
-        await queue_message(conn, key=key, openid=openid, kind="notice", content=content,
-                            reason="test", now=bot.clock.now(), urgent=urgent)
+        await queue_message(
+            conn,
+            key=key,
+            openid=openid,
+            kind="notice",
+            content=content,
+            reason="test",
+            now=bot.clock.now(),
+            urgent=urgent,
+        )
 
 
 async def rows(bot: Any, table: Any = outbox) -> list[Any]:
@@ -52,7 +65,9 @@ async def test_outside_the_window_a_template_with_fields_shortened(templated: An
     bot = templated
     await bot.driver().text(OPENID, "你好")
     bot.clock.advance(hours=49)
-    await queue(bot, content="请于十二月五日上午九点到镇党委会议室参加困难党员技术培训，带上身份证。")
+    await queue(
+        bot, content="请于十二月五日上午九点到镇党委会议室参加困难党员技术培训，带上身份证。"
+    )
     await bot.flush_outbox()
     assert bot.api.sent_texts(OPENID) == []
     (sent,) = bot.api.sent_templates(OPENID)
@@ -60,8 +75,9 @@ async def test_outside_the_window_a_template_with_fields_shortened(templated: An
     assert len(sent["data"]["thing2"]) <= 20 and sent["data"]["thing2"].endswith("…")
     (row,) = await rows(bot)
     assert (row.status, row.channel) == ("sent", "template")
-    receipt = await bot.driver().event(OPENID, "TEMPLATESENDJOBFINISH",
-                                       MsgID=str(sent["msgid"]), Status="success")
+    receipt = await bot.driver().event(
+        OPENID, "TEMPLATESENDJOBFINISH", MsgID=str(sent["msgid"]), Status="success"
+    )
     assert receipt.body == "success"
     (row,) = await rows(bot)
     assert row.status == "delivered"
@@ -88,17 +104,25 @@ async def test_a_window_the_platform_says_is_closed_falls_to_a_template(template
     await queue(bot, key="b", content="后天培训。")
     await bot.flush_outbox()
     assert bot.api.sent_texts(OPENID) == []
-    assert [t["data"]["thing2"] for t in bot.api.sent_templates(OPENID)] == ["明天开会。",
-                                                                            "后天培训。"]
+    assert [t["data"]["thing2"] for t in bot.api.sent_templates(OPENID)] == [
+        "明天开会。",
+        "后天培训。",
+    ]
     assert [(row.status, row.channel) for row in await rows(bot)] == [("sent", "template")] * 2
-    tried = sorted((a.outbox_id, a.id, a.channel, a.errcode)
-                   for a in await rows(bot, outbox_attempts))
+    tried = sorted(
+        (a.outbox_id, a.id, a.channel, a.errcode) for a in await rows(bot, outbox_attempts)
+    )
     assert [(channel, errcode) for _, _, channel, errcode in tried] == [
-        ("custom", 45015), ("template", 0), ("custom", 45047), ("template", 0)]
+        ("custom", 45015),
+        ("template", 0),
+        ("custom", 45047),
+        ("template", 0),
+    ]
 
 
-async def test_unreachable_member_is_told_by_the_secretary(bot: Any, county: Any,
-                                                           chat: Any) -> None:
+async def test_unreachable_member_is_told_by_the_secretary(
+    bot: Any, county: Any, chat: Any
+) -> None:
     secretary = chat("o-zhang")
     await bind(secretary, "张建国", county.secretary_number)
     wang = chat(OPENID)
@@ -109,8 +133,7 @@ async def test_unreachable_member_is_told_by_the_secretary(bot: Any, county: Any
     await bot.flush_outbox()
     row = (await rows(bot))[-2]
     assert (row.openid, row.status, row.channel) == (OPENID, "escalated", "escalated")
-    assert any("请打电话或上门告诉王德福：您的申请已批准。" in text
-               for text in secretary.pushed())
+    assert any("请打电话或上门告诉王德福：您的申请已批准。" in text for text in secretary.pushed())
     todos = await secretary.send("待办")
     assert "请打电话或上门告诉王德福" in todos
     opened = await secretary.send("1")
@@ -128,8 +151,9 @@ async def test_blocked_template_receipt_escalates(templated: Any, county: Any, c
     await queue(bot, content="明天开会。")
     await bot.flush_outbox()
     (sent,) = bot.api.sent_templates(OPENID)
-    await bot.driver().event(OPENID, "TEMPLATESENDJOBFINISH", MsgID=str(sent["msgid"]),
-                             Status="failed:user block")
+    await bot.driver().event(
+        OPENID, "TEMPLATESENDJOBFINISH", MsgID=str(sent["msgid"]), Status="failed:user block"
+    )
     notice = next(r for r in await rows(bot) if r.openid == OPENID and r.kind == "notice")
     assert notice.status == "escalated"
     assert "请打电话或上门告诉王德福：明天开会。" in await secretary.send("待办")
@@ -180,7 +204,8 @@ async def test_a_minute_of_rate_limit_then_random_busy_sends_each_row_once(bot: 
     for n, (openid, row) in enumerate(zip(openids, rows_now, strict=True)):
         sent = bot.api.sent_texts(openid)
         assert (sent, row.status) == ([f"第{n}条"], "sent") or (
-            sent == [] and row.status == "failed" and row.last_errcode in (45009, -1))
+            sent == [] and row.status == "failed" and row.last_errcode in (45009, -1)
+        )
     assert [row.status for row in rows_now] == ["sent"] * 20  # this seed: none given up
     codes = {a.errcode for a in await rows(bot, outbox_attempts)}
     assert codes == {45009, -1, 0}
@@ -219,8 +244,9 @@ async def test_quiet_hours_within_a_day_hold_only_their_own_hours(start_bot: Any
     await queue(bot, key="noon", content="中午的通知")
     await bot.flush_outbox()
     assert bot.api.sent_texts(OPENID) == ["上午的通知"]
-    assert [row.next_attempt_at for row in await rows(bot) if row.idempotency_key == "noon"] \
-        == [bot.clock.now() + timedelta(hours=1, minutes=30)]  # 14:00
+    assert [row.next_attempt_at for row in await rows(bot) if row.idempotency_key == "noon"] == [
+        bot.clock.now() + timedelta(hours=1, minutes=30)
+    ]  # 14:00
     bot.clock.advance(hours=1, minutes=30)  # 14:00: quiet hours are over
     await bot.flush_outbox()
     assert bot.api.sent_texts(OPENID) == ["上午的通知", "中午的通知"]
@@ -231,8 +257,12 @@ async def test_two_dispatchers_never_send_a_row_twice(bot: Any) -> None:
     for n in range(4):
         await queue(bot, key=f"notice:{n}", content=f"第{n}条")
     services = bot.services
-    other = Dispatcher(engine=services.engine, client=services.client, clock=bot.clock,
-                       rules=DeliveryRules.from_settings(services.settings))
+    other = Dispatcher(
+        engine=services.engine,
+        client=services.client,
+        clock=bot.clock,
+        rules=DeliveryRules.from_settings(services.settings),
+    )
     await asyncio.gather(services.dispatcher.send_due(), other.send_due())
     await bot.flush_outbox()
     assert sorted(bot.api.sent_texts(OPENID)) == ["第0条", "第1条", "第2条", "第3条"]
@@ -245,13 +275,23 @@ async def test_a_dispatcher_killed_mid_send_never_sends_twice(bot: Any) -> None:
         # Queued and claimed in one transaction, so the running dispatcher (woken by the
         # reply to 你好) never sees them unclaimed.
         for key, content in (("before", "没发出去"), ("during", "可能发出去了")):
-            await queue_message(conn, key=key, openid=OPENID, kind="notice", content=content,
-                                reason="test", now=bot.clock.now())
-        await conn.execute(update(outbox).where(outbox.c.idempotency_key == "before")
-                           .values(status="sending"))
-        await conn.execute(update(outbox).where(outbox.c.idempotency_key == "during")
-                           .values(status="sending", channel="custom",
-                                   calling_at=bot.clock.now()))
+            await queue_message(
+                conn,
+                key=key,
+                openid=OPENID,
+                kind="notice",
+                content=content,
+                reason="test",
+                now=bot.clock.now(),
+            )
+        await conn.execute(
+            update(outbox).where(outbox.c.idempotency_key == "before").values(status="sending")
+        )
+        await conn.execute(
+            update(outbox)
+            .where(outbox.c.idempotency_key == "during")
+            .values(status="sending", channel="custom", calling_at=bot.clock.now())
+        )
     await bot.services.dispatcher.send_due()
     assert bot.api.sent_texts(OPENID) == []  # a live claim is left alone
     bot.clock.advance(minutes=6)
@@ -268,7 +308,9 @@ async def test_outbound_calls_are_counted_by_errcode(bot: Any) -> None:
     await bot.flush_outbox()
     async with bot.session.get(bot.url("/metrics")) as response:
         metrics = await response.text()
-    assert 'bangfu_wechat_calls_total{endpoint="message/custom/send",errcode="45047"} 1.0' in metrics
+    assert (
+        'bangfu_wechat_calls_total{endpoint="message/custom/send",errcode="45047"} 1.0' in metrics
+    )
 
 
 def test_shorten_cuts_at_a_pause_and_never_past_twenty() -> None:

@@ -21,8 +21,9 @@ from tests.conftest import CONVERSATIONS
 class Page:
     """What the sandbox page's script does: GET and POST JSON to /sandbox/api/."""
 
-    def __init__(self, server: TestServer, app: web.Application,
-                 session: aiohttp.ClientSession) -> None:
+    def __init__(
+        self, server: TestServer, app: web.Application, session: aiohttp.ClientSession
+    ) -> None:
         self.server = server
         self.app = app
         self.session = session
@@ -38,15 +39,17 @@ class Page:
         async with self.session.get(self.url(path), params=params) as response:
             return response.status, await response.json()
 
-    async def post(self, path: str, body: dict[str, Any],
-                   headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    async def post(
+        self, path: str, body: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> tuple[int, Any]:
         async with self.session.post(self.url(path), json=body, headers=headers) as response:
             return response.status, await response.json()
 
     async def ok(self, path: str, body: dict[str, Any] | None = None, **params: str) -> Any:
         """GET (or POST when a body is given) and insist on 200."""
-        status, data = (await self.post(path, body) if body is not None
-                        else await self.get(path, **params))
+        status, data = (
+            await self.post(path, body) if body is not None else await self.get(path, **params)
+        )
         assert status == 200, data
         return data
 
@@ -57,8 +60,10 @@ class Page:
 
     async def say(self, persona: dict[str, Any], text: str, **extra: Any) -> list[dict[str, Any]]:
         """Type a line as the persona; the new chat entries."""
-        data = await self.ok("/sandbox/api/send", {"openid": persona["openid"], "kind": "text",
-                                                   "text": text, **extra})
+        data = await self.ok(
+            "/sandbox/api/send",
+            {"openid": persona["openid"], "kind": "text", "text": text, **extra},
+        )
         return list(data["entries"])
 
     async def chat(self, persona: dict[str, Any]) -> list[dict[str, Any]]:
@@ -66,8 +71,9 @@ class Page:
         data = await self.ok("/sandbox/api/chat", openid=persona["openid"], after="0")
         return list(data["entries"])
 
-    async def wait_for(self, persona: dict[str, Any], found: Callable[[dict[str, Any]], bool],
-                       timeout: float = 10) -> dict[str, Any]:
+    async def wait_for(
+        self, persona: dict[str, Any], found: Callable[[dict[str, Any]], bool], timeout: float = 10
+    ) -> dict[str, Any]:
         """Poll the persona's chat, as the page does, until an entry matches."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -93,16 +99,20 @@ def sandbox_env(database_url: str, tmp_path: Path) -> dict[str, str]:
 @pytest.fixture
 async def page(sandbox_env: dict[str, str]) -> AsyncIterator[Page]:
     """The sandbox bot, started, with a client for its page."""
-    settings = load_settings({**sandbox_env, "BANGFU_SPOOL_RETRY_S": "0.2",
-                              "BANGFU_SHUTDOWN_GRACE_S": "1"})
+    settings = load_settings(
+        {**sandbox_env, "BANGFU_SPOOL_RETRY_S": "0.2", "BANGFU_SHUTDOWN_GRACE_S": "1"}
+    )
     assert settings.sandbox
     app = create_app(settings, migrate=True)
     # Pushes wait out the night (21:00-08:00); the tests play at 10:00, whatever the real time.
     clock = app[SERVICES].clock
     local = clock.now().astimezone(settings.tz)
     morning = local.replace(hour=10, minute=0, second=0, microsecond=0)
-    clock.advance(seconds=((morning if morning > local else morning + timedelta(days=1))
-                           - local).total_seconds())
+    clock.advance(
+        seconds=(
+            (morning if morning > local else morning + timedelta(days=1)) - local
+        ).total_seconds()
+    )
     server = TestServer(app)
     await server.start_server()
     session = aiohttp.ClientSession()

@@ -29,9 +29,13 @@ async def test_the_next_thing_ends_the_notices_on_the_board(demo_page: Page) -> 
     secretary = next(p for p in groups["支部书记"] if p["where"] == on_notice["where"])
     await demo_page.ok("/sandbox/api/bind", {"openid": secretary["openid"]})
     async with demo_page.services.engine.connect() as conn:
-        last_day = (await conn.execute(select(public_notices.c.ends_on).select_from(
-            public_notices.join(cases, cases.c.id == public_notices.c.case_id))
-            .where(cases.c.person_id == on_notice["id"]))).scalar_one()
+        last_day = (
+            await conn.execute(
+                select(public_notices.c.ends_on)
+                .select_from(public_notices.join(cases, cases.c.id == public_notices.c.case_id))
+                .where(cases.c.person_id == on_notice["id"])
+            )
+        ).scalar_one()
     before = await demo_page.ok("/sandbox/api/state")
 
     moved = await demo_page.ok("/sandbox/api/clock", {"next": True})
@@ -42,13 +46,14 @@ async def test_the_next_thing_ends_the_notices_on_the_board(demo_page: Page) -> 
     assert f"{on_notice['name']}的公示期满" in moved["next"]
     # The jobs ran: the notice closed, and the secretary's chat shows the step and its effect.
     async with demo_page.services.engine.connect() as conn:
-        status = (await conn.execute(select(cases.c.status).where(
-            cases.c.person_id == on_notice["id"]))).scalar_one()
+        status = (
+            await conn.execute(select(cases.c.status).where(cases.c.person_id == on_notice["id"]))
+        ).scalar_one()
     assert status == "notice_closed"
     chat = await demo_page.chat(secretary)
     (line,) = [e for e in chat if e["side"] == "note" and "到下一件事" in e["text"]]
     assert on_notice["name"] in line["text"]
-    assert any("公示已结束" in text for text in texts(chat[chat.index(line):]))
+    assert any("公示已结束" in text for text in texts(chat[chat.index(line) :]))
 
     # The next one is later still, and something else.
     after = await demo_page.ok("/sandbox/api/clock", {"next": True})
@@ -70,7 +75,8 @@ async def test_at_night_the_next_thing_is_the_morning_s_messages(demo_page: Page
 
     assert morning["time"] == "08:00" and "排队待发的消息发出" in morning["next"]
     arrived = await demo_page.wait_for(
-        secretary, lambda e: e["kind"] == "cs" and member["name"] in e["text"])
+        secretary, lambda e: e["kind"] == "cs" and member["name"] in e["text"]
+    )
     assert arrived["at"].endswith("08:00")
 
 
@@ -86,11 +92,17 @@ async def test_the_agenda_steps_through_the_loans_reminders(engine: AsyncEngine)
     await seed_demo(engine, now=NOW, tz=TZ)
     agenda = Agenda(tz=TZ)
     async with engine.connect() as conn:
-        plans = (await conn.execute(
-            select(people.c.name, instalments.c.number, instalments.c.due_on)
-            .select_from(loans.join(people, people.c.id == loans.c.person_id)
-                         .join(instalments, instalments.c.loan_id == loans.c.id))
-            .where(loans.c.status == "disbursed"))).all()
+        plans = (
+            await conn.execute(
+                select(people.c.name, instalments.c.number, instalments.c.due_on)
+                .select_from(
+                    loans.join(people, people.c.id == loans.c.person_id).join(
+                        instalments, instalments.c.loan_id == loans.c.id
+                    )
+                )
+                .where(loans.c.status == "disbursed")
+            )
+        ).all()
         now, seen = NOW, []
         # Without the jobs running, the agenda only predicts: it runs out after the last
         # instalment's reminders.
@@ -106,16 +118,22 @@ async def test_the_agenda_steps_through_the_loans_reminders(engine: AsyncEngine)
     # Each one falls 30, 7 or 1 days before an instalment of that borrower, or on its day.
     for thing in reminders:
         day = thing.at.astimezone(TZ).date()
-        assert any(name in thing.what and f"第{number}期" in thing.what
-                   and (due - day).days in (30, 7, 1, 0) for name, number, due in plans)
+        assert any(
+            name in thing.what
+            and f"第{number}期" in thing.what
+            and (due - day).days in (30, 7, 1, 0)
+            for name, number, due in plans
+        )
 
 
 async def test_the_agenda_knows_a_visit_campaign_s_reminders_and_deadline(
-        engine: AsyncEngine) -> None:
+    engine: AsyncEngine,
+) -> None:
     await seed_demo(engine, now=NOW, tz=TZ)
     async with engine.begin() as conn:
-        opened = await open_campaign(conn, occasion=Occasion.SPRING_FESTIVAL, now=NOW, tz=TZ,
-                                     cash_fen=50000)
+        opened = await open_campaign(
+            conn, occasion=Occasion.SPRING_FESTIVAL, now=NOW, tz=TZ, cash_fen=50000
+        )
     deadline = opened.deadline
     async with engine.connect() as conn:
         now, days = NOW, {}

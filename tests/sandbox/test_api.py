@@ -12,7 +12,7 @@ from bangfu_bot.wechat.models import inbound_messages
 from tests.sandbox.conftest import Page
 
 APPLY = [
-    ("3", "农村还是城镇"),            # 生病
+    ("3", "农村还是城镇"),  # 生病
     ("农村", "领低保吗"),
     ("不是", "叫什么名字"),
     ("李秀英", "什么人"),
@@ -72,35 +72,50 @@ async def test_help_as_a_persona_through_the_signed_webhook(demo_page: Page) -> 
     entries = await demo_page.say(member, "帮助")
     # Never chatted: the persona follows first, so the welcome shows as on a phone.
     assert [(e["side"], e["kind"]) for e in entries] == [
-        ("me", "follow"), ("bot", "reply"), ("me", "text"), ("bot", "reply")]
+        ("me", "follow"),
+        ("bot", "reply"),
+        ("me", "text"),
+        ("bot", "reply"),
+    ]
     assert "欢迎关注" in entries[1]["text"]
     assert entries[2]["text"] == "帮助"
     assert "绑定" in entries[3]["text"]
     again = await demo_page.say(member, "帮助", mode="plain", after=entries[-1]["seq"])
     assert [e["kind"] for e in again] == ["text", "reply"]  # no second follow
     async with demo_page.services.engine.connect() as conn:
-        pushes = (await conn.execute(select(inbound_messages.c.msg_type, inbound_messages.c.event)
-                                     .where(inbound_messages.c.openid == member["openid"])
-                                     .order_by(inbound_messages.c.id))).all()
+        pushes = (
+            await conn.execute(
+                select(inbound_messages.c.msg_type, inbound_messages.c.event)
+                .where(inbound_messages.c.openid == member["openid"])
+                .order_by(inbound_messages.c.id)
+            )
+        ).all()
     assert [tuple(p) for p in pushes] == [("event", "subscribe"), ("text", None), ("text", None)]
 
 
 async def test_menu_photo_and_voice(demo_page: Page) -> None:
     member = (await demo_page.personas())["党员"][0]
     send = "/sandbox/api/send"
-    clicked = await demo_page.ok(send, {"openid": member["openid"], "kind": "click",
-                                        "key": "PROGRESS"})
-    assert texts(clicked["entries"])[-2:] == ["（点了菜单「查进度」）",
-                                              texts(clicked["entries"])[-1]]
+    clicked = await demo_page.ok(
+        send, {"openid": member["openid"], "kind": "click", "key": "PROGRESS"}
+    )
+    assert texts(clicked["entries"])[-2:] == [
+        "（点了菜单「查进度」）",
+        texts(clicked["entries"])[-1],
+    ]
     assert "绑定" in texts(clicked["entries"])[-1]
-    photo = await demo_page.ok(send, {"openid": member["openid"], "kind": "photo",
-                                      "after": clicked["next"]})
+    photo = await demo_page.ok(
+        send, {"openid": member["openid"], "kind": "photo", "after": clicked["next"]}
+    )
     assert texts(photo["entries"], "me") == ["（发了一张照片）"]
-    voice = await demo_page.ok(send, {"openid": member["openid"], "kind": "voice",
-                                      "text": "帮助。", "after": photo["next"]})
+    voice = await demo_page.ok(
+        send,
+        {"openid": member["openid"], "kind": "voice", "text": "帮助。", "after": photo["next"]},
+    )
     assert texts(voice["entries"], "me") == ["（语音）帮助。"]
-    status, _ = await demo_page.post(send, {"openid": member["openid"], "kind": "click",
-                                            "key": "NOT_A_BUTTON"})
+    status, _ = await demo_page.post(
+        send, {"openid": member["openid"], "kind": "click", "key": "NOT_A_BUTTON"}
+    )
     assert status == 400
     status, _ = await demo_page.post(send, {"openid": "o-real-user", "text": "帮助"})
     assert status == 400  # only sandbox personas can be played
@@ -111,8 +126,9 @@ async def test_menu_photo_and_voice(demo_page: Page) -> None:
 async def test_bind_apply_and_the_secretary_hears_of_it(demo_page: Page) -> None:
     groups = await demo_page.personas()
     secretary = groups["支部书记"][0]
-    member = next(p for p in groups["党员"] if p["where"] == secretary["where"]
-                  and p["case"] is None)
+    member = next(
+        p for p in groups["党员"] if p["where"] == secretary["where"] and p["case"] is None
+    )
     for persona in (secretary, member):
         bound = await demo_page.ok("/sandbox/api/bind", {"openid": persona["openid"]})
         assert bound["persona"]["bound"]
@@ -124,27 +140,34 @@ async def test_bind_apply_and_the_secretary_hears_of_it(demo_page: Page) -> None
     async with demo_page.services.engine.connect() as conn:
         rows = (await conn.execute(select(bindings.c.openid, bindings.c.channel))).all()
     assert sorted(tuple(r) for r in rows) == sorted(
-        [(secretary["openid"], "chat"), (member["openid"], "chat")])
+        [(secretary["openid"], "chat"), (member["openid"], "chat")]
+    )
 
-    started = await demo_page.ok("/sandbox/api/send", {"openid": member["openid"],
-                                                       "kind": "click", "key": "APPLY"})
+    started = await demo_page.ok(
+        "/sandbox/api/send", {"openid": member["openid"], "kind": "click", "key": "APPLY"}
+    )
     assert "困难主要是哪一种" in texts(started["entries"])[-1]
     for said, expected in APPLY:
         reply = texts(await demo_page.say(member, said), "bot")[-1]
         assert expected in reply, (said, reply)
     pushed = await demo_page.wait_for(
-        secretary, lambda e: e["kind"] == "cs" and f"新的帮扶申请：{member['name']}" in e["text"])
+        secretary, lambda e: e["kind"] == "cs" and f"新的帮扶申请：{member['name']}" in e["text"]
+    )
     assert pushed["side"] == "push" and pushed["label"] == "客服消息"
     todo = await demo_page.say(secretary, "待办")
     assert member["name"] in texts(todo, "bot")[-1]
     async with demo_page.services.engine.connect() as conn:
-        statuses = (await conn.execute(select(cases.c.status).where(
-            cases.c.person_id == member["id"]))).scalars().all()
+        statuses = (
+            (await conn.execute(select(cases.c.status).where(cases.c.person_id == member["id"])))
+            .scalars()
+            .all()
+        )
     assert statuses == ["submitted"]
 
 
 async def test_moving_the_clock_ends_a_notice_and_shows_what_could_not_be_sent(
-        demo_page: Page) -> None:
+    demo_page: Page,
+) -> None:
     groups = await demo_page.personas()
     on_notice = next(p for p in groups["党员"] if p["case"] == "正在公示")
     secretary = next(p for p in groups["支部书记"] if p["where"] == on_notice["where"])
@@ -155,8 +178,9 @@ async def test_moving_the_clock_ends_a_notice_and_shows_what_could_not_be_sent(
     after = await demo_page.ok("/sandbox/api/clock", {"days": 7})
     assert after["days_ahead"] == before["days_ahead"] + 7 and after["date"] != before["date"]
     async with demo_page.services.engine.connect() as conn:
-        status_now = (await conn.execute(select(cases.c.status).where(
-            cases.c.person_id == on_notice["id"]))).scalar_one()
+        status_now = (
+            await conn.execute(select(cases.c.status).where(cases.c.person_id == on_notice["id"]))
+        ).scalar_one()
     assert status_now == "notice_closed"
     chat = await demo_page.chat(secretary)
     (moved,) = [e for e in chat if e["side"] == "note" and "过了 7 天" in e["text"]]
@@ -183,7 +207,8 @@ async def test_at_night_pushes_wait_for_the_morning(demo_page: Page) -> None:
     assert "08:00 发出" in queued["at"]
     await demo_page.ok("/sandbox/api/clock", {"hours": 12})
     arrived = await demo_page.wait_for(
-        secretary, lambda e: e["kind"] == "cs" and member["name"] in e["text"])
+        secretary, lambda e: e["kind"] == "cs" and member["name"] in e["text"]
+    )
     assert arrived["at"].endswith("10:00")
     still = await demo_page.ok("/sandbox/api/chat", openid=secretary["openid"], after="0")
     assert not [w for w in still["waiting"] if member["name"] in w["text"]]

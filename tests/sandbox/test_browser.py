@@ -25,12 +25,21 @@ from tests.sandbox.test_api import APPLY
 playwright_api = pytest.importorskip("playwright.async_api")
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 TIMEOUT_MS = 15_000
 
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                                reason="Debian's chromium is not installed")
+pytestmark = pytest.mark.skipif(
+    not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed"
+)
 
 
 @pytest.fixture
@@ -39,8 +48,9 @@ async def browser_page(page: Page) -> AsyncIterator[playwright_api.Page]:
     async with playwright_api.async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
-            context = await browser.new_context(viewport={"width": 1280, "height": 900},
-                                                locale="zh-CN")
+            context = await browser.new_context(
+                viewport={"width": 1280, "height": 900}, locale="zh-CN"
+            )
             tab = await context.new_page()
             tab.set_default_timeout(TIMEOUT_MS)
             problems: list[str] = []
@@ -65,8 +75,9 @@ async def tab_at(page: Page) -> AsyncIterator[Tab]:
         problems: list[str] = []
 
         async def open_tab(width: int, height: int) -> playwright_api.Page:
-            context = await browser.new_context(viewport={"width": width, "height": height},
-                                                locale="zh-CN")
+            context = await browser.new_context(
+                viewport={"width": width, "height": height}, locale="zh-CN"
+            )
             tab = await context.new_page()
             tab.set_default_timeout(TIMEOUT_MS)
             tab.on("pageerror", lambda error: problems.append(str(error)))
@@ -99,14 +110,19 @@ async def in_view(tab: playwright_api.Page, selector: str) -> bool:
     box = await tab.locator(selector).bounding_box()
     size = tab.viewport_size
     assert box is not None and size is not None, selector
-    return (box["y"] >= 0 and box["x"] >= 0 and box["y"] + box["height"] <= size["height"] + 1
-            and box["x"] + box["width"] <= size["width"] + 1)
+    return (
+        box["y"] >= 0
+        and box["x"] >= 0
+        and box["y"] + box["height"] <= size["height"] + 1
+        and box["x"] + box["width"] <= size["width"] + 1
+    )
 
 
 async def choose(tab: playwright_api.Page, name: str, role: str) -> None:
     """Tap a person in the picker and wait for the phone to show them."""
     person = tab.locator("#groups button.person").filter(
-        has=tab.locator("span.name", has_text=re.compile(f"^{re.escape(name)}$")))
+        has=tab.locator("span.name", has_text=re.compile(f"^{re.escape(name)}$"))
+    )
     await person.first.click()
     await playwright_api.expect(tab.locator("#who")).to_have_text(f"{name}（{role}）")
 
@@ -114,8 +130,9 @@ async def choose(tab: playwright_api.Page, name: str, role: str) -> None:
 async def bind(tab: playwright_api.Page, name: str) -> None:
     """Tap 一键绑定 and wait for the bot to confirm."""
     await tab.locator("#bind").click()
-    await playwright_api.expect(
-        tab.locator("#messages .bubble.side-bot").last).to_contain_text(f"绑定好了！{name}")
+    await playwright_api.expect(tab.locator("#messages .bubble.side-bot").last).to_contain_text(
+        f"绑定好了！{name}"
+    )
     await playwright_api.expect(tab.locator("#bind")).to_be_hidden()
 
 
@@ -131,7 +148,8 @@ async def answer(tab: playwright_api.Page, said: str, expected: str) -> None:
 
 
 async def test_apply_as_a_member_and_the_secretary_sees_it(
-        page: Page, browser_page: playwright_api.Page, tmp_path: Path) -> None:
+    page: Page, browser_page: playwright_api.Page, tmp_path: Path
+) -> None:
     tab = browser_page
     expect = playwright_api.expect
 
@@ -145,8 +163,9 @@ async def test_apply_as_a_member_and_the_secretary_sees_it(
     # with no case yet (the same lists the page's script reads).
     groups = await page.personas()
     secretary = groups["支部书记"][0]
-    member = next(p for p in groups["党员"]
-                  if p["where"] == secretary["where"] and p["case"] is None)
+    member = next(
+        p for p in groups["党员"] if p["where"] == secretary["where"] and p["case"] is None
+    )
 
     # The secretary binds first, so the prompt has somewhere to go.
     await choose(tab, secretary["name"], "支部书记")
@@ -156,8 +175,7 @@ async def test_apply_as_a_member_and_the_secretary_sees_it(
     await choose(tab, member["name"], "党员")
     await bind(tab, member["name"])
     await tab.locator("#menu button.top", has_text=re.compile("^申请帮扶$")).click()
-    await expect(tab.locator("#messages .bubble.side-bot").last).to_contain_text(
-        "困难主要是哪一种")
+    await expect(tab.locator("#messages .bubble.side-bot").last).to_contain_text("困难主要是哪一种")
     for said, expected in APPLY[:3]:
         await answer(tab, said, expected)
     mine = tab.locator("#messages .bubble.side-me")
@@ -171,7 +189,8 @@ async def test_apply_as_a_member_and_the_secretary_sees_it(
     # Now play the secretary: the prompt about the new application arrives in their chat.
     await choose(tab, secretary["name"], "支部书记")
     prompt = tab.locator("#messages .bubble.side-push.kind-cs").filter(
-        has_text=f"新的帮扶申请：{member['name']}")
+        has_text=f"新的帮扶申请：{member['name']}"
+    )
     loop = asyncio.get_running_loop()
     deadline = loop.time() + TIMEOUT_MS / 1000
     while not await prompt.count():
@@ -191,7 +210,8 @@ async def test_apply_as_a_member_and_the_secretary_sees_it(
 
 
 async def test_on_a_phone_choosing_a_person_shows_their_chat_at_once(
-        demo_page: Page, tab_at: Tab, tmp_path: Path) -> None:
+    demo_page: Page, tab_at: Tab, tmp_path: Path
+) -> None:
     expect = playwright_api.expect
     tab = await tab_at(390, 844)
     member = (await demo_page.personas())["党员"][0]
@@ -224,7 +244,8 @@ async def test_on_a_phone_choosing_a_person_shows_their_chat_at_once(
 
 
 async def test_on_a_laptop_the_list_and_the_chat_are_side_by_side(
-        demo_page: Page, tab_at: Tab, tmp_path: Path) -> None:
+    demo_page: Page, tab_at: Tab, tmp_path: Path
+) -> None:
     expect = playwright_api.expect
     tab = await tab_at(1366, 768)
     member = (await demo_page.personas())["党员"][1]

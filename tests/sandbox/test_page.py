@@ -34,14 +34,31 @@ def test_loopback_addresses(address: str) -> None:
     assert is_loopback(address)
 
 
-@pytest.mark.parametrize("address", [None, "", "10.0.0.5", "192.168.1.20", "::ffff:8.8.8.8",
-                                     "2001:db8::1", "localhost", "not an address"])
+@pytest.mark.parametrize(
+    "address",
+    [
+        None,
+        "",
+        "10.0.0.5",
+        "192.168.1.20",
+        "::ffff:8.8.8.8",
+        "2001:db8::1",
+        "localhost",
+        "not an address",
+    ],
+)
 def test_other_addresses(address: str | None) -> None:
     assert not is_loopback(address)
 
 
-def _request(method: str = "GET", path: str = "/sandbox/api/state", *, remote: str,
-             host: str = "127.0.0.1:8080", **headers: str) -> web.Request:
+def _request(
+    method: str = "GET",
+    path: str = "/sandbox/api/state",
+    *,
+    remote: str,
+    host: str = "127.0.0.1:8080",
+    **headers: str,
+) -> web.Request:
     request = make_mocked_request(method, path, headers={"Host": host, **headers})
     return request.clone(remote=remote)
 
@@ -50,45 +67,67 @@ def test_the_guard() -> None:
     assert refusal(_request(remote="127.0.0.1")) is None
     assert refusal(_request(remote="::1", host="localhost:8080")) is None
     for request in [
-        _request(remote="203.0.113.9"),                      # another machine
-        _request(remote="127.0.0.1", host="evil.example"),   # a rebound DNS name
+        _request(remote="203.0.113.9"),  # another machine
+        _request(remote="127.0.0.1", host="evil.example"),  # a rebound DNS name
         _request("POST", remote="127.0.0.1", **{"Content-Type": "text/plain"}),
-        _request("POST", remote="127.0.0.1", **{"Content-Type": "application/json",
-                                                "Origin": "http://evil.example"}),
+        _request(
+            "POST",
+            remote="127.0.0.1",
+            **{"Content-Type": "application/json", "Origin": "http://evil.example"},
+        ),
     ]:
         refused = refusal(request)
         assert refused is not None and refused.status == 403
-    assert refusal(_request("POST", remote="127.0.0.1", **{
-        "Content-Type": "application/json", "Origin": "http://127.0.0.1:8080"})) is None
+    assert (
+        refusal(
+            _request(
+                "POST",
+                remote="127.0.0.1",
+                **{"Content-Type": "application/json", "Origin": "http://127.0.0.1:8080"},
+            )
+        )
+        is None
+    )
 
 
 async def test_every_sandbox_route_refuses_another_machine(page: Page) -> None:
-    routes = [r for r in page.app.router.routes()
-              if (r.resource is not None and r.resource.canonical.startswith("/sandbox"))]
+    routes = [
+        r
+        for r in page.app.router.routes()
+        if (r.resource is not None and r.resource.canonical.startswith("/sandbox"))
+    ]
     assert len(routes) >= 9
     for route in routes:
-        request = make_mocked_request(route.method, route.resource.canonical,
-                                      headers={"Host": "127.0.0.1:8080"}, app=page.app)
+        request = make_mocked_request(
+            route.method, route.resource.canonical, headers={"Host": "127.0.0.1:8080"}, app=page.app
+        )
         response: Any = await route.handler(request.clone(remote="192.168.1.20"))
         assert response.status == 403, route.resource.canonical
         assert "只能在这台电脑上打开" in response.text
 
 
 async def test_other_pages_cannot_drive_the_bot(page: Page) -> None:
-    status, data = await page.post("/sandbox/api/clock", {"days": 7},
-                                   headers={"Origin": "http://evil.example"})
+    status, data = await page.post(
+        "/sandbox/api/clock", {"days": 7}, headers={"Origin": "http://evil.example"}
+    )
     assert status == 403 and "别的网页" in data["error"]
-    async with page.session.get(page.url("/sandbox/api/state"),
-                                headers={"Host": "evil.example"}) as response:
+    async with page.session.get(
+        page.url("/sandbox/api/state"), headers={"Host": "evil.example"}
+    ) as response:
         assert response.status == 403
     async with page.session.post(page.url("/sandbox/api/demo"), data="{}") as response:
         assert response.status == 403  # a form post, not JSON
 
 
 def test_no_sandbox_with_real_credentials(tmp_path: Any) -> None:
-    settings = load_settings({"BANGFU_WECHAT_APPID": APPID, "BANGFU_WECHAT_SECRET": SECRET,
-                              "BANGFU_WECHAT_TOKEN": TOKEN,
-                              "BANGFU_STORAGE_DIR": str(tmp_path)})
+    settings = load_settings(
+        {
+            "BANGFU_WECHAT_APPID": APPID,
+            "BANGFU_WECHAT_SECRET": SECRET,
+            "BANGFU_WECHAT_TOKEN": TOKEN,
+            "BANGFU_STORAGE_DIR": str(tmp_path),
+        }
+    )
     app = create_app(settings)
     paths = [r.resource.canonical for r in app.router.routes() if r.resource is not None]
     assert "/wechat" in paths

@@ -48,8 +48,10 @@ RULES = load_rules(CONVERSATIONS / "eligibility.toml")
 async def counts(engine: AsyncEngine) -> dict[str, int]:
     """Rows in every table."""
     async with engine.connect() as conn:
-        return {table.name: (await conn.execute(select(func.count()).select_from(table)))
-                .scalar_one() for table in metadata.sorted_tables}
+        return {
+            table.name: (await conn.execute(select(func.count()).select_from(table))).scalar_one()
+            for table in metadata.sorted_tables
+        }
 
 
 async def rows(engine: AsyncEngine, query: Any) -> list[Any]:
@@ -68,11 +70,28 @@ async def test_seeding_twice_changes_nothing_the_second_time(engine: AsyncEngine
     assert (first.townships, first.branches, first.people) == (3, 8, 300)
     assert first.department_staff == 3 and first.supervisors == 1
     assert first.pre1949 == 5 and first.ledger_entries == 24
-    assert first.cases == {"in_ledger": 24, "submitted": 2, "on_notice": 2, "reported": 1,
-                           "approved": 1, "under_evaluation": 1, "evaluated_failed": 1,
-                           "notice_closed": 1, "returned": 1, "exited": 1}
-    assert first.loans == {"applied": 1, "approved": 1, "rejected": 1, "inspected": 1,
-                           "guaranteed": 1, "recorded": 1, "disbursed": 3, "repaid": 1}
+    assert first.cases == {
+        "in_ledger": 24,
+        "submitted": 2,
+        "on_notice": 2,
+        "reported": 1,
+        "approved": 1,
+        "under_evaluation": 1,
+        "evaluated_failed": 1,
+        "notice_closed": 1,
+        "returned": 1,
+        "exited": 1,
+    }
+    assert first.loans == {
+        "applied": 1,
+        "approved": 1,
+        "rejected": 1,
+        "inspected": 1,
+        "guaranteed": 1,
+        "recorded": 1,
+        "disbursed": 3,
+        "repaid": 1,
+    }
     assert first.reconciliation_fen == 0 and first.fund_outstanding_fen > 0
     assert "借款 10 笔" in first.lines()[-1] and first.lines()[-1].endswith("对账：平")
 
@@ -85,8 +104,9 @@ async def test_people_are_made_up_but_valid_in_form(engine: AsyncEngine) -> None
     for person in everyone:
         assert parse_id_number(person.id_number, today=NOW.date()) == person.id_number
         assert person.id_number.startswith("529901")
-        assert person.birth_date == date(int(person.id_number[6:10]), int(person.id_number[10:12]),
-                                         int(person.id_number[12:14]))
+        assert person.birth_date == date(
+            int(person.id_number[6:10]), int(person.id_number[10:12]), int(person.id_number[12:14])
+        )
         assert person.gender == ("男" if int(person.id_number[16]) % 2 else "女")
         assert re.fullmatch(r"1[3-9][0-9]{9}", person.phone)
         assert parse_phone(person.phone) == person.phone
@@ -104,15 +124,20 @@ async def test_the_tree_and_its_officials(engine: AsyncEngine) -> None:
     branches = [o for o in orgs if o.kind == "branch"]
     assert len(committees) == 3 and len(branches) == 8
     assert all(c.parent_id == county.id for c in committees)
-    roles = await rows(engine, select(person_roles.c.role, people.c.branch_id).select_from(
-        person_roles.join(people, people.c.id == person_roles.c.person_id)))
+    roles = await rows(
+        engine,
+        select(person_roles.c.role, people.c.branch_id).select_from(
+            person_roles.join(people, people.c.id == person_roles.c.person_id)
+        ),
+    )
     for branch in branches:
         secretaries = [r for r in roles if r.role == "secretary" and r.branch_id == branch.id]
         assert 1 <= len(secretaries) <= 2, branch.name
     township_of = {b.id: b.parent_id for b in branches}
     for committee in committees:
-        assert any(r.role == "committee" and township_of.get(r.branch_id) == committee.id
-                   for r in roles), committee.name
+        assert any(
+            r.role == "committee" and township_of.get(r.branch_id) == committee.id for r in roles
+        ), committee.name
     county_staff = [r for r in roles if r.branch_id is None]
     assert sorted(r.role for r in county_staff) == ["department"] * 3 + ["supervisor"]
     old = await rows(engine, select(people).where(people.c.joined_on < date(1949, 10, 1)))
@@ -122,10 +147,14 @@ async def test_the_tree_and_its_officials(engine: AsyncEngine) -> None:
 
 async def test_ledger_and_cases_agree_with_the_procedure(engine: AsyncEngine) -> None:
     await seed_demo(engine, now=NOW, rules=RULES)
-    everything = await rows(engine, select(
-        ledger_entries, cases.c.status.label("case_status"),
-        cases.c.person_id.label("case_person"))
-        .select_from(ledger_entries.join(cases, cases.c.id == ledger_entries.c.case_id)))
+    everything = await rows(
+        engine,
+        select(
+            ledger_entries,
+            cases.c.status.label("case_status"),
+            cases.c.person_id.label("case_person"),
+        ).select_from(ledger_entries.join(cases, cases.c.id == ledger_entries.c.case_id)),
+    )
     # Last year's household that left at the review: its entry and its case say so.
     (exited,) = [e for e in everything if e.status != "active"]
     assert exited.status == "exited" and exited.case_status == "exited" and exited.year == 2025
@@ -135,12 +164,18 @@ async def test_ledger_and_cases_agree_with_the_procedure(engine: AsyncEngine) ->
     assert all(e.year == 2026 for e in entries)
     assert all(e.case_status == "in_ledger" and e.case_person == e.person_id for e in entries)
     assert len({e.category for e in entries}) >= 4
-    old_ids = {p.id for p in await rows(engine, select(people.c.id).where(
-        people.c.joined_on < date(1949, 10, 1)))}
+    old_ids = {
+        p.id
+        for p in await rows(
+            engine, select(people.c.id).where(people.c.joined_on < date(1949, 10, 1))
+        )
+    }
     assert old_ids <= {e.person_id for e in entries}  # every pre-1949 member is in the ledger
     for case in await rows(engine, select(cases)):
-        trail = await rows(engine, select(case_events).where(case_events.c.case_id == case.id)
-                           .order_by(case_events.c.id))
+        trail = await rows(
+            engine,
+            select(case_events).where(case_events.c.case_id == case.id).order_by(case_events.c.id),
+        )
         assert trail[0].from_status is None and trail[0].to_status == "submitted"
         assert trail[-1].to_status == case.status
         for before, event in zip(trail, trail[1:], strict=False):
@@ -150,11 +185,19 @@ async def test_ledger_and_cases_agree_with_the_procedure(engine: AsyncEngine) ->
             assert before.at <= event.at <= NOW
         assert case.household_size == 1 + len(case.answers["household"])
         assert (case.return_to is not None) == (case.status == "returned")
-    meetings = await rows(engine, select(evaluations, cases.c.status).select_from(
-        evaluations.join(cases, cases.c.id == evaluations.c.case_id)))
-    assert all(e.passed == (e.votes_for * 2 > e.entitled) and e.present <= e.entitled
-               and e.votes_for + e.votes_against + e.abstain <= e.present
-               and e.counter != e.scrutineer for e in meetings)
+    meetings = await rows(
+        engine,
+        select(evaluations, cases.c.status).select_from(
+            evaluations.join(cases, cases.c.id == evaluations.c.case_id)
+        ),
+    )
+    assert all(
+        e.passed == (e.votes_for * 2 > e.entitled)
+        and e.present <= e.entitled
+        and e.votes_for + e.votes_against + e.abstain <= e.present
+        and e.counter != e.scrutineer
+        for e in meetings
+    )
     assert [e.status for e in meetings if not e.passed] == ["evaluated_failed"]
     # The ledger's 24 and the exited one, on notice 2, notice closed, reported, approved,
     # returned; the failed one never went on notice.
@@ -164,12 +207,21 @@ async def test_ledger_and_cases_agree_with_the_procedure(engine: AsyncEngine) ->
 
 async def test_every_waiting_case_has_its_to_do(engine: AsyncEngine) -> None:
     await seed_demo(engine, now=NOW)
-    kinds = {"submitted": "evaluate", "under_evaluation": "evaluate", "reported": "approve",
-             "approved": "file", "notice_closed": "report", "returned": "returned"}
-    waiting = {row.id: row.status for row in await rows(engine, select(cases).where(
-        cases.c.status.in_(list(kinds))))}
-    open_todos = await rows(engine, select(todos).where(todos.c.done_at.is_(None),
-                                                        todos.c.case_id.is_not(None)))
+    kinds = {
+        "submitted": "evaluate",
+        "under_evaluation": "evaluate",
+        "reported": "approve",
+        "approved": "file",
+        "notice_closed": "report",
+        "returned": "returned",
+    }
+    waiting = {
+        row.id: row.status
+        for row in await rows(engine, select(cases).where(cases.c.status.in_(list(kinds))))
+    }
+    open_todos = await rows(
+        engine, select(todos).where(todos.c.done_at.is_(None), todos.c.case_id.is_not(None))
+    )
     for case_id, status in waiting.items():
         assert any(t.case_id == case_id and t.kind == kinds[status] for t in open_todos)
     assert {t.case_id for t in open_todos} == set(waiting)
@@ -184,8 +236,9 @@ async def test_notices_on_the_board_end_a_week_later(engine: AsyncEngine) -> Non
 
 async def test_the_ledger_exports(engine: AsyncEngine, tmp_path: Path) -> None:
     await seed_demo(engine, now=NOW)
-    result = await export_ledger(engine, year=2026, out=tmp_path / "ledger.xlsx", township=None,
-                                 today=NOW.date())
+    result = await export_ledger(
+        engine, year=2026, out=tmp_path / "ledger.xlsx", township=None, today=NOW.date()
+    )
     assert result.rows == 24 and len(result.townships) == 3
 
 
@@ -202,16 +255,17 @@ async def test_early_january_still_gives_a_ledger_of_this_year(engine: AsyncEngi
 
 async def test_the_fund_has_contributions_and_reconciles(engine: AsyncEngine) -> None:
     summary = await seed_demo(engine, now=NOW)
-    given = await rows(engine, select(fund_movements).where(
-        fund_movements.c.kind == "contribution"))
+    given = await rows(
+        engine, select(fund_movements).where(fund_movements.c.kind == "contribution")
+    )
     assert len(given) >= 8 and {g.source for g in given} == set(SOURCES)
-    assert all(g.document.strip() and g.amount_fen > 0 and g.occurred_on < NOW.date()
-               for g in given)
+    assert all(
+        g.document.strip() and g.amount_fen > 0 and g.occurred_on < NOW.date() for g in given
+    )
     async with engine.connect() as conn:
         assert await reconciliation_fen(conn) == 0
         figures = await figures_now(conn)
-    assert figures.contributions_fen == summary.fund_raised_fen == sum(g.amount_fen
-                                                                        for g in given)
+    assert figures.contributions_fen == summary.fund_raised_fen == sum(g.amount_fen for g in given)
     # Money went out, some came back with interest, and the fund never went below zero.
     assert figures.loans_out_fen > 0 and figures.principal_in_fen > 0
     assert figures.interest_in_fen > 0 and figures.cash_fen > 0
@@ -223,16 +277,29 @@ async def test_loans_at_every_stage_follow_the_loan_procedure(engine: AsyncEngin
     today = NOW.date()
     seeded = await rows(engine, select(loans).order_by(loans.c.id))
     assert {loan.status for loan in seeded} == {
-        "applied", "approved", "rejected", "inspected", "guaranteed", "recorded", "disbursed",
-        "repaid"}
+        "applied",
+        "approved",
+        "rejected",
+        "inspected",
+        "guaranteed",
+        "recorded",
+        "disbursed",
+        "repaid",
+    }
     assert len({loan.person_id for loan in seeded}) == len(seeded)  # one loan each
-    ledger = {e.person_id for e in await rows(engine, select(ledger_entries.c.person_id).where(
-        ledger_entries.c.status == "active"))}
+    ledger = {
+        e.person_id
+        for e in await rows(
+            engine, select(ledger_entries.c.person_id).where(ledger_entries.c.status == "active")
+        )
+    }
     assert {loan.person_id for loan in seeded} <= ledger
     for loan in seeded:
         assert 300_000 <= loan.amount_fen <= 500_000
-        trail = await rows(engine, select(loan_events).where(loan_events.c.loan_id == loan.id)
-                           .order_by(loan_events.c.id))
+        trail = await rows(
+            engine,
+            select(loan_events).where(loan_events.c.loan_id == loan.id).order_by(loan_events.c.id),
+        )
         assert trail[0].from_status is None and trail[0].to_status == "applied"
         assert trail[-1].to_status == loan.status
         for before, event in zip(trail, trail[1:], strict=False):
@@ -245,8 +312,12 @@ async def test_loans_at_every_stage_follow_the_loan_procedure(engine: AsyncEngin
         if loan.status in ("disbursed", "repaid"):
             assert loan.recorded_by and loan.confirmed_by and loan.recorded_by != loan.confirmed_by
             assert sum(i.principal_fen for i in plan) == loan.amount_fen
-            out = await rows(engine, select(fund_movements).where(
-                fund_movements.c.loan_id == loan.id, fund_movements.c.kind == "loan_out"))
+            out = await rows(
+                engine,
+                select(fund_movements).where(
+                    fund_movements.c.loan_id == loan.id, fund_movements.c.kind == "loan_out"
+                ),
+            )
             assert [m.amount_fen for m in out] == [loan.amount_fen]
         else:
             assert not plan and not paid
@@ -258,19 +329,28 @@ async def test_loans_at_every_stage_follow_the_loan_procedure(engine: AsyncEngin
         for loan in seeded:
             if loan.status == "disbursed":
                 owed = await position(conn, loan.id, today)
-                standing.append((owed.principal_outstanding_fen < loan.amount_fen,
-                                 owed.overdue_fen > 0))
+                standing.append(
+                    (owed.principal_outstanding_fen < loan.amount_fen, owed.overdue_fen > 0)
+                )
     assert sorted(standing) == [(False, False), (False, True), (True, False)]
 
 
 async def test_every_waiting_loan_has_its_to_do(engine: AsyncEngine) -> None:
     await seed_demo(engine, now=NOW)
-    kinds = {"applied": "loan_review", "approved": "loan_inspect", "inspected": "loan_guarantee",
-             "guaranteed": "loan_disburse", "recorded": "loan_confirm"}
-    waiting = {loan.id: loan for loan in await rows(engine, select(loans).where(
-        loans.c.status.in_(list(kinds))))}
-    open_todos = await rows(engine, select(todos).where(todos.c.done_at.is_(None),
-                                                        todos.c.loan_id.is_not(None)))
+    kinds = {
+        "applied": "loan_review",
+        "approved": "loan_inspect",
+        "inspected": "loan_guarantee",
+        "guaranteed": "loan_disburse",
+        "recorded": "loan_confirm",
+    }
+    waiting = {
+        loan.id: loan
+        for loan in await rows(engine, select(loans).where(loans.c.status.in_(list(kinds))))
+    }
+    open_todos = await rows(
+        engine, select(todos).where(todos.c.done_at.is_(None), todos.c.loan_id.is_not(None))
+    )
     assert {t.loan_id for t in open_todos} == set(waiting)
     for loan_id, loan in waiting.items():
         mine = [t for t in open_todos if t.loan_id == loan_id]
@@ -283,14 +363,19 @@ def test_the_county_is_the_same_every_time() -> None:
     assert demo_people() == demo_people()
 
 
-async def test_seed_demo_command(database_url: str, tmp_path: Path,
-                                 capsys: pytest.CaptureFixture[str]) -> None:
+async def test_seed_demo_command(
+    database_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     parser = argparse.ArgumentParser()
     add_arguments(parser.add_subparsers(dest="command"))
     assert parser.parse_args(["seed-demo"]).command == "seed-demo"
-    settings = load_settings({"BANGFU_DATABASE_URL": database_url,
-                              "BANGFU_STORAGE_DIR": str(tmp_path),
-                              "BANGFU_CONVERSATIONS_DIR": str(CONVERSATIONS)})
+    settings = load_settings(
+        {
+            "BANGFU_DATABASE_URL": database_url,
+            "BANGFU_STORAGE_DIR": str(tmp_path),
+            "BANGFU_CONVERSATIONS_DIR": str(CONVERSATIONS),
+        }
+    )
     if not settings.is_sqlite:
         engine = db.make_engine(settings.database_url)
         await db.migrate(engine)

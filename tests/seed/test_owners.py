@@ -56,9 +56,19 @@ def test_every_status_is_placed() -> None:
 async def owners(conn: Any, *, kind: str, act: str, subject: Any, **target: int) -> list[str]:
     """Who holds an open to-do of this kind on the case or loan and may make the act."""
     column, value = next(iter(target.items()))
-    held = (await conn.execute(select(todos.c.assignee_id).where(
-        getattr(todos.c, column) == value, todos.c.kind == kind,
-        todos.c.done_at.is_(None)))).scalars().all()
+    held = (
+        (
+            await conn.execute(
+                select(todos.c.assignee_id).where(
+                    getattr(todos.c, column) == value,
+                    todos.c.kind == kind,
+                    todos.c.done_at.is_(None),
+                )
+            )
+        )
+        .scalars()
+        .all()
+    )
     found = []
     for person_id in held:
         person = await person_by_id(conn, person_id)
@@ -76,12 +86,21 @@ async def test_every_case_and_loan_of_the_demo_county_has_an_owner(engine: Async
             case = await load_case(conn, row.id)
             subject = await case_subject(conn, case)
             if row.status == S.ON_NOTICE:
-                held = (await conn.execute(select(objections.c.id).where(
-                    objections.c.case_id == row.id, objections.c.resolved_at.is_(None))
-                )).first()
+                held = (
+                    await conn.execute(
+                        select(objections.c.id).where(
+                            objections.c.case_id == row.id, objections.c.resolved_at.is_(None)
+                        )
+                    )
+                ).first()
                 if held is not None:  # an open objection: its resolution is a person's
-                    assert await owners(conn, kind="objection", act="objection.resolve",
-                                        subject=subject, case_id=row.id), row
+                    assert await owners(
+                        conn,
+                        kind="objection",
+                        act="objection.resolve",
+                        subject=subject,
+                        case_id=row.id,
+                    ), row
                 continue
             if row.status not in CASE_WAITS:
                 assert row.status not in CASE_PASSING, row

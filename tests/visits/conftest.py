@@ -30,46 +30,86 @@ def local(day: date, hour: int = 10) -> datetime:
 _serials = itertools.count(100)
 
 
-async def add_person(engine: Any, name: str, branch: int | None, *,
-                     roles: tuple[str, ...] = ("member",), joined_on: date | None = None,
-                     active: bool = True) -> int:
+async def add_person(
+    engine: Any,
+    name: str,
+    branch: int | None,
+    *,
+    roles: tuple[str, ...] = ("member",),
+    joined_on: date | None = None,
+    active: bool = True,
+) -> int:
     """Someone on the roster (a unique made-up ID number each)."""
     serial = next(_serials)
-    person_id, _ = await make_person(engine, OPENED, name=name, branch=branch, roles=roles,
-                                     serial=serial % 1000,
-                                     born=date(1940 + serial // 1000, 1 + serial % 12, 1))
+    person_id, _ = await make_person(
+        engine,
+        OPENED,
+        name=name,
+        branch=branch,
+        roles=roles,
+        serial=serial % 1000,
+        born=date(1940 + serial // 1000, 1 + serial % 12, 1),
+    )
     async with engine.begin() as conn:
-        await conn.execute(update(people).where(people.c.id == person_id)
-                           .values(joined_on=joined_on, active=active))
+        await conn.execute(
+            update(people)
+            .where(people.c.id == person_id)
+            .values(joined_on=joined_on, active=active)
+        )
     return person_id
 
 
-async def add_entry(engine: Any, person_id: int, *, year: int = 2026, status: str = "active",
-                    paired: str | None = None) -> int:
+async def add_entry(
+    engine: Any,
+    person_id: int,
+    *,
+    year: int = 2026,
+    status: str = "active",
+    paired: str | None = None,
+) -> int:
     """A ledger entry (台帐) for a member."""
     async with engine.begin() as conn:
-        result = await conn.execute(insert(ledger_entries).values(
-            person_id=person_id, year=year, category="三老", causes="年老体弱",
-            household=[], household_size=2, annual_income_fen=300000, situation="种地",
-            paired_cadre=paired, assistance=[], status=status,
-            exit_reason="去世" if status == "exited" else None, created_at=OPENED))
+        result = await conn.execute(
+            insert(ledger_entries).values(
+                person_id=person_id,
+                year=year,
+                category="三老",
+                causes="年老体弱",
+                household=[],
+                household_size=2,
+                annual_income_fen=300000,
+                situation="种地",
+                paired_cadre=paired,
+                assistance=[],
+                status=status,
+                exit_reason="去世" if status == "exited" else None,
+                created_at=OPENED,
+            )
+        )
     return int(result.inserted_primary_key[0])
 
 
 async def add_org(engine: Any, kind: str, name: str, parent: int | None) -> int:
     """An organisation in the tree."""
     async with engine.begin() as conn:
-        result = await conn.execute(insert(organisations).values(kind=kind, name=name,
-                                                                 parent_id=parent))
+        result = await conn.execute(
+            insert(organisations).values(kind=kind, name=name, parent_id=parent)
+        )
     return int(result.inserted_primary_key[0])
 
 
 async def contribute(engine: Any, fen: int, on: date = date(2026, 11, 1)) -> None:
     """Money into the fund (财政助一点)."""
     async with engine.begin() as conn:
-        await fund.record(conn, kind=fund.Movement.CONTRIBUTION, amount_fen=fen,
-                          source="county_finance", document="县财政拨款", occurred_on=on,
-                          now=OPENED)
+        await fund.record(
+            conn,
+            kind=fund.Movement.CONTRIBUTION,
+            amount_fen=fen,
+            source="county_finance",
+            document="县财政拨款",
+            occurred_on=on,
+            now=OPENED,
+        )
 
 
 async def person(engine: Any, person_id: int) -> Person:
@@ -115,8 +155,9 @@ async def make_county(engine: Any, *, ledger_households: int = 30) -> County:
     qian = await add_person(engine, "钱红", lushui, roles=("member", "committee"))
     sun = await add_person(engine, "孙丽", None, roles=("department",))
     liu = await add_person(engine, "刘帮扶", None, roles=("member",))
-    found = County(county, qingshan, lushui, taoyuan, lijia, hekou, zhang, li_sec, zhao, qian,
-                   sun, liu)
+    found = County(
+        county, qingshan, lushui, taoyuan, lijia, hekou, zhang, li_sec, zhao, qian, sun, liu
+    )
     branches = [taoyuan, lijia, hekou]
     digits = "一二三四五六七八九十"
     for n in range(ledger_households):

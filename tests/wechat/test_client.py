@@ -249,8 +249,12 @@ async def test_no_second_refresh_when_another_process_already_refreshed(
     sending = asyncio.create_task(client.send_text(openid="u1", content="您好"))
     await asyncio.wait_for(held.arrived.wait(), 10)
 
-    body = {"grant_type": "client_credential", "appid": APPID, "secret": SECRET,
-            "force_refresh": True}
+    body = {
+        "grant_type": "client_credential",
+        "appid": APPID,
+        "secret": SECRET,
+        "force_refresh": True,
+    }
     async with session.post(f"{fake.base_url}/cgi-bin/stable_token", json=body) as resp:
         answer = await resp.json()
     expires_at = clock.now() + timedelta(seconds=answer["expires_in"])
@@ -486,8 +490,12 @@ async def test_fifth_mass_message_in_a_month_is_filtered(fake, client, clock):
     sixth = await client.mass_send_to_all(content="十二月通知", clientmsgid="dec-0")
 
     assert fake.mass_job(fifth["msg_id"]) | {"MsgID": 0} == {
-        "MsgID": 0, "Status": "send fail", "TotalCount": 2, "FilterCount": 0,
-        "SentCount": 0, "ErrorCount": 0,
+        "MsgID": 0,
+        "Status": "send fail",
+        "TotalCount": 2,
+        "FilterCount": 0,
+        "SentCount": 0,
+        "ErrorCount": 0,
     }
     assert fake.mass_job(sixth["msg_id"])["SentCount"] == 2
 
@@ -580,8 +588,11 @@ async def test_tagging_refuses_a_whole_batch_for_one_bad_user(fake, client):
     for n in range(20):
         fake.add_tag(f"手工{n}", ["u3"])
 
-    for batch, errcode in ((["u1", "u2"], 40003), (["u1", "u3"], 45059),
-                           ([f"x{n}" for n in range(51)], 40032)):
+    for batch, errcode in (
+        (["u1", "u2"], 40003),
+        (["u1", "u3"], 45059),
+        ([f"x{n}" for n in range(51)], 40032),
+    ):
         with pytest.raises(WeChatAPIError) as caught:
             await client.tag_batch(tag_id=tag_id, openids=batch)
         assert caught.value.errcode == errcode
@@ -592,14 +603,19 @@ async def test_tagging_refuses_a_whole_batch_for_one_bad_user(fake, client):
 
 
 async def test_menu_is_stored_and_oversized_menus_are_refused(fake, client):
-    menu = {"button": [{"type": "click", "name": "申请帮扶", "key": "APPLY"},
-                       {"name": "我的", "sub_button": [
-                           {"type": "click", "name": "办理进度", "key": "PROGRESS"}]}]}
+    menu = {
+        "button": [
+            {"type": "click", "name": "申请帮扶", "key": "APPLY"},
+            {
+                "name": "我的",
+                "sub_button": [{"type": "click", "name": "办理进度", "key": "PROGRESS"}],
+            },
+        ]
+    }
     await client.create_menu(menu=menu)
     assert fake.menu == menu
 
-    too_wide = {"button": [{"type": "click", "name": f"按钮{n}", "key": f"K{n}"}
-                           for n in range(4)]}
+    too_wide = {"button": [{"type": "click", "name": f"按钮{n}", "key": f"K{n}"} for n in range(4)]}
     with pytest.raises(WeChatAPIError) as caught:
         await client.create_menu(menu=too_wide)
     assert (caught.value.errcode, caught.value.kind) == (40016, ErrorKind.FATAL)
@@ -674,9 +690,7 @@ class LaggingStore(MemoryTokenStore):
         return seen
 
 
-async def test_a_read_begun_before_a_refresh_does_not_bring_the_old_token_back(
-    fake, make_client
-):
+async def test_a_read_begun_before_a_refresh_does_not_bring_the_old_token_back(fake, make_client):
     chatting(fake, "u1")
     store = LaggingStore()
     await make_client(fake.base_url, token_store=store).access_token()  # a process now gone

@@ -34,8 +34,14 @@ SAMPLE_BODY = (
 
 def sample_verifier(**kwargs: object) -> PushVerifier:
     clock = FrozenClock(datetime.fromtimestamp(int(SAMPLE_TIMESTAMP), UTC))
-    options: dict = dict(token=SAMPLE_TOKEN, appid=SAMPLE_APPID, aes_key=SAMPLE_KEY,
-                         aes_key_previous="", max_clock_skew_s=300, clock=clock)
+    options: dict = dict(
+        token=SAMPLE_TOKEN,
+        appid=SAMPLE_APPID,
+        aes_key=SAMPLE_KEY,
+        aes_key_previous="",
+        max_clock_skew_s=300,
+        clock=clock,
+    )
     options.update(kwargs)
     return PushVerifier(**options)
 
@@ -62,7 +68,9 @@ def test_published_sample_decrypts_to_the_text_message() -> None:
 
 
 def test_published_sample_msg_signature_matches_our_sign() -> None:
-    assert sign(SAMPLE_TOKEN, SAMPLE_TIMESTAMP, SAMPLE_NONCE, SAMPLE_ENCRYPT) == SAMPLE_MSG_SIGNATURE
+    assert (
+        sign(SAMPLE_TOKEN, SAMPLE_TIMESTAMP, SAMPLE_NONCE, SAMPLE_ENCRYPT) == SAMPLE_MSG_SIGNATURE
+    )
 
 
 def test_sample_opens_with_the_previous_key_during_a_rotation() -> None:
@@ -130,7 +138,8 @@ def test_pushes_parse_to_the_shape_wechatpy_reads(xml: str) -> None:
 
 
 _TEXT = st.text(st.characters(codec="utf-8"), max_size=12) | st.sampled_from(
-    ["]]>", "a]]>b", "&amp;", "<", "\r\n", "  x  ", "", "\x01", "申请", "\ufffe"])
+    ["]]>", "a]]>b", "&amp;", "<", "\r\n", "  x  ", "", "\x01", "申请", "\ufffe"]
+)
 
 
 @st.composite

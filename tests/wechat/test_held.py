@@ -43,7 +43,8 @@ async def health(bot: Any) -> tuple[int, dict[str, Any]]:
 
 
 async def test_an_unwritable_journal_never_answers_success_for_what_is_not_stored(
-        start_bot: Any) -> None:
+    start_bot: Any,
+) -> None:
     counting = CountingBot(held=True)
     bot = await start_bot(bot=counting, reply_budget_s="0.1")
     mend = break_journal(bot)
@@ -62,13 +63,13 @@ async def test_an_unwritable_journal_never_answers_success_for_what_is_not_store
     assert (await driver.text(OPENID, "好了")).statuses == [200]
 
 
-async def test_no_journal_and_no_database_is_no_success_and_wechat_retries(
-        start_bot: Any) -> None:
+async def test_no_journal_and_no_database_is_no_success_and_wechat_retries(start_bot: Any) -> None:
     bot = await start_bot(reply_budget_s="0.1", db_busy_timeout_ms="100")
     mend = break_journal(bot)
     driver = bot.driver("safe", tries=1, timeout_s=6)
-    query, body = driver.envelope(driver.message_xml(OPENID, "text", {"Content": "帮助"}, 9),
-                                  OPENID)
+    query, body = driver.envelope(
+        driver.message_xml(OPENID, "text", {"Content": "帮助"}, 9), OPENID
+    )
     locker = await _lock_store(bot)
     try:
         delivery = await driver.post(query, body, OPENID)
@@ -82,8 +83,9 @@ async def test_no_journal_and_no_database_is_no_success_and_wechat_retries(
     assert await stored_pushes(bot) == 1
 
 
-async def test_start_up_names_an_unwritable_journal_directory(start_bot: Any,
-                                                              tmp_path: Path) -> None:
+async def test_start_up_names_an_unwritable_journal_directory(
+    start_bot: Any, tmp_path: Path
+) -> None:
     bot = await start_bot()
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("")
@@ -94,17 +96,20 @@ async def test_start_up_names_an_unwritable_journal_directory(start_bot: Any,
     await server.close()
 
 
-async def test_start_up_names_a_database_that_cannot_be_written(start_bot: Any,
-                                                                tmp_path: Path) -> None:
+async def test_start_up_names_a_database_that_cannot_be_written(
+    start_bot: Any, tmp_path: Path
+) -> None:
     bot = await start_bot()
     if not bot.services.settings.is_sqlite:
         pytest.skip("the embedded store's file")
     path = bot.services.engine.url.database
     read_only = dataclasses.replace(
-        bot.services.settings, spool_dir=str(tmp_path / "spool2"),
-        database_url=f"sqlite+aiosqlite:///file:{path}?mode=ro&uri=true")
+        bot.services.settings,
+        spool_dir=str(tmp_path / "spool2"),
+        database_url=f"sqlite+aiosqlite:///file:{path}?mode=ro&uri=true",
+    )
     server = TestServer(create_app(read_only, clock=bot.clock, migrate=False))
-    with pytest.raises(StartupError, match="cannot be written: .*readonly database"):
+    with pytest.raises(StartupError, match=r"cannot be written: .*readonly database"):
         await server.start_server()
     await server.close()
 

@@ -16,8 +16,9 @@ DEEP = "<xml>" + "<a>" * 1000 + "x" + "</a>" * 1000 + "</xml>"
 
 async def stored(bot: Any) -> int:
     async with bot.services.engine.connect() as conn:
-        return int((await conn.execute(select(func.count()).select_from(inbound_messages))
-                    ).scalar_one())
+        return int(
+            (await conn.execute(select(func.count()).select_from(inbound_messages))).scalar_one()
+        )
 
 
 async def test_with_a_key_only_safe_mode_is_accepted(start_bot: Any) -> None:
@@ -40,8 +41,9 @@ async def test_compatible_mode_is_accepted_when_named(start_bot: Any) -> None:
 async def test_a_captured_url_reused_for_another_body_is_refused(start_bot: Any) -> None:
     bot = await start_bot(wechat_modes="plain")
     driver = bot.driver("plain")
-    query, body = driver.envelope(driver.message_xml(OPENID, "text", {"Content": "你好"}, 1),
-                                  OPENID)
+    query, body = driver.envelope(
+        driver.message_xml(OPENID, "text", {"Content": "你好"}, 1), OPENID
+    )
     assert (await post_raw(bot, query, body))[0] == 200
     assert (await post_raw(bot, query, body))[0] == 200  # WeChat's retry: the same body
     forged = driver.message_xml("o-department-staff", "text", {"Content": "基金"}, 2)
@@ -74,8 +76,9 @@ async def test_on_postgresql_another_process_refuses_the_reused_url(start_bot: A
         pytest.skip("one process serves an SQLite store")
     second = await start_bot(wechat_modes="plain")
     driver = first.driver("plain")
-    query, body = driver.envelope(driver.message_xml(OPENID, "text", {"Content": "你好"}, 1),
-                                  OPENID)
+    query, body = driver.envelope(
+        driver.message_xml(OPENID, "text", {"Content": "你好"}, 1), OPENID
+    )
     assert (await post_raw(first, query, body))[0] == 200
     forged = driver.message_xml("o-department-staff", "text", {"Content": "基金"}, 2)
     assert (await post_raw(second, query, forged.encode("utf-8")))[0] == 403
@@ -89,7 +92,7 @@ def test_the_shipped_nginx_config_logs_no_query_strings() -> None:
     conf = (Path(__file__).resolve().parents[2] / "deploy" / "nginx.conf").read_text()
     formats = re.findall(r"log_format\s+(\w+)\s+((?:'[^']*'\s*)+);", conf)
     assert formats, "a log_format of our own"
-    for name, pattern in formats:
+    for _name, pattern in formats:
         assert "$request " not in pattern and "$request_uri" not in pattern
         assert "$args" not in pattern and "$query_string" not in pattern
     logs = re.findall(r"access_log\s+(\S+)\s*(\w*);", conf)

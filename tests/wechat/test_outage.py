@@ -21,18 +21,25 @@ async def refuse_connections(bot: Any, refuse: bool) -> None:
     admin = create_async_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
     try:
         async with admin.connect() as conn:
-            await conn.execute(text(f"ALTER DATABASE {url.database} "
-                                    f"ALLOW_CONNECTIONS {'false' if refuse else 'true'}"))
+            await conn.execute(
+                text(
+                    f"ALTER DATABASE {url.database} "
+                    f"ALLOW_CONNECTIONS {'false' if refuse else 'true'}"
+                )
+            )
             if refuse:
-                await conn.execute(text(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE datname = :name AND pid <> pg_backend_pid()"), {"name": url.database})
+                await conn.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = :name AND pid <> pg_backend_pid()"
+                    ),
+                    {"name": url.database},
+                )
     finally:
         await admin.dispose()
 
 
-async def test_postgresql_refusing_connections_is_waited_out(start_bot: Any,
-                                                             caplog: Any) -> None:
+async def test_postgresql_refusing_connections_is_waited_out(start_bot: Any, caplog: Any) -> None:
     counting = CountingBot()
     bot = await start_bot(bot=counting, reply_budget_s="0.5")
     if bot.services.engine.dialect.name != "postgresql":
@@ -41,8 +48,7 @@ async def test_postgresql_refusing_connections_is_waited_out(start_bot: Any,
     await refuse_connections(bot, True)
     try:
         driver = bot.driver("safe")
-        deliveries = await asyncio.gather(*(driver.text(f"o-{n}", f"第{n}条")
-                                            for n in range(6)))
+        deliveries = await asyncio.gather(*(driver.text(f"o-{n}", f"第{n}条") for n in range(6)))
         assert all(d.statuses == [200] and d.body == "success" for d in deliveries)
         assert counting.calls == 0  # nobody was handled, so nobody got the apology
     finally:

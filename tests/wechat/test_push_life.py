@@ -37,10 +37,12 @@ _msg_ids = iter(range(5_000_000, 6_000_000))
 
 
 def push_xml(openid: str, text: str) -> str:
-    return (f"<xml><ToUserName><![CDATA[gh_county]]></ToUserName>"
-            f"<FromUserName><![CDATA[{openid}]]></FromUserName>"
-            f"<CreateTime>1794300000</CreateTime><MsgType><![CDATA[text]]></MsgType>"
-            f"<Content><![CDATA[{text}]]></Content><MsgId>{next(_msg_ids)}</MsgId></xml>")
+    return (
+        f"<xml><ToUserName><![CDATA[gh_county]]></ToUserName>"
+        f"<FromUserName><![CDATA[{openid}]]></FromUserName>"
+        f"<CreateTime>1794300000</CreateTime><MsgType><![CDATA[text]]></MsgType>"
+        f"<Content><![CDATA[{text}]]></Content><MsgId>{next(_msg_ids)}</MsgId></xml>"
+    )
 
 
 class HeldBot:
@@ -66,8 +68,15 @@ class HeldBot:
 
 
 class Harness:
-    def __init__(self, inbox: Inbox, bot: HeldBot, spool: Spool, engine: Any,
-                 clock: FrozenClock, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        inbox: Inbox,
+        bot: HeldBot,
+        spool: Spool,
+        engine: Any,
+        clock: FrozenClock,
+        metrics: Metrics,
+    ) -> None:
         self.inbox, self.bot, self.spool, self.engine = inbox, bot, spool, engine
         self.clock, self.metrics = clock, metrics
 
@@ -85,18 +94,30 @@ class Harness:
 
     async def recorded(self, message: Inbound) -> Any:
         async with self.engine.connect() as conn:
-            return (await conn.execute(select(inbound_messages.c.outcome,
-                                              inbound_messages.c.reply_text).where(
-                inbound_messages.c.dedupe_key == message.dedupe_key))).first()
+            return (
+                await conn.execute(
+                    select(inbound_messages.c.outcome, inbound_messages.c.reply_text).where(
+                        inbound_messages.c.dedupe_key == message.dedupe_key
+                    )
+                )
+            ).first()
 
     async def late_replies(self, message: Inbound) -> list[str]:
         async with self.engine.connect() as conn:
-            return list((await conn.execute(select(outbox.c.content).where(
-                outbox.c.idempotency_key == f"reply:{message.dedupe_key}"))).scalars())
+            return list(
+                (
+                    await conn.execute(
+                        select(outbox.c.content).where(
+                            outbox.c.idempotency_key == f"reply:{message.dedupe_key}"
+                        )
+                    )
+                ).scalars()
+            )
 
     def counted(self, outcome: str) -> float:
         value = self.metrics.registry.get_sample_value(
-            "bangfu_messages_total", {"type": "text", "outcome": outcome})
+            "bangfu_messages_total", {"type": "text", "outcome": outcome}
+        )
         return value or 0.0
 
 
@@ -192,8 +213,7 @@ async def test_unavailable_leaves_nothing_behind(life: Harness) -> None:
     assert message.dedupe_key not in life.spool
 
 
-async def test_late_is_answered_through_the_outbox_and_leaves_the_journal(
-        life: Harness) -> None:
+async def test_late_is_answered_through_the_outbox_and_leaves_the_journal(life: Harness) -> None:
     life.bot.hold()
     message = life.message(text="慢一点")
     answer = life.inbox.submit(message)
@@ -250,8 +270,9 @@ async def test_not_late_after_all_is_answered_as_usual(life: Harness) -> None:
     assert await life.late_replies(message) == []
 
 
-async def test_a_step_that_breaks_still_ends_the_push(life: Harness,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_step_that_breaks_still_ends_the_push(
+    life: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def broken(key: str) -> None:
         raise OSError("the journal's disk is gone")
 

@@ -39,8 +39,9 @@ def test_a_live_process_keeps_its_journal(tmp_path: Path) -> None:
 
 
 def test_a_torn_last_line_is_ignored(tmp_path: Path) -> None:
-    (tmp_path / "spool-1-dead.jsonl").write_text('{"key": "msg:5", "xml": "<xml/>"}\n{"key": "ms',
-                                                 encoding="utf-8")
+    (tmp_path / "spool-1-dead.jsonl").write_text(
+        '{"key": "msg:5", "xml": "<xml/>"}\n{"key": "ms', encoding="utf-8"
+    )
     spool = Spool(tmp_path)
     spool.open()
     assert spool.pending() == [("msg:5", "<xml/>")]
@@ -55,8 +56,13 @@ async def test_push_journaled_before_a_crash_is_answered_by_the_next_process(
     # What a process that answered `success` and then died leaves behind: its journal.
     from bangfu_bot.wechat.fake import PushDriver
 
-    push = PushDriver(url="unused", token="t", appid="a", clock=_Clock(), session=None,  # type: ignore[arg-type]
-                      ).message_xml(OPENID, "text", {"Content": "帮助"}, msg_id=4242)
+    push = PushDriver(
+        url="unused",
+        token="t",
+        appid="a",
+        clock=_Clock(),
+        session=None,  # type: ignore[arg-type]
+    ).message_xml(OPENID, "text", {"Content": "帮助"}, msg_id=4242)
     dead = Spool(settings.spool_dir)
     dead.open()
     dead.add("msg:4242", push)

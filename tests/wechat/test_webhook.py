@@ -46,8 +46,13 @@ async def post_raw(bot: Any, query: dict[str, str], body: bytes) -> tuple[int, s
 
 def signed_query(bot: Any, **extra: str) -> dict[str, str]:
     timestamp = str(int(bot.clock.now().timestamp()))
-    return {"signature": sign(TOKEN, timestamp, "n0nce"), "timestamp": timestamp,
-            "nonce": "n0nce", "openid": OPENID, **extra}
+    return {
+        "signature": sign(TOKEN, timestamp, "n0nce"),
+        "timestamp": timestamp,
+        "nonce": "n0nce",
+        "openid": OPENID,
+        **extra,
+    }
 
 
 # --- URL check -----------------------------------------------------------------------
@@ -92,7 +97,9 @@ async def test_previous_aes_key_still_works_during_rotation(start_bot: Any) -> N
     delivery = await old_driver.text(OPENID, "帮助")
     # The driver decrypts the answer with the old key, as WeChat would before switching.
     assert delivery.text == say("help_unbound")
-    assert (await bot.driver("safe", aes_key=AES_KEY).text(OPENID, "帮助")).text == say("help_unbound")
+    assert (await bot.driver("safe", aes_key=AES_KEY).text(OPENID, "帮助")).text == say(
+        "help_unbound"
+    )
 
 
 async def test_follow_and_unfollow_are_tracked(bot: Any) -> None:
@@ -156,9 +163,11 @@ async def test_ten_megabyte_chunked_body_without_length_is_refused_with_413(bot:
 
 
 async def test_xml_with_entity_declarations_is_refused(bot: Any) -> None:
-    body = (b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
-            b'<!ENTITY lol2 "&lol;&lol;&lol;&lol;">]>'
-            b"<xml><FromUserName>&lol2;</FromUserName><MsgType>text</MsgType></xml>")
+    body = (
+        b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+        b'<!ENTITY lol2 "&lol;&lol;&lol;&lol;">]>'
+        b"<xml><FromUserName>&lol2;</FromUserName><MsgType>text</MsgType></xml>"
+    )
     assert await post_raw(bot, signed_query(bot), body) == (400, "")
     assert await stored_pushes(bot) == 0
 
@@ -210,17 +219,20 @@ async def test_made_up_message_types_are_counted_under_one_other_label(bot: Any)
     await driver.event(OPENID, "some_future_event", "k")
     await driver.text(OPENID, "帮助")
     metrics = await (await bot.session.get(bot.url("/metrics"))).text()
-    series = [line for line in metrics.splitlines()
-              if line.startswith("bangfu_messages_total{")]
+    series = [line for line in metrics.splitlines() if line.startswith("bangfu_messages_total{")]
     assert [line for line in series if 'type="other"' in line] == [
-        'bangfu_messages_total{outcome="handled",type="other"} 6.0']
-    assert sorted(series) == ['bangfu_messages_total{outcome="handled",type="other"} 6.0',
-                      'bangfu_messages_total{outcome="handled",type="text"} 1.0']
+        'bangfu_messages_total{outcome="handled",type="other"} 6.0'
+    ]
+    assert sorted(series) == [
+        'bangfu_messages_total{outcome="handled",type="other"} 6.0',
+        'bangfu_messages_total{outcome="handled",type="text"} 1.0',
+    ]
 
 
 async def test_delivery_receipt_gets_success_and_no_text(bot: Any) -> None:
-    delivery = await bot.driver().event(OPENID, "TEMPLATESENDJOBFINISH", MsgID="200163836",
-                                        Status="success")
+    delivery = await bot.driver().event(
+        OPENID, "TEMPLATESENDJOBFINISH", MsgID="200163836", Status="success"
+    )
     assert delivery.body == "success" and not delivery.shown_error
 
 
@@ -256,8 +268,9 @@ async def test_same_msgid_three_times_at_once_is_handled_once(start_bot: Any) ->
     counting = CountingBot(held=True)
     bot = await start_bot(bot=counting)
     driver = bot.driver("safe")
-    query, body = driver.envelope(driver.message_xml(OPENID, "text", {"Content": "申请"}, 77),
-                                  OPENID)
+    query, body = driver.envelope(
+        driver.message_xml(OPENID, "text", {"Content": "申请"}, 77), OPENID
+    )
     # The push is under way when WeChat sends it twice more.
     first = asyncio.create_task(driver.post(query, body, OPENID))
     await asyncio.wait_for(counting.started.wait(), 10)
@@ -279,8 +292,9 @@ async def test_retry_after_a_crash_gets_the_stored_answer(start_bot: Any) -> Non
     first_bot = CountingBot()
     first = await start_bot(bot=first_bot)
     driver = first.driver()
-    query, body = driver.envelope(driver.message_xml(OPENID, "text", {"Content": "进度"}, 88),
-                                  OPENID)
+    query, body = driver.envelope(
+        driver.message_xml(OPENID, "text", {"Content": "进度"}, 88), OPENID
+    )
     await driver.post(query, body, OPENID)
     await first.server.close()  # the process dies before WeChat got the answer
     second_bot = CountingBot()
@@ -383,14 +397,14 @@ class EchoBot:
 
 
 async def test_overload_is_answered_at_once_and_every_member_still_gets_an_answer(
-        start_bot: Any) -> None:
+    start_bot: Any,
+) -> None:
     echo = EchoBot()
     bot = await start_bot(bot=echo, max_inflight="4")
     echo.inbox = bot.services.inbox
     driver = bot.driver("safe")
     users = [f"user-{n}" for n in range(20)]
-    sending = [asyncio.create_task(driver.text(user, f"第{n}条"))
-               for n, user in enumerate(users)]
+    sending = [asyncio.create_task(driver.text(user, f"第{n}条")) for n, user in enumerate(users)]
     # While the answers are held, every push is either under way or answered at once.
     inbox = bot.services.inbox
     await until(lambda: sum(task.done() for task in sending) + inbox.under_way == len(users))
@@ -421,8 +435,9 @@ class BrokenBot:
 async def test_domain_error_is_an_apology_never_a_5xx(start_bot: Any) -> None:
     bot = await start_bot(bot=BrokenBot())
     driver = bot.driver("safe")
-    query, body = driver.envelope(driver.message_xml(OPENID, "text", {"Content": "申请"}, 99),
-                                  OPENID)
+    query, body = driver.envelope(
+        driver.message_xml(OPENID, "text", {"Content": "申请"}, 99), OPENID
+    )
     first = await driver.post(query, body, OPENID)
     again = await driver.post(query, body, OPENID)
     assert first.statuses == [200] and first.text == say("apology")
@@ -437,8 +452,11 @@ async def test_database_unreachable_answers_success_and_keeps_the_push(start_bot
     settings = bot.services.settings
     import dataclasses
 
-    down = dataclasses.replace(settings, database_url="postgresql+asyncpg://nobody@127.0.0.1:9/x",
-                               spool_dir=settings.spool_dir + "-down")
+    down = dataclasses.replace(
+        settings,
+        database_url="postgresql+asyncpg://nobody@127.0.0.1:9/x",
+        spool_dir=settings.spool_dir + "-down",
+    )
     from aiohttp.test_utils import TestServer
 
     server = TestServer(create_app(down, clock=bot.clock, migrate=False))
@@ -532,7 +550,8 @@ async def test_the_budget_wait_gives_up_in_time_and_never_cancels_the_answer() -
 
 @pytest.mark.parametrize("mode", ["plain", "safe"])
 async def test_an_answer_repeating_a_cdata_end_still_reaches_the_member(
-        start_bot: Any, mode: str) -> None:
+    start_bot: Any, mode: str
+) -> None:
     bot = await start_bot(bot=CountingBot())
     delivery = await bot.driver(mode=mode).text(OPENID, "先]]>后")
     assert not delivery.shown_error

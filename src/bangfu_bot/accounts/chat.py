@@ -17,13 +17,18 @@ from bangfu_bot.texts import speaker
 tell = speaker("bangfu_bot.accounts")
 
 
-async def _tell_ended(conn: AsyncConnection, ended: list[tuple[int, str]], now: datetime
-                      ) -> None:
+async def _tell_ended(conn: AsyncConnection, ended: list[tuple[int, str]], now: datetime) -> None:
     """The WeChat users whose binding to the person ended learn it (once per binding)."""
     for binding_id, previous in ended:
-        await tell_user(conn, previous, tell("bound_elsewhere"),
-                        key=f"bound-elsewhere:{binding_id}", kind="binding",
-                        reason="the person was bound from another WeChat user", now=now)
+        await tell_user(
+            conn,
+            previous,
+            tell("bound_elsewhere"),
+            key=f"bound-elsewhere:{binding_id}",
+            kind="binding",
+            reason="the person was bound from another WeChat user",
+            now=now,
+        )
 
 
 async def bind_guard(ctx: Context) -> str | None:
@@ -35,12 +40,14 @@ async def bind_guard(ctx: Context) -> str | None:
     return None
 
 
-async def bind_action(ctx: Context, answers: dict[str, Any],
-                      context: dict[str, Any]) -> ActionResult:
+async def bind_action(
+    ctx: Context, answers: dict[str, Any], context: dict[str, Any]
+) -> ActionResult:
     """members.bind: name + last six ID characters → binding (five misses lock an hour, for
     the WeChat user and for the name tried); the person's earlier WeChat user is told."""
-    bound = await members.try_bind(ctx.conn, openid=ctx.openid, name=answers["name"],
-                                   id_tail=answers["id_tail"], now=ctx.now)
+    bound = await members.try_bind(
+        ctx.conn, openid=ctx.openid, name=answers["name"], id_tail=answers["id_tail"], now=ctx.now
+    )
     if bound is not None:
         await _tell_ended(ctx.conn, bound.ended, ctx.now)
         ctx.person = bound.person
@@ -81,8 +88,9 @@ async def human(ctx: Context) -> Answer:
     after = ctx.bot.engine.repeat(session) if session.status == "active" else []
     if person is None:
         return [say("human_no_secretary"), *after]
-    secretaries = [s for s in await members.secretaries_of(ctx.conn, person.branch_id)
-                   if s != person.id]
+    secretaries = [
+        s for s in await members.secretaries_of(ctx.conn, person.branch_id) if s != person.id
+    ]
     if not secretaries:
         return [say("human_no_secretary"), *after]
     where = ""
@@ -90,10 +98,20 @@ async def human(ctx: Context) -> Answer:
         where = say("human_todo_where", title=flows[session.flow].title)
     text = say("human_todo", name=person.name, where=where)
     # One to-do per secretary, each with its own key: a to-do key names one person's to-do.
-    await write(ctx.conn, [
-        Todo(secretary_id, "call_member", text,
-             f"human:{ctx.message.dedupe_key}:{secretary_id}", subject_id=person.id)
-        for secretary_id in secretaries], now=ctx.now)
+    await write(
+        ctx.conn,
+        [
+            Todo(
+                secretary_id,
+                "call_member",
+                text,
+                f"human:{ctx.message.dedupe_key}:{secretary_id}",
+                subject_id=person.id,
+            )
+            for secretary_id in secretaries
+        ],
+        now=ctx.now,
+    )
     return [say("human_asked"), *after]
 
 

@@ -73,10 +73,10 @@ class Act:
         return say("act_" + self.name.replace(".", "_"))
 
 
-def _act(name: str, *grants: tuple[str, Scope], subject_may_act: bool = False,
-         checker: bool = False) -> Act:
-    return Act(name, tuple(Grant(role, scope) for role, scope in grants), subject_may_act,
-               checker)
+def _act(
+    name: str, *grants: tuple[str, Scope], subject_may_act: bool = False, checker: bool = False
+) -> Act:
+    return Act(name, tuple(Grant(role, scope) for role, scope in grants), subject_may_act, checker)
 
 
 SEC_BRANCH = ("secretary", Scope.BRANCH)
@@ -175,11 +175,14 @@ def authorize(act_name: str, actor: Actor | None, role: str, subject: Subject) -
     if role == "system" or actor is None:
         if role == "system" and actor is None and _granted(act, "system"):
             return
-        raise Refused(say("refused_role", act=act.label),
-                      f"{act_name}: only the system acts as the system, and only as it")
+        raise Refused(
+            say("refused_role", act=act.label),
+            f"{act_name}: only the system acts as the system, and only as it",
+        )
     if role != "bound" and not actor.has(role):
-        raise Refused(say("refused_role", act=act.label),
-                      f"{act_name}: actor does not hold the role {role}")
+        raise Refused(
+            say("refused_role", act=act.label), f"{act_name}: actor does not hold the role {role}"
+        )
     grants = [grant for grant in act.grants if grant.role == role]
     if not grants:
         raise Refused(say("refused_role", act=act.label), f"{act_name}: not for {role}")
@@ -191,8 +194,9 @@ def authorize(act_name: str, actor: Actor | None, role: str, subject: Subject) -
         raise Refused(say("refused_scope", act=act.label), f"{act_name}: {role} out of scope")
 
 
-def check(refusal: type[Refused], act_name: str, actor: Actor | None, role: str,
-          subject: Subject) -> None:
+def check(
+    refusal: type[Refused], act_name: str, actor: Actor | None, role: str, subject: Subject
+) -> None:
     """`authorize`, its refusal raised as the domain's own kind (a loan's, a case's), so
     the domain's callers need to know only their own."""
     try:
@@ -222,8 +226,11 @@ def _reaches(scope: Scope, actor: Actor, subject: Subject) -> bool:
         return subject.committee_id is not None and actor.committee_id == subject.committee_id
     if scope is Scope.STAND_IN:
         able = subject.secretaries - {subject.person_id}
-        return (not able and subject.committee_id is not None
-                and actor.committee_id == subject.committee_id)
+        return (
+            not able
+            and subject.committee_id is not None
+            and actor.committee_id == subject.committee_id
+        )
     return False
 
 

@@ -14,11 +14,23 @@ from bangfu_bot.notify.outbox import status_counts
 
 # The audience choices of notice.toml (their words live in messages.toml) → audience kinds;
 # a place, where one is asked, follows the colon.
-AUDIENCES = {"choice_everyone": "everyone", "choice_township": "township:",
-             "choice_branch": "branch:", "choice_secretaries": "role:secretary",
-             "choice_category": "category:"}
-STATUSES = ("sent", "delivered", "escalated", "pending", "undeliverable", "unknown",
-            "unknown_escalated", "failed")
+AUDIENCES = {
+    "choice_everyone": "everyone",
+    "choice_township": "township:",
+    "choice_branch": "branch:",
+    "choice_secretaries": "role:secretary",
+    "choice_category": "category:",
+}
+STATUSES = (
+    "sent",
+    "delivered",
+    "escalated",
+    "pending",
+    "undeliverable",
+    "unknown",
+    "unknown_escalated",
+    "failed",
+)
 
 
 def audience_of(choice: str, place: str) -> str:
@@ -58,8 +70,11 @@ async def delivery_status(ctx: Context) -> Answer:
     lines = [broadcasts.say("status_header")]
     for status in STATUSES:
         if counts.get(status):
-            label = (say_outbox(f"status_{status}") if status == "unknown_escalated"
-                     else say(f"outbox_{status}"))
+            label = (
+                say_outbox(f"status_{status}")
+                if status == "unknown_escalated"
+                else say(f"outbox_{status}")
+            )
             lines.append(broadcasts.say("status_line", label=label, count=counts[status]))
     latest = await broadcasts.latest_report(ctx.conn, ctx.tz)
     return ["\n".join([*lines, latest] if latest else lines)]
@@ -68,20 +83,30 @@ async def delivery_status(ctx: Context) -> Answer:
 async def mass_finished(ctx: Context) -> Answer | None:
     """WeChat's report of a mass send: recorded, nothing answered."""
     fields = ctx.message.fields
-    await broadcasts.mass_finished(ctx.conn, msg_id=str(fields.get("MsgID", "")),
-                                   sent=_int(fields.get("SentCount")),
-                                   errors=_int(fields.get("ErrorCount")))
+    await broadcasts.mass_finished(
+        ctx.conn,
+        msg_id=str(fields.get("MsgID", "")),
+        sent=_int(fields.get("SentCount")),
+        errors=_int(fields.get("ErrorCount")),
+    )
     return None
 
 
-async def broadcast_action(ctx: Context, answers: dict[str, Any],
-                           context: dict[str, Any]) -> ActionResult:
+async def broadcast_action(
+    ctx: Context, answers: dict[str, Any], context: dict[str, Any]
+) -> ActionResult:
     """broadcasts.send: queue the notice for its audience (the dispatcher mass-sends it)."""
     assert ctx.person is not None
     audience = audience_of(str(answers["audience"]), str(answers.get("place") or ""))
     broadcast_id, count = await broadcasts.create(
-        ctx.conn, author=ctx.person, text=str(answers["text"]), audience=audience,
-        training=bool(answers.get("training")), now=ctx.now, tz=ctx.tz)
+        ctx.conn,
+        author=ctx.person,
+        text=str(answers["text"]),
+        audience=audience,
+        training=bool(answers.get("training")),
+        now=ctx.now,
+        tz=ctx.tz,
+    )
     return ActionResult(broadcasts.say("queued", id=broadcast_id, count=count))
 
 

@@ -19,5 +19,11 @@ def jobs(client: Platform) -> list[Job]:
     """The broadcasts' jobs, calling the platform through `client`."""
     # Not at start: a fresh deployment's first sync makes thousands of tagging calls, and a
     # notice brings its own audience's tag in step before it goes anyway.
-    return [Job(id="broadcasts.tags", every_minutes=60, run=partial(sync_tags, client=client),
-                at_start=False)]
+    return [
+        Job(
+            id="broadcasts.tags",
+            every_minutes=60,
+            run=partial(sync_tags, client=client),
+            at_start=False,
+        )
+    ]

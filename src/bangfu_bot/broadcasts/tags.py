@@ -71,8 +71,13 @@ async def org_tags(conn: AsyncConnection) -> dict[int, str]:
     """The tag name of each township committee and branch. A name that another
     organisation shares, or that would pass 30 bytes, is shortened and given its id
     (帮扶·新村党支#12), so no two organisations ever share a tag."""
-    rows = (await conn.execute(select(organisations.c.id, organisations.c.name).where(
-        organisations.c.kind.in_(("committee", "branch"))))).all()
+    rows = (
+        await conn.execute(
+            select(organisations.c.id, organisations.c.name).where(
+                organisations.c.kind.in_(("committee", "branch"))
+            )
+        )
+    ).all()
     uses: defaultdict[str, int] = defaultdict(int)
     for row in rows:
         uses[row.name] += 1
@@ -98,19 +103,33 @@ async def wanted(conn: AsyncConnection) -> dict[str, set[str]]:
     order tags are made in when the account runs short of them)."""
     branch, committee = organisations.alias("branch"), organisations.alias("committee")
     found = await conn.execute(
-        select(people.c.id, bindings.c.openid, branch.c.id.label("branch_id"),
-               committee.c.id.label("committee_id"))
-        .select_from(people.join(bindings, and_(bindings.c.person_id == people.c.id,
-                                                bindings.c.unbound_at.is_(None)))
-                     .outerjoin(branch, branch.c.id == people.c.branch_id)
-                     .outerjoin(committee, and_(committee.c.id == branch.c.parent_id,
-                                                committee.c.kind == "committee"))
-                     # Only followers can carry a tag (40003 otherwise): those we have
-                     # seen follow or write, and not unfollow since. Someone bound from an
-                     # import who never wrote is reached by openid list instead.
-                     .join(wechat_users, and_(wechat_users.c.openid == bindings.c.openid,
-                                              wechat_users.c.subscribed.is_(True))))
-        .where(people.c.active.is_(True)))
+        select(
+            people.c.id,
+            bindings.c.openid,
+            branch.c.id.label("branch_id"),
+            committee.c.id.label("committee_id"),
+        )
+        .select_from(
+            people.join(
+                bindings, and_(bindings.c.person_id == people.c.id, bindings.c.unbound_at.is_(None))
+            )
+            .outerjoin(branch, branch.c.id == people.c.branch_id)
+            .outerjoin(
+                committee,
+                and_(committee.c.id == branch.c.parent_id, committee.c.kind == "committee"),
+            )
+            # Only followers can carry a tag (40003 otherwise): those we have
+            # seen follow or write, and not unfollow since. Someone bound from an
+            # import who never wrote is reached by openid list instead.
+            .join(
+                wechat_users,
+                and_(
+                    wechat_users.c.openid == bindings.c.openid, wechat_users.c.subscribed.is_(True)
+                ),
+            )
+        )
+        .where(people.c.active.is_(True))
+    )
     openids_of: defaultdict[int, list[str]] = defaultdict(list)
     everyone, by_org, townships = set(), defaultdict(set), set()
     for row in found:
@@ -131,8 +150,11 @@ async def wanted(conn: AsyncConnection) -> dict[str, set[str]]:
     result.update((role_tag(role), by_role[role]) for role in ROLE_NAMES if by_role[role])
     # Townships before branches: a township tag serves more notices than a branch's.
     for township in (True, False):
-        result.update((names[org_id], by_org[org_id]) for org_id in sorted(by_org)
-                      if (org_id in townships) == township and org_id in names)
+        result.update(
+            (names[org_id], by_org[org_id])
+            for org_id in sorted(by_org)
+            if (org_id in townships) == township and org_id in names
+        )
     return result
 
 
@@ -153,14 +175,15 @@ class SyncReport:
     failed_calls: int = 0  # left for the next sync
 
     def __str__(self) -> str:
-        return (f"tags: {len(self.created)} created, {len(self.deleted)} deleted, "
-                f"{len(self.without_room)} without room; {self.tagged} tagged, "
-                f"{self.untagged} untagged, {self.refused} refused, "
-                f"{self.failed_calls} calls failed, {self.left_for_later} left for later")
+        return (
+            f"tags: {len(self.created)} created, {len(self.deleted)} deleted, "
+            f"{len(self.without_room)} without room; {self.tagged} tagged, "
+            f"{self.untagged} untagged, {self.refused} refused, "
+            f"{self.failed_calls} calls failed, {self.left_for_later} left for later"
+        )
 
 
-async def sync(engine: AsyncEngine, client: Platform, *, only: str | None = None
-               ) -> SyncReport:
+async def sync(engine: AsyncEngine, client: Platform, *, only: str | None = None) -> SyncReport:
     """Bring our tags in step with the roster: make missing ones, tag and untag the
     difference, delete ours that nobody should carry. `only` limits it to one tag (the
     send path brings the audience's tag in step just before using it)."""
@@ -193,8 +216,11 @@ async def _note_gone(engine: AsyncEngine, openids: list[str]) -> None:
         return
     async with engine.begin() as conn:
         for chunk in chunked(openids, 500):
-            await conn.execute(update(wechat_users).where(wechat_users.c.openid.in_(chunk))
-                               .values(subscribed=False))
+            await conn.execute(
+                update(wechat_users)
+                .where(wechat_users.c.openid.in_(chunk))
+                .values(subscribed=False)
+            )
 
 
 @dataclass
@@ -208,8 +234,9 @@ async def _existing(client: Platform) -> _Tags:
     return _Tags({str(tag["name"]): int(tag["id"]) for tag in tags}, len(tags))
 
 
-async def _create_missing(client: Platform, want: dict[str, set[str]], ours: _Tags,
-                          report: SyncReport) -> None:
+async def _create_missing(
+    client: Platform, want: dict[str, set[str]], ours: _Tags, report: SyncReport
+) -> None:
     missing = [name for name in want if name not in ours.ids]
     for position, name in enumerate(missing):
         if ours.count >= MAX_TAGS:
@@ -233,19 +260,32 @@ async def _create_missing(client: Platform, want: dict[str, set[str]], ours: _Ta
         report.created.append(name)
 
 
-async def _align(client: Platform, tag_id: int, openids: set[str], report: SyncReport,
-                 calls: asyncio.Semaphore) -> None:
+async def _align(
+    client: Platform, tag_id: int, openids: set[str], report: SyncReport, calls: asyncio.Semaphore
+) -> None:
     carrying = set(await client.tag_members(tag_id=tag_id))
     add, remove = sorted(openids - carrying), sorted(carrying - openids)
     await asyncio.gather(
-        *(_tag(client, tag_id, list(chunk), report, calls, untag=False)
-          for chunk in chunked(add, TAGGING_BATCH)),
-        *(_tag(client, tag_id, list(chunk), report, calls, untag=True)
-          for chunk in chunked(remove, TAGGING_BATCH)))
+        *(
+            _tag(client, tag_id, list(chunk), report, calls, untag=False)
+            for chunk in chunked(add, TAGGING_BATCH)
+        ),
+        *(
+            _tag(client, tag_id, list(chunk), report, calls, untag=True)
+            for chunk in chunked(remove, TAGGING_BATCH)
+        ),
+    )
 
 
-async def _tag(client: Platform, tag_id: int, openids: list[str], report: SyncReport,
-               calls: asyncio.Semaphore, *, untag: bool) -> None:
+async def _tag(
+    client: Platform,
+    tag_id: int,
+    openids: list[str],
+    report: SyncReport,
+    calls: asyncio.Semaphore,
+    *,
+    untag: bool,
+) -> None:
     try:
         async with calls:
             await client.tag_batch(tag_id=tag_id, openids=openids, untag=untag)
@@ -271,8 +311,9 @@ async def _tag(client: Platform, tag_id: int, openids: list[str], report: SyncRe
         report.tagged += len(openids)
 
 
-async def _delete_unwanted(client: Platform, want: dict[str, set[str]], ours: _Tags,
-                           report: SyncReport) -> None:
+async def _delete_unwanted(
+    client: Platform, want: dict[str, set[str]], ours: _Tags, report: SyncReport
+) -> None:
     # A renamed organisation, or one nobody bound belongs to any more. Deleting frees the
     # account's tag room; the tag is made again when someone needs it.
     for name, tag_id in ours.ids.items():

@@ -25,10 +25,13 @@ TODO_FLOWS = {"report": "report", "approve": "approve", "file": "file"}
 async def case_context(ctx: Context, todo: Any) -> dict[str, Any]:
     """What a case's flows show: whose case, from which branch, and the to-do behind it."""
     case = await load_case(ctx.conn, todo.case_id)
-    return {"case_id": case.id, "todo_id": todo.id,
-            "applied_on": case.created_at.astimezone(ctx.tz).date().isoformat(),
-            "name": await procedure.member_name(ctx.conn, case),
-            "branch": await procedure.branch_name(ctx.conn, case.branch_id)}
+    return {
+        "case_id": case.id,
+        "todo_id": todo.id,
+        "applied_on": case.created_at.astimezone(ctx.tz).date().isoformat(),
+        "name": await procedure.member_name(ctx.conn, case),
+        "branch": await procedure.branch_name(ctx.conn, case.branch_id),
+    }
 
 
 # --- words -------------------------------------------------------------------------------------
@@ -52,8 +55,9 @@ async def file_all(ctx: Context) -> Answer:
     waiting = await procedure.approved_cases(ctx.conn)
     if not waiting:
         return [cases.say("nothing_to_file")]
-    return ctx.begin("file_all", {"count": len(waiting),
-                                  "names": cases.names_shown(row.name for row in waiting)})
+    return ctx.begin(
+        "file_all", {"count": len(waiting), "names": cases.names_shown(row.name for row in waiting)}
+    )
 
 
 # --- to-dos ------------------------------------------------------------------------------------
@@ -68,11 +72,13 @@ async def open_case_step(ctx: Context, todo: Any) -> Answer:
         person = ctx.person
         assert person is not None
         if todo.kind == "evaluate":
-            await procedure.start_evaluation(ctx.conn, case_id=todo.case_id, secretary=person,
-                                             now=ctx.now)
+            await procedure.start_evaluation(
+                ctx.conn, case_id=todo.case_id, secretary=person, now=ctx.now
+            )
             return ActionResult("\n\n".join(ctx.begin("evaluate", context)))
-        text, target = await procedure.resume_returned(ctx.conn, case_id=todo.case_id,
-                                                       secretary=person, now=ctx.now)
+        text, target = await procedure.resume_returned(
+            ctx.conn, case_id=todo.case_id, secretary=person, now=ctx.now
+        )
         if target == "under_evaluation":
             return ActionResult("\n\n".join([text, *ctx.begin("evaluate", context)]))
         await procedure.reopen_for_evaluation(ctx.conn, case_id=todo.case_id, now=ctx.now)
@@ -100,8 +106,9 @@ async def open_step(ctx: Context, todo: Any) -> Answer:
 # --- final actions -----------------------------------------------------------------------------
 
 
-async def apply_action(ctx: Context, answers: dict[str, Any], context: dict[str, Any], *,
-                       eligibility: list[Rule]) -> ActionResult:
+async def apply_action(
+    ctx: Context, answers: dict[str, Any], context: dict[str, Any], *, eligibility: list[Rule]
+) -> ActionResult:
     """cases.submit_application: create the case; 代办 when the context names a member."""
     assert ctx.person is not None
     member = ctx.person
@@ -111,111 +118,168 @@ async def apply_action(ctx: Context, answers: dict[str, Any], context: dict[str,
         if subject is None or subject.branch_id != ctx.person.branch_id:
             return ActionResult(cases.say("proxy_not_found"))
         member, consent = subject, bool(context.get("consent"))
-    filing = cases.Filing(member=member, filer=ctx.person, channel="chat",
-                          consent_recorded=consent)
-    text = await cases.submit_application(ctx.conn, filing=filing, answers=answers,
-                                          rules=eligibility, now=ctx.now, tz=ctx.tz)
+    filing = cases.Filing(member=member, filer=ctx.person, channel="chat", consent_recorded=consent)
+    text = await cases.submit_application(
+        ctx.conn, filing=filing, answers=answers, rules=eligibility, now=ctx.now, tz=ctx.tz
+    )
     return ActionResult(text)
 
 
-async def proxy_action(ctx: Context, answers: dict[str, Any],
-                       context: dict[str, Any]) -> ActionResult:
+async def proxy_action(
+    ctx: Context, answers: dict[str, Any], context: dict[str, Any]
+) -> ActionResult:
     """cases.start_proxy: a secretary picks a member of the branch, with consent → apply."""
     assert ctx.person is not None
     if not answers.get("consent"):
         return ActionResult(cases.say("proxy_no_consent"))
-    member = await cases.find_member_in_branch(ctx.conn, secretary=ctx.person,
-                                               name=answers["member_name"],
-                                               id_tail=answers["id_tail"])
+    member = await cases.find_member_in_branch(
+        ctx.conn, secretary=ctx.person, name=answers["member_name"], id_tail=answers["id_tail"]
+    )
     if member is None:
         return ActionResult(cases.say("proxy_not_found"), restart=True)
-    return ActionResult(cases.say("proxy_start", name=member.name), then_flow="apply",
-                        then_context={"subject_id": member.id, "consent": True})
+    return ActionResult(
+        cases.say("proxy_start", name=member.name),
+        then_flow="apply",
+        then_context={"subject_id": member.id, "consent": True},
+    )
 
 
-async def evaluation_action(ctx: Context, answers: dict[str, Any], context: dict[str, Any], *,
-                            rules: Rules) -> ActionResult:
+async def evaluation_action(
+    ctx: Context, answers: dict[str, Any], context: dict[str, Any], *, rules: Rules
+) -> ActionResult:
     """cases.record_evaluation. Refusals rise to the router's act, which rolls back."""
     assert ctx.person is not None
-    return ActionResult(await procedure.record_evaluation(
-        ctx.conn, case_id=int(context["case_id"]), secretary=ctx.person, answers=answers,
-        rules=rules, now=ctx.now))
+    return ActionResult(
+        await procedure.record_evaluation(
+            ctx.conn,
+            case_id=int(context["case_id"]),
+            secretary=ctx.person,
+            answers=answers,
+            rules=rules,
+            now=ctx.now,
+        )
+    )
 
 
-async def report_action(ctx: Context, answers: dict[str, Any],
-                        context: dict[str, Any]) -> ActionResult:
+async def report_action(
+    ctx: Context, answers: dict[str, Any], context: dict[str, Any]
+) -> ActionResult:
     """cases.report."""
     assert ctx.person is not None
-    return ActionResult(await procedure.report(ctx.conn, case_id=int(context["case_id"]),
-                                               secretary=ctx.person, note=answers.get("note"),
-                                               now=ctx.now))
+    return ActionResult(
+        await procedure.report(
+            ctx.conn,
+            case_id=int(context["case_id"]),
+            secretary=ctx.person,
+            note=answers.get("note"),
+            now=ctx.now,
+        )
+    )
 
 
-async def decide_action(ctx: Context, answers: dict[str, Any],
-                        context: dict[str, Any]) -> ActionResult:
+async def decide_action(
+    ctx: Context, answers: dict[str, Any], context: dict[str, Any]
+) -> ActionResult:
     """cases.decide: approve, or return to the named step with a reason."""
     assert ctx.person is not None
     approve = answers["decision"] == cases.say("choice_approve")
     return_to = None
     if not approve:
-        return_to = (CaseStatus.SUBMITTED
-                     if answers.get("return_to") == cases.say("choice_return_to_material")
-                     else CaseStatus.UNDER_EVALUATION)
-    return ActionResult(await procedure.decide(
-        ctx.conn, case_id=int(context["case_id"]), officer=ctx.person, approve=approve,
-        return_to=return_to, reason=answers.get("reason"), now=ctx.now))
+        return_to = (
+            CaseStatus.SUBMITTED
+            if answers.get("return_to") == cases.say("choice_return_to_material")
+            else CaseStatus.UNDER_EVALUATION
+        )
+    return ActionResult(
+        await procedure.decide(
+            ctx.conn,
+            case_id=int(context["case_id"]),
+            officer=ctx.person,
+            approve=approve,
+            return_to=return_to,
+            reason=answers.get("reason"),
+            now=ctx.now,
+        )
+    )
 
 
-async def file_action(ctx: Context, answers: dict[str, Any], context: dict[str, Any], *,
-                      rules: Rules) -> ActionResult:
+async def file_action(
+    ctx: Context, answers: dict[str, Any], context: dict[str, Any], *, rules: Rules
+) -> ActionResult:
     """cases.file."""
     assert ctx.person is not None
-    return ActionResult(await procedure.file_case(
-        ctx.conn, case_id=int(context["case_id"]), staff=ctx.person,
-        paired_cadre=answers.get("paired_cadre"), channel="chat", now=ctx.now, rules=rules))
+    return ActionResult(
+        await procedure.file_case(
+            ctx.conn,
+            case_id=int(context["case_id"]),
+            staff=ctx.person,
+            paired_cadre=answers.get("paired_cadre"),
+            channel="chat",
+            now=ctx.now,
+            rules=rules,
+        )
+    )
 
 
-async def objection_action(ctx: Context, answers: dict[str, Any],
-                           context: dict[str, Any]) -> ActionResult:
+async def objection_action(
+    ctx: Context, answers: dict[str, Any], context: dict[str, Any]
+) -> ActionResult:
     """cases.raise_objection."""
     assert ctx.person is not None
-    return ActionResult(await procedure.raise_objection(
-        ctx.conn, person=ctx.person, name=answers["name"], text=answers["text"], now=ctx.now))
+    return ActionResult(
+        await procedure.raise_objection(
+            ctx.conn, person=ctx.person, name=answers["name"], text=answers["text"], now=ctx.now
+        )
+    )
 
 
-async def resolve_action(ctx: Context, answers: dict[str, Any],
-                         context: dict[str, Any]) -> ActionResult:
+async def resolve_action(
+    ctx: Context, answers: dict[str, Any], context: dict[str, Any]
+) -> ActionResult:
     """cases.resolve_objection."""
     assert ctx.person is not None
-    text = await procedure.resolve_objection(ctx.conn, objection_id=int(context["objection_id"]),
-                                             secretary=ctx.person,
-                                             resolution=answers["resolution"], now=ctx.now)
+    text = await procedure.resolve_objection(
+        ctx.conn,
+        objection_id=int(context["objection_id"]),
+        secretary=ctx.person,
+        resolution=answers["resolution"],
+        now=ctx.now,
+    )
     await finish_todo(ctx.conn, int(context["todo_id"]), ctx.now)
     return ActionResult(text)
 
 
-async def file_all_action(ctx: Context, answers: dict[str, Any], context: dict[str, Any], *,
-                          rules: Rules) -> ActionResult:
+async def file_all_action(
+    ctx: Context, answers: dict[str, Any], context: dict[str, Any], *, rules: Rules
+) -> ActionResult:
     """cases.file_all (批量备案)."""
     assert ctx.person is not None
     if not answers.get("confirm"):
         return ActionResult(cases.say("file_all_declined"))
-    return ActionResult(await procedure.file_all(ctx.conn, staff=ctx.person, channel="chat",
-                                                 now=ctx.now, rules=rules))
+    return ActionResult(
+        await procedure.file_all(
+            ctx.conn, staff=ctx.person, channel="chat", now=ctx.now, rules=rules
+        )
+    )
 
 
 def chat(*, rules: Rules, eligibility: list[Rule]) -> Chat:
     """The procedure's chat under the county's rules and eligibility lines."""
 
-    def evaluation_preview(answers: dict[str, Any],
-                           context: dict[str, Any]) -> tuple[list[str], list[str]]:
+    def evaluation_preview(
+        answers: dict[str, Any], context: dict[str, Any]
+    ) -> tuple[list[str], list[str]]:
         preview = procedure.evaluation_preview(answers, rules)
         return preview.lines, preview.problems
 
     return Chat(
         words={"progress": progress, "file_all": file_all},
-        todos={"evaluate": open_case_step, "returned": open_case_step,
-               "objection": open_objection, **dict.fromkeys(TODO_FLOWS, open_step)},
+        todos={
+            "evaluate": open_case_step,
+            "returned": open_case_step,
+            "objection": open_objection,
+            **dict.fromkeys(TODO_FLOWS, open_step),
+        },
         actions={
             "cases.submit_application": partial(apply_action, eligibility=eligibility),
             "cases.start_proxy": proxy_action,

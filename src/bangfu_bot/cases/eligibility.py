@@ -53,23 +53,37 @@ def load_rules(path: str | Path) -> list[Rule]:
             raise ValueError(f"{file}: rule {number}: basis {basis!r} is not one of {BASES}")
         if basis != "dibao" and max_yuan is None:
             raise ValueError(f"{file}: rule {number}: a {basis} line needs max_yuan")
-        rules.append(Rule(year=int(raw["year"]), area=str(raw.get("area", "*")),
-                          urban_rural=str(raw["urban_rural"]), basis=basis,
-                          max_fen=round(max_yuan * 100) if max_yuan is not None else None))
+        rules.append(
+            Rule(
+                year=int(raw["year"]),
+                area=str(raw.get("area", "*")),
+                urban_rural=str(raw["urban_rural"]),
+                basis=basis,
+                max_fen=round(max_yuan * 100) if max_yuan is not None else None,
+            )
+        )
     return rules
 
 
 def rule_for(rules: list[Rule], *, year: int, area: str | None, urban_rural: str) -> Rule | None:
     """The most specific rule: this area before '*', the latest year not after `year`."""
-    candidates = [rule for rule in rules if rule.urban_rural == urban_rural
-                  and rule.year <= year and rule.area in {area, "*"}]
+    candidates = [
+        rule
+        for rule in rules
+        if rule.urban_rural == urban_rural and rule.year <= year and rule.area in {area, "*"}
+    ]
     if not candidates:
         return None
     return max(candidates, key=lambda rule: (rule.year, rule.area != "*"))
 
 
-def judge(rule: Rule | None, *, household_income_fen: int, household_size: int,
-          receives_dibao: bool | None) -> Verdict:
+def judge(
+    rule: Rule | None,
+    *,
+    household_income_fen: int,
+    household_size: int,
+    receives_dibao: bool | None,
+) -> Verdict:
     """Compare a household with its line."""
     if rule is None:
         return Verdict(False, None, "none")
@@ -78,5 +92,6 @@ def judge(rule: Rule | None, *, household_income_fen: int, household_size: int,
     income = household_income_fen
     if rule.basis == "per_capita":
         income = household_income_fen // max(household_size, 1)
-    return Verdict(rule.max_fen is not None and income > rule.max_fen, rule.max_fen, rule.basis,
-                   income)
+    return Verdict(
+        rule.max_fen is not None and income > rule.max_fen, rule.max_fen, rule.basis, income
+    )

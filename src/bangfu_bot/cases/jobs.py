@@ -16,5 +16,6 @@ async def close_notices(context: JobContext, *, rules: Rules) -> None:
 
 def jobs(rules: Rules) -> list[Job]:
     """The procedure's jobs, run under these rules."""
-    return [Job(id="cases.close_due_notices", every_minutes=10,
-                run=partial(close_notices, rules=rules))]
+    return [
+        Job(id="cases.close_due_notices", every_minutes=10, run=partial(close_notices, rules=rules))
+    ]

@@ -70,19 +70,26 @@ def find_move(source: str, target: str) -> Move | None:
 
 async def load_case(conn: AsyncConnection, case_id: int) -> Any:
     """A case with its branch's committee id (for scope checks)."""
-    row = (await conn.execute(
-        select(cases, organisations.c.parent_id.label("committee_id"))
-        .select_from(cases.outerjoin(organisations, organisations.c.id == cases.c.branch_id))
-        .where(cases.c.id == case_id))).first()
+    row = (
+        await conn.execute(
+            select(cases, organisations.c.parent_id.label("committee_id"))
+            .select_from(cases.outerjoin(organisations, organisations.c.id == cases.c.branch_id))
+            .where(cases.c.id == case_id)
+        )
+    ).first()
     return row
 
 
 async def raced(conn: AsyncConnection, case_id: int) -> str:
     """Who moved the case first, for the one who came second."""
-    row = (await conn.execute(
-        select(people.c.name, case_events.c.to_status)
-        .select_from(case_events.outerjoin(people, people.c.id == case_events.c.actor_id))
-        .where(case_events.c.case_id == case_id).order_by(case_events.c.id.desc()))).first()
+    row = (
+        await conn.execute(
+            select(people.c.name, case_events.c.to_status)
+            .select_from(case_events.outerjoin(people, people.c.id == case_events.c.actor_id))
+            .where(case_events.c.case_id == case_id)
+            .order_by(case_events.c.id.desc())
+        )
+    ).first()
     if row is None or row.name is None:
         return say("refused_raced")
     return say("refused_raced_by", name=row.name, status=status_name(row.to_status))
@@ -90,15 +97,27 @@ async def raced(conn: AsyncConnection, case_id: int) -> str:
 
 async def case_subject(conn: AsyncConnection, case: Any) -> Subject:
     """A case as the authority policy reads it: whose it is, and where."""
-    return Subject(person_id=case.person_id, branch_id=case.branch_id,
-                   committee_id=case.committee_id,
-                   secretaries=frozenset(await secretaries_of(conn, case.branch_id)))
+    return Subject(
+        person_id=case.person_id,
+        branch_id=case.branch_id,
+        committee_id=case.committee_id,
+        secretaries=frozenset(await secretaries_of(conn, case.branch_id)),
+    )
 
 
-async def transition(conn: AsyncConnection, *, case_id: int, target: S, actor: Person | None,
-                     role: str | None = None, channel: str, now: datetime,
-                     reason: str | None = None,
-                     return_to: S | None = None, expected: S | None = None) -> Any:
+async def transition(
+    conn: AsyncConnection,
+    *,
+    case_id: int,
+    target: S,
+    actor: Person | None,
+    role: str | None = None,
+    channel: str,
+    now: datetime,
+    reason: str | None = None,
+    return_to: S | None = None,
+    expected: S | None = None,
+) -> Any:
     """Apply one move of the table; raise TransitionRefused (nothing written) otherwise.
 
     `expected` is the status the actor saw when they started (e.g. from their to-do): if the
@@ -108,14 +127,17 @@ async def transition(conn: AsyncConnection, *, case_id: int, target: S, actor: P
     if case is None:
         raise TransitionRefused(say("refused_no_case"), f"no case {case_id}")
     if expected is not None and case.status != expected:
-        raise TransitionRefused(await raced(conn, case_id),
-                                f"case {case_id} is {case.status}, expected {expected}")
+        raise TransitionRefused(
+            await raced(conn, case_id), f"case {case_id} is {case.status}, expected {expected}"
+        )
     move = find_move(case.status, target)
     if move is None:
         raise TransitionRefused(
-            say("refused_not_in_table", source=status_name(case.status),
-                target=status_name(target)),
-            f"{case.status} -> {target} is not in the transition table")
+            say(
+                "refused_not_in_table", source=status_name(case.status), target=status_name(target)
+            ),
+            f"{case.status} -> {target} is not in the transition table",
+        )
     subject = await case_subject(conn, case)
     if role is None:
         role = acting_role(move.act, actor, subject)
@@ -123,14 +145,26 @@ async def transition(conn: AsyncConnection, *, case_id: int, target: S, actor: P
     changes: dict[str, Any] = {"status": target, "updated_at": now}
     if target == S.RETURNED:
         changes["return_to"] = return_to
-    moved = await conn.execute(update(cases).where(cases.c.id == case_id,
-                                                   cases.c.status == case.status)
-                               .values(**changes))
+    moved = await conn.execute(
+        update(cases).where(cases.c.id == case_id, cases.c.status == case.status).values(**changes)
+    )
     if moved.rowcount != 1:
         raise TransitionRefused(await raced(conn, case_id), f"case {case_id} moved concurrently")
-    await conn.execute(update(todos).where(todos.c.case_id == case_id, todos.c.done_at.is_(None))
-                       .values(done_at=now))
-    await conn.execute(insert(case_events).values(
-        case_id=case_id, actor_id=actor.id if actor else None, role=role, channel=channel,
-        at=now, from_status=case.status, to_status=target, reason=reason))
+    await conn.execute(
+        update(todos)
+        .where(todos.c.case_id == case_id, todos.c.done_at.is_(None))
+        .values(done_at=now)
+    )
+    await conn.execute(
+        insert(case_events).values(
+            case_id=case_id,
+            actor_id=actor.id if actor else None,
+            role=role,
+            channel=channel,
+            at=now,
+            from_status=case.status,
+            to_status=target,
+            reason=reason,
+        )
+    )
     return await load_case(conn, case_id)

@@ -245,12 +245,14 @@ def _strip_affixes(text: str, prefixes: tuple[str, ...], suffixes: tuple[str, ..
     return text
 
 
-def _range_message(minimum: object, maximum: object, *, unit: str = " ",
-                   noun: str = "number") -> str:
+def _range_message(
+    minimum: object, maximum: object, *, unit: str = " ", noun: str = "number"
+) -> str:
     noun = _TEXTS[f"noun_{noun}"]
     if minimum is not None and maximum is not None:
-        return _TEXTS["range_between"].format(minimum=minimum, maximum=maximum, unit=unit,
-                                              noun=noun)
+        return _TEXTS["range_between"].format(
+            minimum=minimum, maximum=maximum, unit=unit, noun=noun
+        )
     if minimum is not None:
         return _TEXTS["range_at_least"].format(minimum=minimum, unit=unit, noun=noun)
     return _TEXTS["range_at_most"].format(maximum=maximum, unit=unit, noun=noun)
@@ -503,8 +505,9 @@ def _choice_key(text: str) -> str:
     )
 
 
-def parse_choice(text: str, choices: list[str],
-                 synonyms: Mapping[str, list[str]] | None = None) -> int:
+def parse_choice(
+    text: str, choices: list[str], synonyms: Mapping[str, list[str]] | None = None
+) -> int:
     """Return the 0-based index of the choice the user picked, by number or by text.
 
     `synonyms` maps a choice to other words people use for it (老伴 for 配偶, 养猪 for
@@ -538,8 +541,9 @@ def parse_choice(text: str, choices: list[str],
     if len({i for _, i in contained}) > 1:
         # "我不需要" contains both "需要" and "不需要"; "儿媳妇" both "媳妇" and "儿媳妇": the
         # longer word that holds the others wins.
-        covering = [(word, i) for word, i in contained
-                    if all(other in word for other, _ in contained)]
+        covering = [
+            (word, i) for word, i in contained if all(other in word for other, _ in contained)
+        ]
         contained = covering if len({i for _, i in covering}) == 1 else contained
     if len({i for _, i in contained}) == 1:
         return contained[0][1]
@@ -652,14 +656,67 @@ def _is_ideograph(ch: str) -> bool:
 
 
 # stays in Python: words people type, which are answers but never a person's name
-_NOT_NAMES = frozenset({
-    "没有", "没有人", "没人", "不知道", "不清楚", "不晓得", "不记得", "忘了", "跳过", "不用",
-    "不要", "不是", "可以", "知道", "谢谢", "生病", "有病", "病了", "看病", "住院", "残疾",
-    "打工", "种地", "务农", "在家", "下岗", "困难", "自己", "本人", "一个人", "就我一个",
-    "就我一个人", "只有我", "老伴", "爱人", "配偶", "儿子", "女儿", "孙子", "孙女", "父亲",
-    "母亲", "其他", "其它", "同意", "确认", "取消", "返回", "继续", "帮助", "人工", "菜单",
-    "申请", "绑定", "好了", "完了", "就这些",
-})
+_NOT_NAMES = frozenset(
+    {
+        "没有",
+        "没有人",
+        "没人",
+        "不知道",
+        "不清楚",
+        "不晓得",
+        "不记得",
+        "忘了",
+        "跳过",
+        "不用",
+        "不要",
+        "不是",
+        "可以",
+        "知道",
+        "谢谢",
+        "生病",
+        "有病",
+        "病了",
+        "看病",
+        "住院",
+        "残疾",
+        "打工",
+        "种地",
+        "务农",
+        "在家",
+        "下岗",
+        "困难",
+        "自己",
+        "本人",
+        "一个人",
+        "就我一个",
+        "就我一个人",
+        "只有我",
+        "老伴",
+        "爱人",
+        "配偶",
+        "儿子",
+        "女儿",
+        "孙子",
+        "孙女",
+        "父亲",
+        "母亲",
+        "其他",
+        "其它",
+        "同意",
+        "确认",
+        "取消",
+        "返回",
+        "继续",
+        "帮助",
+        "人工",
+        "菜单",
+        "申请",
+        "绑定",
+        "好了",
+        "完了",
+        "就这些",
+    }
+)
 # stays in Python: characters people type around a name but that no name is written with
 _NOT_NAME_CHARS = frozenset("我你您他她它的吗呢吧啊呀哦嘛")
 # stays in Python: what people type before their name ("我叫王琼翠", "名字是王琼翠")
@@ -699,7 +756,7 @@ def name_lead(text: str) -> tuple[str, str]:
     squeezed = _squeeze_name(text)
     match = _NAME_LEADS.match(squeezed)
     if match and len(squeezed) > match.end():
-        rest = squeezed[match.end():].lstrip(":：")
+        rest = squeezed[match.end() :].lstrip(":：")
         if _name_shape(rest) is None:
             return squeezed[: match.end()], rest
     for marker in ("叫做", "叫"):
@@ -781,17 +838,19 @@ KINDS = frozenset(
 )
 
 # Which options each kind takes, so a flow loader can reject a misplaced key before runtime.
-OPTION_KEYS: Mapping[str, frozenset[str]] = MappingProxyType({
-    "number": frozenset({"min", "max"}),
-    "money": frozenset({"min_yuan", "max_yuan"}),
-    "date": frozenset({"allow_future", "allow_past"}),
-    "yes_no": frozenset(),
-    "choice": frozenset({"choices", "synonyms"}),
-    "phone": frozenset(),
-    "id_number": frozenset(),
-    "name": frozenset(),
-    "text": frozenset({"max_length", "min_length"}),
-})
+OPTION_KEYS: Mapping[str, frozenset[str]] = MappingProxyType(
+    {
+        "number": frozenset({"min", "max"}),
+        "money": frozenset({"min_yuan", "max_yuan"}),
+        "date": frozenset({"allow_future", "allow_past"}),
+        "yes_no": frozenset(),
+        "choice": frozenset({"choices", "synonyms"}),
+        "phone": frozenset(),
+        "id_number": frozenset(),
+        "name": frozenset(),
+        "text": frozenset({"max_length", "min_length"}),
+    }
+)
 
 
 def _yuan_option_to_fen(value: object, key: str) -> int | None:
@@ -850,8 +909,7 @@ def parse(kind: str, text: str, *, options: dict[str, object], today: date) -> o
             allow_past=bool(options.get("allow_past", True)),
         ),
         "yes_no": lambda: parse_yes_no(text),
-        "choice": lambda: parse_choice(text, _choices_option(options),
-                                       _synonyms_option(options)),
+        "choice": lambda: parse_choice(text, _choices_option(options), _synonyms_option(options)),
         "phone": lambda: parse_phone(text),
         "id_number": lambda: parse_id_number(text, today=today),
         "name": lambda: parse_name(text),
@@ -866,9 +924,7 @@ def parse(kind: str, text: str, *, options: dict[str, object], today: date) -> o
 
 def _choices_option(options: dict[str, object]) -> list[str]:
     choices = options.get("choices")
-    if not isinstance(choices, list) or not choices or not all(
-        isinstance(c, str) for c in choices
-    ):
+    if not isinstance(choices, list) or not choices or not all(isinstance(c, str) for c in choices):
         raise ValueError(f"option 'choices' must be a non-empty list of strings, got {choices!r}")
     return choices
 

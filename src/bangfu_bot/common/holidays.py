@@ -154,8 +154,9 @@ def load_holidays(path: str | Path) -> Holidays:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         found = re.search(r"line (\d+)", str(error))
-        raise HolidaysInvalid(shown, int(found.group(1)) if found else 1,
-                              say("holidays_toml", error=str(error))) from None
+        raise HolidaysInvalid(
+            shown, int(found.group(1)) if found else 1, say("holidays_toml", error=str(error))
+        ) from None
     lines = text.splitlines()
     days_off: set[date] = set()
     make_up: set[date] = set()
@@ -163,43 +164,57 @@ def load_holidays(path: str | Path) -> Holidays:
     for key, value in data.items():
         line = _table_line(lines, key)
         if not _YEAR.match(key) or not isinstance(value, dict):
-            raise HolidaysInvalid(shown, line or _key_line(lines, key, 0) or 1,
-                                  say("holidays_not_a_year", name=key))
+            raise HolidaysInvalid(
+                shown, line or _key_line(lines, key, 0) or 1, say("holidays_not_a_year", name=key)
+            )
         year = int(key)
         unknown = sorted(set(value) - YEAR_KEYS)
         if unknown:
-            raise HolidaysInvalid(shown, _key_line(lines, unknown[0], line) or line,
-                                  say("holidays_unknown_key", year=year, name=unknown[0]))
+            raise HolidaysInvalid(
+                shown,
+                _key_line(lines, unknown[0], line) or line,
+                say("holidays_unknown_key", year=year, name=unknown[0]),
+            )
         for name, into in (("days_off", days_off), ("make_up_days", make_up)):
             listed = value.get(name, [])
             if not isinstance(listed, list):
-                raise HolidaysInvalid(shown, _key_line(lines, name, line) or line,
-                                      say("holidays_not_a_list", year=year, name=name))
+                raise HolidaysInvalid(
+                    shown,
+                    _key_line(lines, name, line) or line,
+                    say("holidays_not_a_list", year=year, name=name),
+                )
             for day in listed:
                 _check_day(shown, lines, line, year, name, day)
                 into.add(day)
         if "source" in value and not isinstance(value["source"], str):
-            raise HolidaysInvalid(shown, _key_line(lines, "source", line) or line,
-                                  say("holidays_source", year=year))
+            raise HolidaysInvalid(
+                shown, _key_line(lines, "source", line) or line, say("holidays_source", year=year)
+            )
         years.add(year)
     both = sorted(days_off & make_up)
     if both:
-        raise HolidaysInvalid(shown, _value_line(lines, both[0].isoformat(), 0),
-                              say("holidays_both", day=both[0].isoformat()))
+        raise HolidaysInvalid(
+            shown,
+            _value_line(lines, both[0].isoformat(), 0),
+            say("holidays_both", day=both[0].isoformat()),
+        )
     return Holidays(frozenset(days_off), frozenset(make_up), frozenset(years), shown)
 
 
 def _check_day(shown: str, lines: list[str], line: int, year: int, name: str, day: Any) -> None:
     if not isinstance(day, date) or hasattr(day, "hour"):
-        raise HolidaysInvalid(shown, _key_line(lines, name, line) or line,
-                              say("holidays_not_a_date", year=year, name=name, value=str(day)))
+        raise HolidaysInvalid(
+            shown,
+            _key_line(lines, name, line) or line,
+            say("holidays_not_a_date", year=year, name=name, value=str(day)),
+        )
     where = _value_line(lines, day.isoformat(), line)
     if day.year != year:
-        raise HolidaysInvalid(shown, where, say("holidays_wrong_year", year=year,
-                                                day=day.isoformat()))
+        raise HolidaysInvalid(
+            shown, where, say("holidays_wrong_year", year=year, day=day.isoformat())
+        )
     if name == "make_up_days" and day.weekday() < SATURDAY:
-        raise HolidaysInvalid(shown, where, say("holidays_make_up_weekday",
-                                                day=day.isoformat()))
+        raise HolidaysInvalid(shown, where, say("holidays_make_up_weekday", day=day.isoformat()))
 
 
 def _table_line(lines: list[str], key: str) -> int:
@@ -252,11 +267,15 @@ def from_library(years: Iterable[int], library: Any) -> tuple[list[Year], list[i
     known: list[Year] = []
     unknown: list[int] = []
     for year in sorted(set(years)):
-        off = {day: names.get(name, name) for day, name in library.holidays.items()
-               if day.year == year}
+        off = {
+            day: names.get(name, name) for day, name in library.holidays.items() if day.year == year
+        }
         # The library lists every Saturday and Sunday worked in place of a holiday.
-        work = {day: names.get(name, name) for day, name in library.workdays.items()
-                if day.year == year and day.weekday() >= SATURDAY}
+        work = {
+            day: names.get(name, name)
+            for day, name in library.workdays.items()
+            if day.year == year and day.weekday() >= SATURDAY
+        }
         if not off:
             unknown.append(year)
             continue
@@ -294,8 +313,9 @@ def split_years(text: str) -> tuple[str, dict[int, str]]:
         if found:
             current = blocks.setdefault(int(found.group(1)), [])
         current.append(line)
-    return "\n".join(head), {year: "\n".join(block).rstrip() + "\n"
-                             for year, block in blocks.items()}
+    return "\n".join(head), {
+        year: "\n".join(block).rstrip() + "\n" for year, block in blocks.items()
+    }
 
 
 def update_file(path: str | Path, refreshed: Iterable[Year]) -> list[int]:

@@ -42,8 +42,10 @@ GROUP_FIELD = "@group_field"
 GROUP_STEPS = {GROUP_MENU, GROUP_PICK, GROUP_FIELD}
 GROUP_ACTIONS = ("group_add", "group_change", "group_remove", "group_keep")
 # stays in Python: words people type, which the engine matches (修改 3, 改第二项)
-EDIT = re.compile(r"^(?:修改|改)\s*第?\s*([0-9０-９]{1,2}|[零〇一二两三四五六七八九十]{1,3})\s*"
-                  r"(?:项|条|个)?$")
+EDIT = re.compile(
+    r"^(?:修改|改)\s*第?\s*([0-9０-９]{1,2}|[零〇一二两三四五六七八九十]{1,3})\s*"
+    r"(?:项|条|个)?$"
+)
 # The word that skips an optional question; a prompt that already says it needs no hint.
 SKIP_WORD = "跳过"
 # How much of the end of a clipped answer is read back.
@@ -104,22 +106,29 @@ class _Blank(dict[str, Any]):
 class Engine:
     """Interprets the flows for one session at a time."""
 
-    def __init__(self, flows: dict[str, Flow], previews: dict[str, Previewer] | None = None
-                 ) -> None:
+    def __init__(
+        self, flows: dict[str, Flow], previews: dict[str, Previewer] | None = None
+    ) -> None:
         self.flows = flows
         self.previews = previews or {}
 
     # --- starting, pausing, resuming ------------------------------------------------------
 
-    def begin(self, session: Session, flow_name: str, now: datetime,
-              context: dict[str, Any] | None = None) -> list[str]:
+    def begin(
+        self, session: Session, flow_name: str, now: datetime, context: dict[str, Any] | None = None
+    ) -> list[str]:
         """Start a flow from its first question."""
         flow = self.flows[flow_name]
         session.flow = flow_name
         session.status = "active"
         session.started_at = now
-        session.state = {"step": None, "answers": {}, "history": [], "retries": 0,
-                         "context": dict(context or {})}
+        session.state = {
+            "step": None,
+            "answers": {},
+            "history": [],
+            "retries": 0,
+            "context": dict(context or {}),
+        }
         first = self._next_step(flow, session.state["answers"], None)
         intro = flow.intro.format_map(_Blank(session.state["context"]))
         return [intro, *self._enter(flow, session, first)]
@@ -229,8 +238,11 @@ class Engine:
             group["item"].update(prefilled)
             group["given"] = list(prefilled)
             group_step = flow.step(state["step"])
-            said += [say("prefilled", label=sub.label, answer=show(sub, prefilled[sub.id]))
-                     for sub in group_step.fields if sub.id in prefilled]
+            said += [
+                say("prefilled", label=sub.label, answer=show(sub, prefilled[sub.id]))
+                for sub in group_step.fields
+                if sub.id in prefilled
+            ]
             return [*said, *self._after_group_field(flow, session)]
         state["answers"][step.id] = value
         return [*said, *self._advance(flow, session, step.id)]
@@ -242,8 +254,14 @@ class Engine:
         answers = {**state["answers"], owner: state["answers"].get(owner, "")}
         numbers = [s.id for s in self._applicable(flow, answers)]
         tail = kept[-CLIP_TAIL:]
-        return say("clipped", kept=len(kept), tail=tail, cut=len(cut), head=cut[:CLIP_TAIL],
-                   n=numbers.index(owner) + 1)
+        return say(
+            "clipped",
+            kept=len(kept),
+            tail=tail,
+            cut=len(cut),
+            head=cut[:CLIP_TAIL],
+            n=numbers.index(owner) + 1,
+        )
 
     def _said_with_name(self, flow: Flow, session: Session, text: str) -> dict[str, Any]:
         """「老伴叫李长贵」 names the person and answers a later choice in the same group
@@ -253,7 +271,7 @@ class Engine:
             return {}
         state = session.state
         group_step = flow.step(state["step"])
-        for later in group_step.fields[state["group"]["field"] + 1:]:
+        for later in group_step.fields[state["group"]["field"] + 1 :]:
             if later.type != "choice":
                 continue
             try:
@@ -282,9 +300,11 @@ class Engine:
             return compact
         if step.type == "money" and text in NONE_WORDS:
             return 0
-        options = {key: value for key, value in step.options.items()
-                   if key not in {"pattern", "pattern_hint", "hint", "not_before",
-                                  "not_before_hint"}}
+        options = {
+            key: value
+            for key, value in step.options.items()
+            if key not in {"pattern", "pattern_hint", "hint", "not_before", "not_before_hint"}
+        }
         value = parse(step.type, text, options=options, today=today)
         if step.type == "choice":
             assert isinstance(value, int)  # parse_choice gives the chosen index
@@ -365,8 +385,9 @@ class Engine:
             return self._group_done(flow, session)
         group["field"] += 1
         # A field already answered with an earlier one (「老伴叫李长贵」 gave 关系) is not asked.
-        while (group["field"] < len(group_step.fields)
-               and group_step.fields[group["field"]].id in group.get("given", [])):
+        while group["field"] < len(group_step.fields) and group_step.fields[
+            group["field"]
+        ].id in group.get("given", []):
             group["field"] += 1
         if group["field"] < len(group_step.fields):
             return [self._ask(flow, session)]
@@ -376,14 +397,17 @@ class Engine:
             return self._group_done(flow, session)
         if len(items) >= group_step.max_items:
             state["group_step"] = group_step.id
-            return [say("too_many_items", count=len(items)),
-                    *self._advance(flow, session, group_step.id)]
+            return [
+                say("too_many_items", count=len(items)),
+                *self._advance(flow, session, group_step.id),
+            ]
         state["group_step"] = group_step.id
         state["step"] = MORE
         return [group_step.more + "\n" + say("yes_no_hint")]
 
-    def _group_opening(self, flow: Flow, session: Session, step: Step,
-                       text: str) -> list[str] | None:
+    def _group_opening(
+        self, flow: Flow, session: Session, step: Step, text: str
+    ) -> list[str] | None:
         """The first field of a new item in a group with `none_words`: 「没有」, 「就我一个人」
         or a no ends the group; a yes asks the field's own question. None: take it as an
         answer to the field."""
@@ -405,8 +429,11 @@ class Engine:
         state["retries"] = 0
         state["group"] = None
         items = state["answers"][group_step.id]
-        noted = [] if items else [say("group_none_noted", label=group_step.label,
-                                      empty=show(group_step, []))]
+        noted = (
+            []
+            if items
+            else [say("group_none_noted", label=group_step.label, empty=show(group_step, []))]
+        )
         return [*noted, *self._group_done(flow, session)]
 
     def _group_done(self, flow: Flow, session: Session) -> list[str]:
@@ -433,8 +460,9 @@ class Engine:
             if step_id == GROUP_MENU:
                 action = GROUP_ACTIONS[parse_choice(text, [say(key) for key in GROUP_ACTIONS])]
             elif step_id == GROUP_PICK:
-                index = self._pick(text, [str(item.get(group_step.fields[0].id, ""))
-                                          for item in items])
+                index = self._pick(
+                    text, [str(item.get(group_step.fields[0].id, "")) for item in items]
+                )
             else:
                 field = self._pick(text, [sub.label for sub in group_step.fields])
         except FieldError as error:
@@ -457,8 +485,10 @@ class Engine:
         if step_id == GROUP_PICK:
             if state.get("group_action") == "group_remove":
                 removed = items.pop(index)
-                return [say("group_removed", item=_item(group_step, removed)),
-                        *self._group_done(flow, session)]
+                return [
+                    say("group_removed", item=_item(group_step, removed)),
+                    *self._group_done(flow, session),
+                ]
             return self._group_item(flow, session, index)
         return self._group_field(flow, session, state["group_index"], field)
 
@@ -487,8 +517,10 @@ class Engine:
         return parse_number(text, minimum=1, maximum=len(names)) - 1
 
     def _group_lines(self, group_step: Step, items: list[dict[str, Any]]) -> str:
-        return "\n".join(say("numbered", n=n, text=_item(group_step, item))
-                         for n, item in enumerate(items, start=1))
+        return "\n".join(
+            say("numbered", n=n, text=_item(group_step, item))
+            for n, item in enumerate(items, start=1)
+        )
 
     def _more(self, flow: Flow, session: Session, text: str) -> list[str]:
         state = session.state
@@ -509,8 +541,10 @@ class Engine:
         state = session.state
         group = state.get("group")
         if state.get("step") in GROUP_STEPS or (
-                group is not None and group.get("mode")
-                and (group["field"] == 0 or group["mode"] == "change")):
+            group is not None
+            and group.get("mode")
+            and (group["field"] == 0 or group["mode"] == "change")
+        ):
             # Backing out of a change to a group leaves it as it was, at the summary.
             for key in ("group_step", "group_action", "group_index", "editing"):
                 state.pop(key, None)
@@ -540,16 +574,21 @@ class Engine:
 
     def _edit(self, flow: Flow, session: Session, number: int) -> list[str]:
         state = session.state
-        in_group_change = state.get("step") in GROUP_STEPS or (
-            state.get("group") or {}).get("mode")
+        in_group_change = state.get("step") in GROUP_STEPS or (state.get("group") or {}).get("mode")
         if state.get("step") != SUMMARY and not in_group_change:
             return [say("edit_not_now"), self._ask(flow, session)]
         applicable = self._applicable(flow, state["answers"])
         if not 1 <= number <= len(applicable):
             if len(applicable) == 1:
                 return [say("edit_out_of_range_one", n=number)]
-            return [say("edit_out_of_range", n=number, count=len(applicable),
-                        example=_example(len(applicable)))]
+            return [
+                say(
+                    "edit_out_of_range",
+                    n=number,
+                    count=len(applicable),
+                    example=_example(len(applicable)),
+                )
+            ]
         for key in ("group_step", "group_action", "group_index"):
             state.pop(key, None)
         state["group"] = None
@@ -608,15 +647,24 @@ class Engine:
     # --- summary and the final action --------------------------------------------------------
 
     def _applicable(self, flow: Flow, answers: dict[str, Any]) -> list[Step]:
-        return [step for step in flow.steps
-                if (step.when is None or step.when.holds(answers)) and step.id in answers]
+        return [
+            step
+            for step in flow.steps
+            if (step.when is None or step.when.holds(answers)) and step.id in answers
+        ]
 
     def _summary(self, flow: Flow, session: Session) -> list[str]:
         answers = session.state["answers"]
         lines = [flow.summary]
         for number, step in enumerate(self._applicable(flow, answers), start=1):
-            lines.append(say("summary_item", n=number, label=step.label,
-                             answer=show(step, answers.get(step.id))))
+            lines.append(
+                say(
+                    "summary_item",
+                    n=number,
+                    label=step.label,
+                    answer=show(step, answers.get(step.id)),
+                )
+            )
         read_back, problems = self._preview(flow, session)
         session.state["blocked"] = problems
         if problems:
@@ -636,34 +684,44 @@ class Engine:
         # result) or find them inconsistent, which blocks confirming until 修改.
         if not flow.preview:
             return [], []
-        answers = {step.id: session.state["answers"].get(step.id)
-                   for step in self._applicable(flow, session.state["answers"])}
+        answers = {
+            step.id: session.state["answers"].get(step.id)
+            for step in self._applicable(flow, session.state["answers"])
+        }
         return self.previews[flow.preview](answers, session.state.get("context", {}))
 
     async def _confirm(self, flow: Flow, session: Session, text: str, turn: Turn) -> list[str]:
         try:
             confirmed = parse_yes_no(text)
         except FieldError:
-            return [say("edit_which", example=self._example(flow, session)),
-                    self._confirm_text(flow, session)]
+            return [
+                say("edit_which", example=self._example(flow, session)),
+                self._confirm_text(flow, session),
+            ]
         if not confirmed:
             return [say("not_confirmed", example=self._example(flow, session))]
         if session.state.get("blocked"):
             return list(session.state["blocked"])
-        answers = {step.id: session.state["answers"].get(step.id)
-                   for step in self._applicable(flow, session.state["answers"])}
+        answers = {
+            step.id: session.state["answers"].get(step.id)
+            for step in self._applicable(flow, session.state["answers"])
+        }
         result = await turn.run_action(flow, answers, session.state.get("context", {}))
         if result.stay:
             return [result.text, say("edit_which", example=self._example(flow, session))]
         if result.restart:
-            return [result.text, *self.begin(session, flow.name, turn.now,
-                                              session.state.get("context"))[1:]]
+            return [
+                result.text,
+                *self.begin(session, flow.name, turn.now, session.state.get("context"))[1:],
+            ]
         session.status = "idle"
         session.flow = None
         session.state = {}
         if result.then_flow:
-            return [result.text, *self.begin(session, result.then_flow, turn.now,
-                                              result.then_context)]
+            return [
+                result.text,
+                *self.begin(session, result.then_flow, turn.now, result.then_context),
+            ]
         return [result.text]
 
     # --- rendering ------------------------------------------------------------------------------
@@ -700,8 +758,11 @@ class Engine:
             lines.append(say("photo_hint"))
         if step.options.get("hint"):
             lines.append(str(step.options["hint"]))
-        if step.optional and step.type not in {"photo", "yes_no"} and not any(
-                f"“{SKIP_WORD}”" in line for line in lines):
+        if (
+            step.optional
+            and step.type not in {"photo", "yes_no"}
+            and not any(f"“{SKIP_WORD}”" in line for line in lines)
+        ):
             lines.append(say("optional_hint"))
         return "\n".join(lines)
 
@@ -709,18 +770,27 @@ class Engine:
         group_step = flow.step(state["group_step"])
         items = state["answers"][group_step.id]
         if state["step"] == GROUP_MENU:
-            actions = "\n".join(say("numbered", n=n, text=say(key))
-                                for n, key in enumerate(GROUP_ACTIONS, start=1))
-            return say("group_menu", label=group_step.label,
-                       items=self._group_lines(group_step, items), actions=actions)
+            actions = "\n".join(
+                say("numbered", n=n, text=say(key)) for n, key in enumerate(GROUP_ACTIONS, start=1)
+            )
+            return say(
+                "group_menu",
+                label=group_step.label,
+                items=self._group_lines(group_step, items),
+                actions=actions,
+            )
         if state["step"] == GROUP_PICK:
-            key = ("group_pick_remove" if state.get("group_action") == "group_remove"
-                   else "group_pick_change")
+            key = (
+                "group_pick_remove"
+                if state.get("group_action") == "group_remove"
+                else "group_pick_change"
+            )
             return say(key, items=self._group_lines(group_step, items))
         item = items[state["group_index"]]
-        fields = "\n".join(say("summary_item", n=n, label=sub.label,
-                               answer=show(sub, item.get(sub.id)))
-                           for n, sub in enumerate(group_step.fields, start=1))
+        fields = "\n".join(
+            say("summary_item", n=n, label=sub.label, answer=show(sub, item.get(sub.id)))
+            for n, sub in enumerate(group_step.fields, start=1)
+        )
         return say("group_pick_field", item=_item(group_step, item), fields=fields)
 
 
@@ -763,4 +833,3 @@ def _item(step: Step, item: dict[str, Any]) -> str:
         except (KeyError, IndexError):
             pass
     return say("fields_joiner").join(shown.values())
-

@@ -21,18 +21,62 @@ from bangfu_bot.texts import texts
 
 STEP_TYPES = KINDS | {"photo", "group"}
 REQUIRES = {"any", "bound", "member", "secretary", "committee", "department", "supervisor"}
-FLOW_KEYS = {"name", "title", "requires", "intro", "action", "preview", "summary", "confirm",
-             "done"}
+FLOW_KEYS = {
+    "name",
+    "title",
+    "requires",
+    "intro",
+    "action",
+    "preview",
+    "summary",
+    "confirm",
+    "done",
+}
 STEP_KEYS = {
-    "id", "label", "prompt", "type", "choices", "min", "max", "min_yuan", "max_yuan",
-    "allow_future", "allow_past", "max_length", "pattern", "pattern_hint", "optional",
-    "when", "next", "fields", "more", "item", "max_items", "hint", "synonyms", "first",
-    "none_words", "empty", "not_before", "not_before_hint",
+    "id",
+    "label",
+    "prompt",
+    "type",
+    "choices",
+    "min",
+    "max",
+    "min_yuan",
+    "max_yuan",
+    "allow_future",
+    "allow_past",
+    "max_length",
+    "pattern",
+    "pattern_hint",
+    "optional",
+    "when",
+    "next",
+    "fields",
+    "more",
+    "item",
+    "max_items",
+    "hint",
+    "synonyms",
+    "first",
+    "none_words",
+    "empty",
+    "not_before",
+    "not_before_hint",
 }
 GROUP_KEYS = {"fields", "more", "item", "max_items", "first", "none_words", "empty"}
 WHEN_KEYS = {"field", "is", "in", "not"}
-STEP_OPTIONS = {"choices", "min", "max", "min_yuan", "max_yuan", "allow_future", "allow_past",
-               "max_length", "pattern", "pattern_hint", "synonyms"}
+STEP_OPTIONS = {
+    "choices",
+    "min",
+    "max",
+    "min_yuan",
+    "max_yuan",
+    "allow_future",
+    "allow_past",
+    "max_length",
+    "pattern",
+    "pattern_hint",
+    "synonyms",
+}
 # A fixed number after 修改 in a flow's texts may not fit its summary: write {example}.
 FIXED_EDIT_EXAMPLE = re.compile(r"修改\s*[0-9]")
 
@@ -135,10 +179,12 @@ class _Lines:
 
     def __init__(self, text: str) -> None:
         self.lines = text.splitlines()
-        self.step_lines = [n + 1 for n, line in enumerate(self.lines)
-                           if re.match(r"\s*\[\[step\]\]", line)]
-        self.field_lines = [n + 1 for n, line in enumerate(self.lines)
-                            if re.match(r"\s*\[\[step\.fields\]\]", line)]
+        self.step_lines = [
+            n + 1 for n, line in enumerate(self.lines) if re.match(r"\s*\[\[step\]\]", line)
+        ]
+        self.field_lines = [
+            n + 1 for n, line in enumerate(self.lines) if re.match(r"\s*\[\[step\.fields\]\]", line)
+        ]
 
     def subtable(self, name: str, start: int) -> int:
         """The line of `[step.synonyms]` (or `[step.fields.synonyms]`) after `start`."""
@@ -165,8 +211,9 @@ class _Lines:
         return default
 
 
-def load_flows(directory: str | Path, actions: Iterable[str],
-               previews: Iterable[str] = ()) -> dict[str, Flow]:
+def load_flows(
+    directory: str | Path, actions: Iterable[str], previews: Iterable[str] = ()
+) -> dict[str, Flow]:
     """Load every flow file; raise FlowsInvalid listing every problem."""
     problems: list[Problem] = []
     flows: dict[str, Flow] = {}
@@ -184,8 +231,9 @@ def load_flows(directory: str | Path, actions: Iterable[str],
     return flows
 
 
-def _load_one(path: Path, actions: set[str], previews: set[str],
-              problems: list[Problem]) -> Flow | None:
+def _load_one(
+    path: Path, actions: set[str], previews: set[str], problems: list[Problem]
+) -> Flow | None:
     shown = str(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -210,28 +258,53 @@ def _load_one(path: Path, actions: set[str], previews: set[str],
         problems.append(Problem(shown, lines.key(key, top, top), f"[flow]: unknown key {key!r}"))
     name = str(head.get("name", ""))
     if name != path.stem:
-        problems.append(Problem(shown, lines.key("name", top, top),
-                                f"[flow] name {name!r} must match the file name {path.stem!r}"))
+        problems.append(
+            Problem(
+                shown,
+                lines.key("name", top, top),
+                f"[flow] name {name!r} must match the file name {path.stem!r}",
+            )
+        )
     requires = str(head.get("requires", "any"))
     if requires not in REQUIRES:
-        problems.append(Problem(shown, lines.key("requires", top, top),
-                                f"[flow] requires {requires!r}: one of {sorted(REQUIRES)}"))
+        problems.append(
+            Problem(
+                shown,
+                lines.key("requires", top, top),
+                f"[flow] requires {requires!r}: one of {sorted(REQUIRES)}",
+            )
+        )
     action = str(head.get("action", ""))
     if action not in actions:
-        problems.append(Problem(shown, lines.key("action", top, top),
-                                f"[flow] action {action!r} is not a known domain service"))
+        problems.append(
+            Problem(
+                shown,
+                lines.key("action", top, top),
+                f"[flow] action {action!r} is not a known domain service",
+            )
+        )
     preview = str(head.get("preview", ""))
     if preview and preview not in previews:
-        problems.append(Problem(shown, lines.key("preview", top, top),
-                                f"[flow] preview {preview!r} is not a known domain service"))
+        problems.append(
+            Problem(
+                shown,
+                lines.key("preview", top, top),
+                f"[flow] preview {preview!r} is not a known domain service",
+            )
+        )
     for key in ("title", "intro"):
         if not str(head.get(key, "")).strip():
             problems.append(Problem(shown, 1, f"[flow] missing {key}"))
     for key in ("summary", "confirm"):
         if FIXED_EDIT_EXAMPLE.search(str(head.get(key, ""))):
-            problems.append(Problem(shown, lines.key(key, top, top),
-                                    f"[flow] {key}: a fixed number after 修改 may not fit the "
-                                    "summary; write {example}"))
+            problems.append(
+                Problem(
+                    shown,
+                    lines.key(key, top, top),
+                    f"[flow] {key}: a fixed number after 修改 may not fit the "
+                    "summary; write {example}",
+                )
+            )
     raw_steps = data.get("step", [])
     if not isinstance(raw_steps, list) or not raw_steps:
         problems.append(Problem(shown, 1, "a flow needs at least one [[step]]"))
@@ -244,20 +317,38 @@ def _load_one(path: Path, actions: set[str], previews: set[str],
     _check_graph(steps, shown, problems, lines)
     if len(problems) > before:
         return None
-    optional = {key: str(head[key]) for key in ("summary", "confirm", "done", "preview")
-                if key in head}
-    return Flow(name=name, title=str(head["title"]), requires=requires, intro=str(head["intro"]),
-                action=action, steps=tuple(steps), path=shown, **optional)
+    optional = {
+        key: str(head[key]) for key in ("summary", "confirm", "done", "preview") if key in head
+    }
+    return Flow(
+        name=name,
+        title=str(head["title"]),
+        requires=requires,
+        intro=str(head["intro"]),
+        action=action,
+        steps=tuple(steps),
+        path=shown,
+        **optional,
+    )
 
 
-def _step(raw: dict[str, Any], line: int, lines: _Lines, field_cursor: Any, shown: str,
-          problems: list[Problem], *, nested: bool) -> Step:
+def _step(
+    raw: dict[str, Any],
+    line: int,
+    lines: _Lines,
+    field_cursor: Any,
+    shown: str,
+    problems: list[Problem],
+    *,
+    nested: bool,
+) -> Step:
     step_id = str(raw.get("id", ""))
     where = f"step {step_id!r}" if step_id else "step"
 
     def problem(message: str, key: str | None = None) -> None:
-        problems.append(Problem(shown, lines.key(key, line, line) if key else line,
-                                f"{where}: {message}"))
+        problems.append(
+            Problem(shown, lines.key(key, line, line) if key else line, f"{where}: {message}")
+        )
 
     for key in sorted(set(raw) - STEP_KEYS):
         problem(f"unknown key {key!r}", key)
@@ -278,8 +369,11 @@ def _step(raw: dict[str, Any], line: int, lines: _Lines, field_cursor: Any, show
         if not raw.get("pattern_hint"):
             problem("a pattern needs a pattern_hint telling the user what to type", "pattern")
     if kind in KINDS:
-        allowed = FIELD_OPTIONS[kind] | {"hint"} | ({"pattern", "pattern_hint"} if kind == "text"
-                                                   else set())
+        allowed = (
+            FIELD_OPTIONS[kind]
+            | {"hint"}
+            | ({"pattern", "pattern_hint"} if kind == "text" else set())
+        )
         for key in sorted(set(raw) & STEP_OPTIONS - allowed):
             problem(f"{key!r} does not apply to a {kind} step", key)
     when = _condition(raw.get("when"), problem)
@@ -297,7 +391,8 @@ def _step(raw: dict[str, Any], line: int, lines: _Lines, field_cursor: Any, show
             problem("a group needs [[step.fields]]")
         none_words = raw.get("none_words", [])
         if not isinstance(none_words, list) or not all(
-                isinstance(word, str) and word.strip() for word in none_words):
+            isinstance(word, str) and word.strip() for word in none_words
+        ):
             problem("none_words must be a list of words", "none_words")
         elif none_words and not (fields and fields[0].type == "name"):
             problem("none_words needs a group whose first field is a name", "none_words")
@@ -308,25 +403,54 @@ def _step(raw: dict[str, Any], line: int, lines: _Lines, field_cursor: Any, show
         if kind != "date":
             problem("not_before applies to a date step only", "not_before")
         elif not str(raw.get("not_before_hint", "")).strip():
-            problem("not_before needs a not_before_hint telling the user what to type",
-                    "not_before")
+            problem(
+                "not_before needs a not_before_hint telling the user what to type", "not_before"
+            )
     if "synonyms" in raw:
         synonyms_line = lines.subtable("synonyms", line)
-        _check_synonyms(raw, lambda message: problems.append(
-            Problem(shown, synonyms_line, f"{where}: {message}")))
-    options: dict[str, Any] = {key: raw[key] for key in ("choices", "min", "max", "min_yuan", "max_yuan",
-                                           "allow_future", "allow_past", "max_length",
-                                           "pattern", "pattern_hint", "hint", "synonyms",
-                                           "not_before", "not_before_hint")
-                               if key in raw}
+        _check_synonyms(
+            raw,
+            lambda message: problems.append(Problem(shown, synonyms_line, f"{where}: {message}")),
+        )
+    options: dict[str, Any] = {
+        key: raw[key]
+        for key in (
+            "choices",
+            "min",
+            "max",
+            "min_yuan",
+            "max_yuan",
+            "allow_future",
+            "allow_past",
+            "max_length",
+            "pattern",
+            "pattern_hint",
+            "hint",
+            "synonyms",
+            "not_before",
+            "not_before_hint",
+        )
+        if key in raw
+    }
     none_words = raw.get("none_words", [])
-    return Step(id=step_id, label=str(raw.get("label", step_id)), prompt=str(raw.get("prompt", "")),
-                type=kind, options=options, optional=bool(raw.get("optional", False)), when=when,
-                next=raw.get("next"), fields=tuple(fields), more=str(raw.get("more", "")),
-                item=str(raw.get("item", "")), max_items=int(raw.get("max_items", 20)),
-                first=str(raw.get("first", "")),
-                none_words=tuple(str(w) for w in none_words) if isinstance(none_words, list)
-                else (), empty=str(raw.get("empty", "")), line=line)
+    return Step(
+        id=step_id,
+        label=str(raw.get("label", step_id)),
+        prompt=str(raw.get("prompt", "")),
+        type=kind,
+        options=options,
+        optional=bool(raw.get("optional", False)),
+        when=when,
+        next=raw.get("next"),
+        fields=tuple(fields),
+        more=str(raw.get("more", "")),
+        item=str(raw.get("item", "")),
+        max_items=int(raw.get("max_items", 20)),
+        first=str(raw.get("first", "")),
+        none_words=tuple(str(w) for w in none_words) if isinstance(none_words, list) else (),
+        empty=str(raw.get("empty", "")),
+        line=line,
+    )
 
 
 def _check_synonyms(raw: dict[str, Any], problem: Any) -> None:
@@ -344,8 +468,7 @@ def _check_synonyms(raw: dict[str, Any], problem: Any) -> None:
         if choice not in choices:
             problem(f"synonyms: {choice!r} is not one of the choices")
             continue
-        if not isinstance(words, list) or not all(isinstance(w, str) and w.strip()
-                                                   for w in words):
+        if not isinstance(words, list) or not all(isinstance(w, str) and w.strip() for w in words):
             problem(f"synonyms: {choice!r} needs a list of words")
             continue
         for word in words:
@@ -363,7 +486,7 @@ def _condition(raw: Any, problem: Any) -> Condition | None:
     if raw is None:
         return None
     if not isinstance(raw, dict) or "field" not in raw:
-        problem("when must be a table like { field = \"x\", is = \"y\" }", "when")
+        problem('when must be a table like { field = "x", is = "y" }', "when")
         return None
     unknown = set(raw) - WHEN_KEYS
     ops = [op for op in ("is", "in", "not") if op in raw]
@@ -381,12 +504,18 @@ def _check_graph(steps: list[Step], shown: str, problems: list[Problem], lines: 
             problems.append(Problem(shown, step.line, f"step {step.id!r}: duplicate id"))
         seen.add(step.id)
         if step.next is not None and step.next not in ids:
-            problems.append(Problem(shown, step.line,
-                                    f"step {step.id!r}: next {step.next!r} is not a step"))
+            problems.append(
+                Problem(shown, step.line, f"step {step.id!r}: next {step.next!r} is not a step")
+            )
         if step.when is not None and step.when.field not in ids[: ids.index(step.id)]:
-            problems.append(Problem(shown, lines.key("when", step.line, step.line),
-                                    f"step {step.id!r}: when refers to "
-                                    f"{step.when.field!r}, which is not an earlier step"))
+            problems.append(
+                Problem(
+                    shown,
+                    lines.key("when", step.line, step.line),
+                    f"step {step.id!r}: when refers to "
+                    f"{step.when.field!r}, which is not an earlier step",
+                )
+            )
     for step_id in sorted(set(ids) - _reachable(steps)):
         line = next(step.line for step in steps if step.id == step_id)
         problems.append(Problem(shown, line, f"step {step_id!r}: unreachable"))

@@ -26,8 +26,7 @@ def menu_json(path: Path, words: dict[str, str]) -> dict[str, Any]:
     return {"button": [_button(path, raw, words, top=True) for raw in buttons]}
 
 
-def _button(path: Path, raw: dict[str, Any], words: dict[str, str], *, top: bool
-            ) -> dict[str, Any]:
+def _button(path: Path, raw: dict[str, Any], words: dict[str, str], *, top: bool) -> dict[str, Any]:
     name = str(raw.get("name", ""))
     limit = MAX_TOP_BYTES if top else MAX_SUB_BYTES
     if not name or len(name.encode("utf-8")) > limit:
@@ -38,8 +37,7 @@ def _button(path: Path, raw: dict[str, Any], words: dict[str, str], *, top: bool
             raise MenuInvalid(f"{path}: button {name!r}: sub-buttons cannot have sub-buttons")
         if len(subs) > MAX_SUBS:
             raise MenuInvalid(f"{path}: button {name!r} has {len(subs)} sub-buttons; at most 5")
-        return {"name": name,
-                "sub_button": [_button(path, sub, words, top=False) for sub in subs]}
+        return {"name": name, "sub_button": [_button(path, sub, words, top=False) for sub in subs]}
     key, word = str(raw.get("key", "")), str(raw.get("word", ""))
     if not key or word not in words:
         raise MenuInvalid(f"{path}: button {name!r} needs a key and a word from commands.toml")

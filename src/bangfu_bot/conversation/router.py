@@ -51,42 +51,73 @@ CALL_KINDS = frozenset({"call_member", "tell_member"})
 class ChatBot:
     """Implements bangfu_bot.conversation.bot.Bot with the flows in conversations/."""
 
-    def __init__(self, *, flows: dict[str, Flow], words: dict[str, str], menu: dict[str, str],
-                 registry: Registry, tz: ZoneInfo, expiry: timedelta) -> None:
+    def __init__(
+        self,
+        *,
+        flows: dict[str, Flow],
+        words: dict[str, str],
+        menu: dict[str, str],
+        registry: Registry,
+        tz: ZoneInfo,
+        expiry: timedelta,
+    ) -> None:
         self.engine = Engine(flows, dict(registry.previews))
         self.registry = registry
         self.words = words
         self.menu = menu
         self.tz = tz
         self.expiry = expiry
-        unknown = sorted(command for command in words.values()
-                         if not command.startswith("flow:") and command not in CORE_WORDS
-                         and command not in registry.words)
+        unknown = sorted(
+            command
+            for command in words.values()
+            if not command.startswith("flow:")
+            and command not in CORE_WORDS
+            and command not in registry.words
+        )
         if unknown:
             raise ValueError(f"commands.toml names words no domain answers: {unknown}")
 
     @classmethod
-    def from_directory(cls, directory: str | Path, *, registry: Registry, tz: ZoneInfo,
-                       expiry: timedelta) -> ChatBot:
+    def from_directory(
+        cls, directory: str | Path, *, registry: Registry, tz: ZoneInfo, expiry: timedelta
+    ) -> ChatBot:
         """Load flows, words and menu; raise FlowsInvalid on any flow problem."""
         directory = Path(directory)
         flows = load_flows(directory, registry.actions, registry.previews)
-        return cls(flows=flows, words=load_words(directory / "commands.toml"),
-                   menu=load_menu(directory / "menu.toml"), registry=registry, tz=tz,
-                   expiry=expiry)
+        return cls(
+            flows=flows,
+            words=load_words(directory / "commands.toml"),
+            menu=load_menu(directory / "menu.toml"),
+            registry=registry,
+            tz=tz,
+            expiry=expiry,
+        )
 
     async def handle(self, conn: AsyncConnection, message: Inbound, now: datetime) -> str | None:
         """Answer one push, saving the dialogue in the same transaction."""
         if message.is_event and message.event == "templatesendjobfinish":
-            await template_finished(conn, msgid=_int(message.fields.get("MsgID")),
-                                    status=str(message.fields.get("Status", "")), now=now)
+            await template_finished(
+                conn,
+                msgid=_int(message.fields.get("MsgID")),
+                status=str(message.fields.get("Status", "")),
+                now=now,
+            )
             return None
         receipt = self.registry.events.get(message.event or "") if message.is_event else None
         if receipt is not None and message.event in SILENT_EVENTS:
             # A receipt a domain keeps (群发 results): no dialogue, no answer.
-            await receipt(Context(conn, message.openid, None, store.Dialogue(Session(), {}), now,
-                                  message,
-                                  self.tz, self))
+            await receipt(
+                Context(
+                    conn,
+                    message.openid,
+                    None,
+                    store.Dialogue(Session(), {}),
+                    now,
+                    message,
+                    self.tz,
+                    self,
+                )
+            )
             return None
         if message.is_event and message.event in SILENT_EVENTS:
             return None
@@ -113,8 +144,9 @@ class ChatBot:
             return None
         return [engine_say("busy_in_flow", title=self.engine.flows[session.flow or ""].title)]
 
-    async def act(self, ctx: Context, name: str,
-                  act: Callable[[], Awaitable[ActionResult]]) -> ActionResult:
+    async def act(
+        self, ctx: Context, name: str, act: Callable[[], Awaitable[ActionResult]]
+    ) -> ActionResult:
         """Run one act in a savepoint of the push's transaction: a refusal (any `Refused`)
         rolls back everything the act wrote — a movement, a to-do, a message — before the
         actor is answered with its plain reason. Any other error rolls it back too and
@@ -167,8 +199,11 @@ class ChatBot:
         return self.words.get(text.strip())
 
     def _expired(self, session: Session, now: datetime) -> bool:
-        return (session.updated_at is not None and now - session.updated_at > self.expiry
-                and session.state.get("step") != "@resume")
+        return (
+            session.updated_at is not None
+            and now - session.updated_at > self.expiry
+            and session.state.get("step") != "@resume"
+        )
 
     async def _event(self, ctx: Context) -> list[str]:
         message = ctx.message
@@ -301,8 +336,9 @@ class ChatBot:
     # --- actions -------------------------------------------------------------------------------
 
     def _turn(self, ctx: Context) -> Turn:
-        async def run_action(flow: Flow, answers: dict[str, Any],
-                             context: dict[str, Any]) -> ActionResult:
+        async def run_action(
+            flow: Flow, answers: dict[str, Any], context: dict[str, Any]
+        ) -> ActionResult:
             action = self.registry.actions[flow.action]
             return await self.act(ctx, flow.action, lambda: action(ctx, answers, context))
 
@@ -315,11 +351,21 @@ class ChatBot:
         # As few messages as fit: each follow-up spends one of the member's five
         # customer-service messages in the window.
         passive, *rest = _joined(parts)
-        await write(ctx.conn, [
-            Tell(f"followup:{ctx.message.dedupe_key}:{n}", extra,
-                 "continuation of a long answer", openid=ctx.openid, kind="followup",
-                 urgent=True)
-            for n, extra in enumerate(rest, start=1)], now=ctx.now)
+        await write(
+            ctx.conn,
+            [
+                Tell(
+                    f"followup:{ctx.message.dedupe_key}:{n}",
+                    extra,
+                    "continuation of a long answer",
+                    openid=ctx.openid,
+                    kind="followup",
+                    urgent=True,
+                )
+                for n, extra in enumerate(rest, start=1)
+            ],
+            now=ctx.now,
+        )
         return passive
 
 
@@ -379,8 +425,10 @@ def _unsupported(text: str) -> bool:
 
 def load_words(path: Path) -> dict[str, str]:
     """Global words from commands.toml."""
-    return {str(word): str(command)
-            for word, command in tomllib.loads(path.read_text(encoding="utf-8"))["words"].items()}
+    return {
+        str(word): str(command)
+        for word, command in tomllib.loads(path.read_text(encoding="utf-8"))["words"].items()
+    }
 
 
 def load_menu(path: Path) -> dict[str, str]:

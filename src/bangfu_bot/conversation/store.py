@@ -40,15 +40,21 @@ class Dialogue:
     def snapshot(self) -> str:
         """The stored form, to tell whether anything changed."""
         session = self.current
-        return json.dumps([session.flow, session.status, session.state, self.drafts],
-                          sort_keys=True, ensure_ascii=False, default=str)
+        return json.dumps(
+            [session.flow, session.status, session.state, self.drafts],
+            sort_keys=True,
+            ensure_ascii=False,
+            default=str,
+        )
 
     def park(self) -> None:
         """Keep a paused current flow as a draft so another flow can start."""
         session = self.current
         if session.flow and session.status == "paused":
-            self.drafts[session.flow] = {"state": session.state,
-                                         "started_at": _iso(session.started_at)}
+            self.drafts[session.flow] = {
+                "state": session.state,
+                "started_at": _iso(session.started_at),
+            }
         self.current = Session()
 
     def unpark(self, flow: str) -> bool:
@@ -56,8 +62,12 @@ class Dialogue:
         draft = self.drafts.pop(flow, None)
         if draft is None:
             return False
-        self.current = Session(flow=flow, status="paused", state=draft["state"],
-                               started_at=_parse(draft.get("started_at")))
+        self.current = Session(
+            flow=flow,
+            status="paused",
+            state=draft["state"],
+            started_at=_parse(draft.get("started_at")),
+        )
         return True
 
     def latest_draft(self) -> str | None:
@@ -69,13 +79,19 @@ async def load(uow: UnitOfWork, openid: str) -> Dialogue:
     """The user's dialogue (empty for a newcomer)."""
     row = uow.get(DIALOGUES, openid)
     if row is UNKNOWN:
-        row = (await uow.conn.execute(
-            select(conversations).where(conversations.c.openid == openid))).first()
+        row = (
+            await uow.conn.execute(select(conversations).where(conversations.c.openid == openid))
+        ).first()
     if row is None:
         return Dialogue(Session(), {})
     stored = dict(row.state or {})
-    session = Session(flow=row.flow, status=row.status, state=stored.get("current", {}),
-                      started_at=row.started_at, updated_at=row.updated_at)
+    session = Session(
+        flow=row.flow,
+        status=row.status,
+        state=stored.get("current", {}),
+        started_at=row.started_at,
+        updated_at=row.updated_at,
+    )
     return Dialogue(session, dict(stored.get("drafts", {})))
 
 
@@ -84,9 +100,14 @@ async def save(uow: UnitOfWork, openid: str, dialogue: Dialogue, now: datetime) 
     session = dialogue.current
     if session.updated_at is not None and dialogue.snapshot() == dialogue.loaded:
         return  # a follow, a 帮助 or a 进度 must not make an idle draft look fresh
-    row = {"openid": openid, "flow": session.flow, "status": session.status,
-           "state": {"current": session.state, "drafts": dialogue.drafts},
-           "started_at": session.started_at, "updated_at": now}
+    row = {
+        "openid": openid,
+        "flow": session.flow,
+        "status": session.status,
+        "state": {"current": session.state, "drafts": dialogue.drafts},
+        "started_at": session.started_at,
+        "updated_at": now,
+    }
     # Deferred; a later load in this batch reads this row from DIALOGUES (group_commit).
     await uow.defer(upsert(uow.conn, conversations, ["openid"], _COLUMNS), row)
 

@@ -68,12 +68,21 @@ class Sandbox:
     async def __aenter__(self) -> Self:
         api_url = await self.api.start()
         self.api.add_template(TEMPLATE, {"thing1": "thing", "thing2": "thing", "time3": "time"})
-        settings = load_settings({
-            "BANGFU_WECHAT_APPID": APPID, "BANGFU_WECHAT_SECRET": SECRET,
-            "BANGFU_WECHAT_TOKEN": TOKEN, "BANGFU_WECHAT_AES_KEY": AES_KEY,
-            "BANGFU_WECHAT_API_BASE": api_url, "BANGFU_WECHAT_TEMPLATE_ID": TEMPLATE,
-            "BANGFU_CONVERSATIONS_DIR": str(conversations_dir()), "BANGFU_SPOOL_RETRY_S": "0.2",
-            "BANGFU_SHUTDOWN_GRACE_S": "1", "BANGFU_LEADER_RETRY_S": "0.2", **self.env})
+        settings = load_settings(
+            {
+                "BANGFU_WECHAT_APPID": APPID,
+                "BANGFU_WECHAT_SECRET": SECRET,
+                "BANGFU_WECHAT_TOKEN": TOKEN,
+                "BANGFU_WECHAT_AES_KEY": AES_KEY,
+                "BANGFU_WECHAT_API_BASE": api_url,
+                "BANGFU_WECHAT_TEMPLATE_ID": TEMPLATE,
+                "BANGFU_CONVERSATIONS_DIR": str(conversations_dir()),
+                "BANGFU_SPOOL_RETRY_S": "0.2",
+                "BANGFU_SHUTDOWN_GRACE_S": "1",
+                "BANGFU_LEADER_RETRY_S": "0.2",
+                **self.env,
+            }
+        )
         self.app = create_app(settings, clock=self.clock, migrate=True)
         self.runner = web.AppRunner(self.app, access_log=None)
         await self.runner.setup()
@@ -81,9 +90,16 @@ class Sandbox:
         await site.start()
         port = self.runner.addresses[0][1]
         self.session = aiohttp.ClientSession()
-        self.driver = PushDriver(url=f"http://127.0.0.1:{port}/wechat", token=TOKEN, appid=APPID,
-                                 aes_key=AES_KEY, clock=self.clock, session=self.session,
-                                 mode="safe", api=self.api)
+        self.driver = PushDriver(
+            url=f"http://127.0.0.1:{port}/wechat",
+            token=TOKEN,
+            appid=APPID,
+            aes_key=AES_KEY,
+            clock=self.clock,
+            session=self.session,
+            mode="safe",
+            api=self.api,
+        )
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -166,7 +182,9 @@ class _Story:
         for line in rest:
             self.say(f"    {' ' * (2 * len(BOT_NAME))}   {line}")
         if expect is not None and expect not in (answer or ""):
-            raise RuntimeError(f"demo: after {who} said {text!r} expected {expect!r}, got {answer!r}")
+            raise RuntimeError(
+                f"demo: after {who} said {text!r} expected {expect!r}, got {answer!r}"
+            )
         return answer or ""
 
     async def script(self, who: str, lines: Sequence[str | tuple[str, str]]) -> str:
@@ -211,8 +229,9 @@ class _Story:
 
 
 async def _org(conn: Any, kind: str, name: str, parent: int | None) -> int:
-    result = await conn.execute(insert(organisations).values(kind=kind, name=name,
-                                                             parent_id=parent))
+    result = await conn.execute(
+        insert(organisations).values(kind=kind, name=name, parent_id=parent)
+    )
     return inserted_id(result)
 
 
@@ -231,16 +250,27 @@ async def _populate(engine: Any, now: datetime) -> dict[str, tuple[int, str]]:
     async with engine.begin() as conn:
         county = await _org(conn, "county", "示范县委组织部", None)
         committee = await _org(conn, "committee", "青山镇党委", county)
-        branches = {"taoyuan": await _org(conn, "branch", "桃源村党支部", committee),
-                    "lijia": await _org(conn, "branch", "李家村党支部", committee)}
+        branches = {
+            "taoyuan": await _org(conn, "branch", "桃源村党支部", committee),
+            "lijia": await _org(conn, "branch", "李家村党支部", committee),
+        }
         found: dict[str, tuple[int, str]] = {}
         for name, _, branch, roles, serial, born in PEOPLE:
             number = id_number(born, serial)
-            result = await conn.execute(insert(people).values(
-                name=name, gender="女" if name == "孙丽" else "男", birth_date=born,
-                id_number=number, phone=f"1390851{serial:04d}",
-                branch_id=branches[branch] if branch else None, urban_rural="农村", active=True,
-                created_at=now, updated_at=now))
+            result = await conn.execute(
+                insert(people).values(
+                    name=name,
+                    gender="女" if name == "孙丽" else "男",
+                    birth_date=born,
+                    id_number=number,
+                    phone=f"1390851{serial:04d}",
+                    branch_id=branches[branch] if branch else None,
+                    urban_rural="农村",
+                    active=True,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
             person_id = inserted_id(result)
             for role in roles:
                 await conn.execute(insert(person_roles).values(person_id=person_id, role=role))
@@ -248,11 +278,43 @@ async def _populate(engine: Any, now: datetime) -> dict[str, tuple[int, str]]:
     return found
 
 
-APPLY = ["申请", "3", "农村", "不是", "李秀英", "1", "六十八", "有高血压，在家", "有", "王小军",
-         "儿子", "35", "身体好，在外打工", "没有", "3千5", "0", "没有", "1,200.50", "0",
-         "老伴生病住院，欠了两万块钱", "1", "跳过"]
-MEETING = ["今天", "9", "8", "李书文、王芳", "刘洋", "陈红", "6", "1", "1",
-           "大家同意王德福家确实困难", "跳过"]
+APPLY = [
+    "申请",
+    "3",
+    "农村",
+    "不是",
+    "李秀英",
+    "1",
+    "六十八",
+    "有高血压，在家",
+    "有",
+    "王小军",
+    "儿子",
+    "35",
+    "身体好，在外打工",
+    "没有",
+    "3千5",
+    "0",
+    "没有",
+    "1,200.50",
+    "0",
+    "老伴生病住院，欠了两万块钱",
+    "1",
+    "跳过",
+]
+MEETING = [
+    "今天",
+    "9",
+    "8",
+    "李书文、王芳",
+    "刘洋",
+    "陈红",
+    "6",
+    "1",
+    "1",
+    "大家同意王德福家确实困难",
+    "跳过",
+]
 
 
 async def play(out_dir: Path, *, echo: Echo = print) -> DemoResult:
@@ -269,16 +331,20 @@ async def play(out_dir: Path, *, echo: Echo = print) -> DemoResult:
     database = out_dir / "demo.db"
     for stale in out_dir.glob("demo.db*"):
         stale.unlink()
-    env = {"BANGFU_DATABASE_URL": f"sqlite+aiosqlite:///{database}",
-           "BANGFU_STORAGE_DIR": str(out_dir / "storage")}
+    env = {
+        "BANGFU_DATABASE_URL": f"sqlite+aiosqlite:///{database}",
+        "BANGFU_STORAGE_DIR": str(out_dir / "storage"),
+    }
     clock = FrozenClock(START)
     async with Sandbox(env, clock) as box:
         story = _Story(box, echo)
         engine = box.services.engine
         found = await _populate(engine, clock.now())
         story.say("示范县 · 困难党员帮扶机制演示（真实 webhook + 模拟微信，时间为模拟时间）")
-        story.say("人物：王德福（桃源村党员）、张建国（桃源村支部书记）、赵明（青山镇党委）、"
-                  "孙丽、钱进（县委组织部；钱进兼基金监督小组）")
+        story.say(
+            "人物：王德福（桃源村党员）、张建国（桃源村支部书记）、赵明（青山镇党委）、"
+            "孙丽、钱进（县委组织部；钱进兼基金监督小组）"
+        )
         for name, openid, *_ in PEOPLE:
             story.openids[name] = openid
             box.api.follow(openid)
@@ -309,8 +375,9 @@ async def play(out_dir: Path, *, echo: Echo = print) -> DemoResult:
 
         story.scene("五、党委审批，组织部备案")
         await story.send("王德福", "进度")
-        await story.script("赵明", [("待办", "请审批"), ("1", "批准还是退回"), "1",
-                                    ("1", "已批准")])
+        await story.script(
+            "赵明", [("待办", "请审批"), ("1", "批准还是退回"), "1", ("1", "已批准")]
+        )
         await story.pushes_shown()
         await story.script("孙丽", [("待办", "请备案"), ("1", "结对帮扶干部"), "刘洋"])
         await story.send("孙丽", "1", "列入")
@@ -321,25 +388,39 @@ async def play(out_dir: Path, *, echo: Echo = print) -> DemoResult:
         story.scene("六、帮扶基金筹集，春节走访慰问")
         today = clock.now().astimezone(box.settings.tz).date()
         async with engine.begin() as conn:
-            await contribute(conn, actor=await person_by_id(conn, found["孙丽"][0]),
-                             amount_fen=27_000_000, source="county_finance",
-                             document="县财政〔2026〕3号", occurred_on=date(2026, 1, 5),
-                             now=clock.now())
+            await contribute(
+                conn,
+                actor=await person_by_id(conn, found["孙丽"][0]),
+                amount_fen=27_000_000,
+                source="county_finance",
+                document="县财政〔2026〕3号",
+                occurred_on=date(2026, 1, 5),
+                now=clock.now(),
+            )
         story.say(f"[{box.stamp()}] 孙丽 登记基金收入：县财政拨款 270000元（县财政〔2026〕3号）")
         await story.send("张建国", "帮助")
         await story.send("孙丽", "开展走访", "开展一次走访慰问")
         await story.script("孙丽", ["1", "跳过", "500", "米一袋、油一桶"])
         await story.send("孙丽", "1", "已开展")
         await story.pushes_shown()
-        await story.script("张建国", ["走访", "王德福", "今天", "是", "是", "身体还好，缺冬衣",
-                                      "跳过"])
+        await story.script(
+            "张建国", ["走访", "王德福", "今天", "是", "是", "身体还好，缺冬衣", "跳过"]
+        )
         await story.send("张建国", "1", "记下了")
         await story.send("赵明", "走访进度")
         await story.pushes_shown()
 
         story.scene("七、小额借款：申请、审批、考核、担保、放款、复核")
-        await story.script("王德福", [("借款", "想借多少元"), "三千五百元", "生猪养殖",
-                                      "年底出栏 8 头，约 1 万 6 千元", "每年年底还一部分"])
+        await story.script(
+            "王德福",
+            [
+                ("借款", "想借多少元"),
+                "三千五百元",
+                "生猪养殖",
+                "年底出栏 8 头，约 1 万 6 千元",
+                "每年年底还一部分",
+            ],
+        )
         await story.send("王德福", "1", "借款申请已交上去")
         await story.pushes_shown()
         await story.script("赵明", ["待办", "1", "批准", "1"])
@@ -356,8 +437,11 @@ async def play(out_dir: Path, *, echo: Echo = print) -> DemoResult:
         story.scene("八、到期前三十天提醒")
         async with engine.connect() as conn:
             loan_id = (await conn.execute(select(loans.c.id))).scalar_one()
-            first_due = (await conn.execute(select(func.min(instalments.c.due_on)).where(
-                instalments.c.loan_id == loan_id))).scalar_one()
+            first_due = (
+                await conn.execute(
+                    select(func.min(instalments.c.due_on)).where(instalments.c.loan_id == loan_id)
+                )
+            ).scalar_one()
         today = clock.now().astimezone(box.settings.tz).date()
         await story.advance(days=(first_due - today).days - 30)
 
@@ -366,14 +450,31 @@ async def play(out_dir: Path, *, echo: Echo = print) -> DemoResult:
         async with engine.connect() as conn:
             owed = (await position(conn, loan_id, today)).owed_now_fen
         amount = f"{owed // 100}" if owed % 100 == 0 else f"{owed / 100:.2f}"
-        await story.script("孙丽", [("还款登记", "谁还的款"), "王德福", found["王德福"][1][-6:],
-                                    amount, "今天", "收据 0098"])
+        await story.script(
+            "孙丽",
+            [
+                ("还款登记", "谁还的款"),
+                "王德福",
+                found["王德福"][1][-6:],
+                amount,
+                "今天",
+                "收据 0098",
+            ],
+        )
         await story.send("孙丽", "1", "全部还清")
         await story.pushes_shown()
 
         story.scene("十、组织部发通知")
-        await story.script("孙丽", [("通知", "先写内容"), "12月5日上午在镇农技站办食用菌种植培训。",
-                                    "一个支部", "桃源村党支部", "是"])
+        await story.script(
+            "孙丽",
+            [
+                ("通知", "先写内容"),
+                "12月5日上午在镇农技站办食用菌种植培训。",
+                "一个支部",
+                "桃源村党支部",
+                "是",
+            ],
+        )
         await story.send("孙丽", "1", "共 ")
         await story.pushes_shown()
         await story.send("王德福", "报名", "报名")
@@ -392,15 +493,23 @@ async def play(out_dir: Path, *, echo: Echo = print) -> DemoResult:
 
         story.say("")
         story.say("━━ 小结 ━━")
-        story.say(f"发出消息 {story.sent} 条，收到推送 {story.pushes} 条；台帐 {ledger.rows} 户；"
-                  f"基金对账：{'平' if '对账：平' in funds else '不平'}")
+        story.say(
+            f"发出消息 {story.sent} 条，收到推送 {story.pushes} 条；台帐 {ledger.rows} 户；"
+            f"基金对账：{'平' if '对账：平' in funds else '不平'}"
+        )
         story.say(f"台帐：{ledger_path}")
         story.say(f"基金报告：{report_path}")
         story.say(f"数据库：{database}")
-        return DemoResult(ledger_path=ledger_path, fund_report_path=report_path,
-                          database_path=database, transcript=story.lines,
-                          messages_sent=story.sent, pushes_received=story.pushes,
-                          ledger_rows=ledger.rows, reconciled="对账：平" in funds)
+        return DemoResult(
+            ledger_path=ledger_path,
+            fund_report_path=report_path,
+            database_path=database,
+            transcript=story.lines,
+            messages_sent=story.sent,
+            pushes_received=story.pushes,
+            ledger_rows=ledger.rows,
+            reconciled="对账：平" in funds,
+        )
 
 
 async def main_demo(settings_storage_dir: str) -> int:

@@ -45,33 +45,50 @@ async def _seed_if_empty(engine: AsyncEngine, settings: Any, clock: FrozenClock)
         return
     print(say("seeding_demo"))
     summary = await seed_demo(
-        engine, now=clock.now(), tz=settings.tz,
-        rules=load_rules(Path(settings.conversations_dir) / "eligibility.toml"))
+        engine,
+        now=clock.now(),
+        tz=settings.tz,
+        rules=load_rules(Path(settings.conversations_dir) / "eligibility.toml"),
+    )
     for line in summary.lines():
         print(f"  {line}")
 
 
 async def chat_as(persona: str, settings: Any) -> int:
     """A line-based REPL as `persona` (a name or ID number on the roster)."""
-    env = {"BANGFU_DATABASE_URL": settings.database_url,
-           "BANGFU_STORAGE_DIR": str(settings.storage_dir)}
+    env = {
+        "BANGFU_DATABASE_URL": settings.database_url,
+        "BANGFU_STORAGE_DIR": str(settings.storage_dir),
+    }
     clock = FrozenClock(datetime.now(UTC).replace(microsecond=0))
     async with Sandbox(env, clock) as box:
         engine = box.services.engine
         await _seed_if_empty(engine, settings, clock)
         async with engine.begin() as conn:
-            found = (await conn.execute(select(people.c.id, people.c.name).where(
-                (people.c.name == persona) | (people.c.id_number == persona))
-                .order_by(people.c.id))).first()
+            found = (
+                await conn.execute(
+                    select(people.c.id, people.c.name)
+                    .where((people.c.name == persona) | (people.c.id_number == persona))
+                    .order_by(people.c.id)
+                )
+            ).first()
             if found is None:
                 print(say("not_on_roster", persona=persona))
                 return 1
             openid = f"o-terminal-{found.id}"
-            bound = (await conn.execute(select(bindings.c.id).where(
-                bindings.c.openid == openid, bindings.c.unbound_at.is_(None)))).first()
+            bound = (
+                await conn.execute(
+                    select(bindings.c.id).where(
+                        bindings.c.openid == openid, bindings.c.unbound_at.is_(None)
+                    )
+                )
+            ).first()
             if bound is None:
-                await conn.execute(insert(bindings).values(
-                    openid=openid, person_id=found.id, channel="chat", bound_at=clock.now()))
+                await conn.execute(
+                    insert(bindings).values(
+                        openid=openid, person_id=found.id, channel="chat", bound_at=clock.now()
+                    )
+                )
         box.api.follow(openid)
         print(say("chatting_as", name=found.name))
         seen = [0, 0, 0]
@@ -100,12 +117,12 @@ async def chat_as(persona: str, settings: Any) -> int:
             texts = box.api.sent_texts(openid)
             templates = box.api.sent_templates(openid)
             masses = [job.content for job in box.api.mass_jobs() if openid in job.delivered]
-            for text in texts[seen[0]:]:
+            for text in texts[seen[0] :]:
                 _show(say("pushed"), text)
-            for template in templates[seen[1]:]:
+            for template in templates[seen[1] :]:
                 values = template.get("data", {}).values()
                 _show(say("pushed_template"), say("template_separator").join(map(str, values)))
-            for content in masses[seen[2]:]:
+            for content in masses[seen[2] :]:
                 _show(say("pushed_mass"), content)
             seen = [len(texts), len(templates), len(masses)]
     return 0

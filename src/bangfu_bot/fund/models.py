@@ -17,12 +17,21 @@ fund_movements = Table(
     "fund_movements",
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
-    Column("kind", String(16), nullable=False, index=True,
-           comment="contribution | relief | loan_out | principal_in | interest_in | write_off"),
+    Column(
+        "kind",
+        String(16),
+        nullable=False,
+        index=True,
+        comment="contribution | relief | loan_out | principal_in | interest_in | write_off",
+    ),
     Column("amount_fen", BigInteger, nullable=False, comment="always positive; kind gives sign"),
-    Column("source", String(24), nullable=True,
-           comment="for contributions: county_finance | committee | party_dues | donation | "
-                   "welfare_fund"),
+    Column(
+        "source",
+        String(24),
+        nullable=True,
+        comment="for contributions: county_finance | committee | party_dues | donation | "
+        "welfare_fund",
+    ),
     Column("document", String(100), nullable=False, comment="source document (receipt, file no.)"),
     Column("occurred_on", Date, nullable=False, comment="the date on the document"),
     Column("loan_id", Id, nullable=True, index=True),

@@ -24,19 +24,44 @@ class FundError(Refused):
     """A movement the fund cannot take; `message` is Chinese for the person recording it."""
 
 
-async def contribute(conn: AsyncConnection, *, actor: Actor | None, amount_fen: int,
-                     source: str, document: str, occurred_on: date, now: datetime) -> int:
+async def contribute(
+    conn: AsyncConnection,
+    *,
+    actor: Actor | None,
+    amount_fen: int,
+    source: str,
+    document: str,
+    occurred_on: date,
+    now: datetime,
+) -> int:
     """Money into the fund (筹资): the department, or the command line as the system."""
     check(FundError, "fund.contribute", actor, "department" if actor else "system", COUNTY_MATTER)
-    return await record(conn, kind=Movement.CONTRIBUTION, amount_fen=amount_fen,
-                        source=source, document=document, occurred_on=occurred_on, now=now,
-                        recorded_by=actor.id if actor else None)
+    return await record(
+        conn,
+        kind=Movement.CONTRIBUTION,
+        amount_fen=amount_fen,
+        source=source,
+        document=document,
+        occurred_on=occurred_on,
+        now=now,
+        recorded_by=actor.id if actor else None,
+    )
 
 
-async def record(conn: AsyncConnection, *, kind: Movement, amount_fen: int, document: str,
-                 occurred_on: date, now: datetime, recorded_by: int | None = None,
-                 source: str | None = None, loan_id: int | None = None,
-                 visit_id: int | None = None, note: str | None = None) -> int:
+async def record(
+    conn: AsyncConnection,
+    *,
+    kind: Movement,
+    amount_fen: int,
+    document: str,
+    occurred_on: date,
+    now: datetime,
+    recorded_by: int | None = None,
+    source: str | None = None,
+    loan_id: int | None = None,
+    visit_id: int | None = None,
+    note: str | None = None,
+) -> int:
     """Write one movement; cash going out must be covered by cash on hand."""
     if amount_fen <= 0:
         raise FundError(say("refused_amount"))
@@ -48,10 +73,20 @@ async def record(conn: AsyncConnection, *, kind: Movement, amount_fen: int, docu
         figures = await figures_now(conn)
         if amount_fen > figures.cash_fen:
             raise FundError(say("refused_cash", cash=f"{figures.cash_fen / 100:.2f}"))
-    result = await conn.execute(insert(fund_movements).values(
-        kind=kind, amount_fen=amount_fen, source=source, document=document.strip(),
-        occurred_on=occurred_on, loan_id=loan_id, visit_id=visit_id, recorded_by=recorded_by,
-        recorded_at=now, note=note))
+    result = await conn.execute(
+        insert(fund_movements).values(
+            kind=kind,
+            amount_fen=amount_fen,
+            source=source,
+            document=document.strip(),
+            occurred_on=occurred_on,
+            loan_id=loan_id,
+            visit_id=visit_id,
+            recorded_by=recorded_by,
+            recorded_at=now,
+            note=note,
+        )
+    )
     return inserted_id(result)
 
 
@@ -69,8 +104,13 @@ class Figures:
     @property
     def cash_fen(self) -> int:
         """Cash on hand: sources − relief − loans out + repayments + interest."""
-        return (self.contributions_fen - self.relief_fen - self.loans_out_fen
-                + self.principal_in_fen + self.interest_in_fen)
+        return (
+            self.contributions_fen
+            - self.relief_fen
+            - self.loans_out_fen
+            + self.principal_in_fen
+            + self.interest_in_fen
+        )
 
     @property
     def outstanding_fen(self) -> int:
@@ -81,15 +121,19 @@ class Figures:
 async def figures_now(conn: AsyncConnection, *, until: date | None = None) -> Figures:
     """Sum the movements by kind (up to a date, inclusive, when given)."""
     query = select(fund_movements.c.kind, func.sum(fund_movements.c.amount_fen)).group_by(
-        fund_movements.c.kind)
+        fund_movements.c.kind
+    )
     if until is not None:
         query = query.where(fund_movements.c.occurred_on <= until)
     sums = {kind: int(total or 0) for kind, total in await conn.execute(query)}
-    return Figures(contributions_fen=sums.get("contribution", 0),
-                   relief_fen=sums.get("relief", 0), loans_out_fen=sums.get("loan_out", 0),
-                   principal_in_fen=sums.get("principal_in", 0),
-                   interest_in_fen=sums.get("interest_in", 0),
-                   written_off_fen=sums.get("write_off", 0))
+    return Figures(
+        contributions_fen=sums.get("contribution", 0),
+        relief_fen=sums.get("relief", 0),
+        loans_out_fen=sums.get("loan_out", 0),
+        principal_in_fen=sums.get("principal_in", 0),
+        interest_in_fen=sums.get("interest_in", 0),
+        written_off_fen=sums.get("write_off", 0),
+    )
 
 
 SOURCE_NAMES = {source: say(f"source_{source}") for source in SOURCES}

@@ -24,12 +24,18 @@ async def open_review(ctx: Context, todo: Any) -> Answer:
     return ctx.begin("review", context)
 
 
-async def review_action(ctx: Context, answers: dict[str, Any],
-                        context: dict[str, Any]) -> ActionResult:
+async def review_action(
+    ctx: Context, answers: dict[str, Any], context: dict[str, Any]
+) -> ActionResult:
     """ledger.review: continue into next year's ledger, or exit with a reason."""
     assert ctx.person is not None
-    text = await ledger.review(ctx.conn, entry_id=int(context["entry_id"]), secretary=ctx.person,
-                               answers=answers, now=ctx.now)
+    text = await ledger.review(
+        ctx.conn,
+        entry_id=int(context["entry_id"]),
+        secretary=ctx.person,
+        answers=answers,
+        now=ctx.now,
+    )
     await finish_todo(ctx.conn, int(context["todo_id"]), ctx.now)
     return ActionResult(text)
 

@@ -68,8 +68,9 @@ def _lines(key: str) -> list[str]:
 # --- The ledger --------------------------------------------------------------------------
 
 
-async def export_ledger(engine: AsyncEngine, *, year: int, out: Path,
-                        township: str | None = None, today: date) -> LedgerExport:
+async def export_ledger(
+    engine: AsyncEngine, *, year: int, out: Path, township: str | None = None, today: date
+) -> LedgerExport:
     """Write the year's ledger (台帐) as an XLSX: a 汇总 sheet, then one sheet per township."""
     async with engine.connect() as conn:
         names = [str(name) for name in (await conn.execute(_townships_query(township))).scalars()]
@@ -93,33 +94,53 @@ def _entries_query(year: int, township: str | None) -> Any:
     branch = organisations.alias("branch")
     committee = organisations.alias("committee")
     query = (
-        select(ledger_entries, people.c.name, people.c.gender, people.c.birth_date,
-               people.c.joined_on, branch.c.name.label("branch_name"),
-               committee.c.name.label("township_name"))
+        select(
+            ledger_entries,
+            people.c.name,
+            people.c.gender,
+            people.c.birth_date,
+            people.c.joined_on,
+            branch.c.name.label("branch_name"),
+            committee.c.name.label("township_name"),
+        )
         .select_from(
             ledger_entries.join(people, people.c.id == ledger_entries.c.person_id)
             .outerjoin(branch, branch.c.id == people.c.branch_id)
-            .outerjoin(committee, committee.c.id == branch.c.parent_id))
-        .where(ledger_entries.c.year == year))
+            .outerjoin(committee, committee.c.id == branch.c.parent_id)
+        )
+        .where(ledger_entries.c.year == year)
+    )
     if township is not None:
         query = query.where(committee.c.name == township)
     return query
 
 
-def _by_township(entries: Iterable[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
+def _by_township(entries: Iterable[Any]) -> dict[str, list[Mapping[str, Any]]]:
     """Entries grouped by township, each ordered by branch then name."""
     unassigned = say("no_township")
     # Sorted here, not in SQL: PostgreSQL collations order Chinese unlike SQLite does.
-    ordered = sorted(entries, key=lambda e: (e["township_name"] or unassigned,
-                                             e["branch_name"] or "", e["name"], e["id"]))
+    ordered = sorted(
+        entries,
+        key=lambda e: (
+            e["township_name"] or unassigned,
+            e["branch_name"] or "",
+            e["name"],
+            e["id"],
+        ),
+    )
     groups: dict[str, list[Mapping[str, Any]]] = {}
     for entry in ordered:
         groups.setdefault(entry["township_name"] or unassigned, []).append(entry)
     return groups
 
 
-def _write_ledger(groups: Mapping[str, Sequence[Mapping[str, Any]]], names: list[str],
-                  year: int, today: date, out: Path) -> None:
+def _write_ledger(
+    groups: Mapping[str, Sequence[Mapping[str, Any]]],
+    names: list[str],
+    year: int,
+    today: date,
+    out: Path,
+) -> None:
     book = Workbook()
     summary = book.active
     summary.title = say("summary_sheet")
@@ -133,8 +154,9 @@ def _write_ledger(groups: Mapping[str, Sequence[Mapping[str, Any]]], names: list
     _save(book, out)
 
 
-def _fill_summary(sheet: Worksheet, year: int, townships: list[str],
-                  counts: Mapping[str, Counter[str]]) -> None:
+def _fill_summary(
+    sheet: Worksheet, year: int, townships: list[str], counts: Mapping[str, Counter[str]]
+) -> None:
     overall: Counter[str] = sum(counts.values(), Counter())
     categories = _category_order(overall)
     headers = [say("summary_township"), *categories, say("total")]
@@ -150,8 +172,9 @@ def _fill_summary(sheet: Worksheet, year: int, townships: list[str],
     _page_setup(sheet, (16, *([12] * (len(headers) - 1))), header_rows=2)
 
 
-def _fill_township(sheet: Worksheet, year: int, township: str,
-                   rows: Sequence[Mapping[str, Any]], today: date) -> None:
+def _fill_township(
+    sheet: Worksheet, year: int, township: str, rows: Sequence[Mapping[str, Any]], today: date
+) -> None:
     headers = _lines("ledger_headers")
     _title_row(sheet, say("ledger_title", year=year, township=township), len(headers))
     _header_row(sheet, 2, headers)
@@ -273,17 +296,27 @@ def _audit_query() -> Any:
     member = people.alias("member")
     actor = people.alias("actor")
     return (
-        select(case_events.c.at, case_events.c.case_id, member.c.name.label("member"),
-               actor.c.name.label("actor"), case_events.c.role, case_events.c.channel,
-               case_events.c.from_status, case_events.c.to_status, case_events.c.reason)
+        select(
+            case_events.c.at,
+            case_events.c.case_id,
+            member.c.name.label("member"),
+            actor.c.name.label("actor"),
+            case_events.c.role,
+            case_events.c.channel,
+            case_events.c.from_status,
+            case_events.c.to_status,
+            case_events.c.reason,
+        )
         .select_from(
             case_events.join(cases, cases.c.id == case_events.c.case_id)
             .join(member, member.c.id == cases.c.person_id)
-            .outerjoin(actor, actor.c.id == case_events.c.actor_id))
-        .order_by(case_events.c.at, case_events.c.id))
+            .outerjoin(actor, actor.c.id == case_events.c.actor_id)
+        )
+        .order_by(case_events.c.at, case_events.c.id)
+    )
 
 
-def _audit_cells(event: Mapping[str, Any], tz: tzinfo) -> list[Any]:
+def _audit_cells(event: Any, tz: tzinfo) -> list[Any]:
     """One printed audit row, in header order."""
     return [
         event["at"].astimezone(tz).strftime("%Y-%m-%d %H:%M"),

@@ -17,5 +17,10 @@ async def yearly_review(context: JobContext, *, review_opens: str) -> None:
 
 def jobs(review_opens: str) -> list[Job]:
     """The ledger's jobs; the yearly review opens on `review_opens` (MM-DD)."""
-    return [Job(id="ledger.open_yearly_review", every_minutes=60,
-                run=partial(yearly_review, review_opens=review_opens))]
+    return [
+        Job(
+            id="ledger.open_yearly_review",
+            every_minutes=60,
+            run=partial(yearly_review, review_opens=review_opens),
+        )
+    ]

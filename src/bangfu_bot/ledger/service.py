@@ -28,28 +28,48 @@ def review_opens_on(year: int, month_day: str) -> date:
     return date(year, month, day)
 
 
-async def open_reviews(conn: AsyncConnection, *, now: datetime, tz: ZoneInfo,
-                       month_day: str) -> int:
+async def open_reviews(
+    conn: AsyncConnection, *, now: datetime, tz: ZoneInfo, month_day: str
+) -> int:
     """Scheduled: from the review date on, give each secretary a review to-do per active
     ledger member of the branch (once per entry; a restart only catches up)."""
     today = now.astimezone(tz).date()
     if today < review_opens_on(today.year, month_day):
         return 0
-    rows = (await conn.execute(
-        select(ledger_entries.c.id, ledger_entries.c.case_id, ledger_entries.c.person_id,
-               people.c.name, people.c.branch_id)
-        .select_from(ledger_entries.join(people, people.c.id == ledger_entries.c.person_id))
-        .where(ledger_entries.c.year == today.year, ledger_entries.c.status == "active",
-               ledger_entries.c.review_opened_at.is_(None)))).all()
+    rows = (
+        await conn.execute(
+            select(
+                ledger_entries.c.id,
+                ledger_entries.c.case_id,
+                ledger_entries.c.person_id,
+                people.c.name,
+                people.c.branch_id,
+            )
+            .select_from(ledger_entries.join(people, people.c.id == ledger_entries.c.person_id))
+            .where(
+                ledger_entries.c.year == today.year,
+                ledger_entries.c.status == "active",
+                ledger_entries.c.review_opened_at.is_(None),
+            )
+        )
+    ).all()
     for row in rows:
-        for secretary_id in await people_able(conn, "case.review",
-                                              await _subject(conn, row.case_id, row.person_id)):
-            await add_todo(conn, assignee_id=secretary_id, kind="review",
-                           text=say("review_todo", name=row.name, year=today.year), now=now,
-                           subject_id=row.person_id, case_id=row.case_id,
-                           key=f"review:{row.id}:{secretary_id}")
-        await conn.execute(update(ledger_entries).where(ledger_entries.c.id == row.id)
-                           .values(review_opened_at=now))
+        for secretary_id in await people_able(
+            conn, "case.review", await _subject(conn, row.case_id, row.person_id)
+        ):
+            await add_todo(
+                conn,
+                assignee_id=secretary_id,
+                kind="review",
+                text=say("review_todo", name=row.name, year=today.year),
+                now=now,
+                subject_id=row.person_id,
+                case_id=row.case_id,
+                key=f"review:{row.id}:{secretary_id}",
+            )
+        await conn.execute(
+            update(ledger_entries).where(ledger_entries.c.id == row.id).values(review_opened_at=now)
+        )
     return len(rows)
 
 
@@ -61,58 +81,108 @@ async def _subject(conn: AsyncConnection, case_id: int | None, person_id: int) -
             return await case_subject(conn, case)
     person = await person_by_id(conn, person_id)
     branch = person.branch_id if person else None
-    return Subject(person_id=person_id, branch_id=branch,
-                   committee_id=person.committee_id if person else None,
-                   secretaries=frozenset(await secretaries_of(conn, branch)))
+    return Subject(
+        person_id=person_id,
+        branch_id=branch,
+        committee_id=person.committee_id if person else None,
+        secretaries=frozenset(await secretaries_of(conn, branch)),
+    )
 
 
 async def entry_for_review(conn: AsyncConnection, case_id: int) -> Any:
     """The active entry opened by this case that awaits its review."""
-    return (await conn.execute(select(ledger_entries).where(
-        ledger_entries.c.case_id == case_id, ledger_entries.c.status == "active",
-        ledger_entries.c.reviewed_at.is_(None)).order_by(ledger_entries.c.year.desc()))).first()
+    return (
+        await conn.execute(
+            select(ledger_entries)
+            .where(
+                ledger_entries.c.case_id == case_id,
+                ledger_entries.c.status == "active",
+                ledger_entries.c.reviewed_at.is_(None),
+            )
+            .order_by(ledger_entries.c.year.desc())
+        )
+    ).first()
 
 
 def review_context(entry: Any) -> dict[str, Any]:
     """What the review flow shows of last year's entry."""
-    last = say("review_last", category=entry.category, size=entry.household_size,
-               income=yuan(entry.annual_income_fen))
+    last = say(
+        "review_last",
+        category=entry.category,
+        size=entry.household_size,
+        income=yuan(entry.annual_income_fen),
+    )
     return {"entry_id": entry.id, "last": last, "income": yuan(entry.annual_income_fen)}
 
 
-async def review(conn: AsyncConnection, *, entry_id: int, secretary: Person,
-                 answers: dict[str, Any], now: datetime) -> str:
+async def review(
+    conn: AsyncConnection,
+    *,
+    entry_id: int,
+    secretary: Person,
+    answers: dict[str, Any],
+    now: datetime,
+) -> str:
     """Record the review: a new entry for next year, or an exit (the case is exited too)."""
-    entry = (await conn.execute(select(ledger_entries)
-                                .where(ledger_entries.c.id == entry_id))).first()
+    entry = (
+        await conn.execute(select(ledger_entries).where(ledger_entries.c.id == entry_id))
+    ).first()
     if entry is None or entry.reviewed_at is not None:
         raise TransitionRefused(say("review_done_already"), "entry already reviewed")
     subject = await _subject(conn, entry.case_id, entry.person_id)
-    check(TransitionRefused, "case.review", secretary,
-          acting_role("case.review", secretary, subject), subject)
-    claimed = await conn.execute(update(ledger_entries).where(
-        ledger_entries.c.id == entry_id, ledger_entries.c.reviewed_at.is_(None))
-        .values(reviewed_at=now))
+    check(
+        TransitionRefused,
+        "case.review",
+        secretary,
+        acting_role("case.review", secretary, subject),
+        subject,
+    )
+    claimed = await conn.execute(
+        update(ledger_entries)
+        .where(ledger_entries.c.id == entry_id, ledger_entries.c.reviewed_at.is_(None))
+        .values(reviewed_at=now)
+    )
     if claimed.rowcount != 1:
         raise TransitionRefused(say("review_done_already"), "entry reviewed concurrently")
-    name = (await conn.execute(select(people.c.name).where(people.c.id == entry.person_id))
-            ).scalar_one()
+    name = (
+        await conn.execute(select(people.c.name).where(people.c.id == entry.person_id))
+    ).scalar_one()
     if answers["outcome"] == say("choice_exit"):
         reason = str(answers["exit_reason"])
         if entry.case_id is not None:
-            await transition(conn, case_id=entry.case_id, target=CaseStatus.EXITED,
-                             actor=secretary, channel="chat", now=now,
-                             reason=reason, expected=CaseStatus.IN_LEDGER)
-        await conn.execute(update(ledger_entries).where(ledger_entries.c.id == entry_id).values(
-            status="exited", exit_reason=reason, exited_at=now))
+            await transition(
+                conn,
+                case_id=entry.case_id,
+                target=CaseStatus.EXITED,
+                actor=secretary,
+                channel="chat",
+                now=now,
+                reason=reason,
+                expected=CaseStatus.IN_LEDGER,
+            )
+        await conn.execute(
+            update(ledger_entries)
+            .where(ledger_entries.c.id == entry_id)
+            .values(status="exited", exit_reason=reason, exited_at=now)
+        )
         return say("review_exited", name=name, reason=reason)
     income = answers.get("income")
     situation = answers.get("situation")
-    await conn.execute(insert(ledger_entries).values(
-        person_id=entry.person_id, year=entry.year + 1, case_id=entry.case_id,
-        category=entry.category, causes=entry.causes, household=entry.household,
-        household_size=entry.household_size,
-        annual_income_fen=entry.annual_income_fen if income is None else int(income),
-        situation=entry.situation if situation is None else str(situation),
-        paired_cadre=entry.paired_cadre, assistance=[], status="active", created_at=now))
+    await conn.execute(
+        insert(ledger_entries).values(
+            person_id=entry.person_id,
+            year=entry.year + 1,
+            case_id=entry.case_id,
+            category=entry.category,
+            causes=entry.causes,
+            household=entry.household,
+            household_size=entry.household_size,
+            annual_income_fen=entry.annual_income_fen if income is None else int(income),
+            situation=entry.situation if situation is None else str(situation),
+            paired_cadre=entry.paired_cadre,
+            assistance=[],
+            status="active",
+            created_at=now,
+        )
+    )
     return say("review_continued", name=name, year=entry.year + 1)

@@ -21,13 +21,13 @@ for words in the to-dos' text)."""
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from functools import lru_cache, partial
 from itertools import groupby
 from operator import itemgetter
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import (
     Date,
@@ -96,15 +96,25 @@ async def _remind(conn: AsyncConnection, *, now: datetime, today: date, call_day
     # The row the migration made; made again if it went (a truncated table): then nothing
     # counts as done and this scan looks at every candidate.
     await conn.execute(insert_ignore(conn, reminder_inputs, ["id"]).values(id=1, version=0))
-    inputs = (await conn.execute(select(
-        reminder_inputs.c.version, reminder_inputs.c.scanned_on,
-        reminder_inputs.c.scanned_version).where(reminder_inputs.c.id == 1))).one()
+    inputs = (
+        await conn.execute(
+            select(
+                reminder_inputs.c.version,
+                reminder_inputs.c.scanned_on,
+                reminder_inputs.c.scanned_version,
+            ).where(reminder_inputs.c.id == 1)
+        )
+    ).one()
     # Loans done today may be left alone only if nothing every loan depends on changed since.
     skip_done = inputs.scanned_on == today and inputs.scanned_version == inputs.version
     await _work_out_coverage(conn)
     borrowers = await _borrowers(conn, today, horizon, skip_done=skip_done)
-    late = {loan.id: arrears for loan in borrowers if loan.behind
-            if (arrears := _arrears(loan, today)) is not None}
+    late = {
+        loan.id: arrears
+        for loan in borrowers
+        if loan.behind
+        if (arrears := _arrears(loan, today)) is not None
+    }
     who = await Recipients.load(conn, list(late.values()), call_days)
     items: list[Tell | Todo] = []
     reminded = []
@@ -122,8 +132,9 @@ async def _remind(conn: AsyncConnection, *, now: datetime, today: date, call_day
     return due
 
 
-def _due_for(loan: Borrower, late: Arrears | None, who: Recipients, today: date,
-             call_days: int) -> tuple[list[Tell | Todo], int, int]:
+def _due_for(
+    loan: Borrower, late: Arrears | None, who: Recipients, today: date, call_days: int
+) -> tuple[list[Tell | Todo], int, int]:
     """A loan's reminders and calls today, how many count as sent, and how many of those
     are guarantor calls."""
     told: list[Tell | Todo] = list(_before(loan, today)) if loan.soon else []
@@ -136,20 +147,29 @@ def _due_for(loan: Borrower, late: Arrears | None, who: Recipients, today: date,
     return told, count, calls
 
 
-async def _record_done(conn: AsyncConnection, reminded: list[dict[str, Any]], today: date,
-                       version: int) -> None:
+async def _record_done(
+    conn: AsyncConnection, reminded: list[dict[str, Any]], today: date, version: int
+) -> None:
     """Mark each loan looked at as done today, with the inputs it was done from, and the
     scan as complete (unless what every loan depends on changed while it ran)."""
     if reminded:
         await conn.execute(_DONE, [{**row, "day": today} for row in reminded])
-    await conn.execute(update(reminder_inputs).where(
-        reminder_inputs.c.id == 1, reminder_inputs.c.version == version)
-        .values(scanned_on=today, scanned_version=version))
+    await conn.execute(
+        update(reminder_inputs)
+        .where(reminder_inputs.c.id == 1, reminder_inputs.c.version == version)
+        .values(scanned_on=today, scanned_version=version)
+    )
 
 
-_DONE = (update(loans).where(loans.c.id == bindparam("loan"))
-         .values(reminded_on=bindparam("day"), reminded_version=bindparam("version"),
-                 reminded_count=bindparam("count")))
+_DONE = (
+    update(loans)
+    .where(loans.c.id == bindparam("loan"))
+    .values(
+        reminded_on=bindparam("day"),
+        reminded_version=bindparam("version"),
+        reminded_count=bindparam("count"),
+    )
+)
 
 
 def _done_today(today: date) -> Any:
@@ -159,10 +179,17 @@ def _done_today(today: date) -> Any:
 
 async def _counted_before(conn: AsyncConnection, today: date, horizon: date) -> int:
     """What the loans left alone counted when they were done today."""
-    return int((await conn.execute(
-        select(func.coalesce(func.sum(loans.c.reminded_count), 0))
-        .where(loans.c.status == L.DISBURSED, loans.c.covered_through <= horizon,
-               _done_today(today)))).scalar_one())
+    return int(
+        (
+            await conn.execute(
+                select(func.coalesce(func.sum(loans.c.reminded_count), 0)).where(
+                    loans.c.status == L.DISBURSED,
+                    loans.c.covered_through <= horizon,
+                    _done_today(today),
+                )
+            )
+        ).scalar_one()
+    )
 
 
 class Borrower(NamedTuple):
@@ -182,8 +209,9 @@ class Borrower(NamedTuple):
     book: Ledger
 
 
-async def _borrowers(conn: AsyncConnection, today: date, horizon: date, *, skip_done: bool
-                     ) -> list[Borrower]:
+async def _borrowers(
+    conn: AsyncConnection, today: date, horizon: date, *, skip_done: bool
+) -> list[Borrower]:
     """The candidates, each with its book: one row per loan, then their plans."""
     result = await conn.execute(_candidates(horizon, today if skip_done else None))
     if tuple(result.keys()) != CANDIDATE_COLUMNS:
@@ -195,18 +223,34 @@ async def _borrowers(conn: AsyncConnection, today: date, horizon: date, *, skip_
     borrowers = []
     for row in loans_found:
         # The sums come back as Decimal from PostgreSQL.
-        book = Ledger(row[8], L.DISBURSED, plans.get(row[0], []), int(row[9]), int(row[10]),
-                      horizon, row[11], row[12], paid.get(row[0], ()))
+        book = Ledger(
+            row[8],
+            L.DISBURSED,
+            plans.get(row[0], []),
+            int(row[9]),
+            int(row[10]),
+            horizon,
+            row[11],
+            row[12],
+            paid.get(row[0], ()),
+        )
         # The plan is in number order, so in due-date order: its last is the latest due.
         soon = bool(book.plan) and book.plan[-1][DUE_ON] >= today
         behind = book.on(today).overdue_fen > 0  # more fell due than was ever repaid
-        borrowers.append(Borrower(*row[:8], soon, behind, book))
+        borrowers.append(Borrower._make([*row[:8], soon, behind, book]))
     return borrowers
 
 
 # What `_candidates` selects: Borrower's fields up to the version, then the book's figures.
-CANDIDATE_COLUMNS = (*Borrower._fields[:7], "inputs_version", "amount_fen", "interest_paid",
-                     "principal_paid", "disbursed_on", "annual_rate_bp")
+CANDIDATE_COLUMNS = (
+    *Borrower._fields[:7],
+    "inputs_version",
+    "amount_fen",
+    "interest_paid",
+    "principal_paid",
+    "disbursed_on",
+    "annual_rate_bp",
+)
 ALL_COVERED = date(9999, 12, 31)  # the marker of a loan whose every instalment is covered
 
 
@@ -218,28 +262,51 @@ def _candidates(horizon: date, done_today: date | None) -> Select[Any]:
     what was repaid is summed for these loans only. With `done_today`, the loans done that
     day with unchanged inputs are left out."""
     branch = organisations.alias("member_branch")
-    query = (select(loans.c.id, loans.c.person_id, loans.c.branch_id, loans.c.guarantor,
-                    people.c.name, people.c.active, branch.c.parent_id.label("committee_id"),
-                    loans.c.inputs_version, loans.c.amount_fen,
-                    _repaid(repayments.c.interest_fen).label("interest_paid"),
-                    _repaid(repayments.c.principal_fen).label("principal_paid"),
-                    loans.c.disbursed_on, loans.c.annual_rate_bp)
-             .select_from(loans.join(people, people.c.id == loans.c.person_id)
-                          .outerjoin(branch, branch.c.id == people.c.branch_id))
-             .where(loans.c.status == L.DISBURSED,
-                    or_(loans.c.covered_through <= horizon, loans.c.covered_through.is_(None)))
-             .order_by(loans.c.id))
+    query = (
+        select(
+            loans.c.id,
+            loans.c.person_id,
+            loans.c.branch_id,
+            loans.c.guarantor,
+            people.c.name,
+            people.c.active,
+            branch.c.parent_id.label("committee_id"),
+            loans.c.inputs_version,
+            loans.c.amount_fen,
+            _repaid(repayments.c.interest_fen).label("interest_paid"),
+            _repaid(repayments.c.principal_fen).label("principal_paid"),
+            loans.c.disbursed_on,
+            loans.c.annual_rate_bp,
+        )
+        .select_from(
+            loans.join(people, people.c.id == loans.c.person_id).outerjoin(
+                branch, branch.c.id == people.c.branch_id
+            )
+        )
+        .where(
+            loans.c.status == L.DISBURSED,
+            or_(loans.c.covered_through <= horizon, loans.c.covered_through.is_(None)),
+        )
+        .order_by(loans.c.id)
+    )
     if done_today is not None:
-        query = query.where(or_(loans.c.reminded_on.is_(None),
-                                loans.c.reminded_version.is_(None),
-                                ~_done_today(done_today)))
+        query = query.where(
+            or_(
+                loans.c.reminded_on.is_(None),
+                loans.c.reminded_version.is_(None),
+                ~_done_today(done_today),
+            )
+        )
     return query
 
 
 def _repaid(amount: Any) -> Any:
     """What was repaid of the loan of the row."""
-    return (select(func.coalesce(func.sum(amount), literal_column("0", Integer)))
-            .where(repayments.c.loan_id == loans.c.id).scalar_subquery())
+    return (
+        select(func.coalesce(func.sum(amount), literal_column("0", Integer)))
+        .where(repayments.c.loan_id == loans.c.id)
+        .scalar_subquery()
+    )
 
 
 async def _work_out_coverage(conn: AsyncConnection) -> None:
@@ -255,30 +322,46 @@ async def _work_out_coverage(conn: AsyncConnection) -> None:
 
 
 def _work_out_statement() -> Any:
-    plan, earlier, paid = (instalments.alias("plan"), instalments.alias("earlier"),
-                           repayments.alias("paid"))
+    plan, earlier, paid = (
+        instalments.alias("plan"),
+        instalments.alias("earlier"),
+        repayments.alias("paid"),
+    )
     # By due date, not number: the same order (a plan's dates rise with its numbers, and a
     # tie would give the same date), read from the covering scan index.
-    running = (select(func.sum(earlier.c.principal_fen))
-               .where(earlier.c.loan_id == plan.c.loan_id, earlier.c.due_on <= plan.c.due_on)
-               .scalar_subquery())
-    repaid = (select(func.coalesce(func.sum(paid.c.principal_fen),
-                                   literal_column("0", Integer)))
-              .where(paid.c.loan_id == loans.c.id).correlate(loans).scalar_subquery())
-    first_uncovered = (select(func.min(plan.c.due_on))
-                       .where(plan.c.loan_id == loans.c.id, running > repaid)
-                       .correlate(loans).scalar_subquery())
+    running = (
+        select(func.sum(earlier.c.principal_fen))
+        .where(earlier.c.loan_id == plan.c.loan_id, earlier.c.due_on <= plan.c.due_on)
+        .scalar_subquery()
+    )
+    repaid = (
+        select(func.coalesce(func.sum(paid.c.principal_fen), literal_column("0", Integer)))
+        .where(paid.c.loan_id == loans.c.id)
+        .correlate(loans)
+        .scalar_subquery()
+    )
+    first_uncovered = (
+        select(func.min(plan.c.due_on))
+        .where(plan.c.loan_id == loans.c.id, running > repaid)
+        .correlate(loans)
+        .scalar_subquery()
+    )
     seen = loans.alias("seen")
     as_read = select(seen.c.inputs_version).where(seen.c.id == loans.c.id).scalar_subquery()
-    return (update(loans)
-            .where(loans.c.status == L.DISBURSED, loans.c.covered_through.is_(None),
-                   loans.c.inputs_version == as_read)
-            .values(covered_through=func.coalesce(first_uncovered,
-                                                  literal(ALL_COVERED, type_=Date))))
+    return (
+        update(loans)
+        .where(
+            loans.c.status == L.DISBURSED,
+            loans.c.covered_through.is_(None),
+            loans.c.inputs_version == as_read,
+        )
+        .values(covered_through=func.coalesce(first_uncovered, literal(ALL_COVERED, type_=Date)))
+    )
 
 
-async def _plans(conn: AsyncConnection, loan_ids: Sequence[int], horizon: date
-                 ) -> dict[int, list[Any]]:
+async def _plans(
+    conn: AsyncConnection, loan_ids: Sequence[int], horizon: date
+) -> dict[int, list[Any]]:
     """The instalments due by `horizon` of these loans, by loan, each plan by number."""
     rows = await rows_in(conn, _plan_of, loan_ids, horizon=horizon)
     rows.sort(key=itemgetter(0, 1))  # already in this order, which Python's sort checks fast
@@ -288,25 +371,30 @@ async def _plans(conn: AsyncConnection, loan_ids: Sequence[int], horizon: date
 _WORK_OUT = _work_out_statement()
 
 
-async def _principal_paid(conn: AsyncConnection, loan_ids: Sequence[int]
-                          ) -> dict[int, list[tuple[date, int]]]:
+async def _principal_paid(
+    conn: AsyncConnection, loan_ids: Sequence[int]
+) -> dict[int, list[tuple[date, int]]]:
     """The principal repaid day by day of these loans (interest accrues on what is left)."""
     rows = await rows_in(conn, _paid_of, loan_ids)
     rows.sort(key=itemgetter(0, 1, 3))
-    return {loan_id: [(row[1], int(row[2])) for row in paid]
-            for loan_id, paid in groupby(rows, key=itemgetter(0))}
+    return {
+        loan_id: [(row[1], int(row[2])) for row in cast(Iterable[Sequence[Any]], paid)]
+        for loan_id, paid in groupby(rows, key=itemgetter(0))
+    }
 
 
 @lru_cache(maxsize=16)
 def _paid_of(size: int) -> Select[Any]:
-    return select(repayments.c.loan_id, repayments.c.paid_on, repayments.c.principal_fen,
-                  repayments.c.id).where(in_list(repayments.c.loan_id, size))
+    return select(
+        repayments.c.loan_id, repayments.c.paid_on, repayments.c.principal_fen, repayments.c.id
+    ).where(in_list(repayments.c.loan_id, size))
 
 
 @lru_cache(maxsize=16)
 def _plan_of(size: int) -> Select[Any]:
-    return select(*PLAN_COLUMNS).where(in_list(instalments.c.loan_id, size),
-                                       instalments.c.due_on <= bindparam("horizon"))
+    return select(*PLAN_COLUMNS).where(
+        in_list(instalments.c.loan_id, size), instalments.c.due_on <= bindparam("horizon")
+    )
 
 
 def _day(due_on: date) -> str:
@@ -315,8 +403,10 @@ def _day(due_on: date) -> str:
 
 # The reminder before a due date that `days_left` days before it calls for: the latest of
 # 30, 7, 1 days before and on the day whose day has come (catching up after downtime).
-BEFORE_OFFSET = [min(offset for offset in (*BEFORE, 0) if offset >= days_left)
-                 for days_left in range(max(BEFORE) + 1)]
+BEFORE_OFFSET = [
+    min(offset for offset in (*BEFORE, 0) if offset >= days_left)
+    for days_left in range(max(BEFORE) + 1)
+]
 
 
 def _before(loan: Borrower, today: date) -> list[Tell]:
@@ -332,10 +422,14 @@ def _before(loan: Borrower, today: date) -> list[Tell]:
         by_then = book.on(due_on)
         if by_then.overdue_fen == 0:
             continue  # already paid ahead: no reminder
-        told.append(Tell(f"loan:{loan.id}:{number}:-{BEFORE_OFFSET[days_left]}",
-                         partial(_before_text, loan.name, number, due_on, by_then.overdue_fen,
-                                 days_left),
-                         "repayment reminder", loan.person_id))
+        told.append(
+            Tell(
+                f"loan:{loan.id}:{number}:-{BEFORE_OFFSET[days_left]}",
+                partial(_before_text, loan.name, number, due_on, by_then.overdue_fen, days_left),
+                "repayment reminder",
+                loan.person_id,
+            )
+        )
     return told
 
 
@@ -366,18 +460,31 @@ def _arrears(loan: Borrower, today: date) -> Arrears | None:
         return None
     reached = [offset for offset in AFTER if offset <= owed.days_overdue]
     oldest = owed.oldest_unpaid
-    return Arrears(loan, oldest[NUMBER], oldest[DUE_ON], owed.days_overdue, owed.overdue_fen,
-                   max(reached) if reached else None)
+    return Arrears(
+        loan,
+        oldest[NUMBER],
+        oldest[DUE_ON],
+        owed.days_overdue,
+        owed.overdue_fen,
+        max(reached) if reached else None,
+    )
 
 
 def _overdue_text(late: Arrears) -> str:
-    return say("reminder_overdue", name=late.loan.name, n=late.number, day=_day(late.due_on),
-               amount=late.amount, days=late.days)
+    return say(
+        "reminder_overdue",
+        name=late.loan.name,
+        n=late.number,
+        day=_day(late.due_on),
+        amount=late.amount,
+        days=late.days,
+    )
 
 
 def _copy_text(late: Arrears) -> str:
-    return say("secretary_copy", name=late.loan.name, n=late.number, days=late.days,
-               amount=late.amount)
+    return say(
+        "secretary_copy", name=late.loan.name, n=late.number, days=late.days, amount=late.amount
+    )
 
 
 class Recipients:
@@ -385,28 +492,40 @@ class Recipients:
     secretaries, department staff, committee officers by township, and the guarantor
     calls already made (once per overdue instalment: `call_key`s)."""
 
-    def __init__(self, secretaries: dict[int, list[int]], department: list[int],
-                 officers: dict[int | None, list[int]], called: set[str]) -> None:
+    def __init__(
+        self,
+        secretaries: dict[int, list[int]],
+        department: list[int],
+        officers: dict[int | None, list[int]],
+        called: set[str],
+    ) -> None:
         self.secretaries = secretaries
         self.department = department
         self.officers = officers
         self.called = called
 
     @classmethod
-    async def load(cls, conn: AsyncConnection, late: Sequence[Arrears],
-                   call_days: int) -> Recipients:
-        copied = {a.loan.branch_id for a in late
-                  if a.offset is not None and a.offset >= SECRETARY_FROM}
+    async def load(
+        cls, conn: AsyncConnection, late: Sequence[Arrears], call_days: int
+    ) -> Recipients:
+        copied = {
+            a.loan.branch_id for a in late if a.offset is not None and a.offset >= SECRETARY_FROM
+        }
         secretaries = await secretaries_by_branch(
-            conn, sorted(branch for branch in copied if branch is not None))
+            conn, sorted(branch for branch in copied if branch is not None)
+        )
         calls = [a for a in late if a.days >= call_days]
         if not calls:
             return cls(secretaries, [], {}, set())
         # A call's to-do key is its call_key and whom it is for.
-        called = {key.rpartition(":")[0]
-                  for (key,) in await rows_in(conn, _calls_of, sorted({a.loan.id for a in calls}))}
-        officers = {committee: await _write_off_hands(conn, committee)
-                    for committee in {_committee(a.loan) for a in calls}}
+        called = {
+            key.rpartition(":")[0]
+            for (key,) in await rows_in(conn, _calls_of, sorted({a.loan.id for a in calls}))
+        }
+        officers = {
+            committee: await _write_off_hands(conn, committee)
+            for committee in {_committee(a.loan) for a in calls}
+        }
         return cls(secretaries, await people_with_role(conn, "department"), officers, called)
 
     def overdue(self, late: Arrears, call_days: int) -> tuple[list[Tell | Todo], int]:
@@ -417,15 +536,17 @@ class Recipients:
         count = 0
         if late.offset is not None:
             key = f"loan:{loan.id}:{late.number}:+{late.offset}"
-            told.append(Tell(key, partial(_overdue_text, late), "overdue reminder",
-                             loan.person_id))
+            told.append(Tell(key, partial(_overdue_text, late), "overdue reminder", loan.person_id))
             count += 1
             if late.offset >= SECRETARY_FROM:
                 copy = partial(_copy_text, late)
-                secretaries = (self.secretaries.get(loan.branch_id, [])
-                               if loan.branch_id is not None else [])
-                told += [Tell(f"{key}:copy", copy, "overdue copy to the secretary", secretary)
-                         for secretary in secretaries]
+                secretaries = (
+                    self.secretaries.get(loan.branch_id, []) if loan.branch_id is not None else []
+                )
+                told += [
+                    Tell(f"{key}:copy", copy, "overdue copy to the secretary", secretary)
+                    for secretary in secretaries
+                ]
         if late.days >= call_days and not self._called(loan.id, late.number):
             told += self._call_guarantor(late)
             count += 1
@@ -436,15 +557,37 @@ class Recipients:
 
     def _call_guarantor(self, late: Arrears) -> list[Tell | Todo]:
         loan, n = late.loan, late.number
-        text = say("guarantor_todo", name=loan.name, days=late.days, amount=late.amount,
-                   guarantor=loan.guarantor or "", n=n)
+        text = say(
+            "guarantor_todo",
+            name=loan.name,
+            days=late.days,
+            amount=late.amount,
+            guarantor=loan.guarantor or "",
+            n=n,
+        )
         notice = say("guarantor_notice", name=loan.name, days=late.days, amount=late.amount)
         calls: list[Tell | Todo] = [
-            Todo(staff, "guarantor_call", text, f"{call_key(loan.id, n)}:{staff}",
-                 subject_id=loan.person_id, loan_id=loan.id) for staff in self.department]
-        calls += [Todo(officer, "loan_write_off", notice, f"loan:{loan.id}:{n}:writeoff:{officer}",
-                       subject_id=loan.person_id, loan_id=loan.id)
-                  for officer in self.officers[_committee(loan)]]
+            Todo(
+                staff,
+                "guarantor_call",
+                text,
+                f"{call_key(loan.id, n)}:{staff}",
+                subject_id=loan.person_id,
+                loan_id=loan.id,
+            )
+            for staff in self.department
+        ]
+        calls += [
+            Todo(
+                officer,
+                "loan_write_off",
+                notice,
+                f"loan:{loan.id}:{n}:writeoff:{officer}",
+                subject_id=loan.person_id,
+                loan_id=loan.id,
+            )
+            for officer in self.officers[_committee(loan)]
+        ]
         return calls
 
 
@@ -456,8 +599,9 @@ def call_key(loan_id: int, number: int) -> str:
 
 @lru_cache(maxsize=16)
 def _calls_of(size: int) -> Select[Any]:
-    return select(todos.c.key).where(in_list(todos.c.loan_id, size),
-                                     todos.c.kind == "guarantor_call")
+    return select(todos.c.key).where(
+        in_list(todos.c.loan_id, size), todos.c.kind == "guarantor_call"
+    )
 
 
 def _committee(loan: Borrower) -> int | None:
@@ -482,5 +626,6 @@ async def reminders(context: JobContext, *, call_days: int) -> None:
 
 def jobs(call_days: int) -> list[Job]:
     """The loans' jobs; the guarantor is called once a loan is `call_days` overdue."""
-    return [Job(id="loans.reminders", every_minutes=60,
-                run=partial(reminders, call_days=call_days))]
+    return [
+        Job(id="loans.reminders", every_minutes=60, run=partial(reminders, call_days=call_days))
+    ]

@@ -25,8 +25,9 @@ loans = Table(
     Column("amount_fen", BigInteger, nullable=False),
     Column("project", String(40), nullable=False, comment="项目: 生猪养殖, 烤烟, ..."),
     Column("earnings", Text, nullable=False, comment="what the project will earn"),
-    Column("schedule_kind", String(16), nullable=False,
-           comment="bullet | yearly | equal_principal"),
+    Column(
+        "schedule_kind", String(16), nullable=False, comment="bullet | yearly | equal_principal"
+    ),
     Column("term_years", Integer, nullable=False),
     Column("annual_rate_bp", Integer, nullable=False, comment="interest, basis points a year"),
     Column("inspected_on", Date, nullable=True, comment="组织部实地考核"),
@@ -36,25 +37,53 @@ loans = Table(
     Column("guarantee_document", String(60), nullable=True),
     Column("disbursed_on", Date, nullable=True),
     Column("disbursement_document", String(60), nullable=True),
-    Column("recorded_by", Id, ForeignKey("people.id"), nullable=True,
-           comment="the staff member who recorded the disbursement"),
-    Column("confirmed_by", Id, ForeignKey("people.id"), nullable=True,
-           comment="a different staff member who confirmed it"),
+    Column(
+        "recorded_by",
+        Id,
+        ForeignKey("people.id"),
+        nullable=True,
+        comment="the staff member who recorded the disbursement",
+    ),
+    Column(
+        "confirmed_by",
+        Id,
+        ForeignKey("people.id"),
+        nullable=True,
+        comment="a different staff member who confirmed it",
+    ),
     Column("write_off_reason", Text, nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
     # What the reminder scan keeps (migration 0009 holds the triggers that keep it honest).
-    Column("covered_through", Date, nullable=True,
-           comment="due date of the first instalment not covered by all repaid; 9999-12-31 "
-                   "when all are; NULL until the reminder scan works it out"),
-    Column("inputs_version", Integer, nullable=False, server_default="0",
-           comment="bumped by triggers when anything this loan's reminders depend on changes"),
-    Column("reminded_on", Date, nullable=True,
-           comment="the day the reminder scan last queued everything due for this loan"),
-    Column("reminded_version", Integer, nullable=True,
-           comment="inputs_version as that scan read it"),
-    Column("reminded_count", Integer, nullable=True,
-           comment="reminders due that day, guarantor calls left out (they are made once)"),
+    Column(
+        "covered_through",
+        Date,
+        nullable=True,
+        comment="due date of the first instalment not covered by all repaid; 9999-12-31 "
+        "when all are; NULL until the reminder scan works it out",
+    ),
+    Column(
+        "inputs_version",
+        Integer,
+        nullable=False,
+        server_default="0",
+        comment="bumped by triggers when anything this loan's reminders depend on changes",
+    ),
+    Column(
+        "reminded_on",
+        Date,
+        nullable=True,
+        comment="the day the reminder scan last queued everything due for this loan",
+    ),
+    Column(
+        "reminded_version", Integer, nullable=True, comment="inputs_version as that scan read it"
+    ),
+    Column(
+        "reminded_count",
+        Integer,
+        nullable=True,
+        comment="reminders due that day, guarantor calls left out (they are made once)",
+    ),
     comment="Loans from the revolving fund",
 )
 Index("ix_loans_coverage", loans.c.status, loans.c.covered_through)
@@ -68,11 +97,16 @@ instalments = Table(
     Column("principal_fen", BigInteger, nullable=False),
     Column("interest_fen", BigInteger, nullable=False),
     comment="The repayment schedule; unpaid future instalments are regenerated after an "
-            "early repayment",
+    "early repayment",
 )
 # Covers the daily reminder scan's pass over what is due by when, without the table's rows.
-Index("ix_instalments_scan", instalments.c.loan_id, instalments.c.due_on,
-      instalments.c.principal_fen, instalments.c.interest_fen)
+Index(
+    "ix_instalments_scan",
+    instalments.c.loan_id,
+    instalments.c.due_on,
+    instalments.c.principal_fen,
+    instalments.c.interest_fen,
+)
 
 repayments = Table(
     "repayments",
@@ -109,10 +143,18 @@ reminder_inputs = Table(
     "reminder_inputs",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=False),
-    Column("version", Integer, nullable=False,
-           comment="bumped by triggers when what every loan's reminders depend on changes"),
+    Column(
+        "version",
+        Integer,
+        nullable=False,
+        comment="bumped by triggers when what every loan's reminders depend on changes",
+    ),
     Column("scanned_on", Date, nullable=True, comment="the day of the last complete reminder scan"),
-    Column("scanned_version", Integer, nullable=True,
-           comment="version as that scan read it at its start"),
+    Column(
+        "scanned_version",
+        Integer,
+        nullable=True,
+        comment="version as that scan read it at its start",
+    ),
     comment="One row: what the reminder scan needs to know to skip loans done today",
 )

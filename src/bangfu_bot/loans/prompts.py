@@ -23,26 +23,43 @@ from bangfu_bot.notify.intents import add_todo, tell
 async def loan_context(conn: AsyncConnection, loan_id: int) -> dict[str, Any]:
     """What flows and texts show about a loan."""
     loan = (await conn.execute(select(loans).where(loans.c.id == loan_id))).one()
-    name = (await conn.execute(select(people.c.name).where(people.c.id == loan.person_id))
-            ).scalar_one()
+    name = (
+        await conn.execute(select(people.c.name).where(people.c.id == loan.person_id))
+    ).scalar_one()
     recorder = ""
     if loan.recorded_by:
-        recorder = (await conn.execute(select(people.c.name)
-                                       .where(people.c.id == loan.recorded_by))).scalar_one()
-    return {"loan_id": loan_id, "name": name, "amount": yuan(loan.amount_fen),
-            "project": loan.project, "recorder": recorder, "status": loan.status}
+        recorder = (
+            await conn.execute(select(people.c.name).where(people.c.id == loan.recorded_by))
+        ).scalar_one()
+    return {
+        "loan_id": loan_id,
+        "name": name,
+        "amount": yuan(loan.amount_fen),
+        "project": loan.project,
+        "recorder": recorder,
+        "status": loan.status,
+    }
 
 
-async def _todo_for(conn: AsyncConnection, people_ids: list[int], *, kind: str, text: str,
-                    loan: Any, now: datetime) -> None:
+async def _todo_for(
+    conn: AsyncConnection, people_ids: list[int], *, kind: str, text: str, loan: Any, now: datetime
+) -> None:
     for person_id in people_ids:
-        await add_todo(conn, assignee_id=person_id, kind=kind, text=text, now=now,
-                       subject_id=loan.person_id, loan_id=loan.id,
-                       key=f"loan:{loan.id}:{kind}:{person_id}")
+        await add_todo(
+            conn,
+            assignee_id=person_id,
+            kind=kind,
+            text=text,
+            now=now,
+            subject_id=loan.person_id,
+            loan_id=loan.id,
+            key=f"loan:{loan.id}:{kind}:{person_id}",
+        )
 
 
-async def after(conn: AsyncConnection, *, loan_id: int, now: datetime,
-                reason: str | None = None) -> None:
+async def after(
+    conn: AsyncConnection, *, loan_id: int, now: datetime, reason: str | None = None
+) -> None:
     """Prompt whoever acts next, or tell the member, for the loan's new status."""
     loan = await load_loan(conn, loan_id)
     ctx = await loan_context(conn, loan_id)
@@ -53,19 +70,46 @@ async def after(conn: AsyncConnection, *, loan_id: int, now: datetime,
     step = NEXT_STEP.get(L(loan.status))
     if step is not None:
         act, kind, text = step
-        await _todo_for(conn, await people_able(conn, act, subject), kind=kind,
-                        text=say(text, **ctx), loan=loan, now=now)
+        await _todo_for(
+            conn,
+            await people_able(conn, act, subject),
+            kind=kind,
+            text=say(text, **ctx),
+            loan=loan,
+            now=now,
+        )
     if loan.status == L.APPROVED:
-        await tell(conn, loan.person_id, say("member_approved"), key=f"loan:{loan_id}:approved",
-                   now=now, reason="loan approved")
+        await tell(
+            conn,
+            loan.person_id,
+            say("member_approved"),
+            key=f"loan:{loan_id}:approved",
+            now=now,
+            reason="loan approved",
+        )
     elif loan.status == L.REJECTED:
-        await tell(conn, loan.person_id,
-                   say("member_rejected", reason=reason or say("rejected_no_reason")),
-                   key=f"loan:{loan_id}:rejected", now=now, reason="loan rejected")
+        await tell(
+            conn,
+            loan.person_id,
+            say("member_rejected", reason=reason or say("rejected_no_reason")),
+            key=f"loan:{loan_id}:rejected",
+            now=now,
+            reason="loan rejected",
+        )
     elif loan.status == L.DISBURSED:
-        await tell(conn, loan.person_id, say("member_disbursed", amount=ctx["amount"],
-                                             id=loan_id, plan=await plan_text(conn, loan_id)),
-                   key=f"loan:{loan_id}:disbursed", now=now, reason="loan disbursed")
+        await tell(
+            conn,
+            loan.person_id,
+            say(
+                "member_disbursed",
+                amount=ctx["amount"],
+                id=loan_id,
+                plan=await plan_text(conn, loan_id),
+            ),
+            key=f"loan:{loan_id}:disbursed",
+            now=now,
+            reason="loan disbursed",
+        )
 
 
 # A loan in this status waits for this act: its to-do kind and text.
@@ -80,9 +124,20 @@ NEXT_STEP = {
 
 async def plan_text(conn: AsyncConnection, loan_id: int) -> str:
     """The schedule as the member reads it."""
-    rows = (await conn.execute(select(instalments).where(instalments.c.loan_id == loan_id)
-                               .order_by(instalments.c.number))).all()
-    return "\n".join(say("plan_line", n=row.number,
-                         day=chinese_date(row.due_on),
-                         principal=yuan(row.principal_fen), interest=yuan(row.interest_fen))
-                     for row in rows)
+    rows = (
+        await conn.execute(
+            select(instalments)
+            .where(instalments.c.loan_id == loan_id)
+            .order_by(instalments.c.number)
+        )
+    ).all()
+    return "\n".join(
+        say(
+            "plan_line",
+            n=row.number,
+            day=chinese_date(row.due_on),
+            principal=yuan(row.principal_fen),
+            interest=yuan(row.interest_fen),
+        )
+        for row in rows
+    )

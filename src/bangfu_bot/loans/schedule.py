@@ -53,8 +53,9 @@ def interest_on(fen_days: int, rate_bp: int) -> int:
     return whole + (1 if rest * 2 >= DENOMINATOR else 0)
 
 
-def fen_days(amount_fen: int, start: date, principal_paid: Sequence[tuple[date, int]],
-             until: date) -> int:
+def fen_days(
+    amount_fen: int, start: date, principal_paid: Sequence[tuple[date, int]], until: date
+) -> int:
     """Principal × days outstanding from `start` to `until`, the principal falling by each
     (day, fen) paid (in date order) from that day on."""
     total, outstanding, since = 0, amount_fen, start
@@ -92,8 +93,15 @@ def due_dates(kind: str, start: date, term_years: int) -> list[date]:
     raise ValueError(f"unknown schedule kind {kind!r}")
 
 
-def build(*, kind: str, principal_fen: int, start: date, term_years: int, rate_bp: int,
-          first_number: int = 1) -> list[Instalment]:
+def build(
+    *,
+    kind: str,
+    principal_fen: int,
+    start: date,
+    term_years: int,
+    rate_bp: int,
+    first_number: int = 1,
+) -> list[Instalment]:
     """The schedule from `start` for `principal_fen` outstanding."""
     if principal_fen <= 0 or term_years <= 0:
         return []
@@ -101,8 +109,9 @@ def build(*, kind: str, principal_fen: int, start: date, term_years: int, rate_b
     return split(principal_fen, start, dates, rate_bp, first_number)
 
 
-def split(principal_fen: int, start: date, dates: list[date], rate_bp: int,
-          first_number: int = 1) -> list[Instalment]:
+def split(
+    principal_fen: int, start: date, dates: list[date], rate_bp: int, first_number: int = 1
+) -> list[Instalment]:
     """Equal principal over `dates` (remainder last) with interest on what is outstanding,
     each instalment's interest the difference of the rounded totals (see the rules above)."""
     count = len(dates)

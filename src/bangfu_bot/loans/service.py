@@ -48,55 +48,122 @@ class Terms:
     @classmethod
     def from_settings(cls, settings: Settings) -> Terms:
         """The county's loan terms as configured."""
-        return cls(term_years=settings.loan_term_years, annual_rate_bp=settings.loan_rate_bp,
-                   allow_second_loan=settings.loan_allow_second,
-                   guarantor_call_days=settings.guarantor_call_days)
+        return cls(
+            term_years=settings.loan_term_years,
+            annual_rate_bp=settings.loan_rate_bp,
+            allow_second_loan=settings.loan_allow_second,
+            guarantor_call_days=settings.guarantor_call_days,
+        )
 
 
-async def apply(conn: AsyncConnection, *, member: Person, amount_fen: int, project: str,
-                earnings: str, schedule_kind: str, terms: Terms, now: datetime) -> int:
+async def apply(
+    conn: AsyncConnection,
+    *,
+    member: Person,
+    amount_fen: int,
+    project: str,
+    earnings: str,
+    schedule_kind: str,
+    terms: Terms,
+    now: datetime,
+) -> int:
     """A member applies (党员申报); one open loan at a time unless configured."""
-    check(LoanRefused, "loan.apply", member, "member",
-              Subject(person_id=member.id, branch_id=member.branch_id,
-                      committee_id=member.committee_id))
+    check(
+        LoanRefused,
+        "loan.apply",
+        member,
+        "member",
+        Subject(person_id=member.id, branch_id=member.branch_id, committee_id=member.committee_id),
+    )
     if not terms.allow_second_loan:
-        existing = (await conn.execute(select(loans.c.id).where(
-            loans.c.person_id == member.id, loans.c.status.in_(OPEN)))).scalar()
+        existing = (
+            await conn.execute(
+                select(loans.c.id).where(loans.c.person_id == member.id, loans.c.status.in_(OPEN))
+            )
+        ).scalar()
         if existing is not None:
             raise LoanRefused(say("outstanding_exists", id=existing))
-    result = await conn.execute(insert(loans).values(
-        person_id=member.id, branch_id=member.branch_id, status=L.APPLIED, amount_fen=amount_fen,
-        project=project, earnings=earnings, schedule_kind=schedule_kind,
-        term_years=terms.term_years, annual_rate_bp=terms.annual_rate_bp, created_at=now,
-        updated_at=now))
+    result = await conn.execute(
+        insert(loans).values(
+            person_id=member.id,
+            branch_id=member.branch_id,
+            status=L.APPLIED,
+            amount_fen=amount_fen,
+            project=project,
+            earnings=earnings,
+            schedule_kind=schedule_kind,
+            term_years=terms.term_years,
+            annual_rate_bp=terms.annual_rate_bp,
+            created_at=now,
+            updated_at=now,
+        )
+    )
     loan_id = inserted_id(result)
-    await conn.execute(insert(loan_events).values(
-        loan_id=loan_id, actor_id=member.id, role="member", channel="chat", at=now,
-        from_status=None, to_status=L.APPLIED))
+    await conn.execute(
+        insert(loan_events).values(
+            loan_id=loan_id,
+            actor_id=member.id,
+            role="member",
+            channel="chat",
+            at=now,
+            from_status=None,
+            to_status=L.APPLIED,
+        )
+    )
     return loan_id
 
 
-async def confirm_disbursement(conn: AsyncConnection, *, loan_id: int, staff: Person,
-                               now: datetime, expected: str | None = None) -> list[Instalment]:
+async def confirm_disbursement(
+    conn: AsyncConnection,
+    *,
+    loan_id: int,
+    staff: Person,
+    now: datetime,
+    expected: str | None = None,
+) -> list[Instalment]:
     """A second staff member confirms: the fund pays out and the schedule is fixed."""
     # The move first, the money after: a refused or raced confirmation must not pay out.
-    loan = await transition(conn, loan_id=loan_id, target=L.DISBURSED, actor=staff,
-                            role="department", channel="chat", now=now, expected=expected,
-                            confirmed_by=staff.id)
+    loan = await transition(
+        conn,
+        loan_id=loan_id,
+        target=L.DISBURSED,
+        actor=staff,
+        role="department",
+        channel="chat",
+        now=now,
+        expected=expected,
+        confirmed_by=staff.id,
+    )
     try:
-        await record(conn, kind=Movement.LOAN_OUT, amount_fen=loan.amount_fen,
-                     document=loan.disbursement_document or say("document_loan", id=loan_id),
-                     occurred_on=loan.disbursed_on, now=now, recorded_by=staff.id,
-                     loan_id=loan_id)
+        await record(
+            conn,
+            kind=Movement.LOAN_OUT,
+            amount_fen=loan.amount_fen,
+            document=loan.disbursement_document or say("document_loan", id=loan_id),
+            occurred_on=loan.disbursed_on,
+            now=now,
+            recorded_by=staff.id,
+            loan_id=loan_id,
+        )
     except FundError as error:
         raise LoanRefused(error.message) from None
-    schedule = build(kind=loan.schedule_kind, principal_fen=loan.amount_fen,
-                     start=loan.disbursed_on, term_years=loan.term_years,
-                     rate_bp=loan.annual_rate_bp)
+    schedule = build(
+        kind=loan.schedule_kind,
+        principal_fen=loan.amount_fen,
+        start=loan.disbursed_on,
+        term_years=loan.term_years,
+        rate_bp=loan.annual_rate_bp,
+    )
     for item in schedule:
-        await conn.execute(insert(instalments).values(
-            loan_id=loan_id, number=item.number, due_on=item.due_on,
-            principal_fen=item.principal_fen, interest_fen=item.interest_fen))
+        await conn.execute(
+            insert(instalments).values(
+                loan_id=loan_id,
+                number=item.number,
+                due_on=item.due_on,
+                principal_fen=item.principal_fen,
+                interest_fen=item.interest_fen,
+            )
+        )
     return schedule
 
 
@@ -119,8 +186,13 @@ class Position:
 # The instalment columns `Ledger` reads, first in every row of a plan (more may follow), and
 # where each is. Rows are read by position, not by attribute: the daily scan walks a hundred
 # thousand of them, and a row's attributes are many times slower than its positions.
-PLAN_COLUMNS = (instalments.c.loan_id, instalments.c.number, instalments.c.due_on,
-                instalments.c.principal_fen, instalments.c.interest_fen)
+PLAN_COLUMNS = (
+    instalments.c.loan_id,
+    instalments.c.number,
+    instalments.c.due_on,
+    instalments.c.principal_fen,
+    instalments.c.interest_fen,
+)
 NUMBER, DUE_ON, PRINCIPAL, INTEREST = 1, 2, 3, 4
 
 
@@ -154,8 +226,9 @@ class Ledger:
         """Interest accrued from disbursement to `day`, in fen (rounded once)."""
         if self.start is None:
             return 0
-        return interest_on(fen_days(self.amount_fen, self.start, self.principal_paid, day),
-                           self.rate_bp)
+        return interest_on(
+            fen_days(self.amount_fen, self.start, self.principal_paid, day), self.rate_bp
+        )
 
     def on(self, day: date) -> Position:
         """Interest due (accrued to `day`), principal outstanding, and arrears."""
@@ -178,22 +251,43 @@ class Ledger:
         if behind and latest is not None:
             behind += max(self.accrued(latest) - self.interest_paid_fen, 0)
         days = (day - oldest[DUE_ON]).days if oldest is not None else 0
-        return Position(max(self.accrued(day) - self.interest_paid_fen, 0),
-                        self.amount_fen - paid, behind, days, oldest)
+        return Position(
+            max(self.accrued(day) - self.interest_paid_fen, 0),
+            self.amount_fen - paid,
+            behind,
+            days,
+            oldest,
+        )
 
 
 async def book_of(conn: AsyncConnection, loan_id: int) -> Ledger:
     """A loan's whole book, as `Ledger` reads it."""
     loan = (await conn.execute(select(loans).where(loans.c.id == loan_id))).one()
-    plan = (await conn.execute(select(*PLAN_COLUMNS).where(instalments.c.loan_id == loan_id)
-                               .order_by(instalments.c.number))).all()
-    paid = (await conn.execute(select(repayments.c.paid_on, repayments.c.principal_fen,
-                                      repayments.c.interest_fen)
-                               .where(repayments.c.loan_id == loan_id)
-                               .order_by(repayments.c.paid_on, repayments.c.id))).all()
-    return Ledger(loan.amount_fen, loan.status, plan, sum(int(row[2]) for row in paid),
-                  sum(int(row[1]) for row in paid), None, loan.disbursed_on,
-                  loan.annual_rate_bp, [(row[0], int(row[1])) for row in paid])
+    plan = (
+        await conn.execute(
+            select(*PLAN_COLUMNS)
+            .where(instalments.c.loan_id == loan_id)
+            .order_by(instalments.c.number)
+        )
+    ).all()
+    paid = (
+        await conn.execute(
+            select(repayments.c.paid_on, repayments.c.principal_fen, repayments.c.interest_fen)
+            .where(repayments.c.loan_id == loan_id)
+            .order_by(repayments.c.paid_on, repayments.c.id)
+        )
+    ).all()
+    return Ledger(
+        loan.amount_fen,
+        loan.status,
+        plan,
+        sum(int(row[2]) for row in paid),
+        sum(int(row[1]) for row in paid),
+        None,
+        loan.disbursed_on,
+        loan.annual_rate_bp,
+        [(row[0], int(row[1])) for row in paid],
+    )
 
 
 async def position(conn: AsyncConnection, loan_id: int, on: date) -> Position:
@@ -201,8 +295,17 @@ async def position(conn: AsyncConnection, loan_id: int, on: date) -> Position:
     return (await book_of(conn, loan_id)).on(on)
 
 
-async def repay(conn: AsyncConnection, *, loan_id: int, staff: Person | None, amount_fen: int,
-                paid_on: date, receipt: str, now: datetime, channel: str = "chat") -> str:
+async def repay(
+    conn: AsyncConnection,
+    *,
+    loan_id: int,
+    staff: Person | None,
+    amount_fen: int,
+    paid_on: date,
+    receipt: str,
+    now: datetime,
+    channel: str = "chat",
+) -> str:
     """Record a repayment: the interest accrued to its day first, then principal; never
     more than owed; one receipt once. Refused (nothing written) otherwise."""
     loan = await load_loan(conn, loan_id, lock=True)
@@ -213,13 +316,17 @@ async def repay(conn: AsyncConnection, *, loan_id: int, staff: Person | None, am
         raise LoanRefused(say("dated_before_disbursement", day=loan.disbursed_on.isoformat()))
     if amount_fen <= 0:
         raise LoanRefused(say("amount_positive"))
-    duplicate = (await conn.execute(
-        select(people.c.name).select_from(repayments.outerjoin(
-            people, people.c.id == repayments.c.recorded_by))
-        .where(repayments.c.loan_id == loan_id, repayments.c.receipt == receipt))).first()
+    duplicate = (
+        await conn.execute(
+            select(people.c.name)
+            .select_from(repayments.outerjoin(people, people.c.id == repayments.c.recorded_by))
+            .where(repayments.c.loan_id == loan_id, repayments.c.receipt == receipt)
+        )
+    ).first()
     if duplicate is not None:
-        raise LoanRefused(say("receipt_used", receipt=receipt,
-                              name=duplicate.name or say("system")))
+        raise LoanRefused(
+            say("receipt_used", receipt=receipt, name=duplicate.name or say("system"))
+        )
     book = await book_of(conn, loan_id)
     if book.principal_paid and paid_on < book.principal_paid[-1][0]:
         # Interest is counted day by day from the payments in order: a payment dated before
@@ -227,34 +334,80 @@ async def repay(conn: AsyncConnection, *, loan_id: int, staff: Person | None, am
         raise LoanRefused(say("dated_before_last", day=_day(book.principal_paid[-1][0])))
     now_position = book.on(paid_on)
     if amount_fen > now_position.owed_now_fen:
-        raise LoanRefused(say("overpayment", owed=yuan(now_position.owed_now_fen),
-                              interest=yuan(now_position.interest_due_fen),
-                              principal=yuan(now_position.principal_outstanding_fen)))
+        raise LoanRefused(
+            say(
+                "overpayment",
+                owed=yuan(now_position.owed_now_fen),
+                interest=yuan(now_position.interest_due_fen),
+                principal=yuan(now_position.principal_outstanding_fen),
+            )
+        )
     to_interest = min(amount_fen, now_position.interest_due_fen)
     to_principal = amount_fen - to_interest
     left = now_position.principal_outstanding_fen - to_principal
     if left == 0:
         # Paid off: the move first (refused or raced, nothing is booked), then the money.
-        await transition(conn, loan_id=loan_id, target=L.REPAID, actor=None, role="system",
-                         channel="system", now=now, reason=say("repaid_reason", receipt=receipt))
-    await conn.execute(insert(repayments).values(
-        loan_id=loan_id, amount_fen=amount_fen, interest_fen=to_interest,
-        principal_fen=to_principal, paid_on=paid_on, receipt=receipt,
-        recorded_by=staff.id if staff else None, recorded_at=now))
+        await transition(
+            conn,
+            loan_id=loan_id,
+            target=L.REPAID,
+            actor=None,
+            role="system",
+            channel="system",
+            now=now,
+            reason=say("repaid_reason", receipt=receipt),
+        )
+    await conn.execute(
+        insert(repayments).values(
+            loan_id=loan_id,
+            amount_fen=amount_fen,
+            interest_fen=to_interest,
+            principal_fen=to_principal,
+            paid_on=paid_on,
+            receipt=receipt,
+            recorded_by=staff.id if staff else None,
+            recorded_at=now,
+        )
+    )
     recorder = staff.id if staff else None
     if to_interest:
-        await record(conn, kind=Movement.INTEREST_IN, amount_fen=to_interest, document=receipt,
-                     occurred_on=paid_on, now=now, recorded_by=recorder, loan_id=loan_id)
+        await record(
+            conn,
+            kind=Movement.INTEREST_IN,
+            amount_fen=to_interest,
+            document=receipt,
+            occurred_on=paid_on,
+            now=now,
+            recorded_by=recorder,
+            loan_id=loan_id,
+        )
     if to_principal:
-        await record(conn, kind=Movement.PRINCIPAL_IN, amount_fen=to_principal, document=receipt,
-                     occurred_on=paid_on, now=now, recorded_by=recorder, loan_id=loan_id)
+        await record(
+            conn,
+            kind=Movement.PRINCIPAL_IN,
+            amount_fen=to_principal,
+            document=receipt,
+            occurred_on=paid_on,
+            now=now,
+            recorded_by=recorder,
+            loan_id=loan_id,
+        )
     if left == 0:
-        return say("repaid_all", amount=yuan(amount_fen), interest=yuan(to_interest),
-                   principal=yuan(to_principal))
+        return say(
+            "repaid_all",
+            amount=yuan(amount_fen),
+            interest=yuan(to_interest),
+            principal=yuan(to_principal),
+        )
     after = await book_of(conn, loan_id)
-    return say("repaid_part", amount=yuan(amount_fen), interest=yuan(to_interest),
-               principal=yuan(to_principal), left=yuan(left),
-               next=_next_due(after, paid_on))
+    return say(
+        "repaid_part",
+        amount=yuan(amount_fen),
+        interest=yuan(to_interest),
+        principal=yuan(to_principal),
+        left=yuan(left),
+        next=_next_due(after, paid_on),
+    )
 
 
 def _next_due(book: Ledger, paid_on: date) -> str:
@@ -272,68 +425,169 @@ def _day(day: date) -> str:
     return chinese_date(day)
 
 
-async def write_off(conn: AsyncConnection, *, loan_id: int, officer: Person, reason: str,
-                    on: date, now: datetime, expected: str | None = None) -> str:
+async def write_off(
+    conn: AsyncConnection,
+    *,
+    loan_id: int,
+    officer: Person,
+    reason: str,
+    on: date,
+    now: datetime,
+    expected: str | None = None,
+) -> str:
     """核销: only a committee officer, only with a reason; the fund records the loss."""
     if not reason.strip():
         raise LoanRefused(say("write_off_reason"))
     owed = await position(conn, loan_id, on)
-    loan = await transition(conn, loan_id=loan_id, target=L.WRITTEN_OFF, actor=officer,
-                            channel="chat", now=now, reason=reason, expected=expected,
-                            write_off_reason=reason)
+    loan = await transition(
+        conn,
+        loan_id=loan_id,
+        target=L.WRITTEN_OFF,
+        actor=officer,
+        channel="chat",
+        now=now,
+        reason=reason,
+        expected=expected,
+        write_off_reason=reason,
+    )
     if owed.principal_outstanding_fen:
-        await record(conn, kind=Movement.WRITE_OFF, amount_fen=owed.principal_outstanding_fen,
-                     document=say("document_write_off", id=loan_id), occurred_on=on, now=now,
-                     recorded_by=officer.id, loan_id=loan_id, note=reason)
-    name = (await conn.execute(select(people.c.name).where(people.c.id == loan.person_id))
-            ).scalar_one()
+        await record(
+            conn,
+            kind=Movement.WRITE_OFF,
+            amount_fen=owed.principal_outstanding_fen,
+            document=say("document_write_off", id=loan_id),
+            occurred_on=on,
+            now=now,
+            recorded_by=officer.id,
+            loan_id=loan_id,
+            note=reason,
+        )
+    name = (
+        await conn.execute(select(people.c.name).where(people.c.id == loan.person_id))
+    ).scalar_one()
     return say("written_off", name=name, amount=yuan(owed.principal_outstanding_fen))
 
 
 async def loans_outstanding_fen(conn: AsyncConnection) -> int:
     """Principal still owed, summed loan by loan (the fund's figure must equal this)."""
     total = 0
-    rows = (await conn.execute(select(loans.c.id, loans.c.amount_fen, loans.c.status)
-                               .where(loans.c.status.in_([L.DISBURSED, L.REPAID])))).all()
+    rows = (
+        await conn.execute(
+            select(loans.c.id, loans.c.amount_fen, loans.c.status).where(
+                loans.c.status.in_([L.DISBURSED, L.REPAID])
+            )
+        )
+    ).all()
     for row in rows:
-        paid = (await conn.execute(select(func.coalesce(func.sum(repayments.c.principal_fen), 0))
-                                   .where(repayments.c.loan_id == row.id))).scalar_one()
+        paid = (
+            await conn.execute(
+                select(func.coalesce(func.sum(repayments.c.principal_fen), 0)).where(
+                    repayments.c.loan_id == row.id
+                )
+            )
+        ).scalar_one()
         total += row.amount_fen - int(paid)
     return total
 
 
-async def decide(conn: AsyncConnection, *, loan_id: int, officer: Person, approve: bool,
-                 reason: str | None, now: datetime, expected: str | None = None) -> Any:
+async def decide(
+    conn: AsyncConnection,
+    *,
+    loan_id: int,
+    officer: Person,
+    approve: bool,
+    reason: str | None,
+    now: datetime,
+    expected: str | None = None,
+) -> Any:
     """党委批准 or not."""
-    return await transition(conn, loan_id=loan_id, target=L.APPROVED if approve else L.REJECTED,
-                            actor=officer, channel="chat", now=now, reason=reason,
-                            expected=expected)
+    return await transition(
+        conn,
+        loan_id=loan_id,
+        target=L.APPROVED if approve else L.REJECTED,
+        actor=officer,
+        channel="chat",
+        now=now,
+        reason=reason,
+        expected=expected,
+    )
 
 
-async def inspect(conn: AsyncConnection, *, loan_id: int, staff: Person, on: date,
-                  inspector: str, finding: str, passed: bool, now: datetime,
-                  expected: str | None = None) -> Any:
+async def inspect(
+    conn: AsyncConnection,
+    *,
+    loan_id: int,
+    staff: Person,
+    on: date,
+    inspector: str,
+    finding: str,
+    passed: bool,
+    now: datetime,
+    expected: str | None = None,
+) -> Any:
     """组织部实地考核 recorded."""
-    return await transition(conn, loan_id=loan_id, target=L.INSPECTED if passed else L.REJECTED,
-                            actor=staff, role="department", channel="chat", now=now,
-                            expected=expected,
-                            reason=finding, inspected_on=on, inspector=inspector,
-                            inspection_finding=finding)
+    return await transition(
+        conn,
+        loan_id=loan_id,
+        target=L.INSPECTED if passed else L.REJECTED,
+        actor=staff,
+        role="department",
+        channel="chat",
+        now=now,
+        expected=expected,
+        reason=finding,
+        inspected_on=on,
+        inspector=inspector,
+        inspection_finding=finding,
+    )
 
 
-async def guarantee(conn: AsyncConnection, *, loan_id: int, staff: Person, guarantor: str,
-                    document: str, now: datetime, expected: str | None = None) -> Any:
+async def guarantee(
+    conn: AsyncConnection,
+    *,
+    loan_id: int,
+    staff: Person,
+    guarantor: str,
+    document: str,
+    now: datetime,
+    expected: str | None = None,
+) -> Any:
     """乡镇政府财政担保 recorded."""
-    return await transition(conn, loan_id=loan_id, target=L.GUARANTEED, actor=staff,
-                            role="department", channel="chat", now=now, expected=expected,
-                            guarantor=guarantor,
-                            guarantee_document=document)
+    return await transition(
+        conn,
+        loan_id=loan_id,
+        target=L.GUARANTEED,
+        actor=staff,
+        role="department",
+        channel="chat",
+        now=now,
+        expected=expected,
+        guarantor=guarantor,
+        guarantee_document=document,
+    )
 
 
-async def record_disbursement(conn: AsyncConnection, *, loan_id: int, staff: Person, on: date,
-                              document: str, now: datetime, expected: str | None = None) -> Any:
+async def record_disbursement(
+    conn: AsyncConnection,
+    *,
+    loan_id: int,
+    staff: Person,
+    on: date,
+    document: str,
+    now: datetime,
+    expected: str | None = None,
+) -> Any:
     """One staff member records the disbursement; another must confirm it."""
-    return await transition(conn, loan_id=loan_id, target=L.RECORDED, actor=staff,
-                            role="department", channel="chat", now=now, expected=expected,
-                            disbursed_on=on,
-                            disbursement_document=document, recorded_by=staff.id)
+    return await transition(
+        conn,
+        loan_id=loan_id,
+        target=L.RECORDED,
+        actor=staff,
+        role="department",
+        channel="chat",
+        now=now,
+        expected=expected,
+        disbursed_on=on,
+        disbursement_document=document,
+        recorded_by=staff.id,
+    )

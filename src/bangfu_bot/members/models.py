@@ -71,12 +71,17 @@ binding_attempts = Table(
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("openid", String(64), nullable=False, index=True),
-    Column("name", String(40), nullable=True, index=True,
-           comment="the name tried; empty when the try was refused by that name's lock"),
+    Column(
+        "name",
+        String(40),
+        nullable=True,
+        index=True,
+        comment="the name tried; empty when the try was refused by that name's lock",
+    ),
     Column("at", UtcDateTime, nullable=False),
     Column("succeeded", Boolean, nullable=False),
     comment="Every binding try; five failures in an hour lock binding for that openid, "
-            "and five against one name lock that name",
+    "and five against one name lock that name",
 )
 
 binding_tickets = Table(

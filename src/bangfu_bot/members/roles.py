@@ -50,8 +50,14 @@ say = speaker("bangfu_bot.members")
 # stays in Python: header words a parser matches (the last six of the ID, a 职务 column)
 ROLE_FILE_ALIASES: dict[str, tuple[str, ...]] = {
     NAME: HEADER_ALIASES[NAME],
-    ID_NUMBER: (*HEADER_ALIASES[ID_NUMBER], "身份证后六位", "身份证号后六位", "身份证后6位",
-                "身份证号后6位", "后六位"),
+    ID_NUMBER: (
+        *HEADER_ALIASES[ID_NUMBER],
+        "身份证后六位",
+        "身份证号后六位",
+        "身份证后6位",
+        "身份证号后6位",
+        "后六位",
+    ),
     ROLES: (ROLES, "职务", "担任职务"),
 }
 _REQUIRED = (NAME, ID_NUMBER, ROLES)
@@ -83,9 +89,16 @@ class RolesReport:
 
     def lines(self) -> list[str]:
         """One line per rejected row, then a summary, ready to print."""
-        summary = (say("roles_refused", count=len(self.rejected)) if self.refused
-                   else say("roles_done", changed=self.changed, unchanged=self.unchanged,
-                            rejected=len(self.rejected)))
+        summary = (
+            say("roles_refused", count=len(self.rejected))
+            if self.refused
+            else say(
+                "roles_done",
+                changed=self.changed,
+                unchanged=self.unchanged,
+                rejected=len(self.rejected),
+            )
+        )
         return [rejection.text() for rejection in self.rejected] + [summary]
 
 
@@ -102,8 +115,10 @@ class _Row:
 def read_roles(path: Path, *, today: date) -> list[RoleLine | Rejection]:
     """Each line of a roles file: checked on its own, or the reasons it is not usable."""
     table = read_table(path, ROLE_FILE_ALIASES, _REQUIRED)
-    return [_check(_Row(record.line, record.values, table.headers), today=today)
-            for record in table.records]
+    return [
+        _check(_Row(record.line, record.values, table.headers), today=today)
+        for record in table.records
+    ]
 
 
 def _check(row: _Row, *, today: date) -> RoleLine | Rejection:
@@ -156,8 +171,9 @@ def _id_or_tail(row: _Row, *, today: date) -> str:
 # --- Writing -------------------------------------------------------------------------------
 
 
-async def import_roles(engine: AsyncEngine, path: Path | str, *, skip_invalid: bool,
-                       now: datetime) -> RolesReport:
+async def import_roles(
+    engine: AsyncEngine, path: Path | str, *, skip_invalid: bool, now: datetime
+) -> RolesReport:
     """Set the roles a roles file gives, in one transaction; with errors and no skip, none."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
@@ -189,10 +205,15 @@ async def import_roles(engine: AsyncEngine, path: Path | str, *, skip_invalid: b
             if new != current:
                 changes[person_id] = new
         await _replace_roles(conn, changes, now)
-    log.info("roles imported: %d changed, %d unchanged, %d rejected",
-             len(changes), len(wanted) - len(changes), len(rejected))
-    return RolesReport(changed=len(changes), unchanged=len(wanted) - len(changes),
-                       rejected=rejected)
+    log.info(
+        "roles imported: %d changed, %d unchanged, %d rejected",
+        len(changes),
+        len(wanted) - len(changes),
+        len(rejected),
+    )
+    return RolesReport(
+        changed=len(changes), unchanged=len(wanted) - len(changes), rejected=rejected
+    )
 
 
 def _who(line: RoleLine, found: dict[str, list[Any]]) -> Any:
@@ -223,8 +244,10 @@ async def _people_named(conn: AsyncConnection, names: list[str]) -> dict[str, li
     found: dict[str, list[Any]] = {}
     for chunk in _chunks(names):
         rows = await conn.execute(
-            select(people.c.id, people.c.name, people.c.id_number, people.c.branch_id)
-            .where(people.c.name.in_(chunk), people.c.active.is_(True)))
+            select(people.c.id, people.c.name, people.c.id_number, people.c.branch_id).where(
+                people.c.name.in_(chunk), people.c.active.is_(True)
+            )
+        )
         for row in rows:
             found.setdefault(row.name, []).append(row)
     return found
@@ -233,27 +256,33 @@ async def _people_named(conn: AsyncConnection, names: list[str]) -> dict[str, li
 async def _stored_roles(conn: AsyncConnection, person_ids: list[int]) -> dict[int, set[str]]:
     roles: dict[int, set[str]] = {}
     for chunk in _chunks(person_ids):
-        rows = await conn.execute(select(person_roles.c.person_id, person_roles.c.role)
-                                  .where(person_roles.c.person_id.in_(chunk)))
+        rows = await conn.execute(
+            select(person_roles.c.person_id, person_roles.c.role).where(
+                person_roles.c.person_id.in_(chunk)
+            )
+        )
         for row in rows:
             roles.setdefault(row.person_id, set()).add(row.role)
     return roles
 
 
-async def _replace_roles(conn: AsyncConnection, changes: dict[int, frozenset[str]],
-                         now: datetime) -> None:
+async def _replace_roles(
+    conn: AsyncConnection, changes: dict[int, frozenset[str]], now: datetime
+) -> None:
     """Each changed person's role rows become the new set, in a few statements."""
     ids = sorted(changes)
     for chunk in _chunks(ids):
         await conn.execute(delete(person_roles).where(person_roles.c.person_id.in_(chunk)))
         await conn.execute(update(people).where(people.c.id.in_(chunk)).values(updated_at=now))
-    rows = [{"person_id": person_id, "role": role}
-            for person_id in ids for role in sorted(changes[person_id])]
+    rows = [
+        {"person_id": person_id, "role": role}
+        for person_id in ids
+        for role in sorted(changes[person_id])
+    ]
     if rows:
         await conn.execute(insert(person_roles), rows)
 
 
 def _chunks(items: Sequence[T]) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), _CHUNK):
-        yield items[start:start + _CHUNK]
-
+        yield items[start : start + _CHUNK]

@@ -80,8 +80,18 @@ COMMITTEE = "党委"
 BRANCH = "支部"
 ROLES = "角色"
 URBAN_RURAL = "城乡"
-HEADERS = (NAME, GENDER, BIRTH_DATE, JOINED_ON, ID_NUMBER, PHONE, COMMITTEE, BRANCH, ROLES,
-           URBAN_RURAL)
+HEADERS = (
+    NAME,
+    GENDER,
+    BIRTH_DATE,
+    JOINED_ON,
+    ID_NUMBER,
+    PHONE,
+    COMMITTEE,
+    BRANCH,
+    ROLES,
+    URBAN_RURAL,
+)
 # 党委 comes from the branch's full name when there is no column for it; 角色 defaults.
 REQUIRED_HEADERS = (NAME, ID_NUMBER, BRANCH)
 
@@ -93,12 +103,26 @@ HEADER_ALIASES: dict[str, tuple[str, ...]] = {
     GENDER: (GENDER,),
     BIRTH_DATE: (BIRTH_DATE,),
     JOINED_ON: (JOINED_ON, "入党时间", "加入党组织日期", "加入党组织时间"),
-    ID_NUMBER: (ID_NUMBER, "公民身份号码", "公民身份证号码", "身份证号码", "公民身份证号",
-                "身份证"),
+    ID_NUMBER: (
+        ID_NUMBER,
+        "公民身份号码",
+        "公民身份证号码",
+        "身份证号码",
+        "公民身份证号",
+        "身份证",
+    ),
     PHONE: (PHONE, "手机号码", "手机", "移动电话", "联系电话", "电话", "联系方式"),
     COMMITTEE: (COMMITTEE, "所属党委", "乡镇党委", "党(工)委", "党工委"),
-    BRANCH: (BRANCH, "所在党支部", "党支部", "所在支部", "所在党组织", "党组织",
-             "所在党组织名称", "党组织名称"),
+    BRANCH: (
+        BRANCH,
+        "所在党支部",
+        "党支部",
+        "所在支部",
+        "所在党组织",
+        "党组织",
+        "所在党组织名称",
+        "党组织名称",
+    ),
     ROLES: (ROLES,),
     URBAN_RURAL: (URBAN_RURAL, "城镇或农村"),
 }
@@ -223,10 +247,17 @@ class ImportReport:
     def lines(self) -> list[str]:
         """One line per rejected row, then a summary, ready to print."""
         summary = (
-            say("roster_refused", count=len(self.rejected)) if self.refused
-            else say("roster_done", created=self.created, updated=self.updated,
-                     unchanged=self.unchanged, rejected=len(self.rejected),
-                     committees=self.committees_created, branches=self.branches_created)
+            say("roster_refused", count=len(self.rejected))
+            if self.refused
+            else say(
+                "roster_done",
+                created=self.created,
+                updated=self.updated,
+                unchanged=self.unchanged,
+                rejected=len(self.rejected),
+                committees=self.committees_created,
+                branches=self.branches_created,
+            )
         )
         return [rejection.text() for rejection in self.rejected] + [summary]
 
@@ -261,8 +292,9 @@ class RowInvalid(ValueError):
         self.reasons = list(reasons)
 
 
-def validate(rows: Iterable[RosterRow], *, today: date
-             ) -> tuple[list[RosterPerson], list[Rejection]]:
+def validate(
+    rows: Iterable[RosterRow], *, today: date
+) -> tuple[list[RosterPerson], list[Rejection]]:
     """Check every row; a row with any problem becomes one rejection listing them all."""
     valid: list[RosterPerson] = []
     rejected: list[Rejection] = []
@@ -270,8 +302,13 @@ def validate(rows: Iterable[RosterRow], *, today: date
     for row in rows:
         result = _check_row(row, today=today)
         if isinstance(result, RosterPerson) and result.id_number in first_line:
-            result = [say("roster_id_duplicate", column=row.column(ID_NUMBER),
-                          line=first_line[result.id_number])]
+            result = [
+                say(
+                    "roster_id_duplicate",
+                    column=row.column(ID_NUMBER),
+                    line=first_line[result.id_number],
+                )
+            ]
         if isinstance(result, RosterPerson):
             first_line[result.id_number] = row.line
             valid.append(result)
@@ -294,10 +331,10 @@ def _check_row(row: RosterRow, *, today: date) -> RosterPerson | list[str]:
     name = take(lambda: _name(row.value(NAME), column(NAME)))
     id_number = take(lambda: _id_number(row.value(ID_NUMBER), column(ID_NUMBER), today=today))
     gender = take(lambda: _gender(row.value(GENDER), column(GENDER), id_number))
-    birth = take(lambda: _birth_date(row.value(BIRTH_DATE), column(BIRTH_DATE), id_number,
-                                     today=today))
-    joined = take(lambda: _joined_on(row.value(JOINED_ON), column(JOINED_ON), birth,
-                                     today=today))
+    birth = take(
+        lambda: _birth_date(row.value(BIRTH_DATE), column(BIRTH_DATE), id_number, today=today)
+    )
+    joined = take(lambda: _joined_on(row.value(JOINED_ON), column(JOINED_ON), birth, today=today))
     phone = take(lambda: _phone(row.value(PHONE), column(PHONE)))
     urban_rural = take(lambda: _urban_rural(row.value(URBAN_RURAL), column(URBAN_RURAL)))
     roles_given = ROLES in row.values
@@ -308,10 +345,19 @@ def _check_row(row: RosterRow, *, today: date) -> RosterPerson | list[str]:
     if reasons:
         return reasons
     assert name and id_number and gender and birth and org  # for the type checker
-    return RosterPerson(line=row.line, name=name, id_number=id_number, gender=gender,
-                        birth_date=birth, joined_on=joined, phone=phone,
-                        urban_rural=urban_rural, committee=org[0], branch=org[1],
-                        roles=roles)
+    return RosterPerson(
+        line=row.line,
+        name=name,
+        id_number=id_number,
+        gender=gender,
+        birth_date=birth,
+        joined_on=joined,
+        phone=phone,
+        urban_rural=urban_rural,
+        committee=org[0],
+        branch=org[1],
+        roles=roles,
+    )
 
 
 def _name(value: object, column: str) -> str:
@@ -333,8 +379,9 @@ def _id_number(value: object, column: str, *, today: date) -> str:
     try:
         return parse_id_number(text, today=today)
     except FieldError as exc:
-        raise RowInvalid(say(_ID_REASONS.get(exc.message, "roster_id_invalid"), column=column)
-                       ) from None
+        raise RowInvalid(
+            say(_ID_REASONS.get(exc.message, "roster_id_invalid"), column=column)
+        ) from None
 
 
 def _gender(value: object, column: str, id_number: str | None) -> str | None:
@@ -349,8 +396,7 @@ def _gender(value: object, column: str, id_number: str | None) -> str | None:
     return "男" if int(id_number[16]) % 2 else "女"
 
 
-def _birth_date(value: object, column: str, id_number: str | None, *, today: date
-                ) -> date | None:
+def _birth_date(value: object, column: str, id_number: str | None, *, today: date) -> date | None:
     from_id = id_birth_date(id_number) if id_number else None
     if not _text(value):
         return from_id
@@ -407,8 +453,9 @@ def _urban_rural(value: object, column: str) -> str | None:
 
 def parse_roles(value: object, column: str = ROLES) -> frozenset[str]:
     """The roles a 角色 cell names ("党员、支部书记"); RowInvalid says what is wrong."""
-    words = [word for word in _ROLE_SEPARATORS.split(
-        unicodedata.normalize("NFKC", _text(value))) if word]
+    words = [
+        word for word in _ROLE_SEPARATORS.split(unicodedata.normalize("NFKC", _text(value))) if word
+    ]
     if not words:
         raise RowInvalid(say("roster_roles_empty", column=column))
     roles = set()
@@ -430,8 +477,7 @@ def _shown(text: str, longest: int = _ECHO_MAX) -> str:
     return text if len(text) <= longest else text[:longest] + "…"
 
 
-def _organisation(row: RosterRow, roles: frozenset[str] | None
-                  ) -> tuple[str | None, str | None]:
+def _organisation(row: RosterRow, roles: frozenset[str] | None) -> tuple[str | None, str | None]:
     """The row's (党委, 支部): from the 党委 column, or else read from the branch's name."""
     if roles is not None and roles <= COUNTY_ROLES:
         # County staff and supervisors belong to the county (branch_id NULL) even when the
@@ -447,8 +493,9 @@ def _organisation(row: RosterRow, roles: frozenset[str] | None
         elif COMMITTEE in row.values:
             reasons.append(say("roster_committee_empty", column=row.column(COMMITTEE)))
         else:
-            reasons.append(say("roster_committee_unknown", column=row.column(BRANCH),
-                               branch=_shown(branch)))
+            reasons.append(
+                say("roster_committee_unknown", column=row.column(BRANCH), branch=_shown(branch))
+            )
     elif not committee and COMMITTEE in row.values:
         # Blank branch too: the branch's reason says what to write; with a 党委 column its
         # blank cell is a problem of its own.
@@ -479,8 +526,8 @@ def split_branch(full_name: str) -> tuple[str, str] | None:
             if word is None:
                 continue
             # 桃源镇 keeps its 镇; 桃源镇委员会 drops its 委员会.
-            unit = name[:start + len(word)] if keeps_word else name[:start]
-            branch = name[start + len(word):]
+            unit = name[: start + len(word)] if keeps_word else name[:start]
+            branch = name[start + len(word) :]
             if len(unit) >= 2 and _names_itself(branch):
                 return unit + _COMMITTEE_SUFFIX, branch
     return None
@@ -488,26 +535,37 @@ def split_branch(full_name: str) -> tuple[str, str] | None:
 
 def _names_itself(branch: str) -> bool:
     """Whether a branch's name says which branch it is: 「桃源村党支部」, not 「村党支部」."""
-    cut = min((index for index in (branch.find(word) for word in _BRANCH_WORDS) if index >= 0),
-              default=len(branch))
+    cut = min(
+        (index for index in (branch.find(word) for word in _BRANCH_WORDS) if index >= 0),
+        default=len(branch),
+    )
     return cut >= 2
 
 
 # --- Writing -------------------------------------------------------------------------------
 
 
-async def import_roster(engine: AsyncEngine, rows_or_path: Path | str | Iterable[RosterRow],
-                        *, county_name: str, skip_invalid: bool, now: datetime,
-                        today: date | None = None, committee_column: str | None = None
-                        ) -> ImportReport:
+async def import_roster(
+    engine: AsyncEngine,
+    rows_or_path: Path | str | Iterable[RosterRow],
+    *,
+    county_name: str,
+    skip_invalid: bool,
+    now: datetime,
+    today: date | None = None,
+    committee_column: str | None = None,
+) -> ImportReport:
     """Validate and store a roster in one transaction; with errors and no skip, store nothing."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     county_name = county_name.strip()
     if not county_name:
         raise ValueError("county_name must not be empty")
-    rows = (read_roster(Path(rows_or_path), committee_column=committee_column)
-            if isinstance(rows_or_path, str | Path) else list(rows_or_path))
+    rows = (
+        read_roster(Path(rows_or_path), committee_column=committee_column)
+        if isinstance(rows_or_path, str | Path)
+        else list(rows_or_path)
+    )
     # "Today" for dates in the file is the county's calendar day, not UTC's.
     valid, rejected = validate(rows, today=today or now.astimezone(_CHINA).date())
     if rejected and not skip_invalid:
@@ -516,30 +574,41 @@ async def import_roster(engine: AsyncEngine, rows_or_path: Path | str | Iterable
         return ImportReport(rejected=rejected)
     async with engine.begin() as conn:
         branch_ids, committees_created, branches_created = await _build_tree(
-            conn, county_name, valid)
+            conn, county_name, valid
+        )
         created, updated, unchanged = await _store_people(conn, valid, branch_ids, now)
     if created:
         await refresh_statistics(engine)
-    log.info("roster imported: %d created, %d updated, %d unchanged, %d rejected",
-             created, updated, unchanged, len(rejected))
-    return ImportReport(created=created, updated=updated, unchanged=unchanged,
-                        rejected=rejected, committees_created=committees_created,
-                        branches_created=branches_created)
+    log.info(
+        "roster imported: %d created, %d updated, %d unchanged, %d rejected",
+        created,
+        updated,
+        unchanged,
+        len(rejected),
+    )
+    return ImportReport(
+        created=created,
+        updated=updated,
+        unchanged=unchanged,
+        rejected=rejected,
+        committees_created=committees_created,
+        branches_created=branches_created,
+    )
 
 
 # --- The organisation tree ---
 
 
-async def _build_tree(conn: AsyncConnection, county_name: str, valid: list[RosterPerson]
-                      ) -> tuple[dict[tuple[str, str], int], int, int]:
+async def _build_tree(
+    conn: AsyncConnection, county_name: str, valid: list[RosterPerson]
+) -> tuple[dict[tuple[str, str], int], int, int]:
     """Get or create county → 党委 → 支部; map (committee, branch) names to branch ids."""
     county_id = await _county_id(conn, county_name)
     wanted: dict[str, set[str]] = {}
     for person in valid:
         if person.committee is not None and person.branch is not None:
             wanted.setdefault(person.committee, set()).add(person.branch)
-    committee_ids, committees_created = await _children(
-        conn, county_id, "committee", set(wanted))
+    committee_ids, committees_created = await _children(conn, county_id, "committee", set(wanted))
     branch_ids: dict[tuple[str, str], int] = {}
     branches_created = 0
     for committee, branches in sorted(wanted.items()):
@@ -551,26 +620,37 @@ async def _build_tree(conn: AsyncConnection, county_name: str, valid: list[Roste
 
 async def _county_id(conn: AsyncConnection, name: str) -> int:
     # The unique (parent_id, name) does not cover a NULL parent, so look before inserting.
-    found = (await conn.execute(select(organisations.c.id).where(
-        organisations.c.kind == "county", organisations.c.parent_id.is_(None),
-        organisations.c.name == name))).scalar()
+    found = (
+        await conn.execute(
+            select(organisations.c.id).where(
+                organisations.c.kind == "county",
+                organisations.c.parent_id.is_(None),
+                organisations.c.name == name,
+            )
+        )
+    ).scalar()
     if found is not None:
         return int(found)
-    result = await conn.execute(insert(organisations).values(kind="county", name=name,
-                                                             parent_id=None))
+    result = await conn.execute(
+        insert(organisations).values(kind="county", name=name, parent_id=None)
+    )
     return inserted_id(result)
 
 
-async def _children(conn: AsyncConnection, parent_id: int, kind: str, names: set[str]
-                    ) -> tuple[dict[str, int], int]:
+async def _children(
+    conn: AsyncConnection, parent_id: int, kind: str, names: set[str]
+) -> tuple[dict[str, int], int]:
     """Ids of the named children of an organisation, creating the missing ones."""
     existing = await _child_ids(conn, parent_id)
     missing = sorted(names - existing.keys())
     created = 0
     for name in missing:
         # Ignore-on-conflict: a concurrent import creating the same branch is not an error.
-        result = await conn.execute(insert_ignore(conn, organisations, ["parent_id", "name"])
-                                    .values(kind=kind, name=name, parent_id=parent_id))
+        result = await conn.execute(
+            insert_ignore(conn, organisations, ["parent_id", "name"]).values(
+                kind=kind, name=name, parent_id=parent_id
+            )
+        )
         created += max(result.rowcount, 0)
     if missing:
         existing = await _child_ids(conn, parent_id)
@@ -578,20 +658,34 @@ async def _children(conn: AsyncConnection, parent_id: int, kind: str, names: set
 
 
 async def _child_ids(conn: AsyncConnection, parent_id: int) -> dict[str, int]:
-    rows = await conn.execute(select(organisations.c.name, organisations.c.id)
-                              .where(organisations.c.parent_id == parent_id))
+    rows = await conn.execute(
+        select(organisations.c.name, organisations.c.id).where(
+            organisations.c.parent_id == parent_id
+        )
+    )
     return {row.name: row.id for row in rows}
 
 
 # --- People and roles ---
 
-_PERSON_COLUMNS = ("name", "gender", "birth_date", "joined_on", "phone", "urban_rural",
-                   "branch_id", "active")
+_PERSON_COLUMNS = (
+    "name",
+    "gender",
+    "birth_date",
+    "joined_on",
+    "phone",
+    "urban_rural",
+    "branch_id",
+    "active",
+)
 
 
-async def _store_people(conn: AsyncConnection, valid: list[RosterPerson],
-                        branch_ids: dict[tuple[str, str], int], now: datetime
-                        ) -> tuple[int, int, int]:
+async def _store_people(
+    conn: AsyncConnection,
+    valid: list[RosterPerson],
+    branch_ids: dict[tuple[str, str], int],
+    now: datetime,
+) -> tuple[int, int, int]:
     """Upsert people by ID number and set their roles; return created, updated, unchanged."""
     stored = await _stored_people(conn, [person.id_number for person in valid])
     stored_roles = await _stored_roles(conn, [row.id for row in stored.values()])
@@ -606,33 +700,45 @@ async def _store_people(conn: AsyncConnection, valid: list[RosterPerson],
         values = _person_values(person, before, branch_ids, roles)
         if before is None:
             created += 1
-        elif (all(getattr(before, column) == values[column] for column in _PERSON_COLUMNS)
-              and current == roles):
+        elif (
+            all(getattr(before, column) == values[column] for column in _PERSON_COLUMNS)
+            and current == roles
+        ):
             unchanged += 1
             continue
         changes.append((person, values, roles))
     if changes:
         await conn.execute(
             upsert(conn, people, ["id_number"], [*_PERSON_COLUMNS, "updated_at"]),
-            [{**values, "id_number": person.id_number, "created_at": now, "updated_at": now}
-             for person, values, _ in changes])
-        ids = {number: row.id for number, row in (await _stored_people(
-            conn, [person.id_number for person, _, _ in changes])).items()}
-        await _set_roles(conn, {ids[person.id_number]: roles for person, _, roles in changes},
-                         stored_roles)
+            [
+                {**values, "id_number": person.id_number, "created_at": now, "updated_at": now}
+                for person, values, _ in changes
+            ],
+        )
+        ids = {
+            number: row.id
+            for number, row in (
+                await _stored_people(conn, [person.id_number for person, _, _ in changes])
+            ).items()
+        }
+        await _set_roles(
+            conn, {ids[person.id_number]: roles for person, _, roles in changes}, stored_roles
+        )
     return created, len(changes) - created, unchanged
 
 
-def _person_values(person: RosterPerson, before: Any,
-                   branch_ids: dict[tuple[str, str], int], roles: frozenset[str]
-                   ) -> dict[str, Any]:
+def _person_values(
+    person: RosterPerson, before: Any, branch_ids: dict[tuple[str, str], int], roles: frozenset[str]
+) -> dict[str, Any]:
     def keep(new: object, column: str) -> object:
         # A blank optional cell means "not known to the clerk", not "erase it".
         return new if new is not None or before is None else getattr(before, column)
 
-    branch_id = (branch_ids[(person.committee, person.branch)]
-                 if person.committee is not None and person.branch is not None
-                 and not roles <= COUNTY_ROLES else None)
+    branch_id = (
+        branch_ids[(person.committee, person.branch)]
+        if person.committee is not None and person.branch is not None and not roles <= COUNTY_ROLES
+        else None
+    )
     return {
         "name": person.name,
         "gender": person.gender,
@@ -656,15 +762,19 @@ async def _stored_people(conn: AsyncConnection, id_numbers: list[str]) -> dict[s
 async def _stored_roles(conn: AsyncConnection, person_ids: list[int]) -> dict[int, set[str]]:
     roles: dict[int, set[str]] = {}
     for chunk in _chunks(person_ids):
-        rows = await conn.execute(select(person_roles.c.person_id, person_roles.c.role)
-                                  .where(person_roles.c.person_id.in_(chunk)))
+        rows = await conn.execute(
+            select(person_roles.c.person_id, person_roles.c.role).where(
+                person_roles.c.person_id.in_(chunk)
+            )
+        )
         for row in rows:
             roles.setdefault(row.person_id, set()).add(row.role)
     return roles
 
 
-async def _set_roles(conn: AsyncConnection, wanted: dict[int, frozenset[str]],
-                     stored: dict[int, set[str]]) -> None:
+async def _set_roles(
+    conn: AsyncConnection, wanted: dict[int, frozenset[str]], stored: dict[int, set[str]]
+) -> None:
     """Make each person's role rows exactly the file's roles."""
     # Role rows are the current assignment, not history: a role the file no longer gives is
     # deleted. Who did what in a role is kept by the cases' own event rows.
@@ -673,8 +783,11 @@ async def _set_roles(conn: AsyncConnection, wanted: dict[int, frozenset[str]],
         current = stored.get(person_id, set())
         removed = current - roles
         if removed:
-            await conn.execute(delete(person_roles).where(
-                person_roles.c.person_id == person_id, person_roles.c.role.in_(sorted(removed))))
+            await conn.execute(
+                delete(person_roles).where(
+                    person_roles.c.person_id == person_id, person_roles.c.role.in_(sorted(removed))
+                )
+            )
         additions += [{"person_id": person_id, "role": role} for role in sorted(roles - current)]
     if additions:
         await conn.execute(insert_ignore(conn, person_roles, ["person_id", "role"]), additions)
@@ -682,4 +795,4 @@ async def _set_roles(conn: AsyncConnection, wanted: dict[int, frozenset[str]],
 
 def _chunks(items: Sequence[T]) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), _CHUNK):
-        yield items[start:start + _CHUNK]
+        yield items[start : start + _CHUNK]

@@ -28,7 +28,6 @@ LOCK_WINDOW = timedelta(hours=1)
 NAME_MAX = 40  # people.name: a longer name matches nobody
 
 
-
 @dataclass(frozen=True)
 class Person:
     """A person on the roster, with what the bot needs to know about them."""
@@ -52,34 +51,55 @@ _BRANCH = organisations.alias("branch")
 _COMMITTEE = organisations.alias("committee")
 # Built once: an aliased join costs more CPU to build than to run from the compiled cache.
 _PERSON = (
-    select(people.c.id, people.c.name, people.c.branch_id, people.c.urban_rural,
-           people.c.joined_on, _BRANCH.c.name.label("branch_name"),
-           _COMMITTEE.c.id.label("committee_id"), _COMMITTEE.c.name.label("committee_name"))
-    .select_from(people.outerjoin(_BRANCH, _BRANCH.c.id == people.c.branch_id)
-                 .outerjoin(_COMMITTEE, _COMMITTEE.c.id == _BRANCH.c.parent_id))
+    select(
+        people.c.id,
+        people.c.name,
+        people.c.branch_id,
+        people.c.urban_rural,
+        people.c.joined_on,
+        _BRANCH.c.name.label("branch_name"),
+        _COMMITTEE.c.id.label("committee_id"),
+        _COMMITTEE.c.name.label("committee_name"),
+    )
+    .select_from(
+        people.outerjoin(_BRANCH, _BRANCH.c.id == people.c.branch_id).outerjoin(
+            _COMMITTEE, _COMMITTEE.c.id == _BRANCH.c.parent_id
+        )
+    )
     .where(people.c.active.is_(True))
 )
 _BOUND = and_(bindings.c.person_id == people.c.id, bindings.c.unbound_at.is_(None))
 # Who each WeChat user of a batch is, by openid (None: bound to nobody); read from these
 # tables, so a write to any of them drops it (see group_commit).
 PEOPLE: Kind[Person | None] = Kind(
-    "person", tables=("people", "bindings", "person_roles", "organisations"))
+    "person", tables=("people", "bindings", "person_roles", "organisations")
+)
 
 
 @lru_cache(maxsize=16)
 def _people_of(size: int) -> Any:
     """People bound to the openids, a row per role (roles joined in: one query a batch)."""
-    return (_PERSON.add_columns(bindings.c.openid, person_roles.c.role)
-            .join_from(people, bindings, _BOUND)
-            .outerjoin(person_roles, person_roles.c.person_id == people.c.id)
-            .where(in_list(bindings.c.openid, size)).order_by(bindings.c.id))
+    return (
+        _PERSON.add_columns(bindings.c.openid, person_roles.c.role)
+        .join_from(people, bindings, _BOUND)
+        .outerjoin(person_roles, person_roles.c.person_id == people.c.id)
+        .where(in_list(bindings.c.openid, size))
+        .order_by(bindings.c.id)
+    )
 
 
 def _person(row: Any, roles: Iterable[str]) -> Person:
-    return Person(id=row.id, name=row.name, roles=frozenset(roles), branch_id=row.branch_id,
-                  branch_name=row.branch_name, committee_id=row.committee_id,
-                  committee_name=row.committee_name, urban_rural=row.urban_rural,
-                  joined_on=row.joined_on)
+    return Person(
+        id=row.id,
+        name=row.name,
+        roles=frozenset(roles),
+        branch_id=row.branch_id,
+        branch_name=row.branch_name,
+        committee_id=row.committee_id,
+        committee_name=row.committee_name,
+        urban_rural=row.urban_rural,
+        joined_on=row.joined_on,
+    )
 
 
 async def person_by_id(conn: AsyncConnection, person_id: int) -> Person | None:
@@ -87,21 +107,26 @@ async def person_by_id(conn: AsyncConnection, person_id: int) -> Person | None:
     row = (await conn.execute(_PERSON.where(people.c.id == person_id))).first()
     if row is None:
         return None
-    roles = (await conn.execute(select(person_roles.c.role)
-                                .where(person_roles.c.person_id == person_id))).scalars()
+    roles = (
+        await conn.execute(select(person_roles.c.role).where(person_roles.c.person_id == person_id))
+    ).scalars()
     return _person(row, roles)
 
 
-async def person_for_openid(conn: AsyncConnection, openid: str,
-                            uow: UnitOfWork | None = None) -> Person | None:
+async def person_for_openid(
+    conn: AsyncConnection, openid: str, uow: UnitOfWork | None = None
+) -> Person | None:
     """The person bound to this WeChat user, if any (as `uow` prefetched it, if it did)."""
     if uow is not None:
         known = uow.get(PEOPLE, openid)
         if known is not UNKNOWN:
             return known
     person_id = (
-        await conn.execute(select(bindings.c.person_id).where(
-            bindings.c.openid == openid, bindings.c.unbound_at.is_(None)))
+        await conn.execute(
+            select(bindings.c.person_id).where(
+                bindings.c.openid == openid, bindings.c.unbound_at.is_(None)
+            )
+        )
     ).scalar()
     return await person_by_id(conn, person_id) if person_id is not None else None
 
@@ -123,18 +148,26 @@ async def prefetch_people(uow: UnitOfWork) -> None:
 
 async def openids_of(conn: AsyncConnection, person_id: int) -> list[str]:
     """The WeChat users bound to a person now."""
-    rows = await conn.execute(select(bindings.c.openid).where(
-        bindings.c.person_id == person_id, bindings.c.unbound_at.is_(None)))
+    rows = await conn.execute(
+        select(bindings.c.openid).where(
+            bindings.c.person_id == person_id, bindings.c.unbound_at.is_(None)
+        )
+    )
     return list(rows.scalars())
 
 
 async def binding_locked(conn: AsyncConnection, openid: str, now: datetime) -> bool:
     """Five failed tries within the last hour lock binding for this WeChat user."""
     failures = (
-        await conn.execute(select(func.count()).select_from(binding_attempts).where(
-            binding_attempts.c.openid == openid,
-            binding_attempts.c.succeeded.is_(False),
-            binding_attempts.c.at > now - LOCK_WINDOW))
+        await conn.execute(
+            select(func.count())
+            .select_from(binding_attempts)
+            .where(
+                binding_attempts.c.openid == openid,
+                binding_attempts.c.succeeded.is_(False),
+                binding_attempts.c.at > now - LOCK_WINDOW,
+            )
+        )
     ).scalar_one()
     return failures >= MAX_FAILURES
 
@@ -144,22 +177,34 @@ async def name_locked(conn: AsyncConnection, name: str, now: datetime) -> bool:
     lock binding to it (whoever it names: a name on nobody is locked alike, so the answer
     tells nothing about the roster)."""
     failures = (
-        await conn.execute(select(func.count()).select_from(binding_attempts).where(
-            binding_attempts.c.name == name[:NAME_MAX],
-            binding_attempts.c.succeeded.is_(False),
-            binding_attempts.c.at > now - LOCK_WINDOW))
+        await conn.execute(
+            select(func.count())
+            .select_from(binding_attempts)
+            .where(
+                binding_attempts.c.name == name[:NAME_MAX],
+                binding_attempts.c.succeeded.is_(False),
+                binding_attempts.c.at > now - LOCK_WINDOW,
+            )
+        )
     ).scalar_one()
     return failures >= MAX_FAILURES
 
 
-async def find_by_name_and_id_tail(conn: AsyncConnection, name: str, id_tail: str
-                                   ) -> int | None:
+async def find_by_name_and_id_tail(conn: AsyncConnection, name: str, id_tail: str) -> int | None:
     """The one active person with this name whose ID number ends with `id_tail`."""
     matches = (
-        await conn.execute(select(people.c.id).where(
-            people.c.name == name, people.c.active.is_(True),
-            func.upper(func.substr(people.c.id_number, 13, 6)) == id_tail.upper()))
-    ).scalars().all()
+        (
+            await conn.execute(
+                select(people.c.id).where(
+                    people.c.name == name,
+                    people.c.active.is_(True),
+                    func.upper(func.substr(people.c.id_number, 13, 6)) == id_tail.upper(),
+                )
+            )
+        )
+        .scalars()
+        .all()
+    )
     return matches[0] if len(matches) == 1 else None
 
 
@@ -172,69 +217,89 @@ class Bound:
     ended: list[tuple[int, str]]
 
 
-async def try_bind(conn: AsyncConnection, *, openid: str, name: str, id_tail: str,
-                   now: datetime) -> Bound | None:
+async def try_bind(
+    conn: AsyncConnection, *, openid: str, name: str, id_tail: str, now: datetime
+) -> Bound | None:
     """Bind when name and ID tail match one person and the name is not locked; every try is
     recorded. A try refused by the name's lock is not checked at all, and is recorded
     without the name: it counts against the WeChat user, but does not keep the name locked
     longer (the person themself, trying again, would otherwise lock themself out)."""
     if await name_locked(conn, name, now):
-        await conn.execute(insert(binding_attempts).values(openid=openid, at=now,
-                                                           succeeded=False))
+        await conn.execute(insert(binding_attempts).values(openid=openid, at=now, succeeded=False))
         return None
     person_id = await find_by_name_and_id_tail(conn, name, id_tail)
-    await conn.execute(insert(binding_attempts).values(openid=openid, name=name[:NAME_MAX],
-                                                       at=now, succeeded=person_id is not None))
+    await conn.execute(
+        insert(binding_attempts).values(
+            openid=openid, name=name[:NAME_MAX], at=now, succeeded=person_id is not None
+        )
+    )
     if person_id is None:
         return None
-    return await _bound(conn, person_id, await bind(conn, openid=openid, person_id=person_id,
-                                                    channel="chat", now=now))
+    return await _bound(
+        conn,
+        person_id,
+        await bind(conn, openid=openid, person_id=person_id, channel="chat", now=now),
+    )
 
 
-async def _bound(conn: AsyncConnection, person_id: int, ended: list[tuple[int, str]]
-                 ) -> Bound | None:
+async def _bound(
+    conn: AsyncConnection, person_id: int, ended: list[tuple[int, str]]
+) -> Bound | None:
     person = await person_by_id(conn, person_id)
     return None if person is None else Bound(person, ended)
 
 
-async def bind(conn: AsyncConnection, *, openid: str, person_id: int, channel: str,
-               now: datetime) -> list[tuple[int, str]]:
+async def bind(
+    conn: AsyncConnection, *, openid: str, person_id: int, channel: str, now: datetime
+) -> list[tuple[int, str]]:
     """Make this WeChat user this person. A person has one WeChat user at a time: any
     earlier binding of the user, and the person's binding to any other user, ends (recorded,
     not deleted). Returns the bindings to the person that ended (id, WeChat user): the
     caller tells those users."""
     await unbind(conn, openid=openid, now=now)
-    ended = (await conn.execute(
-        update(bindings)
-        .where(bindings.c.person_id == person_id, bindings.c.unbound_at.is_(None))
-        .values(unbound_at=now)
-        .returning(bindings.c.id, bindings.c.openid))).all()
-    await conn.execute(insert(bindings).values(openid=openid, person_id=person_id,
-                                               channel=channel, bound_at=now))
+    ended = (
+        await conn.execute(
+            update(bindings)
+            .where(bindings.c.person_id == person_id, bindings.c.unbound_at.is_(None))
+            .values(unbound_at=now)
+            .returning(bindings.c.id, bindings.c.openid)
+        )
+    ).all()
+    await conn.execute(
+        insert(bindings).values(openid=openid, person_id=person_id, channel=channel, bound_at=now)
+    )
     return [(int(binding_id), str(previous)) for binding_id, previous in ended]
 
 
 async def unbind(conn: AsyncConnection, *, openid: str, now: datetime) -> bool:
     """End the user's binding (recorded, not deleted); False when there was none."""
-    result = await conn.execute(update(bindings).where(
-        bindings.c.openid == openid, bindings.c.unbound_at.is_(None)).values(unbound_at=now))
+    result = await conn.execute(
+        update(bindings)
+        .where(bindings.c.openid == openid, bindings.c.unbound_at.is_(None))
+        .values(unbound_at=now)
+    )
     return bool(result.rowcount)
 
 
-async def bind_by_ticket(conn: AsyncConnection, *, openid: str, scene: str,
-                         now: datetime) -> Bound | None:
+async def bind_by_ticket(
+    conn: AsyncConnection, *, openid: str, scene: str, now: datetime
+) -> Bound | None:
     """Bind through a scanned parametric QR code; None if unknown, used or expired."""
     ticket = (
-        await conn.execute(select(binding_tickets).where(
-            binding_tickets.c.scene == scene, binding_tickets.c.used_at.is_(None),
-            binding_tickets.c.expires_at > now))
+        await conn.execute(
+            select(binding_tickets).where(
+                binding_tickets.c.scene == scene,
+                binding_tickets.c.used_at.is_(None),
+                binding_tickets.c.expires_at > now,
+            )
+        )
     ).first()
     if ticket is None:
         return None
-    await conn.execute(update(binding_tickets).where(binding_tickets.c.scene == scene)
-                       .values(used_at=now))
-    ended = await bind(conn, openid=openid, person_id=ticket.person_id, channel="qrcode",
-                       now=now)
+    await conn.execute(
+        update(binding_tickets).where(binding_tickets.c.scene == scene).values(used_at=now)
+    )
+    ended = await bind(conn, openid=openid, person_id=ticket.person_id, channel="qrcode", now=now)
     return await _bound(conn, ticket.person_id, ended)
 
 
@@ -246,14 +311,29 @@ async def people_able(conn: AsyncConnection, act_name: str, subject: Subject) ->
     for grant in BY_NAME[act_name].grants:
         if grant.role in {"system", "bound"}:
             continue
-        query = (select(people.c.id).select_from(people.join(person_roles, and_(
-            person_roles.c.person_id == people.c.id, person_roles.c.role == grant.role)))
-            .where(people.c.active.is_(True)).order_by(people.c.id))
+        query = (
+            select(people.c.id)
+            .select_from(
+                people.join(
+                    person_roles,
+                    and_(
+                        person_roles.c.person_id == people.c.id, person_roles.c.role == grant.role
+                    ),
+                )
+            )
+            .where(people.c.active.is_(True))
+            .order_by(people.c.id)
+        )
         if grant.scope is Scope.BRANCH:
             query = query.where(people.c.branch_id == subject.branch_id)
         elif grant.scope in {Scope.TOWNSHIP, Scope.STAND_IN}:
-            query = query.where(people.c.branch_id.in_(select(organisations.c.id).where(
-                organisations.c.parent_id == subject.committee_id)))
+            query = query.where(
+                people.c.branch_id.in_(
+                    select(organisations.c.id).where(
+                        organisations.c.parent_id == subject.committee_id
+                    )
+                )
+            )
         for person_id in (await conn.execute(query)).scalars():
             person = await person_by_id(conn, person_id)
             if person_id not in found and person is not None and able(act_name, person, subject):
@@ -266,15 +346,22 @@ async def secretaries_of(conn: AsyncConnection, branch_id: int | None) -> list[i
     if branch_id is None:
         return []
     rows = await conn.execute(
-        select(people.c.id).select_from(people.join(person_roles, and_(
-            person_roles.c.person_id == people.c.id, person_roles.c.role == "secretary")))
+        select(people.c.id)
+        .select_from(
+            people.join(
+                person_roles,
+                and_(person_roles.c.person_id == people.c.id, person_roles.c.role == "secretary"),
+            )
+        )
         .where(people.c.branch_id == branch_id, people.c.active.is_(True))
-        .order_by(people.c.id))
+        .order_by(people.c.id)
+    )
     return list(rows.scalars())
 
 
-async def secretaries_by_branch(conn: AsyncConnection, branch_ids: Sequence[int]
-                                ) -> dict[int, list[int]]:
+async def secretaries_by_branch(
+    conn: AsyncConnection, branch_ids: Sequence[int]
+) -> dict[int, list[int]]:
     """`secretaries_of` for many branches: each branch's active secretaries, by id."""
     found: dict[int, list[int]] = {branch_id: [] for branch_id in branch_ids}
     for row in await rows_in(conn, _secretaries_in, list(found)):
@@ -284,11 +371,16 @@ async def secretaries_by_branch(conn: AsyncConnection, branch_ids: Sequence[int]
 
 @lru_cache(maxsize=16)
 def _secretaries_in(size: int) -> Executable:
-    return (select(people.c.id, people.c.branch_id)
-            .select_from(people.join(person_roles, person_roles.c.person_id == people.c.id))
-            .where(person_roles.c.role == "secretary", people.c.active.is_(True),
-                   in_list(people.c.branch_id, size))
-            .order_by(people.c.id))
+    return (
+        select(people.c.id, people.c.branch_id)
+        .select_from(people.join(person_roles, person_roles.c.person_id == people.c.id))
+        .where(
+            person_roles.c.role == "secretary",
+            people.c.active.is_(True),
+            in_list(people.c.branch_id, size),
+        )
+        .order_by(people.c.id)
+    )
 
 
 async def find_person(conn: AsyncConnection, name_or_id: str) -> list[int]:
@@ -298,17 +390,22 @@ async def find_person(conn: AsyncConnection, name_or_id: str) -> list[int]:
     found = list(by_id)
     if found:
         return found
-    rows = await conn.execute(select(people.c.id).where(people.c.name == name_or_id.strip(),
-                                                        people.c.active.is_(True)))
+    rows = await conn.execute(
+        select(people.c.id).where(people.c.name == name_or_id.strip(), people.c.active.is_(True))
+    )
     return list(rows.scalars())
 
 
-async def issue_binding_ticket(conn: AsyncConnection, *, person_id: int, now: datetime,
-                               valid: timedelta) -> str:
+async def issue_binding_ticket(
+    conn: AsyncConnection, *, person_id: int, now: datetime, valid: timedelta
+) -> str:
     """A fresh QR scene that binds whoever scans it to this person (once)."""
     import secrets
 
     scene = secrets.token_urlsafe(9)
-    await conn.execute(insert(binding_tickets).values(
-        scene=scene, person_id=person_id, created_at=now, expires_at=now + valid))
+    await conn.execute(
+        insert(binding_tickets).values(
+            scene=scene, person_id=person_id, created_at=now, expires_at=now + valid
+        )
+    )
     return scene

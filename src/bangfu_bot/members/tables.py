@@ -26,8 +26,7 @@ from openpyxl.utils.exceptions import InvalidFileException
 
 from bangfu_bot.texts import speaker
 
-__all__ = ["SCAN_ROWS", "Record", "RosterError", "Table", "cell_text", "header_key",
-           "read_table"]
+__all__ = ["SCAN_ROWS", "Record", "RosterError", "Table", "cell_text", "header_key", "read_table"]
 
 say = speaker("bangfu_bot.members")
 
@@ -84,8 +83,7 @@ def header_key(value: object) -> str:
     return "".join(text.split()).lstrip("*")
 
 
-def read_table(path: Path, aliases: Mapping[str, Sequence[str]], required: Sequence[str]
-               ) -> Table:
+def read_table(path: Path, aliases: Mapping[str, Sequence[str]], required: Sequence[str]) -> Table:
     """The rows of a .csv (UTF-8 or GBK/GB18030) or .xlsx file under its header.
 
     `aliases` maps each column to the header names it is known by, the preferred first:
@@ -101,8 +99,9 @@ def read_table(path: Path, aliases: Mapping[str, Sequence[str]], required: Seque
     except PermissionError:
         raise RosterError(say("table_no_permission")) from None
     except OSError as error:
-        raise RosterError(say("table_unreadable", why=error.strerror or type(error).__name__)
-                          ) from None
+        raise RosterError(
+            say("table_unreadable", why=error.strerror or type(error).__name__)
+        ) from None
     suffix = path.suffix.lower()
     if suffix == ".csv":
         if start.startswith(_ZIP_MAGIC):
@@ -137,8 +136,7 @@ def _decode(data: bytes) -> str:
         raise RosterError(say("table_csv_encoding")) from None
 
 
-def _xlsx_table(path: Path, aliases: Mapping[str, Sequence[str]], required: Sequence[str]
-                ) -> Table:
+def _xlsx_table(path: Path, aliases: Mapping[str, Sequence[str]], required: Sequence[str]) -> Table:
     try:
         workbook = load_workbook(path, read_only=True, data_only=True)
     except (InvalidFileException, zipfile.BadZipFile, KeyError, ValueError):
@@ -156,8 +154,11 @@ def _xlsx_table(path: Path, aliases: Mapping[str, Sequence[str]], required: Sequ
         workbook.close()
 
 
-def _find_table(sheets: Sequence[Iterator[Sequence[object]]],
-                aliases: Mapping[str, Sequence[str]], required: Sequence[str]) -> Table:
+def _find_table(
+    sheets: Sequence[Iterator[Sequence[object]]],
+    aliases: Mapping[str, Sequence[str]],
+    required: Sequence[str],
+) -> Table:
     lookup = _lookup(aliases)
     first_top: list[Sequence[object]] | None = None
     for rows in sheets:
@@ -169,14 +170,22 @@ def _find_table(sheets: Sequence[Iterator[Sequence[object]]],
             if all(name in columns for name in required):
                 if twice is not None:
                     header, first, second = twice
-                    raise RosterError(say("table_header_twice", header=header, line=index + 1,
-                                          first=first, second=second))
-                return _table(index + 1, cells, columns, _chain(top[index + 1:], rows))
+                    raise RosterError(
+                        say(
+                            "table_header_twice",
+                            header=header,
+                            line=index + 1,
+                            first=first,
+                            second=second,
+                        )
+                    )
+                return _table(index + 1, cells, columns, _chain(top[index + 1 :], rows))
     raise RosterError(_no_header(first_top or [], lookup, aliases, required))
 
 
-def _chain(first: Iterable[Sequence[object]], rest: Iterator[Sequence[object]]
-           ) -> Iterator[Sequence[object]]:
+def _chain(
+    first: Iterable[Sequence[object]], rest: Iterator[Sequence[object]]
+) -> Iterator[Sequence[object]]:
     yield from first
     yield from rest
 
@@ -200,8 +209,9 @@ def _match(cell: object, lookup: Mapping[str, tuple[str, int]]) -> tuple[str, in
     return found
 
 
-def _columns(cells: Sequence[object], lookup: Mapping[str, tuple[str, int]]
-             ) -> tuple[dict[str, int], tuple[str, int, int] | None]:
+def _columns(
+    cells: Sequence[object], lookup: Mapping[str, tuple[str, int]]
+) -> tuple[dict[str, int], tuple[str, int, int] | None]:
     """Column -> index in this row, the best-ranked of its names winning; and the first
     header written twice, as (header, first column, second column), if any."""
     best: dict[str, tuple[int, int]] = {}  # column -> (rank, index)
@@ -218,13 +228,19 @@ def _columns(cells: Sequence[object], lookup: Mapping[str, tuple[str, int]]
     return {column: index for column, (_, index) in best.items()}, twice
 
 
-def _table(header_line: int, header: Sequence[object], columns: dict[str, int],
-           rows: Iterator[Sequence[object]]) -> Table:
+def _table(
+    header_line: int,
+    header: Sequence[object],
+    columns: dict[str, int],
+    rows: Iterator[Sequence[object]],
+) -> Table:
     headers = {column: cell_text(header[index]) for column, index in columns.items()}
     records = []
     for line, cells in enumerate(rows, start=header_line + 1):
-        values = {column: cells[index] if index < len(cells) else None
-                  for column, index in columns.items()}
+        values = {
+            column: cells[index] if index < len(cells) else None
+            for column, index in columns.items()
+        }
         # Templates carry empty numbered rows below the data; they are not people.
         if any(cell_text(value) for value in values.values()):
             records.append(Record(line, values))
@@ -233,8 +249,12 @@ def _table(header_line: int, header: Sequence[object], columns: dict[str, int],
     return Table(header_line, headers, records)
 
 
-def _no_header(top: Sequence[Sequence[object]], lookup: Mapping[str, tuple[str, int]],
-               aliases: Mapping[str, Sequence[str]], required: Sequence[str]) -> str:
+def _no_header(
+    top: Sequence[Sequence[object]],
+    lookup: Mapping[str, tuple[str, int]],
+    aliases: Mapping[str, Sequence[str]],
+    required: Sequence[str],
+) -> str:
     if not any(cell_text(cell) for cells in top for cell in cells):
         return say("table_empty")
     # The row naming most of the columns is the header the clerk meant.
@@ -243,15 +263,22 @@ def _no_header(top: Sequence[Sequence[object]], lookup: Mapping[str, tuple[str, 
     for index, cells in enumerate(top):
         columns, _ = _columns(cells, lookup)
         if len([name for name in required if name in columns]) > len(
-                [name for name in required if name in found]):
+            [name for name in required if name in found]
+        ):
             found, line = columns, index + 1
     missing = [name for name in required if name not in found]
     if not found:
-        return say("table_no_header", rows=SCAN_ROWS,
-                   columns=say("table_list_joiner").join(required))
+        return say(
+            "table_no_header", rows=SCAN_ROWS, columns=say("table_list_joiner").join(required)
+        )
     names = say("table_list_joiner").join(
-        say("table_missing_column", column=name,
-            also=say("table_list_joiner").join(aliases[name][1:]))
-        if len(aliases[name]) > 1 else say("table_missing_column_alone", column=name)
-        for name in missing)
+        say(
+            "table_missing_column",
+            column=name,
+            also=say("table_list_joiner").join(aliases[name][1:]),
+        )
+        if len(aliases[name]) > 1
+        else say("table_missing_column_alone", column=name)
+        for name in missing
+    )
     return say("table_header_missing", line=line, columns=names)

@@ -23,18 +23,27 @@ CLICK_WINDOW, CLICK_QUOTA = timedelta(minutes=1), 3
 TEMPLATE_FIELD_MAX = 20
 
 
-async def window_room(conn: AsyncConnection, openids: Collection[str], now: datetime
-                      ) -> dict[str, int]:
+async def window_room(
+    conn: AsyncConnection, openids: Collection[str], now: datetime
+) -> dict[str, int]:
     """How many customer-service messages each user may still get now, in one query for a
     whole batch; users missing from the answer have no open window (or do not follow)."""
     users = wechat_users.c
     rows = await conn.execute(
-        select(users.openid, users.last_message_at, users.last_event_at,
-               _custom_sent_since(users.last_message_at).label("wrote_used"),
-               _custom_sent_since(users.last_event_at).label("click_used"))
-        .where(users.openid.in_(list(openids)), users.subscribed.is_(True),
-               or_(users.last_message_at > now - WROTE_WINDOW,
-                   users.last_event_at > now - CLICK_WINDOW)))
+        select(
+            users.openid,
+            users.last_message_at,
+            users.last_event_at,
+            _custom_sent_since(users.last_message_at).label("wrote_used"),
+            _custom_sent_since(users.last_event_at).label("click_used"),
+        ).where(
+            users.openid.in_(list(openids)),
+            users.subscribed.is_(True),
+            or_(
+                users.last_message_at > now - WROTE_WINDOW, users.last_event_at > now - CLICK_WINDOW
+            ),
+        )
+    )
     room: dict[str, int] = {}
     for user in rows:
         left = 0
@@ -50,11 +59,17 @@ async def window_room(conn: AsyncConnection, openids: Collection[str], now: date
 def _custom_sent_since(opened: Any) -> Any:
     # Counted from our own accepted sends since the window opened (see the README), per user
     # of the enclosing query.
-    return (select(func.count()).select_from(outbox_attempts.join(
-        outbox, outbox.c.id == outbox_attempts.c.outbox_id))
-        .where(outbox.c.openid == wechat_users.c.openid, outbox_attempts.c.channel == "custom",
-               outbox_attempts.c.errcode == 0, outbox_attempts.c.at >= opened)
-        .scalar_subquery())
+    return (
+        select(func.count())
+        .select_from(outbox_attempts.join(outbox, outbox.c.id == outbox_attempts.c.outbox_id))
+        .where(
+            outbox.c.openid == wechat_users.c.openid,
+            outbox_attempts.c.channel == "custom",
+            outbox_attempts.c.errcode == 0,
+            outbox_attempts.c.at >= opened,
+        )
+        .scalar_subquery()
+    )
 
 
 def shorten(text: str, limit: int = TEMPLATE_FIELD_MAX) -> str:

@@ -99,13 +99,17 @@ async def write(conn: AsyncConnection, intents: Sequence[Intent], *, now: dateti
     for item, todo in zip(intents, new, strict=True):
         if todo is not None:
             if todo.push:
-                planned += [(f"todo:{todo.key}:{openid}"[:KEY_MAX], openid, todo)
-                            for openid in openids[todo.assignee_id]]
+                planned += [
+                    (f"todo:{todo.key}:{openid}"[:KEY_MAX], openid, todo)
+                    for openid in openids[todo.assignee_id]
+                ]
         elif type(item) is Tell:
             lazy = lazy or type(item.text) is not str
             if item.person_id is not None:
-                planned += [(f"{item.key}:{openid}"[:KEY_MAX], openid, item)
-                            for openid in openids[item.person_id]]
+                planned += [
+                    (f"{item.key}:{openid}"[:KEY_MAX], openid, item)
+                    for openid in openids[item.person_id]
+                ]
             elif item.openid is not None:
                 planned.append((item.key[:KEY_MAX], item.openid, item))
             else:
@@ -129,33 +133,62 @@ async def write(conn: AsyncConnection, intents: Sequence[Intent], *, now: dateti
     await queue_messages(conn, messages)  # ignores a key another process wrote meanwhile
 
 
-async def add_todo(conn: AsyncConnection, *, assignee_id: int, kind: str, text: str,
-                   now: datetime, key: str, subject_id: int | None = None,
-                   case_id: int | None = None, loan_id: int | None = None,
-                   push: bool = True) -> int:
+async def add_todo(
+    conn: AsyncConnection,
+    *,
+    assignee_id: int,
+    kind: str,
+    text: str,
+    now: datetime,
+    key: str,
+    subject_id: int | None = None,
+    case_id: int | None = None,
+    loan_id: int | None = None,
+    push: bool = True,
+) -> int:
     """`write` of one `Todo`; returns the to-do's id (the earlier one's, for a key written
     before)."""
-    await write(conn, [Todo(assignee_id, kind, text, key, subject_id, case_id, loan_id,
-                            push)], now=now)
+    await write(
+        conn, [Todo(assignee_id, kind, text, key, subject_id, case_id, loan_id, push)], now=now
+    )
     return int((await conn.execute(select(todos.c.id).where(todos.c.key == key))).scalar_one())
 
 
-async def tell(conn: AsyncConnection, person_id: int, text: str, *, key: str, now: datetime,
-               reason: str, kind: str = "case", urgent: bool = False) -> None:
+async def tell(
+    conn: AsyncConnection,
+    person_id: int,
+    text: str,
+    *,
+    key: str,
+    now: datetime,
+    reason: str,
+    kind: str = "case",
+    urgent: bool = False,
+) -> None:
     """`write` of one `Tell` to a person: the text to each WeChat user bound to them."""
-    await write(conn, [Tell(key, text, reason, person_id=person_id, kind=kind,
-                            urgent=urgent)], now=now)
+    await write(
+        conn, [Tell(key, text, reason, person_id=person_id, kind=kind, urgent=urgent)], now=now
+    )
 
 
-async def tell_user(conn: AsyncConnection, openid: str, text: str, *, key: str, now: datetime,
-                    reason: str, kind: str, urgent: bool = False) -> None:
+async def tell_user(
+    conn: AsyncConnection,
+    openid: str,
+    text: str,
+    *,
+    key: str,
+    now: datetime,
+    reason: str,
+    kind: str,
+    urgent: bool = False,
+) -> None:
     """`write` of one `Tell` to one WeChat user (the key as given)."""
-    await write(conn, [Tell(key, text, reason, openid=openid, kind=kind, urgent=urgent)],
-                now=now)
+    await write(conn, [Tell(key, text, reason, openid=openid, kind=kind, urgent=urgent)], now=now)
 
 
-async def openids_of_people(conn: AsyncConnection, person_ids: Sequence[int]
-                            ) -> dict[int, list[str]]:
+async def openids_of_people(
+    conn: AsyncConnection, person_ids: Sequence[int]
+) -> dict[int, list[str]]:
     """The WeChat users bound to each of these people now (`members.service.openids_of`
     for many at once), each person's in binding order."""
     found: dict[int, list[str]] = {person_id: [] for person_id in person_ids}
@@ -168,9 +201,11 @@ async def openids_of_people(conn: AsyncConnection, person_ids: Sequence[int]
 @lru_cache(maxsize=16)
 def _bound_to(size: int) -> Executable:
     # Ordered by id within a chunk; a person's bindings are all in one chunk.
-    return (select(bindings.c.person_id, bindings.c.openid)
-            .where(in_list(bindings.c.person_id, size), bindings.c.unbound_at.is_(None))
-            .order_by(bindings.c.id))
+    return (
+        select(bindings.c.person_id, bindings.c.openid)
+        .where(in_list(bindings.c.person_id, size), bindings.c.unbound_at.is_(None))
+        .order_by(bindings.c.id)
+    )
 
 
 async def _new_todos(conn: AsyncConnection, intents: Sequence[Intent]) -> list[Todo | None]:
@@ -199,19 +234,39 @@ def _todo_keys_of(size: int) -> Executable:
 
 
 def _todo_row(item: Todo, now: datetime) -> dict[str, Any]:
-    return {"assignee_id": item.assignee_id, "kind": item.kind, "text": item.text,
-            "subject_id": item.subject_id, "case_id": item.case_id, "loan_id": item.loan_id,
-            "key": item.key, "created_at": now}
+    return {
+        "assignee_id": item.assignee_id,
+        "kind": item.kind,
+        "text": item.text,
+        "subject_id": item.subject_id,
+        "case_id": item.case_id,
+        "loan_id": item.loan_id,
+        "key": item.key,
+        "created_at": now,
+    }
 
 
 def _message(key: str, openid: str, item: Intent, now: datetime) -> dict[str, Any]:
     """The outbox row of one message of an intent to one WeChat user."""
     if isinstance(item, Todo):
-        return outbox_row(key=key, openid=openid, kind="todo", content=item.text,
-                          reason=f"to-do {item.kind}", now=now)
+        return outbox_row(
+            key=key,
+            openid=openid,
+            kind="todo",
+            content=item.text,
+            reason=f"to-do {item.kind}",
+            now=now,
+        )
     text = item.text if isinstance(item.text, str) else item.text()
-    return outbox_row(key=key, openid=openid, kind=item.kind, content=text,
-                      reason=item.reason, now=now, urgent=item.urgent)
+    return outbox_row(
+        key=key,
+        openid=openid,
+        kind=item.kind,
+        content=text,
+        reason=item.reason,
+        now=now,
+        urgent=item.urgent,
+    )
 
 
 @lru_cache(maxsize=16)
@@ -221,8 +276,7 @@ def _queued_of(size: int) -> Executable:
 
 @lru_cache(maxsize=16)
 def _count_queued(size: int) -> Executable:
-    return (select(func.count()).select_from(outbox)
-            .where(in_list(outbox.c.idempotency_key, size)))
+    return select(func.count()).select_from(outbox).where(in_list(outbox.c.idempotency_key, size))
 
 
 async def _queued(conn: AsyncConnection, keys: Sequence[str]) -> set[str]:

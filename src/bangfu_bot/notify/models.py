@@ -25,16 +25,30 @@ outbox = Table(
         String(16),
         nullable=False,
         index=True,
-        comment="pending | sending | sent | delivered | escalated | undeliverable | unknown | failed",
+        comment="pending | sending | sent | delivered | escalated | undeliverable | unknown "
+        "| failed",
     ),
-    Column("channel", String(16), nullable=True,
-           comment="custom | template | escalated: the call under way, then how it went; "
-                   "escalated on an unknown row: a secretary was asked to make sure"),
-    Column("calling_at", UtcDateTime, nullable=True,
-           comment="committed just before this channel's call starts; NULL on a claimed "
-                   "row: its call never started"),
-    Column("wechat_msgid", BigInteger, nullable=True, index=True,
-           comment="a template's msgid, matched by TEMPLATESENDJOBFINISH"),
+    Column(
+        "channel",
+        String(16),
+        nullable=True,
+        comment="custom | template | escalated: the call under way, then how it went; "
+        "escalated on an unknown row: a secretary was asked to make sure",
+    ),
+    Column(
+        "calling_at",
+        UtcDateTime,
+        nullable=True,
+        comment="committed just before this channel's call starts; NULL on a claimed "
+        "row: its call never started",
+    ),
+    Column(
+        "wechat_msgid",
+        BigInteger,
+        nullable=True,
+        index=True,
+        comment="a template's msgid, matched by TEMPLATESENDJOBFINISH",
+    ),
     Column("attempts", Integer, nullable=False, default=0),
     Column("next_attempt_at", UtcDateTime, nullable=False),
     Column("last_errcode", Integer, nullable=True),

@@ -78,9 +78,14 @@ class DeliveryRules:
     def from_settings(cls, settings: Settings) -> DeliveryRules:
         """Template id, awake hours, time zone and concurrency as configured."""
         awake_start, awake_end = settings.awake_hours
-        return cls(template_id=settings.template_id, account_type=settings.wechat_account_type,
-                   tz=settings.tz, quiet_start=awake_start, quiet_end=awake_end,
-                   concurrency=settings.outbox_concurrency)
+        return cls(
+            template_id=settings.template_id,
+            account_type=settings.wechat_account_type,
+            tz=settings.tz,
+            quiet_start=awake_start,
+            quiet_end=awake_end,
+            concurrency=settings.outbox_concurrency,
+        )
 
     @property
     def templates(self) -> bool:
@@ -131,9 +136,14 @@ class _CallLog:
     while it reads the windows, so the claim sees each such call in exactly one of the two.
     """
 
-    def __init__(self, engine: AsyncEngine, clock: Clock,
-                 writing: Callable[[], contextlib.AbstractAsyncContextManager[Any]],
-                 counting: asyncio.Lock, counted: Callable[[list[_Send]], None]) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        clock: Clock,
+        writing: Callable[[], contextlib.AbstractAsyncContextManager[Any]],
+        counting: asyncio.Lock,
+        counted: Callable[[list[_Send]], None],
+    ) -> None:
         self._engine = engine
         self._clock = clock
         self._writing = writing
@@ -197,13 +207,17 @@ class _CallLog:
                     if not whole:
                         self._attempts_written(ended)
             # Refused, with what next left to the batch: it did not arrive.
-            await _write_outcomes(conn, ended, lambda send: (
-                send.values if send.values is not None else {"calling_at": None}))
+            await _write_outcomes(
+                conn,
+                ended,
+                lambda send: send.values if send.values is not None else {"calling_at": None},
+            )
             if starting:
                 await conn.execute(
                     update(outbox)
                     .where(outbox.c.id.in_([queued.row.id for queued in starting]))
-                    .values(calling_at=self._clock.now()))
+                    .values(calling_at=self._clock.now())
+                )
             if whole:
                 await conn.exec_driver_sql("COMMIT")
                 self._attempts_written(ended)  # the claim waits for the write lock
@@ -217,8 +231,12 @@ class _CallLog:
                         await conn.exec_driver_sql("ROLLBACK")
             if not isinstance(exc, Exception):
                 raise
-            log.warning("outbox: could not record %d calls as ended and mark %d as "
-                        "starting: %s", len(ended), len(starting), type(exc).__name__)
+            log.warning(
+                "outbox: could not record %d calls as ended and mark %d as starting: %s",
+                len(ended),
+                len(starting),
+                type(exc).__name__,
+            )
             await self.close()
             return False
 
@@ -259,7 +277,12 @@ class Dispatcher:
     """
 
     def __init__(
-        self, *, engine: AsyncEngine, client: Platform, clock: Clock, poll_s: float = 2.0,
+        self,
+        *,
+        engine: AsyncEngine,
+        client: Platform,
+        clock: Clock,
+        poll_s: float = 2.0,
         rules: DeliveryRules | None = None,
         also: list[Callable[[], Awaitable[Any]]] | None = None,
     ) -> None:
@@ -275,8 +298,7 @@ class Dispatcher:
         self._sqlite_writes = asyncio.Lock() if engine.dialect.name == "sqlite" else None
         # Held while a claim reads the windows and while ended calls' attempts are written.
         self._counting = asyncio.Lock()
-        self._log = _CallLog(engine, clock, self._writing, self._counting,
-                             self._window_recorded)
+        self._log = _CallLog(engine, clock, self._writing, self._counting, self._window_recorded)
         self._started_at: datetime | None = None  # set by start()
         # Enough rows per batch to keep every slot busy for several calls, so the two
         # transactions of a batch are spread over many sends.
@@ -321,9 +343,16 @@ class Dispatcher:
             await self.send_due()
             now = self._clock.now()
             async with self._engine.connect() as conn:
-                waiting = (await conn.execute(select(func.count()).select_from(outbox).where(
-                    outbox.c.status.in_(["pending", "sending"]),
-                    outbox.c.next_attempt_at <= now))).scalar_one()
+                waiting = (
+                    await conn.execute(
+                        select(func.count())
+                        .select_from(outbox)
+                        .where(
+                            outbox.c.status.in_(["pending", "sending"]),
+                            outbox.c.next_attempt_at <= now,
+                        )
+                    )
+                ).scalar_one()
             if not waiting:
                 return
             await asyncio.sleep(0.02)
@@ -377,8 +406,7 @@ class Dispatcher:
                 if attempted < limit and not stop():
                     # The next batch is claimed while this one's calls are under way; its
                     # calls start after this batch is recorded, so a user's rows stay in order.
-                    claiming = asyncio.create_task(
-                        self._claim(min(self._batch, limit - attempted)))
+                    claiming = asyncio.create_task(self._claim(min(self._batch, limit - attempted)))
                 await self._deliver(batch, stop, claiming)
         finally:
             if claiming is not None:  # this pass ended early: the claimed rows go back
@@ -397,28 +425,37 @@ class Dispatcher:
                 # Quiet hours: non-urgent rows wait for the morning (nothing is dropped).
                 await conn.execute(
                     update(outbox)
-                    .where(outbox.c.status == "pending", outbox.c.urgent.is_(False),
-                           outbox.c.next_attempt_at <= now)
+                    .where(
+                        outbox.c.status == "pending",
+                        outbox.c.urgent.is_(False),
+                        outbox.c.next_attempt_at <= now,
+                    )
                     .values(next_attempt_at=quiet)
                 )
-            due = (select(outbox.c.id)
-                   .where(outbox.c.status == "pending", outbox.c.next_attempt_at <= now)
-                   .order_by(outbox.c.urgent.desc(), outbox.c.id).limit(size)
-                   .with_for_update(skip_locked=True))  # PostgreSQL: leave others' claims
+            due = (
+                select(outbox.c.id)
+                .where(outbox.c.status == "pending", outbox.c.next_attempt_at <= now)
+                .order_by(outbox.c.urgent.desc(), outbox.c.id)
+                .limit(size)
+                .with_for_update(skip_locked=True)
+            )  # PostgreSQL: leave others' claims
             # The status condition again: only the dispatcher whose UPDATE changed a row
             # from pending owns it, so two dispatchers never send one row.
-            claimed = (await conn.execute(
-                update(outbox)
-                .where(outbox.c.id.in_(due.scalar_subquery()), outbox.c.status == "pending")
-                .values(status="sending", next_attempt_at=now, channel=None, calling_at=None)
-                .returning(*outbox.c)
-            )).all()
+            claimed = (
+                await conn.execute(
+                    update(outbox)
+                    .where(outbox.c.id.in_(due.scalar_subquery()), outbox.c.status == "pending")
+                    .values(status="sending", next_attempt_at=now, channel=None, calling_at=None)
+                    .returning(*outbox.c)
+                )
+            ).all()
             rows = sorted(claimed, key=lambda row: (not row.urgent, row.id))
             batch = await self._choose_channels(conn, rows, now)
         return batch
 
-    async def _choose_channels(self, conn: AsyncConnection, rows: list[Any],
-                               now: datetime) -> list[_Send]:
+    async def _choose_channels(
+        self, conn: AsyncConnection, rows: list[Any], now: datetime
+    ) -> list[_Send]:
         """The channel open now for each row, written before the calls (the in-flight mark
         `_recover_stale_claims` reads). A user's window quota is shared by their rows."""
         batch = []
@@ -437,8 +474,9 @@ class Dispatcher:
         await _mark_channels(conn, batch)
         return batch
 
-    async def _deliver(self, batch: list[_Send], stop: Callable[[], bool],
-                       claiming: asyncio.Task[Any] | None) -> None:
+    async def _deliver(
+        self, batch: list[_Send], stop: Callable[[], bool], claiming: asyncio.Task[Any] | None
+    ) -> None:
         """Make the batch's calls and record them; a second round sends templates for the
         customer-service messages that were refused."""
         while True:
@@ -472,17 +510,18 @@ class Dispatcher:
         self._window_recorded(batch)
         if batch:
             async with self._writing(), self._engine.begin() as conn:
-                await conn.execute(update(outbox).where(
-                    outbox.c.id.in_([send.row.id for send in batch]))
-                    .values(status="pending", channel=None))
+                await conn.execute(
+                    update(outbox)
+                    .where(outbox.c.id.in_([send.row.id for send in batch]))
+                    .values(status="pending", channel=None)
+                )
 
     async def _call_all(self, calls: list[_Send], stop: Callable[[], bool]) -> None:
         by_user: defaultdict[str, list[_Send]] = defaultdict(list)
         for send in calls:
             by_user[send.row.openid].append(send)
         try:
-            await asyncio.gather(*(self._call_in_order(sends, stop)
-                                   for sends in by_user.values()))
+            await asyncio.gather(*(self._call_in_order(sends, stop) for sends in by_user.values()))
         finally:
             await self._log.close()
 
@@ -514,8 +553,11 @@ class Dispatcher:
                 answer = await self._client.send_text(openid=row.openid, content=row.content)
             else:
                 answer = await self._client.send_template(
-                    openid=row.openid, template_id=self._rules.template_id,
-                    data=self._template_data(row), client_msg_id=f"outbox-{row.id}")
+                    openid=row.openid,
+                    template_id=self._rules.template_id,
+                    data=self._template_data(row),
+                    client_msg_id=f"outbox-{row.id}",
+                )
         except WeChatAPIError as error:
             self._attempt(send, channel, error.errcode, error.errmsg)
             self._after_error(send, channel, error)
@@ -523,17 +565,32 @@ class Dispatcher:
         self._attempt(send, channel, 0, "ok")
         # A template's msgid is what its TEMPLATESENDJOBFINISH receipt names.
         msgid = (int(answer.get("msgid") or 0) or None) if channel == "template" else None
-        send.values = {"status": "sent", "channel": channel, "attempts": row.attempts + 1,
-                       "sent_at": self._clock.now(), "wechat_msgid": msgid}
+        send.values = {
+            "status": "sent",
+            "channel": channel,
+            "attempts": row.attempts + 1,
+            "sent_at": self._clock.now(),
+            "wechat_msgid": msgid,
+        }
 
     def _template_data(self, row: Any) -> dict[str, str]:
         local = self._clock.now().astimezone(self._rules.tz)
-        return {"thing1": _title(row.kind), "thing2": shorten(row.content),
-                "time3": local.strftime("%Y-%m-%d %H:%M")}
+        return {
+            "thing1": _title(row.kind),
+            "thing2": shorten(row.content),
+            "time3": local.strftime("%Y-%m-%d %H:%M"),
+        }
 
-    def _attempt(self, send: _Send, channel: str, errcode: int, errmsg: str) -> None:
-        send.attempts.append({"outbox_id": send.row.id, "at": self._clock.now(),
-                              "channel": channel, "errcode": errcode, "errmsg": errmsg[:200]})
+    def _attempt(self, send: _Send, channel: str | None, errcode: int, errmsg: str) -> None:
+        send.attempts.append(
+            {
+                "outbox_id": send.row.id,
+                "at": self._clock.now(),
+                "channel": channel,
+                "errcode": errcode,
+                "errmsg": errmsg[:200],
+            }
+        )
         send.last_errcode = errcode
 
     def _after_error(self, send: _Send, channel: str | None, error: WeChatAPIError) -> None:
@@ -552,8 +609,11 @@ class Dispatcher:
         log.info("outbox row %s: errcode %s", row.id, error.errcode)
         attempts = row.attempts + 1
         if error.kind == ErrorKind.RETRY and attempts < MAX_ATTEMPTS:
-            return {"status": "pending", "attempts": attempts,
-                    "next_attempt_at": self._clock.now() + backoff(attempts)}
+            return {
+                "status": "pending",
+                "attempts": attempts,
+                "next_attempt_at": self._clock.now() + backoff(attempts),
+            }
         return {"status": "failed", "attempts": attempts}
 
     async def _record(self, batch: list[_Send]) -> None:
@@ -579,8 +639,7 @@ class Dispatcher:
         if escalated:
             self.wake()  # the to-dos' own pushes are due now
 
-    async def _escalate(self, conn: AsyncConnection, send: _Send, now: datetime
-                        ) -> dict[str, Any]:
+    async def _escalate(self, conn: AsyncConnection, send: _Send, now: datetime) -> dict[str, Any]:
         """Ask the member's branch secretary to tell them in person (a to-do)."""
         if await escalate(conn, row=send.row, why=send.why or "why_failed", now=now):
             return {"status": "escalated", "channel": "escalated"}
@@ -593,22 +652,26 @@ async def _mark_channels(conn: AsyncConnection, sends: list[_Send]) -> None:
     for channel in ("custom", "template"):
         ids = [send.row.id for send in sends if send.call == channel]
         if ids:
-            await conn.execute(update(outbox).where(outbox.c.id.in_(ids))
-                               .values(channel=channel, calling_at=None))
-    refused = [{"b_id": send.row.id, "b_last_errcode": send.last_errcode}
-               for send in sends if send.call is not None and send.last_errcode is not None]
+            await conn.execute(
+                update(outbox).where(outbox.c.id.in_(ids)).values(channel=channel, calling_at=None)
+            )
+    refused = [
+        {"b_id": send.row.id, "b_last_errcode": send.last_errcode}
+        for send in sends
+        if send.call is not None and send.last_errcode is not None
+    ]
     if refused:
         await _update_many(conn, refused)
 
 
 async def _write_outcomes(
-        conn: AsyncConnection, sends: list[_Send],
-        values_of: Callable[[_Send], dict[str, Any] | None] = lambda send: send.values,
+    conn: AsyncConnection,
+    sends: list[_Send],
+    values_of: Callable[[_Send], dict[str, Any] | None] = lambda send: send.values,
 ) -> None:
     """Each row's new columns, in one executemany UPDATE per set of columns written; a row's
     `values` are cleared once its UPDATE has run."""
-    groups: defaultdict[tuple[str, ...], list[tuple[_Send, dict[str, Any]]]] = \
-        defaultdict(list)
+    groups: defaultdict[tuple[str, ...], list[tuple[_Send, dict[str, Any]]]] = defaultdict(list)
     for send in sends:
         new = values_of(send)
         if new is None:
@@ -616,8 +679,9 @@ async def _write_outcomes(
         values = dict(new)
         if send.last_errcode is not None:
             values.setdefault("last_errcode", send.last_errcode)
-        groups[tuple(sorted(values))].append((send, {
-            "b_id": send.row.id, **{f"b_{name}": value for name, value in values.items()}}))
+        groups[tuple(sorted(values))].append(
+            (send, {"b_id": send.row.id, **{f"b_{name}": value for name, value in values.items()}})
+        )
     for group in groups.values():
         await _update_many(conn, [params for _, params in group])
         for send, _ in group:
@@ -627,14 +691,17 @@ async def _write_outcomes(
 async def _update_many(conn: AsyncConnection, params: list[dict[str, Any]]) -> None:
     # Parameters are named b_<column> (bare column names are reserved in a SET clause).
     columns = [name[2:] for name in params[0] if name != "b_id"]
-    statement = (update(outbox).where(outbox.c.id == bindparam("b_id"))
-                 .values({name: bindparam(f"b_{name}", type_=outbox.c[name].type)
-                          for name in columns}))
+    statement = (
+        update(outbox)
+        .where(outbox.c.id == bindparam("b_id"))
+        .values({name: bindparam(f"b_{name}", type_=outbox.c[name].type) for name in columns})
+    )
     await conn.execute(statement, params)
 
 
-async def _recover_stale_claims(conn: AsyncConnection, now: datetime,
-                                before: datetime | None = None) -> None:
+async def _recover_stale_claims(
+    conn: AsyncConnection, now: datetime, before: datetime | None = None
+) -> None:
     """Rows left "sending" by a dispatcher that died. A call that returned had its outcome
     committed (see `_CallLog`): `sent` and the rest are not "sending" and are left alone. One
     whose call had not started, or was refused (no `calling_at`), is simply due again; one
@@ -645,20 +712,26 @@ async def _recover_stale_claims(conn: AsyncConnection, now: datetime,
     `escalated`)."""
     old = outbox.c.next_attempt_at < now - STALE_CLAIM
     if before is not None:  # claimed before this dispatcher started: not its own
-        old = old | ((outbox.c.next_attempt_at < before)
-                     & (outbox.c.next_attempt_at < now - TAKEOVER))
+        old = old | (
+            (outbox.c.next_attempt_at < before) & (outbox.c.next_attempt_at < now - TAKEOVER)
+        )
     stale = (outbox.c.status == "sending") & old
-    maybe_delivered = (await conn.execute(
-        update(outbox)
-        .where(stale, outbox.c.channel == "custom", outbox.c.calling_at.is_not(None))
-        .values(status="unknown")
-        .returning(*outbox.c))).all()
+    maybe_delivered = (
+        await conn.execute(
+            update(outbox)
+            .where(stale, outbox.c.channel == "custom", outbox.c.calling_at.is_not(None))
+            .values(status="unknown")
+            .returning(*outbox.c)
+        )
+    ).all()
     await conn.execute(update(outbox).where(stale).values(status="pending"))
-    told = [row.id for row in sorted(maybe_delivered, key=lambda row: row.id)
-            if await escalate_unknown(conn, row=row, now=now)]
+    told = [
+        row.id
+        for row in sorted(maybe_delivered, key=lambda row: row.id)
+        if await escalate_unknown(conn, row=row, now=now)
+    ]
     if told:
-        await conn.execute(update(outbox).where(outbox.c.id.in_(told))
-                           .values(channel="escalated"))
+        await conn.execute(update(outbox).where(outbox.c.id.in_(told)).values(channel="escalated"))
 
 
 async def _set(conn: AsyncConnection, row_id: int, **values: Any) -> None:
@@ -686,9 +759,14 @@ async def escalate(conn: AsyncConnection, *, row: Any, why: str, now: datetime) 
     """Give the recipient's branch secretary a to-do to pass the message on; False when
     nobody can (no binding, no secretary, or it already was a to-do for an official)."""
     return await _ask_secretaries(
-        conn, row=row, now=now, key=f"escalate:{row.id}",
-        text=lambda name: say("escalate", name=name, content=row.content)
-        + say("escalate_reason", why=say(why)))
+        conn,
+        row=row,
+        now=now,
+        key=f"escalate:{row.id}",
+        text=lambda name: (
+            say("escalate", name=name, content=row.content) + say("escalate_reason", why=say(why))
+        ),
+    )
 
 
 async def escalate_unknown(conn: AsyncConnection, *, row: Any, now: datetime) -> bool:
@@ -707,8 +785,9 @@ async def escalate_unknown(conn: AsyncConnection, *, row: Any, now: datetime) ->
     return await _ask_secretaries(conn, row=row, now=now, key=f"unknown:{row.id}", text=text)
 
 
-async def _ask_secretaries(conn: AsyncConnection, *, row: Any, now: datetime, key: str,
-                           text: Callable[[str], str]) -> bool:
+async def _ask_secretaries(
+    conn: AsyncConnection, *, row: Any, now: datetime, key: str, text: Callable[[str], str]
+) -> bool:
     """A `tell_member` to-do, worded by `text(member's name)`, for each branch secretary of
     the row's recipient (the recipient left out); False when there is nobody to ask."""
     if row.kind == "todo":
@@ -720,13 +799,20 @@ async def _ask_secretaries(conn: AsyncConnection, *, row: Any, now: datetime, ke
     if not secretaries:
         return False
     told = text(person.name)
-    await write(conn, [Todo(secretary_id, "tell_member", told, f"{key}:{secretary_id}",
-                            subject_id=person.id) for secretary_id in secretaries], now=now)
+    await write(
+        conn,
+        [
+            Todo(secretary_id, "tell_member", told, f"{key}:{secretary_id}", subject_id=person.id)
+            for secretary_id in secretaries
+        ],
+        now=now,
+    )
     return True
 
 
-async def template_finished(conn: AsyncConnection, *, msgid: int, status: str,
-                            now: datetime) -> None:
+async def template_finished(
+    conn: AsyncConnection, *, msgid: int, status: str, now: datetime
+) -> None:
     """A TEMPLATESENDJOBFINISH receipt: delivered, or blocked/failed (then escalate)."""
     row = (await conn.execute(select(outbox).where(outbox.c.wechat_msgid == msgid))).first()
     if row is None:
@@ -747,8 +833,15 @@ async def status_counts(conn: AsyncConnection) -> dict[str, int]:
     rows = await conn.execute(select(outbox.c.status, func.count()).group_by(outbox.c.status))
     counts = {status: int(count) for status, count in rows}
     if counts.get("unknown"):
-        told = int((await conn.execute(select(func.count()).select_from(outbox).where(
-            outbox.c.status == "unknown", outbox.c.channel == "escalated"))).scalar_one())
+        told = int(
+            (
+                await conn.execute(
+                    select(func.count())
+                    .select_from(outbox)
+                    .where(outbox.c.status == "unknown", outbox.c.channel == "escalated")
+                )
+            ).scalar_one()
+        )
         if told:
             counts["unknown_escalated"] = told
             counts["unknown"] -= told

@@ -51,15 +51,23 @@ class Platform(Protocol):
 
     async def send_text(self, *, openid: str, content: str) -> dict[str, Any]: ...
 
-    async def send_template(self, *, openid: str, template_id: str, data: dict[str, str],
-                            url: str | None = None,
-                            client_msg_id: str | None = None) -> dict[str, Any]: ...
+    async def send_template(
+        self,
+        *,
+        openid: str,
+        template_id: str,
+        data: dict[str, str],
+        url: str | None = None,
+        client_msg_id: str | None = None,
+    ) -> dict[str, Any]: ...
 
-    async def mass_send_by_tag(self, *, tag_id: int, content: str,
-                               clientmsgid: str) -> dict[str, Any]: ...
+    async def mass_send_by_tag(
+        self, *, tag_id: int, content: str, clientmsgid: str
+    ) -> dict[str, Any]: ...
 
-    async def mass_send_to_openids(self, *, openids: list[str], content: str,
-                                   clientmsgid: str) -> dict[str, Any]: ...
+    async def mass_send_to_openids(
+        self, *, openids: list[str], content: str, clientmsgid: str
+    ) -> dict[str, Any]: ...
 
     async def create_tag(self, *, name: str) -> int: ...
 
@@ -67,7 +75,6 @@ class Platform(Protocol):
 
     async def delete_tag(self, *, tag_id: int) -> None: ...
 
-    async def tag_batch(self, *, tag_id: int, openids: list[str],
-                        untag: bool = False) -> None: ...
+    async def tag_batch(self, *, tag_id: int, openids: list[str], untag: bool = False) -> None: ...
 
     async def tag_members(self, *, tag_id: int) -> list[str]: ...

@@ -55,8 +55,20 @@ async def queue_message(
     urgent: bool = False,
 ) -> None:
     """Write one outbox row; a second write with the same key is ignored."""
-    await queue_messages(conn, [outbox_row(key=key, openid=openid, kind=kind, content=content,
-                                           reason=reason, now=now, urgent=urgent)])
+    await queue_messages(
+        conn,
+        [
+            outbox_row(
+                key=key,
+                openid=openid,
+                kind=kind,
+                content=content,
+                reason=reason,
+                now=now,
+                urgent=urgent,
+            )
+        ],
+    )
 
 
 async def queue_messages(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
@@ -64,6 +76,4 @@ async def queue_messages(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) 
     a row whose key was already written is ignored, as in `queue_message`."""
     statement = insert_ignore(conn, outbox, ["idempotency_key"])
     for start in range(0, len(rows), QUEUE_CHUNK):
-        await conn.execute(statement, list(rows[start:start + QUEUE_CHUNK]))
-
-
+        await conn.execute(statement, list(rows[start : start + QUEUE_CHUNK]))

@@ -31,10 +31,16 @@ from bangfu_bot.texts import speaker
 
 say = speaker("bangfu_bot.reports")
 
-KIND_NAMES = {kind: say(f"kind_{kind}") for kind in
-              ("contribution", "relief", "loan_out", "principal_in", "interest_in", "write_off")}
-AGES = ((say("age_current"), 0, 0), (say("age_1_30"), 1, 30), (say("age_31_90"), 31, 90),
-        (say("age_over_90"), 91, 10**6))
+KIND_NAMES = {
+    kind: say(f"kind_{kind}")
+    for kind in ("contribution", "relief", "loan_out", "principal_in", "interest_in", "write_off")
+}
+AGES = (
+    (say("age_current"), 0, 0),
+    (say("age_1_30"), 1, 30),
+    (say("age_31_90"), 31, 90),
+    (say("age_over_90"), 91, 10**6),
+)
 
 
 async def reconciliation_fen(conn: AsyncConnection) -> int:
@@ -42,7 +48,6 @@ async def reconciliation_fen(conn: AsyncConnection) -> int:
     must be exactly zero."""
     figures = await figures_now(conn)
     return figures.outstanding_fen - await loans_outstanding_fen(conn)
-
 
 
 async def fund_summary(conn: AsyncConnection, *, today: date) -> str:
@@ -53,10 +58,17 @@ async def fund_summary(conn: AsyncConnection, *, today: date) -> str:
         say("summary_header", day=chinese_date(today)),
         say("summary_cash", cash=yuan(figures.cash_fen)),
         say("summary_outstanding", outstanding=yuan(figures.outstanding_fen)),
-        say("summary_raised", raised=yuan(figures.contributions_fen),
-            relief=yuan(figures.relief_fen)),
-        say("summary_returned", principal=yuan(figures.principal_in_fen),
-            interest=yuan(figures.interest_in_fen), written_off=yuan(figures.written_off_fen)),
+        say(
+            "summary_raised",
+            raised=yuan(figures.contributions_fen),
+            relief=yuan(figures.relief_fen),
+        ),
+        say(
+            "summary_returned",
+            principal=yuan(figures.principal_in_fen),
+            interest=yuan(figures.interest_in_fen),
+            written_off=yuan(figures.written_off_fen),
+        ),
         say("summary_balanced") if gap == 0 else say("summary_gap", gap=yuan(abs(gap))),
     ]
     return "\n".join(lines)
@@ -80,58 +92,91 @@ def _yuan(fen: int) -> Decimal:
     return (Decimal(fen) / 100).quantize(Decimal("0.01"))
 
 
-async def export_fund_report(engine: AsyncEngine, *, year: int, out: Path,
-                             today: date) -> FundReport:
+async def export_fund_report(
+    engine: AsyncEngine, *, year: int, out: Path, today: date
+) -> FundReport:
     """Movements of the year, loans outstanding by age, amount at risk, expected repayments
     by month, and the reconciliation line (must be 0.00)."""
     async with engine.connect() as conn:
-        moves = (await conn.execute(
-            select(fund_movements).where(fund_movements.c.occurred_on >= date(year, 1, 1),
-                                         fund_movements.c.occurred_on <= date(year, 12, 31))
-            .order_by(fund_movements.c.occurred_on, fund_movements.c.id))).all()
+        moves = (
+            await conn.execute(
+                select(fund_movements)
+                .where(
+                    fund_movements.c.occurred_on >= date(year, 1, 1),
+                    fund_movements.c.occurred_on <= date(year, 12, 31),
+                )
+                .order_by(fund_movements.c.occurred_on, fund_movements.c.id)
+            )
+        ).all()
         figures = await figures_now(conn, until=min(today, date(year, 12, 31)))
         gap = await reconciliation_fen(conn)
-        open_loans = (await conn.execute(
-            select(loans, people.c.name).select_from(loans.join(people, people.c.id ==
-                                                                loans.c.person_id))
-            .where(loans.c.status == L.DISBURSED).order_by(loans.c.id))).all()
+        open_loans = (
+            await conn.execute(
+                select(loans, people.c.name)
+                .select_from(loans.join(people, people.c.id == loans.c.person_id))
+                .where(loans.c.status == L.DISBURSED)
+                .order_by(loans.c.id)
+            )
+        ).all()
         ages = []
         for loan in open_loans:
             owed = await position(conn, loan.id, today)
             ages.append((loan, owed))
-        expected = (await conn.execute(
-            select(instalments.c.due_on, instalments.c.principal_fen, instalments.c.interest_fen)
-            .select_from(instalments.join(loans, loans.c.id == instalments.c.loan_id))
-            .where(loans.c.status == L.DISBURSED, instalments.c.due_on >= today))).all()
-    await asyncio.to_thread(_write, out, year, moves, figures, gap, ages, expected)
+        expected = (
+            await conn.execute(
+                select(
+                    instalments.c.due_on, instalments.c.principal_fen, instalments.c.interest_fen
+                )
+                .select_from(instalments.join(loans, loans.c.id == instalments.c.loan_id))
+                .where(loans.c.status == L.DISBURSED, instalments.c.due_on >= today)
+            )
+        ).all()
+    await asyncio.to_thread(_write, out, year, list(moves), figures, gap, ages, list(expected))
     return FundReport(out, len(moves), gap)
 
 
-def _write(out: Path, year: int, moves: list[Any], figures: Any, gap: int,
-           ages: list[tuple[Any, Any]], expected: list[Any]) -> None:
+def _write(
+    out: Path,
+    year: int,
+    moves: list[Any],
+    figures: Any,
+    gap: int,
+    ages: list[tuple[Any, Any]],
+    expected: list[Any],
+) -> None:
     book = Workbook()
     summary = book.active
     summary.title = say("report_summary_sheet")
-    rows = [(say("report_title", year=year), None),
-            (say("report_contributions"), figures.contributions_fen),
-            (say("report_relief"), figures.relief_fen),
-            (say("report_loans_out"), figures.loans_out_fen),
-            (say("report_principal_in"), figures.principal_in_fen),
-            (say("report_interest_in"), figures.interest_in_fen),
-            (say("report_written_off"), figures.written_off_fen),
-            (say("report_cash"), figures.cash_fen),
-            (say("report_outstanding"), figures.outstanding_fen),
-            (say("report_reconciliation"), gap)]
+    rows = [
+        (say("report_title", year=year), None),
+        (say("report_contributions"), figures.contributions_fen),
+        (say("report_relief"), figures.relief_fen),
+        (say("report_loans_out"), figures.loans_out_fen),
+        (say("report_principal_in"), figures.principal_in_fen),
+        (say("report_interest_in"), figures.interest_in_fen),
+        (say("report_written_off"), figures.written_off_fen),
+        (say("report_cash"), figures.cash_fen),
+        (say("report_outstanding"), figures.outstanding_fen),
+        (say("report_reconciliation"), gap),
+    ]
     for label, fen in rows:
         xlsx.append(summary, [label, None if fen is None else _yuan(fen)])
     summary["A1"].font = Font(bold=True, size=14)
     movement_sheet = book.create_sheet(say("report_movements_sheet"))
     xlsx.append(movement_sheet, _lines("report_movements_headers"))
     for move in moves:
-        xlsx.append(movement_sheet, [
-            move.occurred_on.isoformat(), KIND_NAMES.get(move.kind, move.kind),
-            SOURCE_NAMES.get(move.source or "", ""), _yuan(move.amount_fen), move.document,
-            move.loan_id, move.note or ""])
+        xlsx.append(
+            movement_sheet,
+            [
+                move.occurred_on.isoformat(),
+                KIND_NAMES.get(move.kind, move.kind),
+                SOURCE_NAMES.get(move.source or "", ""),
+                _yuan(move.amount_fen),
+                move.document,
+                move.loan_id,
+                move.note or "",
+            ],
+        )
     age_sheet = book.create_sheet(say("report_loans_sheet"))
     xlsx.append(age_sheet, _lines("report_loans_headers"))
     at_risk = 0
@@ -139,9 +184,18 @@ def _write(out: Path, year: int, moves: list[Any], figures: Any, gap: int,
         label = next(name for name, low, high in AGES if low <= owed.days_overdue <= high)
         if owed.days_overdue > 90:
             at_risk += owed.principal_outstanding_fen
-        xlsx.append(age_sheet, [loan.id, loan.name, loan.project,
-                                _yuan(owed.principal_outstanding_fen), _yuan(owed.overdue_fen),
-                                owed.days_overdue, label])
+        xlsx.append(
+            age_sheet,
+            [
+                loan.id,
+                loan.name,
+                loan.project,
+                _yuan(owed.principal_outstanding_fen),
+                _yuan(owed.overdue_fen),
+                owed.days_overdue,
+                label,
+            ],
+        )
     xlsx.append(age_sheet, [])
     xlsx.append(age_sheet, [say("report_at_risk"), None, None, _yuan(at_risk)])
     month_sheet = book.create_sheet(say("report_expected_sheet"))
@@ -152,8 +206,7 @@ def _write(out: Path, year: int, moves: list[Any], figures: Any, gap: int,
         bucket[0] += principal
         bucket[1] += interest
     for month in sorted(by_month):
-        xlsx.append(month_sheet, [month, _yuan(by_month[month][0]),
-                                  _yuan(by_month[month][1])])
+        xlsx.append(month_sheet, [month, _yuan(by_month[month][0]), _yuan(by_month[month][1])])
     for sheet in book.worksheets:
         for row in sheet.iter_rows():
             for cell in row:

@@ -90,15 +90,24 @@ async def next_thing(conn: AsyncConnection, *, now: datetime, agenda: Agenda) ->
 async def _notices(conn: AsyncConnection, today: date, on: Found) -> None:
     """A notice is closed the day after its last day; held by an objection, its secretary
     is reminded every day."""
-    open_objections = (select(func.count()).select_from(objections)
-                       .where(objections.c.case_id == public_notices.c.case_id,
-                              objections.c.resolved_at.is_(None)).scalar_subquery())
+    open_objections = (
+        select(func.count())
+        .select_from(objections)
+        .where(objections.c.case_id == public_notices.c.case_id, objections.c.resolved_at.is_(None))
+        .scalar_subquery()
+    )
     rows = await conn.execute(
         select(public_notices.c.ends_on, people.c.name, open_objections.label("held"))
-        .select_from(public_notices.join(cases, and_(
-            cases.c.id == public_notices.c.case_id, cases.c.status == CaseStatus.ON_NOTICE))
-            .join(people, people.c.id == cases.c.person_id))
-        .where(public_notices.c.closed_at.is_(None)))
+        .select_from(
+            public_notices.join(
+                cases,
+                and_(
+                    cases.c.id == public_notices.c.case_id, cases.c.status == CaseStatus.ON_NOTICE
+                ),
+            ).join(people, people.c.id == cases.c.person_id)
+        )
+        .where(public_notices.c.closed_at.is_(None))
+    )
     for row in rows:
         closes = row.ends_on + timedelta(days=1)
         if closes <= today and row.held:
@@ -110,18 +119,35 @@ async def _notices(conn: AsyncConnection, today: date, on: Found) -> None:
 async def _loans(conn: AsyncConnection, today: date, on: Found, call_days: int) -> None:
     """Reminders before each instalment not yet covered by what was repaid, and after the
     oldest one falls due unpaid (interest falls due with principal, so principal tells)."""
-    rows = (await conn.execute(
-        select(loans.c.id, people.c.name, instalments.c.number, instalments.c.due_on,
-               instalments.c.principal_fen)
-        .select_from(loans.join(people, people.c.id == loans.c.person_id)
-                     .join(instalments, instalments.c.loan_id == loans.c.id))
-        .where(loans.c.status == LoanStatus.DISBURSED)
-        .order_by(loans.c.id, instalments.c.due_on, instalments.c.number))).all()
+    rows = (
+        await conn.execute(
+            select(
+                loans.c.id,
+                people.c.name,
+                instalments.c.number,
+                instalments.c.due_on,
+                instalments.c.principal_fen,
+            )
+            .select_from(
+                loans.join(people, people.c.id == loans.c.person_id).join(
+                    instalments, instalments.c.loan_id == loans.c.id
+                )
+            )
+            .where(loans.c.status == LoanStatus.DISBURSED)
+            .order_by(loans.c.id, instalments.c.due_on, instalments.c.number)
+        )
+    ).all()
     if not rows:
         return
-    repaid = dict((await conn.execute(
-        select(repayments.c.loan_id, func.sum(repayments.c.principal_fen))
-        .group_by(repayments.c.loan_id))).all())
+    repaid = dict(
+        (
+            await conn.execute(
+                select(repayments.c.loan_id, func.sum(repayments.c.principal_fen)).group_by(
+                    repayments.c.loan_id
+                )
+            )
+        ).all()
+    )
     running: dict[int, int] = {}
     oldest: set[int] = set()
     for row in rows:
@@ -131,29 +157,43 @@ async def _loans(conn: AsyncConnection, today: date, on: Found, call_days: int) 
         due = row.due_on
         for days in sorted({*BEFORE, 0}, reverse=True):
             key = "next_loan_due" if days == 0 else "next_loan_before"
-            on(due - timedelta(days=days), say(key, name=row.name, n=row.number,
-                                               due=month_day(due)))
+            on(
+                due - timedelta(days=days),
+                say(key, name=row.name, n=row.number, due=month_day(due)),
+            )
         if row.id in oldest:
             continue
         oldest.add(row.id)
         for days in AFTER:
-            on(due + timedelta(days=days), say("next_loan_overdue", name=row.name,
-                                               n=row.number, days=days))
-        on(due + timedelta(days=call_days), say("next_loan_guarantor", name=row.name,
-                                                days=call_days))
+            on(
+                due + timedelta(days=days),
+                say("next_loan_overdue", name=row.name, n=row.number, days=days),
+            )
+        on(
+            due + timedelta(days=call_days),
+            say("next_loan_guarantor", name=row.name, days=call_days),
+        )
 
 
 async def _visits(conn: AsyncConnection, today: date, on: Found, agenda: Agenda) -> None:
     """A campaign with households still to visit: its reminders, the officers' list of who
     was not visited, and its deadline."""
-    left = (select(func.count()).select_from(visits)
-            .where(visits.c.campaign_id == visit_campaigns.c.id, visits.c.visited_on.is_(None))
-            .scalar_subquery())
+    left = (
+        select(func.count())
+        .select_from(visits)
+        .where(visits.c.campaign_id == visit_campaigns.c.id, visits.c.visited_on.is_(None))
+        .scalar_subquery()
+    )
     rows = await conn.execute(
-        select(visit_campaigns.c.name, visit_campaigns.c.deadline,
-               visit_campaigns.c.reminder_days, visit_campaigns.c.occasion,
-               visit_campaigns.c.opened_at, left.label("left"))
-        .where(visit_campaigns.c.deadline >= today))
+        select(
+            visit_campaigns.c.name,
+            visit_campaigns.c.deadline,
+            visit_campaigns.c.reminder_days,
+            visit_campaigns.c.occasion,
+            visit_campaigns.c.opened_at,
+            left.label("left"),
+        ).where(visit_campaigns.c.deadline >= today)
+    )
     for row in rows:
         if not row.left:
             continue
@@ -170,18 +210,30 @@ async def _visits(conn: AsyncConnection, today: date, on: Found, agenda: Agenda)
 
 async def _review(conn: AsyncConnection, today: date, on: Found, opens: str) -> None:
     """The yearly review opens for this year's ledger entries not yet handed out."""
-    waiting = (await conn.execute(select(func.count()).select_from(ledger_entries).where(
-        ledger_entries.c.year == today.year, ledger_entries.c.status == "active",
-        ledger_entries.c.review_opened_at.is_(None)))).scalar_one()
+    waiting = (
+        await conn.execute(
+            select(func.count())
+            .select_from(ledger_entries)
+            .where(
+                ledger_entries.c.year == today.year,
+                ledger_entries.c.status == "active",
+                ledger_entries.c.review_opened_at.is_(None),
+            )
+        )
+    ).scalar_one()
     if waiting:
         on(review_opens_on(today.year, opens), say("next_review", year=today.year))
 
 
 async def _waiting(conn: AsyncConnection, now: datetime) -> Thing | None:
     """Messages queued to go later (after the night's quiet hours, or a retry)."""
-    row = (await conn.execute(
-        select(func.min(outbox.c.next_attempt_at), func.count())
-        .where(outbox.c.status == "pending", outbox.c.next_attempt_at > now))).one()
+    row = (
+        await conn.execute(
+            select(func.min(outbox.c.next_attempt_at), func.count()).where(
+                outbox.c.status == "pending", outbox.c.next_attempt_at > now
+            )
+        )
+    ).one()
     first, count = row
     if first is None:
         return None

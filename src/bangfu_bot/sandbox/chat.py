@@ -38,8 +38,12 @@ MODES = ("safe", "plain")
 KINDS = ("text", "click", "photo", "voice")
 # A chat keeps its latest entries; a training day never gets near this.
 KEEP = 1000
-MESSAGE_ENDPOINTS = ("message/custom/send", "message/template/send", "message/mass/sendall",
-                     "message/mass/send")
+MESSAGE_ENDPOINTS = (
+    "message/custom/send",
+    "message/template/send",
+    "message/mass/sendall",
+    "message/mass/send",
+)
 # Outbox rows that will never reach the phone, and why, as a trainer would say it.
 MISSED = ("undeliverable", "escalated", "failed", "unknown")
 # A binding walk never takes more turns than 取消, 绑定, name, ID tail, 1 and a retry.
@@ -52,15 +56,15 @@ say = speaker("bangfu_bot.sandbox")
 def local_date(instant: datetime, tz: ZoneInfo) -> str:
     """2026年11月10日 星期二."""
     day = instant.astimezone(tz)
-    return say("date", year=day.year, month=day.month, day=day.day,
-               weekday=say("weekdays")[day.weekday()])
+    return say(
+        "date", year=day.year, month=day.month, day=day.day, weekday=say("weekdays")[day.weekday()]
+    )
 
 
 def stamp(instant: datetime, tz: ZoneInfo) -> str:
     """11月10日 10:00."""
     moment = instant.astimezone(tz)
-    return say("stamp", month=moment.month, day=moment.day, hour=moment.hour,
-               minute=moment.minute)
+    return say("stamp", month=moment.month, day=moment.day, hour=moment.hour, minute=moment.minute)
 
 
 @dataclass(frozen=True)
@@ -76,8 +80,14 @@ class Entry:
 
     def json(self) -> dict[str, Any]:
         """The JSON the page reads."""
-        return {"seq": self.seq, "side": self.side, "kind": self.kind, "text": self.text,
-                "at": self.at, "label": self.label}
+        return {
+            "seq": self.seq,
+            "side": self.side,
+            "kind": self.kind,
+            "text": self.text,
+            "at": self.at,
+            "label": self.label,
+        }
 
 
 class Transcripts:
@@ -136,7 +146,7 @@ class PushFeed:
 
     def collect(self, transcripts: Transcripts) -> None:
         """Add every message call made since the last look."""
-        calls = self.fake.calls[self._cursor:]
+        calls = self.fake.calls[self._cursor :]
         self._cursor += len(calls)
         for call in calls:
             if call.endpoint not in MESSAGE_ENDPOINTS:
@@ -152,11 +162,18 @@ class PushFeed:
             if call.errcode != 0:
                 continue  # what never arrives is read from the outbox (MissedFeed)
             if call.endpoint == "message/template/send":
-                transcripts.add(openid, "push", "template", _template_text(call.payload),
-                                at, say("push_template"))
+                transcripts.add(
+                    openid,
+                    "push",
+                    "template",
+                    _template_text(call.payload),
+                    at,
+                    say("push_template"),
+                )
             else:
-                transcripts.add(openid, "push", "cs", _custom_text(call.payload), at,
-                                say("push_cs"))
+                transcripts.add(
+                    openid, "push", "cs", _custom_text(call.payload), at, say("push_cs")
+                )
 
     def _mass(self, transcripts: Transcripts, at: str) -> None:
         # Accepted mass calls and the fake's jobs correspond one to one, in order.
@@ -182,32 +199,54 @@ class MissedFeed:
     async def collect(self, engine: AsyncEngine, transcripts: Transcripts, tz: ZoneInfo) -> None:
         """Add every sandbox outbox row that ended without reaching the phone."""
         async with engine.connect() as conn:
-            rows = (await conn.execute(
-                select(outbox.c.id, outbox.c.openid, outbox.c.content, outbox.c.status,
-                       outbox.c.created_at)
-                .where(outbox.c.status.in_(MISSED),
-                       outbox.c.openid.like(f"{OPENID_PREFIX}%"))
-                .order_by(outbox.c.id))).all()
+            rows = (
+                await conn.execute(
+                    select(
+                        outbox.c.id,
+                        outbox.c.openid,
+                        outbox.c.content,
+                        outbox.c.status,
+                        outbox.c.created_at,
+                    )
+                    .where(outbox.c.status.in_(MISSED), outbox.c.openid.like(f"{OPENID_PREFIX}%"))
+                    .order_by(outbox.c.id)
+                )
+            ).all()
         for row in rows:
             if row.id in self._shown:
                 continue
             self._shown.add(row.id)
             text = say("undelivered", why=say(f"why_{row.status}"), text=row.content)
-            transcripts.add(row.openid, "push", "undelivered", text,
-                            stamp(row.created_at, tz), say("push_missed"))
+            transcripts.add(
+                row.openid,
+                "push",
+                "undelivered",
+                text,
+                stamp(row.created_at, tz),
+                say("push_missed"),
+            )
 
 
-async def waiting(engine: AsyncEngine, openid: str, now: datetime, tz: ZoneInfo
-                  ) -> list[dict[str, str]]:
+async def waiting(
+    engine: AsyncEngine, openid: str, now: datetime, tz: ZoneInfo
+) -> list[dict[str, str]]:
     """Messages queued for the persona that go out later (quiet hours, a retry)."""
     async with engine.connect() as conn:
-        rows = (await conn.execute(
-            select(outbox.c.content, outbox.c.next_attempt_at)
-            .where(outbox.c.openid == openid, outbox.c.status == "pending",
-                   outbox.c.next_attempt_at > now)
-            .order_by(outbox.c.next_attempt_at, outbox.c.id))).all()
-    return [{"text": row.content, "at": say("waiting", at=stamp(row.next_attempt_at, tz))}
-            for row in rows]
+        rows = (
+            await conn.execute(
+                select(outbox.c.content, outbox.c.next_attempt_at)
+                .where(
+                    outbox.c.openid == openid,
+                    outbox.c.status == "pending",
+                    outbox.c.next_attempt_at > now,
+                )
+                .order_by(outbox.c.next_attempt_at, outbox.c.id)
+            )
+        ).all()
+    return [
+        {"text": row.content, "at": say("waiting", at=stamp(row.next_attempt_at, tz))}
+        for row in rows
+    ]
 
 
 def _custom_text(payload: dict[str, Any]) -> str:
@@ -221,8 +260,9 @@ def _template_text(payload: dict[str, Any]) -> str:
     data = payload.get("data")
     if not isinstance(data, dict):
         return ""
-    return "\n".join(str(entry.get("value", "")) for entry in data.values()
-                     if isinstance(entry, dict))
+    return "\n".join(
+        str(entry.get("value", "")) for entry in data.values() if isinstance(entry, dict)
+    )
 
 
 @dataclass(frozen=True)
@@ -258,12 +298,12 @@ class Sandbox:
     @property
     def clock(self) -> Clock:
         """The sandbox clock (shared with the bot and the fake WeChat)."""
-        return self.services.clock  # type: ignore[no-any-return]
+        return self.services.clock
 
     @property
     def engine(self) -> AsyncEngine:
         """The bot's database."""
-        return self.services.engine  # type: ignore[no-any-return]
+        return self.services.engine
 
     @property
     def can_encrypt(self) -> bool:
@@ -292,9 +332,16 @@ class Sandbox:
         """A push driver to the bot's own webhook, signing like WeChat."""
         settings = self.services.settings
         mode = mode if mode in MODES and self.can_encrypt else "plain"
-        return PushDriver(url=url, token=settings.wechat_token, appid=settings.wechat_appid,
-                          aes_key=settings.wechat_aes_key, clock=self.clock,
-                          session=self.session, mode=mode, api=self.services.fake)
+        return PushDriver(
+            url=url,
+            token=settings.wechat_token,
+            appid=settings.wechat_appid,
+            aes_key=settings.wechat_aes_key,
+            clock=self.clock,
+            session=self.session,
+            mode=mode,
+            api=self.services.fake,
+        )
 
     @asynccontextmanager
     async def _turn(self, openid: str) -> AsyncIterator[None]:
@@ -322,8 +369,12 @@ class Sandbox:
                 bound = await self._bound_name(openid)
                 if bound is not None:
                     if not last:
-                        self._note(openid, say("already_bound", name=bound) if bound ==
-                                   person["name"] else say("bound_to_other", name=bound))
+                        self._note(
+                            openid,
+                            say("already_bound", name=bound)
+                            if bound == person["name"]
+                            else say("bound_to_other", name=bound),
+                        )
                     return
                 text = await self._next_bind_answer(openid, person)
                 if text is None or (text == "绑定" and last == "绑定"):
@@ -335,35 +386,52 @@ class Sandbox:
     async def _next_bind_answer(self, openid: str, person: dict[str, str]) -> str | None:
         """What a person who wants to bind types next, given where the dialogue stands."""
         async with self.engine.connect() as conn:
-            row = (await conn.execute(select(conversations.c.flow, conversations.c.status,
-                                             conversations.c.state)
-                                      .where(conversations.c.openid == openid))).first()
+            row = (
+                await conn.execute(
+                    select(
+                        conversations.c.flow, conversations.c.status, conversations.c.state
+                    ).where(conversations.c.openid == openid)
+                )
+            ).first()
         if row is None or row.status != "active":
             return "绑定"
         if row.flow != "bind":
             return "取消"
         step = ((row.state or {}).get("current") or {}).get("step")
-        return {"name": person["name"], "id_tail": person["id_tail"], "@summary": "1",
-                "@resume": "1"}.get(str(step))
+        return {
+            "name": person["name"],
+            "id_tail": person["id_tail"],
+            "@summary": "1",
+            "@resume": "1",
+        }.get(str(step))
 
     async def _person(self, person_id: int) -> dict[str, str]:
         async with self.engine.connect() as conn:
-            row = (await conn.execute(select(people.c.name, people.c.id_number)
-                                      .where(people.c.id == person_id))).one()
+            row = (
+                await conn.execute(
+                    select(people.c.name, people.c.id_number).where(people.c.id == person_id)
+                )
+            ).one()
         return {"name": row.name, "id_tail": row.id_number[-6:]}
 
     async def _bound_name(self, openid: str) -> str | None:
         async with self.engine.connect() as conn:
-            return (await conn.execute(
-                select(people.c.name).select_from(bindings.join(
-                    people, people.c.id == bindings.c.person_id))
-                .where(bindings.c.openid == openid, bindings.c.unbound_at.is_(None)))).scalar()
+            return (
+                await conn.execute(
+                    select(people.c.name)
+                    .select_from(bindings.join(people, people.c.id == bindings.c.person_id))
+                    .where(bindings.c.openid == openid, bindings.c.unbound_at.is_(None))
+                )
+            ).scalar()
 
     async def _follow_once(self, driver: PushDriver, openid: str) -> None:
         # A persona who never chatted follows first, so the welcome shows as on a phone.
         async with self.engine.connect() as conn:
-            known = (await conn.execute(select(wechat_users.c.openid)
-                                        .where(wechat_users.c.openid == openid))).first()
+            known = (
+                await conn.execute(
+                    select(wechat_users.c.openid).where(wechat_users.c.openid == openid)
+                )
+            ).first()
         if known is None:
             await self._push(driver, openid, Action("follow"))
 
@@ -379,8 +447,9 @@ class Sandbox:
             await self.sync()
             self.transcripts.release(openid)
 
-    def _what(self, driver: PushDriver, openid: str, action: Action
-              ) -> tuple[str, Callable[[], Awaitable[Delivery]]]:
+    def _what(
+        self, driver: PushDriver, openid: str, action: Action
+    ) -> tuple[str, Callable[[], Awaitable[Delivery]]]:
         if action.kind == "follow":
             return say("me_follow"), lambda: driver.event(openid, "subscribe", "")
         if action.kind == "click":
@@ -390,8 +459,7 @@ class Sandbox:
             media_id = f"sandbox-photo-{next(self._photos)}"
             return say("me_photo"), lambda: driver.image(openid, media_id)
         if action.kind == "voice":
-            shown = (say("me_voice", text=action.text) if action.text
-                     else say("me_voice_empty"))
+            shown = say("me_voice", text=action.text) if action.text else say("me_voice_empty")
             return shown, lambda: driver.voice(openid, action.text)
         return action.text, lambda: driver.text(openid, action.text)
 
@@ -426,10 +494,13 @@ def menu_buttons(path: Path) -> list[dict[str, Any]]:
     data = tomllib.loads(path.read_text(encoding="utf-8"))
     buttons = []
     for raw in data.get("button", []):
-        subs = [{"name": str(sub.get("name", "")), "key": str(sub.get("key", ""))}
-                for sub in raw.get("sub", [])]
-        buttons.append({"name": str(raw.get("name", "")), "key": str(raw.get("key", "")),
-                        "sub": subs})
+        subs = [
+            {"name": str(sub.get("name", "")), "key": str(sub.get("key", ""))}
+            for sub in raw.get("sub", [])
+        ]
+        buttons.append(
+            {"name": str(raw.get("name", "")), "key": str(raw.get("key", "")), "sub": subs}
+        )
     return buttons
 
 

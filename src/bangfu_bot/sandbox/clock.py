@@ -24,8 +24,9 @@ MICROSECOND = timedelta(microseconds=1)
 async def stored_offset(engine: AsyncEngine) -> timedelta | None:
     """The offset last written, or None when the clock was never moved."""
     async with engine.connect() as conn:
-        value = (await conn.execute(select(sandbox_clock.c.offset_us)
-                                    .where(sandbox_clock.c.id == ROW))).scalar()
+        value = (
+            await conn.execute(select(sandbox_clock.c.offset_us).where(sandbox_clock.c.id == ROW))
+        ).scalar()
     return None if value is None else timedelta(microseconds=int(value))
 
 
@@ -41,5 +42,8 @@ async def save(engine: AsyncEngine, clock: OffsetClock) -> None:
     offset_us = clock.offset // MICROSECOND
     moved_at = datetime.now(UTC)
     async with engine.begin() as conn:
-        await conn.execute(upsert(conn, sandbox_clock, ["id"], ["offset_us", "moved_at"])
-                           .values(id=ROW, offset_us=offset_us, moved_at=moved_at))
+        await conn.execute(
+            upsert(conn, sandbox_clock, ["id"], ["offset_us", "moved_at"]).values(
+                id=ROW, offset_us=offset_us, moved_at=moved_at
+            )
+        )

@@ -70,8 +70,13 @@ def person_id_of(openid: str) -> int | None:
 
 async def roster_size(conn: AsyncConnection) -> int:
     """How many active people are on the roster."""
-    return int((await conn.execute(select(func.count()).select_from(people)
-                                    .where(people.c.active.is_(True)))).scalar_one())
+    return int(
+        (
+            await conn.execute(
+                select(func.count()).select_from(people).where(people.c.active.is_(True))
+            )
+        ).scalar_one()
+    )
 
 
 async def persona_groups(conn: AsyncConnection, *, query: str = "") -> list[dict[str, Any]]:
@@ -81,8 +86,14 @@ async def persona_groups(conn: AsyncConnection, *, query: str = "") -> list[dict
     for role in ROLES:
         found = [p for p in everyone if p.role == role]
         shown = found[:SEARCH_LIMIT] if query.strip() else _handful(found)
-        groups.append({"role": role, "label": ROLE_LABELS[role], "total": len(found),
-                       "people": [p.json() for p in shown]})
+        groups.append(
+            {
+                "role": role,
+                "label": ROLE_LABELS[role],
+                "total": len(found),
+                "people": [p.json() for p in shown],
+            }
+        )
     return groups
 
 
@@ -101,18 +112,27 @@ def _handful(found: list[Persona]) -> list[Persona]:
     return without + with_case[:MEMBERS_WITH_CASES]
 
 
-async def _personas(conn: AsyncConnection, *, query: str = "",
-                    person_id: int | None = None) -> list[Persona]:
+async def _personas(
+    conn: AsyncConnection, *, query: str = "", person_id: int | None = None
+) -> list[Persona]:
     branch = organisations.alias("branch")
     committee = organisations.alias("committee")
     statement = (
-        select(people.c.id, people.c.name, branch.c.name.label("branch"),
-               committee.c.name.label("committee"))
-        .select_from(people.outerjoin(branch, branch.c.id == people.c.branch_id)
-                     .outerjoin(committee, committee.c.id == branch.c.parent_id))
+        select(
+            people.c.id,
+            people.c.name,
+            branch.c.name.label("branch"),
+            committee.c.name.label("committee"),
+        )
+        .select_from(
+            people.outerjoin(branch, branch.c.id == people.c.branch_id).outerjoin(
+                committee, committee.c.id == branch.c.parent_id
+            )
+        )
         .where(people.c.active.is_(True))
         # Roster order: a department's file lists its townships and branches as it sees fit.
-        .order_by(people.c.id))
+        .order_by(people.c.id)
+    )
     if query:
         statement = statement.where(people.c.name.contains(query, autoescape=True))
     if person_id is not None:
@@ -123,8 +143,13 @@ async def _personas(conn: AsyncConnection, *, query: str = "",
     ids = [row.id for row in rows]
     roles = await _roles(conn, ids)
     bound = await _sandbox_bindings(conn)
-    followed = set((await conn.execute(select(wechat_users.c.openid).where(
-        wechat_users.c.openid.like(f"{OPENID_PREFIX}%")))).scalars())
+    followed = set(
+        (
+            await conn.execute(
+                select(wechat_users.c.openid).where(wechat_users.c.openid.like(f"{OPENID_PREFIX}%"))
+            )
+        ).scalars()
+    )
     latest = await _latest_case_status(conn, ids)
     names = await _names(conn, set(bound.values()) - set(ids))
     names.update({row.id: row.name for row in rows})
@@ -137,38 +162,57 @@ async def _personas(conn: AsyncConnection, *, query: str = "",
         openid = openid_for(row.id)
         bound_id = bound.get(openid)
         places = [part for part in (row.committee, row.branch) if part]
-        found.append(Persona(
-            id=row.id, name=row.name, openid=openid, role=role, role_label=ROLE_LABELS[role],
-            roles=[ROLE_LABELS[r] for r in ROLES if r in held],
-            where=say("where_separator").join(places) or say("where_county"),
-            bound=bound_id == row.id,
-            bound_to=names.get(bound_id) if bound_id not in (None, row.id) else None,
-            followed=openid in followed,
-            case=status_name(latest[row.id]) if row.id in latest else None))
+        found.append(
+            Persona(
+                id=row.id,
+                name=row.name,
+                openid=openid,
+                role=role,
+                role_label=ROLE_LABELS[role],
+                roles=[ROLE_LABELS[r] for r in ROLES if r in held],
+                where=say("where_separator").join(places) or say("where_county"),
+                bound=bound_id == row.id,
+                bound_to=names.get(bound_id) if bound_id not in (None, row.id) else None,
+                followed=openid in followed,
+                case=status_name(latest[row.id]) if row.id in latest else None,
+            )
+        )
     return found
 
 
 async def _roles(conn: AsyncConnection, ids: list[int]) -> dict[int, set[str]]:
     held: dict[int, set[str]] = {}
     for start in range(0, len(ids), 500):
-        rows = await conn.execute(select(person_roles.c.person_id, person_roles.c.role).where(
-            person_roles.c.person_id.in_(ids[start:start + 500])))
+        rows = await conn.execute(
+            select(person_roles.c.person_id, person_roles.c.role).where(
+                person_roles.c.person_id.in_(ids[start : start + 500])
+            )
+        )
         for row in rows:
             held.setdefault(row.person_id, set()).add(row.role)
     return held
 
 
 async def _sandbox_bindings(conn: AsyncConnection) -> dict[str, int]:
-    rows = await conn.execute(select(bindings.c.openid, bindings.c.person_id).where(
-        bindings.c.openid.like(f"{OPENID_PREFIX}%"), bindings.c.unbound_at.is_(None)))
+    rows = await conn.execute(
+        select(bindings.c.openid, bindings.c.person_id).where(
+            bindings.c.openid.like(f"{OPENID_PREFIX}%"), bindings.c.unbound_at.is_(None)
+        )
+    )
     return {row.openid: row.person_id for row in rows}
 
 
 async def _latest_case_status(conn: AsyncConnection, ids: list[int]) -> dict[int, str]:
-    newest = (select(cases.c.person_id, func.max(cases.c.id).label("id"))
-              .group_by(cases.c.person_id).subquery())
-    rows = await conn.execute(select(cases.c.person_id, cases.c.status).select_from(
-        cases.join(newest, newest.c.id == cases.c.id)))
+    newest = (
+        select(cases.c.person_id, func.max(cases.c.id).label("id"))
+        .group_by(cases.c.person_id)
+        .subquery()
+    )
+    rows = await conn.execute(
+        select(cases.c.person_id, cases.c.status).select_from(
+            cases.join(newest, newest.c.id == cases.c.id)
+        )
+    )
     wanted = set(ids)
     return {row.person_id: row.status for row in rows if row.person_id in wanted}
 

@@ -77,7 +77,7 @@ def setup_sandbox(app: web.Application) -> None:
         app.router.add_route(method, path, guarded(handler))
 
 
-def _sandbox_state(services: Services):  # type: ignore[no-untyped-def]
+def _sandbox_state(services: Services):
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         session = aiohttp.ClientSession()
         app[SANDBOX] = Sandbox(services=services, session=session)
@@ -120,7 +120,8 @@ def refusal(request: web.Request) -> web.Response | None:
         # cannot post here. The Origin check covers browsers that send it anyway.
         origin = request.headers.get("Origin")
         if request.content_type != "application/json" or (
-                origin is not None and origin != f"{request.scheme}://{request.host}"):
+            origin is not None and origin != f"{request.scheme}://{request.host}"
+        ):
             return _forbidden("refused_origin")
     return None
 
@@ -144,8 +145,7 @@ def _forbidden(key: str) -> web.Response:
 
 
 def _bad(what: str, status: int = 400) -> web.Response:
-    return web.json_response({"error": say("bad_request", what=what)}, status=status,
-                             dumps=_dumps)
+    return web.json_response({"error": say("bad_request", what=what)}, status=status, dumps=_dumps)
 
 
 def _dumps(value: Any) -> str:
@@ -162,14 +162,19 @@ def _json(value: Any) -> web.Response:
 
 
 def _asset(name: str) -> str:
-    return resources.files("bangfu_bot.sandbox").joinpath("static", name).read_text(
-        encoding="utf-8")
+    return (
+        resources.files("bangfu_bot.sandbox").joinpath("static", name).read_text(encoding="utf-8")
+    )
 
 
 async def page(request: web.Request) -> web.Response:
     """The sandbox page."""
-    return web.Response(text=_asset("index.html"), content_type="text/html", charset="utf-8",
-                        headers={"Cache-Control": "no-store"})
+    return web.Response(
+        text=_asset("index.html"),
+        content_type="text/html",
+        charset="utf-8",
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 async def static(request: web.Request) -> web.Response:
@@ -177,8 +182,12 @@ async def static(request: web.Request) -> web.Response:
     name = request.match_info["name"]
     if name not in STATIC:
         raise web.HTTPNotFound()
-    return web.Response(text=_asset(name), content_type=STATIC[name], charset="utf-8",
-                        headers={"Cache-Control": "no-store"})
+    return web.Response(
+        text=_asset(name),
+        content_type=STATIC[name],
+        charset="utf-8",
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 # --- the API -----------------------------------------------------------------------------------
@@ -205,8 +214,13 @@ async def _state(sandbox: Sandbox) -> dict[str, Any]:
     now = sandbox.clock.now()
     async with sandbox.engine.connect() as conn:
         roster = await roster_size(conn)
-        demo = (await conn.execute(select(organisations.c.id).where(
-            organisations.c.kind == "county", organisations.c.name == DEMO_COUNTY))).first()
+        demo = (
+            await conn.execute(
+                select(organisations.c.id).where(
+                    organisations.c.kind == "county", organisations.c.name == DEMO_COUNTY
+                )
+            )
+        ).first()
     offset = sandbox.clock.offset if isinstance(sandbox.clock, OffsetClock) else None
     return {
         "title": TITLE,
@@ -229,8 +243,11 @@ async def create_demo(request: web.Request) -> web.Response:
     settings = sandbox.services.settings
     async with sandbox.seeding:
         summary = await seed_demo(
-            sandbox.engine, now=sandbox.clock.now(), tz=sandbox.tz,
-            rules=load_rules(Path(settings.conversations_dir) / "eligibility.toml"))
+            sandbox.engine,
+            now=sandbox.clock.now(),
+            tz=sandbox.tz,
+            rules=load_rules(Path(settings.conversations_dir) / "eligibility.toml"),
+        )
     return _json({"lines": summary.lines(), "state": await _state(sandbox)})
 
 
@@ -274,8 +291,12 @@ async def send(request: web.Request) -> web.Response:
         return _bad("text")
     if kind == "click" and key not in sandbox.menu:
         return _bad("key")
-    await sandbox.act(url=webhook_url(request), openid=body["openid"],
-                      action=Action(kind, text, key), mode=body["mode"])
+    await sandbox.act(
+        url=webhook_url(request),
+        openid=body["openid"],
+        action=Action(kind, text, key),
+        mode=body["mode"],
+    )
     return await _after_turn(sandbox, body)
 
 
@@ -285,8 +306,12 @@ async def bind(request: web.Request) -> web.Response:
     body, problem = await _body(request)
     if problem is not None:
         return problem
-    await sandbox.bind(url=webhook_url(request), openid=body["openid"],
-                       person_id=body["person_id"], mode=body["mode"])
+    await sandbox.bind(
+        url=webhook_url(request),
+        openid=body["openid"],
+        person_id=body["person_id"],
+        mode=body["mode"],
+    )
     return await _after_turn(sandbox, body)
 
 
@@ -302,7 +327,8 @@ async def move_clock(request: web.Request) -> web.Response:
     except (ValueError, TypeError, AttributeError):
         return _bad("days")
     if not (to_next and days == hours == 0) and not (
-            (1 <= days <= MAX_DAYS and hours == 0) or (days == 0 and 1 <= hours <= MAX_HOURS)):
+        (1 <= days <= MAX_DAYS and hours == 0) or (days == 0 and 1 <= hours <= MAX_HOURS)
+    ):
         return web.json_response({"error": say("clock_days")}, status=400, dumps=_dumps)
     clock = sandbox.clock
     if not isinstance(clock, OffsetClock):
@@ -312,8 +338,7 @@ async def move_clock(request: web.Request) -> web.Response:
             async with sandbox.engine.connect() as conn:
                 thing = await next_thing(conn, now=clock.now(), agenda=_agenda(sandbox))
             if thing is None:
-                return web.json_response({"error": say("nothing_next")}, status=409,
-                                         dumps=_dumps)
+                return web.json_response({"error": say("nothing_next")}, status=409, dumps=_dumps)
             # Whole microseconds, never short of the instant: the jobs must see it come.
             clock.advance(microseconds=-((clock.now() - thing.at) // MICROSECOND))
         else:
@@ -340,8 +365,11 @@ async def move_clock(request: web.Request) -> web.Response:
 
 def _agenda(sandbox: Sandbox) -> Agenda:
     settings = sandbox.services.settings
-    return Agenda(tz=sandbox.tz, review_opens=settings.review_opens,
-                  guarantor_call_days=settings.guarantor_call_days)
+    return Agenda(
+        tz=sandbox.tz,
+        review_opens=settings.review_opens,
+        guarantor_call_days=settings.guarantor_call_days,
+    )
 
 
 async def _body(request: web.Request) -> tuple[dict[str, Any], web.Response | None]:
@@ -358,8 +386,7 @@ async def _body(request: web.Request) -> tuple[dict[str, Any], web.Response | No
     async with request.app[SANDBOX].engine.connect() as conn:
         found = await persona(conn, person_id)
     if found is None:
-        return {}, web.json_response({"error": say("unknown_persona")}, status=404,
-                                     dumps=_dumps)
+        return {}, web.json_response({"error": say("unknown_persona")}, status=404, dumps=_dumps)
     mode = str(body.get("mode", "safe"))
     if mode not in MODES:
         return {}, _bad("mode")
@@ -380,6 +407,8 @@ async def _after_turn(sandbox: Sandbox, body: dict[str, Any]) -> web.Response:
 
 async def _entries(sandbox: Sandbox, openid: str, after: int) -> dict[str, Any]:
     entries = sandbox.transcripts.after(openid, after)
-    return {"entries": [entry.json() for entry in entries],
-            "next": entries[-1].seq if entries else after,
-            "waiting": await sandbox.waiting(openid)}
+    return {
+        "entries": [entry.json() for entry in entries],
+        "next": entries[-1].seq if entries else after,
+        "waiting": await sandbox.waiting(openid),
+    }

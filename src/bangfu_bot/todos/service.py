@@ -16,8 +16,11 @@ from bangfu_bot.todos.models import todos
 
 async def open_todos(conn: AsyncConnection, assignee_id: int) -> list[Any]:
     """The assignee's open to-dos, oldest first."""
-    rows = await conn.execute(select(todos).where(
-        todos.c.assignee_id == assignee_id, todos.c.done_at.is_(None)).order_by(todos.c.id))
+    rows = await conn.execute(
+        select(todos)
+        .where(todos.c.assignee_id == assignee_id, todos.c.done_at.is_(None))
+        .order_by(todos.c.id)
+    )
     return list(rows)
 
 
@@ -28,14 +31,18 @@ async def todo_by_id(conn: AsyncConnection, todo_id: int) -> Any:
 
 async def finish_todo(conn: AsyncConnection, todo_id: int, now: datetime) -> None:
     """Mark a to-do done."""
-    await conn.execute(update(todos).where(todos.c.id == todo_id, todos.c.done_at.is_(None))
-                       .values(done_at=now))
+    await conn.execute(
+        update(todos).where(todos.c.id == todo_id, todos.c.done_at.is_(None)).values(done_at=now)
+    )
 
 
 async def call_member_text(conn: AsyncConnection, person_id: int | None) -> str:
     """What a secretary needs to reach a member: name and phone (shown, never logged)."""
-    row = (await conn.execute(select(people.c.name, people.c.phone)
-                              .where(people.c.id == person_id))).first()
+    row = (
+        await conn.execute(select(people.c.name, people.c.phone).where(people.c.id == person_id))
+    ).first()
     if row is None:
         return texts("bangfu_bot")["todo_done_already"]
-    return texts("bangfu_bot")["call_member"].format(name=row.name, phone=row.phone or "（没有登记）")
+    return texts("bangfu_bot")["call_member"].format(
+        name=row.name, phone=row.phone or "（没有登记）"
+    )

@@ -29,8 +29,17 @@ from bangfu_bot.notify.platform import (
     classify,
 )
 
-__all__ = ["NETWORK_ERRCODE", "RETRY_ERRCODES", "TAGGING_BATCH", "TOKEN_ERRCODES",
-           "UNDELIVERABLE_ERRCODES", "ErrorKind", "WeChatAPIError", "WeChatClient", "classify"]
+__all__ = [
+    "NETWORK_ERRCODE",
+    "RETRY_ERRCODES",
+    "TAGGING_BATCH",
+    "TOKEN_ERRCODES",
+    "UNDELIVERABLE_ERRCODES",
+    "ErrorKind",
+    "WeChatAPIError",
+    "WeChatClient",
+    "classify",
+]
 
 log = logging.getLogger(__name__)
 

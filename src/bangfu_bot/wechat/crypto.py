@@ -153,8 +153,10 @@ _CDATA_BODY = rf"[^\]{_ODD}]*(?:\](?!\]>)[^\]{_ODD}]*)*"
 _PLAIN_BODY = rf"[^<&{_ODD}]*"
 _NAME = r"[A-Za-z_][A-Za-z0-9_.-]*"  # an XML name, ASCII only (others go to the parser)
 _FLAT_FIELD = re.compile(rf"<({_NAME})>(?:<!\[CDATA\[({_CDATA_BODY})\]\]>|({_PLAIN_BODY}))</\1>")
-_FLAT_DOC = re.compile(rf"[ \t\n]*<xml>((?:[ \t\n]*<({_NAME})>(?:<!\[CDATA\[{_CDATA_BODY}\]\]>"
-                       rf"|{_PLAIN_BODY})</\2>)*)[ \t\n]*</xml>[ \t\n]*")
+_FLAT_DOC = re.compile(
+    rf"[ \t\n]*<xml>((?:[ \t\n]*<({_NAME})>(?:<!\[CDATA\[{_CDATA_BODY}\]\]>"
+    rf"|{_PLAIN_BODY})</\2>)*)[ \t\n]*</xml>[ \t\n]*"
+)
 
 
 def parse_xml(text: str) -> dict[str, Any]:
@@ -190,8 +192,9 @@ def parse_tree(text: str) -> dict[str, Any]:
             depth += 1
             elements += 1
             if depth > MAX_DEPTH or elements > MAX_ELEMENTS:
-                raise PushRejected(400, f"XML deeper than {MAX_DEPTH} or over {MAX_ELEMENTS} "
-                                        "elements")
+                raise PushRejected(
+                    400, f"XML deeper than {MAX_DEPTH} or over {MAX_ELEMENTS} elements"
+                )
     except (ElementTree.ParseError, ValueError) as exc:
         raise PushRejected(400, f"unparseable XML ({type(exc).__name__})") from None
     if element is None:

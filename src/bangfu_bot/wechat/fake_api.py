@@ -4,8 +4,9 @@ A real aiohttp server with the platform's request and answer shapes, error codes
 (customer-service windows, template field rules, 4 mass messages a month, one mass send a day
 on a subscription account, tag limits),
 used by the tests, the sandbox page and the demo. Errors and slow answers can be injected
-per endpoint (or a call held until a test releases it), every call can be given the platform's round-trip time (`latency_s`, for the
-bench), and everything it was sent is recorded in `calls`.
+per endpoint (or a call held until a test releases it), every call can be given the
+platform's round-trip time (`latency_s`, for the bench), and everything it was sent is
+recorded in `calls`.
 """
 
 from __future__ import annotations
@@ -53,15 +54,33 @@ TEMPLATE_DEFAULT_LIMIT = 20
 TEMPLATE_RETIRED_KEYS = frozenset({"first", "remark"})
 
 CUSTOM_MSGTYPES = frozenset(
-    {"text", "image", "voice", "video", "music", "news", "mpnews", "msgmenu", "wxcard",
-     "miniprogrampage"}
+    {
+        "text",
+        "image",
+        "voice",
+        "video",
+        "music",
+        "news",
+        "mpnews",
+        "msgmenu",
+        "wxcard",
+        "miniprogrampage",
+    }
 )
 KEYED_BUTTON_TYPES = frozenset(
-    {"click", "scancode_push", "scancode_waitmsg", "pic_sysphoto", "pic_photo_or_album",
-     "pic_weixin", "location_select"}
+    {
+        "click",
+        "scancode_push",
+        "scancode_waitmsg",
+        "pic_sysphoto",
+        "pic_photo_or_album",
+        "pic_weixin",
+        "location_select",
+    }
 )
-OTHER_BUTTON_TYPES = frozenset({"view", "media_id", "article_id", "article_view_limited",
-                                "miniprogram"})
+OTHER_BUTTON_TYPES = frozenset(
+    {"view", "media_id", "article_id", "article_view_limited", "miniprogram"}
+)
 
 # An unescaped "\u" inside a JSON string: an even run of backslashes, then one more and "u".
 _UNICODE_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\u")
@@ -153,7 +172,12 @@ class FakeWeChatAPI:
     """The outbound WeChat API of one official account, served locally."""
 
     def __init__(
-        self, *, appid: str, secret: str, clock: Clock, account_type: str = "service",
+        self,
+        *,
+        appid: str,
+        secret: str,
+        clock: Clock,
+        account_type: str = "service",
         latency_s: float = 0.0,
     ) -> None:
         self.appid = appid
@@ -568,7 +592,8 @@ class FakeWeChatAPI:
         self._reject_duplicate_mass(clientmsgid, now)
         today = now.astimezone(SHANGHAI).date()
         if self.account_type != "service" and any(
-                job.at.astimezone(SHANGHAI).date() == today for job in self._jobs.values()):
+            job.at.astimezone(SHANGHAI).date() == today for job in self._jobs.values()
+        ):
             # A subscription account may mass-send once a day.
             raise _Reject(45028, "has no masssend quota")
         month = now.astimezone(SHANGHAI).strftime("%Y-%m")
@@ -632,8 +657,7 @@ class FakeWeChatAPI:
 
     def tag_named(self, name: str) -> int | None:
         """The id of the tag called `name`, if there is one."""
-        return next((tag_id for tag_id, known in self._tag_names.items() if known == name),
-                    None)
+        return next((tag_id for tag_id, known in self._tag_names.items() if known == name), None)
 
     def tagged(self, name: str) -> set[str]:
         """The followers carrying the tag called `name` (empty when there is no such tag)."""
@@ -693,12 +717,18 @@ class FakeWeChatAPI:
         if not self._is_tag(tag_id):
             raise _Reject(45159, "invalid tag id")
         after = str(payload.get("next_openid") or "")
-        followers = sorted(u.openid for u in self._users.values()
-                           if u.subscribed and tag_id in u.tags and u.openid > after)
+        followers = sorted(
+            u.openid
+            for u in self._users.values()
+            if u.subscribed and tag_id in u.tags and u.openid > after
+        )
         page = followers[:TAG_FOLLOWERS_PAGE]
         # As on the platform: the cursor is the page's last openid, and an empty page ends.
-        return {"count": len(page), "data": {"openid": page},
-                "next_openid": page[-1] if page else ""}
+        return {
+            "count": len(page),
+            "data": {"openid": page},
+            "next_openid": page[-1] if page else "",
+        }
 
     # -- menu (自定义菜单) -------------------------------------------------------------------
 

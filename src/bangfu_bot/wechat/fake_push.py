@@ -8,7 +8,6 @@ timeout on the third try) is reported as `shown_error`: the member would see
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import secrets
 from dataclasses import dataclass, field
@@ -87,14 +86,14 @@ class PushDriver:
 
     # --- building pushes -------------------------------------------------------------
 
-    def message_xml(self, openid: str, msg_type: str, body: dict[str, str],
-                    msg_id: int | None = None) -> str:
+    def message_xml(
+        self, openid: str, msg_type: str, body: dict[str, str], msg_id: int | None = None
+    ) -> str:
         """XML of a user message (text, image, voice, location...)."""
         fields = {"MsgType": msg_type, **body, "MsgId": str(msg_id or next(self._msg_ids))}
         return self._xml(openid, fields)
 
-    def event_xml(self, openid: str, event: str, event_key: str | None = None,
-                  **extra: str) -> str:
+    def event_xml(self, openid: str, event: str, event_key: str | None = None, **extra: str) -> str:
         """XML of an event (subscribe, CLICK, TEMPLATESENDJOBFINISH...)."""
         fields = {"MsgType": "event", "Event": event}
         if event_key is not None:
@@ -119,8 +118,9 @@ class PushDriver:
 
     async def text(self, openid: str, content: str, msg_id: int | None = None) -> Delivery:
         """A member types a text message."""
-        return await self.send(openid, self.message_xml(openid, "text", {"Content": content},
-                                                        msg_id))
+        return await self.send(
+            openid, self.message_xml(openid, "text", {"Content": content}, msg_id)
+        )
 
     async def image(self, openid: str, media_id: str = "media-photo-1") -> Delivery:
         """A member sends a photo."""
@@ -137,8 +137,9 @@ class PushDriver:
         body = {"Location_X": "27.5", "Location_Y": "106.9", "Scale": "15", "Label": "村委会"}
         return await self.send(openid, self.message_xml(openid, "location", body))
 
-    async def event(self, openid: str, event: str, event_key: str | None = None,
-                    **extra: str) -> Delivery:
+    async def event(
+        self, openid: str, event: str, event_key: str | None = None, **extra: str
+    ) -> Delivery:
         """The platform reports an event caused by a member (or a delivery receipt)."""
         return await self.send(openid, self.event_xml(openid, event, event_key, **extra))
 
@@ -152,8 +153,12 @@ class PushDriver:
         """The query string and body of a push in this driver's mode."""
         timestamp = str(int(self.clock.now().timestamp()))
         nonce = secrets.token_hex(5)
-        query = {"signature": sign(self.token, timestamp, nonce), "timestamp": timestamp,
-                 "nonce": nonce, "openid": openid}
+        query = {
+            "signature": sign(self.token, timestamp, nonce),
+            "timestamp": timestamp,
+            "nonce": nonce,
+            "openid": openid,
+        }
         if self.mode == "plain":
             return query, xml.encode("utf-8")
         assert self.crypto is not None, "compatible and safe mode need an aes_key"
@@ -162,8 +167,10 @@ class PushDriver:
         assert isinstance(cipher, str)
         query.update(encrypt_type="aes", msg_signature=sign(self.token, timestamp, nonce, cipher))
         if self.mode == "safe":
-            body = (f"<xml><ToUserName><![CDATA[{self.account}]]></ToUserName>"
-                    f"<Encrypt><![CDATA[{cipher}]]></Encrypt></xml>")
+            body = (
+                f"<xml><ToUserName><![CDATA[{self.account}]]></ToUserName>"
+                f"<Encrypt><![CDATA[{cipher}]]></Encrypt></xml>"
+            )
         else:
             body = xml.replace("</xml>", f"<Encrypt><![CDATA[{cipher}]]></Encrypt></xml>")
         return query, body.encode("utf-8")
@@ -174,14 +181,15 @@ class PushDriver:
         timeout = aiohttp.ClientTimeout(total=self.timeout_s)
         for _ in range(self.tries):
             try:
-                async with self.session.post(self.url, params=query, data=body,
-                                             timeout=timeout) as response:
+                async with self.session.post(
+                    self.url, params=query, data=body, timeout=timeout
+                ) as response:
                     delivery.statuses.append(response.status)
                     delivery.body = await response.text(errors="replace")
                     if response.status != 200:
                         delivery.shown_error = True
                         return delivery
-            except (TimeoutError, aiohttp.ClientError, asyncio.TimeoutError) as error:
+            except (TimeoutError, aiohttp.ClientError) as error:
                 delivery.statuses.append(type(error).__name__)
                 continue
             self._check_reply(delivery, query, openid)

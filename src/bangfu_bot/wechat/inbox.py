@@ -101,8 +101,7 @@ class Push:
 
     __slots__ = ("answer", "late", "message", "next", "state", "tries")
 
-    def __init__(self, message: Inbound, answer: asyncio.Future[Outcome], *, late: bool
-                 ) -> None:
+    def __init__(self, message: Inbound, answer: asyncio.Future[Outcome], *, late: bool) -> None:
         self.message = message
         self.answer = answer
         self.state = S.RECEIVED
@@ -118,7 +117,8 @@ class Push:
         """Go to `to`, or raise IllegalTransition if the push's life does not go there."""
         if to not in MOVES[self.state]:
             raise IllegalTransition(
-                f"push {self.message.dedupe_key[:24]}: {self.state.name} -> {to.name}")
+                f"push {self.message.dedupe_key[:24]}: {self.state.name} -> {to.name}"
+            )
         self.state = to
 
     def __repr__(self) -> str:
@@ -177,16 +177,21 @@ class Inbox:
         if push.state is S.RECEIVED:
             push.move(S.QUEUED)
         message = push.message
-        ran = self._committer.enqueue(partial(self._work, message=message, late=push.late),
-                                      Hints(message.openid, message.dedupe_key))
+        ran = self._committer.enqueue(
+            partial(self._work, message=message, late=push.late),
+            Hints(message.openid, message.dedupe_key),
+        )
         ran.add_done_callback(partial(self._ran, push))
 
     async def _work(self, uow: UnitOfWork, *, message: Inbound, late: bool) -> Outcome:
         """The push's unit, in the shared transaction: the stored answer, or the bot's."""
         stored = uow.get(ANSWERS, message.dedupe_key)
         if stored is UNKNOWN:
-            stored = (await uow.conn.execute(
-                _STORED.where(inbound_messages.c.dedupe_key == message.dedupe_key))).first()
+            stored = (
+                await uow.conn.execute(
+                    _STORED.where(inbound_messages.c.dedupe_key == message.dedupe_key)
+                )
+            ).first()
         if stored is not None:
             if late:
                 await self._queue_late_reply(uow.conn, message, stored.reply_text)
@@ -222,8 +227,7 @@ class Inbox:
                 push.tries += 1
                 self._queue(push)  # another process recorded it first: read its answer
             else:
-                log.error("push %s failed in the bot", push.message.dedupe_key[:24],
-                          exc_info=error)
+                log.error("push %s failed in the bot", push.message.dedupe_key[:24], exc_info=error)
                 self._record_failure(push)
         except Exception:  # noqa: BLE001 - the answer must always settle
             self._give_up(push)
@@ -271,16 +275,18 @@ class Inbox:
             # (under its own key, so a reply the unit queued already is not sent twice).
             reply = outcome.reply
             queued = self._committer.enqueue(
-                lambda uow: self._queue_late_reply(uow.conn, push.message, reply))
+                lambda uow: self._queue_late_reply(uow.conn, push.message, reply)
+            )
             queued.add_done_callback(partial(self._late_reply_queued, push, outcome))
 
-    def _late_reply_queued(self, push: Push, outcome: Outcome, queued: asyncio.Future[Any]
-                           ) -> None:
+    def _late_reply_queued(self, push: Push, outcome: Outcome, queued: asyncio.Future[Any]) -> None:
         try:
             if queued.cancelled() or queued.exception() is not None:
-                log.error("push %s: its late reply could not be queued",
-                          push.message.dedupe_key[:24],
-                          exc_info=None if queued.cancelled() else queued.exception())
+                log.error(
+                    "push %s: its late reply could not be queued",
+                    push.message.dedupe_key[:24],
+                    exc_info=None if queued.cancelled() else queued.exception(),
+                )
                 push.move(S.JOURNALED)  # the replayer finds its stored answer and queues it
                 self._settle(push, UNAVAILABLE)
                 return
@@ -397,11 +403,20 @@ class Inbox:
     ) -> None:
         # Deferred to the batch's flush: the unique index on dedupe_key still makes a
         # second process's copy fail at commit, and the batch is then retried unit by unit.
-        await uow.defer(_RECORD, {
-            "dedupe_key": message.dedupe_key, "openid": message.openid,
-            "msg_type": message.msg_type, "event": message.event,
-            "created_at": message.created_at, "received_at": self._clock.now(),
-            "payload": message.xml, "outcome": outcome, "reply_text": reply})
+        await uow.defer(
+            _RECORD,
+            {
+                "dedupe_key": message.dedupe_key,
+                "openid": message.openid,
+                "msg_type": message.msg_type,
+                "event": message.event,
+                "created_at": message.created_at,
+                "received_at": self._clock.now(),
+                "payload": message.xml,
+                "outcome": outcome,
+                "reply_text": reply,
+            },
+        )
 
     async def _queue_late_reply(
         self, conn: AsyncConnection, message: Inbound, reply: str | None
@@ -437,8 +452,9 @@ async def note_user(uow: UnitOfWork, message: Inbound, now: Any) -> None:
 
 
 _RECORD = insert(inbound_messages)
-_STORED = select(inbound_messages.c.dedupe_key, inbound_messages.c.outcome,
-                 inbound_messages.c.reply_text)
+_STORED = select(
+    inbound_messages.c.dedupe_key, inbound_messages.c.outcome, inbound_messages.c.reply_text
+)
 # The stored answer of each push in the batch, by dedupe key (None: not handled before).
 ANSWERS: Kind[Any] = Kind("answer", tables=("inbound_messages",), key="dedupe_key")
 

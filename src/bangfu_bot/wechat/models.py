@@ -46,8 +46,12 @@ wechat_tokens = Table(
 push_signatures = Table(
     "push_signatures",
     metadata,
-    Column("signature", String(40), primary_key=True,
-           comment="sha1 of token, timestamp and nonce: one per push WeChat signs"),
+    Column(
+        "signature",
+        String(40),
+        primary_key=True,
+        comment="sha1 of token, timestamp and nonce: one per push WeChat signs",
+    ),
     Column("body_sha256", String(64), nullable=False, comment="the body it was first seen with"),
     Column("seen_at", UtcDateTime, nullable=False, index=True),
     # Shared by processes: a signature reused with another body is a forgery (a plain

@@ -32,8 +32,14 @@ log = logging.getLogger(__name__)
 class ReplayGuard:
     """Signatures seen within the skew window, and the bodies they came with."""
 
-    def __init__(self, *, window_s: int, clock: Clock, engine: AsyncEngine | None = None,
-                 purge_every: int = 500) -> None:
+    def __init__(
+        self,
+        *,
+        window_s: int,
+        clock: Clock,
+        engine: AsyncEngine | None = None,
+        purge_every: int = 500,
+    ) -> None:
         self._window = timedelta(seconds=max(window_s, 60))
         self._clock = clock
         self._engine = engine
@@ -72,15 +78,25 @@ class ReplayGuard:
         assert self._engine is not None
         now = self._clock.now()
         async with self._engine.begin() as conn:
-            inserted = await conn.execute(insert_ignore(conn, push_signatures, ["signature"])
-                                          .values(signature=signature, body_sha256=digest,
-                                                  seen_at=now))
+            inserted = await conn.execute(
+                insert_ignore(conn, push_signatures, ["signature"]).values(
+                    signature=signature, body_sha256=digest, seen_at=now
+                )
+            )
             first = None
             if inserted.rowcount == 0:
-                first = (await conn.execute(select(push_signatures.c.body_sha256).where(
-                    push_signatures.c.signature == signature))).scalar()
+                first = (
+                    await conn.execute(
+                        select(push_signatures.c.body_sha256).where(
+                            push_signatures.c.signature == signature
+                        )
+                    )
+                ).scalar()
             self._checked += 1
             if self._checked % self._purge_every == 0:
-                await conn.execute(delete(push_signatures).where(
-                    push_signatures.c.seen_at < now - 2 * self._window))
+                await conn.execute(
+                    delete(push_signatures).where(
+                        push_signatures.c.seen_at < now - 2 * self._window
+                    )
+                )
         return first

@@ -58,8 +58,9 @@ class Spool:
             self._file.write(b"")
             os.fsync(self._file.fileno())
         except OSError as error:
-            raise JournalUnavailable(f"cannot write the journal in {self._dir}: "
-                                     f"{error.strerror or error}") from None
+            raise JournalUnavailable(
+                f"cannot write the journal in {self._dir}: {error.strerror or error}"
+            ) from None
         self._adopt_orphans()
 
     @property

@@ -33,7 +33,9 @@ class DatabaseTokenStore:
     async def save(self, appid: str, token: StoredToken) -> None:
         """Store (or replace) an account's token."""
         async with self._engine.begin() as conn:
-            statement = upsert(conn, wechat_tokens, ["appid"], ["token", "expires_at", "updated_at"])
+            statement = upsert(
+                conn, wechat_tokens, ["appid"], ["token", "expires_at", "updated_at"]
+            )
             await conn.execute(
                 statement.values(
                     appid=appid,

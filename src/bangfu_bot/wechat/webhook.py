@@ -77,16 +77,17 @@ class Webhook:
             return self._refuse(request, rejected)
         try:
             answer, channel = await self._answer(message, started)
-        except Exception:  # noqa: BLE001 - a 5xx would show the member an error page
-            log.exception("push %s: unexpected failure, answering success",
-                          message.dedupe_key[:24])
+        except Exception:
+            log.exception("push %s: unexpected failure, answering success", message.dedupe_key[:24])
             return web.Response(text=SUCCESS)
         self._metrics.replied(channel, time.monotonic() - started)
         if channel == "unheld":
             # Neither committed nor journaled: no `success`, so WeChat tries again.
             return web.Response(status=503, text="")
-        return web.Response(text=self._render(opened, message, answer), content_type="text/xml"
-                            if answer else "text/plain")
+        return web.Response(
+            text=self._render(opened, message, answer),
+            content_type="text/xml" if answer else "text/plain",
+        )
 
     async def _read_capped(self, request: web.Request) -> bytes:
         declared = request.content_length
@@ -132,8 +133,9 @@ class Webhook:
             return outcome.reply, "apology"
         return outcome.reply, "passive"
 
-    async def _later(self, message: Inbound, future: asyncio.Future[Outcome],
-                     started: float) -> tuple[str | None, str]:
+    async def _later(
+        self, message: Inbound, future: asyncio.Future[Outcome], started: float
+    ) -> tuple[str | None, str]:
         """Answer `success` now and the member later, if the push is held on disk; else
         wait for its commit up to the hard deadline, and without it answer no `success`."""
         try:
@@ -144,8 +146,10 @@ class Webhook:
                 return None, "late"  # committed meanwhile; its answer left as a late reply
             self._inbox.not_late(message)
             left = HARD_DEADLINE_S - (time.monotonic() - started)
-            if await self._budgets.wait(future, left) and \
-                    future.result().status is not PushState.UNAVAILABLE:
+            if (
+                await self._budgets.wait(future, left)
+                and future.result().status is not PushState.UNAVAILABLE
+            ):
                 return self._answered(future.result())
             return None, "unheld"
         if self._journal_trouble is not None:
@@ -157,23 +161,35 @@ class Webhook:
         self._metrics.shed.labels(reason="unheld").inc()
         if self._journal_trouble is None:
             # One line when it starts (the path and the cause), not one per push.
-            log.error("%s: pushes that cannot be answered in time get no `success` and "
-                      "WeChat retries them", error)
+            log.error(
+                "%s: pushes that cannot be answered in time get no `success` and "
+                "WeChat retries them",
+                error,
+            )
         self._journal_trouble = str(error)
 
     def _render(self, opened: Opened, message: Inbound, answer: str | None) -> str:
         if not answer:
             return SUCCESS
-        reply_xml = text_reply_xml(source=message.account, target=message.openid,
-                                   content=answer, created=int(self._clock.now().timestamp()))
+        reply_xml = text_reply_xml(
+            source=message.account,
+            target=message.openid,
+            content=answer,
+            created=int(self._clock.now().timestamp()),
+        )
         if opened.crypto is None:
             return reply_xml
         return seal(opened.crypto, reply_xml, self._clock)
 
     def _refuse(self, request: web.Request, rejected: PushRejected) -> web.Response:
         # Operators get one line naming the cause; the sender gets nothing echoed back.
-        log.warning("refused %s %s from %s: %s", request.method, request.path,
-                    request.remote, rejected.reason)
+        log.warning(
+            "refused %s %s from %s: %s",
+            request.method,
+            request.path,
+            request.remote,
+            rejected.reason,
+        )
         self._metrics.rejected.labels(status=str(rejected.status)).inc()
         return web.Response(status=rejected.status, text="")
 
@@ -182,10 +198,12 @@ def text_reply_xml(*, source: str, target: str, content: str, created: int) -> s
     """A passive text reply. wechatpy's TextReply puts the text into CDATA as it is, so an
     answer that repeats a member's "]]>" would end the section early and WeChat would show
     the member an error; here every "]]>" is split across two sections."""
-    return ("<xml><ToUserName><![CDATA[" + _cdata(target) + "]]></ToUserName>"
-            "<FromUserName><![CDATA[" + _cdata(source) + "]]></FromUserName>"
-            f"<CreateTime>{created}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
-            "<Content><![CDATA[" + _cdata(content) + "]]></Content></xml>")
+    return (
+        "<xml><ToUserName><![CDATA[" + _cdata(target) + "]]></ToUserName>"
+        "<FromUserName><![CDATA[" + _cdata(source) + "]]></FromUserName>"
+        f"<CreateTime>{created}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
+        "<Content><![CDATA[" + _cdata(content) + "]]></Content></xml>"
+    )
 
 
 def _cdata(text: str) -> str:
