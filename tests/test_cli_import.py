@@ -191,6 +191,7 @@ async def test_import_roles_hands_over_the_to_dos(database_url: str, tmp_path: P
                     insert(todos).values(
                         assignee_id=officer,
                         kind="approve",
+                        key=f"case:{case_id}:approve:{officer}",
                         text="请审批",
                         subject_id=wang,
                         case_id=case_id,

@@ -350,7 +350,7 @@ def holidays_update(settings: Settings, years: str | None, file: str | None) -> 
     from bangfu_bot.clock import SystemClock
     from bangfu_bot.common import holidays
 
-    say = holidays.say
+    tell = holidays.say
     this_year = SystemClock().now().astimezone(settings.tz).year
     try:
         wanted = holidays.parse_years(years) if years else [this_year - 1, this_year, this_year + 1]
@@ -360,7 +360,7 @@ def holidays_update(settings: Settings, years: str | None, file: str | None) -> 
     try:
         import chinese_calendar
     except ImportError:
-        print(f"bangfu-bot: {say('holidays_update_no_library')}", file=sys.stderr)
+        print(f"bangfu-bot: {tell('holidays_update_no_library')}", file=sys.stderr)
         return 1
     path = Path(file) if file else Path(settings.conversations_dir) / holidays.FILE_NAME
     known, unknown = holidays.from_library(wanted, chinese_calendar)
@@ -369,7 +369,7 @@ def holidays_update(settings: Settings, years: str | None, file: str | None) -> 
         before = holidays.load_holidays(path)
         for found in known:
             print(
-                say(
+                tell(
                     "holidays_update_year",
                     year=found.year,
                     off=len(found.days_off),
@@ -379,13 +379,13 @@ def holidays_update(settings: Settings, years: str | None, file: str | None) -> 
             )
         for year in unknown:
             kept = (
-                say("holidays_update_kept", year=year)
+                tell("holidays_update_kept", year=year)
                 if before.covers(year)
-                else say("holidays_update_absent")
+                else tell("holidays_update_absent")
             )
-            print(say("holidays_update_unknown", year=year, source=source, kept=kept))
+            print(tell("holidays_update_unknown", year=year, source=source, kept=kept))
         if not known:
-            print(f"bangfu-bot: {say('holidays_update_nothing', source=source)}", file=sys.stderr)
+            print(f"bangfu-bot: {tell('holidays_update_nothing', source=source)}", file=sys.stderr)
             return 1
         held = holidays.update_file(path, known)
     except holidays.HolidaysInvalid as invalid:
@@ -394,7 +394,7 @@ def holidays_update(settings: Settings, years: str | None, file: str | None) -> 
     except OSError as error:
         print(f"bangfu-bot: {path}: {error.strerror}", file=sys.stderr)
         return 1
-    print(say("holidays_update_wrote", path=path, years=holidays.year_ranges(held)))
+    print(tell("holidays_update_wrote", path=path, years=holidays.year_ranges(held)))
     missing = holidays.load_holidays(path).missing(this_year)
     if missing is not None:
         print(f"bangfu-bot: warning: {missing}", file=sys.stderr)
