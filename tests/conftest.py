@@ -184,9 +184,9 @@ async def start_bot(
 
     async def start(*, bot: Any = None, spool_retry_s: float = 0.2, **env: str) -> Bot:
         settings = make_settings(
-            BANGFU_SPOOL_RETRY_S=str(spool_retry_s),
-            BANGFU_SHUTDOWN_GRACE_S="1",
-            BANGFU_LEADER_RETRY_S="0.2",
+            spool_retry_s=str(spool_retry_s),
+            shutdown_grace_s="1",
+            leader_retry_s="0.2",
             **env,
         )
         app = create_app(settings, clock=clock, bot=bot, migrate=True)
