@@ -1,0 +1,1 @@
+"""Outcomes: the year's plan and what the help achieved for each household (issue 19)."""
