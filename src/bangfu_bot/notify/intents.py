@@ -26,6 +26,7 @@ A message to one WeChat user, given whole, costs its insert alone.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -39,10 +40,13 @@ from bangfu_bot.dbutil import chunked, in_chunks, in_list, insert_ignore, rows_i
 from bangfu_bot.members.models import bindings
 from bangfu_bot.notify.models import outbox
 from bangfu_bot.notify.queue import KEY_MAX, outbox_row, queue_messages
+from bangfu_bot.notify.templates import Facts
 from bangfu_bot.todos.models import todos
 
 TODO_CHUNK = 500  # to-do rows per insert
 TODO_KEY_MAX = 200  # todos.key
+# Where a to-do's text splits into sentences (kept with the sentence they end).
+_SENTENCE = re.compile(r"(?<=[。？！?!\n])")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +64,7 @@ class Tell:
     openid: str | None = None
     kind: str = "case"
     urgent: bool = False
+    facts: Facts | None = None  # what it is about, for its template outside the window
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,10 +169,13 @@ async def tell(
     reason: str,
     kind: str = "case",
     urgent: bool = False,
+    facts: Facts | None = None,
 ) -> None:
     """`write` of one `Tell` to a person: the text to each WeChat user bound to them."""
     await write(
-        conn, [Tell(key, text, reason, person_id=person_id, kind=kind, urgent=urgent)], now=now
+        conn,
+        [Tell(key, text, reason, person_id=person_id, kind=kind, urgent=urgent, facts=facts)],
+        now=now,
     )
 
 
@@ -181,9 +189,14 @@ async def tell_user(
     reason: str,
     kind: str,
     urgent: bool = False,
+    facts: Facts | None = None,
 ) -> None:
     """`write` of one `Tell` to one WeChat user (the key as given)."""
-    await write(conn, [Tell(key, text, reason, openid=openid, kind=kind, urgent=urgent)], now=now)
+    await write(
+        conn,
+        [Tell(key, text, reason, openid=openid, kind=kind, urgent=urgent, facts=facts)],
+        now=now,
+    )
 
 
 async def openids_of_people(
@@ -256,6 +269,7 @@ def _message(key: str, openid: str, item: Intent, now: datetime) -> dict[str, An
             content=item.text,
             reason=f"to-do {item.kind}",
             now=now,
+            facts=todo_facts(item.text),
         )
     text = item.text if isinstance(item.text, str) else item.text()
     return outbox_row(
@@ -266,6 +280,15 @@ def _message(key: str, openid: str, item: Intent, now: datetime) -> dict[str, An
         reason=item.reason,
         now=now,
         urgent=item.urgent,
+        facts=item.facts,
+    )
+
+
+def todo_facts(text: str) -> Facts:
+    """A to-do's push as facts: its first sentence is what to do, the next one says more."""
+    first, *rest = [part for part in _SENTENCE.split(text.strip()) if part.strip()] or [text]
+    return Facts(
+        "todo", what=first.strip().rstrip("。"), detail=rest[0].strip().rstrip("。") if rest else ""
     )
 
 
