@@ -26,7 +26,6 @@ A message to one WeChat user, given whole, costs its insert alone.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -40,13 +39,11 @@ from bangfu_bot.dbutil import chunked, in_chunks, in_list, insert_ignore, rows_i
 from bangfu_bot.members.models import bindings
 from bangfu_bot.notify.models import outbox
 from bangfu_bot.notify.queue import KEY_MAX, outbox_row, queue_messages
-from bangfu_bot.notify.templates import Facts
+from bangfu_bot.notify.templates import Facts, sentence_facts
 from bangfu_bot.todos.models import todos
 
 TODO_CHUNK = 500  # to-do rows per insert
 TODO_KEY_MAX = 200  # todos.key
-# Where a to-do's text splits into sentences (kept with the sentence they end).
-_SENTENCE = re.compile(r"(?<=[。？！?!\n])")
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,10 +283,7 @@ def _message(key: str, openid: str, item: Intent, now: datetime) -> dict[str, An
 
 def todo_facts(text: str) -> Facts:
     """A to-do's push as facts: its first sentence is what to do, the next one says more."""
-    first, *rest = [part for part in _SENTENCE.split(text.strip()) if part.strip()] or [text]
-    return Facts(
-        "todo", what=first.strip().rstrip("。"), detail=rest[0].strip().rstrip("。") if rest else ""
-    )
+    return sentence_facts("todo", text)
 
 
 @lru_cache(maxsize=16)

@@ -31,6 +31,8 @@ FILE = "templates.toml"
 
 say = speaker("bangfu_bot.notify")
 
+# Where a text splits into sentences (each kept with the mark that ends it).
+_SENTENCE = re.compile(r"(?<=[。？！?!\n])")
 _HAN = re.compile(r"[\u3400-\u9fff\U00020000-\U0003ffff]")
 
 
@@ -63,6 +65,16 @@ class Facts:
         if self.due is not None:
             stored["due"] = self.due.isoformat()
         return stored
+
+
+def sentence_facts(notice: str, text: str, **facts: Any) -> Facts:
+    """Facts read from a text: its first sentence is what it is about, the next one the
+    detail (a to-do, a notice); `facts` add or override."""
+    parts = [part.strip() for part in _SENTENCE.split(text.strip()) if part.strip()] or [text]
+    found: dict[str, Any] = {"what": parts[0].rstrip("。")}
+    if len(parts) > 1:
+        found["detail"] = parts[1].rstrip("。")
+    return Facts(notice, **{**found, **facts})
 
 
 @dataclass(frozen=True, slots=True)
