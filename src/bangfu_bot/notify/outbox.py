@@ -501,7 +501,7 @@ class Dispatcher:
                 if room.get(row.openid, 0) > self._window_taken[row.openid]:
                     self._window_taken[row.openid] += 1
                     send.call, send.uses_window = "custom", True
-                elif self._template(row) is not None:
+                elif self._can_template(row):
                     send.call = "template"
                 else:
                     send.why = "why_window"
@@ -649,6 +649,12 @@ class Dispatcher:
             TEMPLATE_REFUSED[errcode],
         )
 
+    def _can_template(self, row: Any) -> bool:
+        """Whether the row can go as a template (the generic one always fits)."""
+        if self._rules.account_type != "service":
+            return False
+        return bool(self._rules.template_id) or self._template(row) is not None
+
     def _template(
         self, row: Any, *, generic: bool = False
     ) -> tuple[str, str, dict[str, str]] | None:
@@ -689,7 +695,7 @@ class Dispatcher:
     def _after_error(self, send: _Send, channel: str | None, error: WeChatAPIError) -> None:
         if channel == "custom" and error.kind == ErrorKind.UNDELIVERABLE:
             # The window closed or its quota ran out meanwhile: the next channel down.
-            if self._template(send.row) is not None:
+            if self._can_template(send.row):
                 send.call = "template"
             else:
                 send.why = "why_window"
