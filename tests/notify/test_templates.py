@@ -103,8 +103,11 @@ async def test_a_reminder_outside_the_window_shows_amount_and_date(start_bot: An
 
 async def test_inside_the_window_the_reminder_is_the_chat_text(start_bot: Any) -> None:
     bot = await start(start_bot, IDS, IDS)
+    # She writes first (her openid is the borrower's to be), so the window is open before
+    # any reminder can be due, whenever the scheduler looks.
+    await bot.driver().text("o-101-0", "你好")
     openid = await borrower(bot)
-    await bot.driver().text(openid, "你好")  # the member writes: the window opens
+    assert openid == "o-101-0"
     await remind(bot)
     (text,) = bot.api.sent_texts(openid)[-1:]
     assert text.startswith("王琼翠您好") and "2717.50元" in text
@@ -150,13 +153,16 @@ async def test_a_too_long_thing_is_cut_to_fit_not_refused(start_bot: Any) -> Non
             ),
         )
     await bot.flush_outbox()
-    ((title, what, result, detail, when),) = phone(bot, openid)
+    # (The scheduler may have sent her week-before reminder meanwhile: read the decision.)
+    ((title, what, result, detail, when),) = [
+        lines for lines in phone(bot, openid) if lines[0] == "审批结果通知"
+    ]
     assert title == "审批结果通知"
     assert what.startswith("申请事项：困难党员帮扶申请") and what.endswith("…")
     assert len(what.removeprefix("申请事项：")) <= 20
     assert result == "审批结果：退回补充材"  # a phrase is five 汉字
     assert len(detail.removeprefix("说明：")) <= 20 and detail.endswith("…")
-    assert await attempts(bot) == [("template", 0)]  # nothing refused
+    assert set(await attempts(bot)) == {("template", 0)}  # nothing refused
 
 
 async def test_a_refused_template_falls_back_to_the_generic_one_once(
