@@ -128,3 +128,30 @@ def test_cli_config_hides_secrets(
     assert main(["config"]) == 0
     out = capsys.readouterr().out
     assert "very-secret-value" not in out and "wechat_secret = ***" in out
+
+
+def test_template_ids_per_kind_of_notice() -> None:
+    conversations = str(Path(__file__).resolve().parents[1] / "conversations")
+    settings = load_settings(
+        {
+            "BANGFU_WECHAT_APPID": "wx1",
+            "BANGFU_WECHAT_SECRET": "s",
+            "BANGFU_WECHAT_TOKEN": "t",
+            "BANGFU_WECHAT_TEMPLATE_ID": "TM-old",
+            "BANGFU_WECHAT_TEMPLATES": " reminder=TM-r , decision=TM-d,",
+            "BANGFU_CONVERSATIONS_DIR": conversations,
+        }
+    )
+    rules = DeliveryRules.from_settings(settings)
+    assert dict(rules.template_ids) == {"reminder": "TM-r", "decision": "TM-d"}
+    assert rules.template_id == "TM-old"  # the generic one
+    for bad, named in (("reminder", "kind=TEMPLATE_ID"), ("a=1,a=2", "twice")):
+        with pytest.raises(SettingsError) as error:
+            load_settings({"BANGFU_WECHAT_TEMPLATES": bad})
+        assert "BANGFU_WECHAT_TEMPLATES" in str(error.value) and named in str(error.value)
+    unknown = load_settings(
+        {"BANGFU_WECHAT_TEMPLATES": "loan=TM-x", "BANGFU_CONVERSATIONS_DIR": conversations}
+    )
+    with pytest.raises(SettingsError) as error:
+        DeliveryRules.from_settings(unknown)
+    assert "unknown kind 'loan'" in str(error.value)

@@ -164,9 +164,13 @@ def _wechat(services: Services):
                 account_type=settings.wechat_account_type,
             )
             delivery = DeliveryRules.from_settings(settings)
-            if delivery.template_id:
+            for template_id, template in delivery.all_templates().items():
+                # Each kind of notice's template, as a county would add it in the platform.
                 services.fake.add_template(
-                    delivery.template_id, {"thing1": "thing", "thing2": "thing", "time3": "time"}
+                    template_id,
+                    {item.key: item.type for item in template.fields},
+                    title=template.title,
+                    labels={item.key: item.label for item in template.fields},
                 )
             api_base = await services.fake.start()
             log.info("sandbox: fake WeChat API at %s", api_base)

@@ -307,8 +307,8 @@ def db_upgrade(settings: Settings) -> int:
 
 
 def flows_check(settings: Settings) -> int:
-    """Check every flow file and the holidays file; print problems as file:line: message,
-    and a warning when the holidays file lacks this year."""
+    """Check every flow file, templates.toml and the holidays file; print problems as
+    file:line: message, and a warning when the holidays file lacks this year."""
     from bangfu_bot.chats import chat_bot
     from bangfu_bot.common.holidays import HolidaysInvalid
     from bangfu_bot.conversation.flows import FlowsInvalid
@@ -327,6 +327,16 @@ def flows_check(settings: Settings) -> int:
         return 1
     names = ", ".join(sorted(bot.engine.flows))
     print(f"{len(bot.engine.flows)} flows OK ({names}) in {settings.conversations_dir}")
+    from bangfu_bot.notify.outbox import DeliveryRules
+    from bangfu_bot.notify.templates import TemplatesInvalid
+    from bangfu_bot.settings import SettingsError
+
+    try:
+        rules = DeliveryRules.from_settings(settings)
+    except (TemplatesInvalid, SettingsError) as invalid:
+        print(invalid, file=sys.stderr)
+        return 1
+    print(f"templates OK ({', '.join(rules.catalogue.kinds)})")
     _holidays_status(settings)
     return 0
 

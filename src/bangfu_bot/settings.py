@@ -66,6 +66,7 @@ class Settings:
     complaints_contact: str
     review_opens: str
     wechat_template_id: str
+    wechat_templates: tuple[tuple[str, str], ...]
     quiet_hours: str
     outbox_concurrency: int
     loan_term_years: int
@@ -121,6 +122,22 @@ class Settings:
 
 def _str(value: str, name: str) -> str:
     return value.strip()
+
+
+def _templates(value: str, name: str) -> tuple[tuple[str, str], ...]:
+    """kind=ID pairs separated by commas: reminder=TM1,decision=TM2 (the kinds are
+    conversations/templates.toml's; checked against it when the dispatcher is built)."""
+    pairs: dict[str, str] = {}
+    for part in value.split(","):
+        if not part.strip():
+            continue
+        kind, sep, template_id = (piece.strip() for piece in part.partition("="))
+        if not sep or not re.fullmatch(r"[a-z_]+", kind) or not template_id:
+            raise SettingsError(f"{name}: expected kind=TEMPLATE_ID pairs, got {part.strip()!r}")
+        if kind in pairs:
+            raise SettingsError(f"{name}: {kind} given twice")
+        pairs[kind] = template_id
+    return tuple(sorted(pairs.items()))
 
 
 def _int_between(low: int, high: int) -> Callable[[str, str], int]:
@@ -310,6 +327,7 @@ _SPEC: dict[str, tuple[Callable[[str, str], Any], str]] = {
     "complaints_contact": (_str, "乡镇党委组织委员"),
     "review_opens": (_month_day, "12-01"),
     "wechat_template_id": (_str, ""),
+    "wechat_templates": (_templates, ""),
     "quiet_hours": (_quiet_hours, "21:00-08:00"),
     "outbox_concurrency": (_int_between(1, 256), "16"),
     "loan_term_years": (_int_between(1, 10), "2"),

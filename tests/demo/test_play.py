@@ -28,7 +28,7 @@ async def test_the_demo_plays_the_whole_mechanism(tmp_path: Path) -> None:
         "慰问金已从帮扶基金支出",
         "借款申请已交上去",
         "已确认放款",
-        "提醒一下",
+        "还款提醒；第1期",  # the reminder template: facts, not the greeting
         "全部还清",
         "共 2 人",
         "已为您报名",

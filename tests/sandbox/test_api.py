@@ -185,9 +185,14 @@ async def test_moving_the_clock_ends_a_notice_and_shows_what_could_not_be_sent(
     chat = await demo_page.chat(secretary)
     (moved,) = [e for e in chat if e["side"] == "note" and "过了 7 天" in e["text"]]
     # A week of silence closed the 48-hour window: the to-do goes as a template message,
-    # its fields shortened to the platform's 20 characters.
+    # the to-do kind's template with its fields filled from the to-do.
     (templated,) = [e for e in chat if e["kind"] == "template" and "公示已结束" in e["text"]]
-    assert templated["label"] == "模板消息" and "…" in templated["text"]
+    assert templated["label"] == "模板消息"
+    # The to-do template as the phone shows it: its title, then a labelled line per field.
+    assert templated["text"].splitlines()[:2] == [
+        "待办事项提醒",
+        "待办事项：何学光的公示已结束，没有异议",
+    ]
     assert chat.index(templated) > chat.index(moved)  # what the jobs sent shows under the line
 
 

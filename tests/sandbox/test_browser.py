@@ -259,3 +259,68 @@ async def test_on_a_laptop_the_list_and_the_chat_are_side_by_side(
     await tab.locator("#plus30").click()
     await expect(tab.locator("#date")).to_contain_text("往前拨了 30 天")
     await expect(tab.locator("#messages .bubble.side-note").last).to_contain_text("过了 30 天")
+
+
+async def test_a_reminder_template_reads_as_a_phone_shows_it(
+    demo_page: Page, tab_at: Tab, tmp_path: Path
+) -> None:
+    """A repayment reminder outside the 48-hour window arrives as the reminder template:
+    its title, then amount and due date, field by field (docs/screenshots)."""
+    from datetime import date
+
+    from sqlalchemy import select
+
+    from bangfu_bot.loans.jobs import reminder_facts
+    from bangfu_bot.loans.service import say
+    from bangfu_bot.members.models import bindings
+    from bangfu_bot.notify.intents import tell
+
+    expect = playwright_api.expect
+    tab = await tab_at(390, 844)
+    member = (await demo_page.personas())["党员"][0]
+    await choose(tab, member["name"], "党员")
+    await bind(tab, member["name"])
+    for _ in range(3):  # three days on: the window the binding opened has closed
+        await tab.locator("#plus1").click()
+        await expect(tab.locator("#plus1")).to_be_enabled()
+    services = demo_page.services
+    due = services.clock.now().astimezone(services.settings.tz).date()
+    due = date.fromordinal(due.toordinal() + 7)
+    async with services.engine.begin() as conn:
+        (person_id,) = (
+            await conn.execute(
+                select(bindings.c.person_id).where(
+                    bindings.c.openid == member["openid"], bindings.c.unbound_at.is_(None)
+                )
+            )
+        ).one()
+        await tell(
+            conn,
+            person_id,
+            say("reminder_before", name=member["name"], n=1, day=str(due), amount="2174元"),
+            key="loan:browser:1:-7",
+            now=services.clock.now(),
+            reason="repayment reminder",
+            urgent=True,  # the page's clock may stand in quiet hours; not what is shown here
+            facts=reminder_facts(1, 217_400, due, "即将到期"),
+        )
+    template = tab.locator("#messages .bubble.side-push.kind-template").filter(
+        has_text="应还金额：2174元"
+    )
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + TIMEOUT_MS / 1000
+    while not await template.count():
+        assert loop.time() < deadline, await tab.locator("#messages").inner_text()
+        await services.dispatcher.send_due()
+        await asyncio.sleep(0.2)
+    shown = template.first
+    await expect(shown).to_be_in_viewport()
+    await expect(shown).to_contain_text("还款提醒")
+    await expect(shown).to_contain_text("还款事项：第1期")
+    await expect(shown).to_contain_text(f"到期日期：{due.year}年{due.month}月{due.day}日")
+    await expect(shown).to_contain_text("还款状态：即将到期")
+    await expect(shown).not_to_contain_text("您好")
+    shot = await shoot(tab, tmp_path, "reminder-template.png")
+    docs = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+    docs.mkdir(parents=True, exist_ok=True)
+    shutil.copy(shot, docs / "reminder-template.png")

@@ -457,6 +457,54 @@ async def test_template_field_rules_give_47003_naming_the_field(fake, client, da
     assert fake.sent_templates() == []
 
 
+TYPED = "TPL_TYPED"
+TYPED_KEYS = {
+    "phrase1": "phrase",
+    "amount2": "amount",
+    "date3": "date",
+    "time4": "time",
+    "character_string5": "character_string",
+    "name6": "name",
+    "number7": "number",
+}
+TYPED_OK = {
+    "phrase1": "即将到期",
+    "amount2": "2174.50元",
+    "date3": "2026年12月17日",
+    "time4": "2026年12月10日 10:00",
+    "character_string5": "LOAN-7/1",
+    "name6": "王琼翠",
+    "number7": "3",
+}
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("phrase1", "到期了a"),  # a phrase is 汉字 only
+        ("amount2", "2,174元"),  # no thousands separator
+        ("amount2", "两千元"),
+        ("date3", "下周三"),
+        ("time4", "2026年12月10日"),  # a time needs the hour
+        ("character_string5", "借款7"),  # ASCII only
+        ("character_string5", "A" * 33),
+        ("name6", "王琼翠的老伴李长贵先生"),  # over 10 汉字
+        ("number7", "三"),
+        ("number7", ""),
+    ],
+)
+async def test_each_field_type_is_held_to_its_rule(fake, client, field, value):
+    fake.follow("u1")
+    fake.add_template(TYPED, TYPED_KEYS)
+    await client.send_template(openid="u1", template_id=TYPED, data=TYPED_OK)
+
+    with pytest.raises(WeChatAPIError) as caught:
+        await client.send_template(openid="u1", template_id=TYPED, data={**TYPED_OK, field: value})
+
+    assert caught.value.errcode == 47003 and field in caught.value.errmsg
+    assert len(fake.sent_templates()) == 1
+
+
 async def test_subscription_account_cannot_use_service_only_apis(start_fake, make_client):
     fake = await start_fake(account_type="subscription")
     fake.follow("u1")

@@ -26,6 +26,7 @@ from bangfu_bot.members.roster import ROLE_NAMES
 from bangfu_bot.notify.outbox import STALE_CLAIM, DeliveryRules
 from bangfu_bot.notify.platform import NETWORK_ERRCODE, Platform, WeChatAPIError
 from bangfu_bot.notify.queue import outbox_row, queue_messages
+from bangfu_bot.notify.templates import sentence_facts
 from bangfu_bot.texts import speaker
 
 MASS_PER_MONTH = 4
@@ -199,6 +200,7 @@ async def create(
         broadcast_id,
         over,
         body,
+        training=training,
         reason=f"broadcast {broadcast_id}, over the mass limit",
         now=now,
     )
@@ -219,11 +221,16 @@ async def _queue_notices(
     openids: list[str],
     body: str,
     *,
+    training: bool,
     reason: str,
     now: datetime,
 ) -> None:
     """The notice through the outbox for each of `openids` (one key per broadcast and
-    user, so a second write is ignored)."""
+    user, so a second write is ignored); outside the window the notice template shows its
+    first sentence and whether it is a training."""
+    facts = sentence_facts(
+        "notice", body, phrase=say("fact_training" if training else "fact_notice")
+    )
     await queue_messages(
         conn,
         [
@@ -234,6 +241,7 @@ async def _queue_notices(
                 content=body,
                 reason=reason,
                 now=now,
+                facts=facts,
             )
             for openid in openids
         ],
@@ -341,6 +349,7 @@ async def _send_one(
             broadcast_id,
             fallback,
             row.text,
+            training=row.training,
             reason=f"broadcast {broadcast_id}, mass send not possible",
             now=now,
         )

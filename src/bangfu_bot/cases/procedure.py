@@ -37,6 +37,7 @@ from bangfu_bot.dbutil import inserted_id
 from bangfu_bot.members.models import organisations, people, person_roles
 from bangfu_bot.members.service import Person, people_able
 from bangfu_bot.notify.intents import add_todo, tell
+from bangfu_bot.notify.templates import Facts
 from bangfu_bot.settings import Settings
 from bangfu_bot.todos.models import todos
 
@@ -260,6 +261,7 @@ async def record_evaluation(
             key=f"case:{case_id}:failed",
             now=now,
             reason="evaluation failed",
+            facts=decision_facts("fact_failed"),
         )
         return say("evaluation_recorded_failed", name=name)
     notice = await start_notice(conn, case_id=case_id, rules=rules, now=now)
@@ -333,6 +335,7 @@ async def start_notice(
         key=f"case:{case_id}:passed",
         now=now,
         reason="evaluation passed",
+        facts=decision_facts("fact_passed", detail=say("fact_notice_until", day=chinese_date(end))),
     )
     return notice
 
@@ -611,6 +614,7 @@ async def decide(
             key=f"case:{case_id}:approved",
             now=now,
             reason="approved",
+            facts=decision_facts("fact_approved"),
         )
         return say("approved")
     case = await transition(
@@ -644,6 +648,7 @@ async def decide(
         key=f"case:{case_id}:returned:{now.isoformat()}",
         now=now,
         reason="returned",
+        facts=decision_facts("fact_returned", detail=step),
     )
     return say("returned")
 
@@ -726,6 +731,7 @@ async def file_case(
         key=f"case:{case_id}:filed",
         now=now,
         reason="filed",
+        facts=decision_facts("fact_filed"),
     )
     return say("filed", name=await member_name(conn, case), year=year)
 
@@ -822,3 +828,9 @@ async def minutes_text(conn: AsyncConnection, *, case_id: int, rules: Rules) -> 
         recorder=recorder,
         recorded=chinese_date(local_day(row.recorded_at, rules)),
     )
+
+
+def decision_facts(phrase: str, detail: str = "") -> Facts:
+    """A step decided on a member's application, as facts for the decision template (what,
+    the result in ≤ 5 汉字, a detail; else the message's text)."""
+    return Facts("decision", what=say("fact_application"), phrase=say(phrase), detail=detail)

@@ -219,7 +219,7 @@ def load_flows(
     flows: dict[str, Flow] = {}
     paths = sorted(Path(directory).glob("*.toml"))
     for path in paths:
-        if path.stem in {"menu", "commands", "eligibility", "holidays"}:
+        if path.stem in {"menu", "commands", "eligibility", "holidays", "templates"}:
             continue  # not flows: data files read by their own modules
         flow = _load_one(path, set(actions), set(previews), problems)
         if flow is not None:

@@ -61,6 +61,7 @@ from bangfu_bot.loans.service import (
 from bangfu_bot.members.models import organisations, people
 from bangfu_bot.members.service import people_able, secretaries_by_branch
 from bangfu_bot.notify.intents import Tell, Todo, write
+from bangfu_bot.notify.templates import Facts
 from bangfu_bot.scheduler import Job, JobContext
 from bangfu_bot.todos.models import todos
 
@@ -422,15 +423,28 @@ def _before(loan: Borrower, today: date) -> list[Tell]:
         by_then = book.on(due_on)
         if by_then.overdue_fen == 0:
             continue  # already paid ahead: no reminder
+        phrase = "phrase_due" if days_left == 0 else "phrase_before"
         told.append(
             Tell(
                 f"loan:{loan.id}:{number}:-{BEFORE_OFFSET[days_left]}",
                 partial(_before_text, loan.name, number, due_on, by_then.overdue_fen, days_left),
                 "repayment reminder",
                 loan.person_id,
+                facts=reminder_facts(number, by_then.overdue_fen, due_on, say(phrase)),
             )
         )
     return told
+
+
+def reminder_facts(number: int, fen: int, due_on: date, phrase: str) -> Facts:
+    """A repayment reminder's facts for its template: 第1期, 2174元, the due date."""
+    return Facts(
+        "reminder",
+        what=say("fact_instalment", n=number),
+        amount_fen=fen,
+        due=due_on,
+        phrase=phrase,
+    )
 
 
 def _before_text(name: str, number: int, due_on: date, fen: int, days_left: int) -> str:
@@ -536,7 +550,16 @@ class Recipients:
         count = 0
         if late.offset is not None:
             key = f"loan:{loan.id}:{late.number}:+{late.offset}"
-            told.append(Tell(key, partial(_overdue_text, late), "overdue reminder", loan.person_id))
+            facts = reminder_facts(late.number, late.overdue_fen, late.due_on, say("phrase_late"))
+            told.append(
+                Tell(
+                    key,
+                    partial(_overdue_text, late),
+                    "overdue reminder",
+                    loan.person_id,
+                    facts=facts,
+                )
+            )
             count += 1
             if late.offset >= SECRETARY_FROM:
                 copy = partial(_copy_text, late)

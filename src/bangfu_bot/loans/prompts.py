@@ -18,6 +18,7 @@ from bangfu_bot.loans.transitions import load_loan, loan_subject
 from bangfu_bot.members.models import people
 from bangfu_bot.members.service import people_able
 from bangfu_bot.notify.intents import add_todo, tell
+from bangfu_bot.notify.templates import Facts
 
 
 async def loan_context(conn: AsyncConnection, loan_id: int) -> dict[str, Any]:
@@ -86,6 +87,7 @@ async def after(
             key=f"loan:{loan_id}:approved",
             now=now,
             reason="loan approved",
+            facts=Facts("decision", what=say("fact_loan"), phrase=say("fact_approved")),
         )
     elif loan.status == L.REJECTED:
         await tell(
@@ -95,6 +97,12 @@ async def after(
             key=f"loan:{loan_id}:rejected",
             now=now,
             reason="loan rejected",
+            facts=Facts(
+                "decision",
+                what=say("fact_loan"),
+                phrase=say("fact_rejected"),
+                detail=reason or "",
+            ),
         )
     elif loan.status == L.DISBURSED:
         await tell(

@@ -39,6 +39,7 @@ from bangfu_bot.dbutil import chunked, in_chunks, in_list, insert_ignore, rows_i
 from bangfu_bot.members.models import bindings
 from bangfu_bot.notify.models import outbox
 from bangfu_bot.notify.queue import KEY_MAX, outbox_row, queue_messages
+from bangfu_bot.notify.templates import Facts, sentence_facts
 from bangfu_bot.todos.models import todos
 
 TODO_CHUNK = 500  # to-do rows per insert
@@ -60,6 +61,7 @@ class Tell:
     openid: str | None = None
     kind: str = "case"
     urgent: bool = False
+    facts: Facts | None = None  # what it is about, for its template outside the window
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,10 +166,13 @@ async def tell(
     reason: str,
     kind: str = "case",
     urgent: bool = False,
+    facts: Facts | None = None,
 ) -> None:
     """`write` of one `Tell` to a person: the text to each WeChat user bound to them."""
     await write(
-        conn, [Tell(key, text, reason, person_id=person_id, kind=kind, urgent=urgent)], now=now
+        conn,
+        [Tell(key, text, reason, person_id=person_id, kind=kind, urgent=urgent, facts=facts)],
+        now=now,
     )
 
 
@@ -181,9 +186,14 @@ async def tell_user(
     reason: str,
     kind: str,
     urgent: bool = False,
+    facts: Facts | None = None,
 ) -> None:
     """`write` of one `Tell` to one WeChat user (the key as given)."""
-    await write(conn, [Tell(key, text, reason, openid=openid, kind=kind, urgent=urgent)], now=now)
+    await write(
+        conn,
+        [Tell(key, text, reason, openid=openid, kind=kind, urgent=urgent, facts=facts)],
+        now=now,
+    )
 
 
 async def openids_of_people(
@@ -256,6 +266,7 @@ def _message(key: str, openid: str, item: Intent, now: datetime) -> dict[str, An
             content=item.text,
             reason=f"to-do {item.kind}",
             now=now,
+            facts=todo_facts(item.text),
         )
     text = item.text if isinstance(item.text, str) else item.text()
     return outbox_row(
@@ -266,7 +277,13 @@ def _message(key: str, openid: str, item: Intent, now: datetime) -> dict[str, An
         reason=item.reason,
         now=now,
         urgent=item.urgent,
+        facts=item.facts,
     )
+
+
+def todo_facts(text: str) -> Facts:
+    """A to-do's push as facts: its first sentence is what to do, the next one says more."""
+    return sentence_facts("todo", text)
 
 
 @lru_cache(maxsize=16)

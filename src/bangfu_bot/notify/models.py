@@ -1,6 +1,17 @@
 """The outbox: domain code writes a row; the dispatcher sends it and records each attempt."""
 
-from sqlalchemy import BigInteger, Boolean, Column, ForeignKey, Index, Integer, String, Table, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+)
 
 from bangfu_bot.db import Id, UtcDateTime, metadata
 
@@ -19,6 +30,13 @@ outbox = Table(
     Column("kind", String(32), nullable=False, comment="late_reply, reminder, notice, ..."),
     Column("content", Text, nullable=False, comment="the text to send"),
     Column("reason", String(200), nullable=False, comment="why this is sent, for operators"),
+    Column(
+        "facts",
+        JSON,
+        nullable=True,
+        comment="what the notice is about, for its kind's template: notice, what, amount "
+        "(fen), due, phrase, detail, name",
+    ),
     Column("urgent", Boolean, nullable=False, default=False),
     Column(
         "status",

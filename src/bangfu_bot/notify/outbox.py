@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from functools import lru_cache
@@ -39,7 +39,8 @@ from bangfu_bot.notify.channels import quiet_until, shorten, window_room
 from bangfu_bot.notify.intents import Todo, write
 from bangfu_bot.notify.models import outbox, outbox_attempts
 from bangfu_bot.notify.platform import ErrorKind, Platform, WeChatAPIError
-from bangfu_bot.settings import Settings
+from bangfu_bot.notify.templates import GENERIC, Catalogue, Template, load_catalogue
+from bangfu_bot.settings import Settings, SettingsError
 from bangfu_bot.texts import speaker, texts
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,9 @@ STALE_CLAIM = timedelta(minutes=5)
 # leader that died or stepped down: it is taken up once it is this old (a deposed leader
 # stops within a leadership check, 15 s), not after STALE_CLAIM.
 TAKEOVER = timedelta(seconds=30)
+# A template WeChat refuses for its id or a field's value: the notice goes with the generic
+# template (the cause as the log names it).
+TEMPLATE_REFUSED = {40037: "invalid template id", 47003: "a field's value is not allowed"}
 # How much of an `unknown` message its to-do quotes on its first line (the 待办 list).
 UNKNOWN_START = 30
 
@@ -67,30 +71,59 @@ def backoff(attempts: int) -> timedelta:
 class DeliveryRules:
     """How the dispatcher may reach people (from Settings)."""
 
-    template_id: str = ""
+    template_id: str = ""  # the generic template
     account_type: str = "service"
     tz: ZoneInfo = ZoneInfo("Asia/Shanghai")
     quiet_start: time = time(8, 0)
     quiet_end: time = time(21, 0)
     concurrency: int = 16  # calls to WeChat under way at once
+    # The template of each kind of notice (templates.toml), by kind; the generic one is
+    # `template_id`.
+    template_ids: Mapping[str, str] = field(default_factory=dict)
+    catalogue: Catalogue = field(default_factory=Catalogue)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DeliveryRules:
-        """Template id, awake hours, time zone and concurrency as configured."""
+        """Template ids, awake hours, time zone and concurrency as configured; the
+        templates of the kinds of notice from conversations/templates.toml (the sandbox has
+        one of each)."""
         awake_start, awake_end = settings.awake_hours
+        catalogue = load_catalogue(settings.conversations_dir)
+        ids = dict(settings.wechat_templates)
+        unknown = sorted(set(ids) - set(catalogue.kinds))
+        if unknown:
+            raise SettingsError(
+                f"BANGFU_WECHAT_TEMPLATES: unknown kind {unknown[0]!r} "
+                f"(templates.toml has {', '.join(catalogue.kinds)})"
+            )
+        generic = ids.pop(GENERIC, "") or settings.template_id
+        if settings.sandbox and not settings.has_credentials:
+            for kind in catalogue.kinds:
+                if kind != GENERIC:
+                    ids.setdefault(kind, f"{generic}-{kind}")
         return cls(
-            template_id=settings.template_id,
+            template_id=generic,
             account_type=settings.wechat_account_type,
             tz=settings.tz,
             quiet_start=awake_start,
             quiet_end=awake_end,
             concurrency=settings.outbox_concurrency,
+            template_ids=ids,
+            catalogue=catalogue,
         )
 
     @property
     def templates(self) -> bool:
         """Template messages need a verified service account and a template id."""
-        return bool(self.template_id) and self.account_type == "service"
+        return self.account_type == "service" and bool(self.template_id or self.template_ids)
+
+    def all_templates(self) -> dict[str, Template]:
+        """Every template id in use and the template it is (the sandbox registers these)."""
+        used = {self.template_id: self.catalogue.kinds[GENERIC]} if self.template_id else {}
+        for kind, template_id in self.template_ids.items():
+            if kind in self.catalogue.kinds:
+                used[template_id] = self.catalogue.kinds[kind]
+        return used
 
 
 @dataclass(eq=False)
@@ -313,6 +346,8 @@ class Dispatcher:
         self._pass = asyncio.Lock()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
+        self._invalid_templates: set[str] = set()  # refused with 40037 in this process
+        self._refusals_logged: set[tuple[str, int]] = set()
 
     def start(self) -> None:
         """Start the sending loop."""
@@ -466,7 +501,7 @@ class Dispatcher:
                 if room.get(row.openid, 0) > self._window_taken[row.openid]:
                     self._window_taken[row.openid] += 1
                     send.call, send.uses_window = "custom", True
-                elif self._rules.templates:
+                elif self._can_template(row):
                     send.call = "template"
                 else:
                     send.why = "why_window"
@@ -552,12 +587,7 @@ class Dispatcher:
             if channel == "custom":
                 answer = await self._client.send_text(openid=row.openid, content=row.content)
             else:
-                answer = await self._client.send_template(
-                    openid=row.openid,
-                    template_id=self._rules.template_id,
-                    data=self._template_data(row),
-                    client_msg_id=f"outbox-{row.id}",
-                )
+                answer = await self._send_template(send)
         except WeChatAPIError as error:
             self._attempt(send, channel, error.errcode, error.errmsg)
             self._after_error(send, channel, error)
@@ -573,13 +603,82 @@ class Dispatcher:
             "wechat_msgid": msgid,
         }
 
-    def _template_data(self, row: Any) -> dict[str, str]:
-        local = self._clock.now().astimezone(self._rules.tz)
-        return {
-            "thing1": _title(row.kind),
-            "thing2": shorten(row.content),
-            "time3": local.strftime("%Y-%m-%d %H:%M"),
-        }
+    async def _send_template(self, send: _Send) -> dict[str, Any]:
+        """The template of the row's kind of notice; if WeChat refuses it (an invalid
+        template id, or a field it will not take), the generic template, once."""
+        row = send.row
+        chosen = self._template(row)
+        if chosen is None:  # nothing configured fits any more (not reached in practice)
+            raise WeChatAPIError(errcode=40037, errmsg="no template", endpoint="template")
+        kind, template_id, data = chosen
+        try:
+            return await self._client.send_template(
+                openid=row.openid,
+                template_id=template_id,
+                data=data,
+                client_msg_id=f"outbox-{row.id}",
+            )
+        except WeChatAPIError as error:
+            generic = self._template(row, generic=True)
+            if error.errcode not in TEMPLATE_REFUSED or kind == GENERIC or generic is None:
+                raise
+            self._attempt(send, "template", error.errcode, error.errmsg)
+            self._template_refused(kind, template_id, error.errcode)
+        _, template_id, data = generic
+        return await self._client.send_template(
+            openid=row.openid,
+            template_id=template_id,
+            data=data,
+            client_msg_id=f"outbox-{row.id}-{GENERIC}",
+        )
+
+    def _template_refused(self, kind: str, template_id: str, errcode: int) -> None:
+        """One log line per kind and cause; an invalid id is not tried again by this
+        process (every notice of the kind goes with the generic template)."""
+        if errcode == 40037:
+            self._invalid_templates.add(template_id)
+        if (kind, errcode) in self._refusals_logged:
+            return
+        self._refusals_logged.add((kind, errcode))
+        log.warning(
+            "outbox: the %s template %s was refused with %s (%s); sent with the generic "
+            "template instead",
+            kind,
+            template_id,
+            errcode,
+            TEMPLATE_REFUSED[errcode],
+        )
+
+    def _can_template(self, row: Any) -> bool:
+        """Whether the row can go as a template (the generic one always fits)."""
+        if self._rules.account_type != "service":
+            return False
+        return bool(self._rules.template_id) or self._template(row) is not None
+
+    def _template(
+        self, row: Any, *, generic: bool = False
+    ) -> tuple[str, str, dict[str, str]] | None:
+        """The kind of notice, template id and data a row is sent with as a template: its
+        kind's template filled from its facts, else the generic one (or None: none fits)."""
+        rules = self._rules
+        if rules.account_type != "service":
+            return None
+        catalogue = rules.catalogue
+        facts = row.facts if isinstance(row.facts, dict) else None
+        kind = GENERIC if generic else catalogue.kind_of(row.kind, facts)
+        subject = _title(row.kind)
+        if facts and facts.get("notice") in catalogue.kinds:
+            subject = catalogue.kinds[facts["notice"]].title or subject
+        now, tz = self._clock.now(), rules.tz
+        template_id = rules.template_ids.get(kind, "")
+        if kind != GENERIC and template_id and template_id not in self._invalid_templates:
+            data = catalogue.fill(kind, facts, content=row.content, subject=subject, now=now, tz=tz)
+            if data is not None:
+                return kind, template_id, data
+        if not rules.template_id:
+            return None
+        data = catalogue.fill(GENERIC, facts, content=row.content, subject=subject, now=now, tz=tz)
+        return None if data is None else (GENERIC, rules.template_id, data)
 
     def _attempt(self, send: _Send, channel: str | None, errcode: int, errmsg: str) -> None:
         send.attempts.append(
@@ -596,7 +695,7 @@ class Dispatcher:
     def _after_error(self, send: _Send, channel: str | None, error: WeChatAPIError) -> None:
         if channel == "custom" and error.kind == ErrorKind.UNDELIVERABLE:
             # The window closed or its quota ran out meanwhile: the next channel down.
-            if self._rules.templates:
+            if self._can_template(send.row):
                 send.call = "template"
             else:
                 send.why = "why_window"

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu_bot.dbutil import insert_ignore
 from bangfu_bot.notify.models import outbox
+from bangfu_bot.notify.templates import Facts
 
 # Rows per multi-row insert of `queue_messages`.
 QUEUE_CHUNK = 5_000
@@ -27,14 +28,17 @@ def outbox_row(
     reason: str,
     now: datetime,
     urgent: bool = False,
+    facts: Facts | None = None,
 ) -> dict[str, Any]:
-    """The one shape of a new outbox row (both queue functions write exactly this)."""
+    """The one shape of a new outbox row (both queue functions write exactly this);
+    `facts` fill the template of the notice's kind outside the window."""
     return {
         "idempotency_key": key[:KEY_MAX],
         "openid": openid,
         "kind": kind,
         "content": content,
         "reason": reason[:200],
+        "facts": facts.json() if facts is not None else None,
         "urgent": urgent,
         "status": "pending",
         "attempts": 0,
@@ -53,6 +57,7 @@ async def queue_message(
     reason: str,
     now: datetime,
     urgent: bool = False,
+    facts: Facts | None = None,
 ) -> None:
     """Write one outbox row; a second write with the same key is ignored."""
     await queue_messages(
@@ -66,6 +71,7 @@ async def queue_message(
                 reason=reason,
                 now=now,
                 urgent=urgent,
+                facts=facts,
             )
         ],
     )

@@ -166,7 +166,7 @@ class PushFeed:
                     openid,
                     "push",
                     "template",
-                    _template_text(call.payload),
+                    _template_text(self.fake, call.payload),
                     at,
                     say("push_template"),
                 )
@@ -256,12 +256,18 @@ def _custom_text(payload: dict[str, Any]) -> str:
     return say("push_other", type=str(payload.get("msgtype")))
 
 
-def _template_text(payload: dict[str, Any]) -> str:
+def _template_text(fake: FakeWeChatAPI, payload: dict[str, Any]) -> str:
+    """A template as the phone shows it: its title, then 「label：value」 a line."""
     data = payload.get("data")
     if not isinstance(data, dict):
         return ""
+    values = {
+        str(key): str(entry.get("value", ""))
+        for key, entry in data.items()
+        if isinstance(entry, dict)
+    }
     return "\n".join(
-        str(entry.get("value", "")) for entry in data.values() if isinstance(entry, dict)
+        fake.shown_template({"template_id": payload.get("template_id"), "data": values})
     )
 
 

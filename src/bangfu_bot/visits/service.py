@@ -29,6 +29,7 @@ from bangfu_bot.ledger.models import ledger_entries
 from bangfu_bot.members.models import organisations, people, person_roles
 from bangfu_bot.members.service import Person, openids_of, secretaries_of
 from bangfu_bot.notify.intents import add_todo, tell
+from bangfu_bot.notify.templates import Facts
 from bangfu_bot.texts import speaker
 from bangfu_bot.todos.service import finish_todo
 from bangfu_bot.visits.enums import FESTIVALS, AssignedAs, Occasion, Source
@@ -998,6 +999,12 @@ async def _remind(
             kind="visit_reminder",
             now=now,
             reason=f"visit reminder, {days} days before the deadline",
+            facts=Facts(
+                "visit",
+                what=campaign.name,
+                detail=say("fact_left", count=len(names)),
+                due=campaign.deadline,
+            ),
         )
         await _sent(conn, campaign.id, assignee_id, what, now)
         sent += 1

@@ -48,9 +48,44 @@ MENU_KEY_MAX_BYTES, MENU_URL_MAX_BYTES = 128, 1024
 QR_DEFAULT_SECONDS, QR_MAX_SECONDS = 60, 2_592_000
 QR_SCENE_STR_MAX = 64
 
-# Since May 2023 a template field holds at most this many characters, by field type.
-TEMPLATE_FIELD_LIMITS = {"thing": 20, "phrase": 5, "character_string": 32}
+# Since May 2023 a template field holds at most this many characters, by field type, and
+# only what its type allows (TEMPLATE_FIELD_RULES); anything else is refused with 47003.
+TEMPLATE_FIELD_LIMITS = {
+    "thing": 20,
+    "phrase": 5,
+    "name": 20,
+    "character_string": 32,
+    "number": 32,
+    "letter": 32,
+    "symbol": 5,
+    "phone_number": 17,
+    "car_number": 8,
+    "amount": 14,
+}
 TEMPLATE_DEFAULT_LIMIT = 20
+_HAN = "\u3400-\u9fff"
+_DAY = (
+    r"(\d{4}年\d{1,2}月\d{1,2}日|\d{4}年\d{1,2}月|\d{1,2}月\d{1,2}日"
+    r"|\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{4}-\d{1,2}|\d{1,2}-\d{1,2})"
+)
+_CLOCK = r"\d{1,2}:\d{2}(:\d{2})?"
+_ONE_TIME = rf"({_DAY} ?)?{_CLOCK}"
+_ONE_DATE = rf"{_DAY}( {_CLOCK})?"
+# What each typed field may hold (the platform's table of 参数类型; `thing` any text).
+TEMPLATE_FIELD_RULES: dict[str, re.Pattern[str]] = {
+    "thing": re.compile(r"[^\x00-\x1f]*"),
+    "phrase": re.compile(rf"[{_HAN}]+"),
+    "name": re.compile(rf"[{_HAN}·]{{1,10}}|[A-Za-z .'-]+"),
+    "amount": re.compile(r"[¥￥$€]?\d{1,10}(\.\d{1,2})?元?"),
+    "number": re.compile(r"-?\d+(\.\d+)?"),
+    "letter": re.compile(r"[A-Za-z]+"),
+    "symbol": re.compile(rf"[^A-Za-z0-9{_HAN}\s]+"),
+    "character_string": re.compile(r"[!-~]+"),
+    "phone_number": re.compile(r"[0-9+\-() ]+"),
+    "car_number": re.compile(rf"[{_HAN}A-Za-z0-9][A-Za-z0-9]{{0,6}}[{_HAN}A-Za-z0-9]?"),
+    "time": re.compile(rf"{_ONE_TIME}(~{_ONE_TIME})?"),
+    "date": re.compile(rf"{_ONE_DATE}(~{_ONE_DATE})?"),
+}
 TEMPLATE_RETIRED_KEYS = frozenset({"first", "remark"})
 
 CUSTOM_MSGTYPES = frozenset(
@@ -195,6 +230,7 @@ class FakeWeChatAPI:
         self._users: dict[str, Follower] = {}
         self._templates: dict[str, dict[str, str]] = {}
         self._template_by_client_id: dict[str, int] = {}
+        self._template_looks: dict[str, tuple[str, dict[str, str]]] = {}
         self._texts: list[tuple[str, dict[str, Any]]] = []
         self._sent_templates: list[dict[str, Any]] = []
         self._jobs: dict[int, MassJob] = {}
@@ -494,9 +530,31 @@ class FakeWeChatAPI:
 
     # -- template messages (模板消息) --------------------------------------------------------
 
-    def add_template(self, template_id: str, keys: dict[str, str]) -> None:
-        """Register a template: its keys and their types, e.g. {"thing1": "thing"}."""
+    def add_template(
+        self,
+        template_id: str,
+        keys: dict[str, str],
+        *,
+        title: str = "",
+        labels: dict[str, str] | None = None,
+    ) -> None:
+        """Register a template: its keys and their types, e.g. {"thing1": "thing"}, and
+        what the phone shows with them: the title and each key's label."""
         self._templates[template_id] = dict(keys)
+        self._template_looks[template_id] = (title, dict(labels or {}))
+
+    def template_look(self, template_id: str) -> tuple[str, dict[str, str]]:
+        """A template's title and its keys' labels, as the phone shows them."""
+        return self._template_looks.get(template_id, ("", {}))
+
+    def shown_template(self, sent: dict[str, Any]) -> list[str]:
+        """A delivered template as the member's phone shows it: the title, then one line
+        per field, 「label：value」 (the value alone when the label is not known)."""
+        title, labels = self.template_look(sent["template_id"])
+        lines = [title] if title else []
+        for key, value in sent["data"].items():
+            lines.append(f"{labels[key]}：{value}" if labels.get(key) else value)
+        return lines
 
     def sent_templates(self, openid: str | None = None) -> list[dict[str, Any]]:
         """Delivered templates: msgid, touser, template_id, url, client_msg_id, data (key→value)."""
@@ -842,6 +900,9 @@ def _check_template_data(keys: dict[str, str], data: Any) -> dict[str, str]:
         limit = TEMPLATE_FIELD_LIMITS.get(keys[key], TEMPLATE_DEFAULT_LIMIT)
         if len(value) > limit:
             raise _Reject(47003, f"argument invalid! data.{key}.value exceeds limit {limit}")
+        rule = TEMPLATE_FIELD_RULES.get(keys[key])
+        if (rule is not None and not rule.fullmatch(value)) or (not value and keys[key] != "thing"):
+            raise _Reject(47003, f"argument invalid! data.{key}.value is not a {keys[key]}")
         values[key] = value
     return values
 

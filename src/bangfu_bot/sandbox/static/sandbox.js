@@ -259,7 +259,16 @@ function append(entries) {
       label.textContent = entry.label;
       bubble.appendChild(label);
     }
-    bubble.appendChild(document.createTextNode(entry.text));
+    let text = entry.text;
+    if (entry.kind === "template" && text.includes("\n")) {
+      // A template message: its title stands above its fields, as on the phone.
+      const title = document.createElement("strong");
+      title.className = "title";
+      title.textContent = text.slice(0, text.indexOf("\n"));
+      bubble.appendChild(title);
+      text = text.slice(text.indexOf("\n") + 1);
+    }
+    bubble.appendChild(document.createTextNode(text));
     if (entry.side !== "note") {
       const at = document.createElement("span");
       at.className = "at";
