@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from bangfu_bot.conversation.engine import ActionResult
 from bangfu_bot.conversation.registry import Answer, Chat, Context
-from bangfu_bot.loans import prompts
+from bangfu_bot.loans import prompts, record
 from bangfu_bot.loans import service as loans
 from bangfu_bot.loans.models import loans as loan_table
 from bangfu_bot.loans.service import Terms
@@ -28,6 +28,8 @@ TODO_FLOWS = {
     "loan_confirm": "loan_confirm",
     "loan_write_off": "loan_write_off",
 }
+# The to-dos whose flow decides on the loan: their prompt carries its summary.
+DECIDING = {"loan_review"}
 # The repayment choices of loan.toml (their words live in messages.toml) → schedule kinds.
 SCHEDULES = {
     "schedule_bullet": "bullet",
@@ -218,8 +220,12 @@ async def write_off(ctx: Context, answers: dict[str, Any], context: dict[str, An
 
 
 async def open_loan_step(ctx: Context, todo: Any) -> Answer:
-    """A loan to-do opens its step's flow with the loan's details."""
-    return ctx.begin(TODO_FLOWS[todo.kind], await prompts.loan_context(ctx.conn, int(todo.loan_id)))
+    """A loan to-do opens its step's flow with the loan's details; the committee's review
+    first reads the loan's summary."""
+    context = await prompts.loan_context(ctx.conn, int(todo.loan_id))
+    if todo.kind in DECIDING:
+        context["summary"] = await record.loan_summary(ctx.conn, int(todo.loan_id), today=ctx.today)
+    return ctx.begin(TODO_FLOWS[todo.kind], context)
 
 
 async def show_guarantor_call(ctx: Context, todo: Any) -> Answer:
