@@ -7,6 +7,7 @@ final action is a named domain service that receives the answers.
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -86,6 +87,17 @@ class ActionResult:
     then_context: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Checked:
+    """What a step's check says of an answer: `refusal` (asked again, nothing kept), or a
+    `note` read before what follows, and values to `remember` in the flow's context (the
+    summary's preview reads them)."""
+
+    refusal: str = ""
+    note: str = ""
+    remember: dict[str, Any] = field(default_factory=dict)
+
+
 @dataclass
 class Turn:
     """Everything the engine needs from the outside for one answer."""
@@ -93,6 +105,9 @@ class Turn:
     now: datetime
     today: date
     run_action: Callable[[Flow, dict[str, Any], dict[str, Any]], Awaitable[ActionResult]]
+    run_check: Callable[[str, str, dict[str, Any], dict[str, Any]], Awaitable[Checked]] | None = (
+        None
+    )
 
 
 Previewer = Callable[[dict[str, Any], dict[str, Any]], tuple[list[str], list[str]]]
@@ -205,6 +220,8 @@ class Engine:
             return self._failed(flow, session, say("photo_on_text_step"))
         if not text:
             return self._failed(flow, session, say("empty_text"))
+        if step.check and turn.run_check is not None and state.get("group") is None:
+            return await self._take_checked(flow, session, step, text, turn)
         return self._take(flow, session, step, text, turn)
 
     def _take(self, flow: Flow, session: Session, step: Step, text: str, turn: Turn) -> list[str]:
@@ -246,6 +263,29 @@ class Engine:
             return [*said, *self._after_group_field(flow, session)]
         state["answers"][step.id] = value
         return [*said, *self._advance(flow, session, step.id)]
+
+    async def _take_checked(
+        self, flow: Flow, session: Session, step: Step, text: str, turn: Turn
+    ) -> list[str]:
+        """Take the answer, then run the step's check: a refusal puts everything back as it
+        was and asks again; otherwise its note comes first."""
+        assert turn.run_check is not None
+        before = copy.deepcopy(session.state)
+        replies = self._take(flow, session, step, text, turn)
+        state = session.state
+        if state.get("retries") or step.id not in state["answers"]:
+            return replies  # not taken: the parser's reason is already said
+        checked = await turn.run_check(
+            step.check, step.id, dict(state["answers"]), dict(state.get("context", {}))
+        )
+        if checked.refusal:
+            session.state = before
+            return self._failed(flow, session, checked.refusal)
+        if checked.remember:
+            state.setdefault("context", {}).update(checked.remember)
+            if state.get("step") == SUMMARY:
+                replies = self._summary(flow, session)  # read again with what was learnt
+        return [checked.note, *replies] if checked.note else replies
 
     def _clipped(self, flow: Flow, session: Session, step: Step, kept: str, cut: str) -> str:
         """Tell what of a long answer was kept, where it stops, and how to change it."""
