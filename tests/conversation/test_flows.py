@@ -198,3 +198,22 @@ def test_an_unknown_step_check_is_reported_at_its_line(tmp_path: Path) -> None:
         == "step 'audience': check 'broadcasts.nobody' is not a known domain service"
     )
     assert problem.line == line_of(folder, 'check = "broadcasts.nobody"', "notice.toml")
+
+
+def test_no_question_says_how_to_skip_twice() -> None:
+    from datetime import datetime, timezone
+
+    from bangfu_bot.conversation.engine import Engine, Session
+
+    flows = load_flows(CONVERSATIONS, ACTIONS, PREVIEWS, CHECKS)
+    engine = Engine(flows)
+    for flow in flows.values():
+        for step in flow.steps:
+            if not step.optional:
+                continue
+            session = Session()
+            engine.begin(session, flow.name, datetime(2026, 1, 1, tzinfo=timezone.utc))
+            session.state["step"] = step.id
+            asked = engine.repeat(session)[0]
+            told = sum(asked.count(f"回复“{word}”") for word in ("跳过", "没有", "无", "不用"))
+            assert told <= 1, f"{flow.name}.{step.id}: {asked}"

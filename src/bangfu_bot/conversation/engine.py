@@ -47,7 +47,8 @@ EDIT = re.compile(
     r"^(?:修改|改)\s*第?\s*([0-9０-９]{1,2}|[零〇一二两三四五六七八九十]{1,3})\s*"
     r"(?:项|条|个)?$"
 )
-# The word that skips an optional question; a prompt that already says it needs no hint.
+# The word that skips an optional question. A prompt that already says how to answer
+# without an answer (回复“跳过”, 回复“没有”) gets no second hint saying it again.
 SKIP_WORD = "跳过"
 # How much of the end of a clipped answer is read back.
 CLIP_TAIL = 12
@@ -801,7 +802,7 @@ class Engine:
         if (
             step.optional
             and step.type not in {"photo", "yes_no"}
-            and not any(f"“{SKIP_WORD}”" in line for line in lines)
+            and not any(f"“{word}”" in line for line in lines for word in SKIP_WORDS)
         ):
             lines.append(say("optional_hint"))
         return "\n".join(lines)

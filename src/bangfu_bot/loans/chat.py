@@ -80,7 +80,7 @@ async def apply_loan(
         terms=terms,
         now=ctx.now,
     )
-    await prompts.after(ctx.conn, loan_id=loan_id, now=ctx.now)
+    await prompts.after(ctx.conn, actor_id=ctx.person.id, loan_id=loan_id, now=ctx.now)
     return loans.say("applied", id=loan_id)
 
 
@@ -98,7 +98,9 @@ async def decide(ctx: Context, answers: dict[str, Any], context: dict[str, Any])
         now=ctx.now,
         expected=context.get("status"),
     )
-    await prompts.after(ctx.conn, loan_id=loan.id, now=ctx.now, reason=answers.get("reason"))
+    await prompts.after(
+        ctx.conn, actor_id=ctx.person.id, loan_id=loan.id, now=ctx.now, reason=answers.get("reason")
+    )
     return _recorded(loan.status)
 
 
@@ -117,7 +119,13 @@ async def inspect(ctx: Context, answers: dict[str, Any], context: dict[str, Any]
         now=ctx.now,
         expected=context.get("status"),
     )
-    await prompts.after(ctx.conn, loan_id=loan.id, now=ctx.now, reason=str(answers["finding"]))
+    await prompts.after(
+        ctx.conn,
+        actor_id=ctx.person.id,
+        loan_id=loan.id,
+        now=ctx.now,
+        reason=str(answers["finding"]),
+    )
     return _recorded(loan.status)
 
 
@@ -134,7 +142,7 @@ async def guarantee(ctx: Context, answers: dict[str, Any], context: dict[str, An
         now=ctx.now,
         expected=context.get("status"),
     )
-    await prompts.after(ctx.conn, loan_id=loan.id, now=ctx.now)
+    await prompts.after(ctx.conn, actor_id=ctx.person.id, loan_id=loan.id, now=ctx.now)
     return _recorded(loan.status)
 
 
@@ -153,7 +161,7 @@ async def record_disbursement(
         now=ctx.now,
         expected=context.get("status"),
     )
-    await prompts.after(ctx.conn, loan_id=loan.id, now=ctx.now)
+    await prompts.after(ctx.conn, actor_id=ctx.person.id, loan_id=loan.id, now=ctx.now)
     return loans.say("disbursement_recorded")
 
 
@@ -169,7 +177,7 @@ async def confirm_disbursement(
     await loans.confirm_disbursement(
         ctx.conn, loan_id=loan_id, staff=ctx.person, now=ctx.now, expected=context.get("status")
     )
-    await prompts.after(ctx.conn, loan_id=loan_id, now=ctx.now)
+    await prompts.after(ctx.conn, actor_id=ctx.person.id, loan_id=loan_id, now=ctx.now)
     return loans.say("disbursement_confirmed") + "\n" + await prompts.plan_text(ctx.conn, loan_id)
 
 
