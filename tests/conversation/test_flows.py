@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -201,7 +202,7 @@ def test_an_unknown_step_check_is_reported_at_its_line(tmp_path: Path) -> None:
 
 
 def test_no_question_says_how_to_skip_twice() -> None:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from bangfu_bot.conversation.engine import Engine, Session
 
@@ -212,7 +213,7 @@ def test_no_question_says_how_to_skip_twice() -> None:
             if not step.optional:
                 continue
             session = Session()
-            engine.begin(session, flow.name, datetime(2026, 1, 1, tzinfo=timezone.utc))
+            engine.begin(session, flow.name, datetime(2026, 1, 1, tzinfo=UTC))
             session.state["step"] = step.id
             asked = engine.repeat(session)[0]
             told = sum(asked.count(f"回复“{word}”") for word in ("跳过", "没有", "无", "不用"))
