@@ -45,3 +45,44 @@ async def test_the_filing_prompt_and_the_batch_list_carry_the_case(
     prompt = await staff.send("1")
     assert "为王德福的帮扶申请备案（桃源村党支部，党委已批准）：" in prompt
     assert "⚠高于标准" in prompt and "· 公示无异议" in prompt and "结对帮扶干部" in prompt
+
+
+async def test_the_summary_names_each_objection_and_how_it_was_resolved(
+    bot: Any, county: Any, chat: Any
+) -> None:
+    from datetime import date
+
+    from bangfu_bot.app import run_jobs
+    from tests.cases.test_procedure import _number_of, evaluate, submit
+    from tests.county import bind
+    from tests.factories import make_person
+
+    wang, secretary, officer, staff = await personas(chat, county)
+    await submit(wang)
+    await evaluate(secretary)
+    await secretary.send("1")
+    await make_person(
+        bot.services.engine,
+        bot.clock.now(),
+        name="周大姐",
+        branch=county.tree.branch,
+        serial=991,
+        born=date(1960, 2, 2),
+    )
+    neighbour = chat("o-neighbour")
+    await bind(neighbour, "周大姐", await _number_of(bot, "周大姐"))
+    for line in ["异议", "王德福", "他儿子在城里开了店，收入不低"]:
+        await neighbour.send(line)
+    assert "已记下您的异议" in await neighbour.send("1")
+    for line in ["待办", "1", "核实了，儿子的店去年关了，没有收入"]:
+        await secretary.send(line)
+    assert "已记下处理结果" in await secretary.send("1")
+    bot.clock.advance(days=8)
+    await run_jobs(bot.services)
+    for line in ["待办", "1", "跳过"]:
+        await secretary.send(line)
+    assert "已上报党委" in await secretary.send("1")
+    await officer.send("待办")
+    prompt = await officer.send("1")
+    assert "· 公示异议 1 条：" in prompt
+    assert "“他儿子在城里开了店，收入不低” → 已处理：核实了，儿子的店去年关了，没有收入" in prompt
