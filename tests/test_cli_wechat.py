@@ -199,10 +199,10 @@ async def test_seed_demo_then_chat_as_and_exports(tmp_path: Any) -> None:
     code, out, err = await run_cli(env, "seed-demo")
     assert code == 0, err
     code, out, err = await run_cli(
-        env, "export", "ledger", "--year", "2026", "--out", str(tmp_path / "台帐.xlsx")
+        env, "export", "ledger", "--year", "2026", "--out", str(tmp_path / "台账.xlsx")
     )
     assert code == 0 and "ledger rows" in out, err
-    assert openpyxl.load_workbook(tmp_path / "台帐.xlsx")["汇总"]
+    assert openpyxl.load_workbook(tmp_path / "台账.xlsx")["汇总"]
     code, out, err = await run_cli(env, "export", "audit", "--out", str(tmp_path / "审计.xlsx"))
     assert code == 0 and "audit rows" in out, err
     import sqlite3
@@ -325,4 +325,4 @@ async def test_the_demo_command_tells_the_whole_story(tmp_path: Any) -> None:
     }
     code, out, err = await run_cli(env, "demo")
     assert code == 0, err[-500:]
-    assert "基金对账：平" in out and "台帐：" in out and "基金报告：" in out
+    assert "基金对账：平" in out and "台账：" in out and "基金报告：" in out

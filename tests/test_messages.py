@@ -220,7 +220,7 @@ def test_the_sentence_rule_tells_sentences_from_words() -> None:
         "3500",
         "；",
         "spring (春节), july1 (七一)",
-        "category:台帐类别",
+        "category:台账类别",
         "^(?:修改|改)\\s*第?\\s*(\\d{1,2})\\s*(?:项|条|个)?$",
     ):
         assert not is_sentence(word), word
@@ -396,3 +396,26 @@ def test_every_key_said_is_in_its_messages_toml(package: str) -> None:
         if named == package and key not in known
     ]
     assert not missing, f"keys not in {package}'s messages.toml:\n" + "\n".join(missing)
+
+
+# One spelling of 台账 (the ledger) in everything people read: texts, flows, data, README.
+# Migrations keep what they wrote; the 帐 form is the old variant people complained of.
+WORDING = {"台帐": "台账"}
+
+
+def test_one_spelling_of_the_words_people_read() -> None:
+    root = SRC.parent
+    files = [
+        *(path for path in PACKAGE.rglob("*") if path.suffix in {".toml", ".py", ".html"}),
+        *(root / "conversations").glob("*.toml"),
+        root / "README.md",
+    ]
+    found = [
+        f"{path.relative_to(root)}:{n}: {old} → {new}"
+        for path in files
+        if "migrations" not in path.parts
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        for old, new in WORDING.items()
+        if old in line
+    ]
+    assert not found, "\n".join(found)

@@ -244,7 +244,7 @@ async def test_the_ledger_shows_typed_formulas_as_text(engine: AsyncEngine, tmp_
                 )
             )
 
-    result = await export_ledger(engine, year=2025, out=tmp_path / "台帐.xlsx", today=TODAY)
+    result = await export_ledger(engine, year=2025, out=tmp_path / "台账.xlsx", today=TODAY)
 
     assert_only_text_and_numbers(
         result.path,

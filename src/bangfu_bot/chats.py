@@ -39,6 +39,9 @@ def registry(settings: Settings) -> Registry:
             visits.chat(),
             broadcasts.CHAT,
             reports.CHAT,
+            reports.details_chat(
+                eligibility=load_rules(Path(settings.conversations_dir) / "eligibility.toml")
+            ),
         ]
     )
 

@@ -91,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--to",
         required=True,
         dest="audience",
-        help="everyone | township:党委全称 | branch:支部全称 | role:secretary | category:台帐类别",
+        help="everyone | township:党委全称 | branch:支部全称 | role:secretary | category:台账类别",
     )
     broadcast.add_argument("--training", action="store_true", help="members may answer 报名")
     fund = commands.add_parser("fund", help="the assistance fund")
@@ -113,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     outbox_commands.add_parser("status", help="sent / delivered / escalated / failed counts")
     exporter = commands.add_parser("export", help="printable exports")
     export_commands = exporter.add_subparsers(dest="export_command", required=True)
-    ledger = export_commands.add_parser("ledger", help="the yearly ledger (台帐) as XLSX")
+    ledger = export_commands.add_parser("ledger", help="the yearly ledger (台账) as XLSX")
     ledger.add_argument("--year", type=int, required=True)
     ledger.add_argument("--township", help="one 党委 only")
     ledger.add_argument("--out", required=True, help="FILE.xlsx")

@@ -125,7 +125,7 @@ async def test_a_case_from_application_to_ledger(
     await staff.send("刘洋")
     filed = await staff.send("1")
     year = bot.clock.now().year
-    assert f"列入 {year} 年困难党员台帐" in filed or "列入" in filed
+    assert f"列入 {year} 年困难党员台账" in filed or "列入" in filed
     assert "已列入帮扶台账" in await wang.send("进度")
 
     assert await story(bot) == [
@@ -155,7 +155,7 @@ async def ledger_opens_with_the_row(bot: Any, tmp_path: Any) -> None:
 
     from bangfu_bot.ledger.export import export_ledger
 
-    out = tmp_path / "台帐.xlsx"
+    out = tmp_path / "台账.xlsx"
     year = bot.clock.now().astimezone(bot.services.settings.tz).year
     result = await export_ledger(
         bot.services.engine, year=year, out=out, today=bot.clock.now().date()
@@ -490,19 +490,19 @@ async def file_a_case(bot: Any, county: Any, chat: Any) -> tuple[Any, Any]:
 async def test_yearly_review_continues_into_next_year(bot: Any, county: Any, chat: Any) -> None:
     _, secretary = await file_a_case(bot, county, chat)
     await run_jobs(bot.services)
-    assert "台帐复核" not in await secretary.send("待办")  # not before 1 December
+    assert "台账复核" not in await secretary.send("待办")  # not before 1 December
     bot.clock.advance(days=13)  # 1 December in the county
     await run_jobs(bot.services)
     await run_jobs(bot.services)
     todos = await secretary.send("待办")
-    assert todos.count("2026年台帐复核：王德福") == 1
+    assert todos.count("2026年台账复核：王德福") == 1
     opened = await secretary.send("1")
     assert "去年：生病，3 口人，一年收入 4700.50元" in opened
     assert "去年填的是 4700.50元" in await secretary.send("继续帮扶")
     assert "现在家里一年大约收入" in await secretary.send("有")
     await secretary.send("3000")
     await secretary.send("没有")
-    assert "继续列入 2027 年台帐" in await secretary.send("1")
+    assert "继续列入 2027 年台账" in await secretary.send("1")
     async with bot.services.engine.connect() as conn:
         entries = (await conn.execute(select(ledger_entries).order_by(ledger_entries.c.year))).all()
     assert [(e.year, e.annual_income_fen, e.status) for e in entries] == [
@@ -522,7 +522,7 @@ async def test_yearly_review_exit_keeps_history(
     await secretary.send("1")
     await secretary.send("退出帮扶")
     await secretary.send(reason)
-    assert f"退出台帐，原因：{reason}" in await secretary.send("1")
+    assert f"退出台账，原因：{reason}" in await secretary.send("1")
     async with bot.services.engine.connect() as conn:
         (entry,) = (await conn.execute(select(ledger_entries))).all()
         (case,) = (await conn.execute(select(cases))).all()

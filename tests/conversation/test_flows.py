@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from bangfu_bot.settings import load_settings
 from tests.conftest import CONVERSATIONS
 
 REGISTRY = registry(load_settings({"BANGFU_CONVERSATIONS_DIR": str(CONVERSATIONS)}))
-ACTIONS, PREVIEWS = REGISTRY.actions, REGISTRY.previews
+ACTIONS, PREVIEWS, CHECKS = REGISTRY.actions, REGISTRY.previews, REGISTRY.checks
 
 
 def test_the_shipped_flows_pass_the_check(
@@ -70,7 +71,7 @@ def test_a_typo_is_reported_with_file_and_line(
 ) -> None:
     folder = copy_with(tmp_path, old, new)
     with pytest.raises(FlowsInvalid) as invalid:
-        load_flows(folder, ACTIONS, PREVIEWS)
+        load_flows(folder, ACTIONS, PREVIEWS, CHECKS)
     problem = next(p for p in invalid.value.problems if message in p.message)
     assert problem.path.endswith("apply.toml")
     assert problem.line == line_of(folder, needle)
@@ -79,14 +80,14 @@ def test_a_typo_is_reported_with_file_and_line(
 def test_broken_toml_names_the_line(tmp_path: Path) -> None:
     folder = copy_with(tmp_path, 'label = "住在"', 'label = "住在')
     with pytest.raises(FlowsInvalid) as invalid:
-        load_flows(folder, ACTIONS, PREVIEWS)
+        load_flows(folder, ACTIONS, PREVIEWS, CHECKS)
     assert invalid.value.problems[0].line == line_of(folder, 'label = "住在')
 
 
 def test_a_step_without_a_prompt_is_reported_at_the_step(tmp_path: Path) -> None:
     folder = copy_with(tmp_path, 'prompt = "您家在农村还是城镇？"', 'prompt = " "')
     with pytest.raises(FlowsInvalid) as invalid:
-        load_flows(folder, ACTIONS, PREVIEWS)
+        load_flows(folder, ACTIONS, PREVIEWS, CHECKS)
     (problem,) = invalid.value.problems
     assert problem.message == "step 'urban_rural': missing prompt"
     assert problem.line == line_of(folder, 'id = "urban_rural"') - 1  # its [[step]] line
@@ -95,7 +96,7 @@ def test_a_step_without_a_prompt_is_reported_at_the_step(tmp_path: Path) -> None
 def test_unreachable_step_is_reported(tmp_path: Path) -> None:
     folder = copy_with(tmp_path, 'id = "urban_rural"\n', 'id = "urban_rural"\nnext = "household"\n')
     with pytest.raises(FlowsInvalid) as invalid:
-        load_flows(folder, ACTIONS, PREVIEWS)
+        load_flows(folder, ACTIONS, PREVIEWS, CHECKS)
     assert [p.message for p in invalid.value.problems] == ["step 'dibao': unreachable"]
     assert invalid.value.problems[0].line == line_of(folder, 'id = "dibao"') - 1
 
@@ -139,7 +140,7 @@ def test_a_bad_synonym_is_reported_at_its_table(
 ) -> None:
     folder = copy_with(tmp_path, old, new)
     with pytest.raises(FlowsInvalid) as invalid:
-        load_flows(folder, ACTIONS, PREVIEWS)
+        load_flows(folder, ACTIONS, PREVIEWS, CHECKS)
     problem = next(p for p in invalid.value.problems if message in p.message)
     assert problem.message.startswith("step 'relation': ")
     assert problem.line == line_of(folder, "[step.fields.synonyms]")
@@ -148,7 +149,7 @@ def test_a_bad_synonym_is_reported_at_its_table(
 def test_synonyms_on_a_step_that_is_not_a_choice_are_reported(tmp_path: Path) -> None:
     folder = copy_with(tmp_path, 'type = "yes_no"\n', 'type = "yes_no"\nsynonyms = {}\n')
     with pytest.raises(FlowsInvalid) as invalid:
-        load_flows(folder, ACTIONS, PREVIEWS)
+        load_flows(folder, ACTIONS, PREVIEWS, CHECKS)
     assert "step 'dibao': 'synonyms' does not apply to a yes_no step" in [
         p.message for p in invalid.value.problems
     ]
@@ -171,16 +172,49 @@ def test_group_words_and_edit_examples_are_checked(
 ) -> None:
     folder = copy_with(tmp_path, old, new)
     with pytest.raises(FlowsInvalid) as invalid:
-        load_flows(folder, ACTIONS, PREVIEWS)
+        load_flows(folder, ACTIONS, PREVIEWS, CHECKS)
     assert any(message in p.message for p in invalid.value.problems), invalid.value.problems
 
 
 def test_not_before_needs_its_hint_and_a_date_step(tmp_path: Path) -> None:
     folder = copy_with(tmp_path, "not_before_hint = ", "hint = ", name="evaluate.toml")
     with pytest.raises(FlowsInvalid) as invalid:
-        load_flows(folder, ACTIONS, PREVIEWS)
+        load_flows(folder, ACTIONS, PREVIEWS, CHECKS)
     (problem,) = invalid.value.problems
     assert problem.message == (
         "step 'meeting_date': not_before needs a not_before_hint telling the user what to type"
     )
     assert problem.line == line_of(folder, "not_before =", name="evaluate.toml")
+
+
+def test_an_unknown_step_check_is_reported_at_its_line(tmp_path: Path) -> None:
+    folder = copy_with(
+        tmp_path, 'check = "broadcasts.audience"', 'check = "broadcasts.nobody"', "notice.toml"
+    )
+    with pytest.raises(FlowsInvalid) as invalid:
+        load_flows(folder, ACTIONS, PREVIEWS, CHECKS)
+    (problem,) = invalid.value.problems
+    assert (
+        problem.message
+        == "step 'audience': check 'broadcasts.nobody' is not a known domain service"
+    )
+    assert problem.line == line_of(folder, 'check = "broadcasts.nobody"', "notice.toml")
+
+
+def test_no_question_says_how_to_skip_twice() -> None:
+    from datetime import datetime
+
+    from bangfu_bot.conversation.engine import Engine, Session
+
+    flows = load_flows(CONVERSATIONS, ACTIONS, PREVIEWS, CHECKS)
+    engine = Engine(flows)
+    for flow in flows.values():
+        for step in flow.steps:
+            if not step.optional:
+                continue
+            session = Session()
+            engine.begin(session, flow.name, datetime(2026, 1, 1, tzinfo=UTC))
+            session.state["step"] = step.id
+            asked = engine.repeat(session)[0]
+            told = sum(asked.count(f"回复“{word}”") for word in ("跳过", "没有", "无", "不用"))
+            assert told <= 1, f"{flow.name}.{step.id}: {asked}"

@@ -1,4 +1,4 @@
-"""The printed ledger (台帐) per township and the case audit trail, read back with openpyxl."""
+"""The printed ledger (台账) per township and the case audit trail, read back with openpyxl."""
 
 from __future__ import annotations
 
@@ -217,15 +217,15 @@ def totals(sheet: Worksheet) -> dict[str, int]:
 async def test_the_ledger_has_a_summary_and_a_sheet_per_township(
     engine: AsyncEngine, county: County, tmp_path: Path
 ) -> None:
-    result = await export_ledger(engine, year=2025, out=tmp_path / "台帐.xlsx", today=TODAY)
+    result = await export_ledger(engine, year=2025, out=tmp_path / "台账.xlsx", today=TODAY)
 
     assert result == LedgerExport(
-        path=tmp_path / "台帐.xlsx", rows=4, townships=["白水镇党委", "青山镇党委"]
+        path=tmp_path / "台账.xlsx", rows=4, townships=["白水镇党委", "青山镇党委"]
     )
     book = load_workbook(result.path)
     assert book.sheetnames == ["汇总", "白水镇党委", "青山镇党委"]
     assert values(book["汇总"]) == [
-        ["2025年困难党员台帐汇总"],
+        ["2025年困难党员台账汇总"],
         ["党委", "因病", "三老", "企业下岗", "合计"],
         ["白水镇党委", 0, 0, 1, 1],
         ["青山镇党委", 2, 1, 0, 3],
@@ -236,11 +236,11 @@ async def test_the_ledger_has_a_summary_and_a_sheet_per_township(
 async def test_a_township_sheet_lists_its_entries_by_branch_then_name(
     engine: AsyncEngine, county: County, tmp_path: Path
 ) -> None:
-    result = await export_ledger(engine, year=2025, out=tmp_path / "台帐.xlsx", today=TODAY)
+    result = await export_ledger(engine, year=2025, out=tmp_path / "台账.xlsx", today=TODAY)
 
     sheet = load_workbook(result.path)["青山镇党委"]
     rows = values(sheet)
-    assert rows[0] == ["2025年困难党员台帐（青山镇党委）"]
+    assert rows[0] == ["2025年困难党员台账（青山镇党委）"]
     assert rows[1] == HEADERS
     entries = ledger_rows(sheet)
     assert [(row[0], row[1], row[5]) for row in entries] == [
@@ -280,7 +280,7 @@ async def test_a_township_sheet_lists_its_entries_by_branch_then_name(
 async def test_incomes_are_numbers_in_yuan_with_two_decimals(
     engine: AsyncEngine, county: County, tmp_path: Path
 ) -> None:
-    result = await export_ledger(engine, year=2025, out=tmp_path / "台帐.xlsx", today=TODAY)
+    result = await export_ledger(engine, year=2025, out=tmp_path / "台账.xlsx", today=TODAY)
 
     book = load_workbook(result.path)
     wang = book["青山镇党委"]["K4"]
@@ -292,7 +292,7 @@ async def test_incomes_are_numbers_in_yuan_with_two_decimals(
 async def test_the_ledger_prints_landscape_with_repeated_bold_headers(
     engine: AsyncEngine, county: County, tmp_path: Path
 ) -> None:
-    result = await export_ledger(engine, year=2025, out=tmp_path / "台帐.xlsx", today=TODAY)
+    result = await export_ledger(engine, year=2025, out=tmp_path / "台账.xlsx", today=TODAY)
 
     sheet = load_workbook(result.path)["青山镇党委"]
     assert sheet.page_setup.orientation == "landscape"
@@ -305,7 +305,7 @@ async def test_the_ledger_prints_landscape_with_repeated_bold_headers(
 async def test_no_id_number_or_phone_is_in_the_workbook(
     engine: AsyncEngine, county: County, tmp_path: Path
 ) -> None:
-    result = await export_ledger(engine, year=2025, out=tmp_path / "台帐.xlsx", today=TODAY)
+    result = await export_ledger(engine, year=2025, out=tmp_path / "台账.xlsx", today=TODAY)
 
     with zipfile.ZipFile(result.path) as archive:
         # openpyxl writes characters as references when lxml is installed.
@@ -354,7 +354,7 @@ async def test_an_empty_year_still_writes_the_summary(
     book = load_workbook(result.path)
     assert book.sheetnames == ["汇总"]
     assert values(book["汇总"]) == [
-        ["2030年困难党员台帐汇总"],
+        ["2030年困难党员台账汇总"],
         ["党委", "合计"],
         ["白水镇党委", 0],
         ["青山镇党委", 0],
@@ -363,7 +363,7 @@ async def test_an_empty_year_still_writes_the_summary(
 
 
 async def test_a_county_without_townships_says_none(engine: AsyncEngine, tmp_path: Path) -> None:
-    result = await export_ledger(engine, year=2025, out=tmp_path / "台帐.xlsx", today=TODAY)
+    result = await export_ledger(engine, year=2025, out=tmp_path / "台账.xlsx", today=TODAY)
 
     assert values(load_workbook(result.path)["汇总"])[2:] == [["无"], ["合计", 0]]
 
@@ -380,14 +380,14 @@ async def test_sheet_titles_follow_excel_rules(
     person = await add_member(engine, county, "周明", branch, serial=106, born=date(1958, 1, 1))
     await add_entry(engine, person, year=2025, category="因病")
 
-    result = await export_ledger(engine, year=2025, out=tmp_path / "台帐.xlsx", today=TODAY)
+    result = await export_ledger(engine, year=2025, out=tmp_path / "台账.xlsx", today=TODAY)
 
     assert load_workbook(result.path).sheetnames[1:3] == ["白水镇党委", "白水镇党委(2)"]
     title = "青山镇东片新区老区联合党委" + "第一" * 9
     assert len(title) == 31
     book = load_workbook(result.path)
     assert title in book.sheetnames
-    assert values(book[title])[0] == [f"2025年困难党员台帐（{long_name}）"]
+    assert values(book[title])[0] == [f"2025年困难党员台账（{long_name}）"]
     assert long_name in result.townships
 
 

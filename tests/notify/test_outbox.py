@@ -317,6 +317,6 @@ def test_shorten_cuts_at_a_pause_and_never_past_twenty() -> None:
     from bangfu_bot.notify.channels import shorten
 
     assert shorten("短消息") == "短消息"
-    long = "您的帮扶申请已经通过党委审批，请等待组织部备案，备案后列入台帐。"
+    long = "您的帮扶申请已经通过党委审批，请等待组织部备案，备案后列入台账。"
     cut = shorten(long)
     assert len(cut) <= 20 and cut.endswith("…") and "\n" not in shorten("一\n二")

@@ -324,3 +324,36 @@ async def test_a_reminder_template_reads_as_a_phone_shows_it(
     docs = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
     docs.mkdir(parents=True, exist_ok=True)
     shutil.copy(shot, docs / "reminder-template.png")
+async def test_an_approval_prompt_shows_the_case_on_a_phone(
+    demo_page: Page, tab_at: Tab, tmp_path: Path
+) -> None:
+    """A township officer opens the demo's reported case: the prompt carries its summary
+    on one phone screen (docs/screenshots/approval-prompt.png)."""
+    expect = playwright_api.expect
+    tab = await tab_at(390, 844)
+    groups = await demo_page.personas()
+    officers = next(people for label, people in groups.items() if "党委" in label)
+    bot = tab.locator("#messages .bubble.side-bot")
+    for officer in officers:
+        await choose(tab, officer["name"], next(k for k, v in groups.items() if officer in v))
+        await bind(tab, officer["name"])
+        await answer(tab, "待办", "")
+        listing = await bot.last.inner_text()
+        days = [(int(m), int(d)) for m, d in re.findall(r"（(\d+)月(\d+)日）", listing)]
+        assert days == sorted(days), listing  # oldest first
+        found = re.search(r"(\d+)\. [^\n]*帮扶申请[^\n]*请审批", listing)
+        if found:
+            break
+        await tab.locator("#switch").click()
+    assert found, listing
+    await answer(tab, found.group(1), "批准还是退回")
+    prompt = bot.last
+    for part in ("口人", "标准每人每年", "评议", "看全部情况回复“详情”"):
+        await expect(prompt).to_contain_text(part)
+    await prompt.scroll_into_view_if_needed()
+    shot = await shoot(tab, tmp_path, "approval-prompt.png")
+    docs = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+    docs.mkdir(parents=True, exist_ok=True)
+    shutil.copy(shot, docs / "approval-prompt.png")
+    # 详情 then shows the whole record, and the question again.
+    await answer(tab, "详情", "经过：")

@@ -67,7 +67,7 @@ async def add_entry(
     status: str = "active",
     paired: str | None = None,
 ) -> int:
-    """A ledger entry (台帐) for a member."""
+    """A ledger entry (台账) for a member."""
     async with engine.begin() as conn:
         result = await conn.execute(
             insert(ledger_entries).values(

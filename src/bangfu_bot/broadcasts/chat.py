@@ -7,7 +7,7 @@ from typing import Any
 
 from bangfu_bot.broadcasts import service as broadcasts
 from bangfu_bot.conversation.bot import say
-from bangfu_bot.conversation.engine import ActionResult
+from bangfu_bot.conversation.engine import ActionResult, Checked
 from bangfu_bot.conversation.registry import Answer, Chat, Context
 from bangfu_bot.notify.outbox import say as say_outbox
 from bangfu_bot.notify.outbox import status_counts
@@ -110,6 +110,56 @@ async def broadcast_action(
     return ActionResult(broadcasts.say("queued", id=broadcast_id, count=count))
 
 
+async def check_audience(
+    ctx: Context, step_id: str, answers: dict[str, Any], context: dict[str, Any]
+) -> Checked:
+    """Right after the audience (and its place) is named: does it name anyone, and how many
+    of them can a notice reach. An audience that needs a place waits for the place."""
+    choice = str(answers.get("audience") or "")
+    needs_place = next(
+        (kind.endswith(":") for key, kind in AUDIENCES.items() if broadcasts.say(key) == choice),
+        False,
+    )
+    if step_id == "audience" and needs_place:
+        return Checked()
+    audience = audience_of(choice, str(answers.get("place") or "") if needs_place else "")
+    try:
+        counted = await broadcasts.reach(ctx.conn, audience, year=ctx.today.year)
+    except broadcasts.AudienceError as refused:
+        return Checked(refusal=refused.message)
+    shown = (
+        broadcasts.say("reach_everyone")
+        if audience == "everyone"
+        else broadcasts.describe(audience)
+    )
+    if counted.bound == 0:
+        return Checked(
+            refusal=broadcasts.say("reach_none", audience=shown, everyone=counted.everyone)
+        )
+    if counted.bound == counted.everyone:
+        note = broadcasts.say("reach_all", audience=shown, bound=counted.bound)
+    else:
+        note = broadcasts.say(
+            "reach_part",
+            audience=shown,
+            everyone=counted.everyone,
+            bound=counted.bound,
+            unbound=counted.everyone - counted.bound,
+        )
+    return Checked(note=note, remember={"reach": note})
+
+
+def notice_preview(answers: dict[str, Any], context: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """The notice's summary ends with who it reaches and what they will read, exactly."""
+    lines = [str(context["reach"])] if context.get("reach") else []
+    if answers.get("training"):
+        body = broadcasts.body_of(str(answers.get("text") or ""), training=True)
+        lines.append(broadcasts.say("preview_training", body=body))
+    else:
+        lines.append(broadcasts.say("preview_same"))
+    return lines, []
+
+
 def _int(value: object) -> int:
     try:
         return int(str(value))
@@ -121,4 +171,6 @@ CHAT = Chat(
     words={"sign_up": sign_up, "signups": signups, "delivery_status": delivery_status},
     events={"masssendjobfinish": mass_finished},
     actions={"broadcasts.send": broadcast_action},
+    previews={"broadcasts.notice_preview": notice_preview},
+    checks={"broadcasts.audience": check_audience},
 )

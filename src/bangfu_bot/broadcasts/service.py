@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Row, Table, and_, func, insert, or_, select, update
+from sqlalchemy import Row, Table, and_, func, insert, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bangfu_bot.authority import COUNTY_MATTER, Actor, Refused, check
@@ -19,6 +19,7 @@ from bangfu_bot.broadcasts import tags
 from bangfu_bot.broadcasts.models import broadcast_recipients, broadcasts, signups
 from bangfu_bot.clock import Clock
 from bangfu_bot.common.dates import month_day
+from bangfu_bot.common.fields import clip_text
 from bangfu_bot.dbutil import chunked, inserted_id
 from bangfu_bot.ledger.models import ledger_entries
 from bangfu_bot.members.models import bindings, organisations, people, person_roles
@@ -53,6 +54,8 @@ class AudienceError(Refused):
 # checked by a test), so a command-line notice cannot be longer than one typed in chat. With
 # the 报名 line it still fits one mass text and one customer-service message.
 MAX_TEXT = 500
+# The most of a notice's first sentence a reply quotes (报名).
+HEADLINE = 60
 
 
 @dataclass(frozen=True)
@@ -71,9 +74,36 @@ def describe(audience: str) -> str:
     return say(f"audience_{kind}", value=value)
 
 
+async def _in_audience(conn: AsyncConnection, audience: str, *, year: int) -> Any:
+    """The condition on `people` that the audience names (AudienceError if it names no
+    place, role or category we know)."""
+    kind, _, value = audience.partition(":")
+    if kind == "township":
+        committee = await _org_id(conn, "committee", value, say("kind_township"))
+        branches = select(organisations.c.id).where(organisations.c.parent_id == committee)
+        return people.c.branch_id.in_(branches)
+    if kind == "branch":
+        branch = await _org_id(conn, "branch", value, say("kind_branch"))
+        return people.c.branch_id == branch
+    if kind == "role":
+        if value not in ROLE_NAMES:
+            raise AudienceError(say("unknown_place", value=value, kind=say("kind_role")))
+        holders = select(person_roles.c.person_id).where(person_roles.c.role == value)
+        return people.c.id.in_(holders)
+    if kind == "category":
+        members = select(ledger_entries.c.person_id).where(
+            ledger_entries.c.year == year,
+            ledger_entries.c.status == "active",
+            ledger_entries.c.category.in_(await _categories_named(conn, value, year)),
+        )
+        return people.c.id.in_(members)
+    if kind != "everyone":
+        raise AudienceError(say("unknown_place", value=audience, kind=say("kind_audience")))
+    return true()
+
+
 async def recipients(conn: AsyncConnection, audience: str, *, year: int) -> list[Recipient]:
     """Everyone in the audience who has bound their WeChat."""
-    kind, _, value = audience.partition(":")
     query = (
         select(people.c.id, bindings.c.openid)
         .select_from(
@@ -81,31 +111,47 @@ async def recipients(conn: AsyncConnection, audience: str, *, year: int) -> list
                 bindings, and_(bindings.c.person_id == people.c.id, bindings.c.unbound_at.is_(None))
             )
         )
-        .where(people.c.active.is_(True))
+        .where(people.c.active.is_(True), await _in_audience(conn, audience, year=year))
     )
-    if kind == "township":
-        committee = await _org_id(conn, "committee", value, say("kind_township"))
-        branches = select(organisations.c.id).where(organisations.c.parent_id == committee)
-        query = query.where(people.c.branch_id.in_(branches))
-    elif kind == "branch":
-        branch = await _org_id(conn, "branch", value, say("kind_branch"))
-        query = query.where(people.c.branch_id == branch)
-    elif kind == "role":
-        if value not in ROLE_NAMES:
-            raise AudienceError(say("unknown_place", value=value, kind=say("kind_role")))
-        holders = select(person_roles.c.person_id).where(person_roles.c.role == value)
-        query = query.where(people.c.id.in_(holders))
-    elif kind == "category":
-        members = select(ledger_entries.c.person_id).where(
-            ledger_entries.c.year == year,
-            ledger_entries.c.status == "active",
-            ledger_entries.c.category.in_(await _categories_named(conn, value, year)),
-        )
-        query = query.where(people.c.id.in_(members))
-    elif kind != "everyone":
-        raise AudienceError(say("unknown_place", value=audience, kind=say("kind_audience")))
     rows = (await conn.execute(query.order_by(people.c.id))).all()
     return [Recipient(row.id, row.openid) for row in rows]
+
+
+@dataclass(frozen=True)
+class Reach:
+    """How many people an audience names, and how many of them a notice can reach (those
+    who have bound their WeChat)."""
+
+    bound: int
+    everyone: int
+
+
+async def reach(conn: AsyncConnection, audience: str, *, year: int) -> Reach:
+    """The audience's size and the part of it bound to WeChat (AudienceError as above)."""
+    condition = await _in_audience(conn, audience, year=year)
+    everyone = (
+        await conn.execute(
+            select(func.count()).select_from(people).where(people.c.active.is_(True), condition)
+        )
+    ).scalar_one()
+    bound = (
+        await conn.execute(
+            select(func.count(func.distinct(people.c.id)))
+            .select_from(
+                people.join(
+                    bindings,
+                    and_(bindings.c.person_id == people.c.id, bindings.c.unbound_at.is_(None)),
+                )
+            )
+            .where(people.c.active.is_(True), condition)
+        )
+    ).scalar_one()
+    return Reach(bound=int(bound), everyone=int(everyone))
+
+
+def body_of(text: str, *, training: bool) -> str:
+    """The notice exactly as members read it: a training notice ends with how to sign up."""
+    return text + (say("training_suffix") if training else "")
 
 
 async def _categories_named(conn: AsyncConnection, name: str, year: int) -> list[str]:
@@ -161,7 +207,7 @@ async def create(
     people_in = await recipients(conn, audience, year=now.astimezone(tz).year)
     if not people_in:
         raise AudienceError(say("empty_audience", audience=describe(audience)))
-    body = text + (say("training_suffix") if training else "")
+    body = body_of(text, training=training)
     result = await conn.execute(
         insert(broadcasts).values(
             author_id=author_id,
@@ -542,6 +588,16 @@ async def _state(conn: AsyncConnection, row: Row[Any], tz: ZoneInfo) -> str:
     )
 
 
+def headline(text: str) -> str:
+    """What a notice is about, in a reply: its first sentence, whole; a first sentence too
+    long for a reply is cut at a clause end and marked as cut."""
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    ends = [first.find(mark) for mark in "。！？!?" if mark in first]
+    sentence = first[: min(ends) + 1] if ends else first
+    kept, cut = clip_text(sentence, HEADLINE)
+    return kept + say("headline_cut") if cut else kept
+
+
 async def sign_up(conn: AsyncConnection, *, person_id: int, now: datetime) -> str:
     """报名: sign up for the latest training notice this person received (30 days)."""
     latest = (
@@ -572,8 +628,7 @@ async def sign_up(conn: AsyncConnection, *, person_id: int, now: datetime) -> st
     if exists is not None:
         return say("already_signed_up")
     await conn.execute(insert(signups).values(broadcast_id=latest.id, person_id=person_id, at=now))
-    first_line = latest.text.splitlines()[0]
-    return say("signed_up", text=first_line[:40])
+    return say("signed_up", text=headline(latest.text))
 
 
 async def signup_list(conn: AsyncConnection, broadcast_id: int | None = None) -> str:

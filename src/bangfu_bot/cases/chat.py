@@ -6,7 +6,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from bangfu_bot.cases import procedure
+from bangfu_bot.cases import procedure, record
 from bangfu_bot.cases import service as cases
 from bangfu_bot.cases.eligibility import Rule
 from bangfu_bot.cases.enums import CaseStatus
@@ -20,6 +20,8 @@ from bangfu_bot.todos.service import finish_todo
 
 # A to-do of this kind opens this flow on its case.
 TODO_FLOWS = {"report": "report", "approve": "approve", "file": "file"}
+# The to-dos whose flow decides on the case: their prompt carries its summary.
+DECIDING = {"approve", "file"}
 
 
 async def case_context(ctx: Context, todo: Any) -> dict[str, Any]:
@@ -44,8 +46,9 @@ async def progress(ctx: Context) -> Answer:
     return [await cases.progress(ctx.conn, person=ctx.person, tz=ctx.tz)]
 
 
-async def file_all(ctx: Context) -> Answer:
-    """批量备案: every approved case at once, after one confirmation."""
+async def file_all(ctx: Context, *, eligibility: list[Rule]) -> Answer:
+    """批量备案: every approved case at once, after one confirmation; each listed on one
+    line with what the filing rests on."""
     refusal = await ctx.bot.refusal(ctx, ctx.bot.engine.flows["file_all"])
     if refusal:
         return [refusal]
@@ -55,8 +58,23 @@ async def file_all(ctx: Context) -> Answer:
     waiting = await procedure.approved_cases(ctx.conn)
     if not waiting:
         return [cases.say("nothing_to_file")]
+    lines = [
+        cases.say(
+            "numbered",
+            n=n,
+            text=await record.case_line(ctx.conn, row.id, rules=eligibility, tz=ctx.tz),
+        )
+        for n, row in enumerate(waiting[: record.LIST_LIMIT], start=1)
+    ]
+    if len(waiting) > record.LIST_LIMIT:
+        lines.append(cases.say("list_more", count=len(waiting) - record.LIST_LIMIT))
     return ctx.begin(
-        "file_all", {"count": len(waiting), "names": cases.names_shown(row.name for row in waiting)}
+        "file_all",
+        {
+            "count": len(waiting),
+            "names": cases.names_shown(row.name for row in waiting),
+            "cases": "\n".join(lines),
+        },
     )
 
 
@@ -98,9 +116,15 @@ async def open_objection(ctx: Context, todo: Any) -> Answer:
     return ctx.begin("resolve", context)
 
 
-async def open_step(ctx: Context, todo: Any) -> Answer:
-    """上报, 审批, 备案: the flow of that step on the case."""
-    return ctx.begin(TODO_FLOWS[todo.kind], await case_context(ctx, todo))
+async def open_step(ctx: Context, todo: Any, *, eligibility: list[Rule]) -> Answer:
+    """上报, 审批, 备案: the flow of that step on the case; those who decide (审批, 备案)
+    first read the case's summary."""
+    context = await case_context(ctx, todo)
+    if todo.kind in DECIDING:
+        context["summary"] = await record.case_summary(
+            ctx.conn, todo.case_id, rules=eligibility, tz=ctx.tz
+        )
+    return ctx.begin(TODO_FLOWS[todo.kind], context)
 
 
 # --- final actions -----------------------------------------------------------------------------
@@ -273,12 +297,12 @@ def chat(*, rules: Rules, eligibility: list[Rule]) -> Chat:
         return preview.lines, preview.problems
 
     return Chat(
-        words={"progress": progress, "file_all": file_all},
+        words={"progress": progress, "file_all": partial(file_all, eligibility=eligibility)},
         todos={
             "evaluate": open_case_step,
             "returned": open_case_step,
             "objection": open_objection,
-            **dict.fromkeys(TODO_FLOWS, open_step),
+            **dict.fromkeys(TODO_FLOWS, partial(open_step, eligibility=eligibility)),
         },
         actions={
             "cases.submit_application": partial(apply_action, eligibility=eligibility),

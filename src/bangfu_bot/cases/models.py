@@ -173,5 +173,5 @@ ledger_entries = Table(
     ),
     Column("reviewed_at", UtcDateTime, nullable=True),
     UniqueConstraint("person_id", "year", name="uq_ledger_entries_person_year"),
-    comment="困难党员台帐: one entry per member per year",
+    comment="困难党员台账: one entry per member per year",
 )

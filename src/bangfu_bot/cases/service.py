@@ -178,6 +178,8 @@ async def _tell_secretaries(
             subject_id=filing.member.id,
             case_id=case_id,
             key=f"case:{case_id}:evaluate:{secretary_id}",
+            # The secretary filing 代办 is in the chat now: the to-do, but no push.
+            push=secretary_id != filing.filer.id,
         )
 
 

@@ -7,6 +7,7 @@ final action is a named domain service that receives the answers.
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -46,7 +47,8 @@ EDIT = re.compile(
     r"^(?:修改|改)\s*第?\s*([0-9０-９]{1,2}|[零〇一二两三四五六七八九十]{1,3})\s*"
     r"(?:项|条|个)?$"
 )
-# The word that skips an optional question; a prompt that already says it needs no hint.
+# The word that skips an optional question. A prompt that already says how to answer
+# without an answer (回复“跳过”, 回复“没有”) gets no second hint saying it again.
 SKIP_WORD = "跳过"
 # How much of the end of a clipped answer is read back.
 CLIP_TAIL = 12
@@ -86,6 +88,17 @@ class ActionResult:
     then_context: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Checked:
+    """What a step's check says of an answer: `refusal` (asked again, nothing kept), or a
+    `note` read before what follows, and values to `remember` in the flow's context (the
+    summary's preview reads them)."""
+
+    refusal: str = ""
+    note: str = ""
+    remember: dict[str, Any] = field(default_factory=dict)
+
+
 @dataclass
 class Turn:
     """Everything the engine needs from the outside for one answer."""
@@ -93,6 +106,9 @@ class Turn:
     now: datetime
     today: date
     run_action: Callable[[Flow, dict[str, Any], dict[str, Any]], Awaitable[ActionResult]]
+    run_check: Callable[[str, str, dict[str, Any], dict[str, Any]], Awaitable[Checked]] | None = (
+        None
+    )
 
 
 Previewer = Callable[[dict[str, Any], dict[str, Any]], tuple[list[str], list[str]]]
@@ -205,6 +221,8 @@ class Engine:
             return self._failed(flow, session, say("photo_on_text_step"))
         if not text:
             return self._failed(flow, session, say("empty_text"))
+        if step.check and turn.run_check is not None and state.get("group") is None:
+            return await self._take_checked(flow, session, step, text, turn)
         return self._take(flow, session, step, text, turn)
 
     def _take(self, flow: Flow, session: Session, step: Step, text: str, turn: Turn) -> list[str]:
@@ -246,6 +264,29 @@ class Engine:
             return [*said, *self._after_group_field(flow, session)]
         state["answers"][step.id] = value
         return [*said, *self._advance(flow, session, step.id)]
+
+    async def _take_checked(
+        self, flow: Flow, session: Session, step: Step, text: str, turn: Turn
+    ) -> list[str]:
+        """Take the answer, then run the step's check: a refusal puts everything back as it
+        was and asks again; otherwise its note comes first."""
+        assert turn.run_check is not None
+        before = copy.deepcopy(session.state)
+        replies = self._take(flow, session, step, text, turn)
+        state = session.state
+        if state.get("retries") or step.id not in state["answers"]:
+            return replies  # not taken: the parser's reason is already said
+        checked = await turn.run_check(
+            step.check, step.id, dict(state["answers"]), dict(state.get("context", {}))
+        )
+        if checked.refusal:
+            session.state = before
+            return self._failed(flow, session, checked.refusal)
+        if checked.remember:
+            state.setdefault("context", {}).update(checked.remember)
+            if state.get("step") == SUMMARY:
+                replies = self._summary(flow, session)  # read again with what was learnt
+        return [checked.note, *replies] if checked.note else replies
 
     def _clipped(self, flow: Flow, session: Session, step: Step, kept: str, cut: str) -> str:
         """Tell what of a long answer was kept, where it stops, and how to change it."""
@@ -761,7 +802,7 @@ class Engine:
         if (
             step.optional
             and step.type not in {"photo", "yes_no"}
-            and not any(f"“{SKIP_WORD}”" in line for line in lines)
+            and not any(f"“{word}”" in line for line in lines for word in SKIP_WORDS)
         ):
             lines.append(say("optional_hint"))
         return "\n".join(lines)

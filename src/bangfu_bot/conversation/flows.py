@@ -61,6 +61,7 @@ STEP_KEYS = {
     "empty",
     "not_before",
     "not_before_hint",
+    "check",
 }
 GROUP_KEYS = {"fields", "more", "item", "max_items", "first", "none_words", "empty"}
 WHEN_KEYS = {"field", "is", "in", "not"}
@@ -119,6 +120,9 @@ class Step:
     none_words: tuple[str, ...] = ()
     empty: str = ""
     line: int = 0
+    # A domain's check run right after the step is answered (registry `checks`): it may
+    # refuse the answer or say what the answer means (a notice's audience and its reach).
+    check: str = ""
 
     @property
     def choices(self) -> list[str]:
@@ -212,7 +216,10 @@ class _Lines:
 
 
 def load_flows(
-    directory: str | Path, actions: Iterable[str], previews: Iterable[str] = ()
+    directory: str | Path,
+    actions: Iterable[str],
+    previews: Iterable[str] = (),
+    checks: Iterable[str] = (),
 ) -> dict[str, Flow]:
     """Load every flow file; raise FlowsInvalid listing every problem."""
     problems: list[Problem] = []
@@ -221,7 +228,7 @@ def load_flows(
     for path in paths:
         if path.stem in {"menu", "commands", "eligibility", "holidays", "templates"}:
             continue  # not flows: data files read by their own modules
-        flow = _load_one(path, set(actions), set(previews), problems)
+        flow = _load_one(path, set(actions), set(previews), set(checks), problems)
         if flow is not None:
             flows[flow.name] = flow
     if not paths:
@@ -232,7 +239,7 @@ def load_flows(
 
 
 def _load_one(
-    path: Path, actions: set[str], previews: set[str], problems: list[Problem]
+    path: Path, actions: set[str], previews: set[str], checks: set[str], problems: list[Problem]
 ) -> Flow | None:
     shown = str(path)
     try:
@@ -315,6 +322,15 @@ def _load_one(
         line = lines.step_lines[index] if index < len(lines.step_lines) else 0
         steps.append(_step(raw, line, lines, field_cursor, shown, problems, nested=False))
     _check_graph(steps, shown, problems, lines)
+    for step in steps:
+        if step.check and step.check not in checks:
+            problems.append(
+                Problem(
+                    shown,
+                    lines.key("check", step.line, step.line),
+                    f"step {step.id!r}: check {step.check!r} is not a known domain service",
+                )
+            )
     if len(problems) > before:
         return None
     optional = {
@@ -450,6 +466,7 @@ def _step(
         none_words=tuple(str(w) for w in none_words) if isinstance(none_words, list) else (),
         empty=str(raw.get("empty", "")),
         line=line,
+        check=str(raw.get("check", "")),
     )
 
 

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu_bot.conversation import store
 from bangfu_bot.conversation.bot import Inbound
-from bangfu_bot.conversation.engine import ActionResult, Previewer
+from bangfu_bot.conversation.engine import ActionResult, Checked, Previewer
 from bangfu_bot.members.service import Person
 
 if TYPE_CHECKING:
@@ -66,6 +66,9 @@ Scene = Callable[[Context, str], Awaitable[Answer]]
 TodoOpener = Callable[[Context, Any], Awaitable[Answer]]
 Action = Callable[[Context, dict[str, Any], dict[str, Any]], Awaitable[ActionResult]]
 Guard = Callable[[Context], Awaitable[str | None]]
+# A step's check (flow files: `check = "..."`): the step's id, the answers so far and the
+# flow's context → a refusal, or what the answer means.
+StepCheck = Callable[[Context, str, dict[str, Any], dict[str, Any]], Awaitable[Checked]]
 
 
 @dataclass(frozen=True)
@@ -79,10 +82,12 @@ class Chat:
     actions: Mapping[str, Action] = field(default_factory=dict)
     previews: Mapping[str, Previewer] = field(default_factory=dict)
     guards: Mapping[str, Guard] = field(default_factory=dict)
+    checks: Mapping[str, StepCheck] = field(default_factory=dict)
 
 
 class RegistryConflict(ValueError):
-    """Two domains claimed the same word, event, to-do kind, action, preview or guard."""
+    """Two domains claimed the same word, event, to-do kind, action, preview, guard or
+    check."""
 
 
 @dataclass(frozen=True)
@@ -96,13 +101,23 @@ class Registry:
     actions: Mapping[str, Action]
     previews: Mapping[str, Previewer]
     guards: Mapping[str, Guard]
+    checks: Mapping[str, StepCheck]
 
     @classmethod
     def of(cls, chats: Iterable[Chat]) -> Registry:
         """Merge the domains' chats."""
         chats = list(chats)
         merged: dict[str, dict[str, Any]] = {}
-        for part in ("words", "events", "scenes", "todos", "actions", "previews", "guards"):
+        for part in (
+            "words",
+            "events",
+            "scenes",
+            "todos",
+            "actions",
+            "previews",
+            "guards",
+            "checks",
+        ):
             table: dict[str, Any] = {}
             for chat in chats:
                 for key, value in getattr(chat, part).items():

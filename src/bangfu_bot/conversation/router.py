@@ -29,7 +29,7 @@ from bangfu_bot.authority import Refused
 from bangfu_bot.common.dates import month_day
 from bangfu_bot.conversation import store
 from bangfu_bot.conversation.bot import SILENT_EVENTS, Inbound, say
-from bangfu_bot.conversation.engine import ActionResult, Engine, Input, Session, Turn
+from bangfu_bot.conversation.engine import ActionResult, Checked, Engine, Input, Session, Turn
 from bangfu_bot.conversation.engine import say as engine_say
 from bangfu_bot.conversation.flows import Flow, load_flows
 from bangfu_bot.conversation.registry import Context, Registry
@@ -83,7 +83,7 @@ class ChatBot:
     ) -> ChatBot:
         """Load flows, words and menu; raise FlowsInvalid on any flow problem."""
         directory = Path(directory)
-        flows = load_flows(directory, registry.actions, registry.previews)
+        flows = load_flows(directory, registry.actions, registry.previews, registry.checks)
         return cls(
             flows=flows,
             words=load_words(directory / "commands.toml"),
@@ -342,7 +342,12 @@ class ChatBot:
             action = self.registry.actions[flow.action]
             return await self.act(ctx, flow.action, lambda: action(ctx, answers, context))
 
-        return Turn(now=ctx.now, today=ctx.today, run_action=run_action)
+        async def run_check(
+            name: str, step_id: str, answers: dict[str, Any], context: dict[str, Any]
+        ) -> Checked:
+            return await self.registry.checks[name](ctx, step_id, answers, context)
+
+        return Turn(now=ctx.now, today=ctx.today, run_action=run_action, run_check=run_check)
 
     async def _deliver(self, ctx: Context, replies: list[str]) -> str | None:
         parts = [piece for reply in replies if reply for piece in pieces(reply)]

@@ -381,7 +381,7 @@ async def play(out_dir: Path, *, echo: Echo = print) -> DemoResult:
         await story.pushes_shown()
         await story.script("孙丽", [("待办", "请备案"), ("1", "结对帮扶干部"), "刘洋"])
         await story.send("孙丽", "1", "列入")
-        story.say(f"    （系统）{BOT_NAME}：王德福家已备案，列入台帐")
+        story.say(f"    （系统）{BOT_NAME}：王德福家已备案，列入台账")
         await story.pushes_shown()
         await story.send("王德福", "进度", "已列入帮扶台账")
 
@@ -486,7 +486,7 @@ async def play(out_dir: Path, *, echo: Echo = print) -> DemoResult:
 
         story.scene("导出")
         year = clock.now().astimezone(box.settings.tz).year
-        ledger_path = out_dir / f"台帐-{START.year}.xlsx"
+        ledger_path = out_dir / f"台账-{START.year}.xlsx"
         report_path = out_dir / f"基金报告-{year}.xlsx"
         ledger = await export_ledger(engine, year=START.year, out=ledger_path, today=today)
         await export_fund_report(engine, year=year, out=report_path, today=today)
@@ -494,10 +494,10 @@ async def play(out_dir: Path, *, echo: Echo = print) -> DemoResult:
         story.say("")
         story.say("━━ 小结 ━━")
         story.say(
-            f"发出消息 {story.sent} 条，收到推送 {story.pushes} 条；台帐 {ledger.rows} 户；"
+            f"发出消息 {story.sent} 条，收到推送 {story.pushes} 条；台账 {ledger.rows} 户；"
             f"基金对账：{'平' if '对账：平' in funds else '不平'}"
         )
-        story.say(f"台帐：{ledger_path}")
+        story.say(f"台账：{ledger_path}")
         story.say(f"基金报告：{report_path}")
         story.say(f"数据库：{database}")
         return DemoResult(

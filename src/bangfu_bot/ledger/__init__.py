@@ -1,1 +1,1 @@
-"""The yearly ledger of members in hardship (困难党员台帐)."""
+"""The yearly ledger of members in hardship (困难党员台账)."""

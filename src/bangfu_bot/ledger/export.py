@@ -1,4 +1,4 @@
-"""Printable workbooks: the yearly ledger (困难党员台帐) per township, and the case audit trail.
+"""Printable workbooks: the yearly ledger (困难党员台账) per township, and the case audit trail.
 
 ID numbers and phone numbers are never written: the ledger is printed and passed around.
 Every cell is written through `bangfu_bot.xlsx`, so what people typed stays text.
@@ -71,7 +71,7 @@ def _lines(key: str) -> list[str]:
 async def export_ledger(
     engine: AsyncEngine, *, year: int, out: Path, township: str | None = None, today: date
 ) -> LedgerExport:
-    """Write the year's ledger (台帐) as an XLSX: a 汇总 sheet, then one sheet per township."""
+    """Write the year's ledger (台账) as an XLSX: a 汇总 sheet, then one sheet per township."""
     async with engine.connect() as conn:
         names = [str(name) for name in (await conn.execute(_townships_query(township))).scalars()]
         if township is not None and not names:

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from bangfu_bot.conversation.engine import ActionResult
 from bangfu_bot.conversation.registry import Answer, Chat, Context
-from bangfu_bot.loans import prompts
+from bangfu_bot.loans import prompts, record
 from bangfu_bot.loans import service as loans
 from bangfu_bot.loans.models import loans as loan_table
 from bangfu_bot.loans.service import Terms
@@ -28,6 +28,8 @@ TODO_FLOWS = {
     "loan_confirm": "loan_confirm",
     "loan_write_off": "loan_write_off",
 }
+# The to-dos whose flow decides on the loan: their prompt carries its summary.
+DECIDING = {"loan_review"}
 # The repayment choices of loan.toml (their words live in messages.toml) → schedule kinds.
 SCHEDULES = {
     "schedule_bullet": "bullet",
@@ -78,7 +80,7 @@ async def apply_loan(
         terms=terms,
         now=ctx.now,
     )
-    await prompts.after(ctx.conn, loan_id=loan_id, now=ctx.now)
+    await prompts.after(ctx.conn, actor_id=ctx.person.id, loan_id=loan_id, now=ctx.now)
     return loans.say("applied", id=loan_id)
 
 
@@ -96,7 +98,9 @@ async def decide(ctx: Context, answers: dict[str, Any], context: dict[str, Any])
         now=ctx.now,
         expected=context.get("status"),
     )
-    await prompts.after(ctx.conn, loan_id=loan.id, now=ctx.now, reason=answers.get("reason"))
+    await prompts.after(
+        ctx.conn, actor_id=ctx.person.id, loan_id=loan.id, now=ctx.now, reason=answers.get("reason")
+    )
     return _recorded(loan.status)
 
 
@@ -115,7 +119,13 @@ async def inspect(ctx: Context, answers: dict[str, Any], context: dict[str, Any]
         now=ctx.now,
         expected=context.get("status"),
     )
-    await prompts.after(ctx.conn, loan_id=loan.id, now=ctx.now, reason=str(answers["finding"]))
+    await prompts.after(
+        ctx.conn,
+        actor_id=ctx.person.id,
+        loan_id=loan.id,
+        now=ctx.now,
+        reason=str(answers["finding"]),
+    )
     return _recorded(loan.status)
 
 
@@ -132,7 +142,7 @@ async def guarantee(ctx: Context, answers: dict[str, Any], context: dict[str, An
         now=ctx.now,
         expected=context.get("status"),
     )
-    await prompts.after(ctx.conn, loan_id=loan.id, now=ctx.now)
+    await prompts.after(ctx.conn, actor_id=ctx.person.id, loan_id=loan.id, now=ctx.now)
     return _recorded(loan.status)
 
 
@@ -151,7 +161,7 @@ async def record_disbursement(
         now=ctx.now,
         expected=context.get("status"),
     )
-    await prompts.after(ctx.conn, loan_id=loan.id, now=ctx.now)
+    await prompts.after(ctx.conn, actor_id=ctx.person.id, loan_id=loan.id, now=ctx.now)
     return loans.say("disbursement_recorded")
 
 
@@ -167,7 +177,7 @@ async def confirm_disbursement(
     await loans.confirm_disbursement(
         ctx.conn, loan_id=loan_id, staff=ctx.person, now=ctx.now, expected=context.get("status")
     )
-    await prompts.after(ctx.conn, loan_id=loan_id, now=ctx.now)
+    await prompts.after(ctx.conn, actor_id=ctx.person.id, loan_id=loan_id, now=ctx.now)
     return loans.say("disbursement_confirmed") + "\n" + await prompts.plan_text(ctx.conn, loan_id)
 
 
@@ -218,8 +228,12 @@ async def write_off(ctx: Context, answers: dict[str, Any], context: dict[str, An
 
 
 async def open_loan_step(ctx: Context, todo: Any) -> Answer:
-    """A loan to-do opens its step's flow with the loan's details."""
-    return ctx.begin(TODO_FLOWS[todo.kind], await prompts.loan_context(ctx.conn, int(todo.loan_id)))
+    """A loan to-do opens its step's flow with the loan's details; the committee's review
+    first reads the loan's summary."""
+    context = await prompts.loan_context(ctx.conn, int(todo.loan_id))
+    if todo.kind in DECIDING:
+        context["summary"] = await record.loan_summary(ctx.conn, int(todo.loan_id), today=ctx.today)
+    return ctx.begin(TODO_FLOWS[todo.kind], context)
 
 
 async def show_guarantor_call(ctx: Context, todo: Any) -> Answer:

@@ -43,7 +43,14 @@ async def loan_context(conn: AsyncConnection, loan_id: int) -> dict[str, Any]:
 
 
 async def _todo_for(
-    conn: AsyncConnection, people_ids: list[int], *, kind: str, text: str, loan: Any, now: datetime
+    conn: AsyncConnection,
+    people_ids: list[int],
+    *,
+    kind: str,
+    text: str,
+    loan: Any,
+    now: datetime,
+    actor_id: int | None = None,
 ) -> None:
     for person_id in people_ids:
         await add_todo(
@@ -55,13 +62,21 @@ async def _todo_for(
             subject_id=loan.person_id,
             loan_id=loan.id,
             key=f"loan:{loan.id}:{kind}:{person_id}",
+            # Whoever took the step before is in the chat now: the to-do, but no push.
+            push=person_id != actor_id,
         )
 
 
 async def after(
-    conn: AsyncConnection, *, loan_id: int, now: datetime, reason: str | None = None
+    conn: AsyncConnection,
+    *,
+    loan_id: int,
+    now: datetime,
+    reason: str | None = None,
+    actor_id: int | None = None,
 ) -> None:
-    """Prompt whoever acts next, or tell the member, for the loan's new status."""
+    """Prompt whoever acts next, or tell the member, for the loan's new status. The one who
+    just acted (`actor_id`) gets their next to-do unpushed: they are reading the chat."""
     loan = await load_loan(conn, loan_id)
     ctx = await loan_context(conn, loan_id)
     subject = loan_subject(loan)
@@ -78,6 +93,7 @@ async def after(
             text=say(text, **ctx),
             loan=loan,
             now=now,
+            actor_id=actor_id,
         )
     if loan.status == L.APPROVED:
         await tell(

@@ -928,7 +928,7 @@ class _Cases:
             elif target == S.RETURNED:
                 reason = RETURN_REASON
             elif target == S.IN_LEDGER:
-                reason = f"{year}年台帐"
+                reason = f"{year}年台账"
             elif target == S.EXITED:
                 reason = EXIT_REASON
             await self.conn.execute(

@@ -15,11 +15,12 @@ from bangfu_bot.todos.models import todos
 
 
 async def open_todos(conn: AsyncConnection, assignee_id: int) -> list[Any]:
-    """The assignee's open to-dos, oldest first."""
+    """The assignee's open to-dos, oldest first: by when each arose, not by when its row was
+    written (a roster change or the demo writes rows for steps that waited already)."""
     rows = await conn.execute(
         select(todos)
         .where(todos.c.assignee_id == assignee_id, todos.c.done_at.is_(None))
-        .order_by(todos.c.id)
+        .order_by(todos.c.created_at, todos.c.id)
     )
     return list(rows)
 

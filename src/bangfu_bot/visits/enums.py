@@ -21,7 +21,7 @@ FESTIVALS = (Occasion.SPRING_FESTIVAL, Occasion.JULY_FIRST, Occasion.DOUBLE_NINT
 class Source(StrEnum):
     """Why a household is on a campaign's list."""
 
-    LEDGER = "ledger"  # an active entry in the year's ledger (台帐)
+    LEDGER = "ledger"  # an active entry in the year's ledger (台账)
     PRE_1949 = "pre_1949"  # joined before 1949-10-01 (建国前老党员), always listed
     EVENT = "event"  # the one household of an event-triggered visit
 
