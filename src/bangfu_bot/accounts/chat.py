@@ -115,8 +115,17 @@ async def human(ctx: Context) -> Answer:
     return [say("human_asked"), *after]
 
 
+async def secretary_to_call(ctx: Context) -> bool:
+    """人工 is offered while the person's branch has a secretary other than themself."""
+    person = ctx.person
+    if person is None:
+        return False
+    return any(s != person.id for s in await members.secretaries_of(ctx.conn, person.branch_id))
+
+
 CHAT = Chat(
     words={"unbind": unbind, "human": human},
+    offers={"human": secretary_to_call},
     scenes={"bind": bind_by_qr},
     actions={"members.bind": bind_action},
     guards={"bind": bind_guard},

@@ -44,6 +44,14 @@ async def progress(ctx: Context) -> Answer:
     return [await cases.progress(ctx.conn, person=ctx.person, tz=ctx.tz)]
 
 
+async def notice_running(ctx: Context) -> bool:
+    """异议 is offered while a case of the person's branch is on public notice."""
+    person = ctx.person
+    if person is None or person.branch_id is None:
+        return False
+    return await procedure.notice_running(ctx.conn, branch_id=person.branch_id)
+
+
 async def file_all(ctx: Context) -> Answer:
     """批量备案: every approved case at once, after one confirmation."""
     refusal = await ctx.bot.refusal(ctx, ctx.bot.engine.flows["file_all"])
@@ -274,6 +282,7 @@ def chat(*, rules: Rules, eligibility: list[Rule]) -> Chat:
 
     return Chat(
         words={"progress": progress, "file_all": file_all},
+        offers={"flow:objection": notice_running},
         todos={
             "evaluate": open_case_step,
             "returned": open_case_step,

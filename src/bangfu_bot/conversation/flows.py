@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bangfu_bot.authority import BY_NAME
 from bangfu_bot.common.fields import KINDS
 from bangfu_bot.common.fields import OPTION_KEYS as FIELD_OPTIONS
 from bangfu_bot.texts import texts
@@ -25,6 +26,7 @@ FLOW_KEYS = {
     "name",
     "title",
     "requires",
+    "act",
     "intro",
     "action",
     "preview",
@@ -141,6 +143,9 @@ class Flow:
     confirm: str = texts("bangfu_bot.conversation")["flow_confirm"]
     done: str = ""
     preview: str = ""
+    # The act of the authority policy the flow leads to: only those holding a role it grants
+    # may begin it (and 帮助 offers it to them alone). `requires` holds as well.
+    act: str = ""
 
     def step(self, step_id: str) -> Step:
         """The step with this id."""
@@ -283,6 +288,15 @@ def _load_one(
                 f"[flow] action {action!r} is not a known domain service",
             )
         )
+    act = str(head.get("act", ""))
+    if act and act not in BY_NAME:
+        problems.append(
+            Problem(
+                shown,
+                lines.key("act", top, top),
+                f"[flow] act {act!r} is not an act of the authority policy",
+            )
+        )
     preview = str(head.get("preview", ""))
     if preview and preview not in previews:
         problems.append(
@@ -318,7 +332,9 @@ def _load_one(
     if len(problems) > before:
         return None
     optional = {
-        key: str(head[key]) for key in ("summary", "confirm", "done", "preview") if key in head
+        key: str(head[key])
+        for key in ("summary", "confirm", "done", "preview", "act")
+        if key in head
     }
     return Flow(
         name=name,

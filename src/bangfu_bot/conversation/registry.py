@@ -66,6 +66,8 @@ Scene = Callable[[Context, str], Awaitable[Answer]]
 TodoOpener = Callable[[Context, Any], Awaitable[Answer]]
 Action = Callable[[Context, dict[str, Any], dict[str, Any]], Awaitable[ActionResult]]
 Guard = Callable[[Context], Awaitable[str | None]]
+# Whether a word is worth offering this person now (帮助 leaves it out otherwise).
+Offer = Callable[[Context], Awaitable[bool]]
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,8 @@ class Chat:
     actions: Mapping[str, Action] = field(default_factory=dict)
     previews: Mapping[str, Previewer] = field(default_factory=dict)
     guards: Mapping[str, Guard] = field(default_factory=dict)
+    # By command id (commands.toml): 帮助 shows the word only while its offer holds.
+    offers: Mapping[str, Offer] = field(default_factory=dict)
 
 
 class RegistryConflict(ValueError):
@@ -96,13 +100,23 @@ class Registry:
     actions: Mapping[str, Action]
     previews: Mapping[str, Previewer]
     guards: Mapping[str, Guard]
+    offers: Mapping[str, Offer] = field(default_factory=dict)
 
     @classmethod
     def of(cls, chats: Iterable[Chat]) -> Registry:
         """Merge the domains' chats."""
         chats = list(chats)
         merged: dict[str, dict[str, Any]] = {}
-        for part in ("words", "events", "scenes", "todos", "actions", "previews", "guards"):
+        for part in (
+            "words",
+            "events",
+            "scenes",
+            "todos",
+            "actions",
+            "previews",
+            "guards",
+            "offers",
+        ):
             table: dict[str, Any] = {}
             for chat in chats:
                 for key, value in getattr(chat, part).items():
