@@ -37,13 +37,6 @@ async def case_context(ctx: Context, todo: Any) -> dict[str, Any]:
 # --- words -------------------------------------------------------------------------------------
 
 
-async def progress(ctx: Context) -> Answer:
-    """进度: the member's cases and where each stands."""
-    if ctx.person is None:
-        return [say("need_binding")]
-    return [await cases.progress(ctx.conn, person=ctx.person, tz=ctx.tz)]
-
-
 async def notice_running(ctx: Context) -> bool:
     """异议 is offered while a case of the person's branch is on public notice."""
     person = ctx.person
@@ -281,7 +274,7 @@ def chat(*, rules: Rules, eligibility: list[Rule]) -> Chat:
         return preview.lines, preview.problems
 
     return Chat(
-        words={"progress": progress, "file_all": file_all},
+        words={"file_all": file_all},
         offers={"flow:objection": notice_running},
         todos={
             "evaluate": open_case_step,

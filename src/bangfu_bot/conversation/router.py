@@ -278,11 +278,12 @@ class ChatBot:
         return self.engine.begin(ctx.dialogue.current, flow_name, ctx.now)
 
     async def refusal(self, ctx: Context, flow: Flow) -> str | None:
-        """Why this person may not begin this flow, or None: its domain's guard first (绑定
-        refuses the bound), then the role the flow requires."""
+        """Why this person may not begin this flow, or None: the role the flow requires and
+        its act, then its domain's guard (绑定 refuses the bound, 借款 an open loan)."""
         guard = self.registry.guards.get(flow.name)
-        if guard is not None:
-            return await guard(ctx)
+        return self._role_refusal(ctx, flow) or (await guard(ctx) if guard else None)
+
+    def _role_refusal(self, ctx: Context, flow: Flow) -> str | None:
         person = ctx.person
         if flow.requires == "any":
             return None

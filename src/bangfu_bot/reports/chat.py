@@ -1,9 +1,12 @@
-"""基金: the fund's figures for the supervision group and the department."""
+"""基金: the fund's figures for the supervision group and the department; 进度: a member's
+applications and loans (reading across the cases and the loans, so above both)."""
 
 from __future__ import annotations
 
+from bangfu_bot.cases import service as cases
 from bangfu_bot.conversation.bot import say
 from bangfu_bot.conversation.registry import Answer, Chat, Context
+from bangfu_bot.loans.statement import member_loans
 from bangfu_bot.reports.fund import fund_summary
 
 
@@ -17,4 +20,17 @@ async def fund(ctx: Context) -> Answer:
     return [await fund_summary(ctx.conn, today=ctx.today)]
 
 
-CHAT = Chat(words={"fund": fund})
+async def progress(ctx: Context) -> Answer:
+    """进度: the member's applications and where each stands, then their loans: the next
+    instalment, its amount and day, what is owed (arrears first); a repaid loan in a line."""
+    if ctx.person is None:
+        return [say("need_binding")]
+    applications = await cases.progress(ctx.conn, person=ctx.person, tz=ctx.tz)
+    loans = await member_loans(ctx.conn, person_id=ctx.person.id, today=ctx.today)
+    if not loans:
+        return [applications]
+    parts = [] if applications == cases.say("progress_none") else [applications]
+    return ["\n\n".join([*parts, say("progress_loans"), *loans])]
+
+
+CHAT = Chat(words={"fund": fund, "progress": progress})
