@@ -154,6 +154,20 @@ class Flow:
                 return step
         raise KeyError(step_id)
 
+    def questions(self) -> tuple[int, int, int]:
+        """How many answers the flow asks, from its steps: the fewest and the most outside
+        its groups (a step with `when` only sometimes), and how many each item of a group
+        adds (its fields and 「还有吗」). The intro says it as {questions} and {per_item}, so
+        it cannot drift from the steps."""
+        low = high = per_item = 0
+        for step in self.steps:
+            if step.type == "group":
+                per_item = len(step.fields) + 1
+                continue
+            high += 1
+            low += 0 if step.when is not None else 1
+        return low, high, per_item
+
     def index(self, step_id: str) -> int:
         """The position of a step in the flow."""
         return [step.id for step in self.steps].index(step_id)
