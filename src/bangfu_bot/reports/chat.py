@@ -30,7 +30,7 @@ async def progress(ctx: Context) -> Answer:
     if not loans:
         return [applications]
     parts = [] if applications == cases.say("progress_none") else [applications]
-    return ["\n\n".join([*parts, say("progress_loans"), *loans])]
+    return ["\n\n".join([*parts, say("progress_loans") + "\n" + "\n\n".join(loans)])]
 
 
 CHAT = Chat(words={"fund": fund, "progress": progress})
