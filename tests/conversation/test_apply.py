@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 import pytest
@@ -712,9 +713,10 @@ async def test_the_intro_says_honestly_how_many_questions(bot: Any, county: Any,
     await bind(wang, "王德福", county.wang_number)
     intro = await wang.send("申请")
     assert "大约" not in intro
-    # Each member: the group's fields, then 还有其他…吗; the rest after the household.
-    assert f"家里人（每位 {len(household.fields) + 1} 题）" in intro
-    assert f"收入和生活情况（{len(after)} 题）" in intro
+    # Counted from the steps: each member is the group's fields, then 还有其他…吗.
+    others = len(flow.steps) - 1
+    assert f"一共 {others - 1} 到 {others} 题" in intro  # 其他 adds one
+    assert f"每一口人 {len(household.fields) + 1} 题" in intro
     # A household of three, as the member answers it: 3 + 2 × 5 + 8 = 21 answers.
     answers = [*FULL_ANSWERS[1:], ("好了", "都对吗")]
     assert len(answers) == 3 + 2 * (len(household.fields) + 1) + len(after) == 21
@@ -755,3 +757,17 @@ async def test_nothing_but_no_to_every_question(bot: Any, county: Any, chat: Any
         "12. 证明照片：（跳过）",
     ]:
         assert line in asked, asked
+
+
+async def test_the_intro_counts_the_questions_a_household_of_three_answers(
+    bot: Any, county: Any, chat: Any
+) -> None:
+    wang = chat("o-wang")
+    await bind(wang, "王德福", county.wang_number)
+    intro = (await wang.send("申请")).split("\n\n")[0]
+    low, high, per = (int(n) for n in re.findall(r"\d+", intro.split("\n")[0]))
+    # 王德福 lives with two others (FULL_ANSWERS), then one answer for the photos.
+    answered = len(FULL_ANSWERS) - 1 + 1
+    assert (low, high, per) == (11, 12, 5)
+    assert low + 2 * per <= answered <= high + 2 * per
+    assert "大约" not in intro

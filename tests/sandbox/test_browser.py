@@ -324,6 +324,8 @@ async def test_a_reminder_template_reads_as_a_phone_shows_it(
     docs = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
     docs.mkdir(parents=True, exist_ok=True)
     shutil.copy(shot, docs / "reminder-template.png")
+
+
 async def test_an_approval_prompt_shows_the_case_on_a_phone(
     demo_page: Page, tab_at: Tab, tmp_path: Path
 ) -> None:

@@ -115,8 +115,18 @@ async def human(ctx: Context) -> Answer:
     return [say("human_asked"), *after]
 
 
+async def secretary_to_call(ctx: Context) -> bool:
+    """人工 is offered while the person's branch has a secretary to call; not to a secretary,
+    who is the one members call (and knows the branch's other secretary)."""
+    person = ctx.person
+    if person is None or person.has("secretary"):
+        return False
+    return any(s != person.id for s in await members.secretaries_of(ctx.conn, person.branch_id))
+
+
 CHAT = Chat(
     words={"unbind": unbind, "human": human},
+    offers={"human": secretary_to_call},
     scenes={"bind": bind_by_qr},
     actions={"members.bind": bind_action},
     guards={"bind": bind_guard},

@@ -122,6 +122,15 @@ ACTS: tuple[Act, ...] = (
 )
 BY_NAME = {act.name: act for act in ACTS}
 
+# What only shows figures and changes nothing: who may see it. The supervision group is here
+# and in no act (it sees, it does not act).
+VIEWS: dict[str, tuple[str, ...]] = {
+    "fund": ("supervisor", "department"),  # 基金
+    "delivery": ("department", "supervisor"),  # 发送情况
+    "signups": ("department", "supervisor"),  # 报名情况
+    "visit_progress": ("secretary", "committee", "department"),  # 走访进度
+}
+
 
 class Actor(Protocol):
     """Who acts (members.service.Person)."""
@@ -253,6 +262,32 @@ def acting_role(act_name: str, actor: Actor | None, subject: Subject) -> str:
     if actor is None:
         return "system"
     return able(act_name, actor, subject) or next(iter(roles_of(act_name)))
+
+
+def may_make(actor: Actor, act_name: str, scope: str | None = None) -> bool:
+    """Whether the actor holds a role the act grants somewhere (in `scope`, if named): what
+    帮助 offers them. Whether they may make it on a given matter is `authorize`'s to say."""
+    return any(
+        grant.role != "system"
+        and (grant.role == "bound" or actor.has(grant.role))
+        and (scope is None or grant.scope == scope)
+        for grant in BY_NAME[act_name].grants
+    )
+
+
+def may_see(actor: Actor, view: str) -> bool:
+    """Whether the actor may see a view (VIEWS)."""
+    return any(actor.has(role) for role in VIEWS[view])
+
+
+def takes_steps(actor: Actor) -> bool:
+    """Whether the actor holds a role that acts on other people's matters (and so gets
+    to-dos): a role other than the member's, who acts only on their own matters."""
+    return any(
+        grant.role not in {"system", "bound", "member"} and actor.has(grant.role)
+        for act in ACTS
+        for grant in act.grants
+    )
 
 
 def roles_of(act_name: str) -> Iterable[str]:

@@ -56,6 +56,13 @@ async def sign_up(ctx: Context) -> Answer:
     return [await broadcasts.sign_up(ctx.conn, person_id=ctx.person.id, now=ctx.now)]
 
 
+async def training_open(ctx: Context) -> bool:
+    """报名 is offered while a training notice the person received is open."""
+    if ctx.person is None:
+        return False
+    return await broadcasts.training_open(ctx.conn, person_id=ctx.person.id, now=ctx.now)
+
+
 async def signups(ctx: Context) -> Answer:
     """报名情况: who signed up, for the department and the supervision group."""
     return _department_only(ctx) or [await broadcasts.signup_list(ctx.conn)]
@@ -170,6 +177,7 @@ def _int(value: object) -> int:
 CHAT = Chat(
     words={"sign_up": sign_up, "signups": signups, "delivery_status": delivery_status},
     events={"masssendjobfinish": mass_finished},
+    offers={"sign_up": training_open},
     actions={"broadcasts.send": broadcast_action},
     previews={"broadcasts.notice_preview": notice_preview},
     checks={"broadcasts.audience": check_audience},

@@ -654,3 +654,22 @@ async def signup_list(conn: AsyncConnection, broadcast_id: int | None = None) ->
         .all()
     )
     return "\n".join([say("signups_header", id=broadcast_id, count=len(names)), *names])
+
+
+async def training_open(conn: AsyncConnection, *, person_id: int, now: datetime) -> bool:
+    """Whether the person received a training notice in the last 30 days (报名 is offered)."""
+    found = await conn.execute(
+        select(broadcasts.c.id)
+        .select_from(
+            broadcasts.join(
+                broadcast_recipients, broadcast_recipients.c.broadcast_id == broadcasts.c.id
+            )
+        )
+        .where(
+            broadcasts.c.training.is_(True),
+            broadcast_recipients.c.person_id == person_id,
+            broadcasts.c.created_at > now - timedelta(days=30),
+        )
+        .limit(1)
+    )
+    return found.first() is not None

@@ -39,11 +39,12 @@ async def case_context(ctx: Context, todo: Any) -> dict[str, Any]:
 # --- words -------------------------------------------------------------------------------------
 
 
-async def progress(ctx: Context) -> Answer:
-    """进度: the member's cases and where each stands."""
-    if ctx.person is None:
-        return [say("need_binding")]
-    return [await cases.progress(ctx.conn, person=ctx.person, tz=ctx.tz)]
+async def notice_running(ctx: Context) -> bool:
+    """异议 is offered while a case of the person's branch is on public notice."""
+    person = ctx.person
+    if person is None or person.branch_id is None:
+        return False
+    return await procedure.notice_running(ctx.conn, branch_id=person.branch_id)
 
 
 async def file_all(ctx: Context, *, eligibility: list[Rule]) -> Answer:
@@ -297,7 +298,8 @@ def chat(*, rules: Rules, eligibility: list[Rule]) -> Chat:
         return preview.lines, preview.problems
 
     return Chat(
-        words={"progress": progress, "file_all": partial(file_all, eligibility=eligibility)},
+        words={"file_all": partial(file_all, eligibility=eligibility)},
+        offers={"flow:objection": notice_running},
         todos={
             "evaluate": open_case_step,
             "returned": open_case_step,

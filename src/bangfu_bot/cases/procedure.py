@@ -378,6 +378,16 @@ async def raise_objection(
     return say("objection_recorded")
 
 
+async def notice_running(conn: AsyncConnection, *, branch_id: int) -> bool:
+    """Whether a case of the branch is on public notice (异议 is for one of those)."""
+    found = await conn.execute(
+        select(cases.c.id)
+        .where(cases.c.branch_id == branch_id, cases.c.status == S.ON_NOTICE)
+        .limit(1)
+    )
+    return found.first() is not None
+
+
 async def open_objection_for(conn: AsyncConnection, case_id: int) -> Any:
     """The oldest open objection of a case."""
     return (

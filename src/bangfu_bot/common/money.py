@@ -13,3 +13,11 @@ def yuan(fen: int) -> str:
     sign = "-" if fen < 0 else ""
     whole, cents = divmod(abs(fen), 100)
     return _YUAN.format(amount=f"{sign}{whole}" if cents == 0 else f"{sign}{whole}.{cents:02d}")
+
+
+def yuan_read(fen: int) -> str:
+    """Yuan as people read a sum, thousands marked: 217400 → 2,174元, 217452 → 2,174.52元."""
+    sign = "-" if fen < 0 else ""
+    whole, cents = divmod(abs(fen), 100)
+    amount = f"{sign}{whole:,}" if cents == 0 else f"{sign}{whole:,}.{cents:02d}"
+    return _YUAN.format(amount=amount)

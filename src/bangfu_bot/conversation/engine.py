@@ -114,6 +114,16 @@ class Turn:
 Previewer = Callable[[dict[str, Any], dict[str, Any]], tuple[list[str], list[str]]]
 
 
+def _counted(flow: Flow) -> dict[str, Any]:
+    """{questions} and {per_item} for a flow's intro, counted from its steps."""
+    low, high, per_item = flow.questions()
+    if low == high:
+        questions = say("questions_fixed", n=low)
+    else:
+        questions = say("questions_range", low=low, high=high)
+    return {"questions": questions, "per_item": per_item}
+
+
 class _Blank(dict[str, Any]):
     def __missing__(self, key: str) -> str:
         return ""
@@ -146,7 +156,7 @@ class Engine:
             "context": dict(context or {}),
         }
         first = self._next_step(flow, session.state["answers"], None)
-        intro = flow.intro.format_map(_Blank(session.state["context"]))
+        intro = flow.intro.format_map(_Blank({**_counted(flow), **session.state["context"]}))
         return [intro, *self._enter(flow, session, first)]
 
     def cancel(self, session: Session) -> list[str]:

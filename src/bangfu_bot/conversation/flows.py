@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bangfu_bot.authority import BY_NAME
 from bangfu_bot.common.fields import KINDS
 from bangfu_bot.common.fields import OPTION_KEYS as FIELD_OPTIONS
 from bangfu_bot.texts import texts
@@ -25,6 +26,7 @@ FLOW_KEYS = {
     "name",
     "title",
     "requires",
+    "act",
     "intro",
     "action",
     "preview",
@@ -145,6 +147,9 @@ class Flow:
     confirm: str = texts("bangfu_bot.conversation")["flow_confirm"]
     done: str = ""
     preview: str = ""
+    # The act of the authority policy the flow leads to: only those holding a role it grants
+    # may begin it (and 帮助 offers it to them alone). `requires` holds as well.
+    act: str = ""
 
     def step(self, step_id: str) -> Step:
         """The step with this id."""
@@ -152,6 +157,20 @@ class Flow:
             if step.id == step_id:
                 return step
         raise KeyError(step_id)
+
+    def questions(self) -> tuple[int, int, int]:
+        """How many answers the flow asks, from its steps: the fewest and the most outside
+        its groups (a step with `when` only sometimes), and how many each item of a group
+        adds (its fields and 「还有吗」). The intro says it as {questions} and {per_item}, so
+        it cannot drift from the steps."""
+        low = high = per_item = 0
+        for step in self.steps:
+            if step.type == "group":
+                per_item = len(step.fields) + 1
+                continue
+            high += 1
+            low += 0 if step.when is not None else 1
+        return low, high, per_item
 
     def index(self, step_id: str) -> int:
         """The position of a step in the flow."""
@@ -290,6 +309,15 @@ def _load_one(
                 f"[flow] action {action!r} is not a known domain service",
             )
         )
+    act = str(head.get("act", ""))
+    if act and act not in BY_NAME:
+        problems.append(
+            Problem(
+                shown,
+                lines.key("act", top, top),
+                f"[flow] act {act!r} is not an act of the authority policy",
+            )
+        )
     preview = str(head.get("preview", ""))
     if preview and preview not in previews:
         problems.append(
@@ -334,7 +362,9 @@ def _load_one(
     if len(problems) > before:
         return None
     optional = {
-        key: str(head[key]) for key in ("summary", "confirm", "done", "preview") if key in head
+        key: str(head[key])
+        for key in ("summary", "confirm", "done", "preview", "act")
+        if key in head
     }
     return Flow(
         name=name,

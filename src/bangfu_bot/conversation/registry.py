@@ -69,6 +69,8 @@ Guard = Callable[[Context], Awaitable[str | None]]
 # A step's check (flow files: `check = "..."`): the step's id, the answers so far and the
 # flow's context → a refusal, or what the answer means.
 StepCheck = Callable[[Context, str, dict[str, Any], dict[str, Any]], Awaitable[Checked]]
+# Whether a word is worth offering this person now (帮助 leaves it out otherwise).
+Offer = Callable[[Context], Awaitable[bool]]
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,8 @@ class Chat:
     previews: Mapping[str, Previewer] = field(default_factory=dict)
     guards: Mapping[str, Guard] = field(default_factory=dict)
     checks: Mapping[str, StepCheck] = field(default_factory=dict)
+    # By command id (commands.toml): 帮助 shows the word only while its offer holds.
+    offers: Mapping[str, Offer] = field(default_factory=dict)
 
 
 class RegistryConflict(ValueError):
@@ -102,6 +106,7 @@ class Registry:
     previews: Mapping[str, Previewer]
     guards: Mapping[str, Guard]
     checks: Mapping[str, StepCheck]
+    offers: Mapping[str, Offer] = field(default_factory=dict)
 
     @classmethod
     def of(cls, chats: Iterable[Chat]) -> Registry:
@@ -117,6 +122,7 @@ class Registry:
             "previews",
             "guards",
             "checks",
+            "offers",
         ):
             table: dict[str, Any] = {}
             for chat in chats:

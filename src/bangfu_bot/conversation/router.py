@@ -25,13 +25,14 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu_bot import db
-from bangfu_bot.authority import Refused
+from bangfu_bot.authority import Refused, roles_of
 from bangfu_bot.common.dates import month_day
 from bangfu_bot.conversation import store
 from bangfu_bot.conversation.bot import SILENT_EVENTS, Inbound, say
 from bangfu_bot.conversation.engine import ActionResult, Checked, Engine, Input, Session, Turn
 from bangfu_bot.conversation.engine import say as engine_say
 from bangfu_bot.conversation.flows import Flow, load_flows
+from bangfu_bot.conversation.help import Group, load_help, may_begin, offered
 from bangfu_bot.conversation.registry import Context, Registry
 from bangfu_bot.group_commit import UnitOfWork
 from bangfu_bot.members.service import Person, person_for_openid
@@ -60,8 +61,10 @@ class ChatBot:
         registry: Registry,
         tz: ZoneInfo,
         expiry: timedelta,
+        help_groups: tuple[Group, ...] = (),
     ) -> None:
         self.engine = Engine(flows, dict(registry.previews))
+        self.help_groups = help_groups
         self.registry = registry
         self.words = words
         self.menu = menu
@@ -84,13 +87,15 @@ class ChatBot:
         """Load flows, words and menu; raise FlowsInvalid on any flow problem."""
         directory = Path(directory)
         flows = load_flows(directory, registry.actions, registry.previews, registry.checks)
+        words = load_words(directory / "commands.toml")
         return cls(
             flows=flows,
-            words=load_words(directory / "commands.toml"),
+            words=words,
             menu=load_menu(directory / "menu.toml"),
             registry=registry,
             tz=tz,
             expiry=expiry,
+            help_groups=load_help(directory / "commands.toml", words, flows),
         )
 
     async def handle(self, conn: AsyncConnection, message: Inbound, now: datetime) -> str | None:
@@ -188,6 +193,8 @@ class ChatBot:
             return picked
         if given.text.strip() == "返回":
             return [say("return_outside_flow")]
+        if given.kind in {"text", "voice"} and ctx.person is None:
+            return [say("not_understood_unbound")]
         if given.kind in {"text", "voice"}:
             return [say("not_understood")]
         return [say("text_only")]
@@ -196,7 +203,11 @@ class ChatBot:
         if given.kind not in {"text", "voice"}:
             return None
         text = PUNCTUATION.sub("", given.text.strip()) if given.kind == "voice" else given.text
-        return self.words.get(text.strip())
+        word = self.words.get(text.strip())
+        if word is None:
+            # 「你好！」「Hi」「在吗？」: a word with the punctuation or capitals people add.
+            word = self.words.get(PUNCTUATION.sub("", text.strip()).lower())
+        return word
 
     def _expired(self, session: Session, now: datetime) -> bool:
         return (
@@ -213,12 +224,14 @@ class ChatBot:
             if handler is not None:
                 return await handler(ctx, rest)
             if message.event == "scan":
-                return [self._help_text(ctx.person)]
+                return [await self.help_text(ctx)]
             return [say("welcome")]
         if message.event == "click":
             word = self.words.get(self.menu.get(message.event_key, ""))
-            if word is None:
-                return [self._help_text(ctx.person)]
+            if word is None or not await self._usable(ctx, word):
+                # A button this person cannot use (the menu is the same for everyone):
+                # what they can use instead.
+                return [await self.help_text(ctx)]
             return await self._command(ctx, word)
         handler_event = self.registry.events.get(message.event or "")
         if handler_event is not None:
@@ -234,7 +247,9 @@ class ChatBot:
         if word == "help":
             if session.status == "active":
                 return self.engine.help(session)
-            return [self._help_text(ctx.person)]
+            return [await self.help_text(ctx)]
+        if word == "hello":
+            return await self._hello(ctx)
         if word == "cancel":
             return self.engine.cancel(session)
         if word == "resume":
@@ -263,11 +278,12 @@ class ChatBot:
         return self.engine.begin(ctx.dialogue.current, flow_name, ctx.now)
 
     async def refusal(self, ctx: Context, flow: Flow) -> str | None:
-        """Why this person may not begin this flow, or None: its domain's guard first (绑定
-        refuses the bound), then the role the flow requires."""
+        """Why this person may not begin this flow, or None: the role the flow requires and
+        its act, then its domain's guard (绑定 refuses the bound, 借款 an open loan)."""
         guard = self.registry.guards.get(flow.name)
-        if guard is not None:
-            return await guard(ctx)
+        return self._role_refusal(ctx, flow) or (await guard(ctx) if guard else None)
+
+    def _role_refusal(self, ctx: Context, flow: Flow) -> str | None:
         person = ctx.person
         if flow.requires == "any":
             return None
@@ -275,6 +291,10 @@ class ChatBot:
             return say("need_binding")
         if flow.requires != "bound" and not person.has(flow.requires):
             return say("not_allowed", role=say(f"role_{flow.requires}"))
+        if not may_begin(flow, person):
+            roles = [role for role in roles_of(flow.act) if role not in {"system", "bound"}]
+            joiner = say("roles_joiner")
+            return say("not_allowed", role=joiner.join(say(f"role_{role}") for role in roles))
         return None
 
     def _resume(self, ctx: Context) -> list[str]:
@@ -326,12 +346,40 @@ class ChatBot:
             return [say("todo_done_already")]
         return await opener(ctx, todo)
 
-    def _help_text(self, person: Person | None) -> str:
+    async def help_text(self, ctx: Context) -> str:
+        """帮助 and 菜单 outside a flow: who the person is, then the words they may use now,
+        grouped (see conversation/help.py)."""
+        person = ctx.person
         if person is None:
             return say("help_unbound")
-        if person.has("secretary"):
-            return say("help_secretary")
-        return say("help_member")
+        lines = [say("help_who", name=person.name, who=who_is(person)), say("help_reply")]
+        # Whoever has a to-do now (a paired cadre's visit list) is offered 待办 too.
+        waiting = frozenset({"todos"}) if await open_todos(ctx.conn, person.id) else frozenset()
+        groups = await offered(
+            self.help_groups, person, self.engine.flows, self.registry.offers, ctx, waiting
+        )
+        for title, entries in groups:
+            lines.append(say("help_group", title=title))
+            lines.extend(say("help_line", word=entry.word, does=entry.does) for entry in entries)
+        return "\n".join(lines)
+
+    async def _hello(self, ctx: Context) -> list[str]:
+        """你好 and the like: a stranger learns how to start; a member gets their words; in a
+        flow, the question again."""
+        session = ctx.dialogue.current
+        if session.status == "active":
+            if self._expired(session, ctx.now):
+                return self.engine.offer_resume(session)
+            return [say("hello_in_flow"), *self.engine.repeat(session)]
+        if ctx.person is None:
+            return [say("hello_unbound")]
+        return [await self.help_text(ctx)]
+
+    async def _usable(self, ctx: Context, command: str) -> bool:
+        """Whether a menu button's word is one this person may use (else 帮助 answers)."""
+        if not command.startswith("flow:"):
+            return True
+        return may_begin(self.engine.flows[command.removeprefix("flow:")], ctx.person)
 
     # --- actions -------------------------------------------------------------------------------
 
@@ -375,7 +423,7 @@ class ChatBot:
 
 
 # The words the router answers itself; every other command id belongs to a domain.
-CORE_WORDS = frozenset({"help", "cancel", "resume", "todos"})
+CORE_WORDS = frozenset({"help", "hello", "cancel", "resume", "todos"})
 
 
 def _joined(parts: list[str], limit: int = PASSIVE_LIMIT) -> list[str]:
@@ -447,3 +495,17 @@ def load_menu(path: Path) -> dict[str, str]:
             if "key" in entry:
                 keys[str(entry["key"])] = str(entry["word"])
     return keys
+
+
+# The order roles are named in, most senior first; a secretary is a member too.
+ROLE_ORDER = ("department", "supervisor", "committee", "secretary", "member")
+
+
+def who_is(person: Person) -> str:
+    """王德福 is 「桃源村党支部党员」; 赵明 「青山镇党委委员、李家村党支部党员」."""
+    roles = [role for role in ROLE_ORDER if person.has(role)]
+    if "secretary" in roles and "member" in roles:
+        roles.remove("member")
+    branch, committee = person.branch_name or "", person.committee_name or ""
+    named = [say(f"who_{role}", branch=branch, committee=committee) for role in roles]
+    return say("roles_joiner").join(named) or say("who_bound")

@@ -16,6 +16,7 @@ from bangfu_bot.loans import prompts, record
 from bangfu_bot.loans import service as loans
 from bangfu_bot.loans.models import loans as loan_table
 from bangfu_bot.loans.service import Terms
+from bangfu_bot.loans.statement import open_loan_refusal
 from bangfu_bot.members.service import find_by_name_and_id_tail
 from bangfu_bot.todos.service import finish_todo
 
@@ -242,9 +243,18 @@ async def show_guarantor_call(ctx: Context, todo: Any) -> Answer:
     return [todo.text]
 
 
+async def loan_guard(ctx: Context, *, terms: Terms) -> str | None:
+    """借款 with a loan still open is refused before the first question, with what is owed
+    and what to do (unless the county allows a second loan)."""
+    if ctx.person is None or terms.allow_second_loan:
+        return None
+    return await open_loan_refusal(ctx.conn, person_id=ctx.person.id, today=ctx.today)
+
+
 def chat(*, terms: Terms) -> Chat:
     """The loans' chat under the county's loan terms."""
     return Chat(
+        guards={"loan": partial(loan_guard, terms=terms)},
         todos={**dict.fromkeys(TODO_FLOWS, open_loan_step), "guarantor_call": show_guarantor_call},
         actions={
             "loans.apply": partial(apply_loan, terms=terms),

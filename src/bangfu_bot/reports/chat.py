@@ -1,4 +1,5 @@
-"""基金: the fund's figures for the supervision group and the department; 详情: the full
+"""基金: the fund's figures for the supervision group and the department; 进度: a member's
+applications and loans (reading across the cases and the loans, so above both); 详情: the full
 record of the case or loan the person is deciding on right now.
 
 详情 is shown only inside the flow of a step on that matter, and only to someone the
@@ -13,12 +14,14 @@ from functools import partial
 from typing import Any
 
 from bangfu_bot.authority import Subject, able
+from bangfu_bot.cases import service as cases
 from bangfu_bot.cases.eligibility import Rule
 from bangfu_bot.cases.record import case_record
 from bangfu_bot.cases.transitions import case_subject, load_case
 from bangfu_bot.conversation.bot import say
 from bangfu_bot.conversation.registry import Answer, Chat, Context
 from bangfu_bot.loans.record import loan_record
+from bangfu_bot.loans.statement import member_loans
 from bangfu_bot.loans.transitions import load_loan, loan_subject
 from bangfu_bot.reports.fund import fund_summary
 from bangfu_bot.texts import speaker
@@ -36,7 +39,20 @@ async def fund(ctx: Context) -> Answer:
     return [await fund_summary(ctx.conn, today=ctx.today)]
 
 
-CHAT = Chat(words={"fund": fund})
+async def progress(ctx: Context) -> Answer:
+    """进度: the member's applications and where each stands, then their loans: the next
+    instalment, its amount and day, what is owed (arrears first); a repaid loan in a line."""
+    if ctx.person is None:
+        return [say("need_binding")]
+    applications = await cases.progress(ctx.conn, person=ctx.person, tz=ctx.tz)
+    loans = await member_loans(ctx.conn, person_id=ctx.person.id, today=ctx.today)
+    if not loans:
+        return [applications]
+    parts = [] if applications == cases.say("progress_none") else [applications]
+    return ["\n\n".join([*parts, say("progress_loans") + "\n" + "\n\n".join(loans)])]
+
+
+CHAT = Chat(words={"fund": fund, "progress": progress})
 
 
 # The flows of a step on a case or a loan, and the act each step is (authority table).

@@ -165,6 +165,14 @@ async def word(ctx: Context, *, name: str) -> Answer:
     )
 
 
+async def visits_waiting(ctx: Context) -> bool:
+    """走访 is offered while households are assigned to the person and not yet visited."""
+    if ctx.person is None:
+        return False
+    opened = await service.report_context(ctx.conn, reporter=ctx.person, today=ctx.today)
+    return not isinstance(opened, str)
+
+
 async def todo(ctx: Context, item: Any) -> Answer:
     """A visit list or a township's not-visited list."""
     assert ctx.person is not None
@@ -231,6 +239,7 @@ def chat(*, rules: Rules | None = None) -> Chat:
     return Chat(
         words={name: partial(word, name=name) for name in WORDS},
         todos=dict.fromkeys(TODO_KINDS, todo),
+        offers={"visit": visits_waiting},
         actions={
             "visits.open_campaign": partial(campaign_action, rules=rules),
             "visits.report": report_action,
