@@ -94,12 +94,12 @@ def _money(value: Any, key: str) -> int:
     try:
         return parse_money_fen(str(value))
     except FieldError:
-        raise PlanInvalid(say("plan_bad_money", key=key, value=value)) from None
+        raise PlanInvalid(say("plan_bad_money", item=key, value=value)) from None
 
 
 def _count(value: Any, key: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise PlanInvalid(say("plan_bad_count", key=key, value=value))
+        raise PlanInvalid(say("plan_bad_count", item=key, value=value))
     return value
 
 
@@ -114,7 +114,7 @@ def parse_plan(text: str, *, year: int) -> Plan:
         raise PlanInvalid(say("plan_bad_toml", error=str(error).splitlines()[0])) from None
     unknown = sorted(set(data) - PLAN_KEYS)
     if unknown:
-        raise PlanInvalid(say("plan_unknown_key", key=unknown[0]))
+        raise PlanInvalid(say("plan_unknown_key", item=unknown[0]))
     if "year" in data and data["year"] != year:
         raise PlanInvalid(say("plan_other_year", file_year=data["year"], year=year))
     raw_raise = data.get("raise", {})
@@ -405,7 +405,10 @@ async def open_follow_ups(conn: AsyncConnection, *, today: date, now: datetime) 
         if (row.id, occasion) in recorded:
             continue
         subject = await _loan_subject(conn, row.id)
-        for assignee in await people_able(conn, "outcome.follow_up_loan", subject):
+        able = await people_able(conn, "outcome.follow_up_loan", subject)
+        # The branch secretary knows the household; the department only when none can.
+        hands = [p for p in able if p in subject.secretaries] or able
+        for assignee in hands:
             intents.append(
                 Todo(
                     assignee,
