@@ -102,7 +102,7 @@ async def test_figures_reconcile_with_the_ledger_the_fund_report_and_the_audit(
     names = {name: kind for kind, name in KIND_NAMES.items()}
     for row in sheet.iter_rows(min_row=2, values_only=True):
         kind = names[row[1]]
-        by_kind[kind] = by_kind.get(kind, 0) + int(round(float(row[3]) * 100))
+        by_kind[kind] = by_kind.get(kind, 0) + round(float(row[3]) * 100)
     assert by_kind == {k: v for k, v in years[2025].movements_fen.items() if v}
 
 
