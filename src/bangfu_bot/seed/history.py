@@ -106,8 +106,9 @@ async def seed_history(conn: AsyncConnection, *, year: int, now: datetime, tz: Z
         # One household's income fell (illness in the family), and still left (moved).
         after = income - 20_000 if reason == "moved" else income + 60_000 * size
         await _outcome(conn, entry, person_id, second, size, income, after, reason, tz)
-    await _visits(conn, year, tz, households, continuing)
-    await _trainings(conn, year, tz)
+    today = now.astimezone(tz).date()
+    await _visits(conn, year, tz, households, continuing, today)
+    await _trainings(conn, year, tz, today)
     await _loan_outcomes(conn, now)
 
 
@@ -210,6 +211,7 @@ async def _visits(
     tz: ZoneInfo,
     households: list[tuple[int, int]],
     continuing: list[tuple[int, int, str, int, int]],
+    today: date,
 ) -> None:
     """Spring Festival and July 1st rounds of the past years, every visit reported."""
     rounds = [
@@ -230,7 +232,23 @@ async def _visits(
             30_000,
         ),
     ]
+    current = [
+        (int(person_id), int(branch_id))
+        for person_id, branch_id in await conn.execute(
+            select(ledger_entries.c.person_id, people.c.branch_id)
+            .select_from(ledger_entries.join(people, people.c.id == ledger_entries.c.person_id))
+            .where(ledger_entries.c.year == year, ledger_entries.c.status == "active")
+            .order_by(ledger_entries.c.person_id)
+        )
+    ]
+    # This year's rounds so far, for this year's ledger (the seed's clock is in November).
+    rounds += [
+        (year, "spring_festival", date(year, 2, 12), current, 60_000),
+        (year, "july_first", date(year, 6, 29), current, 30_000),
+    ]
     for ledger_year, occasion, day, listed, cash in rounds:
+        if day >= today:  # early in the year: only what has happened
+            continue
         campaign_id = inserted_id(
             await conn.execute(
                 insert(visit_campaigns).values(
@@ -276,7 +294,7 @@ async def _visits(
             )
 
 
-async def _trainings(conn: AsyncConnection, year: int, tz: ZoneInfo) -> None:
+async def _trainings(conn: AsyncConnection, year: int, tz: ZoneInfo, today: date) -> None:
     """Training notices of each year, with sign-ups (报名) and sign-ins (签到)."""
     members = [
         int(i)
@@ -296,6 +314,8 @@ async def _trainings(conn: AsyncConnection, year: int, tz: ZoneInfo) -> None:
         (year, 4, 18, 15),
     ]
     for number, (y, month, signed, came) in enumerate(sessions, start=1):
+        if date(y, month, 10) >= today:
+            continue
         at = _at(date(y, month, 10), tz)
         broadcast_id = inserted_id(
             await conn.execute(
