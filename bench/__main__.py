@@ -19,7 +19,7 @@ import sys
 import time
 from datetime import UTC, datetime
 
-from bench import broadcast, memory, reminders, webhook
+from bench import broadcast, memory, reminders, report, webhook
 from bench.common import ROOT, Context
 
 SCENARIOS = {
@@ -27,6 +27,7 @@ SCENARIOS = {
     "reminders": reminders.run,
     "broadcast": broadcast.run,
     "memory": memory.run,
+    "report": report.run,
 }
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 PG_BENCH = "postgresql+asyncpg://postgres@127.0.0.1:5432/bangfu_bench"

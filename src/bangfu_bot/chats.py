@@ -20,6 +20,7 @@ from bangfu_bot.conversation.router import ChatBot
 from bangfu_bot.ledger import chat as ledger
 from bangfu_bot.loans import chat as loans
 from bangfu_bot.loans.service import Terms
+from bangfu_bot.outcomes import chat as outcomes
 from bangfu_bot.reports import chat as reports
 from bangfu_bot.settings import Settings
 from bangfu_bot.visits import chat as visits
@@ -42,6 +43,7 @@ def registry(settings: Settings) -> Registry:
             reports.details_chat(
                 eligibility=load_rules(Path(settings.conversations_dir) / "eligibility.toml")
             ),
+            outcomes.CHAT,
         ]
     )
 

@@ -129,6 +129,18 @@ def build_parser() -> argparse.ArgumentParser:
     notice.add_argument("case", type=int)
     minutes = export_commands.add_parser("minutes", help="the evaluation record of a case")
     minutes.add_argument("case", type=int)
+    plan = commands.add_parser("plan", help="the year's plan (年度计划)")
+    plan_commands = plan.add_subparsers(dest="plan_command", required=True)
+    plan_set = plan_commands.add_parser("set", help="set a year's plan from a TOML file")
+    plan_set.add_argument("--year", type=int, required=True)
+    plan_set.add_argument("file", help="FILE.toml (see README)")
+    plan_show = plan_commands.add_parser("show", help="print a year's plan")
+    plan_show.add_argument("--year", type=int, required=True)
+    annual = commands.add_parser("report", help="the department's reports")
+    annual_commands = annual.add_subparsers(dest="report_command", required=True)
+    annual_year = annual_commands.add_parser("year", help="the annual report, years side by side")
+    annual_year.add_argument("--year", type=int, required=True)
+    annual_year.add_argument("--out", required=True, help="FILE.pdf, FILE.docx or FILE.xlsx")
     from bangfu_bot.visits.cli import add_parser as add_visits_parser
 
     add_visits_parser(commands)
@@ -186,6 +198,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(broadcast_command(settings, args))
     if args.command == "fund":
         return asyncio.run(fund_command(settings, args))
+    if args.command == "plan":
+        return asyncio.run(plan_command(settings, args))
+    if args.command == "report":
+        return asyncio.run(report_command(settings, args))
     if args.command == "outbox":
         return asyncio.run(outbox_status(settings))
     if args.command == "export":
@@ -784,6 +800,59 @@ async def fund_command(settings: Settings, args: argparse.Namespace) -> int:
             print(f"bangfu-bot: --date: expected YYYY-MM-DD, got {args.date!r}", file=sys.stderr)
             return 2
     print(f"recorded {amount / 100:.2f} yuan from {args.source}")
+    return 0
+
+
+async def plan_command(settings: Settings, args: argparse.Namespace) -> int:
+    """Set a year's plan from a TOML file, or print it."""
+    from pathlib import Path
+
+    from bangfu_bot.clock import SystemClock
+    from bangfu_bot.outcomes.service import PlanInvalid, parse_plan, plan_for, plan_text, set_plan
+
+    async with _engine(settings) as engine:
+        if args.plan_command == "show":
+            async with engine.connect() as conn:
+                print(plan_text(await plan_for(conn, args.year), args.year))
+            return 0
+        try:
+            text = await asyncio.to_thread(Path(args.file).read_text, encoding="utf-8")
+            plan = parse_plan(text, year=args.year)
+        except OSError as error:
+            print(f"bangfu-bot: {args.file}: {error.strerror}", file=sys.stderr)
+            return 2
+        except PlanInvalid as error:
+            print(f"bangfu-bot: {args.file}: {error.message}", file=sys.stderr)
+            return 2
+        async with engine.begin() as conn:
+            await set_plan(conn, plan=plan, actor=None, channel="cli", now=SystemClock().now())
+            print(plan_text(await plan_for(conn, args.year), args.year))
+    return 0
+
+
+async def report_command(settings: Settings, args: argparse.Namespace) -> int:
+    """Write the annual report (PDF, DOCX or XLSX)."""
+    import os
+    from pathlib import Path
+
+    from bangfu_bot.clock import SystemClock
+    from bangfu_bot.reports.annual import ReportError, export_annual_report
+
+    today = SystemClock().now().astimezone(settings.tz).date()
+    async with _engine(settings) as engine:
+        try:
+            report = await export_annual_report(
+                engine,
+                year=args.year,
+                out=Path(args.out),
+                today=today,
+                # Read here, at the edge: the one setting the report has.
+                font=os.environ.get("BANGFU_REPORT_FONT") or None,
+            )
+        except ReportError as error:
+            print(f"bangfu-bot: {error.message}", file=sys.stderr)
+            return 1
+    print(f"{len(report.sections)} sections -> {args.out}")
     return 0
 
 

@@ -14,6 +14,7 @@ from bangfu_bot.cases.procedure import Rules
 from bangfu_bot.ledger import jobs as ledger
 from bangfu_bot.loans import jobs as loans
 from bangfu_bot.notify.platform import Platform
+from bangfu_bot.outcomes import jobs as outcomes
 from bangfu_bot.scheduler import Job
 from bangfu_bot.settings import Settings
 from bangfu_bot.visits import jobs as visits
@@ -27,5 +28,6 @@ def all_jobs(settings: Settings, client: Platform) -> list[Job]:
         *ledger.jobs(review_opens=settings.review_opens),
         *loans.jobs(call_days=settings.guarantor_call_days),
         *visits.jobs(),
+        *outcomes.jobs(),
         *broadcasts.jobs(client),
     ]

@@ -500,7 +500,8 @@ async def test_yearly_review_continues_into_next_year(bot: Any, county: Any, cha
     assert "去年：生病，3 口人，一年收入 4700.50元" in opened
     assert "去年填的是 4700.50元" in await secretary.send("继续帮扶")
     assert "现在家里一年大约收入" in await secretary.send("有")
-    await secretary.send("3000")
+    for amount in ("1000", "1500", "500", "0", "0"):  # by source: 3000 in all
+        await secretary.send(amount)
     await secretary.send("没有")
     assert "继续列入 2027 年台账" in await secretary.send("1")
     async with bot.services.engine.connect() as conn:
@@ -522,12 +523,20 @@ async def test_yearly_review_exit_keeps_history(
     await secretary.send("1")
     await secretary.send("退出帮扶")
     await secretary.send(reason)
-    assert f"退出台账，原因：{reason}" in await secretary.send("1")
+    # What came of the help is asked too (outcomes): why the income rose, or the day.
+    extra = {"收入超过标准": ["找到了工作", "没有"], "去世": ["昨天"]}.get(reason, ["没有"])
+    for line in extra:
+        await secretary.send(line)
+    done = await secretary.send("1")
+    expected = "去世。我们深表哀悼" if reason == "去世" else f"退出台账，原因：{reason}"
+    assert expected in done
     async with bot.services.engine.connect() as conn:
         (entry,) = (await conn.execute(select(ledger_entries))).all()
         (case,) = (await conn.execute(select(cases))).all()
     assert (entry.status, entry.exit_reason, case.status) == ("exited", reason, "exited")
-    assert "已退出" in await wang.send("进度")
+    # A member who passed away is no longer bound: nothing is sent to them after.
+    progress = await wang.send("进度")
+    assert ("请先绑定" if reason == "去世" else "已退出") in progress
     assert [s[1] for s in await story(bot)][-1] == "exited"
 
 

@@ -1,4 +1,5 @@
-"""进度 through the webhook (reports/chat.py): a member reads their applications and loans — the next
+"""进度 through the webhook (reports/chat.py): a member reads their applications and
+loans — the next
 instalment, its amount and day, what is owed, arrears first; 借款 refused while one is open."""
 
 from __future__ import annotations

@@ -119,6 +119,12 @@ ACTS: tuple[Act, ...] = (
     _act("visit.report", ("bound", Scope.ASSIGNED)),
     _act("broadcast.send", DEPARTMENT, SYSTEM),
     _act("fund.contribute", DEPARTMENT, SYSTEM),
+    # Outcomes (帮扶成效): the year's plan, what came of the help, trainings
+    _act("plan.set", DEPARTMENT, SYSTEM),
+    _act("outcome.record", SEC_BRANCH, STAND_IN, DEPARTMENT),
+    _act("outcome.record_passing", SEC_BRANCH, STAND_IN, DEPARTMENT),
+    _act("outcome.follow_up_loan", SEC_BRANCH, STAND_IN, DEPARTMENT),
+    _act("training.sign_in", ("member", Scope.OWN), subject_may_act=True),
 )
 BY_NAME = {act.name: act for act in ACTS}
 

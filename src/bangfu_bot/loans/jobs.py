@@ -287,6 +287,8 @@ def _candidates(horizon: date, done_today: date | None) -> Select[Any]:
         .where(
             loans.c.status == L.DISBURSED,
             or_(loans.c.covered_through <= horizon, loans.c.covered_through.is_(None)),
+            # No reminder about a member who passed away (outcomes records it).
+            people.c.passed_away_on.is_(None),
         )
         .order_by(loans.c.id)
     )

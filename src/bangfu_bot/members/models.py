@@ -36,6 +36,12 @@ people = Table(
     Column("branch_id", Id, ForeignKey("organisations.id"), nullable=True, index=True),
     Column("urban_rural", String(4), nullable=True, comment="城乡: 城镇 | 农村"),
     Column("active", Boolean, nullable=False, default=True, comment="false once left the roster"),
+    Column(
+        "passed_away_on",
+        Date,
+        nullable=True,
+        comment="去世: set once recorded (outcomes.passings); nothing is sent to them after",
+    ),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
     comment="Everyone on the roster: members and the officials who serve them",

@@ -53,6 +53,7 @@ from bangfu_bot.members.roster import HEADERS, RosterRow, import_roster
 from bangfu_bot.members.service import Person, person_by_id
 from bangfu_bot.notify.intents import add_todo
 from bangfu_bot.reports.fund import reconciliation_fen
+from bangfu_bot.seed.history import seed_history
 from bangfu_bot.texts import texts
 
 __all__ = [
@@ -427,6 +428,7 @@ async def seed_demo(
     async with engine.begin() as conn:
         if not await _complete(conn):
             await _Cases(conn, everyone, now=now, tz=tz, rules=list(rules)).seed()
+            await seed_history(conn, year=year, now=now, tz=tz)
     async with engine.connect() as conn:
         return await _summary(conn, created=True, year=year)
 

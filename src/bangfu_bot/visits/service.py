@@ -162,7 +162,7 @@ async def visit_list(conn: AsyncConnection, *, ledger_year: int) -> list[Househo
     exited = {person_id for person_id, row in latest.items() if row.status == "exited"}
     candidates = await conn.execute(
         select(people.c.id, people.c.name, people.c.branch_id, people.c.joined_on)
-        .where(people.c.active.is_(True))
+        .where(people.c.active.is_(True), people.c.passed_away_on.is_(None))
         .where(
             people.c.id.in_(
                 select(ledger_entries.c.person_id).where(
