@@ -34,6 +34,7 @@ from bangfu_bot.texts import speaker, texts
 __all__ = [
     "LedgerBook",
     "LedgerExport",
+    "audit_label",
     "export_audit",
     "export_ledger",
     "read_ledger",
@@ -366,15 +367,15 @@ def _audit_cells(event: Any, tz: tzinfo) -> list[Any]:
         event["case_id"],
         event["member"],
         event["actor"] or say("audit_system_actor"),
-        _label("role", event["role"]),
-        _label("channel", event["channel"]),
-        _label("case", event["from_status"]),
-        _label("case", event["to_status"]),
+        audit_label("role", event["role"]),
+        audit_label("channel", event["channel"]),
+        audit_label("case", event["from_status"]),
+        audit_label("case", event["to_status"]),
         event["reason"] or "",
     ]
 
 
-def _label(kind: str, value: str | None) -> str:
+def audit_label(kind: str, value: str | None) -> str:
     """The Chinese name of a role, channel or status; an unknown one is shown as stored."""
     if value is None:
         return ""
