@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Row, Table, and_, func, insert, or_, select, update
+from sqlalchemy import Row, Table, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bangfu_bot.authority import COUNTY_MATTER, Actor, Refused, check
@@ -70,18 +70,11 @@ def describe(audience: str) -> str:
     return say(f"audience_{kind}", value=value)
 
 
-async def recipients(conn: AsyncConnection, audience: str, *, year: int) -> list[Recipient]:
-    """Everyone in the audience who has bound their WeChat."""
+async def audience_people(conn: AsyncConnection, audience: str, *, year: int) -> Any:
+    """A query of the ids of the active people in the audience, bound or not (refused with
+    AudienceError when it names no known township, branch, role or category)."""
     kind, _, value = audience.partition(":")
-    query = (
-        select(people.c.id, bindings.c.openid)
-        .select_from(
-            people.join(
-                bindings, and_(bindings.c.person_id == people.c.id, bindings.c.unbound_at.is_(None))
-            )
-        )
-        .where(people.c.active.is_(True))
-    )
+    query = select(people.c.id).where(people.c.active.is_(True))
     if kind == "township":
         committee = await _org_id(conn, "committee", value, say("kind_township"))
         branches = select(organisations.c.id).where(organisations.c.parent_id == committee)
@@ -103,8 +96,40 @@ async def recipients(conn: AsyncConnection, audience: str, *, year: int) -> list
         query = query.where(people.c.id.in_(members))
     elif kind != "everyone":
         raise AudienceError(say("unknown_place", value=audience, kind=say("kind_audience")))
-    rows = (await conn.execute(query.order_by(people.c.id))).all()
-    return [Recipient(row.id, row.openid) for row in rows]
+    return query
+
+
+async def recipients(conn: AsyncConnection, audience: str, *, year: int) -> list[Recipient]:
+    """Everyone in the audience who has bound their WeChat."""
+    members = (await audience_people(conn, audience, year=year)).subquery("audience")
+    query = select(bindings.c.person_id, bindings.c.openid).where(
+        bindings.c.person_id.in_(select(members.c.id)), bindings.c.unbound_at.is_(None)
+    )
+    rows = (await conn.execute(query.order_by(bindings.c.person_id))).all()
+    return [Recipient(row.person_id, row.openid) for row in rows]
+
+
+@dataclass(frozen=True)
+class AudiencePlan:
+    """Who a notice to an audience goes to and how, as `create` decides it: the bound
+    recipients, those of them over the month's mass quota (they get it one by one, through
+    the outbox), the month counted, and the tag that may carry the mass send."""
+
+    recipients: list[Recipient]
+    over_quota: set[str]
+    month: str
+    tag: str | None
+
+
+async def plan_audience(
+    conn: AsyncConnection, audience: str, *, now: datetime, tz: ZoneInfo
+) -> AudiencePlan:
+    """The plan `create` records, and the desk's audience preview shows before sending."""
+    people_in = await recipients(conn, audience, year=now.astimezone(tz).year)
+    month = month_of(now, tz)
+    used = await _mass_used(conn, [r.openid for r in people_in], month)
+    over = {r.openid for r in people_in if used.get(r.openid, 0) >= MASS_PER_MONTH}
+    return AudiencePlan(people_in, over, month, await _tag_of(conn, audience))
 
 
 async def _categories_named(conn: AsyncConnection, name: str, year: int) -> list[str]:
@@ -157,7 +182,8 @@ async def create(
     author_id = author.id if author else None
     if len(text) > MAX_TEXT:
         raise AudienceError(say("too_long", length=len(text), limit=MAX_TEXT))
-    people_in = await recipients(conn, audience, year=now.astimezone(tz).year)
+    plan = await plan_audience(conn, audience, now=now, tz=tz)
+    people_in = plan.recipients
     if not people_in:
         raise AudienceError(say("empty_audience", audience=describe(audience)))
     body = text + (say("training_suffix") if training else "")
@@ -176,10 +202,9 @@ async def create(
         )
     )
     broadcast_id = inserted_id(result)
-    month = month_of(now, tz)
-    used = await _mass_used(conn, [r.openid for r in people_in], month)
-    over = [r.openid for r in people_in if used.get(r.openid, 0) >= MASS_PER_MONTH]
-    outbox_ids = set(over)
+    month = plan.month
+    over = [r.openid for r in people_in if r.openid in plan.over_quota]
+    outbox_ids = plan.over_quota
     await _insert_chunked(
         conn,
         broadcast_recipients,
