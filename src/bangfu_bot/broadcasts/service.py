@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Row, Table, and_, func, insert, or_, select, true, update
+from sqlalchemy import Row, Table, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bangfu_bot.authority import COUNTY_MATTER, Actor, Refused, check
@@ -74,47 +74,66 @@ def describe(audience: str) -> str:
     return say(f"audience_{kind}", value=value)
 
 
-async def _in_audience(conn: AsyncConnection, audience: str, *, year: int) -> Any:
-    """The condition on `people` that the audience names (AudienceError if it names no
-    place, role or category we know)."""
+async def audience_people(conn: AsyncConnection, audience: str, *, year: int) -> Any:
+    """A query of the ids of the active people in the audience, bound or not (refused with
+    AudienceError when it names no known township, branch, role or category)."""
     kind, _, value = audience.partition(":")
+    query = select(people.c.id).where(people.c.active.is_(True))
     if kind == "township":
         committee = await _org_id(conn, "committee", value, say("kind_township"))
         branches = select(organisations.c.id).where(organisations.c.parent_id == committee)
-        return people.c.branch_id.in_(branches)
-    if kind == "branch":
+        query = query.where(people.c.branch_id.in_(branches))
+    elif kind == "branch":
         branch = await _org_id(conn, "branch", value, say("kind_branch"))
-        return people.c.branch_id == branch
-    if kind == "role":
+        query = query.where(people.c.branch_id == branch)
+    elif kind == "role":
         if value not in ROLE_NAMES:
             raise AudienceError(say("unknown_place", value=value, kind=say("kind_role")))
         holders = select(person_roles.c.person_id).where(person_roles.c.role == value)
-        return people.c.id.in_(holders)
-    if kind == "category":
+        query = query.where(people.c.id.in_(holders))
+    elif kind == "category":
         members = select(ledger_entries.c.person_id).where(
             ledger_entries.c.year == year,
             ledger_entries.c.status == "active",
             ledger_entries.c.category.in_(await _categories_named(conn, value, year)),
         )
-        return people.c.id.in_(members)
-    if kind != "everyone":
+        query = query.where(people.c.id.in_(members))
+    elif kind != "everyone":
         raise AudienceError(say("unknown_place", value=audience, kind=say("kind_audience")))
-    return true()
+    return query
 
 
 async def recipients(conn: AsyncConnection, audience: str, *, year: int) -> list[Recipient]:
     """Everyone in the audience who has bound their WeChat."""
-    query = (
-        select(people.c.id, bindings.c.openid)
-        .select_from(
-            people.join(
-                bindings, and_(bindings.c.person_id == people.c.id, bindings.c.unbound_at.is_(None))
-            )
-        )
-        .where(people.c.active.is_(True), await _in_audience(conn, audience, year=year))
+    members = (await audience_people(conn, audience, year=year)).subquery("audience")
+    query = select(bindings.c.person_id, bindings.c.openid).where(
+        bindings.c.person_id.in_(select(members.c.id)), bindings.c.unbound_at.is_(None)
     )
-    rows = (await conn.execute(query.order_by(people.c.id))).all()
-    return [Recipient(row.id, row.openid) for row in rows]
+    rows = (await conn.execute(query.order_by(bindings.c.person_id))).all()
+    return [Recipient(row.person_id, row.openid) for row in rows]
+
+
+@dataclass(frozen=True)
+class AudiencePlan:
+    """Who a notice to an audience goes to and how, as `create` decides it: the bound
+    recipients, those of them over the month's mass quota (they get it one by one, through
+    the outbox), the month counted, and the tag that may carry the mass send."""
+
+    recipients: list[Recipient]
+    over_quota: set[str]
+    month: str
+    tag: str | None
+
+
+async def plan_audience(
+    conn: AsyncConnection, audience: str, *, now: datetime, tz: ZoneInfo
+) -> AudiencePlan:
+    """The plan `create` records, and the desk's audience preview shows before sending."""
+    people_in = await recipients(conn, audience, year=now.astimezone(tz).year)
+    month = month_of(now, tz)
+    used = await _mass_used(conn, [r.openid for r in people_in], month)
+    over = {r.openid for r in people_in if used.get(r.openid, 0) >= MASS_PER_MONTH}
+    return AudiencePlan(people_in, over, month, await _tag_of(conn, audience))
 
 
 @dataclass(frozen=True)
@@ -128,22 +147,13 @@ class Reach:
 
 async def reach(conn: AsyncConnection, audience: str, *, year: int) -> Reach:
     """The audience's size and the part of it bound to WeChat (AudienceError as above)."""
-    condition = await _in_audience(conn, audience, year=year)
-    everyone = (
-        await conn.execute(
-            select(func.count()).select_from(people).where(people.c.active.is_(True), condition)
-        )
-    ).scalar_one()
+    members = (await audience_people(conn, audience, year=year)).subquery("audience")
+    everyone = (await conn.execute(select(func.count()).select_from(members))).scalar_one()
     bound = (
         await conn.execute(
-            select(func.count(func.distinct(people.c.id)))
-            .select_from(
-                people.join(
-                    bindings,
-                    and_(bindings.c.person_id == people.c.id, bindings.c.unbound_at.is_(None)),
-                )
+            select(func.count(func.distinct(bindings.c.person_id))).where(
+                bindings.c.person_id.in_(select(members.c.id)), bindings.c.unbound_at.is_(None)
             )
-            .where(people.c.active.is_(True), condition)
         )
     ).scalar_one()
     return Reach(bound=int(bound), everyone=int(everyone))
@@ -204,7 +214,8 @@ async def create(
     author_id = author.id if author else None
     if len(text) > MAX_TEXT:
         raise AudienceError(say("too_long", length=len(text), limit=MAX_TEXT))
-    people_in = await recipients(conn, audience, year=now.astimezone(tz).year)
+    plan = await plan_audience(conn, audience, now=now, tz=tz)
+    people_in = plan.recipients
     if not people_in:
         raise AudienceError(say("empty_audience", audience=describe(audience)))
     body = body_of(text, training=training)
@@ -223,10 +234,9 @@ async def create(
         )
     )
     broadcast_id = inserted_id(result)
-    month = month_of(now, tz)
-    used = await _mass_used(conn, [r.openid for r in people_in], month)
-    over = [r.openid for r in people_in if used.get(r.openid, 0) >= MASS_PER_MONTH]
-    outbox_ids = set(over)
+    month = plan.month
+    over = [r.openid for r in people_in if r.openid in plan.over_quota]
+    outbox_ids = plan.over_quota
     await _insert_chunked(
         conn,
         broadcast_recipients,

@@ -11,19 +11,19 @@ import os
 import re
 import tempfile
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, tzinfo
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bangfu_bot import xlsx
 from bangfu_bot.cases.models import case_events, cases
@@ -31,7 +31,16 @@ from bangfu_bot.ledger.models import ledger_entries
 from bangfu_bot.members.models import organisations, people
 from bangfu_bot.texts import speaker, texts
 
-__all__ = ["LedgerExport", "export_audit", "export_ledger"]
+__all__ = [
+    "LedgerBook",
+    "LedgerExport",
+    "audit_label",
+    "export_audit",
+    "export_ledger",
+    "read_ledger",
+    "write_audit",
+    "write_ledger",
+]
 
 # Excel widths are in "0" characters; a Chinese character takes about two.
 LEDGER_WIDTHS = (6, 10, 6, 6, 12, 16, 14, 24, 8, 30, 12, 30, 12, 28, 16)
@@ -68,29 +77,65 @@ def _lines(key: str) -> list[str]:
 # --- The ledger --------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class LedgerBook:
+    """What the ledger workbook shows, read from the store: every township's name (those
+    without entries too) and the year's entries grouped by township."""
+
+    year: int
+    today: date
+    townships: list[str]
+    groups: dict[str, list[Mapping[str, Any]]]
+
+    @property
+    def rows(self) -> int:
+        """How many entries the workbook lists."""
+        return sum(len(rows) for rows in self.groups.values())
+
+
 async def export_ledger(
     engine: AsyncEngine, *, year: int, out: Path, township: str | None = None, today: date
 ) -> LedgerExport:
     """Write the year's ledger (台账) as an XLSX: a 汇总 sheet, then one sheet per township."""
     async with engine.connect() as conn:
-        names = [str(name) for name in (await conn.execute(_townships_query(township))).scalars()]
-        if township is not None and not names:
-            raise ValueError(say("unknown_township", township=township))
-        entries = (await conn.execute(_entries_query(year, township))).mappings().all()
-    groups = _by_township(entries)
+        book = await read_ledger(conn, year=year, township=township, today=today)
     # Building and saving the workbook is blocking work; keep it off the event loop.
-    await asyncio.to_thread(_write_ledger, groups, names, year, today, out)
-    return LedgerExport(path=out, rows=len(entries), townships=list(groups))
+    await asyncio.to_thread(_save_to, out, lambda handle: write_ledger(book, handle))
+    return LedgerExport(path=out, rows=book.rows, townships=list(book.groups))
 
 
-def _townships_query(township: str | None) -> Any:
+async def read_ledger(
+    conn: AsyncConnection,
+    *,
+    year: int,
+    today: date,
+    township: str | None = None,
+    township_id: int | None = None,
+) -> LedgerBook:
+    """The year's entries, for one township (by name or id) or the whole county.
+
+    An unknown township name is refused (ValueError); an unknown id gives an empty ledger,
+    since an id comes from a page the reader was shown, not from what they typed."""
+    names = [
+        str(name)
+        for name in (await conn.execute(_townships_query(township, township_id))).scalars()
+    ]
+    if township is not None and not names:
+        raise ValueError(say("unknown_township", township=township))
+    entries = (await conn.execute(_entries_query(year, township, township_id))).mappings().all()
+    return LedgerBook(year, today, names, _by_township(entries))
+
+
+def _townships_query(township: str | None, township_id: int | None) -> Any:
     query = select(organisations.c.name).where(organisations.c.kind == "committee")
     if township is not None:
         query = query.where(organisations.c.name == township)
+    if township_id is not None:
+        query = query.where(organisations.c.id == township_id)
     return query
 
 
-def _entries_query(year: int, township: str | None) -> Any:
+def _entries_query(year: int, township: str | None, township_id: int | None) -> Any:
     branch = organisations.alias("branch")
     committee = organisations.alias("committee")
     query = (
@@ -112,6 +157,8 @@ def _entries_query(year: int, township: str | None) -> Any:
     )
     if township is not None:
         query = query.where(committee.c.name == township)
+    if township_id is not None:
+        query = query.where(committee.c.id == township_id)
     return query
 
 
@@ -134,24 +181,21 @@ def _by_township(entries: Iterable[Any]) -> dict[str, list[Mapping[str, Any]]]:
     return groups
 
 
-def _write_ledger(
-    groups: Mapping[str, Sequence[Mapping[str, Any]]],
-    names: list[str],
-    year: int,
-    today: date,
-    out: Path,
-) -> None:
+def write_ledger(ledger: LedgerBook, out: BinaryIO) -> None:
+    """Write the ledger workbook to a binary file object (blocking: call it off the event
+    loop). The CLI and the desk's download both write through this one function."""
     book = Workbook()
     summary = book.active
     summary.title = say("summary_sheet")
+    groups = ledger.groups
     counts = {name: _category_counts(rows) for name, rows in groups.items()}
-    _fill_summary(summary, year, sorted(set(names) | set(groups)), counts)
+    _fill_summary(summary, ledger.year, sorted(set(ledger.townships) | set(groups)), counts)
     taken = {summary.title}
     for name, rows in groups.items():
         sheet = book.create_sheet(_sheet_title(name, taken))
         taken.add(sheet.title)
-        _fill_township(sheet, year, name, rows, today)
-    _save(book, out)
+        _fill_township(sheet, ledger.year, name, rows, ledger.today)
+    book.save(out)
 
 
 def _fill_summary(
@@ -288,7 +332,7 @@ async def export_audit(engine: AsyncEngine, *, out: Path, tz: tzinfo) -> int:
         events = (await conn.execute(_audit_query())).mappings().all()
     rows = [_audit_cells(event, tz) for event in events]
     # Building and saving the workbook is blocking work; keep it off the event loop.
-    await asyncio.to_thread(_write_audit, rows, out)
+    await asyncio.to_thread(_save_to, out, lambda handle: write_audit(rows, handle))
     return len(rows)
 
 
@@ -323,22 +367,23 @@ def _audit_cells(event: Any, tz: tzinfo) -> list[Any]:
         event["case_id"],
         event["member"],
         event["actor"] or say("audit_system_actor"),
-        _label("role", event["role"]),
-        _label("channel", event["channel"]),
-        _label("case", event["from_status"]),
-        _label("case", event["to_status"]),
+        audit_label("role", event["role"]),
+        audit_label("channel", event["channel"]),
+        audit_label("case", event["from_status"]),
+        audit_label("case", event["to_status"]),
         event["reason"] or "",
     ]
 
 
-def _label(kind: str, value: str | None) -> str:
+def audit_label(kind: str, value: str | None) -> str:
     """The Chinese name of a role, channel or status; an unknown one is shown as stored."""
     if value is None:
         return ""
     return texts("bangfu_bot.ledger").get(f"{kind}_{value}", value)
 
 
-def _write_audit(rows: list[list[Any]], out: Path) -> None:
+def write_audit(rows: Sequence[Sequence[Any]], out: BinaryIO) -> None:
+    """Write the audit workbook (rows in header order) to a binary file object (blocking)."""
     book = Workbook()
     sheet = book.active
     sheet.title = say("audit_sheet")
@@ -349,7 +394,7 @@ def _write_audit(rows: list[list[Any]], out: Path) -> None:
     if rows:
         sheet.auto_filter.ref = f"A1:{get_column_letter(len(AUDIT_WIDTHS))}{sheet.max_row}"
     _page_setup(sheet, AUDIT_WIDTHS, header_rows=1)
-    _save(book, out)
+    book.save(out)
 
 
 # --- Layout shared by both workbooks -------------------------------------------------------
@@ -389,13 +434,14 @@ def _page_setup(sheet: Worksheet, widths: Sequence[int], *, header_rows: int) ->
     sheet.page_setup.fitToHeight = 0
 
 
-def _save(book: Workbook, out: Path) -> None:
-    """Save through a temporary file so a half-written workbook never sits at `out`."""
+def _save_to(out: Path, write: Callable[[BinaryIO], None]) -> None:
+    """Write through a temporary file so a half-written workbook never sits at `out`."""
     out.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=out.parent, prefix=".", suffix=".xlsx")
     os.close(handle)
     try:
-        book.save(temporary)
+        with open(temporary, "wb") as stream:
+            write(stream)
         os.replace(temporary, out)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

@@ -265,13 +265,16 @@ class ImportReport:
 # --- Reading the file ----------------------------------------------------------------------
 
 
-def read_roster(path: Path, *, committee_column: str | None = None) -> list[RosterRow]:
+def read_roster(
+    path: Path, *, committee_column: str | None = None, formulas_as_text: bool = False
+) -> list[RosterRow]:
     """Read a .csv (UTF-8 or GBK) or .xlsx roster under its header (title rows above it
-    are skipped); `committee_column` names the column that holds the 党委."""
+    are skipped); `committee_column` names the column that holds the 党委; with
+    `formulas_as_text` a formula cell is read as its formula, not its cached value."""
     aliases = dict(HEADER_ALIASES)
     if committee_column is not None:
         aliases[COMMITTEE] = (committee_column,)
-    table = read_table(path, aliases, REQUIRED_HEADERS)
+    table = read_table(path, aliases, REQUIRED_HEADERS, formulas_as_text=formulas_as_text)
     if committee_column is not None and COMMITTEE not in table.headers:
         raise RosterError(say("table_committee_column_missing", column=committee_column))
     headers = table.headers

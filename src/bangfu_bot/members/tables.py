@@ -83,8 +83,17 @@ def header_key(value: object) -> str:
     return "".join(text.split()).lstrip("*")
 
 
-def read_table(path: Path, aliases: Mapping[str, Sequence[str]], required: Sequence[str]) -> Table:
+def read_table(
+    path: Path,
+    aliases: Mapping[str, Sequence[str]],
+    required: Sequence[str],
+    *,
+    formulas_as_text: bool = False,
+) -> Table:
     """The rows of a .csv (UTF-8 or GBK/GB18030) or .xlsx file under its header.
+
+    `formulas_as_text`: a formula cell reads as its formula (text such as "=A1", which no
+    check accepts as a name, number or date) rather than the value Excel last cached.
 
     `aliases` maps each column to the header names it is known by, the preferred first:
     when a file has two of them (联系电话 and 手机号码) the earlier in the list is read.
@@ -108,7 +117,7 @@ def read_table(path: Path, aliases: Mapping[str, Sequence[str]], required: Seque
             raise RosterError(say("table_csv_is_xlsx"))
         return _find_table([_csv_rows(path)], aliases, required)
     if suffix in _XLSX_SUFFIXES:
-        return _xlsx_table(path, aliases, required)
+        return _xlsx_table(path, aliases, required, data_only=not formulas_as_text)
     if suffix in (".xls", ".et") or start.startswith(_OLE_MAGIC):
         raise RosterError(say("table_old_excel", suffix=suffix or "?"))
     raise RosterError(say("table_unknown_type", suffix=suffix or say("table_no_suffix")))
@@ -136,9 +145,15 @@ def _decode(data: bytes) -> str:
         raise RosterError(say("table_csv_encoding")) from None
 
 
-def _xlsx_table(path: Path, aliases: Mapping[str, Sequence[str]], required: Sequence[str]) -> Table:
+def _xlsx_table(
+    path: Path,
+    aliases: Mapping[str, Sequence[str]],
+    required: Sequence[str],
+    *,
+    data_only: bool = True,
+) -> Table:
     try:
-        workbook = load_workbook(path, read_only=True, data_only=True)
+        workbook = load_workbook(path, read_only=True, data_only=data_only)
     except (InvalidFileException, zipfile.BadZipFile, KeyError, ValueError):
         raise RosterError(say("table_bad_xlsx")) from None
     try:

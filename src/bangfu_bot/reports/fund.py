@@ -11,21 +11,21 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from openpyxl import Workbook
 from openpyxl.styles import Font
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bangfu_bot import xlsx
 from bangfu_bot.common.dates import chinese_date
 from bangfu_bot.common.money import yuan
 from bangfu_bot.fund.models import fund_movements
-from bangfu_bot.fund.service import SOURCE_NAMES, figures_now
+from bangfu_bot.fund.service import SOURCE_NAMES, Figures, figures_now
 from bangfu_bot.loans.enums import L
 from bangfu_bot.loans.models import instalments, loans
-from bangfu_bot.loans.service import loans_outstanding_fen, position
+from bangfu_bot.loans.service import Position, books_of, loans_outstanding_fen
 from bangfu_bot.members.models import people
 from bangfu_bot.texts import speaker
 
@@ -92,58 +92,79 @@ def _yuan(fen: int) -> Decimal:
     return (Decimal(fen) / 100).quantize(Decimal("0.01"))
 
 
+@dataclass(frozen=True)
+class FundReportData:
+    """What the yearly fund report shows, read from the store."""
+
+    year: int
+    moves: list[Any]
+    figures: Figures
+    reconciliation_fen: int
+    ages: list[tuple[Any, Position]]
+    expected: list[Any]
+
+
 async def export_fund_report(
     engine: AsyncEngine, *, year: int, out: Path, today: date
 ) -> FundReport:
     """Movements of the year, loans outstanding by age, amount at risk, expected repayments
     by month, and the reconciliation line (must be 0.00)."""
     async with engine.connect() as conn:
-        moves = (
-            await conn.execute(
-                select(fund_movements)
-                .where(
-                    fund_movements.c.occurred_on >= date(year, 1, 1),
-                    fund_movements.c.occurred_on <= date(year, 12, 31),
-                )
-                .order_by(fund_movements.c.occurred_on, fund_movements.c.id)
-            )
-        ).all()
-        figures = await figures_now(conn, until=min(today, date(year, 12, 31)))
-        gap = await reconciliation_fen(conn)
-        open_loans = (
-            await conn.execute(
-                select(loans, people.c.name)
-                .select_from(loans.join(people, people.c.id == loans.c.person_id))
-                .where(loans.c.status == L.DISBURSED)
-                .order_by(loans.c.id)
-            )
-        ).all()
-        ages = []
-        for loan in open_loans:
-            owed = await position(conn, loan.id, today)
-            ages.append((loan, owed))
-        expected = (
-            await conn.execute(
-                select(
-                    instalments.c.due_on, instalments.c.principal_fen, instalments.c.interest_fen
-                )
-                .select_from(instalments.join(loans, loans.c.id == instalments.c.loan_id))
-                .where(loans.c.status == L.DISBURSED, instalments.c.due_on >= today)
-            )
-        ).all()
-    await asyncio.to_thread(_write, out, year, list(moves), figures, gap, ages, list(expected))
-    return FundReport(out, len(moves), gap)
+        data = await read_fund_report(conn, year=year, today=today)
+    await asyncio.to_thread(_write_file, out, data)
+    return FundReport(out, len(data.moves), data.reconciliation_fen)
 
 
-def _write(
-    out: Path,
-    year: int,
-    moves: list[Any],
-    figures: Any,
-    gap: int,
-    ages: list[tuple[Any, Any]],
-    expected: list[Any],
-) -> None:
+def _write_file(out: Path, data: FundReportData) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("wb") as stream:
+        write_fund_report(data, stream)
+
+
+async def read_fund_report(conn: AsyncConnection, *, year: int, today: date) -> FundReportData:
+    """The report's figures, in a bounded number of queries (the loans' books in bulk)."""
+    moves = (
+        await conn.execute(
+            select(fund_movements)
+            .where(
+                fund_movements.c.occurred_on >= date(year, 1, 1),
+                fund_movements.c.occurred_on <= date(year, 12, 31),
+            )
+            .order_by(fund_movements.c.occurred_on, fund_movements.c.id)
+        )
+    ).all()
+    figures = await figures_now(conn, until=min(today, date(year, 12, 31)))
+    gap = await reconciliation_fen(conn)
+    open_loans = (
+        await conn.execute(
+            select(loans, people.c.name)
+            .select_from(loans.join(people, people.c.id == loans.c.person_id))
+            .where(loans.c.status == L.DISBURSED)
+            .order_by(loans.c.id)
+        )
+    ).all()
+    books = await books_of(conn, [loan.id for loan in open_loans])
+    ages = [(loan, books[loan.id].on(today)) for loan in open_loans]
+    expected = (
+        await conn.execute(
+            select(
+                instalments.c.due_on,
+                func.sum(instalments.c.principal_fen),
+                func.sum(instalments.c.interest_fen),
+            )
+            .select_from(instalments.join(loans, loans.c.id == instalments.c.loan_id))
+            .where(loans.c.status == L.DISBURSED, instalments.c.due_on >= today)
+            .group_by(instalments.c.due_on)
+        )
+    ).all()
+    return FundReportData(year, list(moves), figures, gap, ages, list(expected))
+
+
+def write_fund_report(data: FundReportData, out: BinaryIO) -> None:
+    """Write the report's workbook to a binary file object (blocking: call it off the event
+    loop). The CLI and the desk's download both write through this one function."""
+    year, moves, figures, gap = data.year, data.moves, data.figures, data.reconciliation_fen
+    ages, expected = data.ages, data.expected
     book = Workbook()
     summary = book.active
     summary.title = say("report_summary_sheet")
@@ -203,8 +224,8 @@ def _write(
     by_month: dict[str, list[int]] = {}
     for due_on, principal, interest in expected:
         bucket = by_month.setdefault(due_on.strftime("%Y-%m"), [0, 0])
-        bucket[0] += principal
-        bucket[1] += interest
+        bucket[0] += int(principal)
+        bucket[1] += int(interest)
     for month in sorted(by_month):
         xlsx.append(month_sheet, [month, _yuan(by_month[month][0]), _yuan(by_month[month][1])])
     for sheet in book.worksheets:
@@ -213,5 +234,4 @@ def _write(
                 if isinstance(cell.value, Decimal):
                     cell.number_format = "0.00"
         sheet.column_dimensions["A"].width = 24
-    out.parent.mkdir(parents=True, exist_ok=True)
     book.save(out)

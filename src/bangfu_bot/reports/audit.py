@@ -1,0 +1,273 @@
+"""审计 on the desk: every transition of a case or a loan (chat, CLI, import and desk acts
+alike: the desk's acts are transitions with channel `web`), filterable, and the supervision
+group's XLSX in the CLI's audit workbook (`ledger.export.write_audit`)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from typing import Any, BinaryIO
+
+from sqlalchemy import func, literal, select, union_all
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bangfu_bot.cases.models import case_events, cases
+from bangfu_bot.ledger.export import audit_label, write_audit
+from bangfu_bot.loans.models import loan_events, loans
+from bangfu_bot.members.models import people
+from bangfu_bot.reports.money import status_name
+from bangfu_bot.reports.scope import in_scope
+from bangfu_bot.texts import speaker
+
+__all__ = ["AuditEntry", "AuditFile", "AuditPage", "audit_list", "audit_xlsx"]
+
+say = speaker("bangfu_bot.reports")
+SUBJECTS = ("case", "loan")
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One transition: of a case or a loan (`subject`, `subject_id`), whose (`member`), by
+    whom (`actor`, None for the system), in which role, through which channel, from which
+    status to which, with the reason given. Codes with their Chinese names beside them."""
+
+    subject: str
+    subject_id: int
+    event_id: int
+    at: datetime
+    member: str
+    actor_id: int | None
+    actor: str
+    role: str
+    role_name: str
+    channel: str
+    channel_name: str
+    from_status: str | None
+    from_name: str
+    to_status: str
+    to_name: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    """A page of the audit, newest first, and how many transitions match in all."""
+
+    total: int
+    rows: tuple[AuditEntry, ...]
+
+
+@dataclass(frozen=True)
+class AuditFile:
+    """What `audit_xlsx` wrote: how many rows."""
+
+    rows: int
+
+
+def _events(
+    subject: str,
+    *,
+    actor: int | str | None,
+    act: str | None,
+    channel: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    subject_id: int | None,
+    township_id: int | None,
+    branch_id: int | None,
+) -> Any:
+    """The transitions of cases or loans, as rows of one shape, filtered."""
+    events, parents = (case_events, cases) if subject == "case" else (loan_events, loans)
+    parent_id = events.c.case_id if subject == "case" else events.c.loan_id
+    member = people.alias(f"{subject}_member")
+    doer = people.alias(f"{subject}_actor")
+    branch = (
+        member.c.branch_id
+        if subject == "case"
+        else func.coalesce(loans.c.branch_id, member.c.branch_id)
+    )
+    query = (
+        select(
+            literal(subject).label("subject"),
+            parent_id.label("subject_id"),
+            events.c.id.label("event_id"),
+            events.c.at,
+            member.c.name.label("member"),
+            events.c.actor_id,
+            doer.c.name.label("actor"),
+            events.c.role,
+            events.c.channel,
+            events.c.from_status,
+            events.c.to_status,
+            events.c.reason,
+        )
+        .select_from(
+            events.join(parents, parents.c.id == parent_id)
+            .join(member, member.c.id == parents.c.person_id)
+            .outerjoin(doer, doer.c.id == events.c.actor_id)
+        )
+        .where(in_scope(branch, township_id=township_id, branch_id=branch_id))
+    )
+    if isinstance(actor, int):
+        query = query.where(events.c.actor_id == actor)
+    elif actor:
+        query = query.where(doer.c.name.contains(actor, autoescape=True))
+    if act:
+        query = query.where(events.c.to_status == act)
+    if channel:
+        query = query.where(events.c.channel == channel)
+    if since is not None:
+        query = query.where(events.c.at >= since)
+    if until is not None:
+        query = query.where(events.c.at < until)
+    if subject_id is not None:
+        query = query.where(parent_id == subject_id)
+    return query
+
+
+def _union(subject: str | None, case_id: int | None, loan_id: int | None, **filters: Any) -> Any:
+    """Case and loan transitions together (one of them when `subject`, a case or a loan id
+    says which)."""
+    parts: list[Any] = []
+    if subject in (None, "case") and loan_id is None:
+        parts.append(_events("case", subject_id=case_id, **filters))
+    if subject in (None, "loan") and case_id is None:
+        parts.append(_events("loan", subject_id=loan_id, **filters))
+    if not parts:
+        return None
+    together: Any = parts[0] if len(parts) == 1 else union_all(*parts)
+    return together.subquery("audit")
+
+
+async def audit_list(
+    session: AsyncSession,
+    *,
+    actor: int | str | None = None,
+    act: str | None = None,
+    channel: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    case_id: int | None = None,
+    loan_id: int | None = None,
+    subject: str | None = None,
+    township_id: int | None = None,
+    branch_id: int | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> AuditPage:
+    """Every transition of cases and loans, newest first. Filters: the actor (a person id,
+    or part of a name, taken literally), the act (the status moved to), the channel (chat,
+    cli, import, web, system), a time range [since, until), one case or loan, cases or loans
+    only (`subject`), and the scope by the member's branch. Two queries."""
+    audit = _union(
+        subject,
+        case_id,
+        loan_id,
+        actor=actor,
+        act=act,
+        channel=channel,
+        since=since,
+        until=until,
+        township_id=township_id,
+        branch_id=branch_id,
+    )
+    if audit is None or subject not in (None, *SUBJECTS):
+        return AuditPage(0, ())
+    conn = await session.connection()
+    total = await conn.scalar(select(func.count()).select_from(audit))
+    rows = (
+        await conn.execute(
+            select(audit)
+            .order_by(audit.c.at.desc(), audit.c.subject, audit.c.event_id.desc())
+            .limit(max(limit, 0))
+            .offset(max(offset, 0))
+        )
+    ).all()
+    return AuditPage(int(total or 0), tuple(_entry(row) for row in rows))
+
+
+def _entry(row: Any) -> AuditEntry:
+    def name(status: str | None) -> str:
+        if status is None:
+            return ""
+        if row.subject == "case":
+            return audit_label("case", status)
+        return status_name(status)
+
+    return AuditEntry(
+        subject=row.subject,
+        subject_id=row.subject_id,
+        event_id=row.event_id,
+        at=row.at,
+        member=row.member,
+        actor_id=row.actor_id,
+        actor=row.actor or say("system_actor"),
+        role=row.role,
+        role_name=audit_label("role", row.role),
+        channel=row.channel,
+        channel_name=audit_label("channel", row.channel),
+        from_status=row.from_status,
+        from_name=name(row.from_status),
+        to_status=row.to_status,
+        to_name=name(row.to_status),
+        reason=row.reason or "",
+    )
+
+
+async def audit_xlsx(
+    session: AsyncSession,
+    *,
+    out: BinaryIO,
+    tz: tzinfo,
+    actor: int | str | None = None,
+    act: str | None = None,
+    channel: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    case_id: int | None = None,
+    loan_id: int | None = None,
+    subject: str | None = None,
+    township_id: int | None = None,
+    branch_id: int | None = None,
+) -> AuditFile:
+    """Write the matching transitions, oldest first, as the CLI's audit workbook (审计记录;
+    a loan's number is written as 借款N in the 案件编号 column). With `subject="case"` and
+    no other filter it is `bangfu-bot export audit`'s workbook."""
+    audit = _union(
+        subject,
+        case_id,
+        loan_id,
+        actor=actor,
+        act=act,
+        channel=channel,
+        since=since,
+        until=until,
+        township_id=township_id,
+        branch_id=branch_id,
+    )
+    rows: list[list[Any]] = []
+    if audit is not None and subject in (None, *SUBJECTS):
+        conn = await session.connection()
+        result = await conn.execute(
+            select(audit).order_by(audit.c.at, audit.c.subject, audit.c.event_id)
+        )
+        for row in result:
+            entry = _entry(row)
+            rows.append(
+                [
+                    entry.at.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
+                    entry.subject_id
+                    if entry.subject == "case"
+                    else say("audit_loan_ref", id=entry.subject_id),
+                    entry.member,
+                    entry.actor,
+                    entry.role_name,
+                    entry.channel_name,
+                    entry.from_name,
+                    entry.to_name,
+                    entry.reason,
+                ]
+            )
+    await asyncio.to_thread(write_audit, rows, out)
+    return AuditFile(len(rows))
