@@ -10,6 +10,7 @@ from bangfu_bot.ledger import models as ledger_models
 from bangfu_bot.loans import models as loans_models
 from bangfu_bot.members import models as members_models
 from bangfu_bot.notify import models as notify_models
+from bangfu_bot.reports import models as reports_models
 from bangfu_bot.todos import models as todos_models
 from bangfu_bot.visits import models as visits_models
 from bangfu_bot.wechat import models as wechat_models
@@ -25,6 +26,7 @@ __all__ = [
     "members_models",
     "metadata",
     "notify_models",
+    "reports_models",
     "scheduler_models",
     "todos_models",
     "visits_models",

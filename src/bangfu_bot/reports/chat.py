@@ -1,10 +1,14 @@
-"""基金: the fund's figures for the supervision group and the department."""
+"""基金: the fund's figures; 登录 and the login QR scene (`login:…`) of the desk."""
 
 from __future__ import annotations
 
 from bangfu_bot.conversation.bot import say
 from bangfu_bot.conversation.registry import Answer, Chat, Context
+from bangfu_bot.reports import login
 from bangfu_bot.reports.fund import fund_summary
+from bangfu_bot.texts import speaker
+
+tell = speaker("bangfu_bot.reports")
 
 
 async def fund(ctx: Context) -> Answer:
@@ -17,4 +21,29 @@ async def fund(ctx: Context) -> Answer:
     return [await fund_summary(ctx.conn, today=ctx.today)]
 
 
-CHAT = Chat(words={"fund": fund})
+async def login_by_qr(ctx: Context, scene: str) -> Answer:
+    """A scanned desk login QR code (`login:<scene>`) logs its page in as the scanner."""
+    outcome = await login.scan_scene(
+        ctx.conn, scene=scene, openid=ctx.openid, person=ctx.person, now=ctx.now
+    )
+    if outcome == "unbound":
+        return [say("need_binding")]
+    if outcome == "not_allowed":
+        return [tell("desk_not_for_you")]
+    if outcome == "used":
+        return [tell("desk_scene_used")]
+    time = ctx.now.astimezone(ctx.tz).strftime("%H:%M")
+    return [tell("desk_scanned", time=time)]
+
+
+async def login_code(ctx: Context) -> Answer:
+    """登录: six digits to type on the desk's login page (five minutes, five tries)."""
+    if ctx.person is None:
+        return [say("need_binding")]
+    code = await login.issue_code(ctx.conn, person=ctx.person, openid=ctx.openid, now=ctx.now)
+    if code is None:
+        return [tell("desk_not_for_you")]
+    return [tell("desk_code", code=code, minutes=int(login.CODE_LIFE.total_seconds() // 60))]
+
+
+CHAT = Chat(words={"fund": fund, "desk_login": login_code}, scenes={"login": login_by_qr})
