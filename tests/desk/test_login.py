@@ -329,3 +329,66 @@ async def test_the_desk_and_the_chat_deciding_at_once_one_wins(
     assert [m.to_status for m in moves] == ["approved"]  # exactly one decision
     loser = desk[2] if moves[0].channel == "chat" else chat_answer
     assert "办过" in loser or "刚由" in loser, loser
+
+
+@pytest.mark.parametrize("path", ["/desk", "/desk/cases", "/desk/cases/1"])
+async def test_nobody_is_sent_to_the_login_page(bot: Any, browsers: Any, path: str) -> None:
+    status, where, html = await browsers().get(path)
+    assert (status, where) == (200, "/desk/login") and "登录帮扶工作台" in html
+
+
+@pytest.mark.parametrize(
+    "path", ["/desk/cases/1/decide", "/desk/cases/1/file", "/desk/cases/file-all", "/desk/logout"]
+)
+async def test_nobody_may_post_an_act(bot: Any, county: Any, browsers: Any, path: str) -> None:
+    case_id = await make_case(bot, county, S.REPORTED)
+    status, _, html = await browsers().post(
+        path.replace("/1/", f"/{case_id}/"), {"csrf": "x", "decision": "approve"}
+    )
+    assert status == 403 and "请先登录" in html
+    async with bot.services.engine.connect() as conn:
+        assert (await conn.execute(select(case_events))).first() is None
+
+
+async def test_a_secretary_sees_their_branch_and_acts_on_nothing_of_the_committee(
+    bot: Any, county: Any, chat: Any, browsers: Any
+) -> None:
+    mine = await make_case(bot, county, S.REPORTED)
+    theirs = await make_case(bot, county, S.REPORTED, branch=county.tree.other_branch)
+    browser, _ = await signed_in(bot, chat, browsers, "o-zhang", "张建国", county.secretary_number)
+    _, _, listing = await browser.get("/desk/cases")
+    assert f"/desk/cases/{mine}" in listing and f"/desk/cases/{theirs}" not in listing
+    status, _, html = await browser.get(f"/desk/cases/{mine}")
+    assert status == 200 and "批准" not in html.split("申请与家庭")[0]
+    assert (await browser.get(f"/desk/cases/{theirs}"))[0] == 403
+    status, _, html = await browser.post(
+        f"/desk/cases/{mine}/decide", {"csrf": csrf_of(html), "decision": "approve"}
+    )
+    assert "不能" in html or "没有" in html  # the authority policy's own refusal
+    async with bot.services.engine.connect() as conn:
+        assert (await conn.execute(select(case_events))).first() is None
+
+
+async def test_a_return_needs_a_step_and_a_reason_and_is_audited_as_web(
+    bot: Any, county: Any, chat: Any, browsers: Any
+) -> None:
+    case_id = await make_case(bot, county, S.REPORTED)
+    browser, _ = await signed_in(bot, chat, browsers, "o-zhao", "赵明", county.officer_number)
+    _, _, html = await browser.get(f"/desk/cases/{case_id}")
+    _, _, html = await browser.post(
+        f"/desk/cases/{case_id}/decide", {"csrf": csrf_of(html), "decision": "return"}
+    )
+    assert "写上理由" in html
+    _, _, html = await browser.post(
+        f"/desk/cases/{case_id}/decide",
+        {
+            "csrf": csrf_of(html),
+            "decision": "return",
+            "return_to": "under_evaluation",
+            "reason": "<script>alert(1)</script>票数不清",
+        },
+    )
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
+    async with bot.services.engine.connect() as conn:
+        event = (await conn.execute(select(case_events))).one()
+    assert (event.to_status, event.channel) == ("returned", "web")
