@@ -49,7 +49,10 @@ class Formula:
 
 def text(value: str) -> str:
     """`value` with a leading `'` when a spreadsheet could read it as a formula."""
-    return "'" + value if value.startswith(DANGEROUS_STARTS) else value
+    guarded = "'" + value if value.startswith(DANGEROUS_STARTS) else value
+    # A bare CR reads back as LF unless the writer escaped it, and openpyxl escapes it only
+    # when lxml is installed: writing LF makes the workbook the same either way.
+    return guarded.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def append(sheet: Worksheet, values: Iterable[Any]) -> None:
