@@ -392,3 +392,16 @@ async def test_a_return_needs_a_step_and_a_reason_and_is_audited_as_web(
     async with bot.services.engine.connect() as conn:
         event = (await conn.execute(select(case_events))).one()
     assert (event.to_status, event.channel) == ("returned", "web")
+
+
+async def test_a_subscription_account_logs_in_by_code_only(
+    start_bot: Any, county: Any, chat: Any
+) -> None:
+    bot = await start_bot(wechat_account_type="subscription")
+    browser = Browser(bot)
+    try:
+        status, _, html = await browser.get("/desk/login")
+        assert status == 200 and "<svg" not in html and "用验证码登录" in html
+        assert bot.api.latest_qr("login:") is None
+    finally:
+        await browser.close()
