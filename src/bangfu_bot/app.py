@@ -22,6 +22,7 @@ from bangfu_bot.chats import chat_bot
 from bangfu_bot.clock import Clock, OffsetClock, SystemClock
 from bangfu_bot.conversation import store as dialogues
 from bangfu_bot.conversation.bot import Bot
+from bangfu_bot.desk.views import setup_desk
 from bangfu_bot.group_commit import GroupCommitter
 from bangfu_bot.jobs import all_jobs
 from bangfu_bot.leadership import Leadership
@@ -80,6 +81,7 @@ def create_app(
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/wechat", _late_bound(services, "url_check"))
     app.router.add_post("/wechat", _late_bound(services, "push"))
+    setup_desk(app)
     if settings.sandbox:
         from bangfu_bot.sandbox.views import setup_sandbox
 

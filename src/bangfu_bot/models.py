@@ -11,6 +11,7 @@ from bangfu_bot.loans import models as loans_models
 from bangfu_bot.members import models as members_models
 from bangfu_bot.notify import models as notify_models
 from bangfu_bot.outcomes import models as outcomes_models
+from bangfu_bot.reports import models as reports_models
 from bangfu_bot.todos import models as todos_models
 from bangfu_bot.visits import models as visits_models
 from bangfu_bot.wechat import models as wechat_models
@@ -27,6 +28,7 @@ __all__ = [
     "metadata",
     "notify_models",
     "outcomes_models",
+    "reports_models",
     "scheduler_models",
     "todos_models",
     "visits_models",

@@ -76,6 +76,7 @@ class Settings:
     spool_retry_s: float
     shutdown_grace_s: float
     leader_retry_s: float
+    public_url: str
     sandbox: bool
 
     @property
@@ -294,6 +295,13 @@ def _api_base(value: str, name: str) -> str:
     return base
 
 
+def _public_url(value: str, name: str) -> str:
+    url = value.strip().rstrip("/")
+    if url and not url.startswith(("http://", "https://")):
+        raise SettingsError(f"{name}: expected an http(s):// URL, got {value!r}")
+    return url
+
+
 # field -> (parser, default). Defaults are strings so they go through the same parser.
 _SPEC: dict[str, tuple[Callable[[str, str], Any], str]] = {
     "database_url": (_database_url, "sqlite+aiosqlite:///storage/bangfu.db"),
@@ -339,6 +347,8 @@ _SPEC: dict[str, tuple[Callable[[str, str], Any], str]] = {
     "spool_retry_s": (_float_between(0.05, 600), "5"),
     "shutdown_grace_s": (_float_between(0, 600), "5"),
     "leader_retry_s": (_float_between(0.05, 600), "15"),
+    # Where people reach the bot from outside (the desk's cookies are Secure when https).
+    "public_url": (_public_url, ""),
     "sandbox": (_bool, ""),
 }
 

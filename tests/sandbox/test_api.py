@@ -217,3 +217,10 @@ async def test_at_night_pushes_wait_for_the_morning(demo_page: Page) -> None:
     assert arrived["at"].endswith("10:00")
     still = await demo_page.ok("/sandbox/api/chat", openid=secretary["openid"], after="0")
     assert not [w for w in still["waiting"] if member["name"] in w["text"]]
+
+
+async def test_scan_without_a_login_page_open_says_so(demo_page: Page) -> None:
+    official = (await demo_page.personas())["组织部"][0]
+    await demo_page.ok("/sandbox/api/bind", {"openid": official["openid"]})
+    status, data = await demo_page.post("/sandbox/api/scan", {"openid": official["openid"]})
+    assert status == 409 and "/desk/login" in data["error"]

@@ -591,15 +591,17 @@ async def decide(
     return_to: S | None,
     reason: str | None,
     now: datetime,
+    channel: str = "chat",
 ) -> str:
-    """党委审批: approve (the department gets a to-do) or return to a named step."""
+    """党委审批: approve (the department gets a to-do) or return to a named step; `channel`
+    is where it was decided (chat, web) for the audit."""
     if approve:
         case = await transition(
             conn,
             case_id=case_id,
             target=S.APPROVED,
             actor=officer,
-            channel="chat",
+            channel=channel,
             now=now,
             reason=reason,
             expected=S.REPORTED,
@@ -632,7 +634,7 @@ async def decide(
         case_id=case_id,
         target=S.RETURNED,
         actor=officer,
-        channel="chat",
+        channel=channel,
         now=now,
         reason=reason,
         return_to=return_to,

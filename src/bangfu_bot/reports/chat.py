@@ -1,4 +1,5 @@
-"""基金: the fund's figures for the supervision group and the department; 进度: a member's
+"""基金: the fund's figures for the supervision group and the department; 登录 and the
+login QR scene (`login:…`) of the desk; 进度: a member's
 applications and loans (reading across the cases and the loans, so above both); 详情: the full
 record of the case or loan the person is deciding on right now.
 
@@ -23,10 +24,12 @@ from bangfu_bot.conversation.registry import Answer, Chat, Context
 from bangfu_bot.loans.record import loan_record
 from bangfu_bot.loans.statement import member_loans
 from bangfu_bot.loans.transitions import load_loan, loan_subject
+from bangfu_bot.reports import login
 from bangfu_bot.reports.fund import fund_summary
 from bangfu_bot.texts import speaker
 
 say_here = speaker("bangfu_bot.reports")
+tell = say_here
 
 
 async def fund(ctx: Context) -> Answer:
@@ -50,9 +53,6 @@ async def progress(ctx: Context) -> Answer:
         return [applications]
     parts = [] if applications == cases.say("progress_none") else [applications]
     return ["\n\n".join([*parts, say("progress_loans") + "\n" + "\n\n".join(loans)])]
-
-
-CHAT = Chat(words={"fund": fund, "progress": progress})
 
 
 # The flows of a step on a case or a loan, and the act each step is (authority table).
@@ -102,3 +102,34 @@ async def details(ctx: Context, *, eligibility: list[Rule]) -> Answer:
 def details_chat(*, eligibility: list[Rule]) -> Chat:
     """详情 under the county's eligibility lines (the record quotes the line)."""
     return Chat(words={"details": partial(details, eligibility=eligibility)})
+
+
+async def login_by_qr(ctx: Context, scene: str) -> Answer:
+    """A scanned desk login QR code (`login:<scene>`) logs its page in as the scanner."""
+    outcome = await login.scan_scene(
+        ctx.conn, scene=scene, openid=ctx.openid, person=ctx.person, now=ctx.now
+    )
+    if outcome == "unbound":
+        return [say("need_binding")]
+    if outcome == "not_allowed":
+        return [tell("desk_not_for_you")]
+    if outcome == "used":
+        return [tell("desk_scene_used")]
+    time = ctx.now.astimezone(ctx.tz).strftime("%H:%M")
+    return [tell("desk_scanned", time=time)]
+
+
+async def login_code(ctx: Context) -> Answer:
+    """登录: six digits to type on the desk's login page (five minutes, five tries)."""
+    if ctx.person is None:
+        return [say("need_binding")]
+    code = await login.issue_code(ctx.conn, person=ctx.person, openid=ctx.openid, now=ctx.now)
+    if code is None:
+        return [tell("desk_not_for_you")]
+    return [tell("desk_code", code=code, minutes=int(login.CODE_LIFE.total_seconds() // 60))]
+
+
+CHAT = Chat(
+    words={"fund": fund, "progress": progress, "desk_login": login_code},
+    scenes={"login": login_by_qr},
+)

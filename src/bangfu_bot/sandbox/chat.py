@@ -461,6 +461,8 @@ class Sandbox:
         if action.kind == "click":
             name = self.menu.get(action.key, action.key)
             return say("me_click", name=name), lambda: driver.event(openid, "CLICK", action.key)
+        if action.kind == "scan":
+            return say("me_scan"), lambda: self._scan(driver, openid, action.key)
         if action.kind == "photo":
             media_id = f"sandbox-photo-{next(self._photos)}"
             return say("me_photo"), lambda: driver.image(openid, media_id)
@@ -468,6 +470,10 @@ class Sandbox:
             shown = say("me_voice", text=action.text) if action.text else say("me_voice_empty")
             return shown, lambda: driver.voice(openid, action.text)
         return action.text, lambda: driver.text(openid, action.text)
+
+    async def _scan(self, driver: PushDriver, openid: str, ticket: str) -> Delivery:
+        # An expired code shows nothing to the bot, as on WeChat.
+        return await driver.scan(openid, ticket) or Delivery()
 
     def _show_reply(self, openid: str, delivery: Delivery) -> None:
         at = self._now()

@@ -71,6 +71,7 @@ def setup_sandbox(app: web.Application) -> None:
         ("GET", "/sandbox/api/chat", chat),
         ("POST", "/sandbox/api/send", send),
         ("POST", "/sandbox/api/bind", bind),
+        ("POST", "/sandbox/api/scan", scan),
         ("POST", "/sandbox/api/clock", move_clock),
     ]
     for method, path, handler in routes:
@@ -310,6 +311,25 @@ async def bind(request: web.Request) -> web.Response:
         url=webhook_url(request),
         openid=body["openid"],
         person_id=body["person_id"],
+        mode=body["mode"],
+    )
+    return await _after_turn(sandbox, body)
+
+
+async def scan(request: web.Request) -> web.Response:
+    """「扫码」: the persona scans the newest desk login QR code (the one /desk/login shows)."""
+    sandbox = request.app[SANDBOX]
+    body, problem = await _body(request)
+    if problem is not None:
+        return problem
+    fake = sandbox.services.fake
+    ticket = fake.latest_qr("login:") if fake is not None else None
+    if ticket is None:
+        return web.json_response({"error": say("no_login_qr")}, status=409, dumps=_dumps)
+    await sandbox.act(
+        url=webhook_url(request),
+        openid=body["openid"],
+        action=Action("scan", "", ticket),
         mode=body["mode"],
     )
     return await _after_turn(sandbox, body)

@@ -808,6 +808,21 @@ class FakeWeChatAPI:
             return None
         return code.scene
 
+    def latest_qr(self, prefix: str) -> str | None:
+        """The ticket of the newest unexpired QR code whose scene starts with `prefix` (the
+        sandbox's 「扫码」 scans the login page's code on the screen)."""
+        now = self._clock.now()
+        for code in reversed(self._qrcodes.values()):
+            live = code.expires_at is None or code.expires_at > now
+            if live and code.scene.startswith(prefix):
+                return code.ticket
+        return None
+
+    def is_following(self, openid: str) -> bool:
+        """Whether the user follows the account now."""
+        user = self._users.get(openid)
+        return user is not None and user.subscribed
+
     def _qrcode_create(self, payload: dict[str, Any]) -> dict[str, Any]:
         self._require_service_account()
         action = payload.get("action_name")

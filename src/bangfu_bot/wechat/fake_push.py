@@ -143,6 +143,18 @@ class PushDriver:
         """The platform reports an event caused by a member (or a delivery receipt)."""
         return await self.send(openid, self.event_xml(openid, event, event_key, **extra))
 
+    async def scan(self, openid: str, ticket: str) -> Delivery | None:
+        """The user scans a parametric QR code, as WeChat reports it: SCAN with the scene
+        for a follower, subscribe with `qrscene_<scene>` for someone who follows by scanning.
+        None when the code is unknown or expired (WeChat shows nothing to the bot)."""
+        assert self.api is not None, "scanning needs the fake API that made the code"
+        scene = self.api.qr_scene(ticket)
+        if scene is None:
+            return None
+        if self.api.is_following(openid):
+            return await self.event(openid, "SCAN", scene, Ticket=ticket)
+        return await self.event(openid, "subscribe", f"qrscene_{scene}", Ticket=ticket)
+
     async def send(self, openid: str, xml: str) -> Delivery:
         """Deliver a push as WeChat does: up to three tries of 5 s, then check the answer."""
         self._tell_api(xml, openid)

@@ -239,6 +239,7 @@ function showPersona(person) {
   $("who").textContent = `${person.name}（${person.role_label}）`;
   $("where").textContent = person.where;
   $("bind").hidden = person.bound;
+  $("scan").hidden = !person.bound;
 }
 
 // --- the chat ---
@@ -391,6 +392,7 @@ function start() {
   $("photo").addEventListener("click", () => act({ kind: "photo" }));
   $("voice").addEventListener("click", sendVoice);
   $("bind").addEventListener("click", () => post("bind", {}));
+  $("scan").addEventListener("click", () => post("scan", {}));
   $("plus1h").addEventListener("click", () => moveClock({ hours: 1 }));
   $("plus1").addEventListener("click", () => moveClock({ days: 1 }));
   $("plus7").addEventListener("click", () => moveClock({ days: 7 }));
