@@ -17,7 +17,6 @@ from bangfu_bot.loans import service as loans
 from bangfu_bot.members.models import organisations
 from bangfu_bot.members.service import person_by_id
 from tests.factories import make_person
-from tests.ledger.test_export import county  # noqa: F401  (the fixture, shared)
 
 LENT = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)
 REPAID = datetime(2026, 12, 31, 2, 0, tzinfo=UTC)

@@ -13,7 +13,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from bangfu_bot.ledger.export import export_audit
 from bangfu_bot.reports.audit import AuditFile, audit_list, audit_xlsx
 from tests.factories import make_person
-from tests.ledger.test_export import NOW, SHANGHAI, County, add_case, add_event, values
+from tests.ledger.test_export import (
+    NOW,
+    SHANGHAI,
+    County,
+    add_case,
+    add_event,
+    county,  # noqa: F401  (the ledger's two-township county)
+    values,
+)
 from tests.reports.conftest import Lending
 
 

@@ -18,7 +18,10 @@ from bangfu_bot.reports.charts import (
     lent_and_repaid_series,
 )
 from bangfu_bot.reports.money import fund_position
-from tests.ledger.test_export import County
+from tests.ledger.test_export import (
+    County,
+    county,  # noqa: F401  (the ledger's two-township county)
+)
 from tests.reports.conftest import Lending
 
 TODAY = date(2027, 2, 15)

@@ -13,7 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from bangfu_bot.ledger.export import export_ledger
 from bangfu_bot.ledger.models import ledger_entries
 from bangfu_bot.reports.ledger import LedgerFile, TownshipLedger, ledger_overview, ledger_xlsx
-from tests.ledger.test_export import TODAY, County, values
+from tests.ledger.test_export import (
+    TODAY,
+    County,
+    county,  # noqa: F401  (the ledger's two-township county)
+    values,
+)
 
 REVIEW = datetime(2025, 12, 1, 1, 0, tzinfo=UTC)
 

@@ -21,7 +21,11 @@ from bangfu_bot.reports.money import (
     loan_list,
     loan_record,
 )
-from tests.ledger.test_export import County, values
+from tests.ledger.test_export import (
+    County,
+    county,  # noqa: F401  (the ledger's two-township county)
+    values,
+)
 from tests.reports.conftest import Lending
 
 TODAY = date(2027, 2, 15)  # 刘德明's first instalment is 46 days behind

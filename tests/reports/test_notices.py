@@ -19,7 +19,11 @@ from bangfu_bot.reports.notices import (
     signup_list,
     signups_xlsx,
 )
-from tests.ledger.test_export import SHANGHAI, County
+from tests.ledger.test_export import (
+    SHANGHAI,
+    County,
+    county,  # noqa: F401  (the ledger's two-township county)
+)
 
 SENT = datetime(2026, 11, 10, 2, 0, tzinfo=UTC)
 

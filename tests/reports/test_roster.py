@@ -13,7 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from bangfu_bot.members.models import people
 from bangfu_bot.reports.roster import people_search, roster_dry_run
 from tests.factories import id_number
-from tests.ledger.test_export import County
+from tests.ledger.test_export import (
+    County,
+    county,  # noqa: F401  (the ledger's two-township county)
+)
 
 TODAY = date(2026, 11, 10)
 HEADERS = ["姓名", "身份证号", "手机号", "党委", "支部"]

@@ -10,7 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from bangfu_bot.reports.visits import Progress, campaign_list, campaign_view
 from bangfu_bot.visits.models import visit_campaigns, visits
-from tests.ledger.test_export import NOW, County
+from tests.ledger.test_export import (
+    NOW,
+    County,
+    county,  # noqa: F401  (the ledger's two-township county)
+)
 
 TODAY = date(2027, 1, 29)  # three days before the deadline
 

@@ -1,7 +1,7 @@
 """outcomes: the year's plan, household and loan outcomes, passings, training attendance
 
 Revision ID: 0016
-Revises: 0014
+Revises: 0015
 Create Date: 2026-12-06
 
 What came of the help (issue 19). `people.passed_away_on` lets every domain below the

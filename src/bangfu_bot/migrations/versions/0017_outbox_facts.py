@@ -1,7 +1,7 @@
 """an outbox row's facts, for the template of its kind of notice
 
 Revision ID: 0017
-Revises: 0014
+Revises: 0016
 Create Date: 2026-12-06
 
 `facts` holds what a notice is about (its kind of notice, what, amount in fen, due date, a
