@@ -27,7 +27,10 @@ from bangfu_bot.common.idnumbers import with_check
 from bangfu_bot.dbutil import inserted_id
 from bangfu_bot.members.models import organisations, people, person_roles
 from bangfu_bot.settings import Settings, load_settings
+from bangfu_bot.texts import speaker
 from bangfu_bot.wechat.fake import FakeWeChatAPI, PushDriver
+
+tell = speaker("bangfu_bot.demo")
 
 __all__ = ["BOT_NAME", "DemoResult", "Sandbox", "main_demo", "play"]
 
@@ -381,7 +384,7 @@ async def play(out_dir: Path, *, echo: Echo = print) -> DemoResult:
         await story.pushes_shown()
         await story.script("孙丽", [("待办", "请备案"), ("1", "结对帮扶干部"), "刘洋"])
         await story.send("孙丽", "1", "列入")
-        story.say(f"    （系统）{BOT_NAME}：王德福家已备案，列入台账")
+        story.say(tell("filed_in_ledger", bot=BOT_NAME))
         await story.pushes_shown()
         await story.send("王德福", "进度", "已列入帮扶台账")
 
@@ -493,9 +496,9 @@ async def play(out_dir: Path, *, echo: Echo = print) -> DemoResult:
 
         story.say("")
         story.say("━━ 小结 ━━")
+        balanced = tell("balanced") if tell("balanced_mark") in funds else tell("unbalanced")
         story.say(
-            f"发出消息 {story.sent} 条，收到推送 {story.pushes} 条；台账 {ledger.rows} 户；"
-            f"基金对账：{'平' if '对账：平' in funds else '不平'}"
+            tell("summary", sent=story.sent, pushes=story.pushes, rows=ledger.rows, fund=balanced)
         )
         story.say(f"台账：{ledger_path}")
         story.say(f"基金报告：{report_path}")
