@@ -22,6 +22,8 @@ from bangfu_bot.common.dates import chinese_date
 from bangfu_bot.common.fields import mask_id, mask_phone
 from bangfu_bot.common.money import yuan
 from bangfu_bot.desk import login as login_views
+from bangfu_bot.desk import notices as notice_pages
+from bangfu_bot.desk import visits as visit_pages
 from bangfu_bot.desk.base import (
     DESK,
     Desk,
@@ -77,6 +79,8 @@ def setup_desk(app: web.Application) -> None:
         ("POST", "/cases/{case_id:[0-9]{1,12}}/file", file_case),
         ("GET", "/static/{name}", static),
     ]
+    routes += visit_pages.ROUTES
+    routes += notice_pages.ROUTES
     for method, path, handler in routes:
         desk_app.router.add_route(method, path, handler)
     app.add_subapp("/desk", desk_app)
@@ -136,6 +140,7 @@ async def home(request: web.Request) -> web.Response:
             "grid": grid,
             "held": held,
             "fund": fund.splitlines() if fund else [],
+            "campaigns": await visit_pages.campaign_panel(desk, viewer),
             "flash": await _flashed(request),
             "refresh": 60,
         },
