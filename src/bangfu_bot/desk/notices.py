@@ -198,6 +198,9 @@ async def send(request: web.Request) -> web.StreamResponse:
     drafted = _instant(form.get("drafted"))
     if drafted is None:
         return refuse(request, 400, "bad_form")
+    problem = draft.problem()
+    if problem is not None:
+        return await _compose_page(request, draft, error=problem, status=_status(viewer))
     desk = desk_of(request)
     now = desk.now()
     body = broadcasts.body_of(draft.message, training=draft.training)
@@ -217,8 +220,7 @@ async def send(request: web.Request) -> web.StreamResponse:
                 )
     except Refused as refusal:
         log.info("desk: a notice by person %s refused: %s", viewer.id, refusal.reason)
-        status = 200 if may_send(viewer) else 403
-        return await _compose_page(request, draft, error=refusal.message, status=status)
+        return await _compose_page(request, draft, error=refusal.message, status=_status(viewer))
     if earlier is not None:
         await _flash(request, "done", say("notice_sent_once", id=earlier))
         raise web.HTTPSeeOther(f"/desk/notices/{earlier}")
@@ -362,6 +364,11 @@ async def _sent_since(
         .limit(1)
     )
     return int(found) if found is not None else None
+
+
+def _status(viewer: Viewer) -> int:
+    """A refused draft is a form to correct (200), unless sending is not the viewer's (403)."""
+    return 200 if may_send(viewer) else 403
 
 
 def _instant(value: object) -> datetime | None:
