@@ -16,6 +16,7 @@ from bangfu_bot.reports.visits import CampaignRow, campaign_list, campaign_view
 PAGE = 50  # campaigns a page
 PENDING_PAGE = 200  # households not yet visited a page
 PANEL = 4  # campaigns the 工作台 shows
+RECENT = 30  # days after its deadline a finished campaign stays on the 工作台
 NOWHERE = 0  # no organisation has this id: a reader placed nowhere sees nothing
 
 
@@ -84,7 +85,8 @@ async def campaign_page(request: web.Request) -> web.Response:
 
 
 async def campaign_panel(desk: Desk, viewer: Viewer) -> list[CampaignRow]:
-    """The 工作台's panel: the latest campaigns' progress within sight."""
+    """The 工作台's panel: within sight, the campaigns still under way (households left)
+    and those whose deadline passed in the last month, latest deadline first."""
     township_id, branch_id = scope_ids(viewer)
     async with AsyncSession(desk.engine) as session:
         found = await campaign_list(
@@ -92,9 +94,12 @@ async def campaign_panel(desk: Desk, viewer: Viewer) -> list[CampaignRow]:
             today=_today(desk),
             township_id=township_id,
             branch_id=branch_id,
-            limit=PANEL,
+            limit=PANEL * 3,
         )
-    return list(found.rows)
+    live = [
+        row for row in found.rows if row.households and (not row.done or row.days_left >= -RECENT)
+    ]
+    return live[:PANEL]
 
 
 def percent(done: int, total: int) -> int:
