@@ -20,7 +20,7 @@ from bangfu_bot.visits.models import visits as visit_table
 from tests.desk.test_browser import chromium, desk_tab, shot  # noqa: F401 - fixture
 from tests.sandbox.conftest import Page, demo_page, page, sandbox_env  # noqa: F401 - fixtures
 
-TEXT = "12月15日上午9点在镇党校办食用菌种植培训，讲大棚管理和销路，中午管饭。"
+TEXT = "12月15日上午9点在镇党校办食用菌种植培训，讲大棚管理和销路，中午管饭。\n请带好笔记本。"
 
 
 async def test_department_opens_visits_and_sends_a_notice(
@@ -105,6 +105,7 @@ async def test_department_opens_visits_and_sends_a_notice(
     assert "已排队发送" in await tab.inner_text(".flash.done")
 
     received = await demo_page.wait_for(member, lambda entry: TEXT in entry["text"])
+    assert received["text"] == f"【食用菌培训】\n{TEXT}\n想参加请回复“报名”。"
     assert received["text"].endswith("想参加请回复“报名”。")
     answer = await demo_page.say(member, "报名")
     assert any("已为您报名" in entry["text"] for entry in answer), answer

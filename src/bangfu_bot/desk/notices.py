@@ -383,6 +383,9 @@ def _state_name(notice: Any) -> str:
     return say(f"notice_state_{notice.status}")
 
 
+# The flash line lives in views.py, which imports this module for its routes; imported when
+# used, so the pages share one session format. (It belongs in base.py once the desk's
+# pages under way have merged.)
 async def _flash(request: web.Request, kind: str, text: str) -> None:
     from bangfu_bot.desk.views import _flash as flash
 
