@@ -20,10 +20,29 @@ from bangfu_bot.reports.money import status_name
 from bangfu_bot.reports.scope import in_scope
 from bangfu_bot.texts import speaker
 
-__all__ = ["AuditEntry", "AuditFile", "AuditPage", "audit_list", "audit_xlsx"]
+__all__ = ["AuditEntry", "AuditFile", "AuditFilter", "AuditPage", "audit_list", "audit_xlsx"]
 
 say = speaker("bangfu_bot.reports")
 SUBJECTS = ("case", "loan")
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    """What the audit is narrowed to (None: any). The actor is a person id, or part of a name
+    taken literally (`%` and `_` are letters here); the act is the status moved to; the
+    channel is chat, cli, import, web or system; [since, until) a time range; one case or
+    loan; cases or loans only (`subject`); and the scope by the member's branch."""
+
+    actor: int | str | None = None
+    act: str | None = None
+    channel: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    case_id: int | None = None
+    loan_id: int | None = None
+    subject: str | None = None
+    township_id: int | None = None
+    branch_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -65,18 +84,7 @@ class AuditFile:
     rows: int
 
 
-def _events(
-    subject: str,
-    *,
-    actor: int | str | None,
-    act: str | None,
-    channel: str | None,
-    since: datetime | None,
-    until: datetime | None,
-    subject_id: int | None,
-    township_id: int | None,
-    branch_id: int | None,
-) -> Any:
+def _events(subject: str, filters: AuditFilter, subject_id: int | None) -> Any:
     """The transitions of cases or loans, as rows of one shape, filtered."""
     events, parents = (case_events, cases) if subject == "case" else (loan_events, loans)
     parent_id = events.c.case_id if subject == "case" else events.c.loan_id
@@ -107,33 +115,37 @@ def _events(
             .join(member, member.c.id == parents.c.person_id)
             .outerjoin(doer, doer.c.id == events.c.actor_id)
         )
-        .where(in_scope(branch, township_id=township_id, branch_id=branch_id))
+        .where(in_scope(branch, township_id=filters.township_id, branch_id=filters.branch_id))
     )
+    actor = filters.actor
     if isinstance(actor, int):
         query = query.where(events.c.actor_id == actor)
     elif actor:
         query = query.where(doer.c.name.contains(actor, autoescape=True))
-    if act:
-        query = query.where(events.c.to_status == act)
-    if channel:
-        query = query.where(events.c.channel == channel)
-    if since is not None:
-        query = query.where(events.c.at >= since)
-    if until is not None:
-        query = query.where(events.c.at < until)
+    if filters.act:
+        query = query.where(events.c.to_status == filters.act)
+    if filters.channel:
+        query = query.where(events.c.channel == filters.channel)
+    if filters.since is not None:
+        query = query.where(events.c.at >= filters.since)
+    if filters.until is not None:
+        query = query.where(events.c.at < filters.until)
     if subject_id is not None:
         query = query.where(parent_id == subject_id)
     return query
 
 
-def _union(subject: str | None, case_id: int | None, loan_id: int | None, **filters: Any) -> Any:
-    """Case and loan transitions together (one of them when `subject`, a case or a loan id
-    says which)."""
+def _union(filters: AuditFilter) -> Any:
+    """Case and loan transitions together (one of them when the subject, a case or a loan id
+    says which); None when the filter can match nothing."""
+    subject = filters.subject
+    if subject not in (None, *SUBJECTS):
+        return None
     parts: list[Any] = []
-    if subject in (None, "case") and loan_id is None:
-        parts.append(_events("case", subject_id=case_id, **filters))
-    if subject in (None, "loan") and case_id is None:
-        parts.append(_events("loan", subject_id=loan_id, **filters))
+    if subject in (None, "case") and filters.loan_id is None:
+        parts.append(_events("case", filters, filters.case_id))
+    if subject in (None, "loan") and filters.case_id is None:
+        parts.append(_events("loan", filters, filters.loan_id))
     if not parts:
         return None
     together: Any = parts[0] if len(parts) == 1 else union_all(*parts)
@@ -142,37 +154,15 @@ def _union(subject: str | None, case_id: int | None, loan_id: int | None, **filt
 
 async def audit_list(
     session: AsyncSession,
+    filters: AuditFilter = AuditFilter(),
     *,
-    actor: int | str | None = None,
-    act: str | None = None,
-    channel: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    case_id: int | None = None,
-    loan_id: int | None = None,
-    subject: str | None = None,
-    township_id: int | None = None,
-    branch_id: int | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> AuditPage:
-    """Every transition of cases and loans, newest first. Filters: the actor (a person id,
-    or part of a name, taken literally), the act (the status moved to), the channel (chat,
-    cli, import, web, system), a time range [since, until), one case or loan, cases or loans
-    only (`subject`), and the scope by the member's branch. Two queries."""
-    audit = _union(
-        subject,
-        case_id,
-        loan_id,
-        actor=actor,
-        act=act,
-        channel=channel,
-        since=since,
-        until=until,
-        township_id=township_id,
-        branch_id=branch_id,
-    )
-    if audit is None or subject not in (None, *SUBJECTS):
+    """Every transition of cases and loans that matches `filters`, newest first; a page of
+    `limit` from `offset`, and the total. Two queries."""
+    audit = _union(filters)
+    if audit is None:
         return AuditPage(0, ())
     conn = await session.connection()
     total = await conn.scalar(select(func.count()).select_from(audit))
@@ -217,37 +207,17 @@ def _entry(row: Any) -> AuditEntry:
 
 async def audit_xlsx(
     session: AsyncSession,
+    filters: AuditFilter = AuditFilter(),
     *,
     out: BinaryIO,
     tz: tzinfo,
-    actor: int | str | None = None,
-    act: str | None = None,
-    channel: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    case_id: int | None = None,
-    loan_id: int | None = None,
-    subject: str | None = None,
-    township_id: int | None = None,
-    branch_id: int | None = None,
 ) -> AuditFile:
-    """Write the matching transitions, oldest first, as the CLI's audit workbook (审计记录;
-    a loan's number is written as 借款N in the 案件编号 column). With `subject="case"` and
-    no other filter it is `bangfu-bot export audit`'s workbook."""
-    audit = _union(
-        subject,
-        case_id,
-        loan_id,
-        actor=actor,
-        act=act,
-        channel=channel,
-        since=since,
-        until=until,
-        township_id=township_id,
-        branch_id=branch_id,
-    )
+    """Write the transitions that match `filters`, oldest first, as the CLI's audit workbook
+    (审计记录; a loan's number is written as 借款N in the 案件编号 column). With
+    `AuditFilter(subject="case")` it is `bangfu-bot export audit`'s workbook."""
+    audit = _union(filters)
     rows: list[list[Any]] = []
-    if audit is not None and subject in (None, *SUBJECTS):
+    if audit is not None:
         conn = await session.connection()
         result = await conn.execute(
             select(audit).order_by(audit.c.at, audit.c.subject, audit.c.event_id)
