@@ -5,15 +5,18 @@ group's XLSX in the CLI's audit workbook (`ledger.export.write_audit`)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any, BinaryIO
 
 from sqlalchemy import func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bangfu_bot.cases.enums import CaseStatus
 from bangfu_bot.cases.models import case_events, cases
 from bangfu_bot.ledger.export import audit_label, write_audit
+from bangfu_bot.loans.enums import LoanStatus
 from bangfu_bot.loans.models import loan_events, loans
 from bangfu_bot.members.models import people
 from bangfu_bot.reports.money import status_name
@@ -24,6 +27,12 @@ __all__ = ["AuditEntry", "AuditFile", "AuditFilter", "AuditPage", "audit_list", 
 
 say = speaker("bangfu_bot.reports")
 SUBJECTS = ("case", "loan")
+CHANNELS = ("chat", "web", "cli", "import", "system", "qrcode")
+# The acts a page may filter by: the status a case or a loan moved to.
+ACTS = frozenset(
+    [f"case:{status}" for status in CaseStatus] + [f"loan:{status}" for status in LoanStatus]
+)
+ACTOR_LIMIT = 40  # longer than any name on the roster
 
 
 @dataclass(frozen=True)
@@ -43,6 +52,68 @@ class AuditFilter:
     subject: str | None = None
     township_id: int | None = None
     branch_id: int | None = None
+
+    @classmethod
+    def from_query(cls, query: Mapping[str, str], *, tz: tzinfo) -> AuditFilter:
+        """The filter a page's query string asks for. Dates are the county's calendar days
+        (`until` included); the act is `case:STATUS` or `loan:STATUS` and says the subject;
+        a value that is not one of the choices, or not a number where one is due, is
+        ignored. The scope is not read from the query: the caller sets it from the viewer
+        (a township chosen on the page is narrowed within it)."""
+        act = query.get("act") or ""
+        subject = query.get("kind") if query.get("kind") in SUBJECTS else None
+        moved_to = None
+        if act in ACTS:
+            subject, moved_to = act.split(":", 1)
+        since = _day(query.get("since"))
+        until = _day(query.get("until"))
+        actor = (query.get("actor") or "").strip()[:ACTOR_LIMIT] or None
+        channel = query.get("channel")
+        return cls(
+            actor=actor,
+            act=moved_to,
+            channel=channel if channel in CHANNELS else None,
+            since=None if since is None else datetime.combine(since, time(), tz),
+            until=None
+            if until is None
+            else datetime.combine(until + timedelta(days=1), time(), tz),
+            case_id=_number(query.get("case")),
+            loan_id=_number(query.get("loan")),
+            subject=subject,
+            township_id=_number(query.get("township")),
+        )
+
+    def to_query(self, *, tz: tzinfo, **changes: str) -> dict[str, str]:
+        """This filter as the query string `from_query` reads (with changes), for links."""
+        values = {
+            "since": "" if self.since is None else self.since.astimezone(tz).date().isoformat(),
+            "until": ""
+            if self.until is None
+            else (self.until.astimezone(tz).date() - timedelta(days=1)).isoformat(),
+            "actor": self.actor if isinstance(self.actor, str) else "",
+            "act": f"{self.subject}:{self.act}" if self.act and self.subject else "",
+            "kind": self.subject or "",
+            "channel": self.channel or "",
+            "case": "" if self.case_id is None else str(self.case_id),
+            "loan": "" if self.loan_id is None else str(self.loan_id),
+            "township": "" if self.township_id is None else str(self.township_id),
+        }
+        values.update(changes)
+        return {key: value for key, value in values.items() if value}
+
+
+def _day(value: str | None) -> date | None:
+    try:
+        return date.fromisoformat((value or "").strip()[:10])
+    except ValueError:
+        return None
+
+
+def _number(value: str | None) -> int | None:
+    text = (value or "").strip()
+    if not text.isascii() or not text.isdigit() or len(text) > 12:
+        return None
+    return int(text) or None
 
 
 @dataclass(frozen=True)
