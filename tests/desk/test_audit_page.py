@@ -167,6 +167,7 @@ async def test_the_department_sees_every_transition_newest_first_and_filters(
     # The chosen filters stay in the form and in the download link.
     _, _, html = await browser.get("/desk/audit", channel="web", actor="赵明")
     assert '<option value="web" selected>网页</option>' in html
+    assert "筛选条件：渠道：网页，操作人含“赵明”" in html  # on paper, where the form is not
     assert 'name="actor" size="8" maxlength="40" value="赵明"' in html
     assert 'href="/desk/audit.xlsx?actor=%E8%B5%B5%E6%98%8E&amp;channel=web"' in html
 
