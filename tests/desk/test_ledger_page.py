@@ -166,7 +166,7 @@ async def test_a_secretary_sees_their_branch_and_prints_rather_than_downloads(
     assert "合计 2 2 1 1 1 1 1 0" in text and "三老" not in text
     assert "ledger.xlsx" not in html and "请打印本页" in html
     status, body, _ = await download(browser, "/desk/ledger.xlsx", year="2026")
-    assert status == 403 and "不在您的管辖范围" in body.decode()
+    assert status == 403 and "支部书记请在台账页面上查看并打印" in body.decode()
 
 
 async def test_the_supervision_group_reads_the_county_and_downloads_it(

@@ -82,8 +82,10 @@ async def ledger_download(request: web.Request) -> web.StreamResponse:
     viewer = current_of(request).viewer
     reach = viewer_scope(viewer)
     asked = _township(request)
-    if reach is None or not may_download(viewer) or asked == "bad":
+    if reach is None or asked == "bad":
         return refuse(request, 403, "out_of_sight")
+    if not may_download(viewer):
+        return refuse(request, 403, "ledger_download")
     own, _ = reach
     if own is not None and asked not in (None, own):
         log.info("desk: ledger of township %s is out of %s's sight", asked, viewer.role)
