@@ -22,6 +22,7 @@ from bangfu_bot.common.dates import chinese_date
 from bangfu_bot.common.fields import mask_id, mask_phone
 from bangfu_bot.common.money import yuan
 from bangfu_bot.desk import login as login_views
+from bangfu_bot.desk import money as money_views
 from bangfu_bot.desk.base import (
     DESK,
     Desk,
@@ -75,6 +76,7 @@ def setup_desk(app: web.Application) -> None:
         ("GET", "/cases/{case_id:[0-9]{1,12}}", case_page),
         ("POST", "/cases/{case_id:[0-9]{1,12}}/decide", decide),
         ("POST", "/cases/{case_id:[0-9]{1,12}}/file", file_case),
+        *money_views.ROUTES,
         ("GET", "/static/{name}", static),
     ]
     for method, path, handler in routes:
@@ -128,6 +130,7 @@ async def home(request: web.Request) -> web.Response:
         fund = None
         if viewer.county_wide:
             fund = await fund_summary(conn, today=desk.local(desk.now()).date())
+    arrears = await money_views.arrears_of(request, viewer)
     return render(
         request,
         "home.html",
@@ -136,6 +139,7 @@ async def home(request: web.Request) -> web.Response:
             "grid": grid,
             "held": held,
             "fund": fund.splitlines() if fund else [],
+            "arrears": arrears,
             "flash": await _flashed(request),
             "refresh": 60,
         },
