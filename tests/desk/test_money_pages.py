@@ -304,6 +304,11 @@ async def test_a_repayment_recorded_on_the_desk_reaches_the_member(
             {**form, "receipt": "R-x", "amount": amount},
         )
         assert "最多两位小数" in await flash_of(html)
+    _, _, html = await sun.post(
+        f"/desk/loans/{money.wang_loan}/repay",
+        {**form, "receipt": "R-later", "amount": "10", "paid_on": "2026-11-11"},
+    )
+    assert "不能晚于今天" in await flash_of(html)
     assert len(await repayments_of(bot, money.wang_loan)) == 1
     async with bot.services.engine.connect() as conn:
         moves = await conn.scalar(
@@ -473,3 +478,27 @@ async def test_the_charts_carry_no_inline_style(
     assert 'fill="#ffffff"' in html
     _, _, html = await sun.get("/desk/fund", kind="loan_out")
     assert "共 2 笔" in html and "县财政拨款" not in html
+
+
+async def test_one_receipt_posted_twice_at_once_is_booked_once(
+    bot: Any, county: Any, chat: Any, money: Money, browsers: Any
+) -> None:
+    sun = await login(bot, chat, browsers, "o-sun", "孙丽", county.staff_number)
+    qian = await login(bot, chat, browsers, "o-qian", "钱进", money.qian_number)
+    forms = []
+    for browser in (sun, qian):
+        _, _, html = await browser.get(f"/desk/loans/{money.wang_loan}")
+        forms.append(
+            {"csrf": csrf_of(html), "amount": "300", "receipt": "R-7", "paid_on": "2026-11-10"}
+        )
+    answers = await asyncio.gather(
+        *(
+            browser.post(f"/desk/loans/{money.wang_loan}/repay", form)
+            for browser, form in zip((sun, qian), forms, strict=True)
+        )
+    )
+    flashes = sorted([await flash_of(html) for _, _, html in answers])
+    assert flashes[0].startswith("done:已记下还款 300元") and flashes[1].startswith("refused:")
+    assert len(await repayments_of(bot, money.wang_loan)) == 1
+    async with AsyncSession(bot.services.engine) as session:
+        assert (await fund_position(session)).reconciliation_fen == 0

@@ -295,8 +295,10 @@ async def repay(request: web.Request) -> web.StreamResponse:
     if not receipt or len(receipt) > RECEIPT_MAX or paid_on is None:
         await flash(request, "refused", say("repayment_incomplete", most=RECEIPT_MAX))
         raise web.HTTPSeeOther(f"/desk/loans/{loan_id}")
-    desk = desk_of(request)
-    now = desk.now()
+    if paid_on > _today(request):
+        await flash(request, "refused", say("repayment_in_future"))
+        raise web.HTTPSeeOther(f"/desk/loans/{loan_id}")
+    now = desk_of(request).now()
 
     async def run(conn: AsyncConnection) -> str:
         if amount <= 0:
