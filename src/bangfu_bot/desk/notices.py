@@ -28,6 +28,8 @@ from bangfu_bot.broadcasts.models import broadcasts as broadcast_table
 from bangfu_bot.desk.base import (
     current_of,
     desk_of,
+    flash,
+    flashed,
     form_of,
     page,
     refuse,
@@ -142,7 +144,7 @@ async def notices_page(request: web.Request) -> web.Response:
             "start": offset,
             "step": PAGE,
             "may_send": may_send(viewer),
-            "flash": await _flashed(request),
+            "flash": await flashed(request),
             "local": desk_of(request).local,
             "state_name": _state_name,
         },
@@ -222,13 +224,13 @@ async def send(request: web.Request) -> web.StreamResponse:
         log.info("desk: a notice by person %s refused: %s", viewer.id, refusal.reason)
         return await _compose_page(request, draft, error=refusal.message, status=_status(viewer))
     if earlier is not None:
-        await _flash(request, "done", say("notice_sent_once", id=earlier))
+        await flash(request, "done", say("notice_sent_once", id=earlier))
         raise web.HTTPSeeOther(f"/desk/notices/{earlier}")
     log.info("desk: notice %s by person %s via web, %s recipients", broadcast_id, viewer.id, count)
     dispatcher = services_of(request).dispatcher
     if dispatcher is not None:
         dispatcher.wake()
-    await _flash(request, "done", say("notice_queued", id=broadcast_id, count=count))
+    await flash(request, "done", say("notice_queued", id=broadcast_id, count=count))
     raise web.HTTPSeeOther(f"/desk/notices/{broadcast_id}")
 
 
@@ -257,7 +259,7 @@ async def notice_page(request: web.Request) -> web.Response:
             "notice": notice,
             "receipts": receipts,
             "signed": signed,
-            "flash": await _flashed(request),
+            "flash": await flashed(request),
             "local": desk_of(request).local,
             "state_name": _state_name,
         },
@@ -381,21 +383,6 @@ def _instant(value: object) -> datetime | None:
 
 def _state_name(notice: Any) -> str:
     return say(f"notice_state_{notice.status}")
-
-
-# The flash line lives in views.py, which imports this module for its routes; imported when
-# used, so the pages share one session format. (It belongs in base.py once the desk's
-# pages under way have merged.)
-async def _flash(request: web.Request, kind: str, text: str) -> None:
-    from bangfu_bot.desk.views import _flash as flash
-
-    await flash(request, kind, text)
-
-
-async def _flashed(request: web.Request) -> tuple[str, str] | None:
-    from bangfu_bot.desk.views import _flashed as flashed
-
-    return await flashed(request)
 
 
 ROUTES = [

@@ -21,7 +21,10 @@ from bangfu_bot.cases.transitions import case_subject, load_case, status_name
 from bangfu_bot.common.dates import chinese_date
 from bangfu_bot.common.fields import mask_id, mask_phone
 from bangfu_bot.common.money import yuan
+from bangfu_bot.desk import audit as audit_views
+from bangfu_bot.desk import ledger as ledger_views
 from bangfu_bot.desk import login as login_views
+from bangfu_bot.desk import money as money_views
 from bangfu_bot.desk import notices as notice_pages
 from bangfu_bot.desk import visits as visit_pages
 from bangfu_bot.desk.base import (
@@ -77,10 +80,13 @@ def setup_desk(app: web.Application) -> None:
         ("GET", "/cases/{case_id:[0-9]{1,12}}", case_page),
         ("POST", "/cases/{case_id:[0-9]{1,12}}/decide", decide),
         ("POST", "/cases/{case_id:[0-9]{1,12}}/file", file_case),
+        *money_views.ROUTES,
         ("GET", "/static/{name}", static),
+        *ledger_views.ROUTES,
+        *audit_views.ROUTES,
+        *visit_pages.ROUTES,
+        *notice_pages.ROUTES,
     ]
-    routes += visit_pages.ROUTES
-    routes += notice_pages.ROUTES
     for method, path, handler in routes:
         desk_app.router.add_route(method, path, handler)
     app.add_subapp("/desk", desk_app)
@@ -132,6 +138,7 @@ async def home(request: web.Request) -> web.Response:
         fund = None
         if viewer.county_wide:
             fund = await fund_summary(conn, today=desk.local(desk.now()).date())
+    arrears = await money_views.arrears_of(request, viewer)
     return render(
         request,
         "home.html",
@@ -140,6 +147,7 @@ async def home(request: web.Request) -> web.Response:
             "grid": grid,
             "held": held,
             "fund": fund.splitlines() if fund else [],
+            "arrears": arrears,
             "campaigns": await visit_pages.campaign_panel(desk, viewer),
             "flash": await _flashed(request),
             "refresh": 60,

@@ -10,6 +10,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bangfu_bot.desk.base import Desk, current_of, desk_of, page, refuse, render
+from bangfu_bot.reports.scope import viewer_scope
 from bangfu_bot.reports.viewer import Viewer
 from bangfu_bot.reports.visits import CampaignRow, campaign_list, campaign_view
 
@@ -21,12 +22,9 @@ NOWHERE = 0  # no organisation has this id: a reader placed nowhere sees nothing
 
 
 def scope_ids(viewer: Viewer) -> tuple[int | None, int | None]:
-    """The (township, branch) the read side narrows to for this viewer."""
-    if viewer.scope == "county":
-        return None, None
-    if viewer.scope == "township":
-        return viewer.person.committee_id or NOWHERE, None
-    return None, viewer.person.branch_id or NOWHERE
+    """The (township, branch) the read side narrows to for this viewer; one the roster does
+    not place gets a township nobody is in, and so sees nothing."""
+    return viewer_scope(viewer) or (NOWHERE, None)
 
 
 def _offset(request: web.Request, name: str = "from") -> int:
