@@ -212,6 +212,8 @@ async def create(
         AudienceError, "broadcast.send", author, "department" if author else "system", COUNTY_MATTER
     )
     author_id = author.id if author else None
+    if not text.strip():
+        raise AudienceError(say("empty_text"))
     if len(text) > MAX_TEXT:
         raise AudienceError(say("too_long", length=len(text), limit=MAX_TEXT))
     plan = await plan_audience(conn, audience, now=now, tz=tz)

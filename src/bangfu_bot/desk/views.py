@@ -25,6 +25,8 @@ from bangfu_bot.desk import audit as audit_views
 from bangfu_bot.desk import ledger as ledger_views
 from bangfu_bot.desk import login as login_views
 from bangfu_bot.desk import money as money_views
+from bangfu_bot.desk import notices as notice_pages
+from bangfu_bot.desk import visits as visit_pages
 from bangfu_bot.desk.base import (
     DESK,
     Desk,
@@ -82,6 +84,8 @@ def setup_desk(app: web.Application) -> None:
         ("GET", "/static/{name}", static),
         *ledger_views.ROUTES,
         *audit_views.ROUTES,
+        *visit_pages.ROUTES,
+        *notice_pages.ROUTES,
     ]
     for method, path, handler in routes:
         desk_app.router.add_route(method, path, handler)
@@ -144,6 +148,7 @@ async def home(request: web.Request) -> web.Response:
             "held": held,
             "fund": fund.splitlines() if fund else [],
             "arrears": arrears,
+            "campaigns": await visit_pages.campaign_panel(desk, viewer),
             "flash": await _flashed(request),
             "refresh": 60,
         },

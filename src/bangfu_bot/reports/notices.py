@@ -6,29 +6,35 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import datetime
-from typing import BinaryIO
+from typing import Any, BinaryIO
 from zoneinfo import ZoneInfo
 
 from openpyxl import Workbook
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bangfu_bot import xlsx
 from bangfu_bot.broadcasts.models import broadcast_recipients, broadcasts, signups
 from bangfu_bot.broadcasts.service import audience_people, describe, plan_audience
 from bangfu_bot.common.fields import mask_phone
+from bangfu_bot.ledger.models import ledger_entries
 from bangfu_bot.members.models import organisations, people
+from bangfu_bot.members.roster import ROLE_NAMES
 from bangfu_bot.notify.models import outbox
+from bangfu_bot.reports.scope import in_scope
 from bangfu_bot.texts import speaker
 
 __all__ = [
+    "AudienceChoices",
     "AudiencePreview",
     "NoticePage",
     "NoticeReceipts",
     "NoticeRow",
     "Signup",
+    "audience_choices",
     "audience_preview",
     "notice_list",
+    "notice_one",
     "notice_receipts",
     "signup_list",
     "signups_xlsx",
@@ -66,43 +72,48 @@ async def notice_list(session: AsyncSession, *, limit: int = 50, offset: int = 0
     """Notices, newest first, with their sign-up counts (two queries)."""
     conn = await session.connection()
     total = await conn.scalar(select(func.count()).select_from(broadcasts))
+    rows = (
+        await conn.execute(
+            _notices().order_by(broadcasts.c.id.desc()).limit(max(limit, 0)).offset(max(offset, 0))
+        )
+    ).all()
+    return NoticePage(int(total or 0), tuple(_notice_row(row) for row in rows))
+
+
+async def notice_one(session: AsyncSession, broadcast_id: int) -> NoticeRow | None:
+    """One notice as the list shows it, or None when there is no such notice (one query)."""
+    conn = await session.connection()
+    row = (await conn.execute(_notices().where(broadcasts.c.id == broadcast_id))).first()
+    return _notice_row(row) if row is not None else None
+
+
+def _notices() -> Select[Any]:
     author = people.alias("author")
     counted = (
         select(signups.c.broadcast_id, func.count().label("signups"))
         .group_by(signups.c.broadcast_id)
         .subquery("counted")
     )
-    rows = (
-        await conn.execute(
-            select(broadcasts, author.c.name.label("author_name"), counted.c.signups)
-            .select_from(
-                broadcasts.outerjoin(author, author.c.id == broadcasts.c.author_id).outerjoin(
-                    counted, counted.c.broadcast_id == broadcasts.c.id
-                )
-            )
-            .order_by(broadcasts.c.id.desc())
-            .limit(max(limit, 0))
-            .offset(max(offset, 0))
+    return select(broadcasts, author.c.name.label("author_name"), counted.c.signups).select_from(
+        broadcasts.outerjoin(author, author.c.id == broadcasts.c.author_id).outerjoin(
+            counted, counted.c.broadcast_id == broadcasts.c.id
         )
-    ).all()
-    return NoticePage(
-        int(total or 0),
-        tuple(
-            NoticeRow(
-                broadcast_id=row.id,
-                text=row.text,
-                audience=row.audience,
-                audience_name=describe(row.audience),
-                training=bool(row.training),
-                status=row.status,
-                recipients=row.recipients,
-                signups=int(row.signups or 0),
-                author=row.author_name or say("system_actor"),
-                created_at=row.created_at,
-                sent_at=row.sent_at,
-            )
-            for row in rows
-        ),
+    )
+
+
+def _notice_row(row: Any) -> NoticeRow:
+    return NoticeRow(
+        broadcast_id=row.id,
+        text=row.text,
+        audience=row.audience,
+        audience_name=describe(row.audience),
+        training=bool(row.training),
+        status=row.status,
+        recipients=row.recipients,
+        signups=int(row.signups or 0),
+        author=row.author_name or say("system_actor"),
+        created_at=row.created_at,
+        sent_at=row.sent_at,
     )
 
 
@@ -163,9 +174,15 @@ class Signup:
 
 
 async def signup_list(
-    session: AsyncSession, broadcast_id: int, *, unmasked: bool = False
+    session: AsyncSession,
+    broadcast_id: int,
+    *,
+    unmasked: bool = False,
+    township_id: int | None = None,
+    branch_id: int | None = None,
 ) -> tuple[Signup, ...]:
-    """Who signed up for a training notice, in the order they did (one query)."""
+    """Who signed up for a training notice, in the order they did, within the scope (one
+    query)."""
     conn = await session.connection()
     branch = organisations.alias("branch")
     committee = organisations.alias("committee")
@@ -184,7 +201,10 @@ async def signup_list(
                 .outerjoin(branch, branch.c.id == people.c.branch_id)
                 .outerjoin(committee, committee.c.id == branch.c.parent_id)
             )
-            .where(signups.c.broadcast_id == broadcast_id)
+            .where(
+                signups.c.broadcast_id == broadcast_id,
+                in_scope(people.c.branch_id, township_id=township_id, branch_id=branch_id),
+            )
             .order_by(signups.c.at, signups.c.id)
         )
     ).all()
@@ -202,10 +222,20 @@ async def signup_list(
 
 
 async def signups_xlsx(
-    session: AsyncSession, broadcast_id: int, *, out: BinaryIO, tz: ZoneInfo
+    session: AsyncSession,
+    broadcast_id: int,
+    *,
+    out: BinaryIO,
+    tz: ZoneInfo,
+    unmasked: bool = True,
+    township_id: int | None = None,
+    branch_id: int | None = None,
 ) -> int:
-    """Write the 报名 list as XLSX (phones whole: the organisers call people); the count."""
-    people_in = await signup_list(session, broadcast_id, unmasked=True)
+    """Write the 报名 list as XLSX (phones whole by default: the organisers call people;
+    masked for a reader who does not call them), within the scope; the count."""
+    people_in = await signup_list(
+        session, broadcast_id, unmasked=unmasked, township_id=township_id, branch_id=branch_id
+    )
     await asyncio.to_thread(_write_signups, broadcast_id, people_in, out, tz)
     return len(people_in)
 
@@ -273,4 +303,43 @@ async def audience_preview(
         one_by_one=over,
         through_secretary=everyone - bound_people,
         tag=plan.tag,
+    )
+
+
+@dataclass(frozen=True)
+class AudienceChoices:
+    """What a notice may be sent to, as broadcasts names audiences: the townships and
+    branches by name (a branch with its township's), the roles, and the parts of the year's
+    ledger categories (缺技术 of 缺技术、缺资金)."""
+
+    townships: tuple[str, ...]
+    branches: tuple[tuple[str, str], ...]
+    roles: tuple[tuple[str, str], ...]
+    categories: tuple[str, ...]
+
+
+async def audience_choices(session: AsyncSession, *, year: int) -> AudienceChoices:
+    """The audiences a notice may name this year (two queries)."""
+    conn = await session.connection()
+    branch = organisations.alias("branch")
+    committee = organisations.alias("committee")
+    places = (
+        await conn.execute(
+            select(committee.c.name.label("township"), branch.c.name.label("branch"))
+            .select_from(committee.outerjoin(branch, branch.c.parent_id == committee.c.id))
+            .where(committee.c.kind == "committee")
+            .order_by(committee.c.name, branch.c.name)
+        )
+    ).all()
+    found = await conn.execute(
+        select(ledger_entries.c.category)
+        .distinct()
+        .where(ledger_entries.c.year == year, ledger_entries.c.status == "active")
+    )
+    parts = {part for category in found.scalars() for part in str(category).split("、") if part}
+    return AudienceChoices(
+        townships=tuple(dict.fromkeys(row.township for row in places)),
+        branches=tuple((row.township, row.branch) for row in places if row.branch is not None),
+        roles=tuple(ROLE_NAMES.items()),
+        categories=tuple(sorted(parts)),
     )
