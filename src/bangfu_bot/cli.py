@@ -710,6 +710,7 @@ async def broadcast_command(settings: Settings, args: argparse.Namespace) -> int
                     training=args.training,
                     now=SystemClock().now(),
                     tz=settings.tz,
+                    channel="cli",
                 )
         except AudienceError as error:
             print(f"bangfu-bot: {error.message}", file=sys.stderr)

@@ -87,12 +87,13 @@ async def test_compose_preview_send_reaches_the_members_once(
     assert again[1] == path and "没有重复发送" in again[2]
     async with bot.services.engine.connect() as conn:
         (row,) = (await conn.execute(select(broadcasts))).all()
-    assert (row.text, row.audience, row.training, row.author_id, row.recipients) == (
+    assert (row.text, row.audience, row.training, row.author_id, row.recipients, row.channel) == (
         BODY,
         "township:青山镇党委",
         True,
         county.staff_id,
         2,
+        "web",
     )
 
     await bot.flush_outbox()

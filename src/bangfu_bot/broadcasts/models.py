@@ -53,6 +53,13 @@ broadcasts = Table(
         nullable=True,
         comment="a notice refused for the day's mass quota (45028) waits until then",
     ),
+    Column(
+        "channel",
+        String(8),
+        nullable=False,
+        server_default="chat",
+        comment="where it was sent from: chat | web | cli (as in the cases' audit)",
+    ),
     comment="Notices (通知) the department sent",
 )
 

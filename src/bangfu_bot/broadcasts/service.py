@@ -205,9 +205,11 @@ async def create(
     training: bool,
     now: datetime,
     tz: ZoneInfo,
+    channel: str = "chat",
 ) -> tuple[int, int]:
     """Record a broadcast and who it goes to; returns (id, recipient count). `author`: the
-    department staff member (None: the command line, as the system)."""
+    department staff member (None: the command line, as the system); `channel`: the front
+    end it came through (chat, web, cli), kept for the audit."""
     check(
         AudienceError, "broadcast.send", author, "department" if author else "system", COUNTY_MATTER
     )
@@ -227,6 +229,7 @@ async def create(
             text=body,
             audience=audience,
             training=training,
+            channel=channel,
             status="pending",
             recipients=len(people_in),
             mass_msg_ids="",

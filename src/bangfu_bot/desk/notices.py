@@ -219,6 +219,7 @@ async def send(request: web.Request) -> web.StreamResponse:
                     training=draft.training,
                     now=now,
                     tz=services_of(request).settings.tz,
+                    channel="web",
                 )
     except Refused as refusal:
         log.info("desk: a notice by person %s refused: %s", viewer.id, refusal.reason)
