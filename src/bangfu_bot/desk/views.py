@@ -22,6 +22,8 @@ from bangfu_bot.common.dates import chinese_date
 from bangfu_bot.common.fields import mask_id, mask_phone
 from bangfu_bot.common.money import yuan
 from bangfu_bot.desk import login as login_views
+from bangfu_bot.desk import roster as roster_views
+from bangfu_bot.desk import year as year_views
 from bangfu_bot.desk.base import (
     DESK,
     Desk,
@@ -76,6 +78,8 @@ def setup_desk(app: web.Application) -> None:
         ("POST", "/cases/{case_id:[0-9]{1,12}}/decide", decide),
         ("POST", "/cases/{case_id:[0-9]{1,12}}/file", file_case),
         ("GET", "/static/{name}", static),
+        *roster_views.ROUTES,
+        *year_views.ROUTES,
     ]
     for method, path, handler in routes:
         desk_app.router.add_route(method, path, handler)
