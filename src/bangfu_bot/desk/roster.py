@@ -146,6 +146,16 @@ async def roster_check(request: web.Request) -> web.StreamResponse:
 @page
 async def _check(request: web.Request) -> web.StreamResponse:
     """Check an upload as the importer would and keep it, as checked, for the confirm."""
+    try:
+        return await _check_upload(request)
+    finally:
+        # aiohttp spooled each posted file to a temporary file: closed whatever happened.
+        for value in form_of(request).values():
+            if isinstance(value, web.FileField):
+                value.file.close()
+
+
+async def _check_upload(request: web.Request) -> web.StreamResponse:
     viewer = current_of(request).viewer
     if viewer.read_only:
         return refuse(request, 403, "read_only")
@@ -160,10 +170,13 @@ async def _check(request: web.Request) -> web.StreamResponse:
         await flash(request, "refused", refused.message)
         raise web.HTTPSeeOther("/desk/roster") from None
     field = form_of(request).get("file")
-    if not isinstance(field, web.FileField) or not field.filename:
+    if not isinstance(field, web.FileField):
         await flash(request, "refused", say("roster_no_file"))
         raise web.HTTPSeeOther("/desk/roster")
     data = await asyncio.to_thread(field.file.read)
+    if not field.filename or not data:
+        await flash(request, "refused", say("roster_no_file"))
+        raise web.HTTPSeeOther("/desk/roster")
     desk = desk_of(request)
     now = desk.now()
     async with AsyncSession(desk.engine) as session:
@@ -212,7 +225,10 @@ async def upload_import(request: web.Request) -> web.StreamResponse:
     viewer = current_of(request).viewer
     if viewer.read_only:
         return refuse(request, 403, "read_only")
-    upload_id = int(request.match_info["upload_id"])
+    upload = await _own_upload(request, viewer)
+    if upload is None:
+        return refuse(request, 404, "no_upload")
+    upload_id = upload.id
     skip = form_of(request).get("skip_invalid") == "1"
     desk = desk_of(request)
     now = desk.now()
