@@ -5,6 +5,7 @@ Chinese; everyone searches the people in their sight, masked as their role says.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import re
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import aiohttp
 from openpyxl import Workbook
 from sqlalchemy import func, select, update
+from yarl import URL
 
 from bangfu_bot.members.models import people, person_roles
 from bangfu_bot.reports.models import roster_uploads
@@ -343,3 +345,28 @@ async def test_the_stored_bytes_are_the_checked_ones(
     before, _ = await counts(bot)
     _, _, html = await browser.post(f"/desk/roster/uploads/{checked}/import", {"csrf": csrf})
     assert 'class="flash refused"' in html and (await counts(bot))[0] == before
+
+
+async def test_two_confirms_at_once_import_once(
+    bot: Any, county: Any, chat: Any, browsers: Any
+) -> None:
+    browser, csrf = await department(bot, county, chat, browsers)
+    before, _ = await counts(bot)
+    _, path, _ = await upload(browser, csrf, "r.xlsx", workbook([new_member(513, "双击")]))
+    checked = upload_id(path)
+    second = Browser(bot)
+    second.session.cookie_jar.update_cookies(
+        {c.key: c.value for c in browser.session.cookie_jar}, response_url=URL(bot.url("/desk"))
+    )
+    try:
+        answers = await asyncio.gather(
+            browser.post(f"/desk/roster/uploads/{checked}/import", {"csrf": csrf}),
+            second.post(f"/desk/roster/uploads/{checked}/import", {"csrf": csrf}),
+        )
+    finally:
+        await second.close()
+    texts = [html for _, _, html in answers]
+    done = [t for t in texts if 'class="flash done"' in t]
+    refused = [t for t in texts if 'class="flash refused"' in t]
+    assert len(done) == len(refused) == 1 and "已经导入过" in refused[0]
+    assert (await counts(bot))[0] == before + 1
