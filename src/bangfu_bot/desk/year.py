@@ -17,14 +17,22 @@ from sqlalchemy import func, select
 from bangfu_bot.authority import Refused
 from bangfu_bot.common.fields import FieldError, parse_money_fen
 from bangfu_bot.common.money import yuan
-from bangfu_bot.desk.base import current_of, desk_of, form_of, page, refuse, render, say
+from bangfu_bot.desk.base import (
+    current_of,
+    desk_of,
+    form_of,
+    page,
+    refuse,
+    render,
+    say,
+    services_of,
+)
 from bangfu_bot.desk.flash import flash, flashed
 from bangfu_bot.fund.service import SOURCE_NAMES, SOURCES
 from bangfu_bot.loans.models import loans
 from bangfu_bot.outcomes.service import Plan, set_plan
 from bangfu_bot.reports.annual import ReportError, export_annual_report
 from bangfu_bot.reports.annual_data import YearFigures, year_figures
-from bangfu_bot.services import SERVICES
 
 log = logging.getLogger(__name__)
 
@@ -265,7 +273,7 @@ async def annual_report(request: web.Request) -> web.StreamResponse:
     kind = request.match_info["kind"]
     year = _year(request, request.query.get("year"))
     desk = desk_of(request)
-    settings = request.config_dict[SERVICES].settings
+    settings = services_of(request).settings
     with tempfile.TemporaryDirectory(prefix="bangfu-annual-") as folder:
         out = Path(folder) / f"annual-{year}.{kind}"
         try:
