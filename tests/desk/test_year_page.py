@@ -139,7 +139,9 @@ async def test_the_annual_report_downloads_as_the_command_line_writes_it(
     browser, _ = await signed_in(bot, chat, browsers, "o-sun", "孙丽", county.staff_number)
     async with browser.session.get(bot.url("/desk/year/report.xlsx?year=2026")) as response:
         assert response.status == 200
-        assert "bangfu-annual-2026.xlsx" in response.headers["Content-Disposition"]
+        disposition = response.headers["Content-Disposition"]
+        assert 'filename="annual-2026.xlsx"' in disposition
+        assert "filename*=UTF-8''2026" in disposition
         body = await response.read()
     cli = tmp_path / "cli.xlsx"
     await export_annual_report(bot.services.engine, year=2026, out=cli, today=date(2026, 11, 10))

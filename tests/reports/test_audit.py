@@ -11,7 +11,7 @@ from openpyxl import load_workbook
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from bangfu_bot.ledger.export import export_audit
-from bangfu_bot.reports.audit import AuditFile, audit_list, audit_xlsx
+from bangfu_bot.reports.audit import AuditFile, AuditFilter, audit_list, audit_xlsx
 from tests.factories import make_person
 from tests.ledger.test_export import (
     NOW,
@@ -69,7 +69,7 @@ async def test_cases_and_loans_are_listed_together_newest_first(
     assert ("case", case_id) in subjects and ("loan", lending.loans["刘德明"]) in subjects
     times = [row.at for row in page.rows]
     assert times == sorted(times, reverse=True)
-    web = await audit_list(session, channel="web")
+    web = await audit_list(session, AuditFilter(channel="web"))
     assert [(row.actor, row.role_name, row.channel_name, row.to_name) for row in web.rows] == [
         ("李书记", "支部书记", "网页", "评议通过")
     ]
@@ -80,19 +80,21 @@ async def test_the_audit_filters_by_actor_act_case_and_scope(
 ) -> None:
     case_id = await a_case(engine, county)
 
-    by_name = await audit_list(session, actor="赵明")
+    by_name = await audit_list(session, AuditFilter(actor="赵明"))
     assert by_name.total == 2 and {row.to_status for row in by_name.rows} == {"approved"}
-    by_id = await audit_list(session, actor=lending.staff["qian"].id)
+    by_id = await audit_list(session, AuditFilter(actor=lending.staff["qian"].id))
     assert [row.to_status for row in by_id.rows] == ["disbursed"] * 3
-    assert (await audit_list(session, act="disbursed", subject="loan")).total == 3
-    assert (await audit_list(session, case_id=case_id)).total == 2
-    one_loan = await audit_list(session, loan_id=lending.loans["陈志强"])
+    assert (await audit_list(session, AuditFilter(act="disbursed", subject="loan"))).total == 3
+    assert (await audit_list(session, AuditFilter(case_id=case_id))).total == 2
+    one_loan = await audit_list(session, AuditFilter(loan_id=lending.loans["陈志强"]))
     assert one_loan.total == 6 and {row.member for row in one_loan.rows} == {"陈志强"}
-    white = await audit_list(session, township_id=baishui)
+    white = await audit_list(session, AuditFilter(township_id=baishui))
     assert {row.member for row in white.rows} == {"刘德明"}
-    assert (await audit_list(session, since=datetime(2026, 3, 2, 1, 0, tzinfo=UTC))).total == 1
+    assert (
+        await audit_list(session, AuditFilter(since=datetime(2026, 3, 2, 1, 0, tzinfo=UTC)))
+    ).total == 1
     for hostile in ("%", "_", "' OR '1'='1", "\\"):
-        assert (await audit_list(session, actor=hostile)).total == 0
+        assert (await audit_list(session, AuditFilter(actor=hostile))).total == 0
     page = await audit_list(session, limit=5, offset=15)
     assert (page.total, len(page.rows)) == (20, 5)
 
@@ -104,7 +106,7 @@ async def test_the_cases_workbook_is_the_cli_export(
     await export_audit(engine, out=tmp_path / "cli.xlsx", tz=SHANGHAI)
     out = io.BytesIO()
 
-    written = await audit_xlsx(session, out=out, tz=SHANGHAI, subject="case")
+    written = await audit_xlsx(session, AuditFilter(subject="case"), out=out, tz=SHANGHAI)
 
     assert written == AuditFile(2)
     cli = values(load_workbook(tmp_path / "cli.xlsx")["审计记录"])
@@ -119,7 +121,7 @@ async def test_the_whole_workbook_names_loans_by_number(
 ) -> None:
     out = io.BytesIO()
 
-    written = await audit_xlsx(session, out=out, tz=SHANGHAI, actor="钱进")
+    written = await audit_xlsx(session, AuditFilter(actor="钱进"), out=out, tz=SHANGHAI)
 
     assert written == AuditFile(3)
     rows = values(load_workbook(io.BytesIO(out.getvalue()))["审计记录"])[1:]

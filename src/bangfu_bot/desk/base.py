@@ -194,3 +194,21 @@ def same_origin(request: web.Request) -> bool:
 def new_token() -> str:
     """A random token for a form before login."""
     return secrets.token_urlsafe(32)
+
+
+# --- flash: one line shown on the next page ----------------------------------------------------
+
+
+async def flash(request: web.Request, kind: str, text: str) -> None:
+    """Keep one line (`done` or `refused`) for the next page this browser opens."""
+    session = await aiohttp_session.get_session(request)
+    session["flash"] = [kind, text]
+
+
+async def flashed(request: web.Request) -> tuple[str, str] | None:
+    """The line kept for this page, once."""
+    session = await aiohttp_session.get_session(request)
+    found = session.pop("flash", None)
+    if isinstance(found, list) and len(found) == 2:
+        return str(found[0]), str(found[1])
+    return None

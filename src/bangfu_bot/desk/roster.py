@@ -19,6 +19,8 @@ from bangfu_bot.db import refresh_statistics
 from bangfu_bot.desk.base import (
     current_of,
     desk_of,
+    flash,
+    flashed,
     form_of,
     page,
     refuse,
@@ -26,7 +28,6 @@ from bangfu_bot.desk.base import (
     say,
     services_of,
 )
-from bangfu_bot.desk.flash import flash, flashed
 from bangfu_bot.members.roster import ROLE_NAMES
 from bangfu_bot.reports import cases as case_reports
 from bangfu_bot.reports.roster import (

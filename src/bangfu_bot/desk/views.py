@@ -21,7 +21,10 @@ from bangfu_bot.cases.transitions import case_subject, load_case, status_name
 from bangfu_bot.common.dates import chinese_date
 from bangfu_bot.common.fields import mask_id, mask_phone
 from bangfu_bot.common.money import yuan
+from bangfu_bot.desk import audit as audit_views
+from bangfu_bot.desk import ledger as ledger_views
 from bangfu_bot.desk import login as login_views
+from bangfu_bot.desk import money as money_views
 from bangfu_bot.desk import roster as roster_views
 from bangfu_bot.desk import year as year_views
 from bangfu_bot.desk.base import (
@@ -77,7 +80,10 @@ def setup_desk(app: web.Application) -> None:
         ("GET", "/cases/{case_id:[0-9]{1,12}}", case_page),
         ("POST", "/cases/{case_id:[0-9]{1,12}}/decide", decide),
         ("POST", "/cases/{case_id:[0-9]{1,12}}/file", file_case),
+        *money_views.ROUTES,
         ("GET", "/static/{name}", static),
+        *ledger_views.ROUTES,
+        *audit_views.ROUTES,
         *roster_views.ROUTES,
         *year_views.ROUTES,
     ]
@@ -132,6 +138,7 @@ async def home(request: web.Request) -> web.Response:
         fund = None
         if viewer.county_wide:
             fund = await fund_summary(conn, today=desk.local(desk.now()).date())
+    arrears = await money_views.arrears_of(request, viewer)
     return render(
         request,
         "home.html",
@@ -140,6 +147,7 @@ async def home(request: web.Request) -> web.Response:
             "grid": grid,
             "held": held,
             "fund": fund.splitlines() if fund else [],
+            "arrears": arrears,
             "flash": await _flashed(request),
             "refresh": 60,
         },

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 from sqlalchemy import func, select
@@ -20,6 +21,8 @@ from bangfu_bot.common.money import yuan
 from bangfu_bot.desk.base import (
     current_of,
     desk_of,
+    flash,
+    flashed,
     form_of,
     page,
     refuse,
@@ -27,7 +30,6 @@ from bangfu_bot.desk.base import (
     say,
     services_of,
 )
-from bangfu_bot.desk.flash import flash, flashed
 from bangfu_bot.fund.service import SOURCE_NAMES, SOURCES
 from bangfu_bot.loans.models import loans
 from bangfu_bot.outcomes.service import Plan, set_plan
@@ -289,10 +291,15 @@ async def annual_report(request: web.Request) -> web.StreamResponse:
             values = {"title": say("year_report_failed_title"), "text": error.message}
             return render(request, "refused.html", values, status=503)
         body = out.read_bytes()
+    name = say("year_report_file", year=year, kind=kind)
     return web.Response(
         body=body,
         content_type=FORMATS[kind],
-        headers={"Content-Disposition": f'attachment; filename="bangfu-annual-{year}.{kind}"'},
+        headers={
+            "Content-Disposition": (
+                f"attachment; filename=\"annual-{year}.{kind}\"; filename*=UTF-8''{quote(name)}"
+            )
+        },
     )
 
 

@@ -200,15 +200,20 @@ async def repay(ctx: Context, answers: dict[str, Any], context: dict[str, Any]) 
         ).scalar()
     if loan_id is None:
         raise loans.LoanRefused(loans.say("repayment_loan_not_found"))
-    return await loans.repay(
+    receipt = str(answers["receipt"])
+    text = await loans.repay(
         ctx.conn,
         loan_id=int(loan_id),
         staff=ctx.person,
         amount_fen=int(answers["amount"]),
         paid_on=date.fromisoformat(answers["paid_on"]),
-        receipt=str(answers["receipt"]),
+        receipt=receipt,
         now=ctx.now,
     )
+    await prompts.after_repayment(
+        ctx.conn, loan_id=int(loan_id), receipt=receipt, text=text, now=ctx.now
+    )
+    return text
 
 
 @_answered

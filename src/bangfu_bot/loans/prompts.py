@@ -165,3 +165,19 @@ async def plan_text(conn: AsyncConnection, loan_id: int) -> str:
         )
         for row in rows
     )
+
+
+async def after_repayment(
+    conn: AsyncConnection, *, loan_id: int, receipt: str, text: str, now: datetime
+) -> None:
+    """Tell the borrower a repayment was booked (the chat's 还款登记 and the desk alike):
+    the same words the one who recorded it read, under the receipt's number."""
+    loan = (await conn.execute(select(loans.c.person_id).where(loans.c.id == loan_id))).one()
+    await tell(
+        conn,
+        loan.person_id,
+        say("member_repaid", receipt=receipt, text=text),
+        key=f"loan:{loan_id}:repaid:{receipt}",
+        now=now,
+        reason="repayment recorded",
+    )

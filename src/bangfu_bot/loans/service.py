@@ -121,6 +121,7 @@ async def confirm_disbursement(
     staff: Person,
     now: datetime,
     expected: str | None = None,
+    channel: str = "chat",
 ) -> list[Instalment]:
     """A second staff member confirms: the fund pays out and the schedule is fixed."""
     # The move first, the money after: a refused or raced confirmation must not pay out.
@@ -130,7 +131,7 @@ async def confirm_disbursement(
         target=L.DISBURSED,
         actor=staff,
         role="department",
-        channel="chat",
+        channel=channel,
         now=now,
         expected=expected,
         confirmed_by=staff.id,
@@ -623,6 +624,7 @@ async def record_disbursement(
     document: str,
     now: datetime,
     expected: str | None = None,
+    channel: str = "chat",
 ) -> Any:
     """One staff member records the disbursement; another must confirm it."""
     return await transition(
@@ -631,7 +633,7 @@ async def record_disbursement(
         target=L.RECORDED,
         actor=staff,
         role="department",
-        channel="chat",
+        channel=channel,
         now=now,
         expected=expected,
         disbursed_on=on,

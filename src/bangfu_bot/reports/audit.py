@@ -5,25 +5,115 @@ group's XLSX in the CLI's audit workbook (`ledger.export.write_audit`)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any, BinaryIO
 
 from sqlalchemy import func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bangfu_bot.cases.enums import CaseStatus
 from bangfu_bot.cases.models import case_events, cases
 from bangfu_bot.ledger.export import audit_label, write_audit
+from bangfu_bot.loans.enums import LoanStatus
 from bangfu_bot.loans.models import loan_events, loans
 from bangfu_bot.members.models import people
 from bangfu_bot.reports.money import status_name
 from bangfu_bot.reports.scope import in_scope
 from bangfu_bot.texts import speaker
 
-__all__ = ["AuditEntry", "AuditFile", "AuditPage", "audit_list", "audit_xlsx"]
+__all__ = ["AuditEntry", "AuditFile", "AuditFilter", "AuditPage", "audit_list", "audit_xlsx"]
 
 say = speaker("bangfu_bot.reports")
 SUBJECTS = ("case", "loan")
+CHANNELS = ("chat", "web", "cli", "import", "system", "qrcode")
+# The acts a page may filter by: the status a case or a loan moved to.
+ACTS = frozenset(
+    [f"case:{status}" for status in CaseStatus] + [f"loan:{status}" for status in LoanStatus]
+)
+ACTOR_LIMIT = 40  # longer than any name on the roster
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    """What the audit is narrowed to (None: any). The actor is a person id, or part of a name
+    taken literally (`%` and `_` are letters here); the act is the status moved to; the
+    channel is chat, cli, import, web or system; [since, until) a time range; one case or
+    loan; cases or loans only (`subject`); and the scope by the member's branch."""
+
+    actor: int | str | None = None
+    act: str | None = None
+    channel: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    case_id: int | None = None
+    loan_id: int | None = None
+    subject: str | None = None
+    township_id: int | None = None
+    branch_id: int | None = None
+
+    @classmethod
+    def from_query(cls, query: Mapping[str, str], *, tz: tzinfo) -> AuditFilter:
+        """The filter a page's query string asks for. Dates are the county's calendar days
+        (`until` included); the act is `case:STATUS` or `loan:STATUS` and says the subject;
+        a value that is not one of the choices, or not a number where one is due, is
+        ignored. The scope is not read from the query: the caller sets it from the viewer
+        (a township chosen on the page is narrowed within it)."""
+        act = query.get("act") or ""
+        subject = query.get("kind") if query.get("kind") in SUBJECTS else None
+        moved_to = None
+        if act in ACTS:
+            subject, moved_to = act.split(":", 1)
+        since = _day(query.get("since"))
+        until = _day(query.get("until"))
+        actor = (query.get("actor") or "").strip()[:ACTOR_LIMIT] or None
+        channel = query.get("channel")
+        return cls(
+            actor=actor,
+            act=moved_to,
+            channel=channel if channel in CHANNELS else None,
+            since=None if since is None else datetime.combine(since, time(), tz),
+            until=None
+            if until is None
+            else datetime.combine(until + timedelta(days=1), time(), tz),
+            case_id=_number(query.get("case")),
+            loan_id=_number(query.get("loan")),
+            subject=subject,
+            township_id=_number(query.get("township")),
+        )
+
+    def to_query(self, *, tz: tzinfo, **changes: str) -> dict[str, str]:
+        """This filter as the query string `from_query` reads (with changes), for links."""
+        values = {
+            "since": "" if self.since is None else self.since.astimezone(tz).date().isoformat(),
+            "until": ""
+            if self.until is None
+            else (self.until.astimezone(tz).date() - timedelta(days=1)).isoformat(),
+            "actor": self.actor if isinstance(self.actor, str) else "",
+            "act": f"{self.subject}:{self.act}" if self.act and self.subject else "",
+            "kind": self.subject or "",
+            "channel": self.channel or "",
+            "case": "" if self.case_id is None else str(self.case_id),
+            "loan": "" if self.loan_id is None else str(self.loan_id),
+            "township": "" if self.township_id is None else str(self.township_id),
+        }
+        values.update(changes)
+        return {key: value for key, value in values.items() if value}
+
+
+def _day(value: str | None) -> date | None:
+    try:
+        return date.fromisoformat((value or "").strip()[:10])
+    except ValueError:
+        return None
+
+
+def _number(value: str | None) -> int | None:
+    text = (value or "").strip()
+    if not text.isascii() or not text.isdigit() or len(text) > 12:
+        return None
+    return int(text) or None
 
 
 @dataclass(frozen=True)
@@ -65,18 +155,7 @@ class AuditFile:
     rows: int
 
 
-def _events(
-    subject: str,
-    *,
-    actor: int | str | None,
-    act: str | None,
-    channel: str | None,
-    since: datetime | None,
-    until: datetime | None,
-    subject_id: int | None,
-    township_id: int | None,
-    branch_id: int | None,
-) -> Any:
+def _events(subject: str, filters: AuditFilter, subject_id: int | None) -> Any:
     """The transitions of cases or loans, as rows of one shape, filtered."""
     events, parents = (case_events, cases) if subject == "case" else (loan_events, loans)
     parent_id = events.c.case_id if subject == "case" else events.c.loan_id
@@ -107,33 +186,37 @@ def _events(
             .join(member, member.c.id == parents.c.person_id)
             .outerjoin(doer, doer.c.id == events.c.actor_id)
         )
-        .where(in_scope(branch, township_id=township_id, branch_id=branch_id))
+        .where(in_scope(branch, township_id=filters.township_id, branch_id=filters.branch_id))
     )
+    actor = filters.actor
     if isinstance(actor, int):
         query = query.where(events.c.actor_id == actor)
     elif actor:
         query = query.where(doer.c.name.contains(actor, autoescape=True))
-    if act:
-        query = query.where(events.c.to_status == act)
-    if channel:
-        query = query.where(events.c.channel == channel)
-    if since is not None:
-        query = query.where(events.c.at >= since)
-    if until is not None:
-        query = query.where(events.c.at < until)
+    if filters.act:
+        query = query.where(events.c.to_status == filters.act)
+    if filters.channel:
+        query = query.where(events.c.channel == filters.channel)
+    if filters.since is not None:
+        query = query.where(events.c.at >= filters.since)
+    if filters.until is not None:
+        query = query.where(events.c.at < filters.until)
     if subject_id is not None:
         query = query.where(parent_id == subject_id)
     return query
 
 
-def _union(subject: str | None, case_id: int | None, loan_id: int | None, **filters: Any) -> Any:
-    """Case and loan transitions together (one of them when `subject`, a case or a loan id
-    says which)."""
+def _union(filters: AuditFilter) -> Any:
+    """Case and loan transitions together (one of them when the subject, a case or a loan id
+    says which); None when the filter can match nothing."""
+    subject = filters.subject
+    if subject not in (None, *SUBJECTS):
+        return None
     parts: list[Any] = []
-    if subject in (None, "case") and loan_id is None:
-        parts.append(_events("case", subject_id=case_id, **filters))
-    if subject in (None, "loan") and case_id is None:
-        parts.append(_events("loan", subject_id=loan_id, **filters))
+    if subject in (None, "case") and filters.loan_id is None:
+        parts.append(_events("case", filters, filters.case_id))
+    if subject in (None, "loan") and filters.case_id is None:
+        parts.append(_events("loan", filters, filters.loan_id))
     if not parts:
         return None
     together: Any = parts[0] if len(parts) == 1 else union_all(*parts)
@@ -142,37 +225,15 @@ def _union(subject: str | None, case_id: int | None, loan_id: int | None, **filt
 
 async def audit_list(
     session: AsyncSession,
+    filters: AuditFilter = AuditFilter(),
     *,
-    actor: int | str | None = None,
-    act: str | None = None,
-    channel: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    case_id: int | None = None,
-    loan_id: int | None = None,
-    subject: str | None = None,
-    township_id: int | None = None,
-    branch_id: int | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> AuditPage:
-    """Every transition of cases and loans, newest first. Filters: the actor (a person id,
-    or part of a name, taken literally), the act (the status moved to), the channel (chat,
-    cli, import, web, system), a time range [since, until), one case or loan, cases or loans
-    only (`subject`), and the scope by the member's branch. Two queries."""
-    audit = _union(
-        subject,
-        case_id,
-        loan_id,
-        actor=actor,
-        act=act,
-        channel=channel,
-        since=since,
-        until=until,
-        township_id=township_id,
-        branch_id=branch_id,
-    )
-    if audit is None or subject not in (None, *SUBJECTS):
+    """Every transition of cases and loans that matches `filters`, newest first; a page of
+    `limit` from `offset`, and the total. Two queries."""
+    audit = _union(filters)
+    if audit is None:
         return AuditPage(0, ())
     conn = await session.connection()
     total = await conn.scalar(select(func.count()).select_from(audit))
@@ -217,37 +278,17 @@ def _entry(row: Any) -> AuditEntry:
 
 async def audit_xlsx(
     session: AsyncSession,
+    filters: AuditFilter = AuditFilter(),
     *,
     out: BinaryIO,
     tz: tzinfo,
-    actor: int | str | None = None,
-    act: str | None = None,
-    channel: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    case_id: int | None = None,
-    loan_id: int | None = None,
-    subject: str | None = None,
-    township_id: int | None = None,
-    branch_id: int | None = None,
 ) -> AuditFile:
-    """Write the matching transitions, oldest first, as the CLI's audit workbook (审计记录;
-    a loan's number is written as 借款N in the 案件编号 column). With `subject="case"` and
-    no other filter it is `bangfu-bot export audit`'s workbook."""
-    audit = _union(
-        subject,
-        case_id,
-        loan_id,
-        actor=actor,
-        act=act,
-        channel=channel,
-        since=since,
-        until=until,
-        township_id=township_id,
-        branch_id=branch_id,
-    )
+    """Write the transitions that match `filters`, oldest first, as the CLI's audit workbook
+    (审计记录; a loan's number is written as 借款N in the 案件编号 column). With
+    `AuditFilter(subject="case")` it is `bangfu-bot export audit`'s workbook."""
+    audit = _union(filters)
     rows: list[list[Any]] = []
-    if audit is not None and subject in (None, *SUBJECTS):
+    if audit is not None:
         conn = await session.connection()
         result = await conn.execute(
             select(audit).order_by(audit.c.at, audit.c.subject, audit.c.event_id)

@@ -18,7 +18,14 @@ from bangfu_bot.members.models import organisations, people
 from bangfu_bot.reports.scope import in_scope
 from bangfu_bot.texts import speaker
 
-__all__ = ["LedgerFile", "LedgerOverview", "TownshipLedger", "ledger_overview", "ledger_xlsx"]
+__all__ = [
+    "LedgerFile",
+    "LedgerOverview",
+    "TownshipLedger",
+    "ledger_overview",
+    "ledger_xlsx",
+    "ledger_years",
+]
 
 say = speaker("bangfu_bot.reports")
 
@@ -130,6 +137,21 @@ async def ledger_overview(
         *(sum(getattr(line, figure) for line in lines) for figure in _FIGURES),
     )
     return LedgerOverview(year, categories, tuple(lines), total)
+
+
+async def ledger_years(
+    session: AsyncSession, *, township_id: int | None = None, branch_id: int | None = None
+) -> tuple[int, ...]:
+    """The years that have ledger entries within the scope, newest first."""
+    conn = await session.connection()
+    query = (
+        select(ledger_entries.c.year)
+        .select_from(ledger_entries.join(people, people.c.id == ledger_entries.c.person_id))
+        .where(in_scope(people.c.branch_id, township_id=township_id, branch_id=branch_id))
+        .distinct()
+        .order_by(ledger_entries.c.year.desc())
+    )
+    return tuple(int(year) for year in (await conn.execute(query)).scalars())
 
 
 def _count(condition: Any) -> Any:

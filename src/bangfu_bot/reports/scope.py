@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, select, true
 
 from bangfu_bot.members.models import organisations
+from bangfu_bot.reports.viewer import Viewer
 
 
 def in_scope(
@@ -26,3 +27,16 @@ def in_scope(
         )
         condition = condition & branch_column.in_(branches)
     return condition
+
+
+def viewer_scope(viewer: Viewer) -> tuple[int | None, int | None] | None:
+    """A desk viewer's reach as `in_scope`'s (township_id, branch_id): (None, None) for the
+    county, their township's id for an officer, their branch's for a secretary; None when
+    the roster does not place them, so they see nothing rather than the county."""
+    if viewer.county_wide:
+        return None, None
+    if viewer.scope == "township":
+        township = viewer.person.committee_id
+        return None if township is None else (township, None)
+    branch = viewer.person.branch_id
+    return None if branch is None else (None, branch)
