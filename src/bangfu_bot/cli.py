@@ -833,7 +833,6 @@ async def plan_command(settings: Settings, args: argparse.Namespace) -> int:
 
 async def report_command(settings: Settings, args: argparse.Namespace) -> int:
     """Write the annual report (PDF, DOCX or XLSX)."""
-    import os
     from pathlib import Path
 
     from bangfu_bot.clock import SystemClock
@@ -847,8 +846,7 @@ async def report_command(settings: Settings, args: argparse.Namespace) -> int:
                 year=args.year,
                 out=Path(args.out),
                 today=today,
-                # Read here, at the edge: the one setting the report has.
-                font=os.environ.get("BANGFU_REPORT_FONT") or None,
+                font=settings.report_font or None,  # BANGFU_REPORT_FONT
             )
         except ReportError as error:
             print(f"bangfu-bot: {error.message}", file=sys.stderr)

@@ -77,6 +77,7 @@ class Settings:
     shutdown_grace_s: float
     leader_retry_s: float
     public_url: str
+    report_font: str
     sandbox: bool
 
     @property
@@ -349,6 +350,8 @@ _SPEC: dict[str, tuple[Callable[[str, str], Any], str]] = {
     "leader_retry_s": (_float_between(0.05, 600), "15"),
     # Where people reach the bot from outside (the desk's cookies are Secure when https).
     "public_url": (_public_url, ""),
+    # The CJK font the annual report's PDF embeds (else one found on the machine).
+    "report_font": (_str, ""),
     "sandbox": (_bool, ""),
 }
 

@@ -30,7 +30,7 @@ OFFICIALS = ("组织部", "党委委员", "支部书记", "监督小组")
 @pytest.mark.parametrize("label", OFFICIALS)
 async def test_every_page_opens_or_says_why_for_every_official(
     demo_page: Page,
-    chromium: Any,  # noqa: F811 - the fixture
+    chromium: Any,
     tmp_path: Path,
     label: str,
 ) -> None:
@@ -38,7 +38,9 @@ async def test_every_page_opens_or_says_why_for_every_official(
     official = groups[label][0]
     tab = await desk_tab(chromium, demo_page, official)
     console: list[str] = []
-    tab.on("console", lambda message: console.append(message.text) if message.type == "error" else None)
+    tab.on(
+        "console", lambda message: console.append(message.text) if message.type == "error" else None
+    )
     tab.on("pageerror", lambda error: console.append(str(error)))
     links = await tab.eval_on_selector_all(
         "nav.nav a", "links => links.map(a => [a.textContent.trim(), a.getAttribute('href')])"

@@ -161,6 +161,18 @@ async def test_a_year_without_plan_and_a_category_without_households(demo: Async
     assert "2027年没有定年度计划，没有目标可比。" in fund.sentences
     households = report.sections[0]
     assert households.sentences == ["2028年台账没有困难党员家庭。"]
+    # Nobody reviewed in 2027 or 2028: their income is a dash, never an income of 0.00.
+    income = {row[0]: row[1:] for row in report.sections[1].rows}
+    assert income["复核前人均年收入（元）"][1:] == ["—", "—"]
+    assert income["复核后人均年收入（元）"][1:] == ["—", "—"]
+    # 2025 was reviewed, 2026 is not yet (its review opens in December).
+    async with demo.connect() as conn:
+        side = await report_figures(conn, 2026)
+    income = {
+        row[0]: row[1:] for row in annual.build(side, county="", today=NOW.date()).sections[1].rows
+    }
+    assert side[1].reviewed and not side[2].reviewed
+    assert income["复核后人均年收入（元）"][1] != "—" and income["复核后人均年收入（元）"][2] == "—"
     assert households.chart is None  # no empty chart
     # 2026 has a category the years before did not: said in words, left out of the chart.
     async with demo.connect() as conn:

@@ -17,7 +17,7 @@ rules below the table hold for every act:
   table names the township committee (scope `unplaced`): no officer of some township may
   take it;
 - `system` is also the command line on the county's server for the county-wide acts
-  (a campaign, a notice, money into the fund): it runs as the operator, not as a person;
+  (a campaign, a notice, money into the fund, the roster): it runs as the operator, not as a person;
 - the role `bound` is anyone bound on the roster (a visit is reported by whoever it was
   assigned to, whatever their role).
 
@@ -119,6 +119,8 @@ ACTS: tuple[Act, ...] = (
     _act("visit.report", ("bound", Scope.ASSIGNED)),
     _act("broadcast.send", DEPARTMENT, SYSTEM),
     _act("fund.contribute", DEPARTMENT, SYSTEM),
+    # The roster (名册): the department's word on who is on it, in which branch and role
+    _act("roster.import", DEPARTMENT, SYSTEM),
     # Outcomes (帮扶成效): the year's plan, what came of the help, trainings
     _act("plan.set", DEPARTMENT, SYSTEM),
     _act("outcome.record", SEC_BRANCH, STAND_IN, DEPARTMENT),

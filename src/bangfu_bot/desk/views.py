@@ -26,7 +26,9 @@ from bangfu_bot.desk import ledger as ledger_views
 from bangfu_bot.desk import login as login_views
 from bangfu_bot.desk import money as money_views
 from bangfu_bot.desk import notices as notice_pages
+from bangfu_bot.desk import roster as roster_views
 from bangfu_bot.desk import visits as visit_pages
+from bangfu_bot.desk import year as year_views
 from bangfu_bot.desk.base import (
     DESK,
     Desk,
@@ -86,6 +88,8 @@ def setup_desk(app: web.Application) -> None:
         *audit_views.ROUTES,
         *visit_pages.ROUTES,
         *notice_pages.ROUTES,
+        *roster_views.ROUTES,
+        *year_views.ROUTES,
     ]
     for method, path, handler in routes:
         desk_app.router.add_route(method, path, handler)

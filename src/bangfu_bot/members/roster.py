@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from bangfu_bot.authority import COUNTY_MATTER, Actor, acting_role, authorize
 from bangfu_bot.common.fields import (
     MSG_DATE_NOT_FUTURE,
     MSG_ID_BIRTH,
@@ -60,6 +61,7 @@ __all__ = [
     "RosterRow",
     "RowInvalid",
     "import_roster",
+    "import_rows",
     "parse_roles",
     "read_roster",
     "split_branch",
@@ -557,17 +559,49 @@ async def import_roster(
     now: datetime,
     today: date | None = None,
     committee_column: str | None = None,
+    actor: Actor | None = None,
 ) -> ImportReport:
-    """Validate and store a roster in one transaction; with errors and no skip, store nothing."""
+    """Validate and store a roster in one transaction; with errors and no skip, store nothing.
+    `actor` None is the command line (the system); the authority policy decides either way."""
+    rows = (
+        read_roster(Path(rows_or_path), committee_column=committee_column)
+        if isinstance(rows_or_path, str | Path)
+        else list(rows_or_path)
+    )
+    async with engine.begin() as conn:
+        report = await import_rows(
+            conn,
+            rows,
+            county_name=county_name,
+            skip_invalid=skip_invalid,
+            now=now,
+            today=today,
+            actor=actor,
+        )
+    if report.created:
+        await refresh_statistics(engine)
+    return report
+
+
+async def import_rows(
+    conn: AsyncConnection,
+    rows: Iterable[RosterRow],
+    *,
+    county_name: str,
+    skip_invalid: bool,
+    now: datetime,
+    today: date | None = None,
+    actor: Actor | None = None,
+) -> ImportReport:
+    """导入名册 inside the caller's transaction: the authority policy first, then every row
+    checked; with errors and no skip nothing is written (the report says `refused`)."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     county_name = county_name.strip()
     if not county_name:
         raise ValueError("county_name must not be empty")
-    rows = (
-        read_roster(Path(rows_or_path), committee_column=committee_column)
-        if isinstance(rows_or_path, str | Path)
-        else list(rows_or_path)
+    authorize(
+        "roster.import", actor, acting_role("roster.import", actor, COUNTY_MATTER), COUNTY_MATTER
     )
     # "Today" for dates in the file is the county's calendar day, not UTC's.
     valid, rejected = validate(rows, today=today or now.astimezone(_CHINA).date())
@@ -575,13 +609,8 @@ async def import_roster(
         return ImportReport(rejected=rejected, refused=True)
     if not valid:
         return ImportReport(rejected=rejected)
-    async with engine.begin() as conn:
-        branch_ids, committees_created, branches_created = await _build_tree(
-            conn, county_name, valid
-        )
-        created, updated, unchanged = await _store_people(conn, valid, branch_ids, now)
-    if created:
-        await refresh_statistics(engine)
+    branch_ids, committees_created, branches_created = await _build_tree(conn, county_name, valid)
+    created, updated, unchanged = await _store_people(conn, valid, branch_ids, now)
     log.info(
         "roster imported: %d created, %d updated, %d unchanged, %d rejected",
         created,

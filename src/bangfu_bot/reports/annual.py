@@ -187,11 +187,19 @@ def _income(years: list[YearFigures], heads: list[str]) -> Section:
         if this.reviewed
         else say("annual_income_empty", year=this.year)
     )
-    rows = [
+    # A year nobody reviewed has no income to show: a dash, not an income of 0.00.
+    dash = say("annual_no_figure")
+    rows: list[list[Any]] = [
         [say("annual_row_reviewed"), *(f.reviewed for f in years)],
-        [say("annual_row_before"), *(_y(f.income_per_person_before_fen) for f in years)],
-        [say("annual_row_after"), *(_y(f.income_per_person_after_fen) for f in years)],
-        [say("annual_row_fell"), *(f.income_fell for f in years)],
+        [
+            say("annual_row_before"),
+            *(_y(f.income_per_person_before_fen) if f.persons else dash for f in years),
+        ],
+        [
+            say("annual_row_after"),
+            *(_y(f.income_per_person_after_fen) if f.persons else dash for f in years),
+        ],
+        [say("annual_row_fell"), *(f.income_fell if f.reviewed else dash for f in years)],
     ]
     return Section(say("annual_income"), [sentence], ["", *heads], rows)
 

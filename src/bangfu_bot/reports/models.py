@@ -4,7 +4,7 @@ Nothing here is deleted: a scene used, a code spent or dead, a session ended are
 the time and the reason, so a login can be traced afterwards.
 """
 
-from sqlalchemy import Column, ForeignKey, Integer, String, Table
+from sqlalchemy import JSON, Column, ForeignKey, Integer, LargeBinary, String, Table
 
 from bangfu_bot.db import Id, UtcDateTime, metadata
 
@@ -82,4 +82,30 @@ desk_keys = Table(
     Column("value", String(100), nullable=False, comment="a Fernet key, made once"),
     Column("created_at", UtcDateTime, nullable=False),
     comment="The key the desk's cookies are encrypted with, shared by every process",
+)
+
+roster_uploads = Table(
+    "roster_uploads",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("person_id", Id, ForeignKey("people.id"), nullable=False, comment="who uploaded it"),
+    Column("filename", String(200), nullable=False, comment="the name the browser sent"),
+    Column("sha256", String(64), nullable=False, comment="of the bytes below"),
+    Column(
+        "data",
+        LargeBinary,
+        nullable=False,
+        comment="the file as checked: the confirm imports exactly these bytes",
+    ),
+    Column("row_count", Integer, nullable=False),
+    Column("valid_count", Integer, nullable=False),
+    Column(
+        "new_count", Integer, nullable=False, comment="valid rows of people not yet on the roster"
+    ),
+    Column("rejected", JSON, nullable=False, comment="[[line, reason], ...] as the check found"),
+    Column("uploaded_at", UtcDateTime, nullable=False),
+    Column("imported_at", UtcDateTime, nullable=True, comment="confirmed and imported (once)"),
+    Column("skipped_invalid", Integer, nullable=True, comment="rows left out at the import"),
+    Column("result", String(300), nullable=True, comment="the importer's summary line"),
+    comment="Rosters uploaded on the desk (名册), checked before anything is written",
 )
