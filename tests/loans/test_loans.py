@@ -461,3 +461,40 @@ async def test_repayments_on_the_edges_of_the_schedule(county: Any) -> None:
     assert f"最多应还 {yuan(eve.owed_now_fen)}" in refused.value.message  # the figure owed
     done = await pay(eve.owed_now_fen, plan.due_on - timedelta(days=1), "R2")
     assert "全部还清" in done
+
+
+async def test_a_repayment_a_year_late_settles_the_interest_of_every_day(county: Any) -> None:
+    engine, people = county
+    loan_id = await disbursed_loan(engine, people, kind="bullet")  # 5,000 yuan, due 2028-03-10
+    late = date(2029, 3, 10)  # a year after the due date: 1,096 days since disbursement
+    accrued = (500_000 * 1_096 * 435 + 1_825_000) // 3_650_000  # half up, once: 653.10 yuan
+    async with engine.connect() as conn:
+        owed = await loans.position(conn, loan_id, late)
+    assert owed.days_overdue == 365
+    assert (owed.interest_due_fen, owed.owed_now_fen) == (accrued, 500_000 + accrued)
+    # What fell due a year ago (the principal with 731 days' interest) is in arrears; the
+    # year since has accrued on the same principal and is owed with it.
+    assert owed.overdue_fen == 500_000 + (500_000 * 731 * 435 + 1_825_000) // 3_650_000
+
+    def pay(amount: int, receipt: str) -> Any:
+        return step(
+            engine,
+            lambda c: loans.repay(
+                c,
+                loan_id=loan_id,
+                staff=people["sun"],
+                amount_fen=amount,
+                paid_on=late,
+                receipt=receipt,
+                now=NOW,
+            ),
+        )
+
+    with pytest.raises(loans.LoanRefused) as refused:
+        await pay(500_000 + accrued + 1, "L0")
+    assert f"最多应还 {yuan(500_000 + accrued)}（利息 {yuan(accrued)}" in refused.value.message
+    done = await pay(500_000 + accrued, "L1")
+    assert f"利息 {yuan(accrued)}，本金 5000元" in done and "全部还清" in done
+    async with engine.connect() as conn:
+        figures = await figures_now(conn)
+    assert figures.interest_in_fen == accrued and figures.principal_in_fen == 500_000
