@@ -9,13 +9,14 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bangfu_bot import db
 from bangfu_bot.common.money import yuan
+from bangfu_bot.fund.models import fund_movements
 from bangfu_bot.fund.service import Movement, figures_now, record
 from bangfu_bot.loans import service as loans
-from bangfu_bot.loans.models import instalments, loan_events
+from bangfu_bot.loans.models import instalments, loan_events, repayments
 from bangfu_bot.members.service import person_by_id
 from bangfu_bot.reports.fund import reconciliation_fen
 from tests.factories import make_person, make_tree
@@ -365,6 +366,29 @@ async def test_any_valid_sequence_reconciles(county: Any, payments: list[int], k
     async with engine.connect() as conn:
         figures = await figures_now(conn)
         cash = figures.cash_fen
+        book = await loans.book_of(conn, loan_id)
+        paid = (
+            await conn.execute(
+                select(repayments).where(repayments.c.loan_id == loan_id).order_by(repayments.c.id)
+            )
+        ).all()
+        moved = dict(
+            (
+                await conn.execute(
+                    select(fund_movements.c.kind, func.sum(fund_movements.c.amount_fen))
+                    .where(fund_movements.c.loan_id == loan_id)
+                    .group_by(fund_movements.c.kind)
+                )
+            ).all()
+        )
+    # The member's book, the repayments booked and the fund's movements for the loan agree
+    # to the fen, and the interest is never more than accrued by the day.
+    assert book.interest_paid_fen == sum(r.interest_fen for r in paid)
+    assert book.interest_paid_fen == moved.get("interest_in", 0)
+    assert book.principal_paid_fen == sum(r.principal_fen for r in paid)
+    assert book.principal_paid_fen == moved.get("principal_in", 0)
+    if paid:
+        assert book.interest_paid_fen <= book.accrued(paid[-1].paid_on)
     assert cash == (
         figures.contributions_fen
         - figures.loans_out_fen
