@@ -289,3 +289,25 @@ async def test_the_same_acts_sent_again_after_a_restart_take_effect_once(
         ).scalar_one()
     assert booked == 1
     assert await movements(again, "loan_out") == 1 and await movements(again, "principal_in") == 1
+
+
+async def test_a_to_do_number_sent_by_another_user_opens_nothing_of_hers(
+    bot: Any, county: Any, chat: Any
+) -> None:
+    sun, _, qian_id = await staff_trio(bot, county, chat)
+    loan_id = await recorded_loan(bot, county, qian_id)
+    wang, zhao = chat("o-wang"), chat("o-zhao")
+    await bind(wang, "王德福", county.wang_number)
+    await bind(zhao, "赵明", county.officer_number)
+    assert "1. 钱进登记了给王德福放款 3000元" in await sun.send("待办")
+    # Her list is hers: the borrower and an officer sending its number open nothing of it.
+    for other in (wang, zhao):
+        assert "复核" not in await other.send("1")
+        assert "钱进登记了" not in await other.send("待办")
+        for line in ("1", "是", "1"):
+            assert "已确认放款" not in await other.send(line)
+    async with bot.services.engine.connect() as conn:
+        loan = (await conn.execute(select(loans.loans).where(loans.loans.c.id == loan_id))).one()
+    assert loan.status == "recorded" and await movements(bot, "loan_out") == 0
+    # Her own number still opens it.
+    assert "钱进登记了给王德福放款 3000元" in await sun.send("1")
