@@ -250,3 +250,64 @@ async def test_two_secretaries_resolving_one_objection_resolve_it_once(
             )
         ).scalar_one()
     assert resolved == 1 and open_copies == 0  # every copy of the to-do closed with it
+
+
+async def test_the_same_acts_sent_again_after_a_restart_take_effect_once(
+    start_bot: Any, bot: Any, county: Any, chat: Any
+) -> None:
+    sun, zhou, qian_id = await staff_trio(bot, county, chat)
+    loan_id = await recorded_loan(bot, county, qian_id)
+    for staff in (sun, zhou):  # both open the 复核 to-do before the restart
+        await staff.send("待办")
+        await staff.send("1")
+        await staff.send("是")
+    confirmed = await sun.driver.text(sun.openid, "1", msg_id=7_700_001)
+    assert "已确认放款" in (confirmed.text or "")
+    for line in ("还款登记", "王德福", county.wang_number[-6:], "1000", "今天", "收据 0099"):
+        await sun.send(line)
+    assert "已记下还款 1000元" in await sun.send("1")
+
+    await bot.server.close()  # the process restarts; nothing is kept in memory
+    again = await start_bot()
+    sun.driver, zhou.driver = again.driver("safe"), again.driver("safe")
+    # WeChat's retry of the confirmation, after the restart: the stored answer, no second act.
+    retried = await sun.driver.text(sun.openid, "1", msg_id=7_700_001)
+    assert retried.text == confirmed.text
+    # The other staff member confirms from the flow he opened before the restart.
+    assert "这笔借款刚由孙丽办过了" in await zhou.send("1")
+    # The one who confirmed has no 复核 left to do; her repayment typed again is refused.
+    assert "复核" not in await sun.send("待办")
+    for line in ("还款登记", "王德福", county.wang_number[-6:], "1000", "今天", "收据 0099"):
+        await sun.send(line)
+    assert "这张收据（收据 0099）孙丽已经登记过了" in await sun.send("1")
+    await sun.send("取消")
+    async with again.services.engine.connect() as conn:
+        booked = (
+            await conn.execute(
+                select(func.count()).select_from(repayments).where(repayments.c.loan_id == loan_id)
+            )
+        ).scalar_one()
+    assert booked == 1
+    assert await movements(again, "loan_out") == 1 and await movements(again, "principal_in") == 1
+
+
+async def test_a_to_do_number_sent_by_another_user_opens_nothing_of_hers(
+    bot: Any, county: Any, chat: Any
+) -> None:
+    sun, _, qian_id = await staff_trio(bot, county, chat)
+    loan_id = await recorded_loan(bot, county, qian_id)
+    wang, zhao = chat("o-wang"), chat("o-zhao")
+    await bind(wang, "王德福", county.wang_number)
+    await bind(zhao, "赵明", county.officer_number)
+    assert "1. 钱进登记了给王德福放款 3000元" in await sun.send("待办")
+    # Her list is hers: the borrower and an officer sending its number open nothing of it.
+    for other in (wang, zhao):
+        assert "复核" not in await other.send("1")
+        assert "钱进登记了" not in await other.send("待办")
+        for line in ("1", "是", "1"):
+            assert "已确认放款" not in await other.send(line)
+    async with bot.services.engine.connect() as conn:
+        loan = (await conn.execute(select(loans.loans).where(loans.loans.c.id == loan_id))).one()
+    assert loan.status == "recorded" and await movements(bot, "loan_out") == 0
+    # Her own number still opens it.
+    assert "钱进登记了给王德福放款 3000元" in await sun.send("1")

@@ -7,7 +7,10 @@ it had been routed to them, or kept from before a move to another township) or t
 word, then the flow's answers and 1 to confirm. What each actor may do is worked out here
 from the table's grants (roles and scopes), independently of the code that enforces them;
 what they did is read from the database: the case or loan moved, and when it did not,
-nothing at all was written (no event, movement, repayment, ledger entry or to-do)."""
+nothing at all was written (no event, movement, repayment, ledger entry or to-do).
+
+The acts people make outside those steps (money into the fund, a notice, the year's plan,
+an objection, a member's passing) are tried by the same actors at the domain services."""
 
 from __future__ import annotations
 
@@ -19,7 +22,9 @@ from typing import Any
 
 from sqlalchemy import func, insert, select, update
 
-from bangfu_bot.authority import BY_NAME, Scope
+from bangfu_bot.authority import BY_NAME, Refused, Scope
+from bangfu_bot.broadcasts import service as broadcasts
+from bangfu_bot.cases import procedure
 from bangfu_bot.cases.enums import CaseStatus as S
 from bangfu_bot.cases.models import case_events, cases, evaluations, objections
 from bangfu_bot.fund.models import fund_movements
@@ -27,7 +32,10 @@ from bangfu_bot.fund.service import contribute
 from bangfu_bot.ledger.models import ledger_entries
 from bangfu_bot.loans.models import instalments, loan_events, loans, repayments
 from bangfu_bot.loans.schedule import build
-from bangfu_bot.members.models import bindings, people
+from bangfu_bot.members.models import bindings, organisations, people
+from bangfu_bot.members.service import person_by_id
+from bangfu_bot.models import metadata
+from bangfu_bot.outcomes import service as outcomes
 from bangfu_bot.todos.models import todos
 from tests.conversation.chat import Chat
 from tests.factories import _org, make_person, make_tree
@@ -465,3 +473,134 @@ async def test_every_act_by_every_actor_through_the_webhook(bot: Any, capsys: An
         )
     assert wrong == []
     assert tally["wrongly allowed"] == 0 and tally["tried"] == len(ACTS) * 11
+
+
+# --- The acts people make outside a case's or loan's steps -------------------------------
+# The same actors try them at the domain services, the door every front end goes through
+# (chat, the command line, the desk): the county-wide acts (money into the fund, a notice,
+# the year's plan), an objection to a notice, and recording a member's passing.
+
+
+async def _case_on_notice(bot: Any, place: Place) -> tuple[Persona, int]:
+    return await subject_at(bot, place, Act("objection.raise", S.ON_NOTICE, None, []))
+
+
+async def _new_subject(bot: Any, place: Place) -> tuple[Persona, int]:
+    subject = await persona(
+        bot, place, "subject", "何某 (the subject themself)", ALL_ROLES, place.branch_a
+    )
+    assert subject.person_id is not None
+    return subject, subject.person_id
+
+
+COUNTY = Persona("the county as a whole", "")  # the subject of a county-wide act
+
+
+async def _county(bot: Any, place: Place) -> tuple[Persona, int]:
+    return COUNTY, 0
+
+
+async def _try_service(
+    bot: Any, place: Place, act: str, actor: Any, subject: Persona, target: int
+) -> None:
+
+    now, tz = bot.clock.now(), bot.services.settings.tz
+    async with bot.services.engine.begin() as conn:
+        branch = (
+            await conn.execute(
+                select(organisations.c.name).where(organisations.c.id == place.branch_a)
+            )
+        ).scalar_one()
+        if act == "fund.contribute":
+            await contribute(
+                conn,
+                actor=actor,
+                amount_fen=10_000,
+                source="donation",
+                document="捐赠收据 1",
+                occurred_on=date(2026, 11, 1),
+                now=now,
+            )
+        elif act == "broadcast.send":
+            await broadcasts.create(
+                conn,
+                author=actor,
+                text="下周一上午九点在村委会开会。",
+                audience=f"branch:{branch}",
+                training=False,
+                now=now,
+                tz=tz,
+            )
+        elif act == "plan.set":
+            await outcomes.set_plan(
+                conn,
+                plan=outcomes.Plan(year=2027, trainings=4),
+                actor=actor,
+                channel="chat",
+                now=now,
+            )
+        elif act == "objection.raise":
+            await procedure.raise_objection(
+                conn, person=actor, name=subject.name, text="他家有车", now=now
+            )
+        elif act == "outcome.record_passing":
+            await outcomes.record_passing(
+                conn, person_id=target, passed_on=date(2026, 11, 1), actor=actor, now=now
+            )
+
+
+SERVICE_ACTS = {
+    "fund.contribute": (_county, "fund_movements"),
+    "broadcast.send": (_county, "broadcasts"),
+    "plan.set": (_county, "year_plans"),
+    "objection.raise": (_case_on_notice, "objections"),
+    "outcome.record_passing": (_new_subject, "passings"),
+}
+
+
+async def _rows(bot: Any, table_name: str) -> int:
+
+    async with bot.services.engine.connect() as conn:
+        table = metadata.tables[table_name]
+        return int((await conn.execute(select(func.count()).select_from(table))).scalar_one())
+
+
+async def test_the_other_acts_by_every_actor_at_the_services(bot: Any, capsys: Any) -> None:
+
+    place = await build_county(bot)
+    tally: Counter[str] = Counter()
+    wrong: list[str] = []
+    for act, (make_subject, table) in SERVICE_ACTS.items():
+        allowed_someone = False
+        # An unbound WeChat user never reaches a service: chat asks them to bind first.
+        for key in [*(k for k in place.personas if k != "unbound"), "subject"]:
+            subject, target = await make_subject(bot, place)
+            actor_persona = subject if key == "subject" else place.personas[key]
+            if actor_persona is COUNTY:
+                continue  # a county-wide act has no subject of its own to try it
+            async with bot.services.engine.connect() as conn:
+                actor = await person_by_id(conn, actor_persona.person_id)
+            should = expected(act, actor_persona, subject, None)
+            before = await _rows(bot, table)
+            try:
+                await _try_service(bot, place, act, actor, subject, target)
+            except Refused:
+                pass
+            did = await _rows(bot, table) > before
+            tally["tried"] += 1
+            tally["allowed" if did else "refused"] += 1
+            allowed_someone |= did
+            if did and not should:
+                tally["wrongly allowed"] += 1
+                wrong.append(f"{act} by {actor_persona.label}: allowed")
+            elif should and not did:
+                tally["wrongly refused"] += 1
+                wrong.append(f"{act} by {actor_persona.label}: refused")
+        assert allowed_someone, f"nobody may make {act}"
+    with capsys.disabled():
+        print(
+            f"\nauthority matrix (services): {tally['tried']} tried / {tally['refused']} refused"
+            f" / {tally['allowed']} allowed / {tally['wrongly allowed']} wrongly allowed / "
+            f"{tally['wrongly refused']} wrongly refused"
+        )
+    assert wrong == []

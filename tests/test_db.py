@@ -258,3 +258,125 @@ async def test_migration_0013_gives_each_todo_a_unique_key(database_url: str) ->
                 )
             )
     await engine.dispose()
+
+
+def _asyncpg(error: Exception) -> Exception:
+    """An asyncpg error as SQLAlchemy's asyncpg dialect hands it up."""
+    from sqlalchemy import exc
+    from sqlalchemy.dialects.postgresql.asyncpg import dialect
+
+    dbapi = dialect.import_dbapi()
+    adapted = next(
+        dbapi._asyncpg_error_translate[kind]
+        for kind in type(error).__mro__
+        if kind in dbapi._asyncpg_error_translate
+    )(error.args[0], error)
+    return exc.DBAPIError.instance("INSERT", None, adapted, dbapi.Error)
+
+
+def _sqlite(message: str) -> Exception:
+    """An SQLite error as SQLAlchemy's aiosqlite dialect hands it up."""
+    import sqlite3
+
+    from sqlalchemy import exc
+
+    return exc.DBAPIError.instance("INSERT", None, sqlite3.OperationalError(message), sqlite3.Error)
+
+
+def _outages() -> list[tuple[str, Exception]]:
+    import asyncpg.exceptions as pg
+
+    return [
+        ("refused", ConnectionRefusedError(111, "Connection refused")),
+        (
+            "pg starting up",
+            _asyncpg(pg.CannotConnectNowError("the database system is starting up")),
+        ),
+        ("pg shutting down", _asyncpg(pg.AdminShutdownError("terminating connection"))),
+        ("pg crashed", _asyncpg(pg.CrashShutdownError("terminating connection"))),
+        (
+            "pg not accepting connections",
+            _asyncpg(
+                pg.ObjectNotInPrerequisiteStateError(
+                    'database "bangfu" is not currently accepting connections'
+                )
+            ),
+        ),
+        ("pg disk full", _asyncpg(pg.DiskFullError("could not extend file"))),
+        ("pg too many connections", _asyncpg(pg.TooManyConnectionsError("too many clients"))),
+        (
+            "pg read-only",
+            _asyncpg(
+                pg.ReadOnlySQLTransactionError("cannot execute INSERT in a read-only transaction")
+            ),
+        ),
+        ("pg connection gone", _asyncpg(pg.ConnectionDoesNotExistError("connection was closed"))),
+        ("sqlite disk full", _sqlite("database or disk is full")),
+        ("sqlite read-only", _sqlite("attempt to write a readonly database")),
+        ("sqlite locked", _sqlite("database is locked")),
+        ("sqlite cannot open", _sqlite("unable to open database file")),
+        ("sqlite disk i/o", _sqlite("disk I/O error")),
+    ]
+
+
+def _bugs() -> list[tuple[str, Exception]]:
+    import asyncpg.exceptions as pg
+
+    return [
+        ("pg unique", _asyncpg(pg.UniqueViolationError("duplicate key value"))),
+        ("pg no table", _asyncpg(pg.UndefinedTableError('relation "x" does not exist'))),
+        ("sqlite no table", _sqlite("no such table: x")),
+        ("sqlite syntax", _sqlite('near "SELEC": syntax error')),
+        ("python", ValueError("a bug")),
+        ("missing file", FileNotFoundError(2, "No such file or directory")),
+    ]
+
+
+def test_every_way_either_driver_says_the_database_is_away_is_an_outage() -> None:
+    # Issue 17: refused, starting up, shutting down, not accepting connections, disk full,
+    # read-only (and locked) take the journal-and-answer-later path, named in one line.
+    for name, error in _outages():
+        cause = db.unavailable(error)
+        assert cause and "\n" not in cause, name
+    for name, error in _bugs():
+        assert db.unavailable(error) is None, name
+
+
+async def test_a_write_the_store_refuses_as_read_only_is_an_outage(database_url: str) -> None:
+    """The real driver's error, on either store: a write where only reads are allowed."""
+    engine = db.make_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            read_only = (
+                "PRAGMA query_only = 1"
+                if conn.dialect.name == "sqlite"
+                else "SET SESSION default_transaction_read_only = on"
+            )
+            # Not a temporary table: PostgreSQL lets a read-only transaction write those.
+            await conn.execute(text("DROP TABLE IF EXISTS probe"))
+            await conn.execute(text("CREATE TABLE probe (id INTEGER PRIMARY KEY)"))
+            await conn.commit()
+            await conn.execute(text("INSERT INTO probe VALUES (1)"))
+            await conn.commit()
+            with pytest.raises(Exception) as duplicate:
+                await conn.execute(text("INSERT INTO probe VALUES (1)"))
+            assert db.unavailable(duplicate.value) is None  # a bug, not an outage
+            await conn.rollback()
+            await conn.execute(text(read_only))
+            await conn.commit()
+            with pytest.raises(Exception) as refused:
+                await conn.execute(text("INSERT INTO probe VALUES (2)"))
+            assert db.unavailable(refused.value)
+            await conn.rollback()
+            await conn.execute(
+                text(
+                    "PRAGMA query_only = 0"
+                    if conn.dialect.name == "sqlite"
+                    else "SET SESSION default_transaction_read_only = off"
+                )
+            )
+            await conn.commit()
+            await conn.execute(text("DROP TABLE probe"))
+            await conn.commit()
+    finally:
+        await engine.dispose()

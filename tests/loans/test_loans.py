@@ -9,13 +9,14 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bangfu_bot import db
 from bangfu_bot.common.money import yuan
+from bangfu_bot.fund.models import fund_movements
 from bangfu_bot.fund.service import Movement, figures_now, record
 from bangfu_bot.loans import service as loans
-from bangfu_bot.loans.models import instalments, loan_events
+from bangfu_bot.loans.models import instalments, loan_events, repayments
 from bangfu_bot.members.service import person_by_id
 from bangfu_bot.reports.fund import reconciliation_fen
 from tests.factories import make_person, make_tree
@@ -365,6 +366,29 @@ async def test_any_valid_sequence_reconciles(county: Any, payments: list[int], k
     async with engine.connect() as conn:
         figures = await figures_now(conn)
         cash = figures.cash_fen
+        book = await loans.book_of(conn, loan_id)
+        paid = (
+            await conn.execute(
+                select(repayments).where(repayments.c.loan_id == loan_id).order_by(repayments.c.id)
+            )
+        ).all()
+        moved = dict(
+            (
+                await conn.execute(
+                    select(fund_movements.c.kind, func.sum(fund_movements.c.amount_fen))
+                    .where(fund_movements.c.loan_id == loan_id)
+                    .group_by(fund_movements.c.kind)
+                )
+            ).all()
+        )
+    # The member's book, the repayments booked and the fund's movements for the loan agree
+    # to the fen, and the interest is never more than accrued by the day.
+    assert book.interest_paid_fen == sum(r.interest_fen for r in paid)
+    assert book.interest_paid_fen == moved.get("interest_in", 0)
+    assert book.principal_paid_fen == sum(r.principal_fen for r in paid)
+    assert book.principal_paid_fen == moved.get("principal_in", 0)
+    if paid:
+        assert book.interest_paid_fen <= book.accrued(paid[-1].paid_on)
     assert cash == (
         figures.contributions_fen
         - figures.loans_out_fen
@@ -461,3 +485,40 @@ async def test_repayments_on_the_edges_of_the_schedule(county: Any) -> None:
     assert f"最多应还 {yuan(eve.owed_now_fen)}" in refused.value.message  # the figure owed
     done = await pay(eve.owed_now_fen, plan.due_on - timedelta(days=1), "R2")
     assert "全部还清" in done
+
+
+async def test_a_repayment_a_year_late_settles_the_interest_of_every_day(county: Any) -> None:
+    engine, people = county
+    loan_id = await disbursed_loan(engine, people, kind="bullet")  # 5,000 yuan, due 2028-03-10
+    late = date(2029, 3, 10)  # a year after the due date: 1,096 days since disbursement
+    accrued = (500_000 * 1_096 * 435 + 1_825_000) // 3_650_000  # half up, once: 653.10 yuan
+    async with engine.connect() as conn:
+        owed = await loans.position(conn, loan_id, late)
+    assert owed.days_overdue == 365
+    assert (owed.interest_due_fen, owed.owed_now_fen) == (accrued, 500_000 + accrued)
+    # What fell due a year ago (the principal with 731 days' interest) is in arrears; the
+    # year since has accrued on the same principal and is owed with it.
+    assert owed.overdue_fen == 500_000 + (500_000 * 731 * 435 + 1_825_000) // 3_650_000
+
+    def pay(amount: int, receipt: str) -> Any:
+        return step(
+            engine,
+            lambda c: loans.repay(
+                c,
+                loan_id=loan_id,
+                staff=people["sun"],
+                amount_fen=amount,
+                paid_on=late,
+                receipt=receipt,
+                now=NOW,
+            ),
+        )
+
+    with pytest.raises(loans.LoanRefused) as refused:
+        await pay(500_000 + accrued + 1, "L0")
+    assert f"最多应还 {yuan(500_000 + accrued)}（利息 {yuan(accrued)}" in refused.value.message
+    done = await pay(500_000 + accrued, "L1")
+    assert f"利息 {yuan(accrued)}，本金 5000元" in done and "全部还清" in done
+    async with engine.connect() as conn:
+        figures = await figures_now(conn)
+    assert figures.interest_in_fen == accrued and figures.principal_in_fen == 500_000

@@ -20,11 +20,13 @@ from bangfu_bot.cases.models import case_events, cases, evaluations, public_noti
 from bangfu_bot.cases.procedure import Rules, close_due_notices
 from bangfu_bot.cases.transitions import find_move
 from bangfu_bot.common.fields import parse_id_number, parse_name, parse_phone
+from bangfu_bot.common.money import yuan
 from bangfu_bot.fund.models import fund_movements
 from bangfu_bot.fund.service import SOURCES, figures_now
 from bangfu_bot.ledger.export import export_ledger
 from bangfu_bot.ledger.models import ledger_entries
 from bangfu_bot.loans.models import instalments, loan_events, loans, repayments
+from bangfu_bot.loans.schedule import fen_days, interest_on
 from bangfu_bot.loans.service import position
 from bangfu_bot.loans.transitions import TRANSITIONS as LOAN_MOVES
 from bangfu_bot.members.models import organisations, people, person_roles
@@ -333,6 +335,44 @@ async def test_loans_at_every_stage_follow_the_loan_procedure(engine: AsyncEngin
                     (owed.principal_outstanding_fen < loan.amount_fen, owed.overdue_fen > 0)
                 )
     assert sorted(standing) == [(False, False), (False, True), (True, False)]
+
+
+async def test_the_repaid_loans_paid_the_interest_accrued_by_the_day(engine: AsyncEngine) -> None:
+    summary = await seed_demo(engine, now=NOW)
+    repaid = await rows(engine, select(loans).where(loans.c.status == "repaid"))
+    assert repaid
+    for loan in repaid:
+        paid = await rows(
+            engine,
+            select(repayments)
+            .where(repayments.c.loan_id == loan.id)
+            .order_by(repayments.c.paid_on, repayments.c.id),
+        )
+        # Interest by the day on the principal outstanding, from disbursement to the last
+        # payment, rounded once: what the member paid, and more than nothing.
+        by_the_day = interest_on(
+            fen_days(
+                loan.amount_fen,
+                loan.disbursed_on,
+                [(p.paid_on, p.principal_fen) for p in paid],
+                paid[-1].paid_on,
+            ),
+            loan.annual_rate_bp,
+        )
+        assert sum(p.interest_fen for p in paid) == by_the_day > 0, loan.id
+        assert all(p.amount_fen == p.interest_fen + p.principal_fen for p in paid)
+        interest_in = await rows(
+            engine,
+            select(fund_movements.c.amount_fen).where(
+                fund_movements.c.loan_id == loan.id, fund_movements.c.kind == "interest_in"
+            ),
+        )
+        assert sum(m.amount_fen for m in interest_in) == by_the_day  # the fund has it too
+    # The operator's summary of the county names the interest the fund took in.
+    async with engine.connect() as conn:
+        figures = await figures_now(conn)
+    assert summary.fund_interest_in_fen == figures.interest_in_fen > 0
+    assert f"利息 {yuan(figures.interest_in_fen)}" in "\n".join(summary.lines())
 
 
 async def test_every_waiting_loan_has_its_to_do(engine: AsyncEngine) -> None:

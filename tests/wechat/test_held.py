@@ -116,3 +116,60 @@ async def test_start_up_names_a_database_that_cannot_be_written(
 
 async def test_healthz_is_ok_when_both_can_be_written(bot: Any) -> None:
     assert await health(bot) == (200, {"ok": True, "database": "ok", "journal": "ok"})
+
+
+async def test_healthz_is_503_while_the_database_takes_no_write_and_ok_again_after(
+    start_bot: Any,
+) -> None:
+    """Reachable is not enough: a store that answers but takes no write (PostgreSQL made
+    read-only, SQLite's write lock held elsewhere) is named, and healthz recovers by itself."""
+    bot = await start_bot(db_busy_timeout_ms="100")
+    engine = bot.services.engine
+    if engine.dialect.name == "sqlite":
+        release = await _lock_store(bot)
+        cause = "database is locked"
+    else:
+        await read_only(engine, "on")
+
+        async def release() -> None:
+            await read_only(engine, "off")
+
+        cause = "SQLSTATE 25006"
+    try:
+        status, body = await health(bot)
+        assert (status, body["ok"], body["database"], body["journal"]) == (503, False, cause, "ok")
+    finally:
+        await release()
+    assert await until_healthy(bot)
+
+
+async def until_healthy(bot: Any, tries: int = 50) -> bool:
+    for _ in range(tries):
+        if (await health(bot))[0] == 200:
+            return True
+        await asyncio.sleep(0.1)
+    return False
+
+
+async def read_only(engine: Any, on_or_off: str) -> None:
+    """Make the test database read-only (or writable) for new sessions, and end the
+    current ones, as an operator or a failover would (as `make faults` does)."""
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    name = engine.url.database
+    admin = create_async_engine(engine.url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            await conn.execute(
+                text(f"ALTER DATABASE {name} SET default_transaction_read_only = {on_or_off}")
+            )
+            await conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = :name AND pid <> pg_backend_pid()"
+                ),
+                {"name": name},
+            )
+    finally:
+        await admin.dispose()

@@ -23,6 +23,7 @@ from sqlalchemy import func, insert, select
 import bangfu_bot
 from bangfu_bot.app import SERVICES, create_app, run_jobs
 from bangfu_bot.clock import FrozenClock
+from bangfu_bot.common.dates import chinese_date
 from bangfu_bot.common.idnumbers import with_check
 from bangfu_bot.dbutil import inserted_id
 from bangfu_bot.members.models import organisations, people, person_roles
@@ -137,7 +138,7 @@ class Sandbox:
 
     def stamp(self) -> str:
         local = self.clock.now().astimezone(self.settings.tz)
-        return f"{local.year}年{local.month}月{local.day}日 {local:%H:%M}"
+        return f"{chinese_date(local)} {local:%H:%M}"
 
 
 @dataclass
