@@ -115,7 +115,7 @@ ACTS: tuple[Act, ...] = (
     _act("loan.write_off", COMMITTEE, UNPLACED),
     # Visits (走访慰问), notices (通知) and the fund (基金)
     _act("visit.open_campaign", DEPARTMENT, SYSTEM),
-    _act("visit.open_event", SEC_BRANCH, DEPARTMENT),
+    _act("visit.open_event", SEC_BRANCH),
     _act("visit.report", ("bound", Scope.ASSIGNED)),
     _act("broadcast.send", DEPARTMENT, SYSTEM),
     _act("fund.contribute", DEPARTMENT, SYSTEM),
