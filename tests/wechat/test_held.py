@@ -51,11 +51,21 @@ async def test_an_unwritable_journal_never_answers_success_for_what_is_not_store
     driver = bot.driver("safe", tries=1)
     # The answers are held past the budget: they cannot be journaled, so the webhook waits
     # for the commit (well inside WeChat's 5 s) and answers them passively.
-    sending = [asyncio.create_task(driver.text(f"o-{n}", f"第{n}条")) for n in range(5)]
+    pushes = [
+        driver.envelope(driver.message_xml(f"o-{n}", "text", {"Content": f"第{n}条"}), f"o-{n}")
+        for n in range(5)
+    ]
+    sending = [asyncio.create_task(driver.post(*push)) for push in pushes]
     await until(lambda: metric(bot, "bangfu_shed_pushes_total", reason="unheld") == 5)
     counting.release.set()
     deliveries = await asyncio.gather(*sending)
-    assert all(d.statuses == [200] and d.body != "success" for d in deliveries)
+    # On a loaded machine a push may pass the hard deadline before the others are held:
+    # it gets a 503 (never `success`), and WeChat's next try is answered.
+    for push, delivery in zip(pushes, deliveries, strict=True):
+        assert delivery.body != "success"
+        if delivery.statuses == [503]:
+            delivery = await driver.post(*push)
+        assert delivery.statuses == [200] and delivery.body != "success"
     assert await stored_pushes(bot) == 5
     status, body = await health(bot)
     assert status == 503 and "journal" in body["journal"]
