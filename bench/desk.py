@@ -431,6 +431,11 @@ async def _pages(
                 load = await asyncio.to_thread(_wrk, target_port, path, cookie_file, SECONDS)
                 if name not in best or load.p95_ms < best[name].p95_ms:
                     best[name] = load
+        # One session at a time: the page's own time, without waiting behind the others.
+        alone = {
+            page: await asyncio.to_thread(_wrk, ours_port, path, cookie_file, SECONDS, 1)
+            for page, path in PAGES.items()
+        }
     finally:
         webhook.stop(ours)
         webhook.stop(bare)
@@ -444,6 +449,8 @@ async def _pages(
         ctx.add(label, "p50", load.p50_ms, "ms")
         ctx.add(label, "p95", load.p95_ms, "ms", baseline=name, baseline_value=baseline.p95_ms)
         ctx.add(label, "p99", load.p99_ms, "ms")
+        ctx.add(f"{SCENARIO}: {page}, one session at a time", "p50", alone[page].p50_ms, "ms")
+        ctx.add(f"{SCENARIO}: {page}, one session at a time", "p95", alone[page].p95_ms, "ms")
         ok = set(load.statuses) == {"200"} and not load.errors
         at_reference = load.p95_ms * ctx.scale
         ctx.target(
@@ -460,7 +467,9 @@ async def _pages(
         )
 
 
-def _wrk(port: int, path: str, cookies: Path, seconds: float) -> PageLoad:
+def _wrk(
+    port: int, path: str, cookies: Path, seconds: float, connections: int = webhook.CONNECTIONS
+) -> PageLoad:
     """One wrk run on the load core: GETs of `path`, each with the next session's cookie."""
     command = [
         "taskset",
@@ -468,7 +477,7 @@ def _wrk(port: int, path: str, cookies: Path, seconds: float) -> PageLoad:
         ",".join(map(str, LOAD_CPUS)),
         "wrk",
         "-t1",
-        f"-c{webhook.CONNECTIONS}",
+        f"-c{connections}",
         f"-d{max(1, round(seconds))}s",
         "--timeout",
         "10s",
