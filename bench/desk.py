@@ -30,6 +30,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from cryptography.fernet import Fernet
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -64,7 +65,8 @@ NOW = datetime(2026, 6, 15, 1, 0, tzinfo=UTC)
 SESSIONS = {"department": 16, "supervisor": 8, "committee": 40}
 PAGES = {"工作台": "/desk", "案件": "/desk/cases"}
 RUNS = 3
-SECONDS = 5
+SECONDS = 5  # a run of the bare page
+PAGE_SECONDS = 10  # a run of a desk page: long enough for answers that take seconds
 CHUNK = 5_000
 CATEGORIES = ("年纪大、没劳力、没退休金", "缺技术、缺资金", "生病", "企业下岗", "其他")
 UNDER_WAY = (
@@ -423,19 +425,25 @@ async def _pages(
         took = await _caught_up(engine, jobs, since)
         await webhook.wait_ready(ours_port)
         print(f"{SCENARIO}: the server's start-up jobs took {took:.0f} s", flush=True)
-        for name, (target_port, path) in targets.items():
+        # One session at a time first, on a server nothing has queued on: the page's own time.
+        alone: dict[str, PageLoad] = {}
+        for page, path in PAGES.items():
+            alone[page] = await asyncio.to_thread(
+                _wrk, ours_port, path, cookie_file, PAGE_SECONDS, 1
+            )
+            await _drain(ours_port)
+        for target_port, path in targets.values():
             await asyncio.to_thread(_wrk, target_port, path, cookie_file, 2)  # warm up
-            print(f"{SCENARIO}: warmed {name}", flush=True)
+            await _drain(target_port)
         for _ in range(1 if ctx.quick else RUNS):
             for name, (target_port, path) in targets.items():
-                load = await asyncio.to_thread(_wrk, target_port, path, cookie_file, SECONDS)
+                seconds = SECONDS if target_port == port else PAGE_SECONDS
+                load = await asyncio.to_thread(_wrk, target_port, path, cookie_file, seconds)
                 if name not in best or load.p95_ms < best[name].p95_ms:
                     best[name] = load
-        # One session at a time: the page's own time, without waiting behind the others.
-        alone = {
-            page: await asyncio.to_thread(_wrk, ours_port, path, cookie_file, SECONDS, 1)
-            for page, path in PAGES.items()
-        }
+                # Requests wrk gave up on are still being served: wait them out, so that
+                # the next run does not pay for them.
+                await _drain(target_port)
     finally:
         webhook.stop(ours)
         webhook.stop(bare)
@@ -458,13 +466,32 @@ async def _pages(
             ok and at_reference <= 150,
             f"{load.p95_ms:.0f} ms here = {at_reference:.0f} ms at reference speed "
             f"({load.p95_ms / baseline.p95_ms:.0f}× the bare page's {baseline.p95_ms:.1f} ms); "
-            f"answers {load.statuses}, errors {load.errors}",
+            f"answers {load.statuses}, {load.errors} not answered within 10 s; alone "
+            f"p50 {alone[page].p50_ms:.0f} ms, p95 {alone[page].p95_ms:.0f} ms",
         )
         print(
             f"{SCENARIO}: {page} {load.rps:,.0f}/s, p95 {load.p95_ms:.0f} ms "
             f"(bare page {baseline.rps:,.0f}/s, p95 {baseline.p95_ms:.1f} ms)",
             flush=True,
         )
+
+
+async def _drain(port: int) -> None:
+    """Wait until the server answers its health check within a second, twice running."""
+    started = time.monotonic()
+    quick = 0
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
+        while quick < 2 and time.monotonic() - started < 600:
+            asked = time.monotonic()
+            try:
+                async with session.get(f"http://127.0.0.1:{port}/healthz") as response:
+                    await response.read()
+            except (aiohttp.ClientError, TimeoutError):
+                pass
+            quick = quick + 1 if time.monotonic() - asked < 1 else 0
+    took = time.monotonic() - started
+    if took > 5:
+        print(f"{SCENARIO}: the server took {took:.0f} s to drain", flush=True)
 
 
 def _wrk(
@@ -493,11 +520,13 @@ def _wrk(
         raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr.strip()[-300:]}")
     line = next(x for x in done.stdout.splitlines() if x.startswith("WRK-JSON "))
     data = json.loads(line[len("WRK-JSON ") :])
+    # No answer at all within the run: no latency to speak of, and never the best run.
+    none = float("inf") if not data["requests"] else 0.0
     return PageLoad(
         rps=data["requests"] / (data["duration_us"] / 1e6),
-        p50_ms=data["p50_us"] / 1000,
-        p95_ms=data["p95_us"] / 1000,
-        p99_ms=data["p99_us"] / 1000,
+        p50_ms=data["p50_us"] / 1000 + none,
+        p95_ms=data["p95_us"] / 1000 + none,
+        p99_ms=data["p99_us"] / 1000 + none,
         statuses=data["statuses"],
         errors=data["timeouts"] + data["connect_errors"] + data["read_errors"],
     )
@@ -517,10 +546,14 @@ async def _download(ctx: Context, engine: AsyncEngine, folder: Path, members: in
             )
     baseline = took[0]
     out = folder / "台账.xlsx"
-    with stopwatch() as took:
-        async with AsyncSession(engine) as session:
-            with out.open("wb") as handle:
-                written = await ledger_xlsx(session, year=YEAR, out=handle, today=NOW.date())
+    best = float("inf")
+    for _ in range(1 if ctx.quick else RUNS):  # the best of three, as the pages' runs
+        with stopwatch() as took:
+            async with AsyncSession(engine) as session:
+                with out.open("wb") as handle:
+                    written = await ledger_xlsx(session, year=YEAR, out=handle, today=NOW.date())
+        best = min(best, took[0])
+    took = [best]
     label = f"{SCENARIO}: ledger download"
     ctx.add(label, "one SQL pass over the year's entries", baseline, "s")
     ctx.add(

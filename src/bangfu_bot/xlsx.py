@@ -218,6 +218,8 @@ class Rows:
         self._sheet = sheet
         self._styles = _styles.setdefault(sheet.parent, {})
         self._ids: dict[Look, str] = {}
+        # Each row shape's cell openings (column letter, then the style), worked out once.
+        self._shapes: dict[tuple[Any, ...], list[tuple[str, str]]] = {}
         self._next = after + 1
         # Lives until the book is saved (`close`), not within one block.
         self._file = tempfile.TemporaryFile()  # noqa: SIM115
@@ -231,13 +233,27 @@ class Rows:
         columns: Mapping[int, Look] | None = None,
     ) -> None:
         """The next row, as `append` writes it."""
-        number = self._next
+        number = str(self._next)
         self._next += 1
-        cells = []
-        for column, value in enumerate(values, start=1):
-            chosen = columns.get(column, look) if columns else look
-            cells.append(_cell_xml(f"{_letter(column)}{number}", self._style_id(chosen), value))
-        self._pending.append(f'<row r="{number}">{"".join(cells)}</row>')
+        key = (look, len(values), *(columns.items() if columns else ()))
+        shape = self._shapes.get(key)
+        if shape is None:
+            shape = self._shapes[key] = [
+                (
+                    '<c r="' + _letter(column),
+                    self._style_id(columns.get(column, look) if columns else look),
+                )
+                for column in range(1, len(values) + 1)
+            ]
+        row = "".join(
+            [
+                _cell_xml(f'{start}{number}"', style, value)
+                for (start, style), value in zip(shape, values, strict=True)
+            ]
+        )
+        if _ILLEGAL.search(row):  # in a cell's text: openpyxl refuses it, and so do we
+            raise IllegalCharacterError(f"{row} cannot be used in worksheets.")
+        self._pending.append(f'<row r="{number}">{row}</row>')
         if len(self._pending) >= 1000:
             self._flush()
 
@@ -271,27 +287,28 @@ def _letter(column: int) -> str:
     return get_column_letter(column)
 
 
-def _cell_xml(reference: str, style: str, value: Any) -> str:
-    """One `<c>` element as openpyxl's writer makes it for `_bind`'s cell of `value`."""
-    if isinstance(value, str):
+def _cell_xml(opening: str, style: str, value: Any) -> str:
+    """One `<c>` element as openpyxl's writer makes it for `_bind`'s cell of `value`;
+    `opening` is `<c r="B7"`. (The caller looks for characters openpyxl refuses.)"""
+    if type(value) is str:
         value = text(value)[:_TEXT_MAX]
-        if _ILLEGAL.search(value):
-            raise IllegalCharacterError(f"{value} cannot be used in worksheets.")
         if not value:
-            return f'<c r="{reference}"{style} t="inlineStr"></c>'
+            return f'{opening}{style} t="inlineStr"></c>'
         space = ' xml:space="preserve"' if value != value.strip() else ""
-        return (
-            f'<c r="{reference}"{style} t="inlineStr"><is><t{space}>{_escape(value)}</t></is></c>'
-        )
+        if "&" in value or "<" in value or ">" in value:
+            value = _escape(value)
+        return f'{opening}{style} t="inlineStr"><is><t{space}>{value}</t></is></c>'
     if value is None:  # an empty cell is written only when it has a look
-        return f'<c r="{reference}"{style} t="n"></c>' if style else ""
+        return f'{opening}{style} t="n"></c>' if style else ""
     if isinstance(value, bool):
-        return f'<c r="{reference}"{style} t="b"><v>{int(value)}</v></c>'
+        return f'{opening}{style} t="b"><v>{int(value)}</v></c>'
     if isinstance(value, int | float | Decimal):
         number = "" if isnan(value) or isinf(value) else f"{float(value):.16g}"
-        return f'<c r="{reference}"{style} t="n"><v>{number}</v></c>'
+        return f'{opening}{style} t="n"><v>{number}</v></c>'
+    if isinstance(value, str):  # a subclass of str
+        return _cell_xml(opening, style, str(value))
     if isinstance(value, Formula):
-        return f'<c r="{reference}"{style}><f>{_escape(value.expression[1:])}</f><v></v></c>'
+        return f"{opening}{style}><f>{_escape(value.expression[1:])}</f><v></v></c>"
     # Dates would need the workbook's epoch and a date format: not in a streamed row.
     raise TypeError(f"cannot write {type(value).__name__} to a streamed workbook row")
 
