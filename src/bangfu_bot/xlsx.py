@@ -162,7 +162,8 @@ def _bind(cell: Cell, value: Any) -> None:
 
 
 class Book:
-    """A write-only workbook whose big sheets' rows are written as sheet XML directly.
+    """A write-only workbook whose big sheets' rows are written as sheet XML directly
+    (`with Book() as book:`, so that the rows' temporary files go however it ends).
 
     openpyxl makes everything else (styles, page layout, merged title, the first rows), and
     the rows of `rows(sheet)` are spliced into the sheet's `<sheetData>` when the book is
@@ -207,8 +208,17 @@ class Book:
                     part.write(data[:end])
                     rows.copy_to(part)
                     part.write(data[end:])
+
+    def close(self) -> None:
+        """Drop the rows' temporary files (saved or not)."""
         for _, rows in self._rows:
             rows.close()
+
+    def __enter__(self) -> Book:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
 
 class Rows:

@@ -193,17 +193,19 @@ def write_ledger(ledger: LedgerBook, out: BinaryIO) -> None:
 
     Write-only: rows stream to `out` as they are made, so a county's 100,000 entries take
     seconds and little memory. Each sheet's layout is set before its first row."""
-    book = xlsx.Book()
-    summary = book.create_sheet(say("summary_sheet"))
-    groups = ledger.groups
-    counts = {name: _category_counts(rows) for name, rows in groups.items()}
-    _fill_summary(summary, ledger.year, sorted(set(ledger.townships) | set(groups)), counts)
-    taken = {summary.title}
-    for name, rows in groups.items():
-        sheet = book.create_sheet(_sheet_title(name, taken))
-        taken.add(sheet.title)
-        _fill_township(sheet, book.rows(sheet, after=2), ledger.year, name, rows, ledger.today)
-    book.save(out)
+    with xlsx.Book() as book:
+        summary = book.create_sheet(say("summary_sheet"))
+        groups = ledger.groups
+        counts = {name: _category_counts(rows) for name, rows in groups.items()}
+        townships = sorted(set(ledger.townships) | set(groups))
+        _fill_summary(summary, ledger.year, townships, counts)
+        taken = {summary.title}
+        for name, rows in groups.items():
+            sheet = book.create_sheet(_sheet_title(name, taken))
+            taken.add(sheet.title)
+            lines = book.rows(sheet, after=2)
+            _fill_township(sheet, lines, ledger.year, name, rows, ledger.today)
+        book.save(out)
 
 
 def _fill_summary(
@@ -401,16 +403,16 @@ def audit_label(kind: str, value: str | None) -> str:
 def write_audit(rows: Sequence[Sequence[Any]], out: BinaryIO) -> None:
     """Write the audit workbook (rows in header order) to a binary file object (blocking;
     write-only, as the ledger)."""
-    book = xlsx.Book()
-    sheet = book.create_sheet(say("audit_sheet"))
-    _page_setup(sheet, AUDIT_WIDTHS, header_rows=1)
-    if rows:
-        sheet.auto_filter.ref = f"A1:{get_column_letter(len(AUDIT_WIDTHS))}{len(rows) + 1}"
-    _header_row(sheet, _lines("audit_headers"))
-    lines = book.rows(sheet, after=1)
-    for row in rows:
-        lines.append(row, _WRAP_LOOK)
-    book.save(out)
+    with xlsx.Book() as book:
+        sheet = book.create_sheet(say("audit_sheet"))
+        _page_setup(sheet, AUDIT_WIDTHS, header_rows=1)
+        if rows:
+            sheet.auto_filter.ref = f"A1:{get_column_letter(len(AUDIT_WIDTHS))}{len(rows) + 1}"
+        _header_row(sheet, _lines("audit_headers"))
+        lines = book.rows(sheet, after=1)
+        for row in rows:
+            lines.append(row, _WRAP_LOOK)
+        book.save(out)
 
 
 # --- Layout shared by both workbooks -------------------------------------------------------
