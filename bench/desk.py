@@ -30,7 +30,6 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 from cryptography.fernet import Fernet
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -48,7 +47,6 @@ from bangfu_bot.notify.models import outbox
 from bangfu_bot.reports import login
 from bangfu_bot.reports.ledger import ledger_xlsx
 from bangfu_bot.sandbox import clock as sandbox_clock
-from bangfu_bot.scheduler import JobContext, run_all
 from bangfu_bot.scheduler_models import job_runs
 from bangfu_bot.settings import load_settings
 from bangfu_bot.todos.models import todos
@@ -119,9 +117,7 @@ async def run(ctx: Context) -> None:
             flush=True,
         )
         clock = OffsetClock(NOW - datetime.now(UTC))
-        with stopwatch() as took:
-            jobs = await _catch_up(ctx, engine, url, clock)
-        print(f"{SCENARIO}: the day's jobs run and their messages sent in {took[0]:.1f} s")
+        jobs = await _county_day(ctx, engine, url, clock)
         cookies = await _sessions(engine, viewers, clock)
         await _pages(ctx, url, folder, cookies, engine, jobs, clock)
         await _download(ctx, engine, folder, members)
@@ -306,24 +302,21 @@ async def _count(engine: AsyncEngine, table: Any) -> int:
         return int((await conn.execute(select(func.count()).select_from(table))).scalar_one())
 
 
-async def _catch_up(ctx: Context, engine: AsyncEngine, url: str, clock: OffsetClock) -> list[str]:
-    """What a running county has done by the time the desk is busy: today's jobs have run
-    and their messages have gone (so that serving the desk is what is measured, not the
-    first reminder scan of a quarter of a million loans). The county's day is NOW's, on the
-    sandbox clock the server reads back at start (its data is dated around NOW). Returns
-    the start-up jobs' ids."""
+async def _county_day(ctx: Context, engine: AsyncEngine, url: str, clock: OffsetClock) -> list[str]:
+    """The county's day is NOW's: the data is dated around it, and the server reads the
+    sandbox clock back at start. Returns the ids of the jobs the server runs at start."""
     await sandbox_clock.save(engine, clock)
     settings = load_settings(webhook.ours_env(ctx, url, 0))
-    jobs = [job for job in all_jobs(settings, None) if job.at_start]  # type: ignore[arg-type]
-    for job in jobs:
-        with stopwatch() as took:
-            await run_all([job], JobContext(engine=engine, clock=clock, tz=settings.tz))
-        print(f"{SCENARIO}: job {job.id} {took[0]:.1f} s", flush=True)
+    return [job.id for job in all_jobs(settings, None) if job.at_start]  # type: ignore[arg-type]
+
+
+async def _messages_gone(engine: AsyncEngine, clock: OffsetClock) -> None:
+    """What a running county has done by the time the desk is busy: the messages of the
+    day's jobs (50,000 reminders) have gone, so that serving the desk is what is measured."""
     async with engine.begin() as conn:
         await conn.execute(
             update(outbox).where(outbox.c.sent_at.is_(None)).values(sent_at=clock.now())
         )
-    return [job.id for job in jobs]
 
 
 async def _caught_up(engine: AsyncEngine, jobs: list[str], since: datetime) -> float:
@@ -423,27 +416,30 @@ async def _pages(
     try:
         await webhook.wait_ready(port)
         took = await _caught_up(engine, jobs, since)
-        await webhook.wait_ready(ours_port)
         print(f"{SCENARIO}: the server's start-up jobs took {took:.0f} s", flush=True)
+        await _messages_gone(engine, clock)
+        await webhook.wait_ready(ours_port)
+        await _drain(ours.pid)
         # One session at a time first, on a server nothing has queued on: the page's own time.
         alone: dict[str, PageLoad] = {}
         for page, path in PAGES.items():
             alone[page] = await asyncio.to_thread(
                 _wrk, ours_port, path, cookie_file, PAGE_SECONDS, 1
             )
-            await _drain(ours_port)
+            await _drain(ours.pid)
         for target_port, path in targets.values():
             await asyncio.to_thread(_wrk, target_port, path, cookie_file, 2)  # warm up
-            await _drain(target_port)
+            await _drain(ours.pid)
         for _ in range(1 if ctx.quick else RUNS):
             for name, (target_port, path) in targets.items():
                 seconds = SECONDS if target_port == port else PAGE_SECONDS
                 load = await asyncio.to_thread(_wrk, target_port, path, cookie_file, seconds)
-                if name not in best or load.p95_ms < best[name].p95_ms:
+                # The best run answered most: what a neighbour took away counts least.
+                if name not in best or load.rps > best[name].rps:
                     best[name] = load
-                # Requests wrk gave up on are still being served: wait them out, so that
-                # the next run does not pay for them.
-                await _drain(target_port)
+                # Requests still in flight when wrk stops are still being served: wait them
+                # out, so that the next run does not pay for them.
+                await _drain(ours.pid)
     finally:
         webhook.stop(ours)
         webhook.stop(bare)
@@ -459,14 +455,17 @@ async def _pages(
         ctx.add(label, "p99", load.p99_ms, "ms")
         ctx.add(f"{SCENARIO}: {page}, one session at a time", "p50", alone[page].p50_ms, "ms")
         ctx.add(f"{SCENARIO}: {page}, one session at a time", "p95", alone[page].p95_ms, "ms")
-        ok = set(load.statuses) == {"200"} and not load.errors
+        answered = sum(load.statuses.values())
+        # Fewer answers than sessions: most requests were still waiting when the run ended,
+        # and the p95 of the few answered says nothing.
+        ok = set(load.statuses) == {"200"} and not load.errors and answered >= len(cookies)
         at_reference = load.p95_ms * ctx.scale
         ctx.target(
             f"{page} p95 ≤ 150 ms at 64 sessions",
             ok and at_reference <= 150,
             f"{load.p95_ms:.0f} ms here = {at_reference:.0f} ms at reference speed "
             f"({load.p95_ms / baseline.p95_ms:.0f}× the bare page's {baseline.p95_ms:.1f} ms); "
-            f"answers {load.statuses}, {load.errors} not answered within 10 s; alone "
+            f"answers {load.statuses} in {PAGE_SECONDS} s, {load.errors} errors; alone "
             f"p50 {alone[page].p50_ms:.0f} ms, p95 {alone[page].p95_ms:.0f} ms",
         )
         print(
@@ -476,19 +475,14 @@ async def _pages(
         )
 
 
-async def _drain(port: int) -> None:
-    """Wait until the server answers its health check within a second, twice running."""
+async def _drain(pid: int) -> None:
+    """Wait until the server is idle (under 5 % of a core for two seconds running)."""
     started = time.monotonic()
-    quick = 0
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
-        while quick < 2 and time.monotonic() - started < 600:
-            asked = time.monotonic()
-            try:
-                async with session.get(f"http://127.0.0.1:{port}/healthz") as response:
-                    await response.read()
-            except (aiohttp.ClientError, TimeoutError):
-                pass
-            quick = quick + 1 if time.monotonic() - asked < 1 else 0
+    quiet = 0
+    while quiet < 2 and time.monotonic() - started < 900:
+        before = webhook.cpu_seconds(pid)
+        await asyncio.sleep(1)
+        quiet = quiet + 1 if webhook.cpu_seconds(pid) - before < 0.05 else 0
     took = time.monotonic() - started
     if took > 5:
         print(f"{SCENARIO}: the server took {took:.0f} s to drain", flush=True)
