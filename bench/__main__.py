@@ -1,6 +1,6 @@
 """`make bench`: run every scenario, print one table, write storage/bench/latest.json.
 
-    python -m bench [--quick] [--only webhook,reminders,broadcast,memory]
+    python -m bench [--quick] [--only webhook,reminders,broadcast,memory,report,desk]
 
 Every figure is printed beside its ratio to a baseline measured in this same run; PASS/FAIL
 per target is judged on ratios (see bench/common.py), never on this machine's raw speed.
@@ -19,7 +19,7 @@ import sys
 import time
 from datetime import UTC, datetime
 
-from bench import broadcast, memory, reminders, report, webhook
+from bench import broadcast, desk, memory, reminders, report, webhook
 from bench.common import ROOT, Context
 
 SCENARIOS = {
@@ -28,6 +28,7 @@ SCENARIOS = {
     "broadcast": broadcast.run,
     "memory": memory.run,
     "report": report.run,
+    "desk": desk.run,
 }
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 PG_BENCH = "postgresql+asyncpg://postgres@127.0.0.1:5432/bangfu_bench"

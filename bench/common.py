@@ -58,6 +58,7 @@ class Context:
     bare_rps: float = REFERENCE_BARE_RPS
     wechatpy_rps: float = REFERENCE_WECHATPY_RPS
     quick: bool = False  # smaller data sets (a smoke run, not for the README)
+    scale_measured: bool = False  # whether this run measured the wechatpy bot (else: 1.0)
     results: list[Result] = field(default_factory=list)
     verdicts: list[Verdict] = field(default_factory=list)
 

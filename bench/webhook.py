@@ -451,6 +451,7 @@ def record_turns(ctx: Context, found: list[Contender]) -> dict[str, dict[str, Lo
             ctx.add(name, "CPU per message", load.cpu_us, "µs")
             if contender.mode == "plain":
                 ctx.wechatpy_rps = load.rps
+                ctx.scale_measured = True
         else:
             name = f"ours, {contender.mode}, {contender.server}"
             record(ctx, name, load, ctx.bare_rps)

@@ -11,6 +11,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from openpyxl import Workbook, load_workbook
+from openpyxl.styles import Alignment, Font
+from openpyxl.utils.exceptions import IllegalCharacterError
 from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -177,6 +179,81 @@ def test_a_saved_workbook_reads_back_as_written(tmp_path: Path) -> None:
         datetime(2026, 3, 2),
         "=SUM(F1:G1)",
     ]
+
+
+# --- Big sheets: rows written as sheet XML ---------------------------------------------------
+
+WRAP = xlsx.Look(alignment=Alignment(wrap_text=True, vertical="top"))
+MONEY = xlsx.Look(alignment=Alignment(wrap_text=True, vertical="top"), number_format="0.00")
+BOLD = xlsx.Look(font=Font(bold=True))
+STREAMED = [
+    LINK,
+    DDE,
+    "\t=1+1",
+    "\r=1+1",
+    "#N/A",
+    "种两亩地 & <猪>",
+    " 前后有空格 ",
+    "",
+    None,
+    -3,
+    Decimal("4700.50"),
+    True,
+    10**17 + 1,
+]
+
+
+def read_back(write: Any, tmp_path: Path, name: str) -> list[tuple[Any, ...]]:
+    path = tmp_path / name
+    with path.open("wb") as handle:
+        write(handle)
+    sheet = load_workbook(path).active
+    return [
+        (c.coordinate, c.value, c.data_type, c.number_format, c.font.bold, c.alignment.wrap_text)
+        for row in sheet.iter_rows()
+        for c in row
+    ]
+
+
+def test_streamed_rows_read_back_as_openpyxl_writes_them(tmp_path: Path) -> None:
+    def by_openpyxl(handle: Any) -> None:
+        book = Workbook()
+        sheet = book.active
+        xlsx.append(sheet, ["标题"], BOLD)
+        xlsx.append(sheet, STREAMED, WRAP, columns={11: MONEY})
+        xlsx.append(sheet, [])
+        xlsx.append(sheet, ["", "合计", 3], columns={2: BOLD})
+        book.save(handle)
+
+    def streamed(handle: Any) -> None:
+        with xlsx.Book() as book:
+            sheet = book.create_sheet("Sheet")
+            xlsx.append(sheet, ["标题"], BOLD)
+            rows = book.rows(sheet, after=1)
+            rows.append(STREAMED, WRAP, columns={11: MONEY})
+            rows.append([])
+            rows.append(["", "合计", 3], columns={2: BOLD})
+            book.save(handle)
+
+    written = read_back(streamed, tmp_path, "streamed.xlsx")
+    assert written == read_back(by_openpyxl, tmp_path, "openpyxl.xlsx")
+    cells = {coordinate: (value, kind) for coordinate, value, kind, *_ in written}
+    assert cells["A2"] == ("'" + LINK, "s") and cells["B2"] == ("'" + DDE, "s")
+    assert cells["E2"] == ("#N/A", "s") and cells["F2"] == ("种两亩地 & <猪>", "s")
+    assert cells["G2"] == (" 前后有空格 ", "s") and cells["K2"] == (4700.5, "n")
+
+
+@pytest.mark.parametrize("value", [b"=1+1", ["=1+1"], object(), date(2026, 3, 2)])
+def test_streamed_rows_refuse_what_they_cannot_write(value: Any) -> None:
+    with xlsx.Book() as book, pytest.raises(TypeError):
+        book.rows(book.create_sheet("x"), after=0).append([value])
+
+
+def test_streamed_rows_refuse_control_characters_as_openpyxl_does() -> None:
+    with xlsx.Book() as book, pytest.raises(IllegalCharacterError):
+        book.rows(book.create_sheet("x"), after=0).append(["好\x07"])
+    with pytest.raises(IllegalCharacterError):
+        xlsx.append(Workbook().active, ["好\x07"])
 
 
 # --- Every export ----------------------------------------------------------------------------

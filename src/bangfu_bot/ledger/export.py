@@ -18,9 +18,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
+from openpyxl.worksheet._write_only import WriteOnlyWorksheet
+from openpyxl.worksheet.cell_range import CellRange
 from openpyxl.worksheet.worksheet import Worksheet
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -56,6 +57,11 @@ _WRAP = Alignment(wrap_text=True, vertical="top")
 _CENTRED = Alignment(horizontal="center", vertical="center", wrap_text=True)
 _BOLD = Font(bold=True)
 _TITLE_FONT = Font(bold=True, size=14)
+_WRAP_LOOK = xlsx.Look(alignment=_WRAP)
+_INCOME_LOOK = xlsx.Look(alignment=_WRAP, number_format=INCOME_FORMAT)
+_BOLD_LOOK = xlsx.Look(font=_BOLD)
+_HEADER_LOOK = xlsx.Look(font=_BOLD, alignment=_CENTRED)
+_TITLE_LOOK = xlsx.Look(font=_TITLE_FONT, alignment=_CENTRED)
 
 
 @dataclass(frozen=True)
@@ -183,51 +189,65 @@ def _by_township(entries: Iterable[Any]) -> dict[str, list[Mapping[str, Any]]]:
 
 def write_ledger(ledger: LedgerBook, out: BinaryIO) -> None:
     """Write the ledger workbook to a binary file object (blocking: call it off the event
-    loop). The CLI and the desk's download both write through this one function."""
-    book = Workbook()
-    summary = book.active
-    summary.title = say("summary_sheet")
-    groups = ledger.groups
-    counts = {name: _category_counts(rows) for name, rows in groups.items()}
-    _fill_summary(summary, ledger.year, sorted(set(ledger.townships) | set(groups)), counts)
-    taken = {summary.title}
-    for name, rows in groups.items():
-        sheet = book.create_sheet(_sheet_title(name, taken))
-        taken.add(sheet.title)
-        _fill_township(sheet, ledger.year, name, rows, ledger.today)
-    book.save(out)
+    loop). The CLI and the desk's download both write through this one function.
+
+    Write-only: rows stream to `out` as they are made, so a county's 100,000 entries take
+    seconds and little memory. Each sheet's layout is set before its first row."""
+    with xlsx.Book() as book:
+        summary = book.create_sheet(say("summary_sheet"))
+        groups = ledger.groups
+        counts = {name: _category_counts(rows) for name, rows in groups.items()}
+        townships = sorted(set(ledger.townships) | set(groups))
+        _fill_summary(summary, ledger.year, townships, counts)
+        taken = {summary.title}
+        for name, rows in groups.items():
+            sheet = book.create_sheet(_sheet_title(name, taken))
+            taken.add(sheet.title)
+            lines = book.rows(sheet, after=2)
+            _fill_township(sheet, lines, ledger.year, name, rows, ledger.today)
+        book.save(out)
 
 
 def _fill_summary(
-    sheet: Worksheet, year: int, townships: list[str], counts: Mapping[str, Counter[str]]
+    sheet: WriteOnlyWorksheet,
+    year: int,
+    townships: list[str],
+    counts: Mapping[str, Counter[str]],
 ) -> None:
     overall: Counter[str] = sum(counts.values(), Counter())
     categories = _category_order(overall)
     headers = [say("summary_township"), *categories, say("total")]
+    _page_setup(sheet, (16, *([12] * (len(headers) - 1))), header_rows=2)
     _title_row(sheet, say("summary_title", year=year), len(headers))
-    _header_row(sheet, 2, headers)
+    _header_row(sheet, headers)
     if not townships:
         xlsx.append(sheet, [say("summary_none")])
     for name in townships:
         row = counts.get(name, Counter())
         xlsx.append(sheet, [name, *(row[c] for c in categories), row.total()])
-    xlsx.append(sheet, [say("total"), *(overall[c] for c in categories), overall.total()])
-    sheet.cell(sheet.max_row, 1).font = _BOLD
-    _page_setup(sheet, (16, *([12] * (len(headers) - 1))), header_rows=2)
+    xlsx.append(
+        sheet,
+        [say("total"), *(overall[c] for c in categories), overall.total()],
+        columns={1: _BOLD_LOOK},
+    )
 
 
 def _fill_township(
-    sheet: Worksheet, year: int, township: str, rows: Sequence[Mapping[str, Any]], today: date
+    sheet: WriteOnlyWorksheet,
+    lines: xlsx.Rows,
+    year: int,
+    township: str,
+    rows: Sequence[Mapping[str, Any]],
+    today: date,
 ) -> None:
     headers = _lines("ledger_headers")
-    _title_row(sheet, say("ledger_title", year=year, township=township), len(headers))
-    _header_row(sheet, 2, headers)
-    for number, entry in enumerate(rows, start=1):
-        xlsx.append(sheet, _ledger_cells(number, entry, today))
-        _wrap_last_row(sheet)
-        sheet.cell(sheet.max_row, INCOME_COLUMN).number_format = INCOME_FORMAT
-    _totals(sheet, _category_counts(rows))
     _page_setup(sheet, LEDGER_WIDTHS, header_rows=2)
+    _title_row(sheet, say("ledger_title", year=year, township=township), len(headers))
+    _header_row(sheet, headers)
+    income = {INCOME_COLUMN: _INCOME_LOOK}
+    for number, entry in enumerate(rows, start=1):
+        lines.append(_ledger_cells(number, entry, today), _WRAP_LOOK, columns=income)
+    _totals(lines, _category_counts(rows), len(headers))
 
 
 def _ledger_cells(number: int, entry: Mapping[str, Any], today: date) -> list[Any]:
@@ -251,17 +271,15 @@ def _ledger_cells(number: int, entry: Mapping[str, Any], today: date) -> list[An
     ]
 
 
-def _totals(sheet: Worksheet, counts: Counter[str]) -> None:
-    """Counts by category under the rows, then the grand total."""
-    xlsx.append(sheet, [])
-    xlsx.append(sheet, ["", say("totals_category"), say("totals_count")])
-    for cell in sheet[sheet.max_row]:
-        cell.font = _BOLD
+def _totals(lines: xlsx.Rows, counts: Counter[str], width: int) -> None:
+    """Counts by category under the rows, then the grand total. The heading and category
+    rows carry their look across the sheet's width (empty cells too), as printed."""
+    blank = [None] * (width - 3)
+    lines.append([])
+    lines.append(["", say("totals_category"), say("totals_count"), *blank], _BOLD_LOOK)
     for category in _category_order(counts):
-        xlsx.append(sheet, ["", category, counts[category]])
-        _wrap_last_row(sheet)
-    xlsx.append(sheet, ["", say("total"), counts.total()])
-    sheet.cell(sheet.max_row, 2).font = _BOLD
+        lines.append(["", category, counts[category], *blank], _WRAP_LOOK)
+    lines.append(["", say("total"), counts.total()], columns={2: _BOLD_LOOK})
 
 
 def _category_counts(rows: Iterable[Mapping[str, Any]]) -> Counter[str]:
@@ -383,51 +401,42 @@ def audit_label(kind: str, value: str | None) -> str:
 
 
 def write_audit(rows: Sequence[Sequence[Any]], out: BinaryIO) -> None:
-    """Write the audit workbook (rows in header order) to a binary file object (blocking)."""
-    book = Workbook()
-    sheet = book.active
-    sheet.title = say("audit_sheet")
-    _header_row(sheet, 1, _lines("audit_headers"))
-    for row in rows:
-        xlsx.append(sheet, row)
-        _wrap_last_row(sheet)
-    if rows:
-        sheet.auto_filter.ref = f"A1:{get_column_letter(len(AUDIT_WIDTHS))}{sheet.max_row}"
-    _page_setup(sheet, AUDIT_WIDTHS, header_rows=1)
-    book.save(out)
+    """Write the audit workbook (rows in header order) to a binary file object (blocking;
+    write-only, as the ledger)."""
+    with xlsx.Book() as book:
+        sheet = book.create_sheet(say("audit_sheet"))
+        _page_setup(sheet, AUDIT_WIDTHS, header_rows=1)
+        if rows:
+            sheet.auto_filter.ref = f"A1:{get_column_letter(len(AUDIT_WIDTHS))}{len(rows) + 1}"
+        _header_row(sheet, _lines("audit_headers"))
+        lines = book.rows(sheet, after=1)
+        for row in rows:
+            lines.append(row, _WRAP_LOOK)
+        book.save(out)
 
 
 # --- Layout shared by both workbooks -------------------------------------------------------
+# Write-only sheets: the layout is set before the first row, rows are written in order.
 
 
-def _title_row(sheet: Worksheet, title: str, width: int) -> None:
-    xlsx.append(sheet, [title])
-    sheet.merge_cells(start_row=1, start_column=1, end_row=1, end_column=max(width, 1))
-    sheet.cell(1, 1).font = _TITLE_FONT
-    sheet.cell(1, 1).alignment = _CENTRED
+def _title_row(sheet: WriteOnlyWorksheet, title: str, width: int) -> None:
+    sheet.merged_cells.add(CellRange(min_col=1, min_row=1, max_col=max(width, 1), max_row=1))
     sheet.row_dimensions[1].height = 28
+    xlsx.append(sheet, [title], _TITLE_LOOK)
 
 
-def _header_row(sheet: Worksheet, row: int, headers: Sequence[str]) -> None:
-    for column, header in enumerate(headers, start=1):
-        cell = xlsx.put(sheet, row, column, header)
-        cell.font = _BOLD
-        cell.alignment = _CENTRED
+def _header_row(sheet: WriteOnlyWorksheet, headers: Sequence[str]) -> None:
+    xlsx.append(sheet, headers, _HEADER_LOOK)
 
 
-def _wrap_last_row(sheet: Worksheet) -> None:
-    for cell in sheet[sheet.max_row]:
-        cell.alignment = _WRAP
-
-
-def _page_setup(sheet: Worksheet, widths: Sequence[int], *, header_rows: int) -> None:
+def _page_setup(sheet: WriteOnlyWorksheet, widths: Sequence[int], *, header_rows: int) -> None:
     """Column widths, frozen and repeated headers, landscape A4 one page wide."""
     for column, width in enumerate(widths, start=1):
         sheet.column_dimensions[get_column_letter(column)].width = width
-    sheet.freeze_panes = sheet.cell(header_rows + 1, 1)
+    sheet.freeze_panes = f"A{header_rows + 1}"
     sheet.print_title_rows = f"1:{header_rows}"
     sheet.page_setup.orientation = "landscape"
-    sheet.page_setup.paperSize = sheet.PAPERSIZE_A4
+    sheet.page_setup.paperSize = Worksheet.PAPERSIZE_A4
     # Fit the columns to the page width and let the rows run onto as many pages as needed.
     sheet.sheet_properties.pageSetUpPr.fitToPage = True
     sheet.page_setup.fitToWidth = 1

@@ -43,17 +43,19 @@ AGES = (
 )
 
 
-async def reconciliation_fen(conn: AsyncConnection) -> int:
+async def reconciliation_fen(conn: AsyncConnection, figures: Figures | None = None) -> int:
     """Principal out according to the fund minus principal owed according to the loans:
-    must be exactly zero."""
-    figures = await figures_now(conn)
+    must be exactly zero. `figures`: the fund's figures already summed (a full pass over
+    the movements; the 工作台 reads them once for both lines)."""
+    if figures is None:
+        figures = await figures_now(conn)
     return figures.outstanding_fen - await loans_outstanding_fen(conn)
 
 
 async def fund_summary(conn: AsyncConnection, *, today: date) -> str:
     """基金: the current figures in one short message."""
     figures = await figures_now(conn)
-    gap = await reconciliation_fen(conn)
+    gap = await reconciliation_fen(conn, figures)
     lines = [
         say("summary_header", day=chinese_date(today)),
         say("summary_cash", cash=yuan(figures.cash_fen)),
