@@ -683,7 +683,7 @@ async def formulas(store: Store, workdir: Path, api_url: str) -> Row:
     return Row(
         store.name,
         "formulas typed into every free-text answer, exports scanned",
-        {"exports": 3, "formula cells": 0 if passed else 1},
+        {"exports": 4, "formula cells": 0 if passed else 1},
         bad=("formula cells",),
     )
 

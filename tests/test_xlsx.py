@@ -14,17 +14,19 @@ from openpyxl import Workbook, load_workbook
 from openpyxl.styles import Alignment, Font
 from openpyxl.utils.exceptions import IllegalCharacterError
 from sqlalchemy import insert, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from bangfu_bot import xlsx
+from bangfu_bot.broadcasts.service import create, sign_up
 from bangfu_bot.cases.models import case_events, cases
 from bangfu_bot.fund.service import Movement, record
 from bangfu_bot.ledger.export import export_audit, export_ledger
 from bangfu_bot.ledger.models import ledger_entries
 from bangfu_bot.loans import service as loans
-from bangfu_bot.members.models import organisations, people
+from bangfu_bot.members.models import bindings, organisations, people
 from bangfu_bot.members.service import person_by_id
 from bangfu_bot.reports.fund import export_fund_report
+from bangfu_bot.reports.notices import signups_xlsx
 from tests.factories import make_person
 
 NOW = datetime(2026, 3, 2, 1, 30, tzinfo=UTC)
@@ -520,3 +522,42 @@ async def test_the_fund_report_shows_typed_formulas_as_text(
         ("收回本金", "'" + RECEIPT),
     ]
     assert all(isinstance(move[3], float | int) for move in moves)
+
+
+async def test_the_signup_list_shows_typed_formulas_as_text(engine: AsyncEngine, tmp_path: Path) -> None:
+    """The 报名 list carries roster text (names, places, phones): a roster line typed as a
+    formula stays text in the organisers' workbook."""
+    county = await add_org(engine, "county", "示范县委组织部", None)
+    township = await add_org(engine, "committee", "@青山镇党委", county)
+    branch = await add_org(engine, "branch", "+桃源村党支部", township)
+    member, _ = await make_person(engine, NOW, name=LINK, branch=branch, serial=101)
+    async with engine.begin() as conn:
+        await conn.execute(update(people).where(people.c.id == member).values(phone="-1+1"))
+        await conn.execute(
+            insert(bindings).values(openid="o-link", person_id=member, channel="chat", bound_at=NOW)
+        )
+        broadcast_id, _ = await create(
+            conn,
+            author=None,
+            text="周五上午培训",
+            audience="everyone",
+            training=True,
+            now=NOW,
+            tz=SHANGHAI,
+        )
+        await sign_up(conn, person_id=member, now=NOW)
+    path = tmp_path / "报名.xlsx"
+    async with AsyncSession(engine) as session:
+        with path.open("wb") as out:
+            count = await signups_xlsx(session, broadcast_id, out=out, tz=SHANGHAI)
+
+    assert count == 1
+    assert_only_text_and_numbers(
+        path,
+        {
+            "name": "'" + LINK,
+            "township": "'@青山镇党委",
+            "branch": "'+桃源村党支部",
+            "phone": "'-1+1",
+        },
+    )
