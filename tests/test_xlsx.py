@@ -524,7 +524,9 @@ async def test_the_fund_report_shows_typed_formulas_as_text(
     assert all(isinstance(move[3], float | int) for move in moves)
 
 
-async def test_the_signup_list_shows_typed_formulas_as_text(engine: AsyncEngine, tmp_path: Path) -> None:
+async def test_the_signup_list_shows_typed_formulas_as_text(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
     """The 报名 list carries roster text (names, places, phones): a roster line typed as a
     formula stays text in the organisers' workbook."""
     county = await add_org(engine, "county", "示范县委组织部", None)

@@ -34,6 +34,18 @@ async def test_binding_with_name_and_id_tail(bot: Any, county: Any, chat: Any) -
     assert "已经绑定了，是王德福" in await wang.send("绑定")
 
 
+async def test_an_official_binding_is_pointed_at_their_work_not_at_applying(
+    bot: Any, county: Any, chat: Any
+) -> None:
+    zhang = chat("o-zhang")
+    await zhang.send("绑定")
+    await zhang.send("张建国")
+    await zhang.send(county.secretary_number[-6:])
+    done = await zhang.send("对")
+    assert done.startswith("绑定好了！张建国，您好。")
+    assert "帮助" in done and "工作台" in done and "申请" not in done
+
+
 @pytest.mark.parametrize("said", ["我叫王德福", "我是王德福。", "名字叫王德福", "姓名：王德福"])
 async def test_a_name_said_in_a_sentence_binds(bot: Any, county: Any, chat: Any, said: str) -> None:
     wang = chat("o-wang")

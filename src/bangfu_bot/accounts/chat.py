@@ -51,7 +51,11 @@ async def bind_action(
     if bound is not None:
         await _tell_ended(ctx.conn, bound.ended, ctx.now)
         ctx.person = bound.person
-        return ActionResult(say("bind_ok", name=bound.person.name))
+        # An official binds to work, not to apply: point them at what their roles open.
+        official = bool(bound.person.roles - {"member"})
+        return ActionResult(
+            say("bind_ok_official" if official else "bind_ok", name=bound.person.name)
+        )
     if await members.binding_locked(ctx.conn, ctx.openid, ctx.now):
         return ActionResult(say("bind_locked"))
     if await members.name_locked(ctx.conn, answers["name"], ctx.now):
