@@ -15,7 +15,7 @@ from bangfu_bot.cases.transitions import TransitionRefused, case_subject, load_c
 from bangfu_bot.common.money import yuan
 from bangfu_bot.ledger.models import ledger_entries
 from bangfu_bot.members.models import people
-from bangfu_bot.members.service import Person, people_able, person_by_id, secretaries_of
+from bangfu_bot.members.service import Officials, Person, person_by_id, secretaries_of
 from bangfu_bot.notify.intents import add_todo
 from bangfu_bot.texts import speaker
 
@@ -53,10 +53,12 @@ async def open_reviews(
             )
         )
     ).all()
+    if not rows:
+        return 0
+    # Who may review is read once for every entry (not each candidate for each entry).
+    officials = await Officials.load(conn, "case.review")
     for row in rows:
-        for secretary_id in await people_able(
-            conn, "case.review", await _subject(conn, row.case_id, row.person_id)
-        ):
+        for secretary_id in officials.able_for(await _subject(conn, row.case_id, row.person_id)):
             await add_todo(
                 conn,
                 assignee_id=secretary_id,

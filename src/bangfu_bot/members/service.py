@@ -306,7 +306,8 @@ async def bind_by_ticket(
 async def people_able(conn: AsyncConnection, act_name: str, subject: Subject) -> list[int]:
     """Everyone the authority policy lets make this act on this matter, by id: whoever gets
     the act's to-do. Candidates are read by role and place, then each is asked of the policy
-    itself, so a to-do never goes to someone who could not act on it."""
+    itself, so a to-do never goes to someone who could not act on it. Two queries a grant
+    (who, then each of them with their roles); for many matters at once, `Officials`."""
     found: list[int] = []
     for grant in BY_NAME[act_name].grants:
         if grant.role in {"system", "bound"}:
@@ -334,11 +335,102 @@ async def people_able(conn: AsyncConnection, act_name: str, subject: Subject) ->
                     )
                 )
             )
-        for person_id in (await conn.execute(query)).scalars():
-            person = await person_by_id(conn, person_id)
+        ids = list((await conn.execute(query)).scalars())
+        loaded = {person.id: person for person, _ in await _officials_in(conn, ids)}
+        for person_id in ids:
+            person = loaded.get(person_id)
             if person_id not in found and person is not None and able(act_name, person, subject):
                 found.append(person_id)
     return found
+
+
+@lru_cache(maxsize=16)
+def _officials_of(size: int) -> Any:
+    """People by id with their branch's township, a row per role."""
+    return (
+        _PERSON.add_columns(_BRANCH.c.parent_id.label("township"), person_roles.c.role)
+        .outerjoin(person_roles, person_roles.c.person_id == people.c.id)
+        .where(in_list(people.c.id, size))
+        .order_by(people.c.id)
+    )
+
+
+def _grouped(rows: Iterable[Any]) -> list[tuple[Person, int | None]]:
+    """Rows of people a row per role (ordered by id) as people, each with their township."""
+    roles: dict[int, list[str]] = {}
+    first: dict[int, Any] = {}
+    for row in rows:
+        first.setdefault(row.id, row)
+        if row.role is not None:
+            roles.setdefault(row.id, []).append(row.role)
+    return [(_person(row, roles.get(key, ())), row.township) for key, row in first.items()]
+
+
+async def _officials_in(
+    conn: AsyncConnection, person_ids: Sequence[int]
+) -> list[tuple[Person, int | None]]:
+    if not person_ids:
+        return []
+    return _grouped(await rows_in(conn, _officials_of, list(dict.fromkeys(person_ids))))
+
+
+@dataclass(frozen=True)
+class Officials:
+    """`people_able` for many matters of one act, read once: every active holder of a role
+    the act grants, with all their roles, indexed by branch and township. A scheduled job
+    that hands out to-dos for thousands of matters loads this once per run and asks
+    `able_for` for each (no query per matter, none per candidate). The roster as it was
+    when loaded: a job loads it anew each run."""
+
+    act_name: str
+    by_branch: dict[tuple[str, int | None], list[Person]]
+    by_township: dict[tuple[str, int | None], list[Person]]
+    by_role: dict[str, list[Person]]
+
+    @classmethod
+    async def load(cls, conn: AsyncConnection, act_name: str) -> Officials:
+        """Every active holder of a role the act grants (by id), with their roles."""
+        wanted = sorted(
+            {g.role for g in BY_NAME[act_name].grants if g.role not in {"system", "bound"}}
+        )
+        holders = select(person_roles.c.person_id).where(person_roles.c.role.in_(wanted)).distinct()
+        rows = (
+            await conn.execute(
+                _PERSON.add_columns(_BRANCH.c.parent_id.label("township"), person_roles.c.role)
+                .outerjoin(person_roles, person_roles.c.person_id == people.c.id)
+                .where(people.c.id.in_(holders))
+                .order_by(people.c.id)
+            )
+        ).all()
+        by_branch: dict[tuple[str, int | None], list[Person]] = {}
+        by_township: dict[tuple[str, int | None], list[Person]] = {}
+        by_role: dict[str, list[Person]] = {}
+        for person, township in _grouped(rows):  # by id, so every list is by id
+            for role in person.roles & set(wanted):
+                by_role.setdefault(role, []).append(person)
+                # As the queries of `people_able` compare (a None there is IS NULL).
+                by_branch.setdefault((role, person.branch_id), []).append(person)
+                if person.branch_id is not None:
+                    by_township.setdefault((role, township), []).append(person)
+        return cls(act_name, by_branch, by_township, by_role)
+
+    def able_for(self, subject: Subject) -> list[int]:
+        """`people_able(conn, act_name, subject)` as of the load: the same people, in the
+        same order."""
+        found: list[int] = []
+        for grant in BY_NAME[self.act_name].grants:
+            if grant.role in {"system", "bound"}:
+                continue
+            if grant.scope is Scope.BRANCH:
+                candidates = self.by_branch.get((grant.role, subject.branch_id), [])
+            elif grant.scope in {Scope.TOWNSHIP, Scope.STAND_IN}:
+                candidates = self.by_township.get((grant.role, subject.committee_id), [])
+            else:
+                candidates = self.by_role.get(grant.role, [])
+            for person in candidates:
+                if person.id not in found and able(self.act_name, person, subject):
+                    found.append(person.id)
+        return found
 
 
 async def secretaries_of(conn: AsyncConnection, branch_id: int | None) -> list[int]:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from bangfu_bot.outcomes.service import open_follow_ups
+from bangfu_bot.outcomes.service import open_follow_ups_batched
 from bangfu_bot.scheduler import Job, JobContext
 
 
 async def follow_ups(context: JobContext) -> None:
     """Hand out a follow-up to-do for each loan repaid, written off or past its term."""
     now = context.now()
-    async with context.engine.begin() as conn:
-        await open_follow_ups(conn, today=now.astimezone(context.tz).date(), now=now)
+    await open_follow_ups_batched(context.engine, today=now.astimezone(context.tz).date(), now=now)
 
 
 def jobs() -> list[Job]:

@@ -7,13 +7,14 @@ caller's transaction (a push's savepoint, or the command line's `begin`) makes i
 
 from __future__ import annotations
 
+import asyncio
 import tomllib
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import and_, case, func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bangfu_bot.authority import COUNTY_MATTER, Actor, Refused, Subject, acting_role, check
 from bangfu_bot.broadcasts.models import broadcast_recipients, broadcasts, signups
@@ -26,8 +27,14 @@ from bangfu_bot.ledger.models import ledger_entries
 from bangfu_bot.loans.enums import L
 from bangfu_bot.loans.models import instalments, loans
 from bangfu_bot.loans.transitions import load_loan, loan_subject
-from bangfu_bot.members.models import bindings, people
-from bangfu_bot.members.service import Person, people_able, person_by_id, secretaries_of
+from bangfu_bot.members.models import bindings, organisations, people
+from bangfu_bot.members.service import (
+    Officials,
+    Person,
+    person_by_id,
+    secretaries_by_branch,
+    secretaries_of,
+)
 from bangfu_bot.notify.intents import Todo, write
 from bangfu_bot.outcomes.models import (
     household_outcomes,
@@ -369,43 +376,85 @@ async def record_passing(
 # --- Loan projects followed up (借款项目回访) --------------------------------------------------
 
 
-async def open_follow_ups(conn: AsyncConnection, *, today: date, now: datetime) -> int:
-    """Scheduled: a follow-up to-do for each loan repaid, written off, or past its term's
-    last due date whose outcome for that occasion is not recorded (once per occasion)."""
-    last_due = (
-        select(instalments.c.loan_id, instalments.c.due_on)
-        .order_by(instalments.c.loan_id, instalments.c.number.desc())
-        .subquery()
+FOLLOW_UP_ACT = "outcome.follow_up_loan"
+FOLLOW_UP_BATCH = 500  # loans per transaction of the scheduled run
+
+_OCCASION = case(
+    (loans.c.status == L.REPAID, "repaid"),
+    (loans.c.status == L.WRITTEN_OFF, "written_off"),
+    else_="term_end",
+)
+_last_due = (
+    select(func.max(instalments.c.due_on))
+    .where(instalments.c.loan_id == loans.c.id)
+    .scalar_subquery()
+)
+
+
+def _due_follow_ups(today: date, after: int, limit: int) -> Any:
+    """Loans whose follow-up for their occasion is due and not recorded, by id after
+    `after`: repaid, written off, or disbursed and past their term's last due date."""
+    recorded = (
+        select(loan_outcomes.c.id)
+        .where(loan_outcomes.c.loan_id == loans.c.id, loan_outcomes.c.occasion == _OCCASION)
+        .exists()
     )
-    rows = (
-        await conn.execute(
-            select(loans.c.id, loans.c.status, loans.c.person_id, people.c.name, loans.c.project)
-            .select_from(loans.join(people, people.c.id == loans.c.person_id))
-            .where(loans.c.status.in_([L.REPAID, L.WRITTEN_OFF, L.DISBURSED]))
-            .order_by(loans.c.id)
+    return (
+        select(
+            loans.c.id,
+            _OCCASION.label("occasion"),
+            loans.c.person_id,
+            loans.c.recorded_by,
+            loans.c.project,
+            people.c.name,
+            people.c.branch_id,
+            organisations.c.parent_id.label("committee_id"),
         )
-    ).all()
-    ends: dict[int, date] = {}
-    for loan_id, due_on in (await conn.execute(select(last_due))).all():
-        ends[loan_id] = max(ends.get(loan_id, due_on), due_on)
-    recorded = {
-        (loan_id, occasion)
-        for loan_id, occasion in await conn.execute(
-            select(loan_outcomes.c.loan_id, loan_outcomes.c.occasion)
+        .select_from(
+            loans.join(people, people.c.id == loans.c.person_id).outerjoin(
+                organisations, organisations.c.id == people.c.branch_id
+            )
         )
-    }
+        .where(
+            or_(
+                loans.c.status.in_([L.REPAID, L.WRITTEN_OFF]),
+                and_(loans.c.status == L.DISBURSED, _last_due < today),
+            ),
+            ~recorded,
+            loans.c.id > after,
+        )
+        .order_by(loans.c.id)
+        .limit(limit)
+    )
+
+
+async def _follow_up_batch(
+    conn: AsyncConnection,
+    officials: Officials,
+    *,
+    today: date,
+    now: datetime,
+    after: int,
+    limit: int,
+) -> tuple[int, int | None]:
+    """One batch of follow-up to-dos: (the to-dos asked for, the last loan id read, None
+    when no loan was left)."""
+    rows = (await conn.execute(_due_follow_ups(today, after, limit))).all()
+    if not rows:
+        return 0, None
+    secretaries = await secretaries_by_branch(
+        conn, sorted({row.branch_id for row in rows if row.branch_id is not None})
+    )
     intents: list[Todo] = []
     for row in rows:
-        occasion = {L.REPAID: "repaid", L.WRITTEN_OFF: "written_off"}.get(row.status)
-        if occasion is None:
-            end = ends.get(row.id)
-            if end is None or end >= today:
-                continue
-            occasion = "term_end"
-        if (row.id, occasion) in recorded:
-            continue
-        subject = await _loan_subject(conn, row.id)
-        able = await people_able(conn, "outcome.follow_up_loan", subject)
+        subject = Subject(
+            person_id=row.person_id,
+            branch_id=row.branch_id,
+            committee_id=row.committee_id,
+            maker_id=row.recorded_by,
+            secretaries=frozenset(secretaries.get(row.branch_id, [])),
+        )
+        able = officials.able_for(subject)
         # The branch secretary knows the household; the department only when none can.
         hands = [p for p in able if p in subject.secretaries] or able
         for assignee in hands:
@@ -414,13 +463,52 @@ async def open_follow_ups(conn: AsyncConnection, *, today: date, now: datetime) 
                     assignee,
                     "loan_outcome",
                     say("follow_up_todo", name=row.name, project=row.project),
-                    f"loan_outcome:{row.id}:{occasion}:{assignee}",
+                    f"loan_outcome:{row.id}:{row.occasion}:{assignee}",
                     subject_id=row.person_id,
                     loan_id=row.id,
                 )
             )
     await write(conn, intents, now=now)
-    return len(intents)
+    return len(intents), int(rows[-1].id)
+
+
+async def open_follow_ups(
+    conn: AsyncConnection, *, today: date, now: datetime, batch: int = FOLLOW_UP_BATCH
+) -> int:
+    """A follow-up to-do for each loan repaid, written off, or past its term's last due
+    date whose outcome for that occasion is not recorded (once per occasion, per person who
+    may follow it up), all in the caller's transaction; returns the to-dos asked for (those
+    written before are not written again). The scheduled run is `open_follow_ups_batched`."""
+    officials = await Officials.load(conn, FOLLOW_UP_ACT)
+    total, after = 0, 0
+    while True:
+        count, last = await _follow_up_batch(
+            conn, officials, today=today, now=now, after=after, limit=batch
+        )
+        if last is None:
+            return total
+        total, after = total + count, last
+
+
+async def open_follow_ups_batched(
+    engine: AsyncEngine, *, today: date, now: datetime, batch: int = FOLLOW_UP_BATCH
+) -> int:
+    """`open_follow_ups` as the hourly job runs it: who may follow loans up is read once,
+    then loans are taken `batch` at a time, each batch in its own short transaction, the
+    event loop given its turn between them. A run stopped half-way leaves whole batches;
+    the next run writes the rest (the keys make a repeat change nothing)."""
+    async with engine.connect() as conn:
+        officials = await Officials.load(conn, FOLLOW_UP_ACT)
+    total, after = 0, 0
+    while True:
+        async with engine.begin() as conn:
+            count, last = await _follow_up_batch(
+                conn, officials, today=today, now=now, after=after, limit=batch
+            )
+        if last is None:
+            return total
+        total, after = total + count, last
+        await asyncio.sleep(0)
 
 
 async def _loan_subject(conn: AsyncConnection, loan_id: int) -> Subject:
