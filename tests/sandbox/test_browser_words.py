@@ -83,7 +83,9 @@ async def test_a_member_reads_their_loan_on_a_phone(
     tab = await tab_at(390, 844)
     await pick(tab, name)
     await answer(tab, "进度", "您的借款")
-    text = await tab.locator("#messages .bubble.side-bot").last.inner_text()
+    # The reply itself: a reminder the dispatcher sends meanwhile may land after it.
+    reply = tab.locator("#messages .bubble.side-bot", has_text="您的借款").last
+    text = await reply.inner_text()
     assert "下一期：第" in text and "一共还欠" in text
     assert re.search(r"\d,\d{3}(\.\d\d)?元", text)
     await shoot(tab, tmp_path, "progress-loan.png")
