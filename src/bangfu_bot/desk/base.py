@@ -18,6 +18,7 @@ from aiohttp_session.cookie_storage import EncryptedCookieStorage
 from cryptography.fernet import Fernet
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bangfu_bot.desk.figures import Figures
 from bangfu_bot.reports import login
 from bangfu_bot.services import SERVICES, Services
 from bangfu_bot.texts import speaker
@@ -36,6 +37,8 @@ class Desk:
         self._middleware: Any = None
         self.rules: Any = None  # the procedure's Rules, read once from the settings
         self._lock = asyncio.Lock()
+        # County-wide figures kept per scope for a short window (see figures.py).
+        self.figures = Figures(self.now)
 
     @property
     def engine(self) -> AsyncEngine:
@@ -104,15 +107,21 @@ def services_of(request: web.Request) -> Services:
 
 
 def render(
-    request: web.Request, template: str, context: dict[str, Any], *, status: int = 200
+    request: web.Request,
+    template: str,
+    context: dict[str, Any],
+    *,
+    status: int = 200,
+    read_at: datetime | None = None,
 ) -> web.Response:
-    """A page, with who is looking and the time its data was read."""
+    """A page, with who is looking and the time its data was read (`read_at`, the oldest
+    kept figures it shows, else now)."""
     desk = desk_of(request)
     current = request.get(CURRENT)
     values = {
         "viewer": current.viewer if current is not None else None,
         "csrf": current.csrf if current is not None else "",
-        "as_of": desk.local(desk.now()).strftime("%H:%M"),
+        "as_of": desk.local(read_at or desk.now()).strftime("%H:%M"),
         "say": say,
         "path": request.path,
         **context,
@@ -137,8 +146,11 @@ async def signed_in(request: web.Request) -> login.Current | str:
     if not isinstance(token, str):
         return "none"
     desk = desk_of(request)
-    async with desk.engine.begin() as conn:
+    # A plain connection: most pages write nothing here (the last-seen time is written at
+    # most once a minute), and then no write transaction is begun.
+    async with desk.engine.connect() as conn:
         found = await login.current(conn, token=token, now=desk.now())
+        await conn.commit()
     if isinstance(found, str):
         session.pop("sid", None)
     return found
@@ -161,6 +173,12 @@ def page(handler: Handler) -> Handler:
             if not same_origin(request) or not token_matches(form.get("csrf"), found.csrf):
                 return refuse(request, 403, "stale_form")
             request[FORM] = form
+            try:
+                return await handler(request)
+            finally:
+                # An act (done or refused) may change what the kept figures say: whoever
+                # acted sees the change on their next page.
+                desk_of(request).figures.forget()
         return await handler(request)
 
     view.__name__ = handler.__name__

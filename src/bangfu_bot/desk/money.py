@@ -30,6 +30,7 @@ from bangfu_bot.authority import Refused, able
 from bangfu_bot.common.fields import mask_id
 from bangfu_bot.common.money import yuan
 from bangfu_bot.desk.base import (
+    Desk,
     current_of,
     desk_of,
     flash,
@@ -509,9 +510,10 @@ ROUTES: list[tuple[str, str, Any]] = [
 ]
 
 
-async def arrears_of(request: web.Request, viewer: Viewer) -> tuple[money.ArrearsBucket, ...]:
+async def arrears_of(desk: Desk, viewer: Viewer) -> tuple[money.ArrearsBucket, ...]:
     """工作台's loans by arrears bucket, for the county's and a township's viewers."""
     if viewer.scope not in ("county", "township"):
         return ()
-    async with AsyncSession(desk_of(request).engine) as session:
-        return await money.arrears_buckets(session, today=_today(request), **_scope(viewer))
+    today = desk.local(desk.now()).date()
+    async with AsyncSession(desk.engine) as session:
+        return await money.arrears_buckets(session, today=today, **_scope(viewer))

@@ -42,6 +42,7 @@ from bangfu_bot.desk.base import (
     say,
     services_of,
 )
+from bangfu_bot.desk.figures import scope_key
 from bangfu_bot.reports import cases as case_reports
 from bangfu_bot.reports import overview
 from bangfu_bot.reports.fund import fund_summary
@@ -131,32 +132,44 @@ async def _flashed(request: web.Request) -> tuple[str, str] | None:
 
 @page
 async def home(request: web.Request) -> web.Response:
-    """工作台: my to-dos, cases by status and township, notices held by an objection, the
-    fund's line; the page refreshes itself every minute."""
+    """工作台: my to-dos (live), and the scope's figures as last read (see figures.py): cases
+    by status and township, notices held by an objection, loans by arrears, the fund's line,
+    campaigns; the page refreshes itself every minute."""
     viewer = current_of(request).viewer
     desk = desk_of(request)
     async with desk.engine.connect() as conn:
         todos = await overview.my_todos(conn, viewer.id)
-        grid = await overview.status_grid(conn, viewer)
-        held = await overview.held_notices(conn, viewer)
-        fund = None
-        if viewer.county_wide:
-            fund = await fund_summary(conn, today=desk.local(desk.now()).date())
-    arrears = await money_views.arrears_of(request, viewer)
+    shown, read_at = await desk.figures.get(
+        ("home", scope_key(viewer)), lambda: _home_figures(desk, viewer)
+    )
     return render(
         request,
         "home.html",
         {
             "todos": todos,
-            "grid": grid,
-            "held": held,
-            "fund": fund.splitlines() if fund else [],
-            "arrears": arrears,
-            "campaigns": await visit_pages.campaign_panel(desk, viewer),
+            **shown,
             "flash": await _flashed(request),
             "refresh": 60,
         },
+        read_at=read_at,
     )
+
+
+async def _home_figures(desk: Desk, viewer: Viewer) -> dict[str, Any]:
+    """What 工作台 shows of the viewer's scope besides their own to-dos."""
+    async with desk.engine.connect() as conn:
+        grid = await overview.status_grid(conn, viewer)
+        held = await overview.held_notices(conn, viewer)
+        fund = None
+        if viewer.county_wide:
+            fund = await fund_summary(conn, today=desk.local(desk.now()).date())
+    return {
+        "grid": grid,
+        "held": held,
+        "fund": fund.splitlines() if fund else [],
+        "arrears": await money_views.arrears_of(desk, viewer),
+        "campaigns": await visit_pages.campaign_panel(desk, viewer),
+    }
 
 
 # --- 案件 --------------------------------------------------------------------------------------
@@ -171,10 +184,11 @@ async def case_list(request: web.Request) -> web.Response:
     filters = case_reports.parse_filters(request.query)
     async with desk.engine.connect() as conn:
         rows, more = await case_reports.case_list(conn, viewer, filters, tz=tz)
-        townships, branches = await case_reports.places(conn, viewer)
-        categories = await case_reports.categories(conn, viewer)
-        years = await case_reports.years(conn, viewer, tz=tz)
         waiting = await case_reports.approved_within(conn, viewer)
+    choices, read_at = await desk.figures.get(
+        ("choices", scope_key(viewer)), lambda: _choices(desk, viewer)
+    )
+    townships, branches, categories, years = choices
     return render(
         request,
         "cases.html",
@@ -192,7 +206,19 @@ async def case_list(request: web.Request) -> web.Response:
             "flash": await _flashed(request),
             "local": desk.local,
         },
+        read_at=read_at,
     )
+
+
+async def _choices(desk: Desk, viewer: Viewer) -> tuple[list[Any], list[Any], list[str], list[int]]:
+    """案件's filter choices within the viewer's sight: townships, branches, categories,
+    years."""
+    tz = desk.services.settings.tz
+    async with desk.engine.connect() as conn:
+        townships, branches = await case_reports.places(conn, viewer)
+        categories = await case_reports.categories(conn, viewer)
+        years = await case_reports.years(conn, viewer, tz=tz)
+    return townships, branches, categories, years
 
 
 async def _visible_case(request: web.Request, viewer: Viewer) -> int | web.Response:

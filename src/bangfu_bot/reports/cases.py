@@ -146,17 +146,26 @@ async def places(conn: AsyncConnection, viewer: Viewer) -> tuple[list[Any], list
     return township_rows, branch_rows
 
 
+def _on_cases(viewer: Viewer, *columns: Any) -> Select[Any]:
+    """Columns of the cases within sight, read from cases alone (every case has its member,
+    so the filter choices need not join them); a township's through the branches."""
+    query = select(*columns)
+    if viewer.scope == "township":
+        query = query.select_from(cases.join(BRANCH, BRANCH.c.id == cases.c.branch_id))
+    else:
+        query = query.select_from(cases)
+    return query.where(viewer.where(cases.c.branch_id, BRANCH.c.parent_id))
+
+
 async def categories(conn: AsyncConnection, viewer: Viewer) -> list[str]:
     """The categories of the cases within sight."""
-    query = _cases_seen(viewer).with_only_columns(cases.c.category).distinct()
+    query = _on_cases(viewer, cases.c.category).distinct()
     return sorted(str(value) for value in (await conn.execute(query)).scalars())
 
 
 async def years(conn: AsyncConnection, viewer: Viewer, *, tz: ZoneInfo) -> list[int]:
     """The years cases within sight were filed in, newest first."""
-    query = _cases_seen(viewer).with_only_columns(
-        func.min(cases.c.created_at), func.max(cases.c.created_at)
-    )
+    query = _on_cases(viewer, func.min(cases.c.created_at), func.max(cases.c.created_at))
     first, last = (await conn.execute(query)).one()
     if first is None:
         return []

@@ -404,7 +404,7 @@ async def arrears_buckets(
     paid = (
         select(repayments.c.loan_id, func.sum(repayments.c.principal_fen).label("principal_paid"))
         .group_by(repayments.c.loan_id)
-        .subquery("paid")
+        .cte("paid")
     )
     running = (
         select(
@@ -413,17 +413,24 @@ async def arrears_buckets(
             func.sum(instalments.c.principal_fen)
             .over(partition_by=instalments.c.loan_id, order_by=instalments.c.number)
             .label("cumulative"),
+            func.coalesce(paid.c.principal_paid, 0).label("principal_paid"),
         )
-        .select_from(instalments.join(loans, loans.c.id == instalments.c.loan_id))
+        .select_from(
+            instalments.join(loans, loans.c.id == instalments.c.loan_id).outerjoin(
+                paid, paid.c.loan_id == loans.c.id
+            )
+        )
         # Instalments are numbered in due order: those due later cannot change the running
         # sums of those due by today.
         .where(loans.c.status == L.DISBURSED, instalments.c.due_on <= today)
         .subquery("running")
     )
+    # The principal repaid is joined where the loans are (not to the running sums), so
+    # SQLite looks each loan's up in the materialized `paid` rather than scanning it for
+    # every instalment.
     oldest = (
         select(running.c.loan_id, func.min(running.c.due_on).label("oldest_due"))
-        .select_from(running.outerjoin(paid, paid.c.loan_id == running.c.loan_id))
-        .where(running.c.cumulative > func.coalesce(paid.c.principal_paid, 0))
+        .where(running.c.cumulative > running.c.principal_paid)
         .group_by(running.c.loan_id)
         .subquery("oldest")
     )
