@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from bangfu_bot.wechat.fake import PushDriver
@@ -17,9 +18,27 @@ class Chat:
         self.transcript: list[str] = []
 
     async def send(self, text: str) -> str:
-        """Type a line; return the passive answer (asserting WeChat accepted it)."""
+        """Type a line; return the answer the member reads (asserting WeChat accepted it):
+        the passive reply, or, when the bot spent its reply budget (a loaded machine) and
+        acknowledged with `success`, the customer-service message that brings it later."""
+        before = len(self.pushed())
         delivery = await self.driver.text(self.openid, text)
+        if delivery.body == "success" and not delivery.shown_error:
+            late = await self._answered_later(before)
+            self.transcript.extend([f"> {text}", late])
+            return late
         return self._took(f"> {text}", delivery)
+
+    async def _answered_later(self, before: int, within_s: float = 15) -> str:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within_s
+        while loop.time() < deadline:
+            await self.bot.flush_outbox()
+            sent = self.pushed()
+            if len(sent) > before:
+                return str(sent[-1])
+            await asyncio.sleep(0.05)
+        return ""
 
     async def voice(self, recognition: str) -> str:
         """Speak; WeChat's transcript (possibly empty) arrives as Recognition."""
