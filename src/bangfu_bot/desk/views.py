@@ -9,7 +9,6 @@ from importlib import resources
 from typing import Any
 
 import aiohttp_jinja2
-import aiohttp_session
 import jinja2
 from aiohttp import web
 
@@ -35,6 +34,8 @@ from bangfu_bot.desk.base import (
     current_of,
     desk_middleware,
     desk_of,
+    flash,
+    flashed,
     form_of,
     page,
     refuse,
@@ -111,22 +112,6 @@ async def static(request: web.Request) -> web.Response:
     )
 
 
-# --- flash: one line shown on the next page ----------------------------------------------------
-
-
-async def _flash(request: web.Request, kind: str, text: str) -> None:
-    session = await aiohttp_session.get_session(request)
-    session["flash"] = [kind, text]
-
-
-async def _flashed(request: web.Request) -> tuple[str, str] | None:
-    session = await aiohttp_session.get_session(request)
-    found = session.pop("flash", None)
-    if isinstance(found, list) and len(found) == 2:
-        return str(found[0]), str(found[1])
-    return None
-
-
 # --- 工作台 ------------------------------------------------------------------------------------
 
 
@@ -148,7 +133,7 @@ async def home(request: web.Request) -> web.Response:
         {
             "todos": todos,
             **shown,
-            "flash": await _flashed(request),
+            "flash": await flashed(request),
             "refresh": 60,
         },
         read_at=read_at,
@@ -203,7 +188,7 @@ async def case_list(request: web.Request) -> web.Response:
             "years": years,
             "may_file_all": viewer.role == "department" and waiting > 0,
             "waiting": waiting,
-            "flash": await _flashed(request),
+            "flash": await flashed(request),
             "local": desk.local,
         },
         read_at=read_at,
@@ -260,7 +245,7 @@ async def case_page(request: web.Request) -> web.Response:
             "id_number": id_number,
             "phone": phone,
             "acts": acts,
-            "flash": await _flashed(request),
+            "flash": await flashed(request),
             "local": desk.local,
             "reason_max": REASON_MAX,
             "channel_name": lambda channel: say(f"channel_{channel}"),
@@ -299,9 +284,9 @@ async def _act(request: web.Request, case_id: int, run: Any) -> web.StreamRespon
             text = await run(conn)
     except Refused as refused:
         log.info("desk act on case %s refused: %s", case_id, refused.reason)
-        await _flash(request, "refused", refused.message)
+        await flash(request, "refused", refused.message)
     else:
-        await _flash(request, "done", text)
+        await flash(request, "done", text)
         dispatcher = services_of(request).dispatcher
         if dispatcher is not None:
             dispatcher.wake()
@@ -327,7 +312,7 @@ async def decide(request: web.Request) -> web.StreamResponse:
     if decision not in ("approve", "return"):
         return refuse(request, 400, "bad_form")
     if decision == "return" and (reason is None or return_to is None):
-        await _flash(request, "refused", say("return_needs_reason"))
+        await flash(request, "refused", say("return_needs_reason"))
         raise web.HTTPSeeOther(f"/desk/cases/{found}")
     desk = desk_of(request)
 
@@ -387,9 +372,9 @@ async def file_all(request: web.Request) -> web.StreamResponse:
                 conn, staff=viewer.person, channel="web", now=desk.now(), rules=rules
             )
     except Refused as refused:
-        await _flash(request, "refused", refused.message)
+        await flash(request, "refused", refused.message)
     else:
-        await _flash(request, "done", text)
+        await flash(request, "done", text)
         dispatcher = services_of(request).dispatcher
         if dispatcher is not None:
             dispatcher.wake()
