@@ -8,6 +8,21 @@ from typing import Any
 from bangfu_bot.wechat.fake import PushDriver
 
 
+async def answered_later(bot: Any, openid: str, before: int, within_s: float = 15) -> str:
+    """The customer-service message that brings an answer the bot acknowledged with
+    `success` (its reply budget spent on a loaded machine): the first one sent to the
+    user after they had `before` of them; "" when none came within `within_s`."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within_s
+    while loop.time() < deadline:
+        await bot.flush_outbox()
+        sent = bot.api.sent_texts(openid)
+        if len(sent) > before:
+            return str(sent[before])
+        await asyncio.sleep(0.05)
+    return ""
+
+
 class Chat:
     """One WeChat user talking to the bot through the fake WeChat, over HTTP."""
 
@@ -29,16 +44,8 @@ class Chat:
             return late
         return self._took(f"> {text}", delivery)
 
-    async def _answered_later(self, before: int, within_s: float = 15) -> str:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + within_s
-        while loop.time() < deadline:
-            await self.bot.flush_outbox()
-            sent = self.pushed()
-            if len(sent) > before:
-                return str(sent[-1])
-            await asyncio.sleep(0.05)
-        return ""
+    async def _answered_later(self, before: int) -> str:
+        return await answered_later(self.bot, self.openid, before)
 
     async def voice(self, recognition: str) -> str:
         """Speak; WeChat's transcript (possibly empty) arrives as Recognition."""
