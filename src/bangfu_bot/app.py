@@ -112,6 +112,7 @@ def _database(services: Services, should_migrate: bool):
         except StartupError:
             await engine.dispose()
             raise
+        services.changes.watch(engine)
         services.engine = engine
         if settings.sandbox and isinstance(services.clock, OffsetClock):
             # Before the jobs' catch-up run: they run at the time the data was left at.

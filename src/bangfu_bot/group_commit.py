@@ -44,6 +44,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.dml import UpdateBase
 
+from bangfu_bot.changes import settled
 from bangfu_bot.db import unavailable
 
 log = logging.getLogger(__name__)
@@ -395,6 +396,7 @@ class GroupCommitter:
                     await uow.flush()
                 finally:
                     del info[_OPEN]  # info outlives the transaction (the DBAPI conn's)
+            settled(conn)  # the connection is held on: count its writes now
         except BaseException as error:
             # It may be broken: the next transaction takes a fresh one.
             await held.release(discard=unavailable(error) in _STALE_CONNECTION)

@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bangfu_bot.changes import Changes
 from bangfu_bot.clock import Clock
 from bangfu_bot.conversation.bot import Bot
 from bangfu_bot.metrics import Metrics
@@ -33,6 +34,8 @@ class Services:
     clock: Clock
     bot: Bot
     metrics: Metrics = field(default_factory=Metrics)
+    # This process's committed writes per table (the desk's kept readings look at them).
+    changes: Changes = field(default_factory=Changes)
     engine: AsyncEngine | None = None
     fake: FakeWeChatAPI | None = None
     client: WeChatClient | None = None

@@ -1,7 +1,8 @@
-"""The desk's kept figures (desk/figures.py): 工作台's and 案件's scope-wide figures are read
+"""The desk's kept readings (desk/figures.py): 工作台's and 案件's scope-wide figures are read
 once per scope for 30 seconds and shared by concurrent requests; the page's 数据截至 is the
-time they were read; a viewer's own to-dos and the case rows stay live; an act on the desk
-forgets them at once."""
+time they were read; a viewer's own to-dos and the case rows are read again as soon as this
+process writes to their tables; the money figures are shown while the next reading is
+made; an act on the desk forgets them at once."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import insert, update
 
 from bangfu_bot.cases.enums import CaseStatus as S
-from bangfu_bot.cases.models import cases
+from bangfu_bot.cases.models import cases, objections
+from bangfu_bot.changes import Changes
 from bangfu_bot.desk.figures import Figures
 from bangfu_bot.notify.intents import add_todo
 from tests.desk.test_login import browsers, csrf_of, make_case, signed_in  # noqa: F401
@@ -77,6 +79,75 @@ async def test_concurrent_requests_share_one_reading_and_a_forgotten_one_is_not_
     assert (await figures.get("k", read))[0] == 3
 
 
+async def test_a_write_to_a_readings_tables_has_it_read_again_and_others_are_kept() -> None:
+    clock = Clock()
+    changes = Changes()
+    figures = Figures(clock.now, changes)
+    reads: list[str] = []
+
+    def reader(name: str) -> Any:
+        async def read() -> str:
+            reads.append(name)
+            return f"{name}{len(reads)}"
+
+        return read
+
+    assert (await figures.get("a", reader("a"), tables=["todos"]))[0] == "a1"
+    assert (await figures.get("b", reader("b"), tables=["cases"]))[0] == "b2"
+    changes.touch("todos")
+    assert (await figures.get("a", reader("a"), tables=["todos"]))[0] == "a3"  # written
+    assert (await figures.get("b", reader("b"), tables=["cases"]))[0] == "b2"  # not its table
+    # A reading begun before a write is not what a request after the write gets.
+    gate = asyncio.Event()
+
+    async def slow() -> str:
+        reads.append("slow")
+        await gate.wait()
+        return "old"
+
+    changes.touch("todos")
+    before = asyncio.create_task(figures.get("a", slow, tables=["todos"]))
+    await asyncio.sleep(0)
+    changes.touch("todos")
+    after = asyncio.create_task(figures.get("a", reader("a"), tables=["todos"]))
+    gate.set()
+    assert (await before)[0] == "old" and (await after)[0].startswith("a")
+
+
+async def test_a_stale_reading_is_shown_while_the_next_is_made() -> None:
+    clock = Clock()
+    figures = Figures(clock.now, Changes())
+    gate = asyncio.Event()
+    reads = 0
+
+    async def read() -> int:
+        nonlocal reads
+        reads += 1
+        if reads > 1:
+            await gate.wait()
+        return reads
+
+    window = timedelta(minutes=5)
+    first = clock.at
+    assert await figures.get("m", read, window=window, stale=True) == (1, first)
+    clock.at += window
+    # Past its window: the last reading, with its time, and the next one under way.
+    assert await figures.get("m", read, window=window, stale=True) == (1, first)
+    assert await figures.get("m", read, window=window, stale=True) == (1, first)
+    await asyncio.sleep(0)
+    assert reads == 2  # one reading for both
+    gate.set()
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert await figures.get("m", read, window=window, stale=True) == (2, clock.at)
+    # A write to its tables is not waited out with the old figures: read at once.
+    changes = Changes()
+    figures = Figures(clock.now, changes)
+    assert (await figures.get("m", read, tables=["loans"], stale=True))[0] == 3
+    changes.touch("loans")
+    assert (await figures.get("m", read, tables=["loans"], stale=True))[0] == 4
+
+
 async def test_the_pages_keep_scope_figures_and_say_when_they_were_read(
     bot: Any, county: Any, chat: Any, browsers: Any
 ) -> None:
@@ -133,3 +204,30 @@ async def test_the_pages_keep_scope_figures_and_say_when_they_were_read(
     assert path == f"/desk/cases/{reported}"
     _, _, listing = await browser.get("/desk/cases")
     assert "<option>因灾</option>" in listing
+
+
+async def test_the_home_page_lists_the_first_held_notices_and_links_to_all(
+    bot: Any, county: Any, chat: Any, browsers: Any
+) -> None:
+    held = [await make_case(bot, county, S.ON_NOTICE) for _ in range(12)]
+    quiet = await make_case(bot, county, S.ON_NOTICE)  # on notice, no objection
+    async with bot.services.engine.begin() as conn:
+        for case_id in held:
+            await conn.execute(
+                insert(objections).values(
+                    case_id=case_id,
+                    raised_by=county.wang_id,
+                    text="家里有两头牛",
+                    raised_at=bot.clock.now(),
+                )
+            )
+    browser, _ = await signed_in(bot, chat, browsers, "o-zhao", "赵明", county.officer_number)
+    _, _, home = await browser.get("/desk")
+    assert "公示中有异议（12）" in home and 'href="/desk/cases?held=1">全部 12 件' in home
+    panel = home.split("公示中有异议")[1].split("</section>")[0]
+    assert panel.count("<tr><td>") == 10
+    _, _, listing = await browser.get("/desk/cases?held=1")
+    for case_id in held:
+        assert f'href="/desk/cases/{case_id}"' in listing
+    assert f'href="/desk/cases/{quiet}"' not in listing
+    assert 'name="held" value="1" checked' in listing

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
@@ -18,7 +19,7 @@ from aiohttp_session.cookie_storage import EncryptedCookieStorage
 from cryptography.fernet import Fernet
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bangfu_bot.desk.figures import Figures
+from bangfu_bot.desk.figures import LIVE, Figures
 from bangfu_bot.reports import login
 from bangfu_bot.services import SERVICES, Services
 from bangfu_bot.texts import speaker
@@ -37,8 +38,9 @@ class Desk:
         self._middleware: Any = None
         self.rules: Any = None  # the procedure's Rules, read once from the settings
         self._lock = asyncio.Lock()
-        # County-wide figures kept per scope for a short window (see figures.py).
-        self.figures = Figures(self.now)
+        # Readings kept in memory (see figures.py), and the sessions as last looked up.
+        self.figures = Figures(self.now, services.changes)
+        self.sessions = Sessions(services)
 
     @property
     def engine(self) -> AsyncEngine:
@@ -71,6 +73,55 @@ class Desk:
                     )
                     self._middleware = aiohttp_session.session_middleware(storage)
         return self._middleware
+
+
+class Sessions:
+    """Live sessions as last looked up in the store, by cookie token: a page a second
+    costs no query. One is looked up again after `LIVE`, a minute after it was last marked
+    seen (which marks it again), and at once after this process writes to the bindings,
+    people or roles (unbinding, a role taken away); logging out forgets the person's."""
+
+    TABLES = ("bindings", "people", "person_roles", "organisations")
+    MOST = 10_000
+
+    def __init__(self, services: Services) -> None:
+        self._changes = services.changes
+        self._kept: dict[str, tuple[login.Current, tuple[int, ...], float]] = {}
+
+    def snapshot(self) -> tuple[int, ...]:
+        """The write counters of the tables a session's viewer is read from."""
+        return self._changes.snapshot(self.TABLES)
+
+    def get(self, token: str, now: datetime) -> login.Current | None:
+        """The kept session of a token while it holds."""
+        kept = self._kept.get(token)
+        if kept is None:
+            return None
+        current, snapshot, looked = kept
+        if (
+            snapshot != self.snapshot()
+            or time.monotonic() - looked >= LIVE.total_seconds()
+            or not current.seen_at <= now < current.seen_at + login.SEEN_EVERY
+        ):
+            del self._kept[token]
+            return None
+        return current
+
+    def keep(self, token: str, current: login.Current, snapshot: tuple[int, ...]) -> None:
+        """Keep a session just looked up (with the counters noted before the look)."""
+        if len(self._kept) >= self.MOST:
+            self._kept.clear()
+        self._kept[token] = (current, snapshot, time.monotonic())
+
+    def drop(self, token: str) -> None:
+        """Forget a token's session."""
+        self._kept.pop(token, None)
+
+    def drop_person(self, person_id: int) -> None:
+        """Forget every kept session of a person (they logged out)."""
+        for token, (current, _, _) in list(self._kept.items()):
+            if current.viewer.id == person_id:
+                del self._kept[token]
 
 
 DESK = web.AppKey("desk", Desk)
@@ -146,13 +197,21 @@ async def signed_in(request: web.Request) -> login.Current | str:
     if not isinstance(token, str):
         return "none"
     desk = desk_of(request)
-    # A plain connection: most pages write nothing here (the last-seen time is written at
-    # most once a minute), and then no write transaction is begun.
+    now = desk.now()
+    kept = desk.sessions.get(token, now)
+    if kept is not None:
+        return kept
+    snapshot = desk.sessions.snapshot()
+    # A plain connection: most looks write nothing (the last-seen time is written at most
+    # once a minute), and then no write transaction is begun.
     async with desk.engine.connect() as conn:
-        found = await login.current(conn, token=token, now=desk.now())
+        found = await login.current(conn, token=token, now=now)
         await conn.commit()
     if isinstance(found, str):
+        desk.sessions.drop(token)
         session.pop("sid", None)
+    else:
+        desk.sessions.keep(token, found, snapshot)
     return found
 
 

@@ -1,35 +1,52 @@
-"""The desk's county-wide figures, read once per scope for a short window.
+"""The desk's readings kept in memory: read once, shared by every request that wants them
+while they hold.
 
-工作台's grid, held notices, fund line, arrears buckets and campaigns, and 案件's filter
-choices, are whole-table aggregates: under many sessions summing them on every page costs
-more than the pages themselves. They are read once per scope (the county, a township, a
-branch) and kept for `WINDOW`; requests that arrive while they are being read wait for that
-one reading (single flight). The page says 数据截至 the time they were read. Any act on the
-desk forgets them all, so whoever acted sees the change at once. A viewer's own to-dos and
-the case list's rows are not kept here: they stay live.
+Three kinds, by what a reading costs and how live it must be:
+
+- **scope figures** (工作台's grid, held notices and campaigns, 案件's filter choices):
+  whole-table aggregates, read once per scope (the county, a township, a branch) and kept
+  for `WINDOW`; the page says 数据截至 the time they were read;
+- **live readings** (a viewer's own to-dos, 案件's rows): kept only while no table they are
+  read from has been written by this process, and at most `LIVE` (writes made by another
+  process), so what a secretary replies in WeChat shows on the next page;
+- **money figures** (loans by arrears bucket, the fund's line): read once for the whole
+  county (seconds on a big one), kept until this process writes to the loans or the fund,
+  the day turns, or `MONEY` has passed; past `MONEY` the last reading is still shown (with
+  its time) while the next one is read in the background, so no page waits for it.
+
+Requests that arrive while a reading is under way wait for that one reading (single
+flight). Any act on the desk forgets everything, so whoever acted sees the change at once.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Hashable
+import logging
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+from bangfu_bot.changes import Changes
 from bangfu_bot.reports.viewer import Viewer
 
+log = logging.getLogger(__name__)
+
 T = TypeVar("T")
+MOST = 5_000  # kept readings (filter combinations add keys): past it, all are forgotten
 WINDOW = timedelta(seconds=30)
+LIVE = timedelta(seconds=10)
+MONEY = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
 class Read:
-    """Figures and the time they were read."""
+    """A reading, when it was made, and the write counters of its tables before it."""
 
     value: Any
     read_at: datetime
     generation: int
+    snapshot: tuple[int, ...]
 
 
 def scope_key(viewer: Viewer) -> tuple[str, int | None]:
@@ -44,27 +61,61 @@ def scope_key(viewer: Viewer) -> tuple[str, int | None]:
 class Figures:
     """Kept readings by key (a page's part and a scope), on the `Desk`."""
 
-    def __init__(self, clock: Callable[[], datetime], *, window: timedelta = WINDOW) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], datetime],
+        changes: Changes | None = None,
+        *,
+        window: timedelta = WINDOW,
+    ) -> None:
         self._clock = clock
+        self._changes = changes or Changes()
         self._window = window
         self._kept: dict[Hashable, Read] = {}
-        self._reading: dict[Hashable, asyncio.Future[Read]] = {}
+        self._reading: dict[Hashable, tuple[asyncio.Future[Read], tuple[int, ...]]] = {}
         self._generation = 0
 
-    async def get(self, key: Hashable, read: Callable[[], Awaitable[T]]) -> tuple[T, datetime]:
-        """The figures under `key` and when they were read: kept ones while fresh, else one
-        reading shared by every request that asks meanwhile."""
+    async def get(
+        self,
+        key: Hashable,
+        read: Callable[[], Awaitable[T]],
+        *,
+        tables: Sequence[str] = (),
+        window: timedelta | None = None,
+        stale: bool = False,
+    ) -> tuple[T, datetime]:
+        """The reading under `key` and when it was made: the kept one while it holds (no
+        write to `tables` since, younger than `window`), else one reading shared by every
+        request that asks meanwhile. `stale`: past its window (but unchanged), the kept one
+        is returned while the next is read in the background."""
         now = self._clock()
+        snapshot = self._changes.snapshot(tables)
         kept = self._kept.get(key)
-        if kept is not None and kept.read_at <= now < kept.read_at + self._window:
-            return kept.value, kept.read_at
-        reading = self._reading.get(key)
-        if reading is None:
-            reading = asyncio.ensure_future(self._read(key, read, now, self._generation))
-            self._reading[key] = reading
-        # One request giving up (a closed connection) does not cancel the others' reading.
-        done = await asyncio.shield(reading)
+        if kept is not None and kept.snapshot == snapshot and kept.read_at <= now:
+            if now < kept.read_at + (window or self._window):
+                return kept.value, kept.read_at
+            if stale:
+                self._start(key, read, now, snapshot)
+                return kept.value, kept.read_at
+        done = await asyncio.shield(self._start(key, read, now, snapshot))
         return done.value, done.read_at
+
+    def _start(
+        self,
+        key: Hashable,
+        read: Callable[[], Awaitable[Any]],
+        now: datetime,
+        snapshot: tuple[int, ...],
+    ) -> asyncio.Future[Read]:
+        """The reading under way for `key`, begun now unless one begun after the last write
+        to its tables is already under way."""
+        under_way = self._reading.get(key)
+        if under_way is not None and under_way[1] == snapshot:
+            return under_way[0]
+        reading = asyncio.ensure_future(self._read(key, read, now, self._generation, snapshot))
+        reading.add_done_callback(_quiet)
+        self._reading[key] = (reading, snapshot)
+        return reading
 
     async def _read(
         self,
@@ -72,15 +123,22 @@ class Figures:
         read: Callable[[], Awaitable[Any]],
         read_at: datetime,
         generation: int,
+        snapshot: tuple[int, ...],
     ) -> Read:
         try:
             value = await read()
         finally:
-            if self._reading.get(key) is asyncio.current_task():
+            under_way = self._reading.get(key)
+            if under_way is not None and under_way[0] is asyncio.current_task():
                 del self._reading[key]
-        done = Read(value, read_at, generation)
+        done = Read(value, read_at, generation, snapshot)
         if generation == self._generation:
-            self._kept[key] = done
+            if len(self._kept) >= MOST:
+                self._kept.clear()
+            kept = self._kept.get(key)
+            # A reading begun earlier but done later does not replace a newer one.
+            if kept is None or kept.read_at <= read_at:
+                self._kept[key] = done
         return done
 
     def forget(self) -> None:
@@ -88,3 +146,9 @@ class Figures:
         self._generation += 1
         self._kept.clear()
         self._reading.clear()
+
+
+def _quiet(reading: asyncio.Future[Read]) -> None:
+    """A background reading that failed is logged (its waiters, if any, got the error)."""
+    if not reading.cancelled() and reading.exception() is not None:
+        log.warning("desk: a reading failed: %s", type(reading.exception()).__name__)

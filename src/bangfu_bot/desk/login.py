@@ -137,6 +137,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
     desk = desk_of(request)
     async with desk.engine.begin() as conn:
         await login.end_sessions(conn, person_id=current.viewer.id, now=desk.now(), reason="logout")
+    desk.sessions.drop_person(current.viewer.id)
     session = await aiohttp_session.get_session(request)
     session.invalidate()
     raise web.HTTPSeeOther("/desk/login?why=logout")

@@ -14,8 +14,8 @@ import io
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
-from datetime import date
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import quote
@@ -42,6 +42,7 @@ from bangfu_bot.desk.base import (
     say,
     services_of,
 )
+from bangfu_bot.desk.figures import MONEY
 from bangfu_bot.fund.models import fund_movements as movements_table
 from bangfu_bot.fund.service import SOURCE_NAMES
 from bangfu_bot.loans import prompts
@@ -50,7 +51,7 @@ from bangfu_bot.loans.enums import L
 from bangfu_bot.loans.transitions import LoanRefused, load_loan, loan_subject
 from bangfu_bot.reports import cases as case_reports
 from bangfu_bot.reports import charts, money
-from bangfu_bot.reports.fund import KIND_NAMES
+from bangfu_bot.reports.fund import KIND_NAMES, fund_summary
 from bangfu_bot.reports.viewer import Viewer
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ _AMOUNT = re.compile(r"^[-−]?\d{1,9}(\.\d{1,2})?$")
 # --- who sees which loans ----------------------------------------------------------------------
 
 
-def _scope(viewer: Viewer) -> dict[str, int | None]:
+def scope_of(viewer: Viewer) -> dict[str, int | None]:
     """The read side's township/branch narrowing for the viewer."""
     if viewer.scope == "county":
         return {"township_id": None, "branch_id": None}
@@ -107,7 +108,7 @@ async def loan_list(request: web.Request) -> web.Response:
     overdue = query.get("overdue") == "1"
     q = query.get("q", "").strip()[:20]
     number = max(_int(query.get("page")) or 1, 1)
-    scope = _scope(viewer)
+    scope = scope_of(viewer)
     if township is not None:
         scope["township_id"] = township
     today = _today(request)
@@ -125,7 +126,8 @@ async def loan_list(request: web.Request) -> web.Response:
         )
         conn = await session.connection()
         townships, _ = await case_reports.places(conn, viewer)
-        buckets = await money.arrears_buckets(session, today=today, **_scope(viewer))
+    figures, _ = await county_money(desk_of(request))
+    buckets = figures.arrears.buckets(**scope_of(viewer))
     return render(
         request,
         "loans.html",
@@ -168,7 +170,7 @@ async def loan_page(request: web.Request) -> web.Response:
     today = _today(request)
     async with AsyncSession(desk_of(request).engine) as session:
         record = await money.loan_record(
-            session, found, today=today, unmasked=viewer.sees_phone(), **_scope(viewer)
+            session, found, today=today, unmasked=viewer.sees_phone(), **scope_of(viewer)
         )
         if record is None:  # on the roster's old branch only: out of sight all the same
             return refuse(request, 403, "out_of_sight")
@@ -510,10 +512,43 @@ ROUTES: list[tuple[str, str, Any]] = [
 ]
 
 
-async def arrears_of(desk: Desk, viewer: Viewer) -> tuple[money.ArrearsBucket, ...]:
-    """工作台's loans by arrears bucket, for the county's and a township's viewers."""
-    if viewer.scope not in ("county", "township"):
-        return ()
+MONEY_TABLES = (
+    "loans",
+    "instalments",
+    "repayments",
+    "fund_movements",
+    "people",
+    "organisations",
+)
+
+
+@dataclass
+class Money:
+    """The county's money figures in one reading: arrears by branch and the fund's lines;
+    and each scope's 工作台 panels as rendered from them (desk/views.py)."""
+
+    arrears: money.ArrearsByBranch
+    fund: list[str]
+    panels: dict[Any, dict[str, Any]] = field(default_factory=dict)
+
+
+async def county_money(desk: Desk) -> tuple[Money, datetime]:
+    """The county's money figures as last read and when (see figures.py: kept until this
+    process writes to the loans or the fund or the day turns; past `MONEY` the last reading
+    is shown while the next is read)."""
     today = desk.local(desk.now()).date()
+    return await desk.figures.get(
+        ("money", today),
+        lambda: _read_money(desk, today),
+        tables=MONEY_TABLES,
+        window=MONEY,
+        stale=True,
+    )
+
+
+async def _read_money(desk: Desk, today: date) -> Money:
     async with AsyncSession(desk.engine) as session:
-        return await money.arrears_buckets(session, today=today, **_scope(viewer))
+        arrears = await money.arrears_by_branch(session, today=today)
+        conn = await session.connection()
+        fund = await fund_summary(conn, today=today)
+    return Money(arrears, fund.splitlines())

@@ -5,12 +5,15 @@ transition table, as the chat; the audit names the channel `web`."""
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
+from datetime import datetime
 from importlib import resources
 from typing import Any
 
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
+from markupsafe import Markup
 
 from bangfu_bot.authority import Refused, able
 from bangfu_bot.cases import procedure
@@ -43,10 +46,9 @@ from bangfu_bot.desk.base import (
     say,
     services_of,
 )
-from bangfu_bot.desk.figures import scope_key
+from bangfu_bot.desk.figures import LIVE, scope_key
 from bangfu_bot.reports import cases as case_reports
 from bangfu_bot.reports import overview
-from bangfu_bot.reports.fund import fund_summary
 from bangfu_bot.reports.viewer import Viewer
 from bangfu_bot.services import SERVICES
 
@@ -64,6 +66,8 @@ def setup_desk(app: web.Application) -> None:
     env = aiohttp_jinja2.setup(
         desk_app,
         loader=jinja2.PackageLoader("bangfu_bot.desk", "templates"),
+        # The templates ship with the code: no looking at their files' times on every page.
+        auto_reload=False,
         autoescape=True,
         undefined=jinja2.StrictUndefined,
     )
@@ -117,82 +121,138 @@ async def static(request: web.Request) -> web.Response:
 
 @page
 async def home(request: web.Request) -> web.Response:
-    """工作台: my to-dos (live), and the scope's figures as last read (see figures.py): cases
-    by status and township, notices held by an objection, loans by arrears, the fund's line,
+    """工作台: my to-dos, and the scope's figures as last read (see figures.py): cases by
+    status and township, notices held by an objection, loans by arrears, the fund's line,
     campaigns; the page refreshes itself every minute."""
     viewer = current_of(request).viewer
     desk = desk_of(request)
-    async with desk.engine.connect() as conn:
-        todos = await overview.my_todos(conn, viewer.id)
-    shown, read_at = await desk.figures.get(
-        ("home", scope_key(viewer)), lambda: _home_figures(desk, viewer)
+    parts = macros_of(request, "home_parts.html")
+    todos, _ = await desk.figures.get(
+        ("todos", viewer.id),
+        lambda: _todos(desk, viewer.id, parts),
+        tables=TODO_TABLES,
+        window=LIVE,
     )
+    scope, read_at = await desk.figures.get(
+        ("home", scope_key(viewer)), lambda: _home_figures(desk, viewer, parts)
+    )
+    money, money_at = await _money_panels(desk, viewer, parts)
     return render(
         request,
         "home.html",
         {
             "todos": todos,
-            **shown,
+            "parts": {**scope, **money},
             "flash": await flashed(request),
             "refresh": 60,
         },
-        read_at=read_at,
+        read_at=min(read_at, money_at),
     )
 
 
-async def _home_figures(desk: Desk, viewer: Viewer) -> dict[str, Any]:
-    """What 工作台 shows of the viewer's scope besides their own to-dos."""
+TODO_TABLES = ("todos",)
+HELD_SHOWN = 10
+
+
+def macros_of(request: web.Request, template: str) -> Any:
+    """A template's macros, to render a part of a page once and keep it (see figures.py)."""
+    return aiohttp_jinja2.get_env(request.app).get_template(template).module
+
+
+async def _todos(desk: Desk, person_id: int, parts: Any) -> Markup:
+    async with desk.engine.connect() as conn:
+        todos = await overview.my_todos(conn, person_id)
+    return Markup(parts.todo_panel(todos))
+
+
+async def _home_figures(desk: Desk, viewer: Viewer, parts: Any) -> dict[str, Markup]:
+    """工作台's panels of the viewer's scope besides money, rendered once per reading."""
     async with desk.engine.connect() as conn:
         grid = await overview.status_grid(conn, viewer)
         held = await overview.held_notices(conn, viewer)
-        fund = None
-        if viewer.county_wide:
-            fund = await fund_summary(conn, today=desk.local(desk.now()).date())
+    campaigns = await visit_pages.campaign_panel(desk, viewer)
     return {
-        "grid": grid,
-        "held": held,
-        "fund": fund.splitlines() if fund else [],
-        "arrears": await money_views.arrears_of(desk, viewer),
-        "campaigns": await visit_pages.campaign_panel(desk, viewer),
+        "held": parts.held_panel(held[:HELD_SHOWN], len(held)),
+        "visits": parts.visits_panel(campaigns),
+        "grid": parts.grid_panel(grid),
     }
+
+
+async def _money_panels(
+    desk: Desk, viewer: Viewer, parts: Any
+) -> tuple[dict[str, Markup], datetime]:
+    """The arrears and fund panels for the viewer (a township's officer sees their
+    township's loans, the county's viewers the county's and the fund; a secretary neither),
+    from the county's money figures (see figures.py)."""
+    if viewer.scope not in ("county", "township"):
+        return {"arrears": Markup(""), "fund": Markup("")}, desk.now()
+    money, read_at = await money_views.county_money(desk)
+    key = scope_key(viewer)
+    shown = money.panels.get(key)
+    if shown is None:
+        arrears = money.arrears.buckets(**money_views.scope_of(viewer))
+        fund = money.fund if viewer.county_wide else []
+        shown = {"arrears": parts.arrears_panel(arrears), "fund": parts.fund_panel(fund)}
+        money.panels[key] = shown
+    return shown, read_at
 
 
 # --- 案件 --------------------------------------------------------------------------------------
 
+CASE_TABLES = ("cases", "people", "organisations", "objections")
+
 
 @page
 async def case_list(request: web.Request) -> web.Response:
-    """案件: the cases within sight, filtered."""
+    """案件: the cases within sight, filtered (the list as last read, see figures.py)."""
     viewer = current_of(request).viewer
     desk = desk_of(request)
-    tz = services_of(request).settings.tz
     filters = case_reports.parse_filters(request.query)
-    async with desk.engine.connect() as conn:
-        rows, more = await case_reports.case_list(conn, viewer, filters, tz=tz)
-        waiting = await case_reports.approved_within(conn, viewer)
+    listing, _ = await desk.figures.get(
+        ("cases", scope_key(viewer), viewer.role, filters),
+        lambda: _listing(request, viewer, filters),
+        tables=CASE_TABLES,
+        window=LIVE,
+    )
     choices, read_at = await desk.figures.get(
         ("choices", scope_key(viewer)), lambda: _choices(desk, viewer)
     )
-    townships, branches, categories, years = choices
+    form = listing.forms.get(read_at)
+    if form is None:  # the filters as rendered with the choices of this reading
+        macros = macros_of(request, "cases_rows.html")
+        form = listing.forms[read_at] = macros.filter_form(filters, list(CaseStatus), *choices)
     return render(
         request,
         "cases.html",
         {
-            "rows": rows,
-            "more": more,
-            "filters": filters,
-            "statuses": list(CaseStatus),
-            "townships": townships,
-            "branches": branches,
-            "categories": categories,
-            "years": years,
-            "may_file_all": viewer.role == "department" and waiting > 0,
-            "waiting": waiting,
+            "listing": listing.html,
+            "form": form,
+            "may_file_all": viewer.role == "department" and listing.waiting > 0,
+            "waiting": listing.waiting,
             "flash": await flashed(request),
-            "local": desk.local,
         },
         read_at=read_at,
     )
+
+
+@dataclass(frozen=True)
+class Listing:
+    """案件's rows as rendered, how many approved cases wait to be filed, and the filter
+    form as rendered with each reading of the choices (by when it was made)."""
+
+    html: Markup
+    waiting: int
+    forms: dict[datetime, Markup] = field(default_factory=dict)
+
+
+async def _listing(request: web.Request, viewer: Viewer, filters: Any) -> Listing:
+    desk = desk_of(request)
+    tz = services_of(request).settings.tz
+    async with desk.engine.connect() as conn:
+        rows, more = await case_reports.case_list(conn, viewer, filters, tz=tz)
+        waiting = await case_reports.approved_within(conn, viewer)
+    macros = macros_of(request, "cases_rows.html")
+    return Listing(macros.listing(rows, more, desk.local), waiting)
 
 
 async def _choices(desk: Desk, viewer: Viewer) -> tuple[list[Any], list[Any], list[str], list[int]]:

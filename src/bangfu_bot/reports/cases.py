@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, and_, func, select
+from sqlalchemy import ColumnElement, Select, and_, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu_bot.cases.enums import CaseStatus
@@ -37,6 +37,7 @@ class Filters:
     category: str | None = None
     year: int | None = None
     above_line: bool | None = None
+    held: bool = False  # only notices held by an objection not yet resolved
 
     def query(self, **changes: Any) -> dict[str, str]:
         """These filters (with changes) as query parameters, for links."""
@@ -47,6 +48,7 @@ class Filters:
             "category": self.category,
             "year": self.year,
             "above": None if self.above_line is None else ("1" if self.above_line else "0"),
+            "held": "1" if self.held else None,
         }
         values.update(changes)
         return {key: str(value) for key, value in values.items() if value not in (None, "")}
@@ -71,6 +73,7 @@ def parse_filters(query: Mapping[str, str]) -> Filters:
         category=category,
         year=_int(query.get("year"), 2000, 2100),
         above_line={"1": True, "0": False}.get(above or ""),
+        held=query.get("held") == "1",
     )
 
 
@@ -99,6 +102,13 @@ def _cases_seen(viewer: Viewer) -> Select[Any]:
     )
 
 
+def held_by_objection() -> ColumnElement[bool]:
+    """The case has an objection not yet resolved (on notice, the notice cannot close)."""
+    return exists().where(
+        and_(objections.c.case_id == cases.c.id, objections.c.resolved_at.is_(None))
+    )
+
+
 def _year_bounds(year: int, tz: ZoneInfo) -> tuple[datetime, datetime]:
     return datetime(year, 1, 1, tzinfo=tz), datetime(year + 1, 1, 1, tzinfo=tz)
 
@@ -122,6 +132,8 @@ async def case_list(
         query = query.where(cases.c.created_at >= start, cases.c.created_at < end)
     if filters.above_line is not None:
         query = query.where(cases.c.looks_above_line.is_(filters.above_line))
+    if filters.held:
+        query = query.where(cases.c.status == CaseStatus.ON_NOTICE, held_by_objection())
     rows = list(await conn.execute(query.order_by(cases.c.id.desc()).limit(LIST_LIMIT + 1)))
     return rows[:LIST_LIMIT], len(rows) > LIST_LIMIT
 

@@ -230,6 +230,7 @@ class Current:
     session_id: int
     viewer: Viewer
     csrf: str
+    seen_at: datetime  # the session's last-seen time as stored after this look
 
 
 async def current(conn: AsyncConnection, *, token: str, now: datetime) -> Current | str:
@@ -257,11 +258,13 @@ async def current(conn: AsyncConnection, *, token: str, now: datetime) -> Curren
     if reason is not None or viewer is None:
         await _end(conn, and_(desk_sessions.c.id == row.id), now, reason or "role")
         return reason or "role"
-    if now - row.last_seen_at >= SEEN_EVERY:
+    seen_at = row.last_seen_at
+    if now - seen_at >= SEEN_EVERY:
         await conn.execute(
             update(desk_sessions).where(desk_sessions.c.id == row.id).values(last_seen_at=now)
         )
-    return Current(row.id, viewer, row.csrf)
+        seen_at = now
+    return Current(row.id, viewer, row.csrf, seen_at)
 
 
 async def end_sessions(conn: AsyncConnection, *, person_id: int, now: datetime, reason: str) -> int:

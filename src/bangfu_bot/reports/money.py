@@ -28,6 +28,7 @@ from bangfu_bot.texts import speaker, texts
 
 __all__ = [
     "ArrearsBucket",
+    "ArrearsByBranch",
     "FundMovement",
     "FundPosition",
     "FundReportFile",
@@ -39,6 +40,7 @@ __all__ = [
     "MovementPage",
     "RepaymentLine",
     "arrears_buckets",
+    "arrears_by_branch",
     "fund_movements",
     "fund_position",
     "fund_report_xlsx",
@@ -394,7 +396,43 @@ async def arrears_buckets(
     township_id: int | None = None,
     branch_id: int | None = None,
 ) -> tuple[ArrearsBucket, ...]:
-    """Disbursed loans by arrears bucket (未逾期, 1–30, 31–90, 90+ days), in one query.
+    """Disbursed loans by arrears bucket (未逾期, 1–30, 31–90, 90+ days) within a township, a
+    branch or (both None) the county."""
+    found = await arrears_by_branch(session, today=today)
+    return found.buckets(township_id=township_id, branch_id=branch_id)
+
+
+@dataclass(frozen=True)
+class ArrearsByBranch:
+    """The county's disbursed loans counted by branch and arrears bucket, in one reading
+    that every scope's buckets are summed from (the desk keeps one for all its viewers)."""
+
+    counts: dict[tuple[int | None, str], tuple[int, int]]  # (branch, bucket): loans, fen
+    township_of: dict[int, int | None]  # branch id: its township's
+
+    def buckets(
+        self, *, township_id: int | None = None, branch_id: int | None = None
+    ) -> tuple[ArrearsBucket, ...]:
+        """The buckets within a branch, a township's branches, or (both None) the county,
+        as `in_scope` draws them: a loan placed in no branch counts for the county only."""
+        totals: dict[str, tuple[int, int]] = {}
+        for (branch, key), (number, fen) in self.counts.items():
+            if branch_id is not None and branch != branch_id:
+                continue
+            if township_id is not None and (
+                branch is None or self.township_of.get(branch) != township_id
+            ):
+                continue
+            had = totals.get(key, (0, 0))
+            totals[key] = (had[0] + number, had[1] + fen)
+        return tuple(
+            ArrearsBucket(key, say(label), low, high, *totals.get(key, (0, 0)))
+            for key, label, low, high in BUCKETS
+        )
+
+
+async def arrears_by_branch(session: AsyncSession, *, today: date) -> ArrearsByBranch:
+    """Disbursed loans by branch and arrears bucket, in one query.
 
     The rule is `Ledger.on`'s: a loan is as many days behind as its oldest instalment due by
     today whose principal, counted with the earlier instalments', exceeds the principal
@@ -441,8 +479,10 @@ async def arrears_buckets(
         (due >= today - timedelta(days=90), literal("31_90")),
         else_=literal("over_90"),
     ).label("bucket")
+    branch = func.coalesce(loans.c.branch_id, people.c.branch_id).label("branch")
     query = (
         select(
+            branch,
             bucket,
             func.count().label("loans"),
             func.sum(loans.c.amount_fen - func.coalesce(paid.c.principal_paid, 0)).label(
@@ -454,23 +494,22 @@ async def arrears_buckets(
             .outerjoin(paid, paid.c.loan_id == loans.c.id)
             .outerjoin(oldest, oldest.c.loan_id == loans.c.id)
         )
-        .where(
-            loans.c.status == L.DISBURSED,
-            in_scope(
-                func.coalesce(loans.c.branch_id, people.c.branch_id),
-                township_id=township_id,
-                branch_id=branch_id,
-            ),
-        )
-        .group_by(bucket)
+        .where(loans.c.status == L.DISBURSED)
+        .group_by(branch, bucket)
     )
     counts = {
-        row.bucket: (int(row.loans), int(row.principal or 0)) for row in await conn.execute(query)
+        (row.branch, row.bucket): (int(row.loans), int(row.principal or 0))
+        for row in await conn.execute(query)
     }
-    return tuple(
-        ArrearsBucket(key, say(label), low, high, *counts.get(key, (0, 0)))
-        for key, label, low, high in BUCKETS
-    )
+    township_of = {
+        int(row.id): row.parent_id
+        for row in await conn.execute(
+            select(organisations.c.id, organisations.c.parent_id).where(
+                organisations.c.kind == "branch"
+            )
+        )
+    }
+    return ArrearsByBranch(counts, township_of)
 
 
 # --- The fund ------------------------------------------------------------------------------

@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, exists, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu_bot.cases.enums import CaseStatus
 from bangfu_bot.cases.models import cases, objections, public_notices
 from bangfu_bot.members.models import people
-from bangfu_bot.reports.cases import BRANCH, COMMITTEE
+from bangfu_bot.reports.cases import BRANCH, COMMITTEE, held_by_objection
 from bangfu_bot.reports.viewer import Viewer
 from bangfu_bot.todos.models import todos
 
@@ -65,9 +65,6 @@ async def status_grid(conn: AsyncConnection, viewer: Viewer) -> Grid:
 
 async def held_notices(conn: AsyncConnection, viewer: Viewer) -> list[Any]:
     """Cases on notice with an objection not yet resolved: the notice cannot close."""
-    open_objection = exists().where(
-        and_(objections.c.case_id == cases.c.id, objections.c.resolved_at.is_(None))
-    )
     return list(
         await conn.execute(
             select(
@@ -87,7 +84,7 @@ async def held_notices(conn: AsyncConnection, viewer: Viewer) -> list[Any]:
             )
             .where(
                 cases.c.status == CaseStatus.ON_NOTICE,
-                open_objection,
+                held_by_objection(),
                 viewer.where(cases.c.branch_id, BRANCH.c.parent_id),
             )
             .order_by(public_notices.c.ends_on, cases.c.id)
