@@ -6,12 +6,14 @@ zones) hand them back aware, so code never compares naive with aware datetimes.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import BigInteger, DateTime, Integer, MetaData, event, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Dialect
@@ -93,6 +95,16 @@ class UtcDateTime(TypeDecorator[datetime]):
         return from_text
 
 
+def json_loads(text: str | bytes) -> Any:
+    """A JSON column's value: orjson (several times faster: the ledger's 100,000 households
+    took seconds to decode), or the standard library for what orjson refuses and `json`
+    accepts (NaN, integers past 64 bits), so every stored value still reads back."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
 def make_engine(url: str, *, busy_timeout_ms: int = 2000, **kwargs: Any) -> AsyncEngine:
     """Create the async engine; SQLite gets WAL, foreign keys and a busy timeout.
 
@@ -100,6 +112,7 @@ def make_engine(url: str, *, busy_timeout_ms: int = 2000, **kwargs: Any) -> Asyn
     numbers and message bodies, and errors end up in logs.
     """
     kwargs.setdefault("hide_parameters", True)
+    kwargs.setdefault("json_deserializer", json_loads)
     if url.startswith("sqlite"):
         _ensure_sqlite_dir(url)
         engine = create_async_engine(

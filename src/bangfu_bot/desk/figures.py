@@ -6,9 +6,10 @@ Three kinds, by what a reading costs and how live it must be:
 - **scope figures** (工作台's grid, held notices and campaigns, 案件's filter choices):
   whole-table aggregates, read once per scope (the county, a township, a branch) and kept
   for `WINDOW`; the page says 数据截至 the time they were read;
-- **live readings** (a viewer's own to-dos, 案件's rows): kept only while no table they are
-  read from has been written by this process, and at most `LIVE` (writes made by another
-  process), so what a secretary replies in WeChat shows on the next page;
+- **live readings** (a viewer's own to-dos, 案件's rows): read again as soon as this
+  process writes to a table they are read from, so what a secretary replies in WeChat
+  shows on the next page; writes made by another process show within `LIVE` (past it the
+  last reading is shown while the next one is read in the background);
 - **money figures** (loans by arrears bucket, the fund's line): read once for the whole
   county (seconds on a big one), kept until this process writes to the loans or the fund,
   the day turns, or `MONEY` has passed; past `MONEY` the last reading is still shown (with

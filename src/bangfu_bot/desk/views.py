@@ -132,6 +132,7 @@ async def home(request: web.Request) -> web.Response:
         lambda: _todos(desk, viewer.id, parts),
         tables=TODO_TABLES,
         window=LIVE,
+        stale=True,
     )
     scope, read_at = await desk.figures.get(
         ("home", scope_key(viewer)), lambda: _home_figures(desk, viewer, parts)
@@ -213,6 +214,7 @@ async def case_list(request: web.Request) -> web.Response:
         lambda: _listing(request, viewer, filters),
         tables=CASE_TABLES,
         window=LIVE,
+        stale=True,
     )
     choices, read_at = await desk.figures.get(
         ("choices", scope_key(viewer)), lambda: _choices(desk, viewer)
