@@ -24,7 +24,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 from openpyxl.worksheet.cell_range import CellRange
 from openpyxl.worksheet.worksheet import Worksheet
-from sqlalchemy import select
+from sqlalchemy import func, literal, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bangfu_bot import xlsx
@@ -129,7 +129,12 @@ async def read_ledger(
     ]
     if township is not None and not names:
         raise ValueError(say("unknown_township", township=township))
-    entries = (await conn.execute(_entries_query(year, township, township_id))).mappings().all()
+    # Ordered in SQL by code point (SQLite's BINARY, PostgreSQL's "C"): as Python orders
+    # strings, and the same on both stores, where a database's own collation orders Chinese
+    # its own way; sorting a county's 100,000 rows in Python cost a third of a second.
+    collation = "C" if conn.dialect.name == "postgresql" else "BINARY"
+    query = _entries_query(year, township, township_id, collation=collation)
+    entries = (await conn.execute(query)).mappings().all()
     return LedgerBook(year, today, names, _by_township(entries))
 
 
@@ -142,7 +147,9 @@ def _townships_query(township: str | None, township_id: int | None) -> Any:
     return query
 
 
-def _entries_query(year: int, township: str | None, township_id: int | None) -> Any:
+def _entries_query(
+    year: int, township: str | None, township_id: int | None, *, collation: str
+) -> Any:
     branch = organisations.alias("branch")
     committee = organisations.alias("committee")
     query = (
@@ -183,24 +190,19 @@ def _entries_query(year: int, township: str | None, township_id: int | None) -> 
         query = query.where(committee.c.name == township)
     if township_id is not None:
         query = query.where(committee.c.id == township_id)
-    return query
+    return query.order_by(
+        func.coalesce(committee.c.name, literal(say("no_township"))).collate(collation),
+        func.coalesce(branch.c.name, literal("")).collate(collation),
+        people.c.name.collate(collation),
+        ledger_entries.c.id,
+    )
 
 
 def _by_township(entries: Iterable[Any]) -> dict[str, list[Mapping[str, Any]]]:
-    """Entries grouped by township, each ordered by branch then name."""
+    """Entries (ordered by township, branch, then name) grouped by township."""
     unassigned = say("no_township")
-    # Sorted here, not in SQL: PostgreSQL collations order Chinese unlike SQLite does.
-    ordered = sorted(
-        entries,
-        key=lambda e: (
-            e["township_name"] or unassigned,
-            e["branch_name"] or "",
-            e["name"],
-            e["id"],
-        ),
-    )
     groups: dict[str, list[Mapping[str, Any]]] = {}
-    for entry in ordered:
+    for entry in entries:
         groups.setdefault(entry["township_name"] or unassigned, []).append(entry)
     return groups
 
