@@ -20,6 +20,10 @@ from bangfu_bot.loans.models import loan_events, loans
 from bangfu_bot.members.models import organisations
 from tests.desk.test_ledger_page import as_role, cells, download
 from tests.desk.test_login import browsers, csrf_of, make_case  # noqa: F401 - fixtures
+from tests.desk.test_notices_page import TRAINING, hidden
+from tests.desk.test_notices_page import department as notices_department
+from tests.desk.test_roster_page import new_member, upload, upload_id, workbook
+from tests.desk.test_year_page import PLAN
 from tests.factories import make_person
 from tests.ledger.test_export import AUDIT_HEADERS, add_case, add_committee, add_event, values
 
@@ -346,3 +350,38 @@ async def test_an_act_on_the_desk_is_in_the_audit_as_web(
     assert rows_of(html) == [
         f"2026-11-10 10:00 案件{case_id} 王德福 赵明 党委委员 网页 已上报 已批准"
     ]
+
+
+async def test_the_departments_notices_rosters_and_plans_are_in_the_county_audit(
+    bot: Any, county: Any, chat: Any, browsers: Any
+) -> None:
+    browser, token = await notices_department(bot, county, chat, browsers)
+    _, _, html = await browser.post("/desk/notices/preview", {"csrf": token, **TRAINING})
+    _, notice_path, _ = await browser.post("/desk/notices/send", hidden(html, "/desk/notices/send"))
+    notice = int(notice_path.rsplit("/", 1)[1])
+    _, path, html = await upload(browser, token, "花名册.xlsx", workbook([new_member(601)]))
+    roster = upload_id(path)
+    await browser.post(f"/desk/roster/uploads/{roster}/import", {"csrf": csrf_of(html)})
+    await browser.post("/desk/year/plan", {"csrf": token, **PLAN})
+
+    _, _, html = await browser.get("/desk/audit")
+
+    rows = [row.split(" ", 2)[2] for row in rows_of(html)]  # after the time
+    assert len(rows) == 3 and "共 3 条" in html, rows
+    assert f'href="/desk/notices/{notice}">通知{notice}' in html
+    assert f"通知{notice} 孙丽 组织部 网页 发出通知 青山镇党委" in rows, rows
+    assert any(r.startswith(f"名册{roster} 孙丽 组织部 网页 导入名册 导入完成") for r in rows)
+    assert "年度计划 孙丽 组织部 网页 定年度计划 2026" in rows
+    _, _, html = await browser.get("/desk/audit", act="notice:sent")
+    assert "共 1 条" in html and "发出通知" in rows_of(html)[0]
+    _, _, html = await browser.get("/desk/audit", kind="plan")
+    assert "共 1 条" in html and "定年度计划" in rows_of(html)[0]
+    _, _, html = await browser.get("/desk/audit", kind="case")
+    assert "共 0 条" in html
+    _, body, _ = await download(browser, "/desk/audit.xlsx")
+    refs = [row[1] for row in values(load_workbook(io.BytesIO(body))["审计记录"])[1:]]
+    assert sorted(refs) == sorted([f"通知{notice}", f"名册{roster}", "计划1"])
+    # The county's acts, not a township's: an officer's audit has none of them.
+    officer = await as_role(bot, county, chat, browsers, "committee")
+    _, _, html = await officer.get("/desk/audit")
+    assert "发出通知" not in html.split("<tbody>", 1)[1] and "共 0 条" in html

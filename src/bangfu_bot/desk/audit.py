@@ -1,6 +1,7 @@
 """审计 on the desk: every transition of a case or a loan — chat, command line, import and
-the desk's own acts (channel `web`) — filtered, paged and within the viewer's sight; the
-supervision group and the department take it away as the CLI's audit workbook."""
+the desk's own acts (channel `web`) — and the department's notices, roster imports and
+plans, filtered, paged and within the viewer's sight; the supervision group and the
+department take it away as the CLI's audit workbook."""
 
 from __future__ import annotations
 
@@ -17,7 +18,14 @@ from bangfu_bot.desk.ledger import attachment
 from bangfu_bot.ledger.export import audit_label
 from bangfu_bot.loans.enums import LoanStatus
 from bangfu_bot.reports import cases as case_reports
-from bangfu_bot.reports.audit import CHANNELS, AuditFilter, audit_list, audit_xlsx
+from bangfu_bot.reports.audit import (
+    CHANNELS,
+    DEPARTMENT_ACTS,
+    SUBJECTS,
+    AuditFilter,
+    audit_list,
+    audit_xlsx,
+)
 from bangfu_bot.reports.money import status_name
 from bangfu_bot.reports.scope import viewer_scope
 from bangfu_bot.reports.viewer import Viewer
@@ -89,6 +97,12 @@ async def audit_page(request: web.Request) -> web.Response:
             "townships": townships,
             "case_acts": [(f"case:{s}", audit_label("case", s)) for s in CaseStatus],
             "loan_acts": [(f"loan:{s}", status_name(s)) for s in LoanStatus],
+            "department_acts": [
+                (f"{kind}:{done}", say(f"audit_{kind}_{done}"))
+                for kind, done in DEPARTMENT_ACTS.items()
+            ],
+            "department_kinds": [(kind, say(f"kind_{kind}")) for kind in DEPARTMENT_ACTS],
+            "kind_names": {kind: say(f"kind_{kind}") for kind in SUBJECTS},
             "channels": [(c, audit_label("channel", c)) for c in CHANNELS],
             "may_download": may_download(viewer),
             "local": desk.local,

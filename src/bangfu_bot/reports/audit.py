@@ -1,6 +1,8 @@
 """审计 on the desk: every transition of a case or a loan (chat, CLI, import and desk acts
-alike: the desk's acts are transitions with channel `web`), filterable, and the supervision
-group's XLSX in the CLI's audit workbook (`ledger.export.write_audit`)."""
+alike: the desk's acts are transitions with channel `web`), and the department's county-wide
+acts that move no case or loan — a notice sent, a roster imported on the desk, the year's
+plan set — filterable, and the supervision group's XLSX in the CLI's audit workbook
+(`ledger.export.write_audit`)."""
 
 from __future__ import annotations
 
@@ -10,15 +12,19 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any, BinaryIO
 
-from sqlalchemy import func, literal, select, union_all
+from sqlalchemy import String, cast, func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bangfu_bot.broadcasts.models import broadcasts
+from bangfu_bot.broadcasts.service import describe
 from bangfu_bot.cases.enums import CaseStatus
 from bangfu_bot.cases.models import case_events, cases
 from bangfu_bot.ledger.export import audit_label, write_audit
 from bangfu_bot.loans.enums import LoanStatus
 from bangfu_bot.loans.models import loan_events, loans
 from bangfu_bot.members.models import people
+from bangfu_bot.outcomes.models import year_plans
+from bangfu_bot.reports.models import roster_uploads
 from bangfu_bot.reports.money import status_name
 from bangfu_bot.reports.scope import in_scope
 from bangfu_bot.texts import speaker
@@ -26,11 +32,15 @@ from bangfu_bot.texts import speaker
 __all__ = ["AuditEntry", "AuditFile", "AuditFilter", "AuditPage", "audit_list", "audit_xlsx"]
 
 say = speaker("bangfu_bot.reports")
-SUBJECTS = ("case", "loan")
+SUBJECTS = ("case", "loan", "notice", "roster", "plan")
 CHANNELS = ("chat", "web", "cli", "import", "system", "qrcode")
-# The acts a page may filter by: the status a case or a loan moved to.
+# The department's acts that move no case or loan: the subject and what was done.
+DEPARTMENT_ACTS = {"notice": "sent", "roster": "imported", "plan": "set"}
+# The acts a page may filter by: the status a case or a loan moved to, or a department act.
 ACTS = frozenset(
-    [f"case:{status}" for status in CaseStatus] + [f"loan:{status}" for status in LoanStatus]
+    [f"case:{status}" for status in CaseStatus]
+    + [f"loan:{status}" for status in LoanStatus]
+    + [f"{subject}:{done}" for subject, done in DEPARTMENT_ACTS.items()]
 )
 ACTOR_LIMIT = 40  # longer than any name on the roster
 
@@ -206,6 +216,59 @@ def _events(subject: str, filters: AuditFilter, subject_id: int | None) -> Any:
     return query
 
 
+def _department_acts(subject: str, filters: AuditFilter) -> Any:
+    """A notice sent, a roster imported on the desk or a year's plan set, as rows of the
+    transitions' shape: no member, no status moved from, the act as the status moved to."""
+    if subject == "notice":
+        table, at, actor_id = broadcasts, broadcasts.c.created_at, broadcasts.c.author_id
+        channel: Any = broadcasts.c.channel
+        reason: Any = broadcasts.c.audience
+        done: Any = None
+    elif subject == "roster":
+        table, at, actor_id = (
+            roster_uploads,
+            roster_uploads.c.imported_at,
+            roster_uploads.c.person_id,
+        )
+        channel = literal("web", String)
+        reason = roster_uploads.c.result
+        done = roster_uploads.c.imported_at.is_not(None)
+    else:
+        table, at, actor_id = year_plans, year_plans.c.set_at, year_plans.c.set_by
+        channel = year_plans.c.channel
+        reason = cast(year_plans.c.year, String)
+        done = None
+    doer = people.alias(f"{subject}_actor")
+    query = select(
+        literal(subject, String).label("subject"),
+        table.c.id.label("subject_id"),
+        table.c.id.label("event_id"),
+        at.label("at"),
+        literal("", String).label("member"),
+        actor_id.label("actor_id"),
+        doer.c.name.label("actor"),
+        literal("department", String).label("role"),
+        cast(channel, String).label("channel"),
+        literal(None, String).label("from_status"),
+        literal(DEPARTMENT_ACTS[subject], String).label("to_status"),
+        cast(reason, String).label("reason"),
+    ).select_from(table.outerjoin(doer, doer.c.id == actor_id))
+    if done is not None:
+        query = query.where(done)
+    actor = filters.actor
+    if isinstance(actor, int):
+        query = query.where(actor_id == actor)
+    elif actor:
+        query = query.where(doer.c.name.contains(actor, autoescape=True))
+    if filters.channel:
+        query = query.where(channel == filters.channel)
+    if filters.since is not None:
+        query = query.where(at >= filters.since)
+    if filters.until is not None:
+        query = query.where(at < filters.until)
+    return query
+
+
 def _union(filters: AuditFilter) -> Any:
     """Case and loan transitions together (one of them when the subject, a case or a loan id
     says which); None when the filter can match nothing."""
@@ -217,6 +280,12 @@ def _union(filters: AuditFilter) -> Any:
         parts.append(_events("case", filters, filters.case_id))
     if subject in (None, "loan") and filters.case_id is None:
         parts.append(_events("loan", filters, filters.loan_id))
+    county_wide = filters.township_id is None and filters.branch_id is None
+    if county_wide and filters.case_id is None and filters.loan_id is None:
+        # The department's acts are the county's: a township's or branch's audit has none.
+        for act in DEPARTMENT_ACTS:
+            if subject in (None, act) and filters.act in (None, DEPARTMENT_ACTS[act]):
+                parts.append(_department_acts(act, filters))
     if not parts:
         return None
     together: Any = parts[0] if len(parts) == 1 else union_all(*parts)
@@ -254,8 +323,13 @@ def _entry(row: Any) -> AuditEntry:
             return ""
         if row.subject == "case":
             return audit_label("case", status)
-        return status_name(status)
+        if row.subject == "loan":
+            return status_name(status)
+        return say(f"audit_{row.subject}_{status}")
 
+    reason = row.reason or ""
+    if row.subject == "notice":  # the audience as the sender chose it
+        reason = describe(reason)
     return AuditEntry(
         subject=row.subject,
         subject_id=row.subject_id,
@@ -272,7 +346,7 @@ def _entry(row: Any) -> AuditEntry:
         from_name=name(row.from_status),
         to_status=row.to_status,
         to_name=name(row.to_status),
-        reason=row.reason or "",
+        reason=reason,
     )
 
 
@@ -300,7 +374,7 @@ async def audit_xlsx(
                     entry.at.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
                     entry.subject_id
                     if entry.subject == "case"
-                    else say("audit_loan_ref", id=entry.subject_id),
+                    else say(f"audit_{entry.subject}_ref", id=entry.subject_id),
                     entry.member,
                     entry.actor,
                     entry.role_name,
