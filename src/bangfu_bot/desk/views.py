@@ -222,7 +222,11 @@ async def case_list(request: web.Request) -> web.Response:
     form = listing.forms.get(read_at)
     if form is None:  # the filters as rendered with the choices of this reading
         macros = macros_of(request, "cases_rows.html")
-        form = listing.forms[read_at] = macros.filter_form(filters, list(CaseStatus), *choices)
+        townships, branches, categories, years = choices
+        offered = _branches_offered(branches, filters, many=len(townships) > 1)
+        form = listing.forms[read_at] = macros.filter_form(
+            filters, list(CaseStatus), townships, offered, categories, years
+        )
     return render(
         request,
         "cases.html",
@@ -235,6 +239,18 @@ async def case_list(request: web.Request) -> web.Response:
         },
         read_at=read_at,
     )
+
+
+def _branches_offered(branches: list[Any], filters: Any, *, many: bool) -> list[Any] | None:
+    """The branches to choose from: the chosen township's; all of them when the viewer sees
+    one township; None (choose a township first) for the county's 500 with none chosen,
+    keeping a branch a link chose."""
+    if filters.township:
+        return [b for b in branches if b.parent_id == filters.township]
+    if not many:
+        return branches
+    chosen = [b for b in branches if b.id == filters.branch]
+    return chosen or None
 
 
 @dataclass(frozen=True)
@@ -254,7 +270,7 @@ async def _listing(request: web.Request, viewer: Viewer, filters: Any) -> Listin
         rows, more = await case_reports.case_list(conn, viewer, filters, tz=tz)
         waiting = await case_reports.approved_within(conn, viewer)
     macros = macros_of(request, "cases_rows.html")
-    return Listing(macros.listing(rows, more, desk.local), waiting)
+    return Listing(macros.listing(rows, more, desk.local, filters), waiting)
 
 
 async def _choices(desk: Desk, viewer: Viewer) -> tuple[list[Any], list[Any], list[str], list[int]]:

@@ -23,7 +23,8 @@ from bangfu_bot.reports.viewer import Viewer
 BRANCH = organisations.alias("branch")
 COMMITTEE = organisations.alias("committee")
 ACTOR = people.alias("actor")
-LIST_LIMIT = 200
+LIST_LIMIT = 50  # a page of the case list: a screen and a half, and a 20 KB page
+PAGE_MOST = 2_000  # pages further than this are asked of the filters, not of paging
 TEXT_LIMIT = 40  # a category typed longer than the column matches nothing anyway
 
 
@@ -38,6 +39,7 @@ class Filters:
     year: int | None = None
     above_line: bool | None = None
     held: bool = False  # only notices held by an objection not yet resolved
+    page: int = 1
 
     def query(self, **changes: Any) -> dict[str, str]:
         """These filters (with changes) as query parameters, for links."""
@@ -49,6 +51,7 @@ class Filters:
             "year": self.year,
             "above": None if self.above_line is None else ("1" if self.above_line else "0"),
             "held": "1" if self.held else None,
+            "page": self.page if self.page > 1 else None,
         }
         values.update(changes)
         return {key: str(value) for key, value in values.items() if value not in (None, "")}
@@ -74,6 +77,7 @@ def parse_filters(query: Mapping[str, str]) -> Filters:
         year=_int(query.get("year"), 2000, 2100),
         above_line={"1": True, "0": False}.get(above or ""),
         held=query.get("held") == "1",
+        page=_int(query.get("page"), 1, PAGE_MOST) or 1,
     )
 
 
@@ -116,8 +120,8 @@ def _year_bounds(year: int, tz: ZoneInfo) -> tuple[datetime, datetime]:
 async def case_list(
     conn: AsyncConnection, viewer: Viewer, filters: Filters, *, tz: ZoneInfo
 ) -> tuple[list[Any], bool]:
-    """The cases within sight that match, newest first; and whether there were more than
-    the list shows."""
+    """A page of the cases within sight that match, newest first (`LIST_LIMIT` a page);
+    and whether there are more after it."""
     query = _cases_seen(viewer)
     if filters.status:
         query = query.where(cases.c.status == filters.status)
@@ -134,7 +138,9 @@ async def case_list(
         query = query.where(cases.c.looks_above_line.is_(filters.above_line))
     if filters.held:
         query = query.where(cases.c.status == CaseStatus.ON_NOTICE, held_by_objection())
-    rows = list(await conn.execute(query.order_by(cases.c.id.desc()).limit(LIST_LIMIT + 1)))
+    offset = (filters.page - 1) * LIST_LIMIT
+    query = query.order_by(cases.c.id.desc()).limit(LIST_LIMIT + 1).offset(offset)
+    rows = list(await conn.execute(query))
     return rows[:LIST_LIMIT], len(rows) > LIST_LIMIT
 
 
