@@ -15,7 +15,7 @@ from sqlalchemy import insert, update
 from bangfu_bot.cases.enums import CaseStatus as S
 from bangfu_bot.cases.models import cases, objections
 from bangfu_bot.changes import Changes
-from bangfu_bot.desk.figures import Figures
+from bangfu_bot.desk.figures import LIVE, REFRESHING, Figures
 from bangfu_bot.notify.intents import add_todo
 from tests.desk.test_login import browsers, csrf_of, make_case, signed_in  # noqa: F401
 
@@ -130,7 +130,7 @@ async def test_a_stale_reading_is_shown_while_the_next_is_made() -> None:
     window = timedelta(minutes=5)
     first = clock.at
     assert await figures.get("m", read, window=window, stale=True) == (1, first)
-    clock.at += window
+    clock.at += 2 * window  # past it, however much its key stretches it
     # Past its window: the last reading, with its time, and the next one under way.
     assert await figures.get("m", read, window=window, stale=True) == (1, first)
     assert await figures.get("m", read, window=window, stale=True) == (1, first)
@@ -146,6 +146,38 @@ async def test_a_stale_reading_is_shown_while_the_next_is_made() -> None:
     assert (await figures.get("m", read, tables=["loans"], stale=True))[0] == 3
     changes.touch("loans")
     assert (await figures.get("m", read, tables=["loans"], stale=True))[0] == 4
+
+
+async def test_readings_past_their_window_are_read_again_a_few_at_a_time() -> None:
+    clock = Clock()
+    figures = Figures(clock.now, Changes())
+    gate = asyncio.Event()
+    gate.set()
+    in_flight = most = reads = 0
+
+    async def read() -> int:
+        nonlocal in_flight, most, reads
+        in_flight += 1
+        most = max(most, in_flight)
+        await gate.wait()
+        in_flight -= 1
+        reads += 1
+        return reads
+
+    for key in range(10):
+        await figures.get(key, read, window=LIVE, stale=True)
+    gate.clear()
+    most = 0
+    clock.at += 2 * LIVE
+    shown = [await figures.get(key, read, window=LIVE, stale=True) for key in range(10)]
+    assert [value for value, _ in shown] == list(range(1, 11))  # nobody waited
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert most == REFRESHING  # the ten due together are read two at a time
+    gate.set()
+    for _ in range(50):
+        await asyncio.sleep(0)
+    assert reads == 20 and most == REFRESHING
 
 
 async def test_the_pages_keep_scope_figures_and_say_when_they_were_read(
