@@ -10,7 +10,7 @@ import pytest
 from tests.conftest import PG_URL
 
 
-async def wait_until(predicate: Any, timeout: float = 5.0) -> bool:
+async def wait_until(predicate: Any, timeout: float = 30.0) -> bool:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while loop.time() < deadline:

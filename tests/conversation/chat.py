@@ -8,7 +8,7 @@ from typing import Any
 from bangfu_bot.wechat.fake import PushDriver
 
 
-async def answered_later(bot: Any, openid: str, before: int, within_s: float = 15) -> str:
+async def answered_later(bot: Any, openid: str, before: int, within_s: float = 30) -> str:
     """The customer-service message that brings an answer the bot acknowledged with
     `success` (its reply budget spent on a loaded machine): the first one sent to the
     user after they had `before` of them; "" when none came within `within_s`."""

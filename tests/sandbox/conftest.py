@@ -72,7 +72,7 @@ class Page:
         return list(data["entries"])
 
     async def wait_for(
-        self, persona: dict[str, Any], found: Callable[[dict[str, Any]], bool], timeout: float = 10
+        self, persona: dict[str, Any], found: Callable[[dict[str, Any]], bool], timeout: float = 30
     ) -> dict[str, Any]:
         """Poll the persona's chat, as the page does, until an entry matches."""
         loop = asyncio.get_running_loop()

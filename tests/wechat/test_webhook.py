@@ -29,7 +29,7 @@ def metric(bot: Any, name: str, **labels: str) -> float:
     return bot.services.metrics.registry.get_sample_value(name, labels) or 0.0
 
 
-async def until(condition: Callable[[], bool], timeout: float = 10) -> None:
+async def until(condition: Callable[[], bool], timeout: float = 30) -> None:
     """Wait until `condition()` holds, looking again each time the loop has turned (the
     timeout only turns a hang into a failure)."""
     loop = asyncio.get_running_loop()
@@ -359,7 +359,7 @@ async def test_many_users_share_commits(start_bot: Any) -> None:
 # --- reply budget, failures, outages ----------------------------------------------------
 
 
-async def wait_for_texts(api: Any, openid: str, count: int = 1, timeout: float = 10) -> list[str]:
+async def wait_for_texts(api: Any, openid: str, count: int = 1, timeout: float = 30) -> list[str]:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while loop.time() < deadline:

@@ -43,7 +43,7 @@ AES_KEY = "Dm7kQ2xW9pL4nR8sT1vY6zB3cF5hJ0gK2mN4qP6rS8u"
 TEMPLATE = "tpl-demo-notice"
 BOT_NAME = "帮扶助手"
 START = datetime(2026, 11, 10, 2, 0, tzinfo=UTC)  # 10:00 in the county
-LATE_ANSWER_S = 15  # how long an answer sent as a customer-service message is waited for
+LATE_ANSWER_S = 30  # how long an answer sent as a customer-service message is waited for
 
 Echo = Callable[[str], None]
 
