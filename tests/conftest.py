@@ -33,6 +33,7 @@ pytest_plugins = ["tests.county"]
 
 CONVERSATIONS = Path(__file__).resolve().parents[1] / "conversations"
 PG_URL = os.environ.get("BANGFU_TEST_DATABASE_URL", "")
+BUSY_TIMEOUT_MS = "10000"  # SQLite's wait for another writer's lock (see make_settings)
 
 
 def pytest_report_header(config: Any) -> str:
@@ -74,7 +75,7 @@ async def database_url(tmp_path: Path, _pg_schema_reset: None) -> AsyncIterator[
 @pytest.fixture
 async def engine(database_url: str) -> AsyncIterator[Any]:
     """The test database, migrated, for tests that call the services without a bot."""
-    engine = db.make_engine(database_url)
+    engine = db.make_engine(database_url, busy_timeout_ms=int(BUSY_TIMEOUT_MS))
     await db.migrate(engine)
     yield engine
     await engine.dispose()
@@ -123,6 +124,9 @@ def make_settings(database_url: str, tmp_path: Path, fake_api_url: str) -> Calla
             "BANGFU_CONVERSATIONS_DIR": str(CONVERSATIONS),
             # The tests push in every mode; the default (safe only with a key) has its own.
             "BANGFU_WECHAT_MODES": "plain,compatible,safe",
+            # A ceiling for a busy machine: with two suites at once on two cores, a writer
+            # (a test's bot catching up on its jobs) held SQLite's lock past the 2 s default.
+            "BANGFU_DB_BUSY_TIMEOUT_MS": BUSY_TIMEOUT_MS,
         }
         base.update({f"BANGFU_{key.upper()}": value for key, value in env.items()})
         return load_settings(base)

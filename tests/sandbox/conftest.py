@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestServer
 
 from bangfu_bot.app import SERVICES, create_app
 from bangfu_bot.settings import load_settings
-from tests.conftest import CONVERSATIONS
+from tests.conftest import BUSY_TIMEOUT_MS, CONVERSATIONS
 
 
 class Page:
@@ -93,6 +93,7 @@ def sandbox_env(database_url: str, tmp_path: Path) -> dict[str, str]:
         "BANGFU_DATABASE_URL": database_url,
         "BANGFU_STORAGE_DIR": str(tmp_path / "storage"),
         "BANGFU_CONVERSATIONS_DIR": str(CONVERSATIONS),
+        "BANGFU_DB_BUSY_TIMEOUT_MS": BUSY_TIMEOUT_MS,
     }
 
 
