@@ -926,7 +926,7 @@ async def test_the_other_acts_by_every_actor_at_the_services(bot: Any, capsys: A
     # Nothing is sent here: an earlier act's message, refused by the platform (these personas
     # follow no account), would be escalated as a new outbox row inside a later act's window.
     assert bot.services.dispatcher is not None
-    await bot.services.dispatcher.close()
+    await bot.stop_dispatcher()
     place = await build_county(bot)
     tally: Counter[str] = Counter()
     wrong: list[str] = []

@@ -129,7 +129,7 @@ async def test_a_notice_one_by_one_killed_mid_batch(
     secretary. Every call that returned was committed as it did, batch recorded or not."""
     staff = chat("o-sun")
     await bind(staff, "孙丽", county.staff_number)
-    await bot.services.dispatcher.close()  # this process sends only after the "restart"
+    await bot.stop_dispatcher()  # this process sends only after the "restart"
     members = await add_members(bot, county.tree.branch, 100)
     await queue_notice(bot, members)
 
@@ -226,7 +226,7 @@ async def test_calls_that_returned_are_not_in_doubt_whatever_they_answered(
     """Killed before its batch was recorded: a call refused (it did not arrive) is sent
     again, a busy one is due again after its backoff, the sent ones stay sent; only the
     calls under way are in doubt."""
-    await bot.services.dispatcher.close()
+    await bot.stop_dispatcher()
     members = await add_members(bot, county.tree.branch, 12)
     await queue_notice(bot, members)
     refused, busy = members[1], members[2]  # no template configured: a refusal escalates
@@ -275,7 +275,7 @@ async def test_templates_killed_mid_batch_each_arrive_once(start_bot: Any, count
     second copy; nothing is in doubt."""
     bot = await start_bot(outbox_concurrency="4", wechat_template_id=TEMPLATE)
     bot.api.add_template(TEMPLATE, TEMPLATE_KEYS)
-    await bot.services.dispatcher.close()
+    await bot.stop_dispatcher()
     members = await add_members(bot, county.tree.branch, 50, wrote=False)
     await queue_notice(bot, members)
     await kill_mid_batch(bot, calls=40)
@@ -324,7 +324,7 @@ async def test_an_officials_message_in_doubt_is_not_escalated(
 
 async def test_the_mark_is_committed_before_the_call_and_only_for_it(start_bot: Any) -> None:
     bot = await start_bot(outbox_concurrency="1")
-    await bot.services.dispatcher.close()
+    await bot.stop_dispatcher()
     for openid in ("o-a", "o-b", "o-c"):
         bot.api.follow(openid)
         await bot.driver().text(openid, "你好")
@@ -343,7 +343,7 @@ async def test_the_mark_is_committed_before_the_call_and_only_for_it(start_bot: 
 
 async def test_calls_starting_together_share_one_mark(start_bot: Any, county: Any) -> None:
     bot = await start_bot(outbox_concurrency="8")
-    await bot.services.dispatcher.close()
+    await bot.stop_dispatcher()
     members = await add_members(bot, county.tree.branch, 64)
     await queue_notice(bot, members)
     marks: list[int] = []
