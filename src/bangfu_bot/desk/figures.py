@@ -53,7 +53,6 @@ class Read:
 
     value: Any
     read_at: datetime
-    generation: int
     snapshot: tuple[int, ...]
 
 
@@ -156,7 +155,7 @@ class Figures:
             if under_way is not None and under_way[0] is asyncio.current_task():
                 del self._reading[key]
         log.debug("desk: read %s in %.0f ms", key, (time.monotonic() - started) * 1000)
-        done = Read(value, read_at, generation, snapshot)
+        done = Read(value, read_at, snapshot)
         if generation == self._generation:
             if len(self._kept) >= MOST:
                 self._kept.clear()
