@@ -190,7 +190,14 @@ async def test_the_department_sees_every_loan_and_the_fund(
     assert html.count("<svg") == 3 and "帮扶基金余额" in html and "今后十二个月预计还款" in html
     assert "县财政拨款〔2026〕3号" in html and "借款发放" in html
     _, _, home = await sun.get("/desk")
-    assert "借款按逾期分" in home and "/desk/loans?overdue=1" in home
+    assert "借款按逾期分" in home and "/desk/loans?overdue=current" in home
+    # A bucket's link lists the loans it counts: both disbursed loans are on schedule.
+    _, _, html = await sun.get("/desk/loans", overdue="current")
+    assert "共 2 笔" in html and "王德福" in html and "李大山" not in html
+    _, _, html = await sun.get("/desk/loans", overdue="31_90")
+    assert "共 0 笔" in html and '<option value="31_90" selected>' in html
+    _, _, html = await sun.get("/desk/loans", overdue="<b>")  # not a bucket: no filter
+    assert "共 3 笔" in html and "&lt;b&gt;" not in html
 
 
 async def test_a_township_officer_sees_their_township_only(

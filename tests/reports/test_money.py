@@ -8,11 +8,13 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import pytest
 from openpyxl import load_workbook
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from bangfu_bot.reports.fund import export_fund_report
 from bangfu_bot.reports.money import (
+    OVERDUE,
     FundReportFile,
     arrears_buckets,
     fund_movements,
@@ -76,7 +78,7 @@ async def test_the_loan_list_filters_and_pages(
     branch = await loan_list(session, today=TODAY, branch_id=county.tree.branch)
     assert branch.total == 2
     assert (await loan_list(session, today=TODAY, township_id=baishui)).total == 1
-    behind = await loan_list(session, today=TODAY, overdue_only=True)
+    behind = await loan_list(session, today=TODAY, arrears=OVERDUE)
     assert [row.borrower for row in behind.rows] == ["刘德明"]
     second = await loan_list(session, today=TODAY, limit=2, offset=2)
     assert (second.total, [row.borrower for row in second.rows]) == (3, ["王建国"])
@@ -161,6 +163,34 @@ async def test_arrears_buckets_age_with_time_and_keep_to_the_scope(
     assert [b.loans for b in due_today] == [3, 0, 0, 0]
     next_day = await arrears_buckets(session, today=date(2027, 1, 1))
     assert [b.loans for b in next_day] == [2, 1, 0, 0]
+
+
+@pytest.mark.parametrize(
+    ("today", "bucket"),
+    [
+        (date(2026, 12, 31), "current"),  # due today is not yet behind
+        (date(2027, 1, 1), "1_30"),
+        (date(2027, 1, 30), "1_30"),  # 30 days
+        (date(2027, 1, 31), "31_90"),  # 31 days
+        (date(2027, 3, 31), "31_90"),  # 90 days
+        (date(2027, 4, 1), "over_90"),  # 91 days
+    ],
+)
+async def test_a_buckets_list_holds_the_loans_it_counts(
+    session: AsyncSession, county: County, lending: Lending, today: date, bucket: str
+) -> None:
+    buckets = await arrears_buckets(session, today=today)
+
+    for b in buckets:
+        listed = await loan_list(session, today=today, arrears=b.key)
+        assert listed.total == b.loans, (today, b.key)
+        assert sum(row.principal_outstanding_fen for row in listed.rows) == (
+            b.principal_outstanding_fen
+        )
+    liu_in = await loan_list(session, today=today, arrears=bucket)
+    assert "刘德明" in [row.borrower for row in liu_in.rows]
+    overdue = await loan_list(session, today=today, arrears=OVERDUE)
+    assert overdue.total == sum(b.loans for b in buckets if b.key != "current")
 
 
 async def test_the_fund_position_reconciles_as_the_report_does(

@@ -105,7 +105,8 @@ async def loan_list(request: web.Request) -> web.Response:
     status = query.get("status", "")
     status = status if status in set(L) else ""
     township = _int(query.get("township")) if viewer.county_wide else None
-    overdue = query.get("overdue") == "1"
+    arrears = _arrears(query.get("overdue", ""))
+    asked_arrears = query.get("overdue", "") if arrears else ""
     q = query.get("q", "").strip()[:20]
     number = max(_int(query.get("page")) or 1, 1)
     scope = scope_of(viewer)
@@ -117,7 +118,7 @@ async def loan_list(request: web.Request) -> web.Response:
             session,
             today=today,
             status=status or None,
-            overdue_only=overdue,
+            arrears=arrears,
             q=q or None,
             unmasked=viewer.sees_phone(),
             limit=PAGE_SIZE,
@@ -136,7 +137,7 @@ async def loan_list(request: web.Request) -> web.Response:
             "total": found.total,
             "page": number,
             "pages": max((found.total + PAGE_SIZE - 1) // PAGE_SIZE, 1),
-            "filters": {"status": status, "township": township, "overdue": overdue, "q": q},
+            "filters": {"status": status, "township": township, "overdue": asked_arrears, "q": q},
             "statuses": [(code.value, money.status_name(code)) for code in L],
             "townships": townships if viewer.county_wide else [],
             "buckets": buckets,
@@ -144,6 +145,14 @@ async def loan_list(request: web.Request) -> web.Response:
             "flash": await flashed(request),
         },
     )
+
+
+def _arrears(asked: str) -> str | None:
+    """The arrears a loan list asks for: `1` (逾期的) for any overdue, or a bucket's key (the
+    links of 按逾期分, so a bucket's count and the list it opens agree); else none."""
+    if asked == "1":
+        return money.OVERDUE
+    return asked if asked in {key for key, *_ in money.BUCKETS} else None
 
 
 async def _visible_loan(request: web.Request, viewer: Viewer) -> int | web.Response:

@@ -27,6 +27,8 @@ from bangfu_bot.reports.scope import in_scope
 from bangfu_bot.texts import speaker, texts
 
 __all__ = [
+    "BUCKETS",
+    "OVERDUE",
     "ArrearsBucket",
     "ArrearsByBranch",
     "FundMovement",
@@ -184,14 +186,15 @@ async def loan_list(
     township_id: int | None = None,
     branch_id: int | None = None,
     q: str | None = None,
-    overdue_only: bool = False,
+    arrears: str | None = None,
     unmasked: bool = False,
     limit: int = 50,
     offset: int = 0,
 ) -> LoanPage:
     """Loans, newest first, with where each stands on `today`. Filters: status, township,
-    branch, part of the borrower's name (`q`, taken literally), only those behind on an
-    instalment due before today. Five queries whatever the page."""
+    branch, part of the borrower's name (`q`, taken literally), and arrears: `OVERDUE` for
+    those behind on an instalment due before today, or a bucket's key (`BUCKETS`) for the
+    disbursed loans the buckets count there. Five queries whatever the page."""
     conn = await session.connection()
     query, where = _loan_query()
     conditions = [in_scope(where, township_id=township_id, branch_id=branch_id)]
@@ -199,9 +202,8 @@ async def loan_list(
         conditions.append(loans.c.status == status)
     if q:
         conditions.append(people.c.name.contains(q, autoescape=True))
-    if overdue_only:
-        conditions.append(loans.c.status == L.DISBURSED)
-        conditions.append(_principal_due(today - timedelta(days=1)) > _principal_paid())
+    if arrears:
+        conditions.extend(_in_arrears(arrears, today))
     total = await conn.scalar(
         select(func.count())
         .select_from(loans.join(people, people.c.id == loans.c.person_id))
@@ -219,6 +221,28 @@ async def loan_list(
     return LoanPage(
         int(total or 0), tuple(_loan_row(row, books[row.id], today, unmasked) for row in rows)
     )
+
+
+OVERDUE = "overdue"  # any disbursed loan behind on an instalment due before today
+
+
+def _in_arrears(arrears: str, today: date) -> list[Any]:
+    """The conditions for a loan in `arrears` on `today`: OVERDUE or a bucket's key.
+
+    A loan is `n` days behind when its oldest unpaid instalment fell due `n` days ago; the
+    principal due grows with the date, so "at least `low` days behind" is "behind on what
+    fell due by today - low", and "at most `high`" is "not behind on what fell due by
+    today - high - 1" — `arrears_by_branch`'s rule, as conditions on one loan."""
+    low, high = 1, None
+    for key, _label, bucket_low, bucket_high in BUCKETS:
+        if key == arrears:
+            low, high = bucket_low, bucket_high
+    conditions = [loans.c.status == L.DISBURSED]
+    if low > 0:
+        conditions.append(_principal_due(today - timedelta(days=low)) > _principal_paid())
+    if high is not None:
+        conditions.append(_principal_due(today - timedelta(days=high + 1)) <= _principal_paid())
+    return conditions
 
 
 def _principal_due(by: date) -> Any:
