@@ -58,6 +58,10 @@ log = logging.getLogger(__name__)
 
 PAGE_SIZE = 50
 RECEIPT_MAX = 60  # repayments.receipt, loans.disbursement_document
+# The approval chain's fields (desk/loan_steps.py), as long as the chat's flows allow.
+REASON_MOST = 200  # loan_review.toml's reason
+FINDING_MOST = 300  # loan_inspect.toml's finding, loan_write_off.toml's reason
+GUARANTEE_MOST = 60  # loan_guarantee.toml's guarantor and document
 NOWHERE = -1  # no organisation has it: a township officer or secretary with no place sees none
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 _AMOUNT = re.compile(r"^[-−]?\d{1,9}(\.\d{1,2})?$")
@@ -83,7 +87,7 @@ def _shown(row: money.LoanRow, viewer: Viewer) -> money.LoanRow:
     return replace(row, id_number=mask_id(row.id_number))
 
 
-def _today(request: web.Request) -> date:
+def desk_today(request: web.Request) -> date:
     desk = desk_of(request)
     return desk.local(desk.now()).date()
 
@@ -112,7 +116,7 @@ async def loan_list(request: web.Request) -> web.Response:
     scope = scope_of(viewer)
     if township is not None:
         scope["township_id"] = township
-    today = _today(request)
+    today = desk_today(request)
     async with AsyncSession(desk_of(request).engine) as session:
         found = await money.loan_list(
             session,
@@ -176,7 +180,7 @@ async def loan_page(request: web.Request) -> web.Response:
     found = await _visible_loan(request, viewer)
     if isinstance(found, web.Response):
         return found
-    today = _today(request)
+    today = desk_today(request)
     async with AsyncSession(desk_of(request).engine) as session:
         record = await money.loan_record(
             session, found, today=today, unmasked=viewer.sees_phone(), **scope_of(viewer)
@@ -197,6 +201,9 @@ async def loan_page(request: web.Request) -> web.Response:
             "maker": maker,
             "today": today,
             "receipt_max": RECEIPT_MAX,
+            "reason_most": REASON_MOST,
+            "finding_most": FINDING_MOST,
+            "guarantee_most": GUARANTEE_MOST,
             "flash": await flashed(request),
             "local": desk.local,
             "rate": f"{Decimal(record.annual_rate_bp) / 100:.2f}%",
@@ -206,6 +213,14 @@ async def loan_page(request: web.Request) -> web.Response:
             "status_name": money.status_name,
         },
     )
+
+
+# The approval chain's steps the loan page offers (desk/loan_steps.py): status, act, step.
+CHAIN = (
+    (L.APPLIED, "loan.decide", "decide"),
+    (L.APPROVED, "loan.inspect", "inspect"),
+    (L.INSPECTED, "loan.guarantee", "guarantee"),
+)
 
 
 async def _acts_open(
@@ -221,7 +236,17 @@ async def _acts_open(
     if viewer.read_only:
         return [], owed, maker
     subject = loan_subject(loan)
-    acts = []
+    acts = [
+        step
+        for status, act, step in CHAIN
+        if loan.status == status and able(act, viewer.person, subject)
+    ]
+    if (
+        owed is not None
+        and owed.days_overdue > 0
+        and able("loan.write_off", viewer.person, subject)
+    ):
+        acts.append("write_off")  # offered only on a loan behind on its repayments
     if loan.status == L.DISBURSED and able("loan.repay", viewer.person, subject):
         acts.append("repay")
     if loan.status == L.GUARANTEED and able("loan.record_disbursement", viewer.person, subject):
@@ -237,7 +262,7 @@ async def _acts_open(
 Run = Callable[[AsyncConnection], Awaitable[str]]
 
 
-async def _act(request: web.Request, loan_id: int, run: Run) -> web.StreamResponse:
+async def run_act(request: web.Request, loan_id: int, run: Run) -> web.StreamResponse:
     """Run one act in its own transaction: refused, nothing is written and the viewer reads
     why; done, the outbox is woken so the member's WeChat hears of it at once."""
     desk = desk_of(request)
@@ -259,7 +284,7 @@ async def _act(request: web.Request, loan_id: int, run: Run) -> web.StreamRespon
     raise web.HTTPSeeOther(f"/desk/loans/{loan_id}")
 
 
-async def _acting(request: web.Request) -> tuple[Viewer, int] | web.Response:
+async def acting(request: web.Request) -> tuple[Viewer, int] | web.Response:
     """The viewer and the loan of a posted act, or the refusal page."""
     viewer = current_of(request).viewer
     found = await _visible_loan(request, viewer)
@@ -283,7 +308,7 @@ def _fen(text: str) -> int | None:
     return int(value * 100)
 
 
-def _day(text: str) -> date | None:
+def form_day(text: str) -> date | None:
     try:
         return date.fromisoformat(text.strip())
     except ValueError:
@@ -293,21 +318,21 @@ def _day(text: str) -> date | None:
 @page
 async def repay(request: web.Request) -> web.StreamResponse:
     """还款登记 from the desk: the amount in 元, the receipt, the day it was paid."""
-    found = await _acting(request)
+    found = await acting(request)
     if isinstance(found, web.Response):
         return found
     viewer, loan_id = found
     form = form_of(request)
     amount = _fen(str(form.get("amount", "")))
     receipt = str(form.get("receipt", "")).strip()
-    paid_on = _day(str(form.get("paid_on", "")))
+    paid_on = form_day(str(form.get("paid_on", "")))
     if amount is None:
         await flash(request, "refused", say("amount_unreadable"))
         raise web.HTTPSeeOther(f"/desk/loans/{loan_id}")
     if not receipt or len(receipt) > RECEIPT_MAX or paid_on is None:
         await flash(request, "refused", say("repayment_incomplete", most=RECEIPT_MAX))
         raise web.HTTPSeeOther(f"/desk/loans/{loan_id}")
-    if paid_on > _today(request):
+    if paid_on > desk_today(request):
         await flash(request, "refused", say("repayment_in_future"))
         raise web.HTTPSeeOther(f"/desk/loans/{loan_id}")
     now = desk_of(request).now()
@@ -338,18 +363,18 @@ async def repay(request: web.Request) -> web.StreamResponse:
         await prompts.after_repayment(conn, loan_id=loan_id, receipt=receipt, text=text, now=now)
         return text
 
-    return await _act(request, loan_id, run)
+    return await run_act(request, loan_id, run)
 
 
 @page
 async def record_disbursement(request: web.Request) -> web.StreamResponse:
     """放款登记 (the maker): the day and the disbursement document; another confirms."""
-    found = await _acting(request)
+    found = await acting(request)
     if isinstance(found, web.Response):
         return found
     viewer, loan_id = found
     form = form_of(request)
-    on = _day(str(form.get("on", "")))
+    on = form_day(str(form.get("on", "")))
     document = str(form.get("document", "")).strip()
     if on is None or not document or len(document) > RECEIPT_MAX:
         await flash(request, "refused", say("disbursement_incomplete", most=RECEIPT_MAX))
@@ -370,14 +395,14 @@ async def record_disbursement(request: web.Request) -> web.StreamResponse:
         await prompts.after(conn, actor_id=viewer.id, loan_id=loan_id, now=now)
         return loans.say("disbursement_recorded")
 
-    return await _act(request, loan_id, run)
+    return await run_act(request, loan_id, run)
 
 
 @page
 async def confirm_disbursement(request: web.Request) -> web.StreamResponse:
     """放款复核 (the checker, never the maker): the fund pays out once, the schedule is
     fixed and the member is told it."""
-    found = await _acting(request)
+    found = await acting(request)
     if isinstance(found, web.Response):
         return found
     viewer, loan_id = found
@@ -398,7 +423,7 @@ async def confirm_disbursement(request: web.Request) -> web.StreamResponse:
         await prompts.after(conn, actor_id=viewer.id, loan_id=loan_id, now=now)
         return loans.say("disbursement_confirmed") + "\n" + await prompts.plan_text(conn, loan_id)
 
-    return await _act(request, loan_id, run)
+    return await run_act(request, loan_id, run)
 
 
 # --- 基金 ---------------------------------------------------------------------------------------
@@ -417,7 +442,7 @@ async def fund_page(request: web.Request) -> web.Response:
     kind = query.get("kind", "")
     kind = kind if kind in KIND_NAMES else ""
     number = max(_int(query.get("page")) or 1, 1)
-    today = _today(request)
+    today = desk_today(request)
     async with AsyncSession(desk_of(request).engine) as session:
         position = await money.fund_position(session)
         moves = await money.fund_movements(
@@ -458,7 +483,7 @@ async def fund_report(request: web.Request) -> web.StreamResponse:
     viewer = current_of(request).viewer
     if not viewer.county_wide:
         return refuse(request, 403, "fund_county_only")
-    today = _today(request)
+    today = desk_today(request)
     year = _int(request.query.get("year")) or today.year
     if not 2000 <= year <= today.year:
         return refuse(request, 400, "bad_form")

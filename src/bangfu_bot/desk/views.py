@@ -25,6 +25,7 @@ from bangfu_bot.common.fields import mask_id, mask_phone
 from bangfu_bot.common.money import yuan
 from bangfu_bot.desk import audit as audit_views
 from bangfu_bot.desk import ledger as ledger_views
+from bangfu_bot.desk import loan_steps
 from bangfu_bot.desk import login as login_views
 from bangfu_bot.desk import money as money_views
 from bangfu_bot.desk import notices as notice_pages
@@ -89,6 +90,7 @@ def setup_desk(app: web.Application) -> None:
         ("POST", "/cases/{case_id:[0-9]{1,12}}/decide", decide),
         ("POST", "/cases/{case_id:[0-9]{1,12}}/file", file_case),
         *money_views.ROUTES,
+        *loan_steps.ROUTES,
         ("GET", "/static/{name}", static),
         *ledger_views.ROUTES,
         *audit_views.ROUTES,

@@ -436,6 +436,7 @@ async def write_off(
     on: date,
     now: datetime,
     expected: str | None = None,
+    channel: str = "chat",
 ) -> str:
     """核销: only a committee officer, only with a reason; the fund records the loss."""
     if not reason.strip():
@@ -446,7 +447,7 @@ async def write_off(
         loan_id=loan_id,
         target=L.WRITTEN_OFF,
         actor=officer,
-        channel="chat",
+        channel=channel,
         now=now,
         reason=reason,
         expected=expected,
@@ -547,6 +548,7 @@ async def decide(
     reason: str | None,
     now: datetime,
     expected: str | None = None,
+    channel: str = "chat",
 ) -> Any:
     """党委批准 or not."""
     return await transition(
@@ -554,7 +556,7 @@ async def decide(
         loan_id=loan_id,
         target=L.APPROVED if approve else L.REJECTED,
         actor=officer,
-        channel="chat",
+        channel=channel,
         now=now,
         reason=reason,
         expected=expected,
@@ -572,6 +574,7 @@ async def inspect(
     passed: bool,
     now: datetime,
     expected: str | None = None,
+    channel: str = "chat",
 ) -> Any:
     """组织部实地考核 recorded."""
     return await transition(
@@ -580,7 +583,7 @@ async def inspect(
         target=L.INSPECTED if passed else L.REJECTED,
         actor=staff,
         role="department",
-        channel="chat",
+        channel=channel,
         now=now,
         expected=expected,
         reason=finding,
@@ -599,6 +602,7 @@ async def guarantee(
     document: str,
     now: datetime,
     expected: str | None = None,
+    channel: str = "chat",
 ) -> Any:
     """乡镇政府财政担保 recorded."""
     return await transition(
@@ -607,7 +611,7 @@ async def guarantee(
         target=L.GUARANTEED,
         actor=staff,
         role="department",
-        channel="chat",
+        channel=channel,
         now=now,
         expected=expected,
         guarantor=guarantor,
