@@ -24,6 +24,7 @@ def test_every_domain_job_in_order_with_what_it_needs(
         ("loans.reminders", 60, True),
         ("visits.reminders", 60, True),
         ("outcomes.loan_follow_ups", 60, True),
+        ("reports.clear_roster_files", 1440, True),
         ("broadcasts.tags", 60, False),
     ]
     bound = {job.id: job.run.keywords for job in jobs if isinstance(job.run, partial)}

@@ -15,6 +15,7 @@ from bangfu_bot.ledger import jobs as ledger
 from bangfu_bot.loans import jobs as loans
 from bangfu_bot.notify.platform import Platform
 from bangfu_bot.outcomes import jobs as outcomes
+from bangfu_bot.reports import jobs as reports
 from bangfu_bot.scheduler import Job
 from bangfu_bot.settings import Settings
 from bangfu_bot.visits import jobs as visits
@@ -29,5 +30,6 @@ def all_jobs(settings: Settings, client: Platform) -> list[Job]:
         *loans.jobs(call_days=settings.guarantor_call_days),
         *visits.jobs(),
         *outcomes.jobs(),
+        *reports.jobs(),
         *broadcasts.jobs(client),
     ]

@@ -4,14 +4,21 @@ and a people search that SQL metacharacters cannot bend."""
 from __future__ import annotations
 
 import io
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 from openpyxl import Workbook
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from bangfu_bot.members.models import people
-from bangfu_bot.reports.roster import people_search, roster_dry_run
+from bangfu_bot.reports.models import roster_uploads
+from bangfu_bot.reports.roster import (
+    FILES_KEPT,
+    clear_old_uploads,
+    keep_upload,
+    people_search,
+    roster_dry_run,
+)
 from tests.factories import id_number
 from tests.ledger.test_export import (
     County,
@@ -109,3 +116,39 @@ async def test_people_search_by_name_number_and_scope_with_masking(
     for hostile in ("%", "_", "' OR '1'='1", "\\", "王%", "'; DROP TABLE people; --"):
         assert (await people_search(session, hostile)).total == 0
     assert (await people_search(session, "")).total == 4
+
+
+async def test_an_uploaded_file_is_cleared_after_its_keeping_and_its_record_stays(
+    engine: AsyncEngine, session: AsyncSession, county: County
+) -> None:
+    data = xlsx([["孙新", id_number(serial=301), "13900139000", "青山镇党委", "桃源村党支部"]])
+    run = await roster_dry_run(session, data, "花名册.xlsx", today=TODAY)
+    uploaded = datetime(2026, 11, 10, 2, 0, tzinfo=UTC)
+    async with engine.begin() as conn:
+        upload_id = await keep_upload(
+            conn,
+            person_id=county.people["王建国"],
+            filename="花名册.xlsx",
+            data=data,
+            run=run,
+            now=uploaded,
+        )
+
+    async def stored() -> tuple[bytes, str, int]:
+        async with engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(
+                        roster_uploads.c.data, roster_uploads.c.sha256, roster_uploads.c.row_count
+                    ).where(roster_uploads.c.id == upload_id)
+                )
+            ).one()
+        return bytes(row.data), row.sha256, row.row_count
+
+    async with engine.begin() as conn:  # a day before its thirty are up: kept
+        assert await clear_old_uploads(conn, now=uploaded + FILES_KEPT - timedelta(days=1)) == 0
+    assert (await stored())[0] == data
+    async with engine.begin() as conn:
+        assert await clear_old_uploads(conn, now=uploaded + FILES_KEPT + timedelta(minutes=1)) == 1
+        assert await clear_old_uploads(conn, now=uploaded + FILES_KEPT + timedelta(days=1)) == 0
+    assert await stored() == (b"", run.sha256, 1)  # the bytes gone; what it was, kept

@@ -32,6 +32,7 @@ from bangfu_bot.reports.scope import in_scope
 from bangfu_bot.texts import speaker
 
 __all__ = [
+    "FILES_KEPT",
     "MAX_UPLOAD_BYTES",
     "UPLOAD_WAITS",
     "DryRun",
@@ -39,6 +40,7 @@ __all__ = [
     "PersonRow",
     "RosterRefused",
     "Upload",
+    "clear_old_uploads",
     "import_upload",
     "keep_upload",
     "people_search",
@@ -51,6 +53,9 @@ say = speaker("bangfu_bot.reports")
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 _SUFFIXES = (".csv", ".xlsx", ".xlsm")
 UPLOAD_WAITS = timedelta(hours=1)  # a checked upload waits this long for its confirm
+# An uploaded file (every member's ID number and phone) is kept this long after its upload,
+# for a question about what was imported; then its bytes are cleared and the record stays.
+FILES_KEPT = timedelta(days=30)
 _FILENAME_MAX = 200
 
 
@@ -307,6 +312,21 @@ async def keep_upload(
         )
     )
     return inserted_id(result)
+
+
+async def clear_old_uploads(conn: AsyncConnection, *, now: datetime) -> int:
+    """Clear the bytes of the uploads older than FILES_KEPT (imported or never confirmed);
+    who uploaded what, when, its checksum, counts, rejected lines and result stay. Returns
+    how many were cleared."""
+    cleared = await conn.execute(
+        update(roster_uploads)
+        .where(
+            roster_uploads.c.uploaded_at < now - FILES_KEPT,
+            func.length(roster_uploads.c.data) > 0,
+        )
+        .values(data=b"")
+    )
+    return int(cleared.rowcount or 0)
 
 
 async def upload_of(conn: AsyncConnection, upload_id: int, *, person_id: int) -> Upload | None:
