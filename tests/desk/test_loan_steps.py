@@ -95,6 +95,8 @@ async def test_the_approval_chain_runs_on_the_desk(
     )
     assert "刚由赵明办过了" in await flash_of(html)
 
+    _, _, home = await sun.get("/desk")  # the to-do on 工作台 opens the loan
+    assert f'<a href="/desk/loans/{loan_id}">党委已批准刘长顺借款' in home
     _, _, html = await sun.get(page)
     assert 'id="inspect"' in html and 'id="decide"' not in html
     form = {

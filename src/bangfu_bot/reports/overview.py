@@ -93,10 +93,17 @@ async def held_notices(conn: AsyncConnection, viewer: Viewer) -> list[Any]:
 
 
 async def my_todos(conn: AsyncConnection, person_id: int, *, limit: int = 50) -> list[Any]:
-    """The viewer's open to-dos, oldest first, with the case each is about."""
+    """The viewer's open to-dos, oldest first, with the case or loan each is about."""
     return list(
         await conn.execute(
-            select(todos.c.id, todos.c.kind, todos.c.text, todos.c.created_at, todos.c.case_id)
+            select(
+                todos.c.id,
+                todos.c.kind,
+                todos.c.text,
+                todos.c.created_at,
+                todos.c.case_id,
+                todos.c.loan_id,
+            )
             .where(todos.c.assignee_id == person_id, todos.c.done_at.is_(None))
             .order_by(todos.c.id)
             .limit(limit)
