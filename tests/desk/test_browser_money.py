@@ -3,8 +3,10 @@ logs in by a simulated scan, opens 借款与基金, records a repayment through 
 member's WeChat, the fake, hears of it), opens the fund's page and downloads the
 supervisors' report.
 
-Screenshots (1366×768): docs/screenshots/desk-loans.png, desk-loan.png, desk-fund.png when
-BANGFU_SCREENSHOTS=docs/screenshots."""
+A township officer approves the demo's applied loan on its page (the member hears of it).
+
+Screenshots (1366×768): docs/screenshots/desk-loans.png, desk-loan.png, desk-fund.png,
+desk-loan-review.png when BANGFU_SCREENSHOTS=docs/screenshots."""
 
 from __future__ import annotations
 
@@ -16,7 +18,9 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from bangfu_bot.loans.models import loans, repayments
+from bangfu_bot.loans.transitions import load_loan, loan_subject
 from bangfu_bot.members.models import people
+from bangfu_bot.members.service import people_able
 from tests.desk.test_browser import chromium, desk_tab, shot  # noqa: F401 - fixtures
 from tests.sandbox.conftest import Page, demo_page, page, sandbox_env  # noqa: F401 - fixtures
 from tests.sandbox.test_browser import CHROMIUM
@@ -88,3 +92,32 @@ async def test_department_records_a_repayment_and_takes_the_fund_report(
     cells = [cell for sheet in book for row in sheet.values for cell in row if cell is not None]
     assert any(isinstance(cell, str) and "帮扶基金报告" in cell for cell in cells)
     assert "浏览器收据 001" in cells
+
+
+async def test_a_township_officer_approves_a_loan_on_its_page(
+    demo_page: Page, chromium: Any, tmp_path: Path
+) -> None:
+    engine = demo_page.services.engine
+    async with engine.connect() as conn:
+        loan_id = (
+            await conn.execute(
+                select(loans.c.id).where(loans.c.status == "applied").order_by(loans.c.id)
+            )
+        ).scalar_one()
+        loan = await load_loan(conn, loan_id)
+        officer_id = min(await people_able(conn, "loan.decide", loan_subject(loan)))
+    member = {"openid": f"sandbox-{loan.person_id}"}
+    await demo_page.ok("/sandbox/api/bind", member)
+
+    tab = await desk_tab(chromium, demo_page, {"openid": f"sandbox-{officer_id}"})
+    await tab.click(f'a[href="/desk/loans/{loan_id}"]')  # the to-do on 工作台
+    await tab.wait_for_url(f"**/desk/loans/{loan_id}")
+    assert "养蜂" in await tab.inner_text("main")
+    await tab.check("#decide input[value=approve]")
+    await shot(tab, tmp_path, "desk-loan-review.png")
+    await tab.click("#decide button.primary")
+    await tab.wait_for_selector(".flash.done")
+    assert "党委已批准" in await tab.inner_text(".flash")
+    assert await tab.locator("#decide").count() == 0  # decided: the form is gone
+    found = await demo_page.wait_for(member, lambda entry: "批准了" in entry["text"])
+    assert "组织部会来实地看看" in found["text"]
