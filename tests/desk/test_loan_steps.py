@@ -84,6 +84,10 @@ async def test_the_approval_chain_runs_on_the_desk(
     assert (await flash_of(html)).startswith("refused:不批准要写理由")
     _, _, html = await zhao.post(f"{page}/decide", {"csrf": csrf, "decision": "maybe"})
     assert (await flash_of(html)).startswith("refused:请选")
+    _, _, html = await zhao.post(
+        f"{page}/decide", {"csrf": csrf, "decision": "approve", "reason": "好" * 201}
+    )
+    assert (await flash_of(html)).startswith("refused:理由最多 200 个字")
     assert await status_of(bot, loan_id) == "applied"
 
     _, _, html = await zhao.post(f"{page}/decide", {"csrf": csrf, "decision": "approve"})

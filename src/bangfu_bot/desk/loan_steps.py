@@ -83,6 +83,8 @@ async def decide(request: web.Request) -> web.StreamResponse:
     reason = _text(form, "reason", REASON_MOST)
     if decision == "reject" and reason is None:
         return await _back(request, loan_id, "reject_reason", most=REASON_MOST)
+    if reason is None and str(form.get("reason", "")).strip():
+        return await _back(request, loan_id, "reason_too_long", most=REASON_MOST)
 
     async def act(conn: AsyncConnection, now: datetime) -> Any:
         return await loans.decide(
