@@ -42,10 +42,6 @@ def _text(form: Any, key: str, most: int) -> str | None:
         return None
 
 
-def _recorded(status: str) -> str:
-    return loans.say("recorded", status=loans.say("status_" + status))
-
-
 async def _back(request: web.Request, loan_id: int, key: str, **values: Any) -> web.Response:
     """A form that cannot be acted on: the loan's page again, saying what to fill in."""
     await flash(request, "refused", say(key, **values))
@@ -64,7 +60,7 @@ async def _step(
     async def run(conn: AsyncConnection) -> str:
         loan = await step(conn, now)
         await prompts.after(conn, actor_id=viewer.id, loan_id=loan_id, now=now, reason=reason)
-        return _recorded(loan.status)
+        return loans.recorded(loan.status)
 
     return await run_act(request, loan_id, run)
 

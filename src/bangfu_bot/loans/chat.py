@@ -61,10 +61,6 @@ def _schedule(choice: str) -> str:
     raise ValueError(f"no repayment schedule is called {choice!r}")
 
 
-def _recorded(status: str) -> str:
-    return loans.say("recorded", status=loans.say("status_" + status))
-
-
 @_answered
 async def apply_loan(
     ctx: Context, answers: dict[str, Any], context: dict[str, Any], *, terms: Terms
@@ -102,7 +98,7 @@ async def decide(ctx: Context, answers: dict[str, Any], context: dict[str, Any])
     await prompts.after(
         ctx.conn, actor_id=ctx.person.id, loan_id=loan.id, now=ctx.now, reason=answers.get("reason")
     )
-    return _recorded(loan.status)
+    return loans.recorded(loan.status)
 
 
 @_answered
@@ -127,7 +123,7 @@ async def inspect(ctx: Context, answers: dict[str, Any], context: dict[str, Any]
         now=ctx.now,
         reason=str(answers["finding"]),
     )
-    return _recorded(loan.status)
+    return loans.recorded(loan.status)
 
 
 @_answered
@@ -144,7 +140,7 @@ async def guarantee(ctx: Context, answers: dict[str, Any], context: dict[str, An
         expected=context.get("status"),
     )
     await prompts.after(ctx.conn, actor_id=ctx.person.id, loan_id=loan.id, now=ctx.now)
-    return _recorded(loan.status)
+    return loans.recorded(loan.status)
 
 
 @_answered

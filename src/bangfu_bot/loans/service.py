@@ -539,6 +539,11 @@ def _repaid_of(size: int) -> Any:
     ).where(in_list(repayments.c.loan_id, size))
 
 
+def recorded(status: str) -> str:
+    """What the one who moved a loan a step reads (chat and desk): its status now."""
+    return say("recorded", status=say("status_" + status))
+
+
 async def decide(
     conn: AsyncConnection,
     *,
