@@ -193,14 +193,11 @@ async def start_bot(
     servers: list[TestServer] = []
     session = aiohttp.ClientSession()
 
-    async def start(
-        *, bot: Any = None, spool_retry_s: float = 0.2, settled: bool | None = None, **env: str
-    ) -> Bot:
-        """`settled` (the default for a test's first bot, its leader): return once its
-        start-up jobs are done. On a loaded machine they competed with the test's first
-        pushes for the database and the reply budget: a soak saw a welcome come late (as a
-        customer-service message) and a held push's time limit run out while it waited
-        for their SQLite lock."""
+    async def start(*, bot: Any = None, spool_retry_s: float = 0.2, **env: str) -> Bot:
+        """A test's first bot (its leader) is returned once its start-up jobs are done. On a
+        loaded machine they competed with the test's first pushes for the database and the
+        reply budget: a soak saw a welcome come late (as a customer-service message) and a
+        held push's time limit run out while it waited for their SQLite lock."""
         first = not servers
         settings = make_settings(
             spool_retry_s=str(spool_retry_s),
@@ -213,7 +210,7 @@ async def start_bot(
         await server.start_server()
         servers.append(server)
         started = Bot(server, app, session, clock, fake_api)
-        if first if settled is None else settled:
+        if first:
             await asyncio.wait_for(started.services.caught_up.wait(), 60)
         return started
 

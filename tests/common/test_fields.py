@@ -10,6 +10,7 @@ from bangfu_bot.common.fields import (
     KINDS,
     OPTION_KEYS,
     FieldError,
+    clause,
     clip_text,
     id_birth_date,
     mask_id,
@@ -795,3 +796,17 @@ def test_kinds_and_option_keys_agree() -> None:
         "number", "money", "date", "yes_no", "choice", "phone", "id_number", "name", "text",
     } == KINDS  # fmt: skip
     assert set(OPTION_KEYS) == KINDS
+
+
+@pytest.mark.parametrize(
+    ("typed", "kept"),
+    [
+        ("不符合条件。", "不符合条件"),
+        ("家里有车！ ", "家里有车"),
+        ("已经够了", "已经够了"),
+        ("", ""),
+    ],
+)
+def test_a_clause_set_inside_our_sentence_loses_its_own_stop(typed: str, kept: str) -> None:
+    assert clause(typed) == kept
+    assert "。。" not in f"没有批准：{clause(typed)}。"

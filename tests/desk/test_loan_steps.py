@@ -22,24 +22,28 @@ from tests.desk.test_money_pages import Money, flash_of, login, money  # noqa: F
 from tests.factories import make_person
 
 
-async def applied(bot: Any, county: Any, *, name: str = "刘长顺", serial: int = 333) -> int:
-    """A loan that 刘长顺 of 桃源村 (青山镇, 赵明's township) has just applied for."""
-    engine, now = bot.services.engine, bot.clock.now()
-    member_id, _ = await make_person(
-        engine, now, name=name, branch=county.tree.branch, serial=serial
-    )
-    async with engine.begin() as conn:
+async def applies(bot: Any, member_id: int, project: str = "香菇种植") -> int:
+    """A loan of 4,000 yuan the member has just applied for."""
+    async with bot.services.engine.begin() as conn:
         member = await person_by_id(conn, member_id)
         return await loans.apply(
             conn,
             member=member,
             amount_fen=400_000,
-            project="香菇种植",
-            earnings="两季收香菇",
+            project=project,
+            earnings="两季收成",
             schedule_kind="bullet",
             terms=loans.Terms(),
-            now=now,
+            now=bot.clock.now(),
         )
+
+
+async def applied(bot: Any, county: Any) -> int:
+    """A loan that 刘长顺 of 桃源村 (青山镇, 赵明's township) has just applied for."""
+    member_id, _ = await make_person(
+        bot.services.engine, bot.clock.now(), name="刘长顺", branch=county.tree.branch, serial=333
+    )
+    return await applies(bot, member_id)
 
 
 async def status_of(bot: Any, loan_id: int) -> str:
@@ -145,20 +149,21 @@ async def test_a_refusal_and_a_failed_inspection_reach_the_member(
         await conn.execute(
             loan_table.update().where(loan_table.c.id == money.wang_loan).values(status="repaid")
         )
-    second = await wang_applies(bot, county)
+    second = await applies(bot, county.wang_id, "养鸡")
     zhao = await login(bot, chat, browsers, "o-zhao", "赵明", county.officer_number)
     _, _, html = await zhao.get(f"/desk/loans/{second}")
     _, _, html = await zhao.post(
         f"/desk/loans/{second}/decide",
-        {"csrf": csrf_of(html), "decision": "reject", "reason": "今年的名额\x07已用完"},
+        {"csrf": csrf_of(html), "decision": "reject", "reason": "今年的名额\x07已用完。"},
     )
     assert await flash_of(html) == "done:已记下：没有批准。"
     await bot.flush_outbox()
     (told,) = [text for text in wang.pushed() if "没有批准" in text]
-    assert "今年的名额已用完" in told  # the control character gone, as the chat keeps text
+    # The control character gone, as the chat keeps text; the typed stop not doubled.
+    assert "没有批准：今年的名额已用完。有疑问" in told
     assert await open_todos(bot, second) == []
 
-    third = await wang_applies(bot, county)
+    third = await applies(bot, county.wang_id, "养鸡")
     _, _, html = await zhao.post(
         f"/desk/loans/{third}/decide", {"csrf": csrf_of(html), "decision": "approve"}
     )
@@ -177,21 +182,6 @@ async def test_a_refusal_and_a_failed_inspection_reach_the_member(
     await bot.flush_outbox()
     assert [text for text in wang.pushed() if "鸡舍还没有建" in text]
     assert await status_of(bot, third) == "rejected"
-
-
-async def wang_applies(bot: Any, county: Any) -> int:
-    async with bot.services.engine.begin() as conn:
-        member = await person_by_id(conn, county.wang_id)
-        return await loans.apply(
-            conn,
-            member=member,
-            amount_fen=300_000,
-            project="养鸡",
-            earnings="卖蛋",
-            schedule_kind="bullet",
-            terms=loans.Terms(),
-            now=bot.clock.now(),
-        )
 
 
 @pytest.mark.parametrize("who", ["zhang", "jian"])

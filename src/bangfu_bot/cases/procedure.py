@@ -32,6 +32,7 @@ from bangfu_bot.cases.transitions import (
     transition,
 )
 from bangfu_bot.common.dates import chinese_date
+from bangfu_bot.common.fields import clause
 from bangfu_bot.common.holidays import FILE_NAME, Holidays, load_holidays
 from bangfu_bot.dbutil import inserted_id
 from bangfu_bot.members.models import organisations, people, person_roles
@@ -647,7 +648,7 @@ async def decide(
             conn,
             assignee_id=secretary_id,
             kind="returned",
-            text=say("returned_todo", name=name, step=step, reason=reason or ""),
+            text=say("returned_todo", name=name, step=step, reason=clause(reason or "")),
             now=now,
             subject_id=case.person_id,
             case_id=case_id,

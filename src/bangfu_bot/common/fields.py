@@ -810,6 +810,12 @@ def parse_text(text: str, *, max_length: int = 200, min_length: int = 1) -> str:
     return cleaned
 
 
+def clause(text: str) -> str:
+    """What someone typed, set inside one of our sentences ("没有批准：{reason}。"): its own
+    closing stop goes, or the member reads "。。"."""
+    return text.rstrip(_SENTENCE_ENDS + " ")
+
+
 def clip_text(text: str, max_length: int) -> tuple[str, str]:
     """Keep what fits of a long free-text answer: (kept, cut).
 

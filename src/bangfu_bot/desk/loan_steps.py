@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -42,7 +42,7 @@ def _text(form: Any, key: str, most: int) -> str | None:
         return None
 
 
-async def _back(request: web.Request, loan_id: int, key: str, **values: Any) -> web.Response:
+async def _back(request: web.Request, loan_id: int, key: str, **values: Any) -> NoReturn:
     """A form that cannot be acted on: the loan's page again, saying what to fill in."""
     await flash(request, "refused", say(key, **values))
     raise web.HTTPSeeOther(f"/desk/loans/{loan_id}")
@@ -75,12 +75,12 @@ async def decide(request: web.Request) -> web.StreamResponse:
     form = form_of(request)
     decision = str(form.get("decision", ""))
     if decision not in ("approve", "reject"):
-        return await _back(request, loan_id, "decision_missing")
+        await _back(request, loan_id, "decision_missing")
     reason = _text(form, "reason", REASON_MOST)
     if decision == "reject" and reason is None:
-        return await _back(request, loan_id, "reject_reason", most=REASON_MOST)
+        await _back(request, loan_id, "reject_reason", most=REASON_MOST)
     if reason is None and str(form.get("reason", "")).strip():
-        return await _back(request, loan_id, "reason_too_long", most=REASON_MOST)
+        await _back(request, loan_id, "reason_too_long", most=REASON_MOST)
 
     async def act(conn: AsyncConnection, now: datetime) -> Any:
         return await loans.decide(
@@ -114,9 +114,9 @@ async def inspect(request: web.Request) -> web.StreamResponse:
     except FieldError:
         inspector = ""
     if on is None or not inspector or finding is None or passed not in ("yes", "no"):
-        return await _back(request, loan_id, "inspection_incomplete", most=FINDING_MOST)
+        await _back(request, loan_id, "inspection_incomplete", most=FINDING_MOST)
     if on > desk_today(request):
-        return await _back(request, loan_id, "inspection_in_future")
+        await _back(request, loan_id, "inspection_in_future")
 
     async def act(conn: AsyncConnection, now: datetime) -> Any:
         return await loans.inspect(
@@ -146,7 +146,7 @@ async def guarantee(request: web.Request) -> web.StreamResponse:
     guarantor = _text(form, "guarantor", GUARANTEE_MOST)
     document = _text(form, "document", GUARANTEE_MOST)
     if guarantor is None or document is None:
-        return await _back(request, loan_id, "guarantee_incomplete", most=GUARANTEE_MOST)
+        await _back(request, loan_id, "guarantee_incomplete", most=GUARANTEE_MOST)
 
     async def act(conn: AsyncConnection, now: datetime) -> Any:
         return await loans.guarantee(
@@ -174,7 +174,7 @@ async def write_off(request: web.Request) -> web.StreamResponse:
     form = form_of(request)
     reason = _text(form, "reason", FINDING_MOST)
     if reason is None or form.get("understood") != "1":
-        return await _back(request, loan_id, "write_off_incomplete", most=FINDING_MOST)
+        await _back(request, loan_id, "write_off_incomplete", most=FINDING_MOST)
     today = desk_today(request)
     now = desk_of(request).now()
 

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bangfu_bot.authority import Subject, acting_role, check
 from bangfu_bot.cases.enums import CaseStatus
 from bangfu_bot.cases.transitions import TransitionRefused, case_subject, load_case, transition
+from bangfu_bot.common.fields import clause
 from bangfu_bot.common.money import yuan
 from bangfu_bot.ledger.models import ledger_entries
 from bangfu_bot.members.models import people
@@ -167,7 +168,7 @@ async def review(
             .where(ledger_entries.c.id == entry_id)
             .values(status="exited", exit_reason=reason, exited_at=now)
         )
-        return say("review_exited", name=name, reason=reason)
+        return say("review_exited", name=name, reason=clause(reason))
     income = answers.get("income")
     situation = answers.get("situation")
     await conn.execute(

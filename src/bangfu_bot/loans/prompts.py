@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu_bot.common.dates import chinese_date
+from bangfu_bot.common.fields import clause
 from bangfu_bot.common.money import yuan
 from bangfu_bot.loans.enums import L
 from bangfu_bot.loans.models import instalments, loans
@@ -109,7 +110,7 @@ async def after(
         await tell(
             conn,
             loan.person_id,
-            say("member_rejected", reason=reason or say("rejected_no_reason")),
+            say("member_rejected", reason=clause(reason or "") or say("rejected_no_reason")),
             key=f"loan:{loan_id}:rejected",
             now=now,
             reason="loan rejected",

@@ -233,10 +233,7 @@ def _in_arrears(arrears: str, today: date) -> list[Any]:
     principal due grows with the date, so "at least `low` days behind" is "behind on what
     fell due by today - low", and "at most `high`" is "not behind on what fell due by
     today - high - 1" — `arrears_by_branch`'s rule, as conditions on one loan."""
-    low, high = 1, None
-    for key, _label, bucket_low, bucket_high in BUCKETS:
-        if key == arrears:
-            low, high = bucket_low, bucket_high
+    low, high = {key: (lo, hi) for key, _, lo, hi in BUCKETS}.get(arrears, (1, None))
     conditions = [loans.c.status == L.DISBURSED]
     if low > 0:
         conditions.append(_principal_due(today - timedelta(days=low)) > _principal_paid())
